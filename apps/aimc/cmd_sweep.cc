@@ -1,0 +1,7 @@
+#include "commands.h"
+
+namespace aimc::cli {
+
+void RegisterSweep(CLI::App& /*app*/) {}
+
+}  // namespace aimc::cli

@@ -1,0 +1,7 @@
+#include "commands.h"
+
+namespace aimc::cli {
+
+void RegisterXbar(CLI::App& /*app*/) {}
+
+}  // namespace aimc::cli

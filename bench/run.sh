@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every benchmark program and writes its results as CSV under bench/results/.
+set -euo pipefail
+build_dir="${1:-build/release}"
+out="bench/results"
+mkdir -p "$out"
+for b in "$build_dir"/bench/aimc_bench_*; do
+  [ -x "$b" ] || continue
+  name=$(basename "$b")
+  echo "== $name"
+  "$b" --benchmark_format=console --benchmark_out="$out/$name.csv" --benchmark_out_format=csv
+done

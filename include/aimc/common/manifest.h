@@ -1,0 +1,25 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace aimc {
+
+/// The JSON manifest that sits beside every result: what made it and how to make it again.
+/// Fields: command, options, seed, version, git_revision, created_utc; callers add timings.
+nlohmann::json MakeManifest(const std::string& command, const nlohmann::json& options,
+                            std::uint64_t seed);
+
+/// Writes a manifest (pretty-printed) atomically.
+void WriteManifest(const std::filesystem::path& path, const nlohmann::json& manifest);
+
+/// Reads a JSON file; errors name the file.
+nlohmann::json ReadJson(const std::filesystem::path& path);
+
+/// UTC time as ISO 8601, e.g. 2026-01-31T12:00:00Z.
+std::string UtcNow();
+
+}  // namespace aimc

@@ -1,0 +1,79 @@
+#include "aimc/common/csv.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "aimc/common/error.h"
+
+namespace aimc {
+namespace {
+
+std::filesystem::path TempPath(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "aimc_csv_test";
+  std::filesystem::create_directories(dir);
+  return dir / name;
+}
+
+TEST(Csv, RoundTripsDoublesBitExactly) {
+  Table table{{"x", "y"}, {}};
+  table.Add({0.1, 1.0 / 3.0});
+  table.Add({6.02214076e23, -5e-324});
+  const auto path = TempPath("round.csv");
+  WriteCsv(path, table);
+  const Table back = ReadCsv(path);
+  ASSERT_EQ(back.columns, table.columns);
+  ASSERT_EQ(back.rows.size(), 2u);
+  for (std::size_t r = 0; r < 2; ++r)
+    for (std::size_t c = 0; c < 2; ++c) EXPECT_EQ(back.rows[r][c], table.rows[r][c]);
+}
+
+TEST(Csv, TextInNumberColumnNamesFileLineAndColumn) {
+  const auto path = TempPath("bad.csv");
+  std::ofstream(path) << "r_ohm,g_s\n1,2\n3,abc\n";
+  try {
+    ReadCsv(path);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("bad.csv:3"), std::string::npos) << message;
+    EXPECT_NE(message.find("g_s"), std::string::npos) << message;
+    EXPECT_NE(message.find("abc"), std::string::npos) << message;
+  }
+}
+
+TEST(Csv, RaggedRowsAreRejected) {
+  const auto path = TempPath("ragged.csv");
+  std::ofstream(path) << "1,2,3\n4,5\n";
+  EXPECT_THROW(ReadNumberRows(path), Error);
+}
+
+TEST(Csv, MissingFileIsNamed) {
+  try {
+    ReadFile("/nonexistent/aimc.csv");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/aimc.csv"), std::string::npos);
+  }
+}
+
+TEST(Csv, TornLastLineIsDropped) {
+  const auto path = TempPath("torn.csv");
+  std::filesystem::remove(path);
+  AppendLineDurable(path, "a,b");
+  AppendLineDurable(path, "1,2");
+  std::ofstream(path, std::ios::app) << "3,";  // a writer killed mid-line
+  DropTornLastLine(path);
+  EXPECT_EQ(ReadFile(path), "a,b\n1,2\n");
+}
+
+TEST(Csv, FormatDoubleIsShortestRoundTrip) {
+  EXPECT_EQ(FormatDouble(0.1), "0.1");
+  EXPECT_EQ(std::stod(FormatDouble(1e6)), 1e6);
+  EXPECT_EQ(std::stod(FormatDouble(M_PI)), M_PI);
+}
+
+}  // namespace
+}  // namespace aimc

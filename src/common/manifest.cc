@@ -1,0 +1,41 @@
+#include "aimc/common/manifest.h"
+
+#include <chrono>
+#include <ctime>
+
+#include "aimc/common/csv.h"
+#include "aimc/common/error.h"
+#include "aimc/common/version.h"
+
+namespace aimc {
+
+std::string UtcNow() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+nlohmann::json MakeManifest(const std::string& command, const nlohmann::json& options,
+                            std::uint64_t seed) {
+  return nlohmann::json{{"command", command},   {"options", options},
+                        {"seed", seed},         {"version", Version()},
+                        {"git_revision", GitRevision()}, {"created_utc", UtcNow()}};
+}
+
+void WriteManifest(const std::filesystem::path& path, const nlohmann::json& manifest) {
+  WriteFileAtomic(path, manifest.dump(2) + "\n");
+}
+
+nlohmann::json ReadJson(const std::filesystem::path& path) {
+  const std::string text = ReadFile(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    Fail("{}: malformed JSON: {}", path.string(), e.what());
+  }
+}
+
+}  // namespace aimc

@@ -1,0 +1,7 @@
+#include "aimc/common/version.h"
+
+namespace aimc {
+
+const char* Version() { return AIMC_VERSION; }
+
+}  // namespace aimc

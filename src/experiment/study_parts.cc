@@ -1,0 +1,7 @@
+#include "aimc/experiment/study_parts.h"
+
+namespace aimc::experiment {
+
+void AddNetworkStudy(report::Study& /*study*/) {}
+
+}  // namespace aimc::experiment
