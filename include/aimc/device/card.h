@@ -1,0 +1,70 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "aimc/common/rng.h"
+
+namespace aimc::device {
+
+/// The two programmed states of a memory device. ON is the low-resistance state (P for an MTJ),
+/// OFF the high-resistance state (AP for an MTJ).
+enum class State { kOn, kOff };
+
+/// Moments of the conductance of one state, in siemens.
+struct ConductanceStats {
+  double mean_s = 0.0;
+  double stddev_s = 0.0;
+  /// Coefficient of variation sigma/mu.
+  double cv() const { return stddev_s / mean_s; }
+};
+
+/// Conductance moments of both states of a device population.
+struct StateStats {
+  ConductanceStats on;   // G_P for an MTJ
+  ConductanceStats off;  // G_AP for an MTJ
+  double on_off_ratio() const { return on.mean_s / off.mean_s; }
+};
+
+/// A technology's device card: the statistics of its conductance states and how to draw one
+/// device from them. Implementations: MtjCard (SOT/STT-MRAM from the pillar geometry),
+/// TwoStateCard (normal or lognormal states: Flash, RRAM, PCM...), MeasuredCard (a user's
+/// measured resistances per state).
+class DeviceCard {
+ public:
+  virtual ~DeviceCard() = default;
+
+  virtual std::string name() const = 0;
+  /// Where the numbers come from (paper, table, file).
+  virtual std::string source() const = 0;
+  /// Exact moments of G in each state (analytic where the model allows it).
+  virtual StateStats Stats() const = 0;
+  /// One device's conductance (siemens) in the given state. Draws are independent per call.
+  virtual double Sample(State state, Rng& rng) const = 0;
+  /// Nominal ON resistance (ohm): 1 / E[G_on].
+  double r_on_ohm() const { return 1.0 / Stats().on.mean_s; }
+  /// Voltage needed to write the device (V), as the card states it.
+  virtual double write_voltage_v() const = 0;
+  /// The range of nominal ON resistance (ohm) this technology can be made at.
+  virtual std::pair<double, double> r_on_range_ohm() const = 0;
+  /// The same technology at another nominal ON resistance, keeping its relative spread and
+  /// on/off ratio (for an MTJ: another RA at the same pillar). Throws aimc::Error if the card
+  /// cannot produce `r_on_ohm` (outside r_on_range_ohm()).
+  virtual std::unique_ptr<DeviceCard> WithRon(double r_on_ohm) const = 0;
+  /// The card's parameters, for manifests.
+  virtual nlohmann::json ToJson() const = 0;
+};
+
+/// Loads a card from a TOML file (configs/devices/*.toml). The `kind` key selects "mtj",
+/// "two_state" or "measured". Every error names the file, the key and the value.
+std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path);
+
+/// The cards shipped in configs/devices/, by file stem ("sot_mram", "rram", ...), found under
+/// `configs_dir` (default: the source tree's configs/devices or ./configs/devices).
+std::filesystem::path PresetCardPath(const std::string& stem);
+
+}  // namespace aimc::device

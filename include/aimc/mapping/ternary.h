@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <Eigen/Dense>
+
+#include "aimc/common/rng.h"
+#include "aimc/device/card.h"
+
+namespace aimc::mapping {
+
+/// A ternary weight on a differential pair (the paper's Fig. 9):
+///   +1 = (G+ = ON, G- = OFF), 0 = (OFF, OFF), -1 = (OFF, ON),
+/// read as w = (G+ - G-) / dG with dG = mu_ON - mu_OFF (mu_GP - mu_GAP for an MTJ).
+struct PairStates {
+  device::State plus;
+  device::State minus;
+};
+PairStates StatesOf(int weight);
+
+/// Mean and standard deviation of each weight level, in units of the unit weight.
+/// Index 0 is w = -1, 1 is w = 0, 2 is w = +1.
+struct WeightSpread {
+  double mean[3] = {-1.0, 0.0, 1.0};
+  double sigma[3] = {0.0, 0.0, 0.0};
+  double dg_s = 0.0;  // mu_ON - mu_OFF
+  double sigma_minus1() const { return sigma[0]; }
+  double sigma_0() const { return sigma[1]; }
+  double sigma_plus1() const { return sigma[2]; }
+  /// The largest of the three: the sigma_w a network must tolerate.
+  double sigma_max() const;
+};
+
+/// Fig. 10, analytically: sigma_0 = sqrt(2) sigma_OFF / dG,
+/// sigma_+-1 = sqrt(sigma_ON^2 + sigma_OFF^2) / dG (devices independent).
+WeightSpread AnalyticSpread(const device::StateStats& stats);
+
+/// Fig. 10 by Monte Carlo: `pairs` pairs per level drawn from the card with `seed`.
+WeightSpread MonteCarloSpread(const device::DeviceCard& card, std::int64_t pairs,
+                              std::uint64_t seed);
+
+/// Fig. 11, inverse: the largest relative spread (sigma/mu) of the conductance states that keeps
+/// a level's weight spread at `sigma_w`, for an on/off ratio 1 + TMR.
+struct AllowedSpread {
+  double zero_cv_off = 0.0;      // weight 0: limit on sigma/mu of OFF (AP), both devices OFF
+  double pm1_equal_cv = 0.0;     // weights +-1: same sigma/mu in both states
+  double pm1_on_only_cv = 0.0;   // weights +-1: ON (P) spread alone, OFF exact
+  double pm1_off_only_cv = 0.0;  // weights +-1: OFF (AP) spread alone, ON exact
+};
+AllowedSpread AllowedSpreadFor(double sigma_w, double tmr);
+
+/// The forward relations of Fig. 11 in terms of relative spreads, for the inverse's tests:
+/// weight spread of level 0 and of +-1 given sigma/mu of ON and OFF and the TMR.
+double Sigma0FromCv(double cv_off, double tmr);
+double SigmaPm1FromCv(double cv_on, double cv_off, double tmr);
+
+/// One chip's programmed conductances for a ternary weight matrix (entries -1, 0, +1), each
+/// device drawn independently from the card.
+struct ProgrammedPairs {
+  Eigen::MatrixXd g_plus;   // siemens
+  Eigen::MatrixXd g_minus;  // siemens
+  double dg_s = 0.0;
+};
+ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard& card, Rng& rng);
+
+}  // namespace aimc::mapping
