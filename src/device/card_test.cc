@@ -1,0 +1,160 @@
+#include "aimc/device/card.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "aimc/common/error.h"
+#include "aimc/device/two_state.h"
+
+namespace aimc::device {
+namespace {
+
+const char* kPresets[] = {"sot_mram", "stt_mram", "flash", "rram", "pcm"};
+
+std::filesystem::path Temp(const std::string& name, const std::string& text) {
+  const auto dir = std::filesystem::temp_directory_path() / "aimc_card_test";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string LoadError(const std::filesystem::path& path) {
+  try {
+    LoadCard(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const std::string kGoodMtj =
+    "kind = 'mtj'\nname = 'x'\nra_ohm_um2 = 20000.0\nnominal_cd_nm = 80.0\n"
+    "electrical_cd_nm = 65.0\nsigma_radius_nm = 3.0\ntmr = 1.5\nwrite_voltage_v = 0.8\n";
+
+TEST(DeviceCard, EveryPresetLoadsAndValidates) {
+  for (const char* stem : kPresets) {
+    const auto card = LoadCard(PresetCardPath(stem));
+    const StateStats s = card->Stats();
+    EXPECT_GT(s.on.mean_s, s.off.mean_s) << stem;
+    EXPECT_GT(card->write_voltage_v(), 0) << stem;
+    const auto [lo, hi] = card->r_on_range_ohm();
+    EXPECT_LE(lo, card->r_on_ohm() * (1 + 1e-9)) << stem;
+    EXPECT_GE(hi, card->r_on_ohm() * (1 - 1e-9)) << stem;
+    EXPECT_FALSE(card->source().empty()) << stem << ": every card cites its source";
+  }
+}
+
+// Table I: SOT-MRAM R_ON = 6 MOhm, write < 1 V; STT-MRAM R_ON < 10 kOhm; PCM R_ON < 10 MOhm;
+// Flash V_WR > 7 V; RRAM V_FORM > 3 V.
+TEST(DeviceCard, PresetsAgreeWithTableOne) {
+  EXPECT_NEAR(LoadCard(PresetCardPath("sot_mram"))->r_on_ohm(), 6e6, 6.0);
+  EXPECT_LT(LoadCard(PresetCardPath("sot_mram"))->write_voltage_v(), 1.0);
+  EXPECT_LT(LoadCard(PresetCardPath("stt_mram"))->r_on_range_ohm().second, 10e3 * 1.0001);
+  EXPECT_LE(LoadCard(PresetCardPath("pcm"))->r_on_range_ohm().second, 10e6);
+  EXPECT_GE(LoadCard(PresetCardPath("flash"))->write_voltage_v(), 7.0);
+  EXPECT_GE(LoadCard(PresetCardPath("rram"))->write_voltage_v(), 3.0);
+}
+
+TEST(DeviceCard, GoodCardLoads) { EXPECT_EQ(LoadError(Temp("good.toml", kGoodMtj)), ""); }
+
+struct BadCase {
+  std::string name;
+  std::string from;
+  std::string to;
+  std::string expect;  // in the message, besides the file name
+};
+
+TEST(DeviceCard, BadCardsNameFileFieldAndValue) {
+  const BadCase cases[] = {
+      {"negative_cd", "electrical_cd_nm = 65.0", "electrical_cd_nm = -5.0", "electrical_cd_nm"},
+      {"zero_ncd", "nominal_cd_nm = 80.0", "nominal_cd_nm = 0.0", "nominal_cd_nm"},
+      {"sigma_too_big", "sigma_radius_nm = 3.0", "sigma_radius_nm = 40.0", "sigma_radius_nm"},
+      {"tmr_zero", "tmr = 1.5", "tmr = 0.0", "tmr must be > 0, got 0"},
+      {"tmr_negative", "tmr = 1.5", "tmr = -1.0", "tmr must be > 0, got -1"},
+      {"unknown_key", "tmr = 1.5", "tmr = 1.5\ntmr_pct = 150", "unknown key 'tmr_pct'"},
+      {"malformed", "tmr = 1.5", "tmr = = 1.5", "malformed TOML"},
+      {"wrong_type", "tmr = 1.5", "tmr = 'high'", "expected a number"},
+      {"bad_kind", "kind = 'mtj'", "kind = 'memristor'", "kind"},
+  };
+  for (const auto& c : cases) {
+    std::string text = kGoodMtj;
+    text.replace(text.find(c.from), c.from.size(), c.to);
+    const auto path = Temp(c.name + ".toml", text);
+    const std::string message = LoadError(path);
+    EXPECT_NE(message.find(path.string()), std::string::npos) << c.name << ": " << message;
+    EXPECT_NE(message.find(c.expect), std::string::npos) << c.name << ": " << message;
+  }
+}
+
+TEST(DeviceCard, MissingFileIsNamed) {
+  const std::string message = LoadError("/nonexistent/card.toml");
+  EXPECT_NE(message.find("/nonexistent/card.toml"), std::string::npos) << message;
+  EXPECT_NE(message.find("no such file"), std::string::npos) << message;
+}
+
+TEST(MeasuredCard, ComputesSampleMomentsAndBootstraps) {
+  Temp("wafer.csv", "r_on_ohm,r_off_ohm\n1e6,2.5e6\n2e6,5e6\nnan,4e6\n");
+  const auto card = LoadCard(Temp(
+      "measured.toml",
+      "kind = 'measured'\nname = 'wafer'\ncsv = 'wafer.csv'\nwrite_voltage_v = 0.5\n"));
+  // Sample moments of G = 1/R: ON {1e-6, 0.5e-6}: mean 0.75e-6, sd 0.5e-6/sqrt(2).
+  EXPECT_NEAR(card->Stats().on.mean_s, 0.75e-6, 1e-18);
+  EXPECT_NEAR(card->Stats().on.stddev_s, 0.5e-6 / std::sqrt(2.0), 1e-18);
+  EXPECT_NEAR(card->Stats().off.mean_s, (0.4e-6 + 0.2e-6 + 0.25e-6) / 3, 1e-18);
+  Rng rng(1);
+  for (int i = 0; i < 50; ++i) {
+    const double g = card->Sample(State::kOn, rng);
+    EXPECT_TRUE(g == 1e-6 || g == 0.5e-6) << g;
+  }
+  EXPECT_THROW(card->WithRon(1e7), Error);  // no range given: only the measured level
+}
+
+TEST(MeasuredCard, TextInANumberColumnIsNamed) {
+  Temp("bad_wafer.csv", "r_on_ohm,r_off_ohm\n1e6,2.5e6\n2e6,five\n");
+  const auto path = Temp("bad_measured.toml",
+                         "kind = 'measured'\nname = 'w'\ncsv = 'bad_wafer.csv'\n"
+                         "write_voltage_v = 0.5\n");
+  const std::string message = LoadError(path);
+  EXPECT_NE(message.find("bad_wafer.csv:3"), std::string::npos) << message;
+  EXPECT_NE(message.find("r_off_ohm"), std::string::npos) << message;
+  EXPECT_NE(message.find("five"), std::string::npos) << message;
+}
+
+TEST(MeasuredCard, SwappedStatesAreRefused) {
+  Temp("swapped.csv", "r_on_ohm,r_off_ohm\n5e6,1e6\n5e6,1e6\n");
+  const std::string message = LoadError(Temp(
+      "swapped.toml", "kind = 'measured'\nname = 'w'\ncsv = 'swapped.csv'\nwrite_voltage_v = 1\n"));
+  EXPECT_NE(message.find("low-resistance"), std::string::npos) << message;
+}
+
+// Lognormal: E[G] and sigma/mu are exactly the card's; a normal spread's moments are those of the
+// truncated normal, equal to the untruncated ones while the cut is far (cv 0.05: 20 sigma).
+TEST(TwoStateCard, MomentsAreTheCardsValues) {
+  TwoStateOptions o;
+  o.name = "t";
+  o.r_on_ohm = 1e6;
+  o.on_off_ratio = 10;
+  o.cv_on = 0.3;
+  o.cv_off = 0.05;
+  o.spread = Spread::kLognormal;
+  o.r_on_min_ohm = 1e5;
+  o.r_on_max_ohm = 1e7;
+  const TwoStateCard card(o);
+  EXPECT_NEAR(card.Stats().on.mean_s, 1e-6, 1e-18);
+  EXPECT_NEAR(card.Stats().on.cv(), 0.3, 1e-12);
+  o.spread = Spread::kNormal;
+  const TwoStateCard normal(o);
+  EXPECT_NEAR(normal.Stats().off.mean_s, 1e-7, 1e-19);
+  EXPECT_NEAR(normal.Stats().off.cv(), 0.05, 1e-9);
+  EXPECT_NEAR(card.WithRon(2e6)->r_on_ohm(), 2e6, 1e-6);
+  EXPECT_THROW(card.WithRon(1e8), Error);
+  o.cv_on = 0.5;  // a normal spread this wide would put devices at G <= 0
+  EXPECT_THROW(TwoStateCard{o}, Error);
+}
+
+}  // namespace
+}  // namespace aimc::device

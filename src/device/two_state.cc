@@ -1,0 +1,185 @@
+#include "aimc/device/two_state.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "aimc/common/csv.h"
+#include "aimc/common/error.h"
+#include "aimc/device/mtj.h"
+
+namespace aimc::device {
+
+std::string ToString(Spread spread) { return spread == Spread::kNormal ? "normal" : "lognormal"; }
+
+Spread ParseSpread(const std::string& name, const std::string& where) {
+  if (name == "normal") return Spread::kNormal;
+  if (name == "lognormal") return Spread::kLognormal;
+  Fail("{}: must be 'normal' or 'lognormal', got '{}'", where, name);
+}
+
+void TwoStateOptions::Validate() const {
+  Require(!name.empty(), "name must not be empty");
+  Require(std::isfinite(r_on_ohm) && r_on_ohm > 0, "r_on_ohm must be > 0, got {}", r_on_ohm);
+  Require(std::isfinite(on_off_ratio) && on_off_ratio > 1.0,
+          "on_off_ratio must be > 1 (ON conducts more than OFF), got {}", on_off_ratio);
+  // A normal spread beyond 1/3 puts more than 0.1 % of devices at G <= 0, where the cut
+  // distorts the moments; a lognormal has no such limit.
+  const double cv_max = spread == Spread::kNormal ? 1.0 / 3.0 : 10.0;
+  Require(std::isfinite(cv_on) && cv_on >= 0 && cv_on <= cv_max,
+          "cv_on must be in [0, {:.4g}] for a {} spread, got {}", cv_max, ToString(spread), cv_on);
+  Require(std::isfinite(cv_off) && cv_off >= 0 && cv_off <= cv_max,
+          "cv_off must be in [0, {:.4g}] for a {} spread, got {}", cv_max, ToString(spread),
+          cv_off);
+  Require(std::isfinite(write_voltage_v) && write_voltage_v > 0,
+          "write_voltage_v must be > 0, got {}", write_voltage_v);
+  Require(r_on_min_ohm > 0 && r_on_max_ohm >= r_on_min_ohm,
+          "r_on_min_ohm and r_on_max_ohm must satisfy 0 < min <= max, got {} and {}",
+          r_on_min_ohm, r_on_max_ohm);
+}
+
+TwoStateCard::TwoStateCard(TwoStateOptions options) : options_(std::move(options)) {
+  options_.Validate();
+}
+
+namespace {
+
+// Moments of G for a state of mean `mean` and relative spread `cv`: exact for the lognormal;
+// for the normal cut at G > 0, from the truncated-normal moments.
+ConductanceStats StateMoments(double mean, double cv, Spread spread) {
+  if (spread == Spread::kLognormal || cv == 0.0) return {mean, cv * mean};
+  double m[5];
+  TruncatedNormalMoments(mean, cv * mean, m);
+  return {m[1], std::sqrt(std::max(0.0, m[2] - m[1] * m[1]))};
+}
+
+}  // namespace
+
+StateStats TwoStateCard::Stats() const {
+  const double g_on = 1.0 / options_.r_on_ohm;
+  return {StateMoments(g_on, options_.cv_on, options_.spread),
+          StateMoments(g_on / options_.on_off_ratio, options_.cv_off, options_.spread)};
+}
+
+double TwoStateCard::SampleState(double mean_s, double cv, Rng& rng) const {
+  if (options_.spread == Spread::kLognormal) {
+    // ln G ~ N(m, s^2) with E[G] = mean and sigma/mu = cv: s^2 = ln(1 + cv^2), m = ln mean - s^2/2.
+    const double s2 = std::log1p(cv * cv);
+    return std::exp(rng.Normal(std::log(mean_s) - 0.5 * s2, std::sqrt(s2)));
+  }
+  for (;;) {
+    const double g = rng.Normal(mean_s, cv * mean_s);
+    if (g > 0.0) return g;
+  }
+}
+
+double TwoStateCard::Sample(State state, Rng& rng) const {
+  const double g_on = 1.0 / options_.r_on_ohm;
+  return state == State::kOn ? SampleState(g_on, options_.cv_on, rng)
+                             : SampleState(g_on / options_.on_off_ratio, options_.cv_off, rng);
+}
+
+std::unique_ptr<DeviceCard> TwoStateCard::WithRon(double r_on_ohm) const {
+  Require(r_on_ohm >= options_.r_on_min_ohm && r_on_ohm <= options_.r_on_max_ohm,
+          "card '{}' cannot produce R_ON = {:.4g} ohm: its range is {:.4g}-{:.4g} ohm",
+          options_.name, r_on_ohm, options_.r_on_min_ohm, options_.r_on_max_ohm);
+  TwoStateOptions o = options_;
+  o.r_on_ohm = r_on_ohm;
+  return std::make_unique<TwoStateCard>(o);
+}
+
+nlohmann::json TwoStateCard::ToJson() const {
+  const TwoStateOptions& o = options_;
+  return {{"kind", "two_state"},     {"name", o.name},
+          {"r_on_ohm", o.r_on_ohm},  {"on_off_ratio", o.on_off_ratio},
+          {"cv_on", o.cv_on},        {"cv_off", o.cv_off},
+          {"spread", ToString(o.spread)}, {"write_voltage_v", o.write_voltage_v},
+          {"r_on_min_ohm", o.r_on_min_ohm}, {"r_on_max_ohm", o.r_on_max_ohm}};
+}
+
+void MeasuredOptions::Validate() const {
+  Require(!csv.empty(), "csv must name a file of measured resistances");
+  Require(std::isfinite(write_voltage_v) && write_voltage_v > 0,
+          "write_voltage_v must be > 0, got {}", write_voltage_v);
+  Require(r_on_min_ohm >= 0 && r_on_max_ohm >= r_on_min_ohm,
+          "r_on_min_ohm and r_on_max_ohm must satisfy 0 <= min <= max, got {} and {}",
+          r_on_min_ohm, r_on_max_ohm);
+  Require(std::isfinite(scale) && scale > 0, "scale must be > 0, got {}", scale);
+}
+
+namespace {
+
+ConductanceStats SampleMoments(const std::vector<double>& g) {
+  double mean = 0.0;
+  for (double x : g) mean += x;
+  mean /= static_cast<double>(g.size());
+  double var = 0.0;
+  for (double x : g) var += (x - mean) * (x - mean);
+  var /= static_cast<double>(g.size() > 1 ? g.size() - 1 : 1);
+  return {mean, std::sqrt(var)};
+}
+
+}  // namespace
+
+MeasuredCard::MeasuredCard(MeasuredOptions options) : options_(std::move(options)) {
+  options_.Validate();
+  const Table table = ReadCsv(options_.csv);
+  const std::string file = options_.csv.string();
+  std::size_t c_on = 0;
+  std::size_t c_off = 0;
+  try {
+    c_on = table.Column("r_on_ohm");
+    c_off = table.Column("r_off_ohm");
+  } catch (const Error& e) {
+    Fail("{}: {}; the header must be r_on_ohm,r_off_ohm", file, e.what());
+  }
+  for (std::size_t i = 0; i < table.rows.size(); ++i) {
+    for (const auto& [column, out] : {std::pair{c_on, &g_on_s_}, std::pair{c_off, &g_off_s_}}) {
+      const double r = table.rows[i][column];
+      if (std::isnan(r)) continue;  // state not measured on this device
+      Require(std::isfinite(r) && r > 0, "{}:{}: column '{}': resistance must be > 0, got {}",
+              file, i + 2, table.columns[column], r);
+      out->push_back(1.0 / (r * options_.scale));
+    }
+  }
+  Require(g_on_s_.size() >= 2 && g_off_s_.size() >= 2,
+          "{}: needs at least 2 measured devices per state, got {} ON and {} OFF", file,
+          g_on_s_.size(), g_off_s_.size());
+  stats_ = {SampleMoments(g_on_s_), SampleMoments(g_off_s_)};
+  Require(stats_.on.mean_s > stats_.off.mean_s,
+          "{}: r_on_ohm must be the low-resistance state, but its mean conductance {:.4g} S is "
+          "not above r_off_ohm's {:.4g} S",
+          file, stats_.on.mean_s, stats_.off.mean_s);
+}
+
+double MeasuredCard::Sample(State state, Rng& rng) const {
+  const auto& g = state == State::kOn ? g_on_s_ : g_off_s_;
+  const auto index = static_cast<std::size_t>(rng.Uniform() * static_cast<double>(g.size()));
+  return g[std::min(index, g.size() - 1)];
+}
+
+std::pair<double, double> MeasuredCard::r_on_range_ohm() const {
+  if (options_.r_on_max_ohm > 0) return {options_.r_on_min_ohm, options_.r_on_max_ohm};
+  return {r_on_ohm(), r_on_ohm()};
+}
+
+std::unique_ptr<DeviceCard> MeasuredCard::WithRon(double r_on_ohm) const {
+  const auto [lo, hi] = r_on_range_ohm();
+  Require(r_on_ohm >= lo * (1 - 1e-12) && r_on_ohm <= hi * (1 + 1e-12),
+          "card '{}' cannot produce R_ON = {:.4g} ohm: its range is {:.4g}-{:.4g} ohm",
+          options_.name, r_on_ohm, lo, hi);
+  MeasuredOptions o = options_;
+  o.scale = options_.scale * r_on_ohm / this->r_on_ohm();
+  return std::make_unique<MeasuredCard>(o);
+}
+
+nlohmann::json MeasuredCard::ToJson() const {
+  return {{"kind", "measured"},
+          {"name", options_.name},
+          {"csv", options_.csv.string()},
+          {"scale", options_.scale},
+          {"devices_on", g_on_s_.size()},
+          {"devices_off", g_off_s_.size()},
+          {"write_voltage_v", options_.write_voltage_v}};
+}
+
+}  // namespace aimc::device

@@ -1,0 +1,119 @@
+#include "aimc/mapping/ternary.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "aimc/common/error.h"
+#include "aimc/device/two_state.h"
+
+namespace aimc::mapping {
+namespace {
+
+TEST(Ternary, PairEncodingOfThePaper) {
+  EXPECT_EQ(StatesOf(1).plus, device::State::kOn);
+  EXPECT_EQ(StatesOf(1).minus, device::State::kOff);
+  EXPECT_EQ(StatesOf(0).plus, device::State::kOff);
+  EXPECT_EQ(StatesOf(0).minus, device::State::kOff);
+  EXPECT_EQ(StatesOf(-1).plus, device::State::kOff);
+  EXPECT_EQ(StatesOf(-1).minus, device::State::kOn);
+  EXPECT_THROW(StatesOf(2), Error);
+}
+
+// Reference, by hand: sigma_GP = 2e-8, sigma_GAP = 1e-8, mu_GP = 1e-6, mu_GAP = 0.4e-6 (TMR 150 %)
+// give dG = 0.6e-6, sigma_0 = sqrt(2) 1e-8 / 0.6e-6 = 0.023570, sigma_+-1 = sqrt(5)e-8 / 0.6e-6 =
+// 0.037268.
+TEST(Ternary, AnalyticSpreadByHand) {
+  const device::StateStats stats{{1e-6, 2e-8}, {0.4e-6, 1e-8}};
+  const WeightSpread w = AnalyticSpread(stats);
+  EXPECT_NEAR(w.dg_s, 0.6e-6, 1e-20);
+  EXPECT_NEAR(w.sigma_0(), 0.0235702, 1e-7);
+  EXPECT_NEAR(w.sigma_plus1(), 0.0372678, 1e-7);
+  EXPECT_EQ(w.sigma_plus1(), w.sigma_minus1());
+  EXPECT_NEAR(w.sigma_max(), 0.0372678, 1e-7);
+}
+
+// Monte Carlo vs analytic for every preset card. With n = 200k pairs per level the relative
+// standard error of a sample sigma is sqrt((kurtosis - 1) / (4 n)); kurtosis <= 9 for these
+// cards (the widest, RRAM's 50 % lognormal, has about 8 for one device, less for a difference),
+// so 5 standard errors are 5 sqrt(2/n) = 1.6 %. Means: 5 sigma / sqrt(n).
+TEST(Ternary, MonteCarloMatchesAnalyticForEveryCard) {
+  const std::int64_t n = 200000;
+  for (const char* stem : {"sot_mram", "stt_mram", "flash", "rram", "pcm"}) {
+    const auto card = device::LoadCard(device::PresetCardPath(stem));
+    const WeightSpread analytic = AnalyticSpread(card->Stats());
+    const WeightSpread mc = MonteCarloSpread(*card, n, 5);
+    for (int level = 0; level < 3; ++level) {
+      EXPECT_NEAR(mc.mean[level], level - 1.0, 5 * analytic.sigma[level] / std::sqrt(double(n)))
+          << stem << " level " << level - 1;
+      EXPECT_NEAR(mc.sigma[level], analytic.sigma[level],
+                  5 * std::sqrt(2.0 / n) * analytic.sigma[level])
+          << stem << " level " << level - 1;
+    }
+  }
+}
+
+// Reference, by hand at TMR 150 % and sigma_w = 0.15:
+//   0 weight:  cv_AP <= 0.15 * 1.5 / sqrt(2)       = 0.159099
+//   +-1, equal spreads: cv <= 0.15 * 1.5 / sqrt(2.5^2 + 1) = 0.083563
+//   +-1, P only:  cv_P <= 0.15 * 1.5 / 2.5          = 0.09
+//   +-1, AP only: cv_AP <= 0.15 * 1.5               = 0.225
+TEST(Ternary, AllowedSpreadAtTmr150ByHand) {
+  const AllowedSpread a = AllowedSpreadFor(0.15, 1.5);
+  EXPECT_NEAR(a.zero_cv_off, 0.1590990, 1e-7);
+  EXPECT_NEAR(a.pm1_equal_cv, 0.0835629, 1e-7);
+  EXPECT_NEAR(a.pm1_on_only_cv, 0.09, 1e-12);
+  EXPECT_NEAR(a.pm1_off_only_cv, 0.225, 1e-12);
+}
+
+// Inverse(forward(x)) == x over a grid of sigma_w and TMR.
+TEST(Ternary, InverseOfForwardIsIdentity) {
+  for (double tmr : {0.5, 1.0, 1.5, 2.0, 3.0}) {
+    for (double sigma_w : {0.01, 0.05, 0.15, 0.3, 0.5}) {
+      const AllowedSpread a = AllowedSpreadFor(sigma_w, tmr);
+      EXPECT_NEAR(Sigma0FromCv(a.zero_cv_off, tmr), sigma_w, 1e-14);
+      EXPECT_NEAR(SigmaPm1FromCv(a.pm1_equal_cv, a.pm1_equal_cv, tmr), sigma_w, 1e-14);
+      EXPECT_NEAR(SigmaPm1FromCv(a.pm1_on_only_cv, 0.0, tmr), sigma_w, 1e-14);
+      EXPECT_NEAR(SigmaPm1FromCv(0.0, a.pm1_off_only_cv, tmr), sigma_w, 1e-14);
+    }
+  }
+}
+
+// The relative forms agree with AnalyticSpread on a two-state card with on/off = 1 + TMR.
+TEST(Ternary, RelativeFormsAgreeWithAnalyticSpread) {
+  device::TwoStateOptions o;
+  o.name = "t";
+  o.r_on_ohm = 1e6;
+  o.on_off_ratio = 2.5;
+  o.cv_on = 0.07;
+  o.cv_off = 0.04;
+  o.r_on_min_ohm = o.r_on_max_ohm = 1e6;
+  const device::TwoStateCard card(o);
+  const WeightSpread w = AnalyticSpread(card.Stats());
+  EXPECT_NEAR(w.sigma_0(), Sigma0FromCv(0.04, 1.5), 1e-9);
+  EXPECT_NEAR(w.sigma_plus1(), SigmaPm1FromCv(0.07, 0.04, 1.5), 1e-9);
+}
+
+TEST(Ternary, ProgramDrawsEachDeviceFromItsState) {
+  Eigen::MatrixXi w(2, 3);
+  w << 1, 0, -1, -1, 1, 0;
+  const auto card = device::LoadCard(device::PresetCardPath("sot_mram"));
+  Rng rng(9);
+  const ProgrammedPairs p = Program(w, *card, rng);
+  const auto stats = card->Stats();
+  const double mid = 0.5 * (stats.on.mean_s + stats.off.mean_s);
+  for (int i = 0; i < 2; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      EXPECT_EQ(p.g_plus(i, j) > mid, w(i, j) == 1);
+      EXPECT_EQ(p.g_minus(i, j) > mid, w(i, j) == -1);
+    }
+  }
+  Rng again(9);
+  EXPECT_EQ(Program(w, *card, again).g_plus, p.g_plus);  // one seed, one chip
+  Eigen::MatrixXi bad(1, 1);
+  bad << 3;
+  EXPECT_THROW(Program(bad, *card, rng), Error);
+}
+
+}  // namespace
+}  // namespace aimc::mapping
