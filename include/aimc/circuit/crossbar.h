@@ -1,0 +1,92 @@
+#pragma once
+
+#include <string>
+
+#include <Eigen/Dense>
+#include <nlohmann/json.hpp>
+
+namespace aimc::circuit {
+
+/// Where the row (activation) lines are driven: at the left end only, or at both ends.
+enum class DriveSide { kLeft, kBoth };
+/// Where the column (summation) lines end in a sense amplifier: at the bottom only, or both ends.
+enum class SenseSide { kBottom, kBoth };
+
+std::string ToString(DriveSide side);  // "left", "both"
+std::string ToString(SenseSide side);  // "bottom", "both"
+/// Parse the names above; throw aimc::Error naming the value otherwise.
+DriveSide ParseDriveSide(const std::string& name);
+SenseSide ParseSenseSide(const std::string& name);
+
+/// The parasitics of a crossbar array (the paper's Fig. 9 schematic). Every resistance is in ohm
+/// and may be 0 (an ideal wire or source). Geometry: one wire segment per cell pitch, so with
+/// the default sides row i has C segments (driver to the first crosspoint, then between
+/// neighbours) and column j has R segments (between neighbours, then the last crosspoint to the
+/// sense amplifier). Driving or sensing at both ends adds the segment at the other end.
+///
+///   CrossbarOptions o;
+///   o.wire_row_ohm = o.wire_col_ohm = 2.0;  // per segment
+///   o.Validate();
+struct CrossbarOptions {
+  double wire_row_ohm = 0.0;        // one row-line segment (one column pitch)
+  double wire_col_ohm = 0.0;        // one column-line segment (one row pitch)
+  double driver_ohm = 0.0;          // output resistance of each row driver
+  double sense_ohm = 0.0;           // input resistance of each sense amplifier (virtual ground)
+  double access_ohm = 0.0;          // access-transistor on-resistance in series with each device
+  DriveSide drive = DriveSide::kLeft;
+  SenseSide sense = SenseSide::kBottom;
+
+  /// Throws aimc::Error naming the field, its value and the allowed range.
+  void Validate() const;
+  nlohmann::json ToJson() const;
+};
+
+/// Resistance of one wire segment from a sheet resistance and the segment's length and width:
+/// R = R_sheet * length / width (e.g. length = cell pitch).
+double SegmentResistanceOhm(double sheet_ohm_per_square, double length_nm, double width_nm);
+
+/// An R x C array: one conductance per crosspoint (siemens) and its parasitics. The conductance
+/// of a crosspoint is its device's read path; the access transistor (options.access_ohm) is in
+/// series with it.
+class Crossbar {
+ public:
+  /// Throws aimc::Error for an empty array, a bad option, or a conductance that is zero,
+  /// negative or not finite (naming its row and column).
+  Crossbar(Eigen::MatrixXd conductance_s, CrossbarOptions options);
+
+  int rows() const { return static_cast<int>(conductance_s_.rows()); }
+  int cols() const { return static_cast<int>(conductance_s_.cols()); }
+  const Eigen::MatrixXd& conductance_s() const { return conductance_s_; }
+  const CrossbarOptions& options() const { return options_; }
+
+  /// Device in series with its access transistor: 1 / (1/G + R_access), siemens.
+  Eigen::MatrixXd CellConductances() const;
+
+ private:
+  Eigen::MatrixXd conductance_s_;
+  CrossbarOptions options_;
+};
+
+/// The ideal MVM without any parasitic: I_j = sum_i G_ij V_i (amperes, one per column).
+Eigen::VectorXd IdealCurrents(const Crossbar& xbar, const Eigen::VectorXd& v_rows);
+
+/// How a differential weight pair sits in the array (the paper's Fig. 9 uses columns).
+///   kColumns: G+ in column 2j, G- in column 2j+1, output I_2j - I_2j+1; inputs as they are.
+///   kRows:    G+ in row 2i driven at +V_i, G- in row 2i+1 driven at -V_i.
+enum class PairLayout { kColumns, kRows };
+std::string ToString(PairLayout layout);  // "columns", "rows"
+PairLayout ParsePairLayout(const std::string& name);
+
+/// Interleaves two R x C conductance matrices into the array of the chosen layout
+/// (R x 2C for kColumns, 2R x C for kRows).
+Eigen::MatrixXd InterleavePairs(const Eigen::MatrixXd& g_plus, const Eigen::MatrixXd& g_minus,
+                                PairLayout layout);
+
+/// The array's input voltages for a layer input x (kRows: +x_i and -x_i on rows 2i, 2i+1).
+Eigen::VectorXd PairInputs(const Eigen::VectorXd& x, PairLayout layout);
+
+/// The layer's effective differential conductance (R x C) from an array's effective matrix:
+/// output_j = sum_i W_ij x_i exactly, IR drop included.
+Eigen::MatrixXd CombinePairs(const Eigen::MatrixXd& m_eff, PairLayout layout);
+
+}  // namespace aimc::circuit

@@ -1,0 +1,141 @@
+#include "aimc/circuit/crossbar.h"
+
+#include <cmath>
+
+#include "aimc/common/error.h"
+
+namespace aimc::circuit {
+
+namespace {
+
+void RequireResistance(double value, const char* field) {
+  Require(std::isfinite(value) && value >= 0.0,
+          "crossbar.{} must be a finite resistance >= 0 ohm, got {}", field, value);
+}
+
+}  // namespace
+
+std::string ToString(DriveSide side) { return side == DriveSide::kLeft ? "left" : "both"; }
+std::string ToString(SenseSide side) { return side == SenseSide::kBottom ? "bottom" : "both"; }
+std::string ToString(PairLayout layout) {
+  return layout == PairLayout::kColumns ? "columns" : "rows";
+}
+
+DriveSide ParseDriveSide(const std::string& name) {
+  if (name == "left") return DriveSide::kLeft;
+  if (name == "both") return DriveSide::kBoth;
+  Fail("drive side must be 'left' or 'both', got '{}'", name);
+}
+
+SenseSide ParseSenseSide(const std::string& name) {
+  if (name == "bottom") return SenseSide::kBottom;
+  if (name == "both") return SenseSide::kBoth;
+  Fail("sense side must be 'bottom' or 'both', got '{}'", name);
+}
+
+PairLayout ParsePairLayout(const std::string& name) {
+  if (name == "columns") return PairLayout::kColumns;
+  if (name == "rows") return PairLayout::kRows;
+  Fail("pair layout must be 'columns' or 'rows', got '{}'", name);
+}
+
+void CrossbarOptions::Validate() const {
+  RequireResistance(wire_row_ohm, "wire_row_ohm");
+  RequireResistance(wire_col_ohm, "wire_col_ohm");
+  RequireResistance(driver_ohm, "driver_ohm");
+  RequireResistance(sense_ohm, "sense_ohm");
+  RequireResistance(access_ohm, "access_ohm");
+}
+
+nlohmann::json CrossbarOptions::ToJson() const {
+  return {{"wire_row_ohm", wire_row_ohm}, {"wire_col_ohm", wire_col_ohm},
+          {"driver_ohm", driver_ohm},     {"sense_ohm", sense_ohm},
+          {"access_ohm", access_ohm},     {"drive", ToString(drive)},
+          {"sense", ToString(sense)}};
+}
+
+double SegmentResistanceOhm(double sheet_ohm_per_square, double length_nm, double width_nm) {
+  Require(std::isfinite(sheet_ohm_per_square) && sheet_ohm_per_square >= 0.0,
+          "sheet resistance must be finite and >= 0 ohm/sq, got {}", sheet_ohm_per_square);
+  Require(std::isfinite(length_nm) && length_nm > 0.0, "segment length must be > 0 nm, got {}",
+          length_nm);
+  Require(std::isfinite(width_nm) && width_nm > 0.0, "line width must be > 0 nm, got {}",
+          width_nm);
+  return sheet_ohm_per_square * length_nm / width_nm;
+}
+
+Crossbar::Crossbar(Eigen::MatrixXd conductance_s, CrossbarOptions options)
+    : conductance_s_(std::move(conductance_s)), options_(options) {
+  options_.Validate();
+  Require(conductance_s_.rows() >= 1 && conductance_s_.cols() >= 1,
+          "crossbar must have at least 1 row and 1 column, got {} x {}", conductance_s_.rows(),
+          conductance_s_.cols());
+  for (Eigen::Index j = 0; j < conductance_s_.cols(); ++j) {
+    for (Eigen::Index i = 0; i < conductance_s_.rows(); ++i) {
+      const double g = conductance_s_(i, j);
+      Require(std::isfinite(g) && g > 0.0,
+              "conductance at (row {}, column {}) must be finite and > 0 S, got {}", i, j, g);
+    }
+  }
+}
+
+Eigen::MatrixXd Crossbar::CellConductances() const {
+  if (options_.access_ohm == 0.0) return conductance_s_;
+  return (conductance_s_.cwiseInverse().array() + options_.access_ohm).inverse().matrix();
+}
+
+Eigen::VectorXd IdealCurrents(const Crossbar& xbar, const Eigen::VectorXd& v_rows) {
+  Require(v_rows.size() == xbar.rows(), "input has {} voltages for {} rows", v_rows.size(),
+          xbar.rows());
+  return xbar.conductance_s().transpose() * v_rows;
+}
+
+Eigen::MatrixXd InterleavePairs(const Eigen::MatrixXd& g_plus, const Eigen::MatrixXd& g_minus,
+                                PairLayout layout) {
+  Require(g_plus.rows() == g_minus.rows() && g_plus.cols() == g_minus.cols(),
+          "G+ is {} x {} but G- is {} x {}", g_plus.rows(), g_plus.cols(), g_minus.rows(),
+          g_minus.cols());
+  const Eigen::Index r = g_plus.rows();
+  const Eigen::Index c = g_plus.cols();
+  if (layout == PairLayout::kColumns) {
+    Eigen::MatrixXd g(r, 2 * c);
+    for (Eigen::Index j = 0; j < c; ++j) {
+      g.col(2 * j) = g_plus.col(j);
+      g.col(2 * j + 1) = g_minus.col(j);
+    }
+    return g;
+  }
+  Eigen::MatrixXd g(2 * r, c);
+  for (Eigen::Index i = 0; i < r; ++i) {
+    g.row(2 * i) = g_plus.row(i);
+    g.row(2 * i + 1) = g_minus.row(i);
+  }
+  return g;
+}
+
+Eigen::VectorXd PairInputs(const Eigen::VectorXd& x, PairLayout layout) {
+  if (layout == PairLayout::kColumns) return x;
+  Eigen::VectorXd v(2 * x.size());
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    v(2 * i) = x(i);
+    v(2 * i + 1) = -x(i);
+  }
+  return v;
+}
+
+Eigen::MatrixXd CombinePairs(const Eigen::MatrixXd& m_eff, PairLayout layout) {
+  if (layout == PairLayout::kColumns) {
+    Require(m_eff.cols() % 2 == 0, "a column-pair array needs an even number of columns, got {}",
+            m_eff.cols());
+    Eigen::MatrixXd w(m_eff.rows(), m_eff.cols() / 2);
+    for (Eigen::Index j = 0; j < w.cols(); ++j) w.col(j) = m_eff.col(2 * j) - m_eff.col(2 * j + 1);
+    return w;
+  }
+  Require(m_eff.rows() % 2 == 0, "a row-pair array needs an even number of rows, got {}",
+          m_eff.rows());
+  Eigen::MatrixXd w(m_eff.rows() / 2, m_eff.cols());
+  for (Eigen::Index i = 0; i < w.rows(); ++i) w.row(i) = m_eff.row(2 * i) - m_eff.row(2 * i + 1);
+  return w;
+}
+
+}  // namespace aimc::circuit

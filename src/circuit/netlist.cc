@@ -1,0 +1,136 @@
+#include "aimc/circuit/netlist.h"
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "aimc/common/csv.h"
+#include "aimc/common/error.h"
+
+namespace aimc::circuit {
+
+namespace {
+
+// Node names. Zero-resistance connections are not resistors (SPICE rejects R = 0): the nodes they
+// join share one name instead.
+struct Names {
+  const CrossbarOptions& o;
+  std::string Source(int i) const { return fmt::format("s{}", i); }
+  std::string Sense(int j) const { return fmt::format("k{}", j); }
+  std::string Row(int i, int j) const {
+    if (o.wire_row_ohm > 0.0) return fmt::format("r{}_{}", i, j);
+    return o.driver_ohm > 0.0 ? fmt::format("r{}", i) : Source(i);
+  }
+  std::string Col(int i, int j) const {
+    if (o.wire_col_ohm > 0.0) return fmt::format("c{}_{}", i, j);
+    return o.sense_ohm > 0.0 ? fmt::format("c{}", j) : Sense(j);
+  }
+};
+
+std::string Num(double value) { return fmt::format("{:.17g}", value); }
+
+}  // namespace
+
+std::string NgspiceNetlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows,
+                           const std::string& title) {
+  Require(v_rows.size() == xbar.rows(), "input has {} voltages for {} rows", v_rows.size(),
+          xbar.rows());
+  const CrossbarOptions& o = xbar.options();
+  const Names names{o};
+  const int rows = xbar.rows();
+  const int cols = xbar.cols();
+  const bool both_drive = o.drive == DriveSide::kBoth;
+  const bool both_sense = o.sense == SenseSide::kBoth;
+  std::ostringstream net;
+  net << title << "\n";
+  net << "* " << rows << " x " << cols << " crossbar: " << o.ToJson().dump() << "\n";
+  for (int i = 0; i < rows; ++i) {
+    net << "V" << i << " " << names.Source(i) << " 0 DC " << Num(v_rows(i)) << "\n";
+    const double end_ohm = o.driver_ohm + o.wire_row_ohm;
+    if (end_ohm > 0.0) {
+      net << "Rdl" << i << " " << names.Source(i) << " " << names.Row(i, 0) << " " << Num(end_ohm)
+          << "\n";
+      if (both_drive) {
+        net << "Rdr" << i << " " << names.Source(i) << " " << names.Row(i, cols - 1) << " "
+            << Num(end_ohm) << "\n";
+      }
+    }
+    if (o.wire_row_ohm > 0.0) {
+      for (int j = 0; j + 1 < cols; ++j) {
+        net << "Rr" << i << "_" << j << " " << names.Row(i, j) << " " << names.Row(i, j + 1) << " "
+            << Num(o.wire_row_ohm) << "\n";
+      }
+    }
+  }
+  for (int j = 0; j < cols; ++j) {
+    // Every sense amplifier holds 0 V; both ends of a column feed one ammeter, which then reads
+    // the column's total current.
+    net << "Vsense" << j << " " << names.Sense(j) << " 0 DC 0\n";
+    const double end_ohm = o.sense_ohm + o.wire_col_ohm;
+    if (end_ohm > 0.0) {
+      net << "Rsb" << j << " " << names.Col(rows - 1, j) << " " << names.Sense(j) << " "
+          << Num(end_ohm) << "\n";
+      if (both_sense) {
+        net << "Rst" << j << " " << names.Col(0, j) << " " << names.Sense(j) << " "
+            << Num(end_ohm) << "\n";
+      }
+    }
+    if (o.wire_col_ohm > 0.0) {
+      for (int i = 0; i + 1 < rows; ++i) {
+        net << "Rc" << i << "_" << j << " " << names.Col(i, j) << " " << names.Col(i + 1, j)
+            << " " << Num(o.wire_col_ohm) << "\n";
+      }
+    }
+  }
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < cols; ++j) {
+      const double r = 1.0 / xbar.conductance_s()(i, j) + o.access_ohm;
+      net << "Rx" << i << "_" << j << " " << names.Row(i, j) << " " << names.Col(i, j) << " "
+          << Num(r) << "\n";
+    }
+  }
+  net << ".control\nset numdgt=16\nop\n";
+  for (int j = 0; j < cols; ++j) net << "print i(vsense" << j << ")\n";
+  net << ".endc\n.end\n";
+  return net.str();
+}
+
+Eigen::VectorXd RunNgspice(const std::filesystem::path& netlist, int cols) {
+  if (std::system("command -v ngspice >/dev/null 2>&1") != 0) {
+    Fail("ngspice is not installed: install it with scripts/install-deps.sh (Debian package "
+         "'ngspice')");
+  }
+  // ngspice -b exits with status 1 even on success: judge by its output.
+  const std::string command = fmt::format("ngspice -b '{}' 2>&1", netlist.string());
+  FILE* pipe = popen(command.c_str(), "r");
+  Require(pipe != nullptr, "cannot run ngspice on {}", netlist.string());
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  pclose(pipe);
+  Eigen::VectorXd currents = Eigen::VectorXd::Constant(cols, std::nan(""));
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const std::string key = "i(vsense";
+    const auto at = line.find(key);
+    const auto eq = line.find('=');
+    if (at == std::string::npos || eq == std::string::npos) continue;
+    const int j = std::atoi(line.c_str() + at + key.size());
+    if (j < 0 || j >= cols) continue;
+    currents(j) = ParseNumber(line.substr(eq + 1), fmt::format("ngspice output '{}'", line));
+  }
+  for (int j = 0; j < cols; ++j) {
+    if (std::isnan(currents(j))) {
+      const std::size_t tail = output.size() > 2000 ? output.size() - 2000 : 0;
+      Fail("ngspice printed no current for column {} of {}; its output ends with:\n{}", j,
+           netlist.string(), output.substr(tail));
+    }
+  }
+  return currents;
+}
+
+}  // namespace aimc::circuit

@@ -1,0 +1,127 @@
+#include "nodal.h"
+
+#include <fmt/format.h>
+
+#include "aimc/common/error.h"
+
+namespace aimc::circuit::internal {
+
+namespace {
+
+struct Link {
+  std::int64_t a;
+  std::int64_t b;  // -1: ground (a fixed node)
+  double g;
+};
+
+}  // namespace
+
+NodalSystem::NodalSystem(const Crossbar& xbar)
+    : rows(xbar.rows()), cols(xbar.cols()), g(xbar.CellConductances()) {
+  const CrossbarOptions& o = xbar.options();
+  const bool both_drive = o.drive == DriveSide::kBoth;
+  const bool both_sense = o.sense == SenseSide::kBoth;
+  const std::size_t cells = std::size_t(rows) * cols;
+  row_node.assign(cells, -1);
+  col_node.assign(cells, -1);
+  std::vector<Link> links;
+  links.reserve(4 * cells + 2 * (rows + cols));
+
+  // Row lines: a chain of C nodes (or one node when the wire is ideal, or none when the driver
+  // is ideal too). End links carry the driver resistance in series with the end segment.
+  for (int i = 0; i < rows; ++i) {
+    if (o.wire_row_ohm > 0.0) {
+      for (int j = 0; j < cols; ++j) row_node[std::size_t(i) * cols + j] = unknowns++;
+      const double g_end = 1.0 / (o.driver_ohm + o.wire_row_ohm);
+      links.push_back({RowNode(i, 0), -1, g_end});
+      if (both_drive) links.push_back({RowNode(i, cols - 1), -1, g_end});
+      for (int j = 0; j + 1 < cols; ++j) {
+        links.push_back({RowNode(i, j), RowNode(i, j + 1), 1.0 / o.wire_row_ohm});
+      }
+    } else if (o.driver_ohm > 0.0) {
+      const std::int64_t node = unknowns++;
+      for (int j = 0; j < cols; ++j) row_node[std::size_t(i) * cols + j] = node;
+      links.push_back({node, -1, 1.0 / o.driver_ohm});
+      if (both_drive) links.push_back({node, -1, 1.0 / o.driver_ohm});
+    }
+  }
+  for (int j = 0; j < cols; ++j) {
+    if (o.wire_col_ohm > 0.0) {
+      for (int i = 0; i < rows; ++i) col_node[std::size_t(i) * cols + j] = unknowns++;
+      const double g_end = 1.0 / (o.sense_ohm + o.wire_col_ohm);
+      links.push_back({ColNode(rows - 1, j), -1, g_end});
+      if (both_sense) links.push_back({ColNode(0, j), -1, g_end});
+      for (int i = 0; i + 1 < rows; ++i) {
+        links.push_back({ColNode(i, j), ColNode(i + 1, j), 1.0 / o.wire_col_ohm});
+      }
+    } else if (o.sense_ohm > 0.0) {
+      const std::int64_t node = unknowns++;
+      for (int i = 0; i < rows; ++i) col_node[std::size_t(i) * cols + j] = node;
+      links.push_back({node, -1, 1.0 / o.sense_ohm});
+      if (both_sense) links.push_back({node, -1, 1.0 / o.sense_ohm});
+    }
+  }
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < cols; ++j) links.push_back({RowNode(i, j), ColNode(i, j), g(i, j)});
+  }
+
+  std::vector<Eigen::Triplet<double, std::int64_t>> triplets;
+  triplets.reserve(3 * links.size());
+  for (const Link& l : links) {
+    if (l.a >= 0) triplets.emplace_back(l.a, l.a, l.g);
+    if (l.b >= 0) triplets.emplace_back(l.b, l.b, l.g);
+    if (l.a >= 0 && l.b >= 0) triplets.emplace_back(std::max(l.a, l.b), std::min(l.a, l.b), -l.g);
+  }
+  k_lower.resize(unknowns, unknowns);
+  k_lower.setFromTriplets(triplets.begin(), triplets.end());
+  k_lower.makeCompressed();
+}
+
+Eigen::MatrixXd NodalSystem::Rhs(const Eigen::MatrixXd& v) const {
+  Eigen::MatrixXd b = Eigen::MatrixXd::Zero(unknowns, v.cols());
+  for (Eigen::Index n = 0; n < v.cols(); ++n) {
+    for (int i = 0; i < rows; ++i) {
+      const double vi = v(i, n);
+      if (vi == 0.0) continue;
+      for (int j = 0; j < cols; ++j) {
+        const double current = g(i, j) * vi;
+        if (const auto a = RowNode(i, j); a >= 0) b(a, n) -= current;
+        if (const auto c = ColNode(i, j); c >= 0) b(c, n) += current;
+      }
+    }
+  }
+  return b;
+}
+
+Eigen::MatrixXd NodalSystem::Currents(const Eigen::MatrixXd& v, const Eigen::MatrixXd& x) const {
+  Eigen::MatrixXd currents = g.transpose() * v;
+  for (Eigen::Index n = 0; n < v.cols(); ++n) {
+    for (int j = 0; j < cols; ++j) {
+      double correction = 0.0;
+      for (int i = 0; i < rows; ++i) {
+        const auto a = RowNode(i, j);
+        const auto c = ColNode(i, j);
+        const double drop = (a >= 0 ? x(a, n) : 0.0) - (c >= 0 ? x(c, n) : 0.0);
+        correction += g(i, j) * drop;
+      }
+      currents(j, n) += correction;
+    }
+  }
+  return currents;
+}
+
+std::string NodalSystem::NodeName(std::int64_t unknown) const {
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < cols; ++j) {
+      if (RowNode(i, j) == unknown) {
+        return fmt::format("row line node (row {}, column {})", i, j);
+      }
+      if (ColNode(i, j) == unknown) {
+        return fmt::format("column line node (row {}, column {})", i, j);
+      }
+    }
+  }
+  return fmt::format("unknown {}", unknown);
+}
+
+}  // namespace aimc::circuit::internal
