@@ -75,7 +75,7 @@ std::vector<std::int64_t> Cholmod::Ordering(const SparseLower& a) {
 }
 
 void Cholmod::Factorize(const SparseLower& a, const std::vector<std::int64_t>* perm,
-                        bool supernodal,
+                        bool keep_order, bool supernodal,
                         const std::function<std::string(std::int64_t)>& node_name,
                         double* analyze_seconds, double* factorize_seconds) {
   if (factor_ != nullptr) cholmod_l_free_factor(&factor_, &common_);
@@ -85,7 +85,7 @@ void Cholmod::Factorize(const SparseLower& a, const std::vector<std::int64_t>* p
   if (perm != nullptr) {
     common_.nmethods = 1;
     common_.method[0].ordering = CHOLMOD_GIVEN;
-    common_.postorder = 0;  // keep the given order: ports must stay last
+    common_.postorder = keep_order ? 0 : 1;
     factor_ = cholmod_l_analyze_p(&view, reinterpret_cast<SuiteSparse_long*>(
                                              const_cast<std::int64_t*>(perm->data())),
                                   nullptr, 0, &common_);

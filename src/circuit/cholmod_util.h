@@ -29,11 +29,13 @@ class Cholmod {
   /// A CHOLMOD view (no copy) of a compressed lower triangle.
   static cholmod_sparse View(const SparseLower& lower);
 
-  /// Analyzes and factorizes `a` (lower triangle). `perm` (optional) is used as given, else
-  /// CHOLMOD picks its best ordering. A failure throws aimc::Error; a matrix that is not
+  /// Analyzes and factorizes `a` (lower triangle). `perm` (optional) is used as given (and
+  /// postordered unless `keep_order`, which the port Schur complement needs), else CHOLMOD picks
+  /// its best ordering. A failure throws aimc::Error; a matrix that is not
   /// positive definite names the node where the factorization broke down via `node_name`
   /// (argument: the row of `a`).
-  void Factorize(const SparseLower& a, const std::vector<std::int64_t>* perm, bool supernodal,
+  void Factorize(const SparseLower& a, const std::vector<std::int64_t>* perm, bool keep_order,
+                 bool supernodal,
                  const std::function<std::string(std::int64_t)>& node_name,
                  double* analyze_seconds, double* factorize_seconds);
 

@@ -9,6 +9,7 @@
 #include "aimc/circuit/wires.h"
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
+#include "nodal.h"
 #include "test_arrays.h"
 
 namespace aimc::circuit {
@@ -225,6 +226,33 @@ TEST(WirePresets, Layout22nmFollowsItsDerivation) {
   EXPECT_NEAR(p.row_segment_ohm(), 1.938, 0.001);
   EXPECT_NEAR(p.col_segment_ohm(), 3.877, 0.001);
   EXPECT_THROW(WirePresetByName("nope"), Error);
+}
+
+}  // namespace
+}  // namespace aimc::circuit
+
+namespace aimc::circuit {
+namespace {
+
+// Reference: M_eff by R unit solves of the IR-drop form (EffectiveMatrixBySolves). Every port
+// form is exact in exact arithmetic. The spread (IR-drop) form has no cancellation: 1e-13. The
+// end (physical, the default) form subtracts terms of the wire's conductance to get terms of the
+// cells' (1e7 apart at 0.1 ohm and 15 MOhm) and loses about three digits here: 1e-11 bounds it
+// with room for larger arrays, still 100x inside the 1e-9 required against ngspice.
+TEST(EffectiveMatrix, EveryPortFormMatchesBatchedSolves) {
+  Rng rng(21);
+  for (double wire : {0.1, 2.0, 20.0}) {
+    CrossbarOptions o;
+    o.wire_row_ohm = wire;
+    o.wire_col_ohm = 2 * wire;
+    const Crossbar xbar(testing::RandomConductances(48, 40, rng), o);
+    const Eigen::MatrixXd reference = EffectiveMatrixBySolves(xbar);
+    for (int form = 0; form < 4; ++form) {
+      const Eigen::MatrixXd m = internal::EffectiveMatrixWith(xbar, form & 1, form & 2, nullptr);
+      const double err = ((m - reference).array() / reference.array()).abs().maxCoeff();
+      EXPECT_LT(err, form == 3 ? 1e-13 : 1e-11) << "wire " << wire << " form " << form;
+    }
+  }
 }
 
 }  // namespace

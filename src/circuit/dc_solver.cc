@@ -45,8 +45,9 @@ DcSolver::DcSolver(const Crossbar& xbar, Backend backend) : impl_(std::make_uniq
   const auto name = [&m](std::int64_t row) { return m.sys.NodeName(row); };
   if (backend == Backend::kCholmod) {
     m.cholmod.emplace();
-    m.cholmod->Factorize(m.sys.k_lower, nullptr, false, name, &m.summary.analyze_seconds,
-                         &m.summary.factorize_seconds);
+    const std::vector<std::int64_t> order = m.sys.GeometricOrdering();
+    m.cholmod->Factorize(m.sys.k_lower, order.empty() ? nullptr : &order, false, false, name,
+                         &m.summary.analyze_seconds, &m.summary.factorize_seconds);
     m.summary.factor_nonzeros = m.cholmod->FactorNonzeros();
     return;
   }

@@ -1,5 +1,7 @@
 #include "nodal.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "aimc/common/error.h"
@@ -34,15 +36,20 @@ NodalSystem::NodalSystem(const Crossbar& xbar)
       for (int j = 0; j < cols; ++j) row_node[std::size_t(i) * cols + j] = unknowns++;
       const double g_end = 1.0 / (o.driver_ohm + o.wire_row_ohm);
       links.push_back({RowNode(i, 0), -1, g_end});
-      if (both_drive) links.push_back({RowNode(i, cols - 1), -1, g_end});
+      row_ends.push_back({i, RowNode(i, 0), g_end});
+      if (both_drive) {
+        links.push_back({RowNode(i, cols - 1), -1, g_end});
+        row_ends.push_back({i, RowNode(i, cols - 1), g_end});
+      }
       for (int j = 0; j + 1 < cols; ++j) {
         links.push_back({RowNode(i, j), RowNode(i, j + 1), 1.0 / o.wire_row_ohm});
       }
     } else if (o.driver_ohm > 0.0) {
       const std::int64_t node = unknowns++;
       for (int j = 0; j < cols; ++j) row_node[std::size_t(i) * cols + j] = node;
-      links.push_back({node, -1, 1.0 / o.driver_ohm});
-      if (both_drive) links.push_back({node, -1, 1.0 / o.driver_ohm});
+      const int ends = both_drive ? 2 : 1;
+      links.push_back({node, -1, ends / o.driver_ohm});
+      row_ends.push_back({i, node, ends / o.driver_ohm});
     }
   }
   for (int j = 0; j < cols; ++j) {
@@ -50,15 +57,20 @@ NodalSystem::NodalSystem(const Crossbar& xbar)
       for (int i = 0; i < rows; ++i) col_node[std::size_t(i) * cols + j] = unknowns++;
       const double g_end = 1.0 / (o.sense_ohm + o.wire_col_ohm);
       links.push_back({ColNode(rows - 1, j), -1, g_end});
-      if (both_sense) links.push_back({ColNode(0, j), -1, g_end});
+      col_ends.push_back({j, ColNode(rows - 1, j), g_end});
+      if (both_sense) {
+        links.push_back({ColNode(0, j), -1, g_end});
+        col_ends.push_back({j, ColNode(0, j), g_end});
+      }
       for (int i = 0; i + 1 < rows; ++i) {
         links.push_back({ColNode(i, j), ColNode(i + 1, j), 1.0 / o.wire_col_ohm});
       }
     } else if (o.sense_ohm > 0.0) {
       const std::int64_t node = unknowns++;
       for (int i = 0; i < rows; ++i) col_node[std::size_t(i) * cols + j] = node;
-      links.push_back({node, -1, 1.0 / o.sense_ohm});
-      if (both_sense) links.push_back({node, -1, 1.0 / o.sense_ohm});
+      const int ends = both_sense ? 2 : 1;
+      links.push_back({node, -1, ends / o.sense_ohm});
+      col_ends.push_back({j, node, ends / o.sense_ohm});
     }
   }
   for (int i = 0; i < rows; ++i) {
@@ -108,6 +120,69 @@ Eigen::MatrixXd NodalSystem::Currents(const Eigen::MatrixXd& v, const Eigen::Mat
     }
   }
   return currents;
+}
+
+namespace {
+
+// Coordinates doubled to stay integral: row node (i, j) at (2j, 2i + 1), column node at
+// (2j + 1, 2i).
+struct Point {
+  std::int64_t node;
+  int x2;
+  int y2;
+};
+
+void Dissect(std::vector<Point>::iterator begin, std::vector<Point>::iterator end,
+             std::vector<std::int64_t>& order) {
+  constexpr std::ptrdiff_t kLeaf = 64;
+  if (end - begin <= kLeaf) {
+    for (auto it = begin; it != end; ++it) order.push_back(it->node);
+    return;
+  }
+  int x_lo = begin->x2, x_hi = begin->x2, y_lo = begin->y2, y_hi = begin->y2;
+  for (auto it = begin; it != end; ++it) {
+    x_lo = std::min(x_lo, it->x2);
+    x_hi = std::max(x_hi, it->x2);
+    y_lo = std::min(y_lo, it->y2);
+    y_hi = std::max(y_hi, it->y2);
+  }
+  // Cut across the longer side, on an even (integer) coordinate near its middle.
+  const bool cut_x = (x_hi - x_lo) >= (y_hi - y_lo);
+  const int lo = cut_x ? x_lo : y_lo;
+  const int hi = cut_x ? x_hi : y_hi;
+  int mid = (lo + hi) / 2;
+  if (mid % 2 != 0) ++mid;
+  if (mid <= lo || mid >= hi) {  // a line of nodes: nothing left to cut
+    for (auto it = begin; it != end; ++it) order.push_back(it->node);
+    return;
+  }
+  const auto coord = [cut_x](const Point& p) { return cut_x ? p.x2 : p.y2; };
+  const auto first_end =
+      std::partition(begin, end, [&](const Point& p) { return coord(p) < mid; });
+  const auto second_end =
+      std::partition(first_end, end, [&](const Point& p) { return coord(p) > mid; });
+  Dissect(begin, first_end, order);
+  Dissect(first_end, second_end, order);
+  for (auto it = second_end; it != end; ++it) order.push_back(it->node);
+}
+
+}  // namespace
+
+std::vector<std::int64_t> NodalSystem::GeometricOrdering() const {
+  const std::size_t cells = std::size_t(rows) * cols;
+  if (unknowns != std::int64_t(2 * cells)) return {};
+  std::vector<Point> points;
+  points.reserve(2 * cells);
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < cols; ++j) {
+      points.push_back({RowNode(i, j), 2 * j, 2 * i + 1});
+      points.push_back({ColNode(i, j), 2 * j + 1, 2 * i});
+    }
+  }
+  std::vector<std::int64_t> order;
+  order.reserve(points.size());
+  Dissect(points.begin(), points.end(), order);
+  return order;
 }
 
 std::string NodalSystem::NodeName(std::int64_t unknown) const {
