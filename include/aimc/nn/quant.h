@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <ATen/core/Generator.h>
+#include <torch/types.h>
+
+namespace aimc::nn {
+
+/// Ternary weights of one layer: w_q = scale * levels, levels in {-1, 0, +1}.
+struct TernaryWeights {
+  torch::Tensor levels;  // int8, the shape of the float weight
+  torch::Tensor scale;   // float, (out, 1, ...) broadcastable to the weight (per layer: all equal)
+};
+
+/// Ternary weight networks (Li & Liu 2016), per output channel or per layer:
+///   delta = threshold_ratio * mean|w|,   level = sign(w) where |w| > delta, else 0,
+///   scale = mean of |w| over the weights with |w| > delta (delta itself when there are none).
+/// Dim 0 of `w` is the output channel.
+TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double threshold_ratio = 0.7);
+
+/// Straight-through estimator: the value is scale * levels, the gradient w.r.t. `w` is the
+/// identity (Fig. 12: float weights are kept and updated, the forward pass sees ternary ones).
+torch::Tensor TernarySte(const torch::Tensor& w, const TernaryWeights& t);
+
+/// PACT-style k-bit activation: y = clip(x, 0, alpha) rounded to the grid alpha/(2^bits-1) * n.
+/// Gradients: d/dx = 1 on (0, alpha) (straight through the rounding), d/dalpha = 1 where
+/// x >= alpha (Choi et al. 2018). `alpha` is a one-element tensor. bits = 0: plain ReLU.
+torch::Tensor PactQuantize(const torch::Tensor& x, const torch::Tensor& alpha, int bits);
+
+/// Standard deviation of the weight noise per ternary level, in units of the unit weight (the
+/// layer's scale): index 0 for w = -1, 1 for w = 0, 2 for w = +1. Uniform(s) is the training
+/// model of Fig. 12 (sigma_w,train); level-dependent values come from a device card through
+/// aimc::mapping::AnalyticSpread (sigma_-1, sigma_0, sigma_+1).
+struct LevelNoise {
+  double sigma[3] = {0.0, 0.0, 0.0};
+  static LevelNoise Uniform(double sigma_w) { return {{sigma_w, sigma_w, sigma_w}}; }
+  bool zero() const { return sigma[0] == 0.0 && sigma[1] == 0.0 && sigma[2] == 0.0; }
+  /// Throws aimc::Error unless every sigma is finite and >= 0.
+  void Validate() const;
+  std::string ToString() const;
+};
+
+/// One draw of the noise in level units: eps * sigma[level + 1], eps ~ N(0, 1) from `generator`
+/// (float, shape of `levels`).
+torch::Tensor DrawLevelNoise(const torch::Tensor& levels, const LevelNoise& noise,
+                             at::Generator& generator);
+
+/// A CPU generator with a fixed seed (all of nn's randomness goes through these).
+at::Generator MakeGenerator(std::uint64_t seed);
+
+}  // namespace aimc::nn

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "aimc/nn/data.h"
+#include "aimc/nn/network.h"
+
+namespace aimc::nn {
+
+/// How a network is trained (Fig. 12). Saved in every checkpoint.
+struct TrainOptions {
+  std::string dataset = "fashion-mnist";
+  std::filesystem::path data_dir;  // empty: built-in data (see LoadData)
+  int epochs = 10;
+  std::int64_t batch_size = 128;
+  double learning_rate = 2e-3;     // Adam; cosine decay to 0 over `epochs`
+  double weight_decay = 0.0;
+  double sigma_train = 0.0;        // sigma_w,train, relative to the unit weight
+  std::uint64_t seed = 1;          // weights, shuffling, noise, augmentation
+  std::int64_t train_subset = 0;   // first N training images only (0: all)
+  std::int64_t test_subset = 0;    // first N test images only (0: all)
+  bool augment = false;            // random shifts of up to 2 pixels (and flips for CIFAR)
+  int threads = 1;                 // intra-op threads; 1 is as fast as 2 on a busy 2-core box
+  bool progress = true;            // progress bar on stderr
+
+  void Validate() const;
+  nlohmann::json ToJson() const;
+  static TrainOptions FromJson(const nlohmann::json& json);
+};
+
+struct EpochStats {
+  int epoch = 0;  // 1-based
+  double loss = 0.0;
+  double train_accuracy = 0.0;
+  double test_accuracy = 0.0;  // noise-free test accuracy after the epoch
+  double seconds = 0.0;        // training pass only
+  double images_per_second = 0.0;
+};
+
+/// What a model file holds beside the weights.
+struct ModelInfo {
+  NetworkOptions network;
+  TrainOptions training;
+  int epochs_done = 0;
+  std::vector<EpochStats> history;
+  nlohmann::json ToJson() const;
+  static ModelInfo FromJson(const nlohmann::json& json);
+};
+
+struct TrainResult {
+  Network network;
+  ModelInfo info;
+};
+
+/// The network options for a data set: channels, image size and classes from the data.
+NetworkOptions NetworkFor(const std::string& arch, const Dataset& train);
+
+/// Trains `network_options` on `data`. When `checkpoint` is given, the model, optimizer, epoch,
+/// options and seed are saved there after every epoch (atomically), and a checkpoint already
+/// there with the same options is resumed: the run continues bit for bit as if never stopped
+/// (the shuffling and noise of epoch e are drawn from seeds derived from (seed, e)).
+/// `on_epoch` is called after every epoch.
+TrainResult Train(const NetworkOptions& network_options, const TrainOptions& options,
+                  const DataSplit& data, const std::filesystem::path& checkpoint = {},
+                  const std::function<void(const EpochStats&)>& on_epoch = nullptr);
+
+/// Accuracy (0..1) on a data set in eval mode with the network's current chip (if any).
+double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size = 1000);
+
+/// Monte-Carlo chips: chip c draws every ternary layer's noise with Rng::Derive(seed, c), fixed
+/// over the whole test set (Fig. 13b, 14b).
+struct ChipStats {
+  std::vector<double> accuracies;
+  double mean = 0.0, stddev = 0.0, min = 0.0, max = 0.0;  // stddev: sample (n - 1)
+};
+ChipStats TestChips(NetworkImpl& network, const Dataset& data, const LevelNoise& noise, int chips,
+                    std::uint64_t seed, bool progress = false);
+
+/// Model files (LibTorch archives): weights, buffers, ModelInfo as JSON, and, for checkpoints,
+/// the optimizer state.
+void SaveModel(const std::filesystem::path& path, NetworkImpl& network, const ModelInfo& info);
+struct LoadedModel {
+  Network network;
+  ModelInfo info;
+};
+/// Loads a model saved by SaveModel or Train (errors name the file).
+LoadedModel LoadModel(const std::filesystem::path& path);
+
+/// Sets LibTorch's intra-op threads and, when OpenBLAS is the BLAS, OpenBLAS's threads too.
+void SetThreads(int threads);
+/// "OpenBLAS <config>" when OpenBLAS is the BLAS in this process, else "reference or unknown".
+std::string BlasInfo();
+
+}  // namespace aimc::nn

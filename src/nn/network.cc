@@ -1,0 +1,216 @@
+#include "aimc/nn/network.h"
+
+#include <set>
+
+#include <torch/torch.h>
+
+#include "aimc/common/error.h"
+#include "aimc/common/rng.h"
+
+namespace aimc::nn {
+namespace F = torch::nn::functional;
+
+void NetworkOptions::Validate() const {
+  Require(arch == "lenet5" || arch == "resnet26", "net must be lenet5 or resnet26, got '{}'", arch);
+  Require(in_channels == 1 || in_channels == 3, "in_channels must be 1 or 3, got {}", in_channels);
+  Require(image_size == 28 || image_size == 32, "image_size must be 28 or 32, got {}", image_size);
+  Require(classes >= 2 && classes <= 1000, "classes must be in 2..1000, got {}", classes);
+  Require(width >= 1 && width <= 16, "width must be in 1..16, got {}", width);
+  Require(act_bits >= 0 && act_bits <= 16, "act_bits must be in 0..16 (0: float), got {}",
+          act_bits);
+  Require(threshold_ratio >= 0.0 && threshold_ratio < 10.0,
+          "threshold_ratio must be in [0, 10), got {}", threshold_ratio);
+}
+
+nlohmann::json NetworkOptions::ToJson() const {
+  return {{"arch", arch},
+          {"in_channels", in_channels},
+          {"image_size", image_size},
+          {"classes", classes},
+          {"width", width},
+          {"ternary", ternary},
+          {"act_bits", act_bits},
+          {"per_channel", per_channel},
+          {"threshold_ratio", threshold_ratio},
+          {"float_first_last", float_first_last}};
+}
+
+NetworkOptions NetworkOptions::FromJson(const nlohmann::json& json) {
+  NetworkOptions o;
+  const std::set<std::string> known = {"arch",     "in_channels", "image_size",  "classes",
+                                       "width",    "ternary",     "act_bits",    "per_channel",
+                                       "threshold_ratio", "float_first_last"};
+  for (const auto& [key, value] : json.items())
+    Require(known.count(key) == 1, "network options: unknown key '{}'", key);
+  try {
+    o.arch = json.value("arch", o.arch);
+    o.in_channels = json.value("in_channels", o.in_channels);
+    o.image_size = json.value("image_size", o.image_size);
+    o.classes = json.value("classes", o.classes);
+    o.width = json.value("width", o.width);
+    o.ternary = json.value("ternary", o.ternary);
+    o.act_bits = json.value("act_bits", o.act_bits);
+    o.per_channel = json.value("per_channel", o.per_channel);
+    o.threshold_ratio = json.value("threshold_ratio", o.threshold_ratio);
+    o.float_first_last = json.value("float_first_last", o.float_first_last);
+  } catch (const nlohmann::json::exception& e) {
+    Fail("network options: {}", e.what());
+  }
+  o.Validate();
+  return o;
+}
+
+std::vector<AnalogLayer> NetworkImpl::AnalogLayers() const {
+  std::vector<AnalogLayer> analog;
+  for (const auto& layer : layers_)
+    if (layer->analog()) analog.push_back(layer);
+  return analog;
+}
+
+void NetworkImpl::SetTrainingNoise(double sigma_w, std::uint64_t seed) {
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    layers_[i]->SetTrainingNoise(sigma_w, Rng::Derive(seed, i));
+}
+
+void NetworkImpl::DrawChip(const LevelNoise& noise, std::uint64_t seed) {
+  for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->DrawChip(noise, Rng::Derive(seed, i));
+}
+
+void NetworkImpl::ClearChip() {
+  for (auto& layer : layers_) layer->ClearChip();
+}
+
+AnalogLayer NetworkImpl::AddLayer(const std::string& name, AnalogLayerOptions layer) {
+  AnalogLayer module = register_module(name, AnalogLayer(layer));
+  layers_.push_back(module);
+  layer_names_.push_back(name);
+  return module;
+}
+
+AnalogLayerOptions NetworkImpl::LayerOptions(LayerKind kind, std::int64_t in, std::int64_t out,
+                                             bool first, bool last) const {
+  AnalogLayerOptions o;
+  o.kind = kind;
+  o.in = in;
+  o.out = out;
+  o.ternary = options_.ternary && !(options_.float_first_last && (first || last));
+  o.per_channel = options_.per_channel;
+  o.threshold_ratio = options_.threshold_ratio;
+  o.input_bits = options_.act_bits;
+  if (first) {
+    // The image is the first layer's input: pixels are already 8-bit levels in [0, 1].
+    o.input_bits = options_.act_bits == 0 ? 0 : 8;
+    o.learn_alpha = false;
+    o.input_alpha = 1.0;
+  }
+  return o;
+}
+
+namespace {
+
+AnalogLayerOptions Conv(AnalogLayerOptions o, std::int64_t kernel, std::int64_t stride,
+                        std::int64_t padding) {
+  o.kernel = kernel;
+  o.stride = stride;
+  o.padding = padding;
+  return o;
+}
+
+// CNN 1 (Fig. 13a), LeNet-5: conv 6@5x5, maxpool 2, conv 16@5x5, maxpool 2, FC 400-120-84-10.
+// BatchNorm after every layer but the last (digital, Fig. 15a). Each layer's input quantizer is
+// the ReLU: max pooling commutes with it, so conv-BN-pool-ReLU equals conv-BN-ReLU-pool.
+class LeNet5Impl : public NetworkImpl {
+ public:
+  explicit LeNet5Impl(const NetworkOptions& o) : NetworkImpl(o) {
+    const std::int64_t pad = o.image_size == 28 ? 2 : 0;  // both sizes give 16x5x5 = 400 at FC1
+    conv1_ = AddLayer("conv1", Conv(LayerOptions(LayerKind::kConv, o.in_channels, 6, true, false), 5, 1, pad));
+    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(6));
+    conv2_ = AddLayer("conv2", Conv(LayerOptions(LayerKind::kConv, 6, 16, false, false), 5, 1, 0));
+    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(16));
+    fc1_ = AddLayer("fc1", LayerOptions(LayerKind::kLinear, 400, 120, false, false));
+    bn3_ = register_module("bn3", torch::nn::BatchNorm1d(120));
+    fc2_ = AddLayer("fc2", LayerOptions(LayerKind::kLinear, 120, 84, false, false));
+    bn4_ = register_module("bn4", torch::nn::BatchNorm1d(84));
+    fc3_ = AddLayer("fc3", LayerOptions(LayerKind::kLinear, 84, o.classes, false, true));
+  }
+
+  torch::Tensor forward(const torch::Tensor& images) override {
+    torch::Tensor x = F::max_pool2d(bn1_(conv1_(images)), F::MaxPool2dFuncOptions(2));
+    x = F::max_pool2d(bn2_(conv2_(x)), F::MaxPool2dFuncOptions(2));
+    x = bn3_(fc1_(x.flatten(1)));
+    x = bn4_(fc2_(x));
+    return fc3_(x);
+  }
+
+ private:
+  AnalogLayer conv1_{nullptr}, conv2_{nullptr}, fc1_{nullptr}, fc2_{nullptr}, fc3_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  torch::nn::BatchNorm1d bn3_{nullptr}, bn4_{nullptr};
+};
+
+// CNN 2 (Fig. 14a), ResNet-26 for 32x32 (He et al. 2016, CIFAR variant): a 3x3 stem, three
+// stages of four basic blocks (16, 32, 64 channels times width; stride 2 into stages 2 and 3,
+// with 1x1 projection shortcuts), global average pooling, FC: 1 + 3*4*2 + 1 = 26 layers.
+// Any input size works (global pooling); 28x28 gives 7x7 maps in the last stage.
+class ResNet26Impl : public NetworkImpl {
+ public:
+  explicit ResNet26Impl(const NetworkOptions& o) : NetworkImpl(o) {
+    const std::int64_t w = o.width;
+    stem_ = AddLayer("stem", Conv(LayerOptions(LayerKind::kConv, o.in_channels, 16 * w, true, false), 3, 1, 1));
+    stem_bn_ = register_module("stem_bn", torch::nn::BatchNorm2d(16 * w));
+    std::int64_t in = 16 * w;
+    for (int stage = 0; stage < 3; ++stage) {
+      const std::int64_t out = (16 << stage) * w;
+      for (int b = 0; b < 4; ++b) {
+        const std::int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
+        const std::string name = "s" + std::to_string(stage + 1) + "b" + std::to_string(b + 1);
+        Block block;
+        block.conv1 = AddLayer(name + "_conv1", Conv(LayerOptions(LayerKind::kConv, in, out, false, false), 3, stride, 1));
+        block.bn1 = register_module(name + "_bn1", torch::nn::BatchNorm2d(out));
+        block.conv2 = AddLayer(name + "_conv2", Conv(LayerOptions(LayerKind::kConv, out, out, false, false), 3, 1, 1));
+        block.bn2 = register_module(name + "_bn2", torch::nn::BatchNorm2d(out));
+        if (stride != 1 || in != out) {
+          block.shortcut = AddLayer(name + "_short", Conv(LayerOptions(LayerKind::kConv, in, out, false, false), 1, stride, 0));
+          block.shortcut_bn = register_module(name + "_short_bn", torch::nn::BatchNorm2d(out));
+        }
+        blocks_.push_back(block);
+        in = out;
+      }
+    }
+    fc_ = AddLayer("fc", LayerOptions(LayerKind::kLinear, in, o.classes, false, true));
+  }
+
+  torch::Tensor forward(const torch::Tensor& images) override {
+    torch::Tensor x = torch::relu(stem_bn_(stem_(images)));
+    for (auto& b : blocks_) {
+      torch::Tensor y = b.bn2(b.conv2(b.bn1(b.conv1(x))));
+      const torch::Tensor shortcut = b.shortcut ? b.shortcut_bn(b.shortcut(x)) : x;
+      x = torch::relu(y + shortcut);
+    }
+    return fc_(x.mean({2, 3}));
+  }
+
+ private:
+  struct Block {
+    AnalogLayer conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
+    torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, shortcut_bn{nullptr};
+  };
+  AnalogLayer stem_{nullptr}, fc_{nullptr};
+  torch::nn::BatchNorm2d stem_bn_{nullptr};
+  std::vector<Block> blocks_;
+};
+
+}  // namespace
+
+Network MakeNetwork(const NetworkOptions& options, std::uint64_t seed) {
+  options.Validate();
+  torch::manual_seed(seed);
+  if (options.arch == "lenet5") return std::make_shared<LeNet5Impl>(options);
+  return std::make_shared<ResNet26Impl>(options);
+}
+
+torch::Tensor ToInput(const torch::Tensor& images) {
+  return images.to(torch::kFloat).div_(255.0);
+}
+
+}  // namespace aimc::nn

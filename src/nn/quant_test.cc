@@ -1,0 +1,190 @@
+#include "aimc/nn/quant.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "aimc/nn/analog_layer.h"
+#include "aimc/nn/network.h"
+
+namespace aimc::nn {
+namespace {
+
+TEST(Ternarize, MatchesTwnDefinitionPerLayer) {
+  // mean|w| = 1.52 / 4 = 0.38, delta = 0.266: levels (0, -1, +1, 0), scale = (0.5 + 0.9) / 2.
+  const torch::Tensor w = torch::tensor({{0.1f, -0.5f, 0.9f, 0.02f}});
+  const TernaryWeights t = Ternarize(w, /*per_channel=*/false);
+  EXPECT_TRUE(torch::equal(t.levels, torch::tensor({{0, -1, 1, 0}}, torch::kInt8)));
+  EXPECT_NEAR(t.scale.item<double>(), 0.7, 1e-6);  // float32 rounding of the inputs
+}
+
+TEST(Ternarize, PerChannelScalesAndAllZeroRow) {
+  // Row 0: |w| all 2 -> delta 1.4, all above, scale 2. Row 1: (1, 0, 0, 0): mean 0.25, delta
+  // 0.175, one above, scale 1. Row 2: zeros: levels 0, scale = delta = 0 is allowed.
+  const torch::Tensor w = torch::tensor({{2.f, -2.f, 2.f, -2.f}, {1.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}});
+  const TernaryWeights t = Ternarize(w, true);
+  EXPECT_TRUE(torch::equal(t.levels, torch::tensor({{1, -1, 1, -1}, {1, 0, 0, 0}, {0, 0, 0, 0}}, torch::kInt8)));
+  EXPECT_NEAR(t.scale[0].item<double>(), 2.0, 1e-7);
+  EXPECT_NEAR(t.scale[1].item<double>(), 1.0, 1e-7);
+  EXPECT_EQ(t.scale[2].item<double>(), 0.0);
+  EXPECT_EQ(t.scale.sizes(), (std::vector<std::int64_t>{3, 1}));
+}
+
+TEST(Ternarize, SteGradientIsIdentity) {
+  torch::manual_seed(3);
+  const torch::Tensor w = torch::randn({5, 7}).requires_grad_(true);
+  const torch::Tensor g = torch::randn({5, 7});
+  const TernaryWeights t = Ternarize(w, true);
+  const torch::Tensor q = TernarySte(w, t);
+  EXPECT_TRUE(torch::allclose(q, t.scale * t.levels.to(torch::kFloat)));
+  (q * g).sum().backward();
+  EXPECT_TRUE(torch::equal(w.grad(), g));  // exactly g: d(w + const)/dw = 1
+}
+
+TEST(Pact, QuantizesToGridWithPactGradients) {
+  // alpha 3, 2 bits: grid 0, 1, 2, 3.
+  const torch::Tensor x = torch::tensor({-1.0f, 0.4f, 0.6f, 2.2f, 5.0f}).requires_grad_(true);
+  const torch::Tensor alpha = torch::tensor({3.0f}).requires_grad_(true);
+  const torch::Tensor y = PactQuantize(x, alpha, 2);
+  EXPECT_TRUE(torch::allclose(y, torch::tensor({0.0f, 0.0f, 1.0f, 2.0f, 3.0f}), 0, 1e-6));
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), torch::tensor({0.0f, 1.0f, 1.0f, 1.0f, 0.0f})));
+  EXPECT_EQ(alpha.grad().item<float>(), 1.0f);  // one input above alpha
+}
+
+TEST(LevelNoise, SampleStdMatchesSigmaPerLevel) {
+  // n = 200,000 draws per level: the sample std's relative standard error is 1/sqrt(2n) =
+  // 0.16 %; the bound 1 % is six of those.
+  const std::int64_t n = 200000;
+  const torch::Tensor levels = torch::cat({torch::full({n}, -1), torch::zeros({n}), torch::ones({n})}).to(torch::kInt8);
+  at::Generator generator = MakeGenerator(11);
+  const LevelNoise noise{{0.1, 0.2, 0.3}};
+  const torch::Tensor draw = DrawLevelNoise(levels, noise, generator);
+  for (int level = 0; level < 3; ++level) {
+    const torch::Tensor part = draw.narrow(0, level * n, n);
+    EXPECT_NEAR(part.std().item<double>() / noise.sigma[level], 1.0, 0.01) << level;
+    EXPECT_NEAR(part.mean().item<double>(), 0.0, 6 * noise.sigma[level] / std::sqrt(n)) << level;
+  }
+  at::Generator again = MakeGenerator(11);
+  EXPECT_TRUE(torch::equal(DrawLevelNoise(levels, noise, again), draw));
+}
+
+AnalogLayerOptions ConvOptions() {
+  AnalogLayerOptions o;
+  o.kind = LayerKind::kConv;
+  o.in = 3;
+  o.out = 8;
+  o.kernel = 3;
+  o.stride = 2;
+  o.padding = 1;
+  return o;
+}
+
+TEST(AnalogLayer, TrainingNoiseIsRelativeToTheUnitWeight) {
+  torch::manual_seed(1);
+  AnalogLayerOptions o;
+  o.in = 400;
+  o.out = 120;
+  AnalogLayer layer(o);
+  layer->train();
+  layer->SetTrainingNoise(0.3, 5);
+  const TernaryWeights t = Ternarize(layer->Weight(), true);
+  const torch::Tensor noise = (layer->EffectiveWeight().detach() - t.scale * t.levels.to(torch::kFloat)) / t.scale;
+  // 48,000 draws: relative standard error of the std 0.32 %, bound 2 % (six of those).
+  EXPECT_NEAR(noise.std().item<double>(), 0.3, 0.3 * 0.02);
+  // A fresh draw every forward pass in training.
+  EXPECT_FALSE(torch::equal(layer->EffectiveWeight(), layer->EffectiveWeight()));
+  layer->eval();
+  EXPECT_TRUE(torch::allclose(layer->EffectiveWeight(), t.scale * t.levels.to(torch::kFloat)));
+}
+
+TEST(AnalogLayer, ChipDrawIsFixedUntilCleared) {
+  torch::manual_seed(2);
+  AnalogLayer layer(ConvOptions());
+  layer->eval();
+  const torch::Tensor x = torch::rand({2, 3, 9, 9});
+  const torch::Tensor clean = layer->forward(x);
+  layer->DrawChip(LevelNoise::Uniform(0.2), 7);
+  const torch::Tensor chip = layer->forward(x);
+  EXPECT_FALSE(torch::allclose(chip, clean));
+  EXPECT_TRUE(torch::equal(layer->forward(x), chip));
+  layer->DrawChip(LevelNoise::Uniform(0.2), 7);
+  EXPECT_TRUE(torch::equal(layer->forward(x), chip));  // same seed, same chip
+  layer->ClearChip();
+  EXPECT_TRUE(torch::equal(layer->forward(x), clean));
+}
+
+TEST(AnalogLayer, MvmHookInIm2colLayoutReproducesTheConvolution) {
+  torch::manual_seed(4);
+  AnalogLayer layer(ConvOptions());
+  layer->eval();
+  const torch::Tensor x = torch::rand({2, 3, 9, 9}) * 5;
+  const torch::Tensor reference = layer->forward(x);
+  const torch::Tensor t = layer->TernaryMatrix();
+  EXPECT_EQ(t.sizes(), (std::vector<std::int64_t>{27, 8}));
+  EXPECT_TRUE(((t == -1) | (t == 0) | (t == 1)).all().item<bool>());
+  int calls = 0;
+  layer->SetMvm([&](const torch::Tensor& columns) {
+    ++calls;
+    EXPECT_EQ(columns.size(1), 27);
+    // Inputs reach the hook as levels times the step of the 4-bit quantizer.
+    const torch::Tensor levels = columns / layer->input_step();
+    EXPECT_TRUE(torch::allclose(levels, levels.round(), 0, 1e-4));
+    return columns.matmul(t.to(torch::kFloat));
+  });
+  const torch::Tensor hooked = layer->forward(x);
+  EXPECT_EQ(calls, 1);
+  // Reference: LibTorch's conv2d on scale * levels; float sums of 27 terms in another order.
+  EXPECT_TRUE(torch::allclose(hooked, reference, 1e-5, 1e-5));
+}
+
+TEST(Network, SameSeedSameWeights) {
+  NetworkOptions o;
+  const Network a = MakeNetwork(o, 9), b = MakeNetwork(o, 9), c = MakeNetwork(o, 10);
+  const auto pa = a->parameters(), pb = b->parameters(), pc = c->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  bool all_equal_c = true;
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+    all_equal_c = all_equal_c && torch::equal(pa[i], pc[i]);
+  }
+  EXPECT_FALSE(all_equal_c);
+}
+
+TEST(Network, LeNet5LayersAndFc1Array) {
+  const Network net = MakeNetwork(NetworkOptions{}, 1);
+  EXPECT_EQ(net->layer_names(), (std::vector<std::string>{"conv1", "conv2", "fc1", "fc2", "fc3"}));
+  const AnalogLayer fc1 = net->layers()[2];
+  EXPECT_EQ(fc1->TernaryMatrix().sizes(), (std::vector<std::int64_t>{400, 120}));  // Fig. 15b
+  EXPECT_EQ(net->forward(torch::rand({3, 1, 28, 28})).sizes(), (std::vector<std::int64_t>{3, 10}));
+  NetworkOptions big;
+  big.image_size = 32;
+  big.float_first_last = true;
+  const Network n32 = MakeNetwork(big, 1);
+  EXPECT_EQ(n32->forward(torch::rand({2, 1, 32, 32})).sizes(), (std::vector<std::int64_t>{2, 10}));
+  EXPECT_EQ(n32->AnalogLayers().size(), 3u);
+}
+
+TEST(Network, ResNet26On32And28) {
+  NetworkOptions o;
+  o.arch = "resnet26";
+  o.in_channels = 3;
+  o.image_size = 32;
+  o.classes = 100;
+  const Network net = MakeNetwork(o, 1);
+  // 26 layers on the main path plus the two 1x1 projection shortcuts.
+  EXPECT_EQ(net->layers().size(), 28u);
+  net->eval();
+  EXPECT_EQ(net->forward(torch::rand({2, 3, 32, 32})).sizes(), (std::vector<std::int64_t>{2, 100}));
+  o.in_channels = 1;
+  o.image_size = 28;
+  o.width = 2;
+  const Network narrow = MakeNetwork(o, 1);
+  narrow->eval();
+  EXPECT_EQ(narrow->forward(torch::rand({2, 1, 28, 28})).sizes(), (std::vector<std::int64_t>{2, 100}));
+  EXPECT_EQ(narrow->layers().back()->TernaryMatrix().sizes(), (std::vector<std::int64_t>{128, 100}));
+}
+
+}  // namespace
+}  // namespace aimc::nn

@@ -1,0 +1,398 @@
+#include "aimc/nn/train.h"
+
+#include <dlfcn.h>
+
+#include <chrono>
+#include <cmath>
+#include <numbers>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "aimc/common/error.h"
+#include "aimc/common/progress.h"
+#include "aimc/common/rng.h"
+
+namespace aimc::nn {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Streams of Rng::Derive(seed, stream) per epoch, kept apart so that no two draws share a seed.
+constexpr std::uint64_t kShuffleStream = 1'000'000;
+constexpr std::uint64_t kNoiseStream = 2'000'000;
+constexpr std::uint64_t kAugmentStream = 3'000'000;
+
+// Random shifts by up to 2 pixels (zero padding) and, for colour images, horizontal flips.
+// Vectorized per shift: 25 index_copy calls per batch instead of one crop per image.
+torch::Tensor Augment(const torch::Tensor& x, at::Generator& generator) {
+  const std::int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  const torch::Tensor padded = torch::constant_pad_nd(x, {2, 2, 2, 2}, 0.0);
+  const torch::Tensor shift = at::randint(25, {n}, generator, torch::kLong);
+  torch::Tensor out = torch::empty_like(x);
+  for (std::int64_t k = 0; k < 25; ++k) {
+    const torch::Tensor idx = (shift == k).nonzero().reshape({-1});
+    if (idx.numel() == 0) continue;
+    out.index_copy_(0, idx, padded.index_select(0, idx).narrow(2, k / 5, h).narrow(3, k % 5, w));
+  }
+  if (x.size(1) == 3) {
+    const torch::Tensor flip = at::randint(2, {n, 1, 1, 1}, generator, torch::kLong).to(torch::kBool);
+    out = torch::where(flip, out.flip(3), out);
+  }
+  return out;
+}
+
+nlohmann::json Without(nlohmann::json json, const std::vector<std::string>& keys) {
+  for (const auto& key : keys) json.erase(key);
+  return json;
+}
+
+struct Checkpoint {
+  ModelInfo info;
+  torch::serialize::InputArchive archive;
+};
+
+}  // namespace
+
+void TrainOptions::Validate() const {
+  Require(std::find(DatasetNames().begin(), DatasetNames().end(), dataset) != DatasetNames().end(),
+          "data must be mnist, fashion-mnist, cifar10 or cifar100, got '{}'", dataset);
+  Require(epochs >= 1 && epochs <= 10000, "epochs must be in 1..10000, got {}", epochs);
+  Require(batch_size >= 1 && batch_size <= 65536, "batch_size must be in 1..65536, got {}",
+          batch_size);
+  Require(learning_rate > 0.0 && learning_rate < 10.0, "learning_rate must be in (0, 10), got {}",
+          learning_rate);
+  Require(weight_decay >= 0.0 && weight_decay < 1.0, "weight_decay must be in [0, 1), got {}",
+          weight_decay);
+  Require(std::isfinite(sigma_train) && sigma_train >= 0.0 && sigma_train <= 10.0,
+          "sigma_train must be in [0, 10], got {}", sigma_train);
+  Require(train_subset >= 0 && test_subset >= 0, "subsets must be >= 0 (0: all), got {}/{}",
+          train_subset, test_subset);
+  Require(threads >= 1 && threads <= 256, "threads must be in 1..256, got {}", threads);
+}
+
+nlohmann::json TrainOptions::ToJson() const {
+  return {{"dataset", dataset},         {"data_dir", data_dir.string()},
+          {"epochs", epochs},           {"batch_size", batch_size},
+          {"learning_rate", learning_rate}, {"weight_decay", weight_decay},
+          {"sigma_train", sigma_train}, {"seed", seed},
+          {"train_subset", train_subset}, {"test_subset", test_subset},
+          {"augment", augment},         {"threads", threads},
+          {"progress", progress}};
+}
+
+TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
+  TrainOptions o;
+  const std::set<std::string> known = {"dataset",      "data_dir",     "epochs",
+                                       "batch_size",   "learning_rate", "weight_decay",
+                                       "sigma_train",  "seed",          "train_subset",
+                                       "test_subset",  "augment",       "threads",
+                                       "progress"};
+  for (const auto& [key, value] : json.items())
+    Require(known.count(key) == 1, "training options: unknown key '{}'", key);
+  try {
+    o.dataset = json.value("dataset", o.dataset);
+    o.data_dir = json.value("data_dir", std::string());
+    o.epochs = json.value("epochs", o.epochs);
+    o.batch_size = json.value("batch_size", o.batch_size);
+    o.learning_rate = json.value("learning_rate", o.learning_rate);
+    o.weight_decay = json.value("weight_decay", o.weight_decay);
+    o.sigma_train = json.value("sigma_train", o.sigma_train);
+    o.seed = json.value("seed", o.seed);
+    o.train_subset = json.value("train_subset", o.train_subset);
+    o.test_subset = json.value("test_subset", o.test_subset);
+    o.augment = json.value("augment", o.augment);
+    o.threads = json.value("threads", o.threads);
+    o.progress = json.value("progress", o.progress);
+  } catch (const nlohmann::json::exception& e) {
+    Fail("training options: {}", e.what());
+  }
+  o.Validate();
+  return o;
+}
+
+nlohmann::json ModelInfo::ToJson() const {
+  nlohmann::json h = nlohmann::json::array();
+  for (const auto& e : history)
+    h.push_back({{"epoch", e.epoch},
+                 {"loss", e.loss},
+                 {"train_accuracy", e.train_accuracy},
+                 {"test_accuracy", e.test_accuracy},
+                 {"seconds", e.seconds},
+                 {"images_per_second", e.images_per_second}});
+  return {{"network", network.ToJson()},
+          {"training", training.ToJson()},
+          {"epochs_done", epochs_done},
+          {"history", h}};
+}
+
+ModelInfo ModelInfo::FromJson(const nlohmann::json& json) {
+  ModelInfo info;
+  try {
+    info.network = NetworkOptions::FromJson(json.at("network"));
+    info.training = TrainOptions::FromJson(json.at("training"));
+    info.epochs_done = json.at("epochs_done").get<int>();
+    for (const auto& e : json.at("history")) {
+      EpochStats s;
+      s.epoch = e.at("epoch").get<int>();
+      s.loss = e.at("loss").get<double>();
+      s.train_accuracy = e.at("train_accuracy").get<double>();
+      s.test_accuracy = e.at("test_accuracy").get<double>();
+      s.seconds = e.at("seconds").get<double>();
+      s.images_per_second = e.at("images_per_second").get<double>();
+      info.history.push_back(s);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    Fail("model info: {}", e.what());
+  }
+  return info;
+}
+
+NetworkOptions NetworkFor(const std::string& arch, const Dataset& train) {
+  NetworkOptions o;
+  o.arch = arch;
+  o.in_channels = train.images.size(1);
+  o.image_size = train.images.size(2);
+  Require(train.images.size(2) == train.images.size(3), "{}: images are not square",
+          train.name);
+  o.classes = train.classes;
+  return o;
+}
+
+void SetThreads(int threads) {
+  torch::set_num_threads(threads);
+  // OpenBLAS keeps its own pool; left alone it spins up one thread per core next to OpenMP's.
+  using SetFn = void (*)(int);
+  if (auto* set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set(threads);
+}
+
+std::string BlasInfo() {
+  using ConfigFn = char* (*)();
+  if (auto* config = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
+    return std::string("OpenBLAS ") + config();
+  return "reference or unknown BLAS (install libopenblas-dev: Debian's LibTorch is ~2.4x slower "
+         "without it)";
+}
+
+double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  network.eval();
+  std::int64_t correct = 0;
+  for (std::int64_t start = 0; start < data.size(); start += batch_size) {
+    const std::int64_t n = std::min(batch_size, data.size() - start);
+    const torch::Tensor logits = network.forward(ToInput(data.images.narrow(0, start, n)));
+    correct += logits.argmax(1).eq(data.labels.narrow(0, start, n)).sum().item<std::int64_t>();
+  }
+  return data.size() == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(data.size());
+}
+
+ChipStats TestChips(NetworkImpl& network, const Dataset& data, const LevelNoise& noise, int chips,
+                    std::uint64_t seed, bool progress) {
+  Require(chips >= 1, "chips must be >= 1, got {}", chips);
+  noise.Validate();
+  ChipStats stats;
+  std::optional<Progress> bar;
+  if (progress) bar.emplace("chips", static_cast<std::size_t>(chips), "chip");
+  for (int c = 0; c < chips; ++c) {
+    network.DrawChip(noise, Rng::Derive(seed, static_cast<std::uint64_t>(c)));
+    stats.accuracies.push_back(Evaluate(network, data));
+    if (bar) bar->Update(static_cast<std::size_t>(c + 1), fmt::format("acc {:.2f} %", 100 * stats.accuracies.back()));
+  }
+  network.ClearChip();
+  if (bar) bar->Finish();
+  double sum = 0.0;
+  stats.min = stats.max = stats.accuracies.front();
+  for (double a : stats.accuracies) {
+    sum += a;
+    stats.min = std::min(stats.min, a);
+    stats.max = std::max(stats.max, a);
+  }
+  stats.mean = sum / chips;
+  double ss = 0.0;
+  for (double a : stats.accuracies) ss += (a - stats.mean) * (a - stats.mean);
+  stats.stddev = chips > 1 ? std::sqrt(ss / (chips - 1)) : 0.0;
+  return stats;
+}
+
+namespace {
+
+void WriteArchive(const fs::path& path, torch::serialize::OutputArchive& archive) {
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  const fs::path tmp = path.string() + ".tmp";
+  archive.save_to(tmp.string());
+  fs::rename(tmp, path);  // a kill mid-save leaves the previous checkpoint intact
+}
+
+void SaveCheckpoint(const fs::path& path, NetworkImpl& network, torch::optim::Optimizer* optimizer,
+                    const ModelInfo& info) {
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model;
+  network.save(model);
+  archive.write("model", model);
+  archive.write("aimc_info", c10::IValue(info.ToJson().dump()));
+  if (optimizer != nullptr) {
+    torch::serialize::OutputArchive opt;
+    optimizer->save(opt);
+    archive.write("optimizer", opt);
+  }
+  WriteArchive(path, archive);
+}
+
+ModelInfo ReadInfo(torch::serialize::InputArchive& archive, const fs::path& path) {
+  c10::IValue value;
+  Require(archive.try_read("aimc_info", value) && value.isString(),
+          "{}: not an aimc model file (no model info)", path.string());
+  try {
+    return ModelInfo::FromJson(nlohmann::json::parse(value.toStringRef()));
+  } catch (const Error& e) {
+    Rethrow(e, path.string());
+  } catch (const nlohmann::json::exception& e) {
+    Fail("{}: model info is not JSON ({})", path.string(), e.what());
+  }
+}
+
+void OpenArchive(const fs::path& path, torch::serialize::InputArchive& archive) {
+  Require(fs::exists(path), "{}: no such model file", path.string());
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    Fail("{}: not a readable model file ({})", path.string(), e.what_without_backtrace());
+  }
+}
+
+}  // namespace
+
+void SaveModel(const fs::path& path, NetworkImpl& network, const ModelInfo& info) {
+  SaveCheckpoint(path, network, nullptr, info);
+}
+
+LoadedModel LoadModel(const fs::path& path) {
+  torch::serialize::InputArchive archive;
+  OpenArchive(path, archive);
+  LoadedModel loaded;
+  loaded.info = ReadInfo(archive, path);
+  loaded.network = MakeNetwork(loaded.info.network, loaded.info.training.seed);
+  torch::serialize::InputArchive model;
+  Require(archive.try_read("model", model), "{}: no model weights", path.string());
+  try {
+    loaded.network->load(model);
+  } catch (const c10::Error& e) {
+    Fail("{}: weights do not fit the network ({})", path.string(), e.what_without_backtrace());
+  }
+  loaded.network->eval();
+  return loaded;
+}
+
+TrainResult Train(const NetworkOptions& network_options, const TrainOptions& options,
+                  const DataSplit& data, const fs::path& checkpoint,
+                  const std::function<void(const EpochStats&)>& on_epoch) {
+  network_options.Validate();
+  options.Validate();
+  SetThreads(options.threads);
+  const Dataset train = data.train.Head(options.train_subset);
+  const Dataset test = data.test.Head(options.test_subset);
+  Require(train.size() > 0, "training set is empty");
+  Require(train.images.size(1) == network_options.in_channels &&
+              train.images.size(2) == network_options.image_size &&
+              train.classes == network_options.classes,
+          "data '{}' ({} channels, {}x{}, {} classes) does not fit the network ({} channels, "
+          "{}x{}, {} classes)",
+          train.name, train.images.size(1), train.images.size(2), train.images.size(3),
+          train.classes, network_options.in_channels, network_options.image_size,
+          network_options.image_size, network_options.classes);
+
+  TrainResult result;
+  result.info.network = network_options;
+  result.info.training = options;
+  result.network = MakeNetwork(network_options, options.seed);
+  NetworkImpl& net = *result.network;
+  torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(options.learning_rate)
+                                                     .weight_decay(options.weight_decay));
+
+  // What must match for a checkpoint to be resumed (threads and the progress bar do not
+  // change the arithmetic of a single-threaded run; more threads may reorder sums).
+  const std::vector<std::string> cosmetic = {"progress", "threads", "data_dir"};
+  if (!checkpoint.empty() && fs::exists(checkpoint)) {
+    torch::serialize::InputArchive archive;
+    OpenArchive(checkpoint, archive);
+    const ModelInfo saved = ReadInfo(archive, checkpoint);
+    Require(saved.network.ToJson() == network_options.ToJson() &&
+                Without(saved.training.ToJson(), cosmetic) == Without(options.ToJson(), cosmetic),
+            "{}: a checkpoint with other options is there ({}); remove it or choose another "
+            "--out",
+            checkpoint.string(), saved.ToJson().dump());
+    torch::serialize::InputArchive model, opt;
+    Require(archive.try_read("model", model) && archive.try_read("optimizer", opt),
+            "{}: not a training checkpoint (no optimizer state)", checkpoint.string());
+    net.load(model);
+    optimizer.load(opt);
+    result.info.epochs_done = saved.epochs_done;
+    result.info.history = saved.history;
+    if (saved.epochs_done > 0)
+      spdlog::info("resuming {} after epoch {}/{}", checkpoint.string(), saved.epochs_done,
+                   options.epochs);
+  }
+
+  const std::int64_t n = train.size();
+  for (int epoch = result.info.epochs_done + 1; epoch <= options.epochs; ++epoch) {
+    const auto e = static_cast<std::uint64_t>(epoch);
+    // Cosine decay, a function of the epoch alone so that a resumed run matches.
+    const double lr = options.learning_rate * 0.5 *
+                      (1.0 + std::cos(std::numbers::pi * (epoch - 1) / options.epochs));
+    for (auto& group : optimizer.param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    net.train();
+    net.SetTrainingNoise(options.sigma_train, Rng::Derive(options.seed, kNoiseStream + e));
+    at::Generator shuffle = MakeGenerator(Rng::Derive(options.seed, kShuffleStream + e));
+    at::Generator augment = MakeGenerator(Rng::Derive(options.seed, kAugmentStream + e));
+    const torch::Tensor order = at::randperm(n, shuffle, torch::kLong);
+
+    std::optional<Progress> bar;
+    if (options.progress)
+      bar.emplace(fmt::format("epoch {}/{}", epoch, options.epochs), static_cast<std::size_t>(n),
+                  "img");
+    const auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0.0;
+    std::int64_t correct = 0, seen = 0;
+    for (std::int64_t first = 0; first < n; first += options.batch_size) {
+      const std::int64_t b = std::min(options.batch_size, n - first);
+      const torch::Tensor idx = order.narrow(0, first, b);
+      torch::Tensor x = ToInput(train.images.index_select(0, idx));
+      if (options.augment) x = Augment(x, augment);
+      const torch::Tensor y = train.labels.index_select(0, idx);
+      optimizer.zero_grad();
+      const torch::Tensor logits = net.forward(x);
+      const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+      loss.backward();
+      optimizer.step();
+      loss_sum += loss.item<double>() * static_cast<double>(b);
+      correct += logits.argmax(1).eq(y).sum().item<std::int64_t>();
+      seen += b;
+      if (bar)
+        bar->Update(static_cast<std::size_t>(seen),
+                    fmt::format("loss {:.4f} acc {:.2f} %", loss_sum / seen,
+                                100.0 * correct / seen));
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (bar) bar->Finish();
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.loss = loss_sum / static_cast<double>(n);
+    stats.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    stats.seconds = seconds;
+    stats.images_per_second = static_cast<double>(n) / seconds;
+    stats.test_accuracy = test.size() > 0 ? Evaluate(net, test) : 0.0;
+    result.info.history.push_back(stats);
+    result.info.epochs_done = epoch;
+    if (!checkpoint.empty()) SaveCheckpoint(checkpoint, net, &optimizer, result.info);
+    if (on_epoch) on_epoch(stats);
+  }
+  net.eval();
+  return result;
+}
+
+}  // namespace aimc::nn
