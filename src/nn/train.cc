@@ -172,7 +172,7 @@ void SetThreads(int threads) {
 std::string BlasInfo() {
   using ConfigFn = char* (*)();
   if (auto* config = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config")))
-    return std::string("OpenBLAS ") + config();
+    return config();  // "OpenBLAS 0.3.21 ..."
   return "reference or unknown BLAS (install libopenblas-dev: Debian's LibTorch is ~2.4x slower "
          "without it)";
 }
