@@ -103,8 +103,11 @@ Eigen::VectorXd RunNgspice(const std::filesystem::path& netlist, int cols) {
     Fail("ngspice is not installed: install it with scripts/install-deps.sh (Debian package "
          "'ngspice')");
   }
-  // ngspice -b exits with status 1 even on success: judge by its output.
-  const std::string command = fmt::format("ngspice -b '{}' 2>&1", netlist.string());
+  // ngspice -b exits with status 1 even on success: judge by its output. Its notes on stderr
+  // would interleave with the printed values, so they go to a file beside the netlist.
+  const std::string err_path = netlist.string() + ".stderr";
+  const std::string command =
+      fmt::format("ngspice -b '{}' 2>'{}'", netlist.string(), err_path);
   FILE* pipe = popen(command.c_str(), "r");
   Require(pipe != nullptr, "cannot run ngspice on {}", netlist.string());
   std::string output;
@@ -126,10 +129,13 @@ Eigen::VectorXd RunNgspice(const std::filesystem::path& netlist, int cols) {
   for (int j = 0; j < cols; ++j) {
     if (std::isnan(currents(j))) {
       const std::size_t tail = output.size() > 2000 ? output.size() - 2000 : 0;
-      Fail("ngspice printed no current for column {} of {}; its output ends with:\n{}", j,
-           netlist.string(), output.substr(tail));
+      Fail("ngspice printed no current for column {} of {}; its output ends with:\n{}\n(errors: "
+           "{})",
+           j, netlist.string(), output.substr(tail), err_path);
     }
   }
+  std::error_code ignored;
+  std::filesystem::remove(err_path, ignored);
   return currents;
 }
 
