@@ -150,6 +150,13 @@ std::unique_ptr<DeviceCard> MtjCard::WithRon(double r_on_ohm) const {
   return std::make_unique<MtjCard>(o);
 }
 
+std::unique_ptr<DeviceCard> MtjCard::WithOnOffRatio(double ratio) const {
+  Require(std::isfinite(ratio) && ratio > 1.0, "on/off ratio must be > 1 (TMR > 0), got {}", ratio);
+  MtjOptions o = options_;
+  o.tmr = ratio - 1.0;
+  return std::make_unique<MtjCard>(o);
+}
+
 nlohmann::json MtjCard::ToJson() const {
   const MtjOptions& o = options_;
   return {{"kind", "mtj"},

@@ -125,6 +125,14 @@ TEST(MtjCard, WithRonMovesAlongRaAndRefusesOutsideItsRange) {
   }
 }
 
+TEST(MtjCard, WithOnOffRatioSetsTheTmr) {
+  const MtjCard card(SotMramPreset());
+  const auto moved = card.WithOnOffRatio(3.0);
+  EXPECT_NEAR(moved->Stats().on_off_ratio(), 3.0, 1e-12);
+  EXPECT_NEAR(moved->r_on_ohm(), card.r_on_ohm(), 1e-6);
+  EXPECT_THROW(card.WithOnOffRatio(1.0), Error);
+}
+
 TEST(MtjOptions, ValidateNamesTheField) {
   const auto message = [](MtjOptions o) {
     try {

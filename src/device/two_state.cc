@@ -87,6 +87,12 @@ std::unique_ptr<DeviceCard> TwoStateCard::WithRon(double r_on_ohm) const {
   return std::make_unique<TwoStateCard>(o);
 }
 
+std::unique_ptr<DeviceCard> TwoStateCard::WithOnOffRatio(double ratio) const {
+  TwoStateOptions o = options_;
+  o.on_off_ratio = ratio;
+  return std::make_unique<TwoStateCard>(o);
+}
+
 nlohmann::json TwoStateCard::ToJson() const {
   const TwoStateOptions& o = options_;
   return {{"kind", "two_state"},     {"name", o.name},
@@ -170,6 +176,12 @@ std::unique_ptr<DeviceCard> MeasuredCard::WithRon(double r_on_ohm) const {
   MeasuredOptions o = options_;
   o.scale = options_.scale * r_on_ohm / this->r_on_ohm();
   return std::make_unique<MeasuredCard>(o);
+}
+
+std::unique_ptr<DeviceCard> MeasuredCard::WithOnOffRatio(double ratio) const {
+  Fail("card '{}' holds measured resistances and cannot change its on/off ratio (to {}); use a "
+       "two_state card with its statistics instead",
+       options_.name, ratio);
 }
 
 nlohmann::json MeasuredCard::ToJson() const {

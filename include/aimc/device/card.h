@@ -55,6 +55,9 @@ class DeviceCard {
   /// on/off ratio (for an MTJ: another RA at the same pillar). Throws aimc::Error if the card
   /// cannot produce `r_on_ohm` (outside r_on_range_ohm()).
   virtual std::unique_ptr<DeviceCard> WithRon(double r_on_ohm) const = 0;
+  /// The same technology with another on/off ratio E[G_on]/E[G_off] (1 + TMR for an MTJ),
+  /// keeping R_ON and the relative spreads. Throws aimc::Error where the card cannot (measured).
+  virtual std::unique_ptr<DeviceCard> WithOnOffRatio(double ratio) const = 0;
   /// The card's parameters, for manifests.
   virtual nlohmann::json ToJson() const = 0;
 };

@@ -65,6 +65,7 @@ class MtjCard : public DeviceCard {
   double write_voltage_v() const override { return options_.write_voltage_v; }
   std::pair<double, double> r_on_range_ohm() const override;
   std::unique_ptr<DeviceCard> WithRon(double r_on_ohm) const override;
+  std::unique_ptr<DeviceCard> WithOnOffRatio(double ratio) const override;
   nlohmann::json ToJson() const override;
 
   const MtjOptions& options() const { return options_; }

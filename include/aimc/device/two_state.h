@@ -50,6 +50,7 @@ class TwoStateCard : public DeviceCard {
     return {options_.r_on_min_ohm, options_.r_on_max_ohm};
   }
   std::unique_ptr<DeviceCard> WithRon(double r_on_ohm) const override;
+  std::unique_ptr<DeviceCard> WithOnOffRatio(double ratio) const override;
   nlohmann::json ToJson() const override;
   const TwoStateOptions& options() const { return options_; }
 
@@ -87,6 +88,7 @@ class MeasuredCard : public DeviceCard {
   double write_voltage_v() const override { return options_.write_voltage_v; }
   std::pair<double, double> r_on_range_ohm() const override;
   std::unique_ptr<DeviceCard> WithRon(double r_on_ohm) const override;
+  std::unique_ptr<DeviceCard> WithOnOffRatio(double ratio) const override;
   nlohmann::json ToJson() const override;
 
  private:

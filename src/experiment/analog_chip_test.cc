@@ -1,0 +1,139 @@
+#include "aimc/experiment/analog_chip.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "aimc/circuit/dc_solver.h"
+#include "aimc/common/error.h"
+#include "aimc/device/two_state.h"
+
+namespace aimc::experiment {
+namespace {
+
+nn::Network LeNet(std::uint64_t seed) {
+  nn::NetworkOptions o;
+  o.arch = "lenet5";
+  o.in_channels = 1;
+  o.image_size = 28;
+  o.classes = 10;
+  auto net = nn::MakeNetwork(o, seed);
+  net->eval();
+  return net;
+}
+
+std::size_t LayerWithRows(nn::NetworkImpl& net, std::int64_t rows) {
+  const auto layers = net.AnalogLayers();
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    if (layers[l]->rows() == rows) return l;
+  ADD_FAILURE() << "no layer with " << rows << " rows";
+  return 0;
+}
+
+// Reference: for sampled MVMs of LeNet-5's FC1 (400 x 120, the paper's Fig. 15b layer), a full
+// DC solve of each tile's array (sparse Cholesky of the nodal equations, per input vector)
+// against the chip's path (effective matrix, then a dense product). Both are exact solutions of
+// the same linear circuit; they differ only by rounding, ~1e-13 relative, so 1e-9 of the largest
+// output is a safe bound. Tiles of 256 x 64 split the layer both ways.
+TEST(AnalogChip, NetworkPathEqualsFullCircuitSolve) {
+  auto net = LeNet(3);
+  const auto card = device::LoadCard(device::PresetCardPath("sot_mram"));
+  ChipOptions o;
+  o.tile_rows = 256;
+  o.tile_cols = 64;
+  o.crossbar.wire_row_ohm = 2.0;
+  o.crossbar.wire_col_ohm = 4.0;
+  o.crossbar.driver_ohm = 100.0;
+  o.crossbar.sense_ohm = 50.0;
+  const AnalogChip chip(*net, *card, o, 17);
+  const std::size_t l = LayerWithRows(*net, 400);
+  const LayerTiles& lt = chip.layers()[l];
+  ASSERT_EQ(lt.tiles.size(), 4u);  // 400 = 256 + 144 rows, 120 = 64 + 56 columns
+
+  // Quantized activations: levels 0..15 times the layer's input step.
+  torch::manual_seed(5);
+  const auto layer = net->AnalogLayers()[l];
+  const torch::Tensor x =
+      torch::randint(0, 16, {3, 400}, torch::kDouble) * layer->input_step();
+  const torch::Tensor y = chip.Mvm(l, x);
+  const Eigen::MatrixXd xe = ToEigen(x);
+  Eigen::MatrixXd reference = Eigen::MatrixXd::Zero(3, 120);
+  const double volts_per_unit = o.read_voltage_v / lt.input_full_scale;
+  for (const Tile& tile : lt.tiles) {
+    const circuit::Crossbar xbar(
+        circuit::InterleavePairs(tile.g_plus, tile.g_minus, circuit::PairLayout::kColumns),
+        o.crossbar);
+    const circuit::DcSolver solver(xbar);
+    for (int n = 0; n < 3; ++n) {
+      const Eigen::VectorXd v = xe.row(n).segment(tile.row0, tile.rows).transpose() * volts_per_unit;
+      const Eigen::VectorXd i = solver.ColumnCurrents(v);
+      for (std::int64_t j = 0; j < tile.cols; ++j) {
+        reference(n, tile.col0 + j) += (i(2 * j) - i(2 * j + 1)) / (volts_per_unit * chip.dg_s());
+      }
+    }
+  }
+  const Eigen::MatrixXd ye = ToEigen(y);
+  const double scale = reference.cwiseAbs().maxCoeff();
+  EXPECT_GT(scale, 1.0);
+  EXPECT_LE((ye - reference).cwiseAbs().maxCoeff(), 1e-9 * scale);
+}
+
+// Reference: devices without spread and no parasitics make every pair exactly (G+ - G-) / dG =
+// the ternary level, so the network on the chip computes what the noise-free ternary network
+// computes; only float rounding of the product order differs (outputs ~10, 1e-4 is ~1000 ulps).
+TEST(AnalogChip, ExactDevicesWithoutWiresReproduceTheTernaryNetwork) {
+  auto net = LeNet(4);
+  device::TwoStateOptions ideal;
+  ideal.name = "exact";
+  ideal.r_on_ohm = ideal.r_on_min_ohm = ideal.r_on_max_ohm = 1e6;
+  ideal.on_off_ratio = 2.5;
+  ideal.cv_on = ideal.cv_off = 0.0;
+  const device::TwoStateCard card(ideal);
+  torch::manual_seed(1);
+  const torch::Tensor images = torch::rand({8, 1, 28, 28});
+  const torch::Tensor digital = net->forward(images);
+  torch::Tensor analog;
+  {
+    const AnalogChip chip(*net, card, ChipOptions{}, 1);
+    analog = net->forward(images);
+  }
+  EXPECT_LE((analog - digital).abs().max().item<double>(), 1e-4);
+  // The chip is gone: the hooks are removed.
+  EXPECT_TRUE(torch::equal(net->forward(images), digital));
+}
+
+// Physics: with wire resistance the far cells see less voltage (Fig. 15b), so the effective
+// weights shrink: |W_eff| < |level| on average, and more so with more resistance.
+TEST(AnalogChip, WireResistanceShrinksEffectiveWeights) {
+  auto net = LeNet(5);
+  const auto card = device::LoadCard(device::PresetCardPath("sot_mram"))->WithRon(1.5e6);
+  double previous = 1.0;
+  for (double wire : {1.0, 10.0, 100.0}) {
+    ChipOptions o;
+    o.crossbar.wire_row_ohm = o.crossbar.wire_col_ohm = wire;
+    const AnalogChip chip(*net, *card, o, 2);
+    const std::size_t l = LayerWithRows(*net, 400);
+    const Tile& t = chip.layers()[l].tiles[0];
+    const torch::Tensor levels = net->AnalogLayers()[l]->TernaryMatrix().to(torch::kDouble);
+    const torch::Tensor mask = levels != 0;
+    const double ratio = (t.weight * levels).masked_select(mask).mean().item<double>();
+    EXPECT_LT(ratio, previous) << wire;
+    previous = ratio;
+  }
+  EXPECT_LT(previous, 0.99);
+}
+
+TEST(ChipOptions, ValidateNamesTheField) {
+  ChipOptions o;
+  o.tile_rows = 0;
+  try {
+    o.Validate();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tile_rows"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace aimc::experiment

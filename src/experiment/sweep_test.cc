@@ -1,0 +1,140 @@
+#include "aimc/experiment/sweep.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "aimc/common/error.h"
+#include "aimc/nn/train.h"
+
+namespace aimc::experiment {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path Dir() {
+  const fs::path dir = fs::temp_directory_path() / "aimc_sweep_test";
+  fs::create_directories(dir);
+  return dir;
+}
+
+/// An untrained LeNet-5 saved as a model for Fashion-MNIST: enough to exercise the sweep
+/// machinery (accuracy values are not the subject here).
+fs::path SavedModel() {
+  const fs::path path = Dir() / "lenet.pt";
+  if (fs::exists(path)) return path;
+  nn::ModelInfo info;
+  info.network.arch = "lenet5";
+  info.network.in_channels = 1;
+  info.network.image_size = 28;
+  info.network.classes = 10;
+  info.training.dataset = "fashion-mnist";
+  auto net = nn::MakeNetwork(info.network, 1);
+  nn::SaveModel(path, *net, info);
+  return path;
+}
+
+SweepOptions CardSweep() {
+  SweepOptions o;
+  o.name = "test";
+  o.models = {SavedModel()};
+  o.cards = {"sot_mram"};
+  o.r_on_ohm = {2e6, 6e6};
+  o.wire_ohm = {0.0, 5.0};
+  o.chips = 2;
+  o.test_images = 64;
+  o.progress = false;
+  return o;
+}
+
+TEST(Sweep, ResumesAfterAKillWithoutLosingOrRepeatingPoints) {
+  const fs::path clean = Dir() / "clean.csv";
+  const fs::path killed = Dir() / "killed.csv";
+  fs::remove(clean);
+  fs::remove(killed);
+  const SweepOptions o = CardSweep();
+  const Table full = RunSweep(o, clean, "test");
+  ASSERT_EQ(full.rows.size(), 8u);  // 2 R_ON x 2 wires x 2 chips
+
+  // A run killed after three points, in the middle of writing the fourth line.
+  {
+    std::ifstream in(clean);
+    std::ofstream out(killed);
+    std::string line;
+    for (int i = 0; i < 4 && std::getline(in, line); ++i) out << line << '\n';
+    std::getline(in, line);
+    out << line.substr(0, line.size() / 2);
+  }
+  const Table resumed = RunSweep(o, killed, "test");
+  ASSERT_EQ(resumed.rows.size(), 8u);
+  const Table on_disk = ReadCsv(killed);
+  ASSERT_EQ(on_disk.rows.size(), 8u);
+  // Every point once, with the values of the uninterrupted run (the chips are seeded).
+  std::set<std::vector<double>> a, b;
+  for (const auto& r : full.rows) a.insert(std::vector<double>(r.begin(), r.begin() + 10));
+  for (const auto& r : on_disk.rows) b.insert(std::vector<double>(r.begin(), r.begin() + 10));
+  EXPECT_EQ(a, b);
+  // A third run has nothing to do.
+  EXPECT_EQ(RunSweep(o, killed, "test").rows.size(), 8u);
+  EXPECT_EQ(ReadCsv(killed).rows.size(), 8u);
+  EXPECT_TRUE(fs::exists(Dir() / "killed.json"));
+}
+
+TEST(Sweep, NoiseModeIsSeededAndZeroNoiseIsDeterministic) {
+  SweepOptions o;
+  o.name = "noise";
+  o.models = {SavedModel()};
+  o.sigma_w_test = {0.0, 0.3};
+  o.chips = 2;
+  o.test_images = 64;
+  o.progress = false;
+  const fs::path csv = Dir() / "noise.csv";
+  fs::remove(csv);
+  const Table t = RunSweep(o, csv, "test");
+  ASSERT_EQ(t.rows.size(), 4u);
+  // sigma 0: both chips are the noise-free network.
+  EXPECT_EQ(MeanWhere(t, "accuracy", {{"sigma_w_test", 0.0}, {"chip", 0}}),
+            MeanWhere(t, "accuracy", {{"sigma_w_test", 0.0}, {"chip", 1}}));
+}
+
+std::string LoadError(const std::string& name, const std::string& text) {
+  const fs::path path = Dir() / name;
+  std::ofstream(path) << text;
+  try {
+    LoadSweep(path);
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(path.string()), std::string::npos) << message;
+    return message;
+  }
+  return "";
+}
+
+TEST(Sweep, BadExperimentFilesAreRefusedBeforeAnyWork) {
+  const std::string model = SavedModel().string();
+  const std::string good = "name = 'x'\nmodels = ['" + model + "']\ncards = ['sot_mram']\n" +
+                           "test_images = 10\n[axes]\nr_on_ohm = [6e6]\nwire_ohm = [0.0]\n";
+  EXPECT_EQ(LoadError("good.toml", good), "");
+  EXPECT_NE(LoadError("unknown.toml", good + "colour = 'red'\n").find("unknown key 'axes.colour'"),
+            std::string::npos);
+  EXPECT_NE(LoadError("missing.toml", "models = ['/nonexistent/m.pt']\n").find("no such file"),
+            std::string::npos);
+  EXPECT_NE(LoadError("dataset.toml", "models = ['" + model + "']\ndataset = 'cifar100'\n")
+                .find("takes 1x28x28 images and 10 classes, but dataset 'cifar100'"),
+            std::string::npos);
+  EXPECT_NE(LoadError("ron.toml", "models = ['" + model + "']\ncards = ['sot_mram']\n" +
+                                      "[axes]\nr_on_ohm = [1e3]\n")
+                .find("cannot produce R_ON"),
+            std::string::npos);
+  EXPECT_NE(LoadError("empty.toml", "models = ['" + model + "']\n[axes]\nsigma_w_test = []\n")
+                .find("axes.sigma_w_test': the axis has no values"),
+            std::string::npos);
+  EXPECT_NE(LoadError("wire.toml", "models = ['" + model + "']\n[axes]\nwire_ohm = [2.0]\n")
+                .find("needs cards"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace aimc::experiment
