@@ -1,7 +1,33 @@
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "aimc/experiment/sweep.h"
 #include "commands.h"
 
 namespace aimc::cli {
 
-void RegisterSweep(CLI::App& /*app*/) {}
+void RegisterSweep(CLI::App& app) {
+  struct Args {
+    std::string file;
+    std::string out;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "sweep",
+      "Run an experiment file (configs/experiments/*.toml): trained models on simulated chips over "
+      "sigma_w,test, R_ON, wire resistance, tile size, TMR and chips. Every finished point is "
+      "appended to the CSV at once; a rerun skips finished points.");
+  cmd->add_option("file", args->file, "Experiment file (TOML)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", args->out, "Result CSV (default: results/sweeps/<name>.csv)");
+  cmd->callback([args] {
+    const experiment::SweepOptions options = experiment::LoadSweep(args->file);
+    const std::filesystem::path csv =
+        args->out.empty() ? std::filesystem::path("results/sweeps") / (options.name + ".csv")
+                          : std::filesystem::path(args->out);
+    const Table table = experiment::RunSweep(options, csv, "aimc sweep " + args->file);
+    fmt::print("{}: {} points in {}\n", options.name, table.rows.size(), csv.string());
+  });
+}
 
 }  // namespace aimc::cli

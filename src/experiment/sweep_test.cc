@@ -1,5 +1,7 @@
 #include "aimc/experiment/sweep.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -23,7 +25,8 @@ fs::path Dir() {
 /// An untrained LeNet-5 saved as a model for Fashion-MNIST: enough to exercise the sweep
 /// machinery (accuracy values are not the subject here).
 fs::path SavedModel() {
-  const fs::path path = Dir() / "lenet.pt";
+  // One file per test process: CTest runs the tests of this file in parallel.
+  const fs::path path = Dir() / ("lenet_" + std::to_string(::getpid()) + ".pt");
   if (fs::exists(path)) return path;
   nn::ModelInfo info;
   info.network.arch = "lenet5";
