@@ -10,3 +10,7 @@ for b in "$build_dir"/bench/aimc_bench_*; do
   echo "== $name"
   "$b" --benchmark_format=console --benchmark_out="$out/$name.csv" --benchmark_out_format=csv
 done
+# aimc and ngspice side by side on the same netlists (ngspice at 128x128 takes minutes).
+if [ -x bench/ngspice_vs_aimc.sh ] || [ -f bench/ngspice_vs_aimc.sh ]; then
+  bash bench/ngspice_vs_aimc.sh "$build_dir"
+fi
