@@ -42,11 +42,7 @@ void RegisterDevice(CLI::App& app) {
   stats->add_option("--seed", args->seed, "Seed of the Monte-Carlo draws")->capture_default_str();
   stats->add_option("--csv", args->csv, "Also write the table as CSV to this file");
   stats->callback([args] {
-    const bool is_file = args->card.find('/') != std::string::npos ||
-                         args->card.ends_with(".toml");
-    const auto card =
-        device::LoadCard(is_file ? std::filesystem::path(args->card)
-                                 : device::PresetCardPath(args->card));
+    const auto card = device::LoadCardOrPreset(args->card);
     const device::StateStats s = card->Stats();
     const mapping::WeightSpread analytic = mapping::AnalyticSpread(s);
     const mapping::WeightSpread mc = mapping::MonteCarloSpread(*card, args->samples, args->seed);

@@ -114,7 +114,7 @@ void RegisterTest(CLI::App& app) {
     nn::LoadedModel model = nn::LoadModel(a->model);
     nn::LevelNoise noise = nn::LevelNoise::Uniform(a->sigma_test);
     if (!a->card.empty()) {
-      const auto card = device::LoadCard(a->card);
+      const auto card = device::LoadCardOrPreset(a->card);
       const mapping::WeightSpread spread = mapping::AnalyticSpread(card->Stats());
       noise = {{spread.sigma[0], spread.sigma[1], spread.sigma[2]}};
       spdlog::info("{}: {}", a->card.string(), noise.ToString());

@@ -89,9 +89,7 @@ circuit::Crossbar MakeArray(XbarArgs& a, Rng& rng) {
     a.rows = static_cast<int>(g.rows());
     a.cols = static_cast<int>(g.cols());
   } else if (!a.card.empty()) {
-    const auto path = std::filesystem::exists(a.card) ? std::filesystem::path(a.card)
-                                                      : device::PresetCardPath(a.card);
-    std::unique_ptr<device::DeviceCard> card = device::LoadCard(path);
+    std::unique_ptr<device::DeviceCard> card = device::LoadCardOrPreset(a.card);
     card = card->WithRon(a.r_on_ohm);
     g = circuit::SampleArray(a.rows, a.cols, *card, rng);
   } else {

@@ -113,4 +113,10 @@ std::filesystem::path PresetCardPath(const std::string& stem) {
   Fail("no device card '{}': looked for {} (set AIMC_HOME to the aimc folder)", stem, file);
 }
 
+std::unique_ptr<DeviceCard> LoadCardOrPreset(const std::string& path_or_name) {
+  const bool is_file =
+      path_or_name.find('/') != std::string::npos || path_or_name.ends_with(".toml");
+  return LoadCard(is_file ? std::filesystem::path(path_or_name) : PresetCardPath(path_or_name));
+}
+
 }  // namespace aimc::device

@@ -59,6 +59,12 @@ TEST(DeviceCard, PresetsAgreeWithTableOne) {
   EXPECT_GE(LoadCard(PresetCardPath("rram"))->write_voltage_v(), 3.0);
 }
 
+TEST(DeviceCard, LoadCardOrPresetTakesANameOrAPath) {
+  EXPECT_EQ(LoadCardOrPreset("rram")->name(), "RRAM");
+  EXPECT_EQ(LoadCardOrPreset(PresetCardPath("pcm").string())->name(), "PCM");
+  EXPECT_THROW(LoadCardOrPreset("no_such_card"), Error);
+}
+
 TEST(DeviceCard, GoodCardLoads) { EXPECT_EQ(LoadError(Temp("good.toml", kGoodMtj)), ""); }
 
 struct BadCase {

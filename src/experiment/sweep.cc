@@ -38,11 +38,6 @@ DataShape ShapeOf(const std::string& dataset) {
   Fail("dataset must be one of mnist, fashion-mnist, cifar10, cifar100; got '{}'", dataset);
 }
 
-std::unique_ptr<device::DeviceCard> LoadCardByName(const std::string& name) {
-  const bool is_file = name.find('/') != std::string::npos || name.ends_with(".toml");
-  return device::LoadCard(is_file ? fs::path(name) : device::PresetCardPath(name));
-}
-
 /// The card of one point: at the point's R_ON and TMR (NaN: the card's own).
 std::unique_ptr<device::DeviceCard> CardAt(const device::DeviceCard& card, double r_on_ohm,
                                            double tmr) {
@@ -103,7 +98,7 @@ void SweepOptions::Validate() const {
     for (std::size_t c = 0; c < cards.size(); ++c) {
       std::unique_ptr<device::DeviceCard> card;
       try {
-        card = LoadCardByName(cards[c]);
+        card = device::LoadCardOrPreset(cards[c]);
         for (double r : OrNan(r_on_ohm))
           for (double t : OrNan(tmr)) CardAt(*card, r, t);
       } catch (const Error& e) {
@@ -260,7 +255,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
     double r_on, tmr;
   };
   std::vector<std::unique_ptr<device::DeviceCard>> cards;
-  for (const auto& c : options.cards) cards.push_back(LoadCardByName(c));
+  for (const auto& c : options.cards) cards.push_back(device::LoadCardOrPreset(c));
   std::vector<Point> todo;
   std::size_t total = 0;
   const std::vector<double> tiles = options.tile_rows.empty()

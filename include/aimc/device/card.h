@@ -70,4 +70,8 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path);
 /// `configs_dir` (default: the source tree's configs/devices or ./configs/devices).
 std::filesystem::path PresetCardPath(const std::string& stem);
 
+/// What the commands and experiment files accept for a card: a TOML file path (anything with a
+/// '/' or ending in .toml) or the name of a preset card ("sot_mram").
+std::unique_ptr<DeviceCard> LoadCardOrPreset(const std::string& path_or_name);
+
 }  // namespace aimc::device
