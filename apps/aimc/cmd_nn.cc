@@ -139,6 +139,26 @@ void RegisterTest(CLI::App& app) {
   });
 }
 
+void RegisterExport(CLI::App& app) {
+  struct Args {
+    fs::path model, out;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "export",
+      "Write a trained model without its optimizer state (a third of a checkpoint's size): what "
+      "models/ ships and what aimc test, sweep and reproduce load.");
+  cmd->add_option("--model", a->model, "Model or checkpoint from aimc train")->required();
+  cmd->add_option("--out", a->out, "Model file to write")->required();
+  cmd->callback([a] {
+    nn::LoadedModel model = nn::LoadModel(a->model);
+    nn::SaveModel(a->out, *model.network, model.info);
+    fmt::print("{}: {} after {} epochs, noise-free test accuracy {:.2f} %\n", a->out.string(),
+               model.info.network.arch, model.info.epochs_done,
+               model.info.history.empty() ? 0.0 : 100 * model.info.history.back().test_accuracy);
+  });
+}
+
 void RegisterData(CLI::App& app) {
   CLI::App* data = app.add_subcommand("data", "Prepare and check the built-in data sets");
   data->require_subcommand(1);
@@ -175,6 +195,7 @@ void RegisterData(CLI::App& app) {
 void RegisterNn(CLI::App& app) {
   RegisterTrain(app);
   RegisterTest(app);
+  RegisterExport(app);
   RegisterData(app);
 }
 

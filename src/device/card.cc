@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "aimc/common/error.h"
+#include "aimc/common/resources.h"
 #include "aimc/common/toml_reader.h"
 #include "aimc/device/mtj.h"
 #include "aimc/device/two_state.h"
@@ -103,13 +104,7 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
 
 std::filesystem::path PresetCardPath(const std::string& stem) {
   const std::string file = "configs/devices/" + stem + ".toml";
-  std::vector<std::filesystem::path> candidates;
-  if (const char* dir = std::getenv("AIMC_HOME")) candidates.emplace_back(std::filesystem::path(dir) / file);
-  candidates.emplace_back(file);
-  candidates.emplace_back(std::filesystem::path(AIMC_SOURCE_DIR) / file);
-  for (const auto& c : candidates) {
-    if (std::filesystem::exists(c)) return c;
-  }
+  if (const auto path = FindShippedFile(file)) return *path;
   Fail("no device card '{}': looked for {} (set AIMC_HOME to the aimc folder)", stem, file);
 }
 

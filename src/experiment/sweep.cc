@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "aimc/common/resources.h"
 #include "aimc/common/manifest.h"
 #include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
@@ -154,7 +155,13 @@ SweepOptions LoadSweep(const fs::path& path) {
   SweepOptions o;
   try {
     o.name = t.String("name", path.stem().string());
-    for (const auto& m : t.Strings("models")) o.models.emplace_back(m);
+    // A relative path that is not there from the working directory may name a shipped model
+    // (models/...), found like the shipped cards.
+    for (const auto& m : t.Strings("models")) {
+      const fs::path path(m);
+      const auto shipped = path.is_relative() && !fs::exists(path) ? FindShippedFile(path) : std::nullopt;
+      o.models.push_back(shipped ? *shipped : path);
+    }
     if (t.Has("cards")) o.cards = t.Strings("cards");
     o.dataset = t.String("dataset", "");
     o.data_dir = t.String("data_dir", "");

@@ -141,3 +141,21 @@ TEST(Sweep, BadExperimentFilesAreRefusedBeforeAnyWork) {
 
 }  // namespace
 }  // namespace aimc::experiment
+
+namespace aimc::experiment {
+namespace {
+
+// The shipped example experiments stay valid: models there, cards able to make every R_ON.
+TEST(Sweep, ShippedExperimentFilesLoad) {
+  int files = 0;
+  for (const auto& entry :
+       fs::directory_iterator(fs::path(AIMC_SOURCE_DIR) / "configs" / "experiments")) {
+    if (entry.path().extension() != ".toml" || entry.path().stem() == "table1") continue;
+    ++files;
+    EXPECT_NO_THROW(LoadSweep(entry.path())) << entry.path();
+  }
+  EXPECT_GE(files, 3);
+}
+
+}  // namespace
+}  // namespace aimc::experiment

@@ -1,0 +1,50 @@
+#pragma once
+// Fig. 16: CNN 1 on the whole test set, every MVM solved as the DC circuit of its array, against
+// R_ON and wire resistance (private to the experiment module).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "aimc/nn/data.h"
+#include "aimc/nn/network.h"
+#include "aimc/report/figure.h"
+#include "aimc/report/study.h"
+
+namespace aimc::experiment {
+
+struct IrDropPlan {
+  std::vector<double> r_on_ohm;
+  /// Wire resistance per segment as multiples of the 22 nm layout estimate (1.94 Ohm per row
+  /// segment, 3.88 Ohm per column segment): the layout's and two reference points.
+  std::vector<double> wire_scale = {0.1, 1.0, 10.0};
+  double tmr = 1.5;
+  int epochs = 20;
+  std::int64_t test_subset = 0;  // 0: the whole test set (the paper: 10,000 images)
+  /// "Error rises": an increase over the wire-free chip by more than this (percentage points).
+  double error_rise_pct = 1.5;
+  nlohmann::json ToJson() const;
+};
+
+IrDropPlan Fig16Plan(bool quick);
+
+/// CNN 1 as Fig. 16 tests it: ternary LeNet-5 on the full MNIST when --data-dir has it, else on
+/// Fashion-MNIST (10,000 test images either way; the built-in digits have only 1,996).
+struct Cnn1IrDrop {
+  std::string dataset;
+  nn::Dataset test;
+  nn::Network network;
+  double digital_error_pct = 0.0;  // the same network without analog arrays
+};
+Cnn1IrDrop Cnn1ForIrDrop(const report::StudyContext& ctx, const IrDropPlan& plan);
+
+/// Test error (%) of the network on one chip of ideal devices (no spread; R_ON, TMR) with wires
+/// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken.
+double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm,
+                   double tmr, double wire_scale, double* seconds = nullptr);
+
+report::Figure Fig16(const report::StudyContext& ctx, const IrDropPlan& plan);
+
+}  // namespace aimc::experiment

@@ -1,0 +1,84 @@
+#include "aimc/experiment/verdict.h"
+
+#include <cmath>
+
+#include "aimc/common/error.h"
+#include "aimc/common/toml_reader.h"
+
+namespace aimc::experiment {
+
+void VerdictOptions::Validate() const {
+  Require(!cards.empty(), "cards: the list has no cards");
+  Require(std::isfinite(error_budget_pct) && error_budget_pct > 0,
+          "error_budget_pct must be > 0, got {}", error_budget_pct);
+  Require(std::isfinite(sigma_train) && sigma_train >= 0 && sigma_train < 2,
+          "sigma_train must be in [0, 2), got {}", sigma_train);
+  Require(std::isfinite(sigma_w_max) && sigma_w_max > 0 && sigma_w_max < 2,
+          "sigma_w_max must be in (0, 2), got {}", sigma_w_max);
+  Require(std::isfinite(wire_scale) && wire_scale >= 0, "wire_scale must be >= 0, got {}",
+          wire_scale);
+  Require(std::isfinite(r_on_min_ohm) && r_on_min_ohm > 0, "r_on_min_ohm must be > 0, got {}",
+          r_on_min_ohm);
+  Require(std::isfinite(r_on_max_ohm) && r_on_max_ohm > r_on_min_ohm,
+          "r_on_max_ohm must be > r_on_min_ohm ({}), got {}", r_on_min_ohm, r_on_max_ohm);
+  Require(std::isfinite(tmr) && tmr > 0, "tmr must be > 0, got {}", tmr);
+  Require(bisection_steps >= 1 && bisection_steps <= 30, "bisection_steps must be in 1..30, got {}",
+          bisection_steps);
+  Require(chips >= 1, "chips must be >= 1, got {}", chips);
+  Require(std::isfinite(max_write_voltage_v) && max_write_voltage_v > 0,
+          "max_write_voltage_v must be > 0, got {}", max_write_voltage_v);
+}
+
+nlohmann::json VerdictOptions::ToJson() const {
+  return {{"cards", cards},
+          {"error_budget_pct", error_budget_pct},
+          {"sigma_train", sigma_train},
+          {"sigma_w_max", sigma_w_max},
+          {"wire_scale", wire_scale},
+          {"r_on_min_ohm", r_on_min_ohm},
+          {"r_on_max_ohm", r_on_max_ohm},
+          {"tmr", tmr},
+          {"bisection_steps", bisection_steps},
+          {"chips", chips},
+          {"max_write_voltage_v", max_write_voltage_v}};
+}
+
+VerdictOptions LoadVerdict(const std::filesystem::path& path) {
+  const TomlReader t = TomlReader::FromFile(path);
+  VerdictOptions o;
+  try {
+    if (t.Has("cards")) o.cards = t.Strings("cards");
+    o.error_budget_pct = t.Double("error_budget_pct", o.error_budget_pct);
+    o.sigma_train = t.Double("sigma_train", o.sigma_train);
+    o.sigma_w_max = t.Double("sigma_w_max", o.sigma_w_max);
+    o.wire_scale = t.Double("wire_scale", o.wire_scale);
+    o.r_on_min_ohm = t.Double("r_on_min_ohm", o.r_on_min_ohm);
+    o.r_on_max_ohm = t.Double("r_on_max_ohm", o.r_on_max_ohm);
+    o.tmr = t.Double("tmr", o.tmr);
+    o.bisection_steps = static_cast<int>(t.Int("bisection_steps", o.bisection_steps));
+    o.chips = static_cast<int>(t.Int("chips", o.chips));
+    o.max_write_voltage_v = t.Double("max_write_voltage_v", o.max_write_voltage_v);
+    t.RejectUnknown();
+    o.Validate();
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    if (message.find(path.string()) != std::string::npos) throw;
+    Fail("{}: {}", path.string(), message);
+  }
+  return o;
+}
+
+double BisectBoundary(double good, double bad, int steps, bool log_scale,
+                      const std::function<bool(double)>& ok) {
+  Require(steps >= 0, "bisection steps must be >= 0, got {}", steps);
+  Require(!log_scale || (good > 0 && bad > 0), "a log-scale bisection needs positive ends");
+  if (ok(bad)) return bad;
+  if (!ok(good)) return std::nan("");
+  for (int i = 0; i < steps; ++i) {
+    const double mid = log_scale ? std::sqrt(good * bad) : 0.5 * (good + bad);
+    (ok(mid) ? good : bad) = mid;
+  }
+  return good;
+}
+
+}  // namespace aimc::experiment
