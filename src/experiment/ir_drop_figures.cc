@@ -26,7 +26,7 @@ IrDropPlan Fig16Plan(bool quick) {
   // 100 kOhm to 100 MOhm, as the paper's Fig. 16.
   p.r_on_ohm = quick ? std::vector<double>{1e5, 3e5, 1e6, 3e6, 1e7, 3e7, 1e8}
                      : std::vector<double>{1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8};
-  p.epochs = quick ? 20 : 40;
+  p.epochs = quick ? 25 : 40;
   return p;
 }
 
@@ -36,6 +36,8 @@ Cnn1IrDrop Cnn1ForIrDrop(const report::StudyContext& ctx, const IrDropPlan& plan
   const nn::DataSplit data = StudyData(ctx, c.dataset);
   NetSpec spec = BaseSpec(ctx, "lenet5", c.dataset, data);
   spec.training.epochs = plan.epochs;
+  // Without shifts LeNet-5 fits Fashion-MNIST better (measured: 90.4 % vs 88.9 %).
+  spec.training.augment = false;
   c.network = StudyModel(ctx, spec, data);
   c.test = data.test.Head(plan.test_subset);
   c.digital_error_pct = 100 * (1 - nn::Evaluate(*c.network, c.test));
@@ -72,8 +74,7 @@ report::Figure Fig16(const report::StudyContext& ctx, const IrDropPlan& plan) {
   Cnn1IrDrop cnn1 = Cnn1ForIrDrop(ctx, plan);
   const circuit::WirePreset layout = circuit::Layout22nm();
   report::Figure f;
-  f.title = fmt::format("Fig. 16: CNN 1 test error on {} ({} images, exact IR drop in every MVM) "
-                        "vs R_ON, per wire resistance",
+  f.title = fmt::format("Fig. 16: CNN 1 error vs R_ON, exact IR drop ({}, {} images)",
                         cnn1.dataset, cnn1.test.size());
   f.table.columns = {"wire_scale", "wire_row_ohm", "wire_col_ohm",         "r_on_ohm",
                      "error_pct",  "error_increase_pct", "seconds"};
@@ -94,11 +95,13 @@ report::Figure Fig16(const report::StudyContext& ctx, const IrDropPlan& plan) {
       if (!rising) lowest_ok = *it;
       bar.Update(++done, fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} %", *it, scale, error));
     }
-    thresholds += fmt::format("; wires x{} ({:.2f}/{:.2f} Ohm per segment): {}", scale,
-                              scale * layout.row_segment_ohm(), scale * layout.col_segment_ohm(),
-                              std::isnan(lowest_ok)
-                                  ? std::string("error risen at every R_ON of the sweep")
-                                  : fmt::format("fine down to R_ON {:.3g} Ohm", lowest_ok));
+    thresholds += fmt::format(
+        "; wires x{} ({:.2f}/{:.2f} Ohm per row/column segment): {}", scale,
+        scale * layout.row_segment_ohm(), scale * layout.col_segment_ohm(),
+        std::isnan(lowest_ok) ? std::string("above the budget at every R_ON of the sweep")
+        : lowest_ok == plan.r_on_ohm.front()
+            ? fmt::format("within it down to the sweep's lowest R_ON, {:.3g} Ohm", lowest_ok)
+            : fmt::format("within it down to R_ON {:.3g} Ohm, above it below", lowest_ok));
   }
   bar.Finish();
   f.plot.xlabel = "R_ON (Ohm)";
@@ -111,8 +114,9 @@ report::Figure Fig16(const report::StudyContext& ctx, const IrDropPlan& plan) {
                              "wire_scale", scale, "linespoints"});
   f.paper = "Below an R_ON of 5 MOhm the test error increases due to IR drop (CNN 1, 10,000 test "
             "images, the layout's line resistance and two other reference points)";
-  f.ours = fmt::format("error without wires {:.2f} %; error rises (by > {} points) below{}",
-                       cnn1.digital_error_pct, plan.error_rise_pct, thresholds);
+  f.ours = fmt::format(
+      "error without wires {:.2f} %; budget: {} points over it{}",
+      cnn1.digital_error_pct, plan.error_rise_pct, thresholds);
   f.options = {{"plan", plan.ToJson()}, {"data", cnn1.dataset}};
   return f;
 }

@@ -21,7 +21,7 @@ struct IrDropPlan {
   /// segment, 3.88 Ohm per column segment): the layout's and two reference points.
   std::vector<double> wire_scale = {0.1, 1.0, 10.0};
   double tmr = 1.5;
-  int epochs = 20;
+  int epochs = 25;
   std::int64_t test_subset = 0;  // 0: the whole test set (the paper: 10,000 images)
   /// "Error rises": an increase over the wire-free chip by more than this (percentage points).
   double error_rise_pct = 1.5;
