@@ -1,7 +1,5 @@
 #include "aimc/experiment/analog_chip.h"
 
-#include <malloc.h>
-
 #include <chrono>
 #include <cmath>
 
@@ -10,6 +8,7 @@
 #include "aimc/common/error.h"
 #include "aimc/circuit/effective_matrix.h"
 #include "aimc/mapping/ternary.h"
+#include "aimc/nn/train.h"
 
 namespace aimc::experiment {
 
@@ -56,28 +55,11 @@ Eigen::MatrixXd ToEigen(const torch::Tensor& t) {
   return m;
 }
 
-namespace {
-
-// The MVM hooks allocate im2col matrices of tens to hundreds of MB per batch, in double. By
-// default glibc serves these with mmap and returns them at once, so every batch pays for fresh
-// zeroed pages: measured, half the time of a 10,000-image test on a chip went to the kernel.
-// Keeping such blocks in the heap removes that (once per process).
-void KeepLargeBlocks() {
-  static const bool once = [] {
-    mallopt(M_MMAP_THRESHOLD, 512 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1024 << 20);
-    return true;
-  }();
-  (void)once;
-}
-
-}  // namespace
-
 AnalogChip::AnalogChip(nn::NetworkImpl& network, const device::DeviceCard& card,
                        const ChipOptions& options, std::uint64_t seed)
     : network_(network), options_(options) {
   options_.Validate();
-  KeepLargeBlocks();
+  nn::KeepLargeBlocks();
   const auto start = std::chrono::steady_clock::now();
   const device::StateStats stats = card.Stats();
   dg_s_ = stats.on.mean_s - stats.off.mean_s;

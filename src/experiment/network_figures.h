@@ -21,7 +21,8 @@ struct NoiseGridPlan {
   std::vector<double> sigma_test;
   int epochs = 0;
   std::int64_t train_subset = 0;  // 0: all training images
-  std::int64_t test_subset = 0;   // 0: the whole test set
+  std::int64_t test_subset = 0;   // test images of the figure (0: the whole test set)
+  std::int64_t epoch_test_subset = 0;  // test images of the per-epoch check in training
   int chips = 1;
   int width = 1;                  // ResNet-26 width multiplier
   nlohmann::json ToJson() const;

@@ -1,6 +1,7 @@
 #include "aimc/nn/train.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <chrono>
 #include <cmath>
@@ -161,6 +162,15 @@ NetworkOptions NetworkFor(const std::string& arch, const Dataset& train) {
   return o;
 }
 
+void KeepLargeBlocks() {
+  static const bool once = [] {
+    mallopt(M_MMAP_THRESHOLD, 512 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1024 << 20);
+    return true;
+  }();
+  (void)once;
+}
+
 void SetThreads(int threads) {
   torch::set_num_threads(threads);
   // OpenBLAS keeps its own pool; left alone it spins up one thread per core next to OpenMP's.
@@ -178,6 +188,7 @@ std::string BlasInfo() {
 }
 
 double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
+  KeepLargeBlocks();
   torch::NoGradGuard no_grad;
   network.eval();
   std::int64_t correct = 0;
@@ -289,6 +300,7 @@ LoadedModel LoadModel(const fs::path& path) {
 TrainResult Train(const NetworkOptions& network_options, const TrainOptions& options,
                   const DataSplit& data, const fs::path& checkpoint,
                   const std::function<void(const EpochStats&)>& on_epoch) {
+  KeepLargeBlocks();
   network_options.Validate();
   options.Validate();
   SetThreads(options.threads);

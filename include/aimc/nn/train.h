@@ -92,6 +92,12 @@ struct LoadedModel {
 /// Loads a model saved by SaveModel or Train (errors name the file).
 LoadedModel LoadModel(const std::filesystem::path& path);
 
+/// Keeps large freed blocks in the heap for reuse (glibc; once per process). Batches of
+/// activations and im2col matrices are tens to hundreds of MB: served by mmap and returned at
+/// once, every batch pays for fresh zeroed pages (measured: ResNet-26 tests 2.2x faster on 1,000
+/// images, a 10,000-image test on a chip 2x). Train, Evaluate and AnalogChip call it.
+void KeepLargeBlocks();
+
 /// Sets LibTorch's intra-op threads and, when OpenBLAS is the BLAS, OpenBLAS's threads too.
 void SetThreads(int threads);
 /// "OpenBLAS <config>" when OpenBLAS is the BLAS in this process, else "reference or unknown".
