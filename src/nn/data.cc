@@ -13,6 +13,7 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "aimc/common/resources.h"
 
 namespace aimc::nn {
 namespace fs = std::filesystem;
@@ -219,6 +220,8 @@ Dataset ReadCifar(const std::vector<fs::path>& files, bool cifar100, bool fine) 
 
 fs::path DefaultDataRoot() {
   if (const char* env = std::getenv("AIMC_DATA_ROOT"); env != nullptr && *env != '\0') return env;
+  // Where `aimc data prepare` put it: the working directory's data/, else the aimc folder's.
+  if (const auto found = FindShippedFile("data")) return *found;
   return "data";
 }
 
