@@ -1,5 +1,6 @@
 #include "aimc/experiment/study_parts.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -74,12 +75,13 @@ report::Figure Table1(const report::StudyContext& ctx, const VerdictOptions& v) 
   f.table.columns = {"card_index",    "sigma_w",       "sigma_w_0",      "sigma_w_pm1",
                      "sigma_w_spec",  "sigma_w_pass",  "r_on_ohm",       "r_on_max_ohm",
                      "r_on_spec_ohm", "r_on_pass",     "r_on_reachable", "v_wr_v",
-                     "v_wr_spec_v",   "v_wr_pass",     "meets_all"};
+                     "v_wr_spec_v",   "v_wr_pass",     "meets_all",      "cv_card",
+                     "cv_allowed"};
   std::string md =
       "| | " + fmt::format("{}", fmt::join(v.cards, " | ")) + " | inference spec |\n|---|";
   for (std::size_t i = 0; i <= v.cards.size(); ++i) md += "---|";
   std::string row_s = "\n| sigma_w |", row_r = "\n| R_ON |", row_v = "\n| V_WR |",
-              row_all = "\n| meets all |";
+              row_all = "\n| meets all |", row_cv = "\n| sigma/mu of G: card / allowed |";
   std::vector<std::string> winners;
   for (std::size_t i = 0; i < v.cards.size(); ++i) {
     const auto card = device::LoadCardOrPreset(v.cards[i]);
@@ -93,10 +95,18 @@ report::Figure Table1(const report::StudyContext& ctx, const VerdictOptions& v) 
     const bool r_reach = r_max >= r_required;
     const bool v_ok = v_wr <= v.max_write_voltage_v;
     const bool all = s_ok && r_ok && v_ok;
+    // What the technology must reach: the largest sigma/mu (same in both states) that keeps
+    // sigma_+-1 at the spec at the card's own on/off ratio (Fig. 11), beside the card's.
+    const device::StateStats st = card->Stats();
+    const double cv_card = std::max(st.on.cv(), st.off.cv());
+    const double cv_allowed =
+        std::isnan(sigma_spec) ? 0.0
+                               : mapping::AllowedSpreadFor(sigma_spec, st.on_off_ratio() - 1.0).pm1_equal_cv;
     if (all) winners.push_back(card->name());
     f.table.Add({static_cast<double>(i), sigma, w.sigma_0(), w.sigma_plus1(), sigma_spec,
                  s_ok ? 1.0 : 0.0, r_on, r_max, r_spec, r_ok ? 1.0 : 0.0, r_reach ? 1.0 : 0.0, v_wr,
-                 v.max_write_voltage_v, v_ok ? 1.0 : 0.0, all ? 1.0 : 0.0});
+                 v.max_write_voltage_v, v_ok ? 1.0 : 0.0, all ? 1.0 : 0.0, cv_card, cv_allowed});
+    row_cv += fmt::format(" {:.1f} % / {:.1f} % |", 100 * cv_card, 100 * cv_allowed);
     row_s += fmt::format(" {:.1f} % {} |", 100 * sigma, Mark(s_ok));
     row_r += fmt::format(" {} {}{} |", Ohm(r_on), Mark(r_ok),
                          !r_ok && r_reach ? " (reachable)" : "");
@@ -107,7 +117,8 @@ report::Figure Table1(const report::StudyContext& ctx, const VerdictOptions& v) 
   row_r += fmt::format(" >= {} |", Ohm(r_spec));
   row_v += fmt::format(" <= {:.2g} V |", v.max_write_voltage_v);
   row_all += " |";
-  md += row_s + row_r + row_v + row_all + "\n";
+  row_cv += " |";
+  md += row_s + row_r + row_v + row_all + row_cv + "\n";
   WriteFileAtomic(ctx.options().out_dir / "table1_verdict.md", md);
 
   f.plot.xlabel = "card (index in table1_verdict.md)";
