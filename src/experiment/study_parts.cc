@@ -83,6 +83,7 @@ report::Figure Table1(const report::StudyContext& ctx, const VerdictOptions& v) 
   std::string row_s = "\n| sigma_w |", row_r = "\n| R_ON |", row_v = "\n| V_WR |",
               row_all = "\n| meets all |", row_cv = "\n| sigma/mu of G: card / allowed |";
   std::vector<std::string> winners;
+  std::string verdicts;  // one line per card for report.md, whose summary is a table
   for (std::size_t i = 0; i < v.cards.size(); ++i) {
     const auto card = device::LoadCardOrPreset(v.cards[i]);
     const mapping::WeightSpread w = mapping::AnalyticSpread(card->Stats());
@@ -107,6 +108,9 @@ report::Figure Table1(const report::StudyContext& ctx, const VerdictOptions& v) 
                  s_ok ? 1.0 : 0.0, r_on, r_max, r_spec, r_ok ? 1.0 : 0.0, r_reach ? 1.0 : 0.0, v_wr,
                  v.max_write_voltage_v, v_ok ? 1.0 : 0.0, all ? 1.0 : 0.0, cv_card, cv_allowed});
     row_cv += fmt::format(" {:.1f} % / {:.1f} % |", 100 * cv_card, 100 * cv_allowed);
+    verdicts += fmt::format("; {}: sigma_w {:.1f} % {}, R_ON {} {}, V_WR {:.2g} V {}",
+                            card->name(), 100 * sigma, Mark(s_ok), Ohm(r_on), Mark(r_ok), v_wr,
+                            Mark(v_ok));
     row_s += fmt::format(" {:.1f} % {} |", 100 * sigma, Mark(s_ok));
     row_r += fmt::format(" {} {}{} |", Ohm(r_on), Mark(r_ok),
                          !r_ok && r_reach ? " (reachable)" : "");
@@ -130,10 +134,10 @@ report::Figure Table1(const report::StudyContext& ctx, const VerdictOptions& v) 
   f.ours = fmt::format(
       "budget {} points: sigma_w spec <= {:.3f} (CNN 2 trained at sigma_w,train {:.2f}, "
       "noise-free error {:.2f} %), R_ON spec >= {} (CNN 1, {} x layout wires, error without wires {:.2f} "
-      "%), V_WR <= {} V; meets all: {}\n\n{}",
+      "%), V_WR <= {} V{}; meets all: {} (table: table1_verdict.md)",
       v.error_budget_pct, sigma_spec, v.sigma_train, noise_free2, Ohm(r_spec), v.wire_scale,
-      cnn1.digital_error_pct, v.max_write_voltage_v,
-      winners.empty() ? std::string("none") : fmt::format("{}", fmt::join(winners, ", ")), md);
+      cnn1.digital_error_pct, v.max_write_voltage_v, verdicts,
+      winners.empty() ? std::string("none") : fmt::format("{}", fmt::join(winners, ", ")));
   f.options = {{"verdict", v.ToJson()}, {"fig14b_plan", p14.ToJson()},
                {"fig16_plan", p16.ToJson()}};
   return f;
