@@ -33,9 +33,7 @@ void TestSetOnChip(benchmark::State& state, double wire_scale) {
   ideal.cv_on = ideal.cv_off = 0.0;
   const aimc::device::TwoStateCard card(ideal);
   aimc::experiment::ChipOptions chip;
-  const aimc::circuit::WirePreset layout = aimc::circuit::Layout22nm();
-  chip.crossbar.wire_row_ohm = wire_scale * layout.row_segment_ohm();
-  chip.crossbar.wire_col_ohm = wire_scale * layout.col_segment_ohm();
+  chip.crossbar.UseWires(aimc::circuit::Layout22nm(), wire_scale);
   double build = 0.0, accuracy = 0.0;
   for (auto _ : state) {
     const aimc::experiment::AnalogChip on_chip(*net, card, chip, 1);

@@ -26,10 +26,8 @@ Crossbar MakeArray(int n) {
   Eigen::MatrixXd g(n, n);
   for (int j = 0; j < n; ++j)
     for (int i = 0; i < n; ++i) g(i, j) = std::exp(lo + (hi - lo) * rng.Uniform());
-  const aimc::circuit::WirePreset wires = aimc::circuit::Layout22nm();
   CrossbarOptions o;
-  o.wire_row_ohm = wires.row_segment_ohm();
-  o.wire_col_ohm = wires.col_segment_ohm();
+  o.UseWires(aimc::circuit::Layout22nm());
   return Crossbar(std::move(g), o);
 }
 

@@ -78,11 +78,7 @@ void AddArrayOptions(CLI::App* cmd, XbarArgs& a) {
 circuit::Crossbar MakeArray(XbarArgs& a, Rng& rng) {
   a.options.drive = circuit::ParseDriveSide(a.drive);
   a.options.sense = circuit::ParseSenseSide(a.sense);
-  if (!a.wire_preset.empty()) {
-    const circuit::WirePreset preset = circuit::WirePresetByName(a.wire_preset);
-    a.options.wire_row_ohm = preset.row_segment_ohm();
-    a.options.wire_col_ohm = preset.col_segment_ohm();
-  }
+  if (!a.wire_preset.empty()) a.options.UseWires(circuit::WirePresetByName(a.wire_preset));
   Eigen::MatrixXd g;
   if (!a.conductances.empty()) {
     g = circuit::ReadConductances(a.conductances);

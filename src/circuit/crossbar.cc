@@ -47,6 +47,11 @@ void CrossbarOptions::Validate() const {
   RequireResistance(access_ohm, "access_ohm");
 }
 
+void CrossbarOptions::UseWires(const WirePreset& preset, double scale) {
+  wire_row_ohm = scale * preset.row_segment_ohm();
+  wire_col_ohm = scale * preset.col_segment_ohm();
+}
+
 nlohmann::json CrossbarOptions::ToJson() const {
   return {{"wire_row_ohm", wire_row_ohm}, {"wire_col_ohm", wire_col_ohm},
           {"driver_ohm", driver_ohm},     {"sense_ohm", sense_ohm},

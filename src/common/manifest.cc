@@ -38,4 +38,10 @@ nlohmann::json ReadJson(const std::filesystem::path& path) {
   }
 }
 
+void RequireKnownKeys(const nlohmann::json& json, const nlohmann::json& reference,
+                      const std::string& what) {
+  for (const auto& [key, value] : json.items())
+    Require(reference.contains(key), "{}: unknown key '{}'", what, key);
+}
+
 }  // namespace aimc

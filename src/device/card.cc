@@ -96,9 +96,7 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
     t.RejectUnknown();
     return card;
   } catch (const Error& e) {
-    const std::string message = e.what();
-    if (message.find(path.string()) != std::string::npos) throw;
-    Rethrow(e, "in " + path.string());
+    RethrowNamingFile(e, path.string());
   }
 }
 

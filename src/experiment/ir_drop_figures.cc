@@ -57,9 +57,7 @@ double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_o
   ideal.r_on_max_ohm = 1e12;
   const device::TwoStateCard card(ideal);
   ChipOptions chip;
-  const circuit::WirePreset layout = circuit::Layout22nm();
-  chip.crossbar.wire_row_ohm = wire_scale * layout.row_segment_ohm();
-  chip.crossbar.wire_col_ohm = wire_scale * layout.col_segment_ohm();
+  chip.crossbar.UseWires(circuit::Layout22nm(), wire_scale);
   double error = 0.0;
   {
     const AnalogChip on_chip(network, card, chip, /*seed=*/1);  // no spread: any seed

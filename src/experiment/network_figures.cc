@@ -71,7 +71,7 @@ report::PlotSpec GridPlot(const NoiseGridPlan& plan) {
 // "sigma_train > sigma_test beats sigma_train = sigma_test": every grid point where both exist.
 std::string HigherTrainingNoiseFinding(const Table& t, const NoiseGridPlan& plan) {
   int holds = 0, cases = 0;
-  std::string worst;
+  std::string a_miss;  // one case where it does not hold, for the statement
   for (double s_eq : plan.sigma_train) {
     if (s_eq == 0.0 ||
         std::find(plan.sigma_test.begin(), plan.sigma_test.end(), s_eq) == plan.sigma_test.end())
@@ -83,14 +83,14 @@ std::string HigherTrainingNoiseFinding(const Table& t, const NoiseGridPlan& plan
       if (e_hi < e_eq) {
         ++holds;
       } else {
-        worst = fmt::format(" (not at sigma_w,test {:.2f}: {:.2f} % with sigma_w,train {:.2f} vs "
+        a_miss = fmt::format(" (not at sigma_w,test {:.2f}: {:.2f} % with sigma_w,train {:.2f} vs "
                             "{:.2f} % with equality)",
                             s_eq, e_hi, s_hi, e_eq);
       }
     }
   }
   return fmt::format("sigma_w,train > sigma_w,test beats equality in {} of {} cases{}", holds,
-                     cases, worst);
+                     cases, a_miss);
 }
 
 }  // namespace

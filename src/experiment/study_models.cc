@@ -59,27 +59,18 @@ std::string ModelStem(const NetSpec& spec) {
   return stem;
 }
 
-namespace {
-
-// What must match for a shipped model to stand for `spec` (threads, progress and the data
-// folder's path do not change the weights).
-nlohmann::json WeightsDefining(const nn::TrainOptions& t) {
-  nlohmann::json j = t.ToJson();
-  for (const char* key : {"progress", "threads", "data_dir"}) j.erase(key);
-  return j;
-}
-
-}  // namespace
-
-std::optional<fs::path> ShippedModel(const NetSpec& spec) {
+std::optional<nn::LoadedModel> ShippedModel(const NetSpec& spec) {
   if (!spec.training.data_dir.empty()) return std::nullopt;  // trained on the user's data
   const auto shipped = FindShippedFile(fs::path("models") / (ModelStem(spec) + ".pt"));
   if (!shipped) return std::nullopt;
-  const nn::ModelInfo info = nn::LoadModel(*shipped).info;
+  nn::LoadedModel loaded = nn::LoadModel(*shipped);
+  const nn::ModelInfo& info = loaded.info;
   if (info.network.ToJson() == spec.network.ToJson() &&
-      WeightsDefining(info.training) == WeightsDefining(spec.training) &&
-      info.epochs_done == spec.training.epochs)
-    return shipped;
+      info.training.SameWeightsAs(spec.training) && info.epochs_done == spec.training.epochs) {
+    spdlog::info("{}: shipped model, noise-free test accuracy {:.2f} %", shipped->string(),
+                 100 * info.history.back().test_accuracy);
+    return loaded;
+  }
   spdlog::warn("{}: its options differ from the study's; not used", shipped->string());
   return std::nullopt;
 }
@@ -89,12 +80,7 @@ nn::Network StudyModel(const report::StudyContext& ctx, const NetSpec& spec,
   const std::string stem = ModelStem(spec);
   const fs::path path = ctx.options().out_dir / "models" / (stem + ".pt");
   if (!fs::exists(path) && ctx.quick()) {
-    if (const auto shipped = ShippedModel(spec)) {
-      nn::LoadedModel loaded = nn::LoadModel(*shipped);
-      spdlog::info("{}: shipped model, noise-free test accuracy {:.2f} %", shipped->string(),
-                   100 * loaded.info.history.back().test_accuracy);
-      return loaded.network;
-    }
+    if (auto shipped = ShippedModel(spec)) return shipped->network;
   }
   spdlog::info("training {} ({} epochs)", stem, spec.training.epochs);
   nn::TrainResult result = nn::Train(spec.network, spec.training, data, path);

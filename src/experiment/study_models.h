@@ -34,9 +34,9 @@ bool HasUserCifar100(const report::StudyContext& ctx);
 /// A file stem naming every option that changes the weights.
 std::string ModelStem(const NetSpec& spec);
 
-/// The model shipped in models/<stem>.pt for `spec`, if there is one and its saved options are
-/// exactly `spec`'s (a shipped file with other options is reported and ignored).
-std::optional<std::filesystem::path> ShippedModel(const NetSpec& spec);
+/// The model shipped in models/<stem>.pt for `spec`, loaded, if there is one and its saved
+/// options are exactly `spec`'s (a shipped file with other options is reported and ignored).
+std::optional<nn::LoadedModel> ShippedModel(const NetSpec& spec);
 
 /// The trained network for `spec`, from the first of:
 ///  1. <out>/models/<stem>.pt, trained earlier (an interrupted training resumes from it);

@@ -205,9 +205,7 @@ SweepOptions LoadSweep(const fs::path& path) {
     t.RejectUnknown();
     o.Validate();
   } catch (const Error& e) {
-    const std::string message = e.what();
-    if (message.find(path.string()) != std::string::npos) throw;
-    Rethrow(e, "in " + path.string());
+    RethrowNamingFile(e, path.string());
   }
   return o;
 }

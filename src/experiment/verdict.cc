@@ -61,9 +61,7 @@ VerdictOptions LoadVerdict(const std::filesystem::path& path) {
     t.RejectUnknown();
     o.Validate();
   } catch (const Error& e) {
-    const std::string message = e.what();
-    if (message.find(path.string()) != std::string::npos) throw;
-    Fail("{}: {}", path.string(), message);
+    RethrowNamingFile(e, path.string());
   }
   return o;
 }

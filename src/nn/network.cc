@@ -1,10 +1,10 @@
 #include "aimc/nn/network.h"
 
-#include <set>
 
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "aimc/common/manifest.h"
 #include "aimc/common/rng.h"
 
 namespace aimc::nn {
@@ -37,11 +37,7 @@ nlohmann::json NetworkOptions::ToJson() const {
 
 NetworkOptions NetworkOptions::FromJson(const nlohmann::json& json) {
   NetworkOptions o;
-  const std::set<std::string> known = {"arch",     "in_channels", "image_size",  "classes",
-                                       "width",    "ternary",     "act_bits",    "per_channel",
-                                       "threshold_ratio", "float_first_last"};
-  for (const auto& [key, value] : json.items())
-    Require(known.count(key) == 1, "network options: unknown key '{}'", key);
+  RequireKnownKeys(json, NetworkOptions{}.ToJson(), "network options");
   try {
     o.arch = json.value("arch", o.arch);
     o.in_channels = json.value("in_channels", o.in_channels);

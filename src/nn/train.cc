@@ -6,13 +6,13 @@
 #include <chrono>
 #include <cmath>
 #include <numbers>
-#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "aimc/common/manifest.h"
 #include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
 
@@ -45,17 +45,20 @@ torch::Tensor Augment(const torch::Tensor& x, at::Generator& generator) {
   return out;
 }
 
-nlohmann::json Without(nlohmann::json json, const std::vector<std::string>& keys) {
-  for (const auto& key : keys) json.erase(key);
+// The options that do not change the weights: threads and the progress bar leave the
+// arithmetic of a single-threaded run as it is (more threads may reorder sums), and the data
+// folder's path is not its content.
+nlohmann::json WeightDefining(const TrainOptions& options) {
+  nlohmann::json json = options.ToJson();
+  for (const char* key : {"progress", "threads", "data_dir"}) json.erase(key);
   return json;
 }
 
-struct Checkpoint {
-  ModelInfo info;
-  torch::serialize::InputArchive archive;
-};
-
 }  // namespace
+
+bool TrainOptions::SameWeightsAs(const TrainOptions& other) const {
+  return WeightDefining(*this) == WeightDefining(other);
+}
 
 void TrainOptions::Validate() const {
   Require(std::find(DatasetNames().begin(), DatasetNames().end(), dataset) != DatasetNames().end(),
@@ -86,13 +89,7 @@ nlohmann::json TrainOptions::ToJson() const {
 
 TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   TrainOptions o;
-  const std::set<std::string> known = {"dataset",      "data_dir",     "epochs",
-                                       "batch_size",   "learning_rate", "weight_decay",
-                                       "sigma_train",  "seed",          "train_subset",
-                                       "test_subset",  "augment",       "threads",
-                                       "progress"};
-  for (const auto& [key, value] : json.items())
-    Require(known.count(key) == 1, "training options: unknown key '{}'", key);
+  RequireKnownKeys(json, TrainOptions{}.ToJson(), "training options");
   try {
     o.dataset = json.value("dataset", o.dataset);
     o.data_dir = json.value("data_dir", std::string());
@@ -324,15 +321,12 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
   torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(options.learning_rate)
                                                      .weight_decay(options.weight_decay));
 
-  // What must match for a checkpoint to be resumed (threads and the progress bar do not
-  // change the arithmetic of a single-threaded run; more threads may reorder sums).
-  const std::vector<std::string> cosmetic = {"progress", "threads", "data_dir"};
   if (!checkpoint.empty() && fs::exists(checkpoint)) {
     torch::serialize::InputArchive archive;
     OpenArchive(checkpoint, archive);
     const ModelInfo saved = ReadInfo(archive, checkpoint);
     Require(saved.network.ToJson() == network_options.ToJson() &&
-                Without(saved.training.ToJson(), cosmetic) == Without(options.ToJson(), cosmetic),
+                saved.training.SameWeightsAs(options),
             "{}: a checkpoint with other options is there ({}); remove it or choose another "
             "--out",
             checkpoint.string(), saved.ToJson().dump());

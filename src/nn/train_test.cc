@@ -4,6 +4,7 @@
 #include "aimc/common/error.h"
 
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
@@ -107,6 +108,44 @@ TEST(Train, ChipsAreSeededAndNoiseFreeChipsAgree) {
   EXPECT_GT(noisy.max - noisy.min, 0.0);  // sigma 0.8: chips differ on 200 images
   EXPECT_LE(noisy.min, noisy.mean);
   EXPECT_GE(noisy.max, noisy.mean);
+}
+
+TEST(ModelFile, OptionsRoundTripAndUnknownKeysAreRefused) {
+  TrainOptions t;
+  t.sigma_train = 0.3;
+  t.epochs = 7;
+  EXPECT_EQ(TrainOptions::FromJson(t.ToJson()).ToJson(), t.ToJson());
+  NetworkOptions n;
+  n.width = 2;
+  EXPECT_EQ(NetworkOptions::FromJson(n.ToJson()).ToJson(), n.ToJson());
+  // A misspelt key in a model file's options is an error that names the options and the key.
+  const auto refused = [](const std::function<void()>& read, const std::string& what,
+                          const std::string& key) {
+    try {
+      read();
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      return m.find(what) != std::string::npos && m.find(key) != std::string::npos;
+    }
+    return false;
+  };
+  nlohmann::json tj = TrainOptions{}.ToJson();
+  tj["sigma_trian"] = 0.1;
+  EXPECT_TRUE(refused([&] { TrainOptions::FromJson(tj); }, "training options", "sigma_trian"));
+  nlohmann::json nj = NetworkOptions{}.ToJson();
+  nj["widht"] = 2;
+  EXPECT_TRUE(refused([&] { NetworkOptions::FromJson(nj); }, "network options", "widht"));
+}
+
+TEST(ModelFile, SameWeightsIgnoresThreadsProgressAndDataFolderOnly) {
+  TrainOptions a;
+  TrainOptions b = a;
+  b.threads = 2;
+  b.progress = !a.progress;
+  b.data_dir = "/elsewhere";
+  EXPECT_TRUE(a.SameWeightsAs(b));
+  b.learning_rate /= 2;
+  EXPECT_FALSE(a.SameWeightsAs(b));
 }
 
 TEST(ModelFile, NotAModelNamesTheFile) {

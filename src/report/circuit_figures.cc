@@ -42,10 +42,8 @@ Eigen::MatrixXd TernaryFcArray(double r_on_ohm, Rng& rng) {
 }
 
 circuit::CrossbarOptions LayoutWires() {
-  const circuit::WirePreset wires = circuit::Layout22nm();
   circuit::CrossbarOptions o;
-  o.wire_row_ohm = wires.row_segment_ohm();
-  o.wire_col_ohm = wires.col_segment_ohm();
+  o.UseWires(circuit::Layout22nm());
   return o;
 }
 

@@ -5,6 +5,8 @@
 #include <Eigen/Dense>
 #include <nlohmann/json.hpp>
 
+#include "aimc/circuit/wires.h"
+
 namespace aimc::circuit {
 
 /// Where the row (activation) lines are driven: at the left end only, or at both ends.
@@ -39,6 +41,8 @@ struct CrossbarOptions {
   /// Throws aimc::Error naming the field, its value and the allowed range.
   void Validate() const;
   nlohmann::json ToJson() const;
+  /// Row and column segments from a wire technology, times `scale` (Fig. 16's reference points).
+  void UseWires(const WirePreset& preset, double scale = 1.0);
 };
 
 /// Resistance of one wire segment from a sheet resistance and the segment's length and width:

@@ -29,4 +29,8 @@ void Require(bool condition, fmt::format_string<Args...> format, Args&&... args)
 /// Prefixes the message of an aimc::Error with a context ("in configs/devices/x.toml").
 [[noreturn]] void Rethrow(const Error& error, const std::string& context);
 
+/// For readers of a file: rethrows `error` as it is when its message already names `file`,
+/// else with "in <file>" appended, so that every error names the file exactly once.
+[[noreturn]] void RethrowNamingFile(const Error& error, const std::string& file);
+
 }  // namespace aimc

@@ -19,6 +19,11 @@ void WriteManifest(const std::filesystem::path& path, const nlohmann::json& mani
 /// Reads a JSON file; errors name the file.
 nlohmann::json ReadJson(const std::filesystem::path& path);
 
+/// Throws aimc::Error naming `what` and the first key of `json` that `reference` (what the
+/// options' ToJson writes for the defaults) does not have: the known keys are not listed twice.
+void RequireKnownKeys(const nlohmann::json& json, const nlohmann::json& reference,
+                      const std::string& what);
+
 /// UTC time as ISO 8601, e.g. 2026-01-31T12:00:00Z.
 std::string UtcNow();
 

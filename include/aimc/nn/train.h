@@ -32,6 +32,9 @@ struct TrainOptions {
   void Validate() const;
   nlohmann::json ToJson() const;
   static TrainOptions FromJson(const nlohmann::json& json);
+  /// True when `other` trains the same weights: all options equal but threads, the progress
+  /// bar and the data folder's path (what a checkpoint or a shipped model must match).
+  bool SameWeightsAs(const TrainOptions& other) const;
 };
 
 struct EpochStats {
