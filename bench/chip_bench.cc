@@ -6,10 +6,11 @@
 // untrained network: the time does not depend on their values.
 #include <benchmark/benchmark.h>
 
+#include <memory>
 
 #include "aimc/circuit/wires.h"
 #include "aimc/device/two_state.h"
-#include "aimc/experiment/analog_chip.h"
+#include "aimc/experiment/chip.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/train.h"
 
@@ -31,14 +32,15 @@ void TestSetOnChip(benchmark::State& state, double wire_scale) {
   ideal.r_on_ohm = 6e6;
   ideal.on_off_ratio = 2.5;
   ideal.cv_on = ideal.cv_off = 0.0;
-  const aimc::device::TwoStateCard card(ideal);
   aimc::experiment::ChipOptions chip;
   chip.crossbar.UseWires(aimc::circuit::Layout22nm(), wire_scale);
+  const auto spec = aimc::experiment::ChipSpec::Devices(
+      std::make_shared<aimc::device::TwoStateCard>(ideal), chip);
   double build = 0.0, accuracy = 0.0;
   for (auto _ : state) {
-    const aimc::experiment::AnalogChip on_chip(*net, card, chip, 1);
+    const aimc::experiment::Chip on_chip(*net, spec, 1);
     build = on_chip.build_seconds();
-    accuracy = aimc::nn::Evaluate(*net, test);
+    accuracy = on_chip.Evaluate(test);
   }
   state.counters["images_per_s"] = benchmark::Counter(
       static_cast<double>(test.size()), benchmark::Counter::kIsIterationInvariantRate);

@@ -12,7 +12,6 @@ namespace aimc::cli {
 
 namespace {
 
-constexpr const char* kPresetStems[] = {"sot_mram", "stt_mram", "flash", "rram", "pcm"};
 
 std::string Pct(double x) { return fmt::format("{:.2f} %", 100 * x); }
 
@@ -79,7 +78,7 @@ void RegisterDevice(CLI::App& app) {
   list->callback([] {
     std::vector<std::vector<std::string>> rows = {
         {"card", "name", "R_ON (ohm)", "on/off", "sigma/mu on", "sigma_w max", "V_WR (V)"}};
-    for (const char* stem : kPresetStems) {
+    for (const std::string& stem : device::PresetCardNames()) {
       const auto card = device::LoadCard(device::PresetCardPath(stem));
       const auto s = card->Stats();
       rows.push_back({stem, card->name(), fmt::format("{:.4g}", card->r_on_ohm()),

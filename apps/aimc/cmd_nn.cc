@@ -8,6 +8,7 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/device/card.h"
+#include "aimc/experiment/chip.h"
 #include "aimc/mapping/ternary.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/train.h"
@@ -85,7 +86,10 @@ void RegisterTest(CLI::App& app) {
     fs::path model;
     double sigma_test = 0.0;
     int chips = 10;
-    fs::path card;
+    std::string card;
+    double wire_ohm = 0.0;
+    double r_on_ohm = 0.0;
+    std::int64_t tile_rows = experiment::ChipOptions{}.tile_rows;
     fs::path data_dir;
     std::uint64_t seed = 1;
     std::int64_t test_subset = 0;
@@ -95,13 +99,18 @@ void RegisterTest(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "test",
-      "Test a trained model on N Monte-Carlo chips (one chip = one draw of all weights, fixed "
-      "over the test set): mean, std, min, max accuracy.");
+      "Test a trained model on N Monte-Carlo chips (one chip = one draw, fixed over the test "
+      "set): weight noise on the ternary levels (--sigma-test), or devices drawn from a card with "
+      "the exact circuit of every tile (--card). Prints mean, std, min, max accuracy.");
   cmd->add_option("--model", a->model, "Model file from aimc train")->required();
   cmd->add_option("--sigma-test", a->sigma_test, "sigma_w,test, same for every level")->capture_default_str();
   cmd->add_option("--card", a->card,
-                  "Device card: level-dependent sigma_-1, sigma_0, sigma_+1 from its statistics "
-                  "(replaces --sigma-test)");
+                  "Device card (file or preset name): every weight a pair of devices drawn from "
+                  "it, every tile solved as its DC circuit (replaces --sigma-test)");
+  cmd->add_option("--r-on", a->r_on_ohm, "With --card: nominal R_ON in ohm (default: the card's)");
+  cmd->add_option("--wire-ohm", a->wire_ohm, "With --card: wire resistance per segment, rows and "
+                                             "columns (ohm)")->capture_default_str();
+  cmd->add_option("--tile-rows", a->tile_rows, "With --card: rows per tile")->capture_default_str();
   cmd->add_option("--chips", a->chips, "Monte-Carlo chips")->capture_default_str();
   cmd->add_option("--data-dir", a->data_dir, "Data folder (default: the one the model was trained on)");
   cmd->add_option("--seed", a->seed, "Seed of the chips")->capture_default_str();
@@ -112,22 +121,33 @@ void RegisterTest(CLI::App& app) {
     Require(a->chips >= 1, "--chips must be >= 1, got {}", a->chips);
     nn::SetThreads(a->threads);
     nn::LoadedModel model = nn::LoadModel(a->model);
-    nn::LevelNoise noise = nn::LevelNoise::Uniform(a->sigma_test);
+    experiment::ChipSpec spec =
+        experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(a->sigma_test));
     if (!a->card.empty()) {
-      const auto card = device::LoadCardOrPreset(a->card);
+      Require(a->sigma_test == 0.0, "--sigma-test and --card exclude each other: with a card the "
+                                    "weight spread comes from the devices");
+      std::shared_ptr<const device::DeviceCard> card = device::LoadCardOrPreset(a->card);
+      if (a->r_on_ohm > 0) card = card->WithRon(a->r_on_ohm);
+      experiment::ChipOptions chip;
+      chip.crossbar.wire_row_ohm = chip.crossbar.wire_col_ohm = a->wire_ohm;
+      chip.tile_rows = a->tile_rows;
+      spec = experiment::ChipSpec::Devices(card, chip);
       const mapping::WeightSpread spread = mapping::AnalyticSpread(card->Stats());
-      noise = {{spread.sigma[0], spread.sigma[1], spread.sigma[2]}};
-      spdlog::info("{}: {}", a->card.string(), noise.ToString());
+      spdlog::info("{}: sigma_-1 {:.4f}, sigma_0 {:.4f}, sigma_+1 {:.4f}", a->card,
+                   spread.sigma[0], spread.sigma[1], spread.sigma[2]);
+    } else {
+      Require(a->wire_ohm == 0.0 && a->r_on_ohm == 0.0,
+              "--wire-ohm and --r-on need --card: they act on devices, not on weight noise");
     }
-    noise.Validate();
+    spec.Validate();
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
     const nn::Dataset test =
         nn::LoadData(model.info.training.dataset, dir).test.Head(a->test_subset);
-    const nn::ChipStats s =
-        nn::TestChips(*model.network, test, noise, a->chips, a->seed, /*progress=*/true);
+    const experiment::ChipStats s =
+        experiment::TestChips(*model.network, test, spec, a->chips, a->seed, /*progress=*/true);
     fmt::print("{} on {} ({} images), {}, {} chips: accuracy mean {:.2f} %, std {:.2f} %, min "
                "{:.2f} %, max {:.2f} %\n",
-               a->model.string(), model.info.training.dataset, test.size(), noise.ToString(),
+               a->model.string(), model.info.training.dataset, test.size(), spec.Describe(),
                a->chips, 100 * s.mean, 100 * s.stddev, 100 * s.min, 100 * s.max);
     if (!a->csv.empty()) {
       Table table;

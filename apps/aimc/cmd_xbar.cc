@@ -2,6 +2,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "aimc/circuit/arrays.h"
 #include "aimc/circuit/crossbar.h"
@@ -161,12 +162,7 @@ void RegisterXbar(CLI::App& app) {
       f.title = fmt::format("Voltage across each device / its input voltage ({} x {})",
                             xbar.rows(), xbar.cols());
       f.table = circuit::VoltageMapTable(nv, v0);
-      f.plot.xlabel = "column";
-      f.plot.ylabel = "row";
-      f.plot.heatmap = true;
-      f.plot.heatmap_x = "column";
-      f.plot.heatmap_y = "row";
-      f.plot.heatmap_value = "cell_fraction";
+      f.plot = report::VoltageMapPlot("row", "column", "row");
       f.options = a.options.ToJson();
       f.seed = a.seed;
       const std::filesystem::path dir =

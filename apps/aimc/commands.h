@@ -2,7 +2,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include "aimc/report/study.h"
 
 namespace aimc::cli {
 
@@ -16,8 +15,5 @@ void RegisterXbar(CLI::App& app);
 void RegisterNn(CLI::App& app);
 void RegisterSweep(CLI::App& app);
 #endif
-
-/// Every study part this build has, in the order `aimc reproduce` runs them.
-report::Study MakeStudy();
 
 }  // namespace aimc::cli

@@ -1,6 +1,7 @@
 #include "aimc/circuit/crossbar.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
 

@@ -3,6 +3,9 @@
 #include <chrono>
 #include <ctime>
 
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/version.h"
@@ -42,6 +45,39 @@ void RequireKnownKeys(const nlohmann::json& json, const nlohmann::json& referenc
                       const std::string& what) {
   for (const auto& [key, value] : json.items())
     Require(reference.contains(key), "{}: unknown key '{}'", what, key);
+}
+
+namespace {
+
+void Differences(const nlohmann::json& old, const nlohmann::json& now, const std::string& path,
+                 std::vector<std::string>& out) {
+  if (old.is_object() && now.is_object()) {
+    for (const auto& [key, value] : now.items()) {
+      const std::string sub = path.empty() ? key : path + "." + key;
+      if (!old.contains(key)) {
+        out.push_back(sub);
+      } else {
+        Differences(old[key], value, sub, out);
+      }
+    }
+    for (const auto& [key, value] : old.items())
+      if (!now.contains(key)) out.push_back(path.empty() ? key : path + "." + key);
+    return;
+  }
+  if (old.is_array() && now.is_array() && old.size() == now.size()) {
+    for (std::size_t i = 0; i < old.size(); ++i)
+      Differences(old[i], now[i], fmt::format("{}[{}]", path, i), out);
+    return;
+  }
+  if (old != now) out.push_back(path.empty() ? "(everything)" : path);
+}
+
+}  // namespace
+
+std::vector<std::string> JsonDifferences(const nlohmann::json& old, const nlohmann::json& now) {
+  std::vector<std::string> out;
+  Differences(old, now, "", out);
+  return out;
 }
 
 }  // namespace aimc

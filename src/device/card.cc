@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <numbers>
+#include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
 #include "aimc/common/resources.h"
@@ -98,6 +99,11 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
   } catch (const Error& e) {
     RethrowNamingFile(e, path.string());
   }
+}
+
+const std::vector<std::string>& PresetCardNames() {
+  static const std::vector<std::string> names = {"flash", "rram", "pcm", "stt_mram", "sot_mram"};
+  return names;
 }
 
 std::filesystem::path PresetCardPath(const std::string& stem) {

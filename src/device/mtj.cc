@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <numbers>
+#include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"

@@ -5,12 +5,16 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <limits>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
+#include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
 #include "aimc/common/manifest.h"
 #include "aimc/common/progress.h"
@@ -26,18 +30,6 @@ namespace aimc::experiment {
 namespace fs = std::filesystem;
 
 namespace {
-
-/// Image shape and classes of the data sets aimc knows, to refuse a model that cannot take them.
-struct DataShape {
-  std::int64_t channels, size, classes;
-};
-
-DataShape ShapeOf(const std::string& dataset) {
-  if (dataset == "mnist" || dataset == "fashion-mnist") return {1, 28, 10};
-  if (dataset == "cifar10") return {3, 32, 10};
-  if (dataset == "cifar100") return {3, 32, 100};
-  Fail("dataset must be one of mnist, fashion-mnist, cifar10, cifar100; got '{}'", dataset);
-}
 
 /// The card of one point: at the point's R_ON and TMR (NaN: the card's own).
 std::unique_ptr<device::DeviceCard> CardAt(const device::DeviceCard& card, double r_on_ohm,
@@ -59,12 +51,97 @@ std::vector<double> OrNan(const std::vector<T>& axis) {
 
 }  // namespace
 
-const std::vector<std::string>& SweepColumns() {
-  static const std::vector<std::string> columns = {
-      "model",       "card",     "sigma_w_test", "r_on_ohm", "wire_ohm", "tile_rows",
-      "tmr",         "chip",     "accuracy",     "error_pct", "sigma_w_devices",
-      "test_images", "seconds"};
+namespace {
+
+// The CSV columns of a row: name, how to read the field as a number, how to set it back. The key
+// of a point is the first kKeyColumns of them.
+struct Column {
+  const char* name;
+  double (*get)(const SweepRow&);
+  void (*set)(SweepRow&, double);
+};
+
+template <typename T>
+T Whole(double v, const char* name) {
+  Require(std::isfinite(v) && v == std::floor(v) &&
+              v >= static_cast<double>(std::numeric_limits<T>::lowest()) &&
+              v <= static_cast<double>(std::numeric_limits<T>::max()),
+          "{}: {} is not a valid whole number", name, v);
+  return static_cast<T>(v);
+}
+
+template <typename T>
+void SetNumber(T& field, double v, const char* name) {
+  if constexpr (std::is_floating_point_v<T>) {
+    field = v;
+  } else {
+    field = Whole<T>(v, name);
+  }
+}
+
+// A column for a field of the point (`Member` of SweepPoint) or of the row (of SweepRow).
+template <auto Member>
+Column PointColumn(const char* name) {
+  return {name, [](const SweepRow& r) { return static_cast<double>(r.point.*Member); },
+          [](SweepRow& r, double v) { SetNumber(r.point.*Member, v, "of a sweep point"); }};
+}
+template <auto Member>
+Column RowColumn(const char* name) {
+  return {name, [](const SweepRow& r) { return static_cast<double>(r.*Member); },
+          [](SweepRow& r, double v) { SetNumber(r.*Member, v, "of a sweep row"); }};
+}
+
+const std::vector<Column>& Columns() {
+  static const std::vector<Column> columns = {
+      PointColumn<&SweepPoint::model>("model"),
+      PointColumn<&SweepPoint::card>("card"),
+      PointColumn<&SweepPoint::sigma_w_test>("sigma_w_test"),
+      PointColumn<&SweepPoint::r_on_ohm>("r_on_ohm"),
+      PointColumn<&SweepPoint::wire_ohm>("wire_ohm"),
+      PointColumn<&SweepPoint::tile_rows>("tile_rows"),
+      PointColumn<&SweepPoint::tmr>("tmr"),
+      PointColumn<&SweepPoint::chip>("chip"),
+      RowColumn<&SweepRow::model_id>("model_id"),
+      RowColumn<&SweepRow::card_id>("card_id"),
+      RowColumn<&SweepRow::accuracy>("accuracy"),
+      RowColumn<&SweepRow::error_pct>("error_pct"),
+      RowColumn<&SweepRow::sigma_w_devices>("sigma_w_devices"),
+      RowColumn<&SweepRow::test_images>("test_images"),
+      RowColumn<&SweepRow::seconds>("seconds")};
   return columns;
+}
+
+// model .. chip, model_id, card_id.
+constexpr std::size_t kKeyColumns = 10;
+
+// A 48-bit fingerprint: exact in a double, so it survives the CSV.
+std::uint64_t Id48(const std::string& hex16) { return std::stoull(hex16.substr(0, 12), nullptr, 16); }
+
+}  // namespace
+
+const std::vector<std::string>& SweepColumns() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const Column& c : Columns()) n.push_back(c.name);
+    return n;
+  }();
+  return names;
+}
+
+std::size_t SweepKeyColumns() { return kKeyColumns; }
+
+std::vector<double> ToCsvRow(const SweepRow& row) {
+  std::vector<double> values;
+  for (const Column& c : Columns()) values.push_back(c.get(row));
+  return values;
+}
+
+SweepRow FromCsvRow(const std::vector<double>& values) {
+  Require(values.size() == Columns().size(), "a sweep row has {} columns, got {}",
+          Columns().size(), values.size());
+  SweepRow row;
+  for (std::size_t i = 0; i < values.size(); ++i) Columns()[i].set(row, values[i]);
+  return row;
 }
 
 void SweepOptions::Validate() const {
@@ -107,7 +184,7 @@ void SweepOptions::Validate() const {
       }
     }
   }
-  if (!dataset.empty()) ShapeOf(dataset);
+  if (!dataset.empty()) nn::ShapeOf(dataset);
   for (std::size_t m = 0; m < models.size(); ++m) {
     Require(fs::exists(models[m]), "models[{}] = '{}': no such file", m, models[m].string());
     nn::LoadedModel model;
@@ -117,7 +194,7 @@ void SweepOptions::Validate() const {
       Fail("models[{}]: {}", m, e.what());
     }
     const std::string ds = DatasetOf(*this, model.info);
-    const DataShape shape = ShapeOf(ds);
+    const nn::DatasetShape shape = nn::ShapeOf(ds);
     const nn::NetworkOptions& net = model.info.network;
     Require(net.in_channels == shape.channels && net.image_size == shape.size &&
                 net.classes == shape.classes,
@@ -229,64 +306,129 @@ double MeanWhere(const Table& table, const std::string& value,
   return sum / n;
 }
 
-Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::string& command) {
+namespace {
+
+// The definition of an experiment: what its rows depend on (not the threads or the progress bar).
+nlohmann::json Definition(const SweepOptions& options,
+                          const std::vector<std::unique_ptr<device::DeviceCard>>& cards,
+                          const std::vector<std::string>& model_hashes,
+                          const std::map<std::string, std::string>& data_fingerprints) {
+  nlohmann::json d = options.ToJson();
+  d.erase("models");  // paths: the contents below define the models
+  d["model_files"] = model_hashes;
+  nlohmann::json card_json = nlohmann::json::array();
+  for (const auto& c : cards) card_json.push_back(c->ToJson());
+  d["card_parameters"] = card_json;
+  d["test_data"] = data_fingerprints;
+  return d;
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  return fmt::format("{}", fmt::join(items, ", "));
+}
+
+}  // namespace
+
+Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::string& command,
+               OnChange on_change) {
   options.Validate();
   nn::SetThreads(options.threads);
+  Require(!fs::is_directory(csv), "{}: is a folder; the result must be a CSV file", csv.string());
+  fs::path manifest_path = csv;
+  manifest_path.replace_extension(".json");
+
+  // What defines the rows: options, model and card contents, test data.
+  std::vector<std::unique_ptr<device::DeviceCard>> cards;
+  for (const auto& c : options.cards) cards.push_back(device::LoadCardOrPreset(c));
+  std::vector<std::string> model_hashes;
+  for (const auto& m : options.models) model_hashes.push_back(HashFile(m));
+  std::vector<nn::ModelInfo> infos;
+  std::map<std::string, nn::Dataset> data_cache;
+  std::map<std::string, std::string> fingerprints;
+  for (const auto& m : options.models) {
+    infos.push_back(nn::LoadModel(m).info);
+    const std::string ds = DatasetOf(options, infos.back());
+    if (!data_cache.count(ds)) {
+      const nn::DataSplit split = nn::LoadData(ds, options.data_dir);
+      fingerprints[ds] = nn::Fingerprint(split);
+      data_cache[ds] = split.test.Head(options.test_images);
+    }
+  }
+  const nlohmann::json definition = Definition(options, cards, model_hashes, fingerprints);
+
   const std::vector<std::string>& columns = SweepColumns();
   Table table{columns, {}};
   DropTornLastLine(csv);
-  if (fs::exists(csv) && fs::file_size(csv) > 0) {
+  const bool has_rows = fs::exists(csv) && fs::file_size(csv) > 0;
+  if (has_rows && on_change == OnChange::kRefuse) {
     table = ReadCsv(csv);
     Require(table.columns == columns,
             "{}: has other columns than a sweep writes; choose another output file", csv.string());
+    Require(fs::exists(manifest_path),
+            "{}: has no manifest {} beside it, so what its rows measured is unknown; choose "
+            "another output file or start a new result (--restart)",
+            csv.string(), manifest_path.string());
+    const nlohmann::json old = ReadJson(manifest_path).value("definition", nlohmann::json());
+    const std::vector<std::string> changed = JsonDifferences(old, definition);
+    Require(changed.empty(),
+            "{} was made by another experiment (changed: {}); its rows would not match the "
+            "options. Choose another output file, or start a new result (--restart)",
+            csv.string(), Join(changed));
   } else {
-    std::string header;
-    for (std::size_t i = 0; i < columns.size(); ++i) header += (i ? "," : "") + columns[i];
-    AppendLineDurable(csv, header);
+    if (has_rows) spdlog::warn("{}: starting a new result (the old rows are discarded)", csv.string());
+    fs::create_directories(csv.has_parent_path() ? csv.parent_path() : fs::path("."));
+    // The manifest first: rows are only ever appended under the definition that made them.
+    nlohmann::json manifest = MakeManifest(command, options.ToJson(), options.seed);
+    manifest["definition"] = definition;
+    WriteManifest(manifest_path, manifest);
+    WriteFileAtomic(csv, fmt::format("{}\n", fmt::join(columns, ",")));
   }
-  fs::path manifest_path = csv;
-  manifest_path.replace_extension(".json");
-  WriteManifest(manifest_path, MakeManifest(command, options.ToJson(), options.seed));
 
-  constexpr std::size_t kKeys = 8;  // model .. chip
   std::set<std::vector<double>> done;
-  for (const auto& row : table.rows) done.insert(std::vector<double>(row.begin(), row.begin() + kKeys));
+  for (const auto& row : table.rows)
+    done.insert(std::vector<double>(row.begin(), row.begin() + kKeyColumns));
 
   // The points, in an order that loads each model and card once.
-  struct Point {
-    std::vector<double> key;
-    std::size_t model;
-    int card;
-    double r_on, tmr;
+  struct Todo {
+    SweepRow row;
+    double r_on_request, tmr_request;  // NaN: the card's own
   };
-  std::vector<std::unique_ptr<device::DeviceCard>> cards;
-  for (const auto& c : options.cards) cards.push_back(device::LoadCardOrPreset(c));
-  std::vector<Point> todo;
+  std::vector<Todo> todo;
   std::size_t total = 0;
-  const std::vector<double> tiles = options.tile_rows.empty()
-                                        ? std::vector<double>{static_cast<double>(options.chip.tile_rows)}
-                                        : std::vector<double>(options.tile_rows.begin(), options.tile_rows.end());
+  const std::vector<std::int64_t> tiles =
+      options.tile_rows.empty() ? std::vector<std::int64_t>{options.chip.tile_rows}
+                                : options.tile_rows;
+  const bool noise_mode = options.cards.empty();
   for (std::size_t m = 0; m < options.models.size(); ++m) {
-    const int n_cards = options.cards.empty() ? 1 : static_cast<int>(options.cards.size());
+    const int n_cards = noise_mode ? 1 : static_cast<int>(options.cards.size());
     for (int c = 0; c < n_cards; ++c) {
-      const bool noise_mode = options.cards.empty();
       for (double s : options.sigma_w_test) {
         for (double r : noise_mode ? std::vector<double>{0.0} : OrNan(options.r_on_ohm)) {
           for (double w : options.wire_ohm) {
-            for (double tr : noise_mode ? std::vector<double>{0.0} : tiles) {
+            for (std::int64_t tr : noise_mode ? std::vector<std::int64_t>{0} : tiles) {
               for (double tmr : noise_mode ? std::vector<double>{0.0} : OrNan(options.tmr)) {
                 for (int chip = 0; chip < options.chips; ++chip) {
-                  double r_key = r;
-                  double tmr_key = tmr;
+                  Todo t;
+                  SweepPoint& p = t.row.point;
+                  p.model = m;
+                  p.card = noise_mode ? -1 : c;
+                  p.sigma_w_test = s;
+                  p.wire_ohm = w;
+                  p.tile_rows = tr;
+                  p.chip = chip;
+                  t.row.model_id = Id48(model_hashes[m]);
+                  t.r_on_request = r;
+                  t.tmr_request = tmr;
                   if (!noise_mode) {
                     const auto at = CardAt(*cards[c], r, tmr);
-                    r_key = at->r_on_ohm();
-                    tmr_key = at->Stats().on_off_ratio() - 1.0;
+                    p.r_on_ohm = at->r_on_ohm();
+                    p.tmr = at->Stats().on_off_ratio() - 1.0;
+                    t.row.card_id = Id48(HashHex(at->ToJson().dump()));
                   }
-                  std::vector<double> key = {double(m), noise_mode ? -1.0 : double(c), s, r_key,
-                                             w, tr, tmr_key, double(chip)};
                   ++total;
-                  if (!done.count(key)) todo.push_back({key, m, noise_mode ? -1 : c, r, tmr});
+                  const std::vector<double> key = ToCsvRow(t.row);
+                  if (!done.count(std::vector<double>(key.begin(), key.begin() + kKeyColumns)))
+                    todo.push_back(t);
                 }
               }
             }
@@ -303,49 +445,45 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
                total - todo.size());
 
   Progress progress(options.name, todo.size(), "pt");
-  std::map<std::string, nn::Dataset> data_cache;
   std::size_t loaded_model = static_cast<std::size_t>(-1);
   nn::LoadedModel model;
   for (std::size_t k = 0; k < todo.size(); ++k) {
-    const Point& p = todo[k];
+    SweepRow row = todo[k].row;
+    const SweepPoint& p = row.point;
     if (p.model != loaded_model) {
       model = nn::LoadModel(options.models[p.model]);
       model.network->eval();
       loaded_model = p.model;
     }
-    const std::string ds = DatasetOf(options, model.info);
-    if (!data_cache.count(ds)) {
-      data_cache[ds] = nn::LoadData(ds, options.data_dir).test.Head(options.test_images);
-    }
-    const nn::Dataset& test = data_cache[ds];
+    const nn::Dataset& test = data_cache.at(DatasetOf(options, model.info));
     const auto start = std::chrono::steady_clock::now();
-    const std::uint64_t chip_seed = Rng::Derive(options.seed, static_cast<std::uint64_t>(p.key[7]));
-    double accuracy = 0.0;
-    double sigma_devices = p.key[2];
-    if (p.card < 0) {
-      model.network->DrawChip(nn::LevelNoise::Uniform(p.key[2]), chip_seed);
-      accuracy = nn::Evaluate(*model.network, test);
-      model.network->ClearChip();
-    } else {
-      const auto card = CardAt(*cards[p.card], p.r_on, p.tmr);
-      sigma_devices = mapping::AnalyticSpread(card->Stats()).sigma_max();
+    ChipSpec spec;
+    row.sigma_w_devices = p.sigma_w_test;
+    if (p.uses_devices()) {
+      std::shared_ptr<const device::DeviceCard> card =
+          CardAt(*cards[static_cast<std::size_t>(p.card)], todo[k].r_on_request, todo[k].tmr_request);
+      row.sigma_w_devices = mapping::AnalyticSpread(card->Stats()).sigma_max();
       ChipOptions chip = options.chip;
-      chip.crossbar.wire_row_ohm = p.key[4];
-      chip.crossbar.wire_col_ohm = p.key[4];
-      chip.tile_rows = static_cast<std::int64_t>(p.key[5]);
-      const AnalogChip analog(*model.network, *card, chip, chip_seed);
-      accuracy = nn::Evaluate(*model.network, test);
+      chip.crossbar.wire_row_ohm = chip.crossbar.wire_col_ohm = p.wire_ohm;
+      chip.tile_rows = p.tile_rows;
+      spec = ChipSpec::Devices(std::move(card), chip);
+    } else {
+      spec = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(p.sigma_w_test));
     }
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::vector<double> row = p.key;
-    row.insert(row.end(), {accuracy, 100.0 * (1.0 - accuracy), sigma_devices,
-                           static_cast<double>(test.size()), seconds});
+    {
+      const Chip chip(*model.network, spec,
+                      Rng::Derive(options.seed, static_cast<std::uint64_t>(p.chip)));
+      row.accuracy = chip.Evaluate(test);
+    }
+    row.error_pct = 100.0 * (1.0 - row.accuracy);
+    row.test_images = test.size();
+    row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::vector<double> values = ToCsvRow(row);
     std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) line += (i ? "," : "") + FormatDouble(row[i]);
+    for (std::size_t i = 0; i < values.size(); ++i) line += (i ? "," : "") + FormatDouble(values[i]);
     AppendLineDurable(csv, line);
-    table.rows.push_back(std::move(row));
-    progress.Update(k + 1, fmt::format("error {:.2f} %", 100.0 * (1.0 - accuracy)));
+    table.rows.push_back(values);
+    progress.Update(k + 1, fmt::format("error {:.2f} %", row.error_pct));
   }
   progress.Finish();
   return table;

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "aimc/common/error.h"
+#include "aimc/common/manifest.h"
 #include "aimc/nn/train.h"
 
 namespace aimc::experiment {
@@ -61,7 +62,9 @@ TEST(Sweep, ResumesAfterAKillWithoutLosingOrRepeatingPoints) {
   const Table full = RunSweep(o, clean, "test");
   ASSERT_EQ(full.rows.size(), 8u);  // 2 R_ON x 2 wires x 2 chips
 
-  // A run killed after three points, in the middle of writing the fourth line.
+  // A run killed after three points, in the middle of writing the fourth line (its manifest was
+  // written before the first row).
+  fs::copy_file(Dir() / "clean.json", Dir() / "killed.json", fs::copy_options::overwrite_existing);
   {
     std::ifstream in(clean);
     std::ofstream out(killed);
@@ -76,13 +79,16 @@ TEST(Sweep, ResumesAfterAKillWithoutLosingOrRepeatingPoints) {
   ASSERT_EQ(on_disk.rows.size(), 8u);
   // Every point once, with the values of the uninterrupted run (the chips are seeded).
   std::set<std::vector<double>> a, b;
-  for (const auto& r : full.rows) a.insert(std::vector<double>(r.begin(), r.begin() + 10));
-  for (const auto& r : on_disk.rows) b.insert(std::vector<double>(r.begin(), r.begin() + 10));
+  const std::size_t n = SweepKeyColumns() + 2;  // the key, accuracy and error
+  for (const auto& r : full.rows) a.insert(std::vector<double>(r.begin(), r.begin() + n));
+  for (const auto& r : on_disk.rows) b.insert(std::vector<double>(r.begin(), r.begin() + n));
   EXPECT_EQ(a, b);
   // A third run has nothing to do.
   EXPECT_EQ(RunSweep(o, killed, "test").rows.size(), 8u);
   EXPECT_EQ(ReadCsv(killed).rows.size(), 8u);
-  EXPECT_TRUE(fs::exists(Dir() / "killed.json"));
+  // Rows without the manifest that says what they measured are not extended.
+  fs::remove(Dir() / "killed.json");
+  EXPECT_THROW(RunSweep(o, killed, "test"), Error);
 }
 
 TEST(Sweep, NoiseModeIsSeededAndZeroNoiseIsDeterministic) {
@@ -100,6 +106,71 @@ TEST(Sweep, NoiseModeIsSeededAndZeroNoiseIsDeterministic) {
   // sigma 0: both chips are the noise-free network.
   EXPECT_EQ(MeanWhere(t, "accuracy", {{"sigma_w_test", 0.0}, {"chip", 0}}),
             MeanWhere(t, "accuracy", {{"sigma_w_test", 0.0}, {"chip", 1}}));
+}
+
+// A result file and its manifest never disagree: a rerun of another experiment into the same file
+// is refused, naming what changed, and --restart starts a new result.
+TEST(Sweep, RerunWithOtherOptionsIsRefusedNamingWhatChanged) {
+  const fs::path csv = Dir() / "changed.csv";
+  fs::remove(csv);
+  SweepOptions o = CardSweep();
+  o.r_on_ohm = {6e6};
+  o.wire_ohm = {0.0};
+  o.chips = 1;
+  ASSERT_EQ(RunSweep(o, csv, "test").rows.size(), 1u);
+  const auto refused = [&](SweepOptions changed, const std::string& what) {
+    try {
+      RunSweep(changed, csv, "test");
+      ADD_FAILURE() << "a rerun with another " << what << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(ReadCsv(csv).rows.size(), 1u);  // nothing appended
+  };
+  SweepOptions seed = o;
+  seed.seed = 2;
+  refused(seed, "seed");
+  SweepOptions images = o;
+  images.test_images = 32;
+  refused(images, "test_images");
+  SweepOptions card = o;
+  card.cards = {"stt_mram"};  // another card at the same position
+  card.r_on_ohm = {};
+  refused(card, "card_parameters[0]");
+  // The same experiment resumes (nothing to do); another one can start anew.
+  EXPECT_EQ(RunSweep(o, csv, "test").rows.size(), 1u);
+  const Table fresh = RunSweep(seed, csv, "test", OnChange::kRestart);
+  ASSERT_EQ(fresh.rows.size(), 1u);
+  EXPECT_EQ(ReadCsv(csv).rows.size(), 1u);
+  fs::path manifest = csv;
+  manifest.replace_extension(".json");
+  EXPECT_EQ(ReadJson(manifest)["definition"]["seed"], 2);
+}
+
+// The CSV's columns are derived from SweepRow's fields, and a row reads back as it was written.
+TEST(Sweep, RowsRoundTripThroughTheirColumns) {
+  SweepRow row;
+  row.point.model = 2;
+  row.point.card = 1;
+  row.point.r_on_ohm = 6e6;
+  row.point.wire_ohm = 1.94;
+  row.point.tile_rows = 256;
+  row.point.tmr = 1.5;
+  row.point.chip = 3;
+  row.model_id = 0xabcdef123456ull;
+  row.card_id = 0xffffffffffffull;
+  row.accuracy = 0.875;
+  row.error_pct = 12.5;
+  row.test_images = 10000;
+  const std::vector<double> values = ToCsvRow(row);
+  ASSERT_EQ(values.size(), SweepColumns().size());
+  EXPECT_EQ(SweepColumns()[5], "tile_rows");
+  const SweepRow back = FromCsvRow(values);
+  EXPECT_EQ(ToCsvRow(back), values);
+  EXPECT_EQ(back.model_id, row.model_id);
+  std::vector<double> bad = values;
+  bad[5] = 2.5;  // tile_rows must be whole
+  EXPECT_THROW(FromCsvRow(bad), Error);
 }
 
 std::string LoadError(const std::string& name, const std::string& text) {

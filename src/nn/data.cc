@@ -13,6 +13,7 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
 
 namespace aimc::nn {
@@ -132,6 +133,27 @@ Dataset Dataset::Head(std::int64_t n) const {
 const std::vector<std::string>& DatasetNames() {
   static const std::vector<std::string> names = {"mnist", "fashion-mnist", "cifar10", "cifar100"};
   return names;
+}
+
+DatasetShape ShapeOf(const std::string& dataset) {
+  if (dataset == "mnist" || dataset == "fashion-mnist") return {1, 28, 10};
+  if (dataset == "cifar10") return {3, 32, 10};
+  if (dataset == "cifar100") return {3, 32, 100};
+  Fail("dataset must be one of {}; got '{}'", fmt::join(DatasetNames(), ", "), dataset);
+}
+
+std::string Fingerprint(const DataSplit& data) {
+  std::uint64_t h = Fnv1a64("");
+  for (const Dataset* set : {&data.train, &data.test}) {
+    for (const torch::Tensor& t : {set->images, set->labels}) {
+      if (!t.defined()) continue;
+      const torch::Tensor c = t.contiguous();
+      h = Fnv1a64(std::string_view(static_cast<const char*>(c.data_ptr()),
+                                   static_cast<std::size_t>(c.numel()) * c.element_size()),
+                  h);
+    }
+  }
+  return fmt::format("{:016x}", h);
 }
 
 torch::Tensor ReadIdx(const fs::path& path) {

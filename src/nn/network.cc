@@ -2,6 +2,7 @@
 
 
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"

@@ -1,5 +1,6 @@
 #include "aimc/report/figure.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -7,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "aimc/common/error.h"
+#include "aimc/common/csv.h"
 #include "aimc/common/manifest.h"
 
 namespace aimc::report {
@@ -22,7 +24,10 @@ std::string Quote(const std::string& text) {
   return out + "\"";
 }
 
-bool HaveGnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+bool HaveGnuplot() {
+  static const bool have = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
+  return have;
+}
 
 }  // namespace
 
@@ -38,22 +43,57 @@ std::string GnuplotScript(const Figure& figure) {
   gp << "set grid\nset key outside right noenhanced\n";
   if (figure.plot.log_x) gp << "set logscale x\n";
   if (figure.plot.log_y) gp << "set logscale y\n";
+  gp << "set bars small\n";
+  const PlotSpec& spec = figure.plot;
+  const auto range = [&](const char* axis, double lo, double hi) {
+    if (std::isnan(lo) && std::isnan(hi)) return;
+    gp << "set " << axis << "range [" << (std::isnan(lo) ? std::string("*") : fmt::format("{:.17g}", lo))
+       << ":" << (std::isnan(hi) ? std::string("*") : fmt::format("{:.17g}", hi)) << "]\n";
+  };
+  range("x", spec.x_min, spec.x_max);
+  range("y", spec.y_min, spec.y_max);
+  int object = 1;
+  for (const auto& r : spec.regions) {
+    gp << fmt::format(
+        "set object {} rect from {:.17g},{:.17g} to {:.17g},{:.17g} behind fillcolor rgb "
+        "'#d8f0d8' fillstyle solid 0.6 noborder\n",
+        object++, r.x0, r.y0, r.x1, r.y1);
+  }
+  for (const auto& l : spec.labels) {
+    gp << fmt::format("set label {} at {:.17g},{:.17g} offset 1,0.6 noenhanced\n", Quote(l.text),
+                      l.x, l.y);
+  }
   std::string plot;
-  if (figure.plot.heatmap) {
+  if (spec.heatmap) {
     gp << "set view map\nset palette rgbformulae 33,13,10\nunset key\nset size ratio -1\n";
     plot = fmt::format("plot {} using (column({})):(column({})):(column({})) with image",
-                       Quote(csv), Quote(figure.plot.heatmap_x), Quote(figure.plot.heatmap_y),
-                       Quote(figure.plot.heatmap_value));
+                       Quote(csv), Quote(spec.heatmap_x), Quote(spec.heatmap_y),
+                       Quote(spec.heatmap_value));
   } else {
     std::vector<std::string> parts;
-    for (const Series& s : figure.plot.series) {
-      std::string y = fmt::format("column({})", Quote(s.y));
-      if (!s.where_column.empty()) {
-        y = fmt::format("(abs(column({}) - ({:.17g})) <= 1e-9 * (1 + abs({:.17g})) ? {} : 1/0)",
-                        Quote(s.where_column), s.where_value, s.where_value, y);
+    // A region's title shows in the key as an empty box of its colour.
+    for (const auto& r : spec.regions) {
+      if (!r.title.empty())
+        parts.push_back(fmt::format("NaN with boxes fillcolor rgb '#d8f0d8' fillstyle solid 0.6 "
+                                    "title {}",
+                                    Quote(r.title)));
+    }
+    for (const Series& s : spec.series) {
+      const auto where = [&](const std::string& value) {
+        if (s.where_column.empty()) return value;
+        return fmt::format("(abs(column({}) - ({:.17g})) <= 1e-9 * (1 + abs({:.17g})) ? {} : 1/0)",
+                           Quote(s.where_column), s.where_value, s.where_value, value);
+      };
+      const std::string y = where(fmt::format("column({})", Quote(s.y)));
+      if (s.y_error.empty()) {
+        parts.push_back(fmt::format("{} using (column({})):({}) with {} title {}", Quote(csv),
+                                    Quote(s.x), y, s.style, Quote(s.title)));
+      } else {
+        const std::string style = s.style == "points" ? "yerrorbars" : "yerrorlines";
+        parts.push_back(fmt::format("{} using (column({})):({}):(column({})) with {} title {}",
+                                    Quote(csv), Quote(s.x), y, Quote(s.y_error), style,
+                                    Quote(s.title)));
       }
-      parts.push_back(fmt::format("{} using (column({})):({}) with {} title {}", Quote(csv),
-                                  Quote(s.x), y, s.style, Quote(s.title)));
     }
     plot = "plot " + fmt::format("{}", fmt::join(parts, ", \\\n     "));
   }
@@ -65,51 +105,106 @@ std::string GnuplotScript(const Figure& figure) {
   return gp.str();
 }
 
+namespace {
+
+// Runs <id>.gp in `dir`; true when gnuplot drew the plot.
+bool RunGnuplot(const std::filesystem::path& dir, const std::string& id) {
+  if (!HaveGnuplot()) {
+    spdlog::warn("gnuplot not found: {} has its CSV but no plot", id);
+    return false;
+  }
+  const std::string cmd = fmt::format("cd {} && gnuplot {} > {} 2>&1", Quote(dir.string()),
+                                      Quote(id + ".gp"), Quote(id + ".gp.log"));
+  const bool plotted = std::system(cmd.c_str()) == 0;
+  if (plotted) {
+    std::filesystem::remove(dir / (id + ".gp.log"));
+  } else {
+    spdlog::warn("gnuplot failed for {}: see {}", id, (dir / (id + ".gp.log")).string());
+  }
+  return plotted;
+}
+
+nlohmann::json PlotFiles(const std::string& id, bool plotted) {
+  return plotted ? nlohmann::json{id + ".png", id + ".svg"} : nlohmann::json::array();
+}
+
+}  // namespace
+
+PlotSpec VoltageMapPlot(const std::string& row_column, const std::string& xlabel,
+                        const std::string& ylabel) {
+  PlotSpec p;
+  p.xlabel = xlabel;
+  p.ylabel = ylabel;
+  p.heatmap = true;
+  p.heatmap_x = "column";
+  p.heatmap_y = row_column;
+  p.heatmap_value = "cell_fraction";
+  return p;
+}
+
 bool WriteFigure(const std::filesystem::path& dir, const Figure& figure,
-                 const std::string& command) {
+                 const std::string& command, const nlohmann::json& inputs) {
   std::filesystem::create_directories(dir);
+  // The old manifest goes first: a figure is complete only when its manifest is there, so a run
+  // killed between the CSV and the manifest leaves a figure that is recomputed, never one whose
+  // CSV and manifest disagree.
+  std::filesystem::remove(dir / (figure.id + ".json"));
   WriteCsv(dir / (figure.id + ".csv"), figure.table);
   nlohmann::json manifest = MakeManifest(command, figure.options, figure.seed);
+  manifest["inputs"] = inputs;
   manifest["figure"] = {{"id", figure.id},
                         {"title", figure.title},
                         {"paper", figure.paper},
                         {"ours", figure.ours},
                         {"csv", figure.id + ".csv"}};
   manifest["timings"] = {{"seconds", figure.seconds}};
-  const std::string script = GnuplotScript(figure);
-  WriteFileAtomic(dir / (figure.id + ".gp"), script);
-  bool plotted = false;
-  if (HaveGnuplot()) {
-    const std::string cmd = fmt::format("cd {} && gnuplot {} > {} 2>&1", Quote(dir.string()),
-                                        Quote(figure.id + ".gp"), Quote(figure.id + ".gp.log"));
-    plotted = std::system(cmd.c_str()) == 0;
-    if (plotted) {
-      std::filesystem::remove(dir / (figure.id + ".gp.log"));
-    } else {
-      spdlog::warn("gnuplot failed for {}: see {}", figure.id,
-                   (dir / (figure.id + ".gp.log")).string());
-    }
-  } else {
-    spdlog::warn("gnuplot not found: {} has its CSV but no plot", figure.id);
-  }
-  manifest["plot"] = plotted ? nlohmann::json{figure.id + ".png", figure.id + ".svg"}
-                             : nlohmann::json::array();
-  // The manifest is written last: its presence means the figure is complete (see FigureUpToDate).
+  WriteFileAtomic(dir / (figure.id + ".gp"), GnuplotScript(figure));
+  const bool plotted = RunGnuplot(dir, figure.id);
+  manifest["plot"] = PlotFiles(figure.id, plotted);
   WriteManifest(dir / (figure.id + ".json"), manifest);
   return plotted;
 }
 
-bool FigureUpToDate(const std::filesystem::path& dir, const std::string& id,
-                    const nlohmann::json& options) {
+FigureState CheckFigure(const std::filesystem::path& dir, const std::string& id,
+                        const nlohmann::json& inputs) {
   const auto manifest_path = dir / (id + ".json");
   if (!std::filesystem::exists(manifest_path) || !std::filesystem::exists(dir / (id + ".csv")))
-    return false;
+    return FigureState::kMissing;
+  nlohmann::json manifest;
   try {
-    const nlohmann::json manifest = ReadJson(manifest_path);
-    return manifest.value("options", nlohmann::json()) == options;
+    manifest = ReadJson(manifest_path);
   } catch (const Error&) {
-    return false;
+    return FigureState::kMissing;
   }
+  if (manifest.value("inputs", nlohmann::json()) != inputs) return FigureState::kStale;
+  if (!std::filesystem::exists(dir / (id + ".gp"))) return FigureState::kStale;
+  if (HaveGnuplot() && (!std::filesystem::exists(dir / (id + ".png")) ||
+                        !std::filesystem::exists(dir / (id + ".svg"))))
+    return FigureState::kPlotMissing;
+  return FigureState::kCurrent;
+}
+
+std::vector<std::string> ChangedInputs(const std::filesystem::path& dir, const std::string& id,
+                                       const nlohmann::json& inputs) {
+  nlohmann::json old = nlohmann::json::object();
+  try {
+    old = ReadJson(dir / (id + ".json")).value("inputs", nlohmann::json::object());
+  } catch (const Error&) {
+  }
+  std::vector<std::string> changed;
+  for (const auto& [key, value] : inputs.items())
+    if (!old.contains(key) || old[key] != value) changed.push_back(key);
+  for (const auto& [key, value] : old.items())
+    if (!inputs.contains(key)) changed.push_back(key);
+  return changed;
+}
+
+bool RedrawPlot(const std::filesystem::path& dir, const std::string& id) {
+  const bool plotted = RunGnuplot(dir, id);
+  nlohmann::json manifest = ReadJson(dir / (id + ".json"));
+  manifest["plot"] = PlotFiles(id, plotted);
+  WriteManifest(dir / (id + ".json"), manifest);
+  return plotted;
 }
 
 ReportEntry LoadReportEntry(const std::filesystem::path& dir, const std::string& id) {

@@ -6,55 +6,82 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/common/csv.h"
 #include "aimc/common/error.h"
-#include "aimc/common/version.h"
+#include "aimc/common/hash.h"
 
 namespace aimc::report {
 
-std::string ToString(Profile profile) { return profile == Profile::kQuick ? "quick" : "paper"; }
-
-Profile ParseProfile(const std::string& name) {
-  if (name == "quick") return Profile::kQuick;
-  if (name == "paper") return Profile::kPaper;
-  Fail("profile must be 'quick' or 'paper', got '{}'", name);
-}
-
-void StudyOptions::Validate() const {
-  Require(!out_dir.empty(), "out_dir must not be empty");
-  if (!data_dir.empty()) {
-    Require(std::filesystem::is_directory(data_dir), "data_dir '{}' is not a folder",
-            data_dir.string());
+std::string ToString(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kKept: return "kept";
+    case Outcome::kRedrawn: return "redrawn";
+    case Outcome::kComputed: return "computed";
   }
+  return "?";
 }
 
-StudyContext::StudyContext(const StudyOptions& options, std::string command)
+void RunOptions::Validate() const {
+  Require(!out_dir.empty(), "out_dir must not be empty");
+  Require(!std::filesystem::exists(out_dir) || std::filesystem::is_directory(out_dir),
+          "out_dir '{}' exists and is not a folder", out_dir.string());
+}
+
+StudyContext::StudyContext(const RunOptions& options, std::string command)
     : options_(options), command_(std::move(command)) {}
 
-void StudyContext::Produce(const std::string& id, nlohmann::json figure_options,
+int StudyContext::figures_made() const {
+  return static_cast<int>(std::count_if(outcomes_.begin(), outcomes_.end(), [](const auto& o) {
+    return o.second == Outcome::kComputed;
+  }));
+}
+
+void StudyContext::Produce(const std::string& id, nlohmann::json inputs,
                            const std::function<Figure()>& make) {
-  figure_options["profile"] = ToString(options_.profile);
-  figure_options["seed"] = options_.seed;
-  if (!options_.force && FigureUpToDate(options_.out_dir, id, figure_options)) {
+  if (inputs.is_null()) inputs = nlohmann::json::object();
+  Require(inputs.is_object(), "{}: the inputs of a figure must be a JSON object", id);
+  inputs["seed"] = options_.seed;
+  const FigureState state =
+      options_.force ? FigureState::kStale : CheckFigure(options_.out_dir, id, inputs);
+  Outcome outcome = Outcome::kComputed;
+  if (state == FigureState::kCurrent) {
     spdlog::info("{}: up to date, kept", id);
-    figure_ids_.push_back(id);
-    return;
+    outcome = Outcome::kKept;
+  } else if (state == FigureState::kPlotMissing) {
+    spdlog::info("{}: up to date, plot redrawn from its CSV", id);
+    RedrawPlot(options_.out_dir, id);
+    outcome = Outcome::kRedrawn;
+  } else {
+    if (state == FigureState::kStale && !options_.force) {
+      const auto changed = ChangedInputs(options_.out_dir, id, inputs);
+      spdlog::info("{}: computing (changed: {})", id,
+                   changed.empty() ? std::string("plot script") : fmt::format("{}", fmt::join(changed, ", ")));
+    } else {
+      spdlog::info("{}: computing", id);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    Figure figure = make();
+    figure.id = id;
+    figure.seed = options_.seed;
+    figure.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    WriteFigure(options_.out_dir, figure, command_, inputs);
+    spdlog::info("{}: done in {:.1f} s — {}", id, figure.seconds, figure.ours);
   }
-  spdlog::info("{}: computing", id);
-  const auto start = std::chrono::steady_clock::now();
-  Figure figure = make();
-  figure.id = id;
-  figure.options = figure_options;
-  figure.seed = options_.seed;
-  figure.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  WriteFigure(options_.out_dir, figure, command_);
-  spdlog::info("{}: done in {:.1f} s — {}", id, figure.seconds, figure.ours);
-  figure_ids_.push_back(id);
-  ++made_;
+  if (std::find(figure_ids_.begin(), figure_ids_.end(), id) == figure_ids_.end())
+    figure_ids_.push_back(id);
+  outcomes_[id] = outcome;
+}
+
+std::string StudyContext::FigureFingerprint(const std::string& id) const {
+  Require(outcomes_.count(id) > 0, "figure '{}' is used before it was produced", id);
+  return HashFile(options_.out_dir / (id + ".csv"));
 }
 
 void Study::Add(StudyPart part) { parts_.push_back(std::move(part)); }
 
-int Study::Run(const StudyOptions& options, const std::string& command) const {
+int Study::Run(const RunOptions& options, const std::string& command, const std::string& preamble,
+               std::map<std::string, Outcome>* outcomes) const {
   options.Validate();
   for (const auto& name : options.only) {
     const bool known = std::any_of(parts_.begin(), parts_.end(),
@@ -73,14 +100,11 @@ int Study::Run(const StudyOptions& options, const std::string& command) const {
     for (const auto& id : context.figure_ids()) {
       entries.push_back(LoadReportEntry(options.out_dir, id));
     }
-    std::string preamble = fmt::format(
-        "Made by `{}` (aimc {}, revision {}, profile {}, seed {}). Each figure is a CSV, a JSON "
-        "manifest and a plot drawn by gnuplot from the CSV; `gnuplot <id>.gp` redraws it.",
-        command, Version(), GitRevision(), ToString(options.profile), options.seed);
+    std::string text = preamble;
     if (!failures.empty()) {
-      preamble += fmt::format("\n\n**Parts that failed:** {}", fmt::join(failures, "; "));
+      text += fmt::format("\n\n**Parts that failed:** {}", fmt::join(failures, "; "));
     }
-    WriteReport(options.out_dir / "report.md", "aimc study report", entries, preamble);
+    WriteReport(options.out_dir / "report.md", heading_, entries, text);
   };
   for (const auto& part : parts_) {
     if (!options.only.empty() &&
@@ -101,6 +125,7 @@ int Study::Run(const StudyOptions& options, const std::string& command) const {
   spdlog::info("report: {} ({} figures, {} computed now)",
                (options.out_dir / "report.md").string(), context.figure_ids().size(),
                context.figures_made());
+  if (outcomes) *outcomes = context.outcomes();
   return static_cast<int>(failures.size());
 }
 

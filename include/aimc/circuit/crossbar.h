@@ -3,7 +3,7 @@
 #include <string>
 
 #include <Eigen/Dense>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "aimc/circuit/wires.h"
 

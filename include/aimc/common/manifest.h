@@ -3,8 +3,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 namespace aimc {
 
@@ -23,6 +24,10 @@ nlohmann::json ReadJson(const std::filesystem::path& path);
 /// options' ToJson writes for the defaults) does not have: the known keys are not listed twice.
 void RequireKnownKeys(const nlohmann::json& json, const nlohmann::json& reference,
                       const std::string& what);
+
+/// The paths ("seed", "chip.tile_rows", "cards[1]") where `now` differs from `old`: objects are
+/// compared key by key, arrays of equal length element by element, anything else as a whole.
+std::vector<std::string> JsonDifferences(const nlohmann::json& old, const nlohmann::json& now);
 
 /// UTC time as ISO 8601, e.g. 2026-01-31T12:00:00Z.
 std::string UtcNow();

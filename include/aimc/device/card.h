@@ -4,8 +4,9 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "aimc/common/rng.h"
 
@@ -69,6 +70,10 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path);
 /// The cards shipped in configs/devices/, by file stem ("sot_mram", "rram", ...), found under
 /// `configs_dir` (default: the source tree's configs/devices or ./configs/devices).
 std::filesystem::path PresetCardPath(const std::string& stem);
+
+/// The names of the cards shipped in configs/devices/, in the order of the paper's Table I
+/// (the columns of `aimc device list` and of Table I by default).
+const std::vector<std::string>& PresetCardNames();
 
 /// What the commands and experiment files accept for a card: a TOML file path (anything with a
 /// '/' or ending in .toml) or the name of a preset card ("sot_mram").

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "aimc/common/csv.h"
-#include "aimc/experiment/analog_chip.h"
+#include "aimc/experiment/chip.h"
 
 namespace aimc::experiment {
 
@@ -53,14 +53,56 @@ struct SweepOptions {
 /// Reads an experiment file; errors name the file, the key and the reason (unknown keys too).
 SweepOptions LoadSweep(const std::filesystem::path& path);
 
-/// The result columns, one row per (model, card, point, chip).
+/// One point of a sweep: one model on one chip. The CSV's key columns are these fields (and the
+/// fingerprints of the model file and the card beside them), so a row names what it measured.
+struct SweepPoint {
+  std::size_t model = 0;       // index into SweepOptions::models
+  int card = -1;               // index into SweepOptions::cards; -1: weight-noise mode
+  double sigma_w_test = 0.0;   // weight-noise mode
+  double r_on_ohm = 0.0;       // device mode: the card's nominal R_ON at this point
+  double wire_ohm = 0.0;       // per segment, rows and columns
+  std::int64_t tile_rows = 0;  // device mode
+  double tmr = 0.0;            // device mode: E[G_on]/E[G_off] - 1 of the card at this point
+  int chip = 0;                // Monte-Carlo chip, seed Rng::Derive(seed, chip)
+
+  bool uses_devices() const { return card >= 0; }
+};
+
+/// A finished point: its key and what was measured.
+struct SweepRow {
+  SweepPoint point;
+  std::uint64_t model_id = 0;  // 48-bit fingerprint of the model file
+  std::uint64_t card_id = 0;   // 48-bit fingerprint of the card's parameters (0: weight noise)
+  double accuracy = 0.0;
+  double error_pct = 0.0;
+  double sigma_w_devices = 0.0;  // the weight spread the devices give (sigma_w,test otherwise)
+  std::int64_t test_images = 0;
+  double seconds = 0.0;
+};
+
+/// The result columns, derived from SweepRow's fields; the first SweepKeyColumns() of them are
+/// the key of a point.
 const std::vector<std::string>& SweepColumns();
+std::size_t SweepKeyColumns();
+/// A row as the CSV holds it, and back (errors name the column).
+std::vector<double> ToCsvRow(const SweepRow& row);
+SweepRow FromCsvRow(const std::vector<double>& values);
+
+/// What a rerun into an existing result does when the experiment is not the one that made it.
+enum class OnChange {
+  kRefuse,   // throw aimc::Error naming what changed (the default)
+  kRestart,  // discard the old result and start a new one
+};
 
 /// Runs every point not yet in `csv` and appends each finished one to it at once (fsync), so a
-/// sweep killed at any moment and started again loses nothing and skips what it has. A manifest
-/// <csv stem>.json beside it records the options. Returns the whole table (old and new rows).
+/// sweep killed at any moment and started again loses nothing and skips what it has. The manifest
+/// <csv stem>.json beside it holds the definition of the experiment: its options and the
+/// fingerprints of the models, cards and test data. A rerun continues only the experiment that
+/// made the file: another definition (seed, test images, a card's contents, a model file...) is
+/// refused, naming what changed, or with OnChange::kRestart starts a new result, so a result file
+/// and its manifest never disagree. Returns the whole table (old and new rows).
 Table RunSweep(const SweepOptions& options, const std::filesystem::path& csv,
-               const std::string& command);
+               const std::string& command, OnChange on_change = OnChange::kRefuse);
 
 /// Mean of `value` over the rows whose `key` columns equal the given values (e.g. the mean error
 /// over chips of one point).

@@ -29,6 +29,17 @@ struct DataSplit {
 /// The data sets aimc knows by name.
 const std::vector<std::string>& DatasetNames();
 
+/// Image shape and classes of a data set aimc knows by name; throws aimc::Error naming the
+/// known names otherwise.
+struct DatasetShape {
+  std::int64_t channels = 1, size = 28, classes = 10;
+};
+DatasetShape ShapeOf(const std::string& dataset);
+
+/// A fingerprint of a split's contents (images and labels of both sets, 16 hex digits): what a
+/// result computed from the data depends on, whatever folder it was read from.
+std::string Fingerprint(const DataSplit& data);
+
 /// Reads an IDX file (the MNIST format), plain or gzip-compressed (detected by content). Images
 /// (magic 0x00000803) come back as uint8 (N, 1, H, W); labels (0x00000801) as int64 (N).
 /// A wrong magic number, a size that does not match the header, or a truncated/corrupt gzip

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,21 +13,11 @@
 
 namespace aimc::report {
 
-/// How much of the study to run: `quick` (minutes on a laptop, small sweeps, few epochs, shipped
-/// checkpoints) or `paper` (everything from scratch at the paper's sizes).
-enum class Profile { kQuick, kPaper };
-
-std::string ToString(Profile profile);
-/// Parses "quick" or "paper"; throws aimc::Error naming the value otherwise.
-Profile ParseProfile(const std::string& name);
-
-struct StudyOptions {
+/// Where and how a study runs; what it computes is up to its parts.
+struct RunOptions {
   std::filesystem::path out_dir = "results";
-  Profile profile = Profile::kQuick;
   std::uint64_t seed = 1;
-  /// Folder with user data sets (full MNIST, CIFAR-10/100); empty: built-in data only.
-  std::filesystem::path data_dir;
-  /// Recompute figures that are already up to date.
+  /// Recompute figures that are up to date.
   bool force = false;
   /// Run only the parts with these names (all when empty).
   std::vector<std::string> only;
@@ -34,50 +25,65 @@ struct StudyOptions {
   void Validate() const;
 };
 
-/// What a study part gets: the options, and Produce() to make one figure, skipped when a figure
-/// with the same id and options is already there (so a killed run resumes where it stopped).
+/// What happened to a figure in a run.
+enum class Outcome { kKept, kRedrawn, kComputed };
+std::string ToString(Outcome outcome);
+
+/// What a study part gets: Produce() makes one figure unless it is up to date, so that a killed
+/// or repeated run recomputes exactly what changed and keeps the rest.
 class StudyContext {
  public:
-  StudyContext(const StudyOptions& options, std::string command);
+  StudyContext(const RunOptions& options, std::string command);
 
-  const StudyOptions& options() const { return options_; }
-  bool quick() const { return options_.profile == Profile::kQuick; }
+  const RunOptions& options() const { return options_; }
 
-  /// Makes the figure `id` with `make` unless it is up to date; `figure_options` are what it
-  /// depends on (the profile and the seed are added). The figure joins the report either way.
-  void Produce(const std::string& id, nlohmann::json figure_options,
-               const std::function<Figure()>& make);
+  /// Makes the figure `id` with `make` unless a figure with that id was made from the same
+  /// `inputs`: a JSON object naming everything the figure depends on (its own options, the
+  /// fingerprints of the data, models and card files it reads, the fingerprints of the figures it
+  /// uses). The run's seed is added. A figure whose CSV and manifest are current but whose plot
+  /// files are missing is redrawn from its gnuplot script, not recomputed. The figure joins the
+  /// report either way.
+  void Produce(const std::string& id, nlohmann::json inputs, const std::function<Figure()>& make);
 
-  /// The figures produced or found so far, in order.
+  /// The fingerprint of figure `id`'s CSV (produced earlier in this run or found up to date), for
+  /// the inputs of a figure that uses its results. Throws aimc::Error if it has not been produced.
+  std::string FigureFingerprint(const std::string& id) const;
+
+  /// The figures produced or found so far, in order, and what happened to each.
   const std::vector<std::string>& figure_ids() const { return figure_ids_; }
-  int figures_made() const { return made_; }
+  const std::map<std::string, Outcome>& outcomes() const { return outcomes_; }
+  int figures_made() const;
 
  private:
-  const StudyOptions& options_;
+  const RunOptions& options_;
   std::string command_;
   std::vector<std::string> figure_ids_;
-  int made_ = 0;
+  std::map<std::string, Outcome> outcomes_;
 };
 
-/// One part of the study (the device figures, the IR-drop figures, ...).
+/// One part of a study (the device figures, the IR-drop figure, ...).
 struct StudyPart {
   std::string name;
   std::string description;
   std::function<void(StudyContext&)> run;
 };
 
-/// The whole study: parts run in order; report.md is rewritten after each, so an interrupted
+/// A resumable study: parts run in order; report.md is rewritten after each, so an interrupted
 /// run still has a report of what it finished.
 class Study {
  public:
+  explicit Study(std::string heading = "aimc study report") : heading_(std::move(heading)) {}
   void Add(StudyPart part);
   const std::vector<StudyPart>& parts() const { return parts_; }
 
-  /// Runs the selected parts. A part that fails is logged and the others still run; the return
-  /// value is the number of parts that failed.
-  int Run(const StudyOptions& options, const std::string& command) const;
+  /// Runs the selected parts. A part that fails is logged, named in report.md, and the others
+  /// still run; the return value is the number of parts that failed. `preamble` opens report.md.
+  /// Returns the context's outcomes through `outcomes` when given (for tests and callers).
+  int Run(const RunOptions& options, const std::string& command, const std::string& preamble,
+          std::map<std::string, Outcome>* outcomes = nullptr) const;
 
  private:
+  std::string heading_;
   std::vector<StudyPart> parts_;
 };
 

@@ -1,9 +1,10 @@
-#include "aimc/experiment/analog_chip.h"
+#include "aimc/experiment/chip.h"
 
 #include <cmath>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "aimc/circuit/dc_solver.h"
 #include "aimc/common/error.h"
@@ -36,9 +37,9 @@ std::size_t LayerWithRows(nn::NetworkImpl& net, std::int64_t rows) {
 // against the chip's path (effective matrix, then a dense product). Both are exact solutions of
 // the same linear circuit; they differ only by rounding, ~1e-13 relative, so 1e-9 of the largest
 // output is a safe bound. Tiles of 256 x 64 split the layer both ways.
-TEST(AnalogChip, NetworkPathEqualsFullCircuitSolve) {
+TEST(Chip, NetworkPathEqualsFullCircuitSolve) {
   auto net = LeNet(3);
-  const auto card = device::LoadCard(device::PresetCardPath("sot_mram"));
+  std::shared_ptr<const device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
   ChipOptions o;
   o.tile_rows = 256;
   o.tile_cols = 64;
@@ -46,7 +47,7 @@ TEST(AnalogChip, NetworkPathEqualsFullCircuitSolve) {
   o.crossbar.wire_col_ohm = 4.0;
   o.crossbar.driver_ohm = 100.0;
   o.crossbar.sense_ohm = 50.0;
-  const AnalogChip chip(*net, *card, o, 17);
+  const Chip chip(*net, ChipSpec::Devices(card, o), 17);
   const std::size_t l = LayerWithRows(*net, 400);
   const LayerTiles& lt = chip.layers()[l];
   ASSERT_EQ(lt.tiles.size(), 4u);  // 400 = 256 + 144 rows, 120 = 64 + 56 columns
@@ -82,20 +83,20 @@ TEST(AnalogChip, NetworkPathEqualsFullCircuitSolve) {
 // Reference: devices without spread and no parasitics make every pair exactly (G+ - G-) / dG =
 // the ternary level, so the network on the chip computes what the noise-free ternary network
 // computes; only float rounding of the product order differs (outputs ~10, 1e-4 is ~1000 ulps).
-TEST(AnalogChip, ExactDevicesWithoutWiresReproduceTheTernaryNetwork) {
+TEST(Chip, ExactDevicesWithoutWiresReproduceTheTernaryNetwork) {
   auto net = LeNet(4);
   device::TwoStateOptions ideal;
   ideal.name = "exact";
   ideal.r_on_ohm = ideal.r_on_min_ohm = ideal.r_on_max_ohm = 1e6;
   ideal.on_off_ratio = 2.5;
   ideal.cv_on = ideal.cv_off = 0.0;
-  const device::TwoStateCard card(ideal);
+  const auto card = std::make_shared<device::TwoStateCard>(ideal);
   torch::manual_seed(1);
   const torch::Tensor images = torch::rand({8, 1, 28, 28});
   const torch::Tensor digital = net->forward(images);
   torch::Tensor analog;
   {
-    const AnalogChip chip(*net, card, ChipOptions{}, 1);
+    const Chip chip(*net, ChipSpec::Devices(card), 1);
     analog = net->forward(images);
   }
   EXPECT_LE((analog - digital).abs().max().item<double>(), 1e-4);
@@ -105,14 +106,15 @@ TEST(AnalogChip, ExactDevicesWithoutWiresReproduceTheTernaryNetwork) {
 
 // Physics: with wire resistance the far cells see less voltage (Fig. 15b), so the effective
 // weights shrink: |W_eff| < |level| on average, and more so with more resistance.
-TEST(AnalogChip, WireResistanceShrinksEffectiveWeights) {
+TEST(Chip, WireResistanceShrinksEffectiveWeights) {
   auto net = LeNet(5);
-  const auto card = device::LoadCard(device::PresetCardPath("sot_mram"))->WithRon(1.5e6);
+  std::shared_ptr<const device::DeviceCard> card =
+      device::LoadCard(device::PresetCardPath("sot_mram"))->WithRon(1.5e6);
   double previous = 1.0;
   for (double wire : {1.0, 10.0, 100.0}) {
     ChipOptions o;
     o.crossbar.wire_row_ohm = o.crossbar.wire_col_ohm = wire;
-    const AnalogChip chip(*net, *card, o, 2);
+    const Chip chip(*net, ChipSpec::Devices(card, o), 2);
     const std::size_t l = LayerWithRows(*net, 400);
     const Tile& t = chip.layers()[l].tiles[0];
     const torch::Tensor levels = net->AnalogLayers()[l]->TernaryMatrix().to(torch::kDouble);
@@ -122,6 +124,53 @@ TEST(AnalogChip, WireResistanceShrinksEffectiveWeights) {
     previous = ratio;
   }
   EXPECT_LT(previous, 0.99);
+}
+
+// One interface, two modes: a weight-noise chip is the network with its noise drawn, removed
+// with the chip; the same seed gives the same chip, and zero noise is the digital network.
+TEST(Chip, WeightNoiseModeDrawsOnceAndCleansUp) {
+  auto net = LeNet(6);
+  torch::manual_seed(2);
+  const torch::Tensor images = torch::rand({16, 1, 28, 28});
+  const torch::Tensor digital = net->forward(images);
+  const auto noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.3));
+  torch::Tensor a, b, c;
+  {
+    const Chip chip(*net, noisy, 7);
+    a = net->forward(images);
+    b = net->forward(images);  // fixed over the test set
+  }
+  {
+    const Chip chip(*net, noisy, 7);
+    c = net->forward(images);
+  }
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_TRUE(torch::equal(a, c));
+  EXPECT_FALSE(torch::allclose(a, digital));
+  EXPECT_TRUE(torch::equal(net->forward(images), digital));
+  {
+    const Chip chip(*net, ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.0)), 7);
+    EXPECT_TRUE(torch::equal(net->forward(images), digital));
+  }
+}
+
+// Monte-Carlo statistics: mean, sample std (n - 1), min, max of the chips' accuracies.
+TEST(Chip, SummarizeGivesSampleStatistics) {
+  const ChipStats s = Summarize({0.5, 0.7, 0.9});
+  EXPECT_DOUBLE_EQ(s.mean, 0.7);
+  EXPECT_NEAR(s.stddev, 0.2, 1e-15);
+  EXPECT_EQ(s.min, 0.5);
+  EXPECT_EQ(s.max, 0.9);
+  EXPECT_EQ(Summarize({0.4}).stddev, 0.0);
+}
+
+TEST(ChipSpec, DescribesAndValidatesBothModes) {
+  EXPECT_NE(ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.1)).ToJson().dump().find("weight_noise"),
+            std::string::npos);
+  const auto card = device::LoadCardOrPreset("sot_mram");
+  const ChipSpec d = ChipSpec::Devices(std::shared_ptr<const device::DeviceCard>(card->WithRon(6e6)));
+  EXPECT_NE(d.Describe().find("SOT-MRAM"), std::string::npos);
+  EXPECT_THROW(ChipSpec::WeightNoise(nn::LevelNoise::Uniform(-0.1)).Validate(), Error);
 }
 
 TEST(ChipOptions, ValidateNamesTheField) {

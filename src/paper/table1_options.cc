@@ -1,13 +1,18 @@
-#include "aimc/experiment/verdict.h"
+#include "aimc/paper/table1.h"
+
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 
 #include "aimc/common/error.h"
+#include "aimc/device/card.h"
 #include "aimc/common/toml_reader.h"
 
-namespace aimc::experiment {
+namespace aimc::paper {
 
-void VerdictOptions::Validate() const {
+Table1Options::Table1Options() : cards(device::PresetCardNames()) {}
+
+void Table1Options::Validate() const {
   Require(!cards.empty(), "cards: the list has no cards");
   Require(std::isfinite(error_budget_pct) && error_budget_pct > 0,
           "error_budget_pct must be > 0, got {}", error_budget_pct);
@@ -21,7 +26,7 @@ void VerdictOptions::Validate() const {
           r_on_min_ohm);
   Require(std::isfinite(r_on_max_ohm) && r_on_max_ohm > r_on_min_ohm,
           "r_on_max_ohm must be > r_on_min_ohm ({}), got {}", r_on_min_ohm, r_on_max_ohm);
-  Require(std::isfinite(tmr) && tmr > 0, "tmr must be > 0, got {}", tmr);
+  Require(std::isnan(tmr) || (std::isfinite(tmr) && tmr > 0), "tmr must be > 0, got {}", tmr);
   Require(bisection_steps >= 1 && bisection_steps <= 30, "bisection_steps must be in 1..30, got {}",
           bisection_steps);
   Require(chips >= 1, "chips must be >= 1, got {}", chips);
@@ -29,7 +34,7 @@ void VerdictOptions::Validate() const {
           "max_write_voltage_v must be > 0, got {}", max_write_voltage_v);
 }
 
-nlohmann::json VerdictOptions::ToJson() const {
+nlohmann::json Table1Options::ToJson() const {
   return {{"cards", cards},
           {"error_budget_pct", error_budget_pct},
           {"sigma_train", sigma_train},
@@ -37,15 +42,15 @@ nlohmann::json VerdictOptions::ToJson() const {
           {"wire_scale", wire_scale},
           {"r_on_min_ohm", r_on_min_ohm},
           {"r_on_max_ohm", r_on_max_ohm},
-          {"tmr", tmr},
+          {"tmr", std::isnan(tmr) ? nlohmann::json(nullptr) : nlohmann::json(tmr)},
           {"bisection_steps", bisection_steps},
           {"chips", chips},
           {"max_write_voltage_v", max_write_voltage_v}};
 }
 
-VerdictOptions LoadVerdict(const std::filesystem::path& path) {
+Table1Options LoadTable1Options(const std::filesystem::path& path) {
   const TomlReader t = TomlReader::FromFile(path);
-  VerdictOptions o;
+  Table1Options o;
   try {
     if (t.Has("cards")) o.cards = t.Strings("cards");
     o.error_budget_pct = t.Double("error_budget_pct", o.error_budget_pct);
@@ -54,7 +59,7 @@ VerdictOptions LoadVerdict(const std::filesystem::path& path) {
     o.wire_scale = t.Double("wire_scale", o.wire_scale);
     o.r_on_min_ohm = t.Double("r_on_min_ohm", o.r_on_min_ohm);
     o.r_on_max_ohm = t.Double("r_on_max_ohm", o.r_on_max_ohm);
-    o.tmr = t.Double("tmr", o.tmr);
+    if (t.Has("tmr")) o.tmr = t.Double("tmr");
     o.bisection_steps = static_cast<int>(t.Int("bisection_steps", o.bisection_steps));
     o.chips = static_cast<int>(t.Int("chips", o.chips));
     o.max_write_voltage_v = t.Double("max_write_voltage_v", o.max_write_voltage_v);
@@ -66,17 +71,4 @@ VerdictOptions LoadVerdict(const std::filesystem::path& path) {
   return o;
 }
 
-double BisectBoundary(double good, double bad, int steps, bool log_scale,
-                      const std::function<bool(double)>& ok) {
-  Require(steps >= 0, "bisection steps must be >= 0, got {}", steps);
-  Require(!log_scale || (good > 0 && bad > 0), "a log-scale bisection needs positive ends");
-  if (ok(bad)) return bad;
-  if (!ok(good)) return std::nan("");
-  for (int i = 0; i < steps; ++i) {
-    const double mid = log_scale ? std::sqrt(good * bad) : 0.5 * (good + bad);
-    (ok(mid) ? good : bad) = mid;
-  }
-  return good;
-}
-
-}  // namespace aimc::experiment
+}  // namespace aimc::paper

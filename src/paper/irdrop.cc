@@ -1,4 +1,4 @@
-#include "ir_drop_figures.h"
+#include "irdrop.h"
 
 #include <chrono>
 #include <cmath>
@@ -8,12 +8,11 @@
 
 #include "aimc/circuit/wires.h"
 #include "aimc/common/progress.h"
-#include "aimc/device/two_state.h"
-#include "aimc/experiment/analog_chip.h"
+#include "aimc/experiment/chip.h"
 #include "aimc/nn/train.h"
-#include "study_models.h"
+#include "parts.h"
 
-namespace aimc::experiment {
+namespace aimc::paper {
 
 nlohmann::json IrDropPlan::ToJson() const {
   return {{"r_on_ohm", r_on_ohm}, {"wire_scale", wire_scale}, {"tmr", tmr},
@@ -21,59 +20,49 @@ nlohmann::json IrDropPlan::ToJson() const {
           {"error_rise_pct", error_rise_pct}};
 }
 
-IrDropPlan Fig16Plan(bool quick) {
+IrDropPlan Fig16Plan(bool quick, double tmr) {
   IrDropPlan p;
   // 100 kOhm to 100 MOhm, as the paper's Fig. 16.
   p.r_on_ohm = quick ? std::vector<double>{1e5, 3e5, 1e6, 3e6, 1e7, 3e7, 1e8}
                      : std::vector<double>{1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8};
   p.epochs = quick ? 25 : 40;
+  p.tmr = tmr;
   return p;
 }
 
-Cnn1IrDrop Cnn1ForIrDrop(const report::StudyContext& ctx, const IrDropPlan& plan) {
+Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan) {
   Cnn1IrDrop c;
-  c.dataset = HasUserMnist(ctx) ? "mnist" : "fashion-mnist";
-  const nn::DataSplit data = StudyData(ctx, c.dataset);
-  NetSpec spec = BaseSpec(ctx, "lenet5", c.dataset, data);
+  c.data = LoadStudyData(options, HasUserMnist(options) ? "mnist" : "fashion-mnist");
+  NetSpec spec = BaseSpec(options, "lenet5", c.data);
   spec.training.epochs = plan.epochs;
   // Without shifts LeNet-5 fits Fashion-MNIST better (measured: 90.4 % vs 88.9 %).
   spec.training.augment = false;
-  c.network = StudyModel(ctx, spec, data);
-  c.test = data.test.Head(plan.test_subset);
-  c.digital_error_pct = 100 * (1 - nn::Evaluate(*c.network, c.test));
+  c.net = StudyModel(options, spec, c.data);
+  c.test = c.data.split.test.Head(plan.test_subset);
+  c.digital_error_pct = 100 * (1 - nn::Evaluate(*c.net.network, c.test));
   return c;
 }
 
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm, double tmr,
                    double wire_scale, double* seconds) {
   const auto start = std::chrono::steady_clock::now();
-  device::TwoStateOptions ideal;
-  ideal.name = "ideal";
-  ideal.source = "no device spread, so that the error is the IR drop's alone";
-  ideal.r_on_ohm = r_on_ohm;
-  ideal.on_off_ratio = 1.0 + tmr;
-  ideal.cv_on = ideal.cv_off = 0.0;
-  ideal.r_on_min_ohm = 1.0;
-  ideal.r_on_max_ohm = 1e12;
-  const device::TwoStateCard card(ideal);
-  ChipOptions chip;
-  chip.crossbar.UseWires(circuit::Layout22nm(), wire_scale);
-  double error = 0.0;
-  {
-    const AnalogChip on_chip(network, card, chip, /*seed=*/1);  // no spread: any seed
-    error = 100 * (1 - nn::Evaluate(network, test));
-  }
+  experiment::ChipOptions options;
+  options.crossbar.UseWires(circuit::Layout22nm(), wire_scale);
+  const auto spec = experiment::ChipSpec::Devices(IdealCard(r_on_ohm, tmr), options);
+  // No spread: every seed gives the same chip.
+  const double error = 100 * (1 - experiment::Chip(network, spec, /*seed=*/1).Evaluate(test));
   if (seconds)
     *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return error;
 }
 
-report::Figure Fig16(const report::StudyContext& ctx, const IrDropPlan& plan) {
-  Cnn1IrDrop cnn1 = Cnn1ForIrDrop(ctx, plan);
+namespace {
+
+report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan) {
   const circuit::WirePreset layout = circuit::Layout22nm();
   report::Figure f;
   f.title = fmt::format("Fig. 16: CNN 1 error vs R_ON, exact IR drop ({}, {} images)",
-                        cnn1.dataset, cnn1.test.size());
+                        cnn1.data.name, cnn1.test.size());
   f.table.columns = {"wire_scale", "wire_row_ohm", "wire_col_ohm",         "r_on_ohm",
                      "error_pct",  "error_increase_pct", "seconds"};
   Progress bar("fig16", plan.wire_scale.size() * plan.r_on_ohm.size(), "point");
@@ -85,7 +74,8 @@ report::Figure Fig16(const report::StudyContext& ctx, const IrDropPlan& plan) {
     // From high to low R_ON: the threshold is where the error first rises.
     for (auto it = plan.r_on_ohm.rbegin(); it != plan.r_on_ohm.rend(); ++it) {
       double seconds = 0.0;
-      const double error = IrDropError(*cnn1.network, cnn1.test, *it, plan.tmr, scale, &seconds);
+      const double error =
+          IrDropError(*cnn1.net.network, cnn1.test, *it, plan.tmr, scale, &seconds);
       const double increase = error - cnn1.digital_error_pct;
       f.table.Add({scale, scale * layout.row_segment_ohm(), scale * layout.col_segment_ohm(), *it,
                    error, increase, seconds});
@@ -113,10 +103,29 @@ report::Figure Fig16(const report::StudyContext& ctx, const IrDropPlan& plan) {
   f.paper = "Below an R_ON of 5 MOhm the test error increases due to IR drop (CNN 1, 10,000 test "
             "images, the layout's line resistance and two other reference points)";
   f.ours = fmt::format(
-      "error without wires {:.2f} %; budget: {} points over it{}",
-      cnn1.digital_error_pct, plan.error_rise_pct, thresholds);
-  f.options = {{"plan", plan.ToJson()}, {"data", cnn1.dataset}};
+      "ideal devices (no spread, TMR {:.0f} % of the SOT-MRAM card), so the error is the IR "
+      "drop's alone; error without wires {:.2f} %; budget: {} points over it{}. {} (devices without "
+      "spread: every chip is the same)",
+      100 * plan.tmr, cnn1.digital_error_pct, plan.error_rise_pct, thresholds,
+      Resolution(cnn1.test.size(), 1, cnn1.digital_error_pct));
+  f.options = {{"plan", plan.ToJson()}, {"data", cnn1.data.name}};
   return f;
 }
 
-}  // namespace aimc::experiment
+}  // namespace
+
+void AddIrDropPart(report::Study& study, const StudyOptions& options) {
+  study.Add({"irdrop",
+             "Fig. 16: CNN 1 on the whole test set with exact IR drop in every MVM, vs R_ON and "
+             "wire resistance",
+             [options](report::StudyContext& ctx) {
+               const IrDropPlan plan = Fig16Plan(options.quick(), SotMramCard().tmr);
+               Cnn1IrDrop cnn1 = Cnn1ForIrDrop(options, plan);
+               ctx.Produce("fig16_cnn1_error_vs_ron",
+                           {{"plan", plan.ToJson()}, {"data", cnn1.data.Key()},
+                            {"model", cnn1.net.file_hash}},
+                           [&] { return Fig16(cnn1, plan); });
+             }});
+}
+
+}  // namespace aimc::paper

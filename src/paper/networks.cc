@@ -1,48 +1,46 @@
-#include "study_models.h"
+#include "networks.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
 
-namespace aimc::experiment {
+namespace aimc::paper {
 namespace fs = std::filesystem;
 
-bool HasUserMnist(const report::StudyContext& ctx) {
-  const fs::path dir = ctx.options().data_dir;
+bool HasUserMnist(const StudyOptions& options) {
+  const fs::path& dir = options.data_dir;
   return !dir.empty() && (fs::exists(dir / "train-images-idx3-ubyte") ||
                           fs::exists(dir / "train-images-idx3-ubyte.gz"));
 }
 
-bool HasUserCifar100(const report::StudyContext& ctx) {
-  const fs::path dir = ctx.options().data_dir;
+bool HasUserCifar100(const StudyOptions& options) {
+  const fs::path& dir = options.data_dir;
   return !dir.empty() &&
          (fs::exists(dir / "train.bin") || fs::exists(dir / "cifar-100-binary" / "train.bin"));
 }
 
-namespace {
-
-// --data-dir serves MNIST and CIFAR-100; Fashion-MNIST is always the built-in copy.
-bool UsesUserData(const report::StudyContext& ctx, const std::string& name) {
-  return (name == "mnist" && HasUserMnist(ctx)) || (name == "cifar100" && HasUserCifar100(ctx));
+StudyData LoadStudyData(const StudyOptions& options, const std::string& name) {
+  StudyData d;
+  d.name = name;
+  // --data-dir serves MNIST and CIFAR-100; Fashion-MNIST is always the built-in copy.
+  d.users = (name == "mnist" && HasUserMnist(options)) ||
+            (name == "cifar100" && HasUserCifar100(options));
+  d.split = d.users ? nn::LoadData(name, options.data_dir) : nn::LoadData(name);
+  d.fingerprint = nn::Fingerprint(d.split);
+  return d;
 }
 
-}  // namespace
-
-nn::DataSplit StudyData(const report::StudyContext& ctx, const std::string& name) {
-  if (UsesUserData(ctx, name)) return nn::LoadData(name, ctx.options().data_dir);
-  return nn::LoadData(name);
-}
-
-NetSpec BaseSpec(const report::StudyContext& ctx, const std::string& arch,
-                 const std::string& dataset, const nn::DataSplit& data) {
+NetSpec BaseSpec(const StudyOptions& options, const std::string& arch, const StudyData& data) {
   NetSpec spec;
-  spec.network = nn::NetworkFor(arch, data.train);
-  spec.training.dataset = dataset;
-  if (UsesUserData(ctx, dataset)) spec.training.data_dir = ctx.options().data_dir;
-  spec.training.seed = ctx.options().seed;
+  spec.network = nn::NetworkFor(arch, data.split.train);
+  spec.training.dataset = data.name;
+  if (data.users) spec.training.data_dir = options.data_dir;
+  spec.training.seed = options.run.seed;
   spec.training.augment = true;
   spec.training.progress = false;
   return spec;
@@ -59,7 +57,7 @@ std::string ModelStem(const NetSpec& spec) {
   return stem;
 }
 
-std::optional<nn::LoadedModel> ShippedModel(const NetSpec& spec) {
+std::optional<StudyNetwork> ShippedModel(const NetSpec& spec) {
   if (!spec.training.data_dir.empty()) return std::nullopt;  // trained on the user's data
   const auto shipped = FindShippedFile(fs::path("models") / (ModelStem(spec) + ".pt"));
   if (!shipped) return std::nullopt;
@@ -69,24 +67,32 @@ std::optional<nn::LoadedModel> ShippedModel(const NetSpec& spec) {
       info.training.SameWeightsAs(spec.training) && info.epochs_done == spec.training.epochs) {
     spdlog::info("{}: shipped model, noise-free test accuracy {:.2f} %", shipped->string(),
                  100 * info.history.back().test_accuracy);
-    return loaded;
+    return StudyNetwork{loaded.network, loaded.info, *shipped, HashFile(*shipped)};
   }
   spdlog::warn("{}: its options differ from the study's; not used", shipped->string());
   return std::nullopt;
 }
 
-nn::Network StudyModel(const report::StudyContext& ctx, const NetSpec& spec,
-                       const nn::DataSplit& data) {
+StudyNetwork StudyModel(const StudyOptions& options, const NetSpec& spec, const StudyData& data) {
   const std::string stem = ModelStem(spec);
-  const fs::path path = ctx.options().out_dir / "models" / (stem + ".pt");
-  if (!fs::exists(path) && ctx.quick()) {
-    if (auto shipped = ShippedModel(spec)) return shipped->network;
+  const fs::path path = options.run.out_dir / "models" / (stem + ".pt");
+  if (!fs::exists(path) && options.quick()) {
+    if (auto shipped = ShippedModel(spec)) return *shipped;
   }
   spdlog::info("training {} ({} epochs)", stem, spec.training.epochs);
-  nn::TrainResult result = nn::Train(spec.network, spec.training, data, path);
+  nn::TrainResult result = nn::Train(spec.network, spec.training, data.split, path);
   spdlog::info("{}: sigma_train {}, noise-free test accuracy {:.2f} %", path.filename().string(),
                spec.training.sigma_train, 100 * result.info.history.back().test_accuracy);
-  return result.network;
+  return StudyNetwork{result.network, result.info, path, HashFile(path)};
 }
 
-}  // namespace aimc::experiment
+std::string Resolution(std::int64_t images, int chips, double error_pct) {
+  const double n = static_cast<double>(images);
+  const double se = std::sqrt(std::max(error_pct, 0.0) * std::max(100.0 - error_pct, 0.0) / n);
+  return fmt::format(
+      "resolution: {} test images x {} chip{} (one image = {:.2g} points; binomial s.e. of a "
+      "{:.1f} % error on one chip = {:.2g} points)",
+      images, chips, chips == 1 ? "" : "s", 100.0 / n, error_pct, se);
+}
+
+}  // namespace aimc::paper

@@ -1,5 +1,5 @@
 // Fig. 16's building block: one chip of ideal devices, with and without wires.
-#include "ir_drop_figures.h"
+#include "irdrop.h"
 
 #include <filesystem>
 
@@ -8,7 +8,7 @@
 #include "aimc/nn/data.h"
 #include "aimc/nn/train.h"
 
-namespace aimc::experiment {
+namespace aimc::paper {
 namespace {
 
 struct Fixture {
@@ -40,4 +40,4 @@ TEST(IrDrop, ErrorDependsOnRonOverWireResistanceAndGrowsAsRonFalls) {
 }
 
 }  // namespace
-}  // namespace aimc::experiment
+}  // namespace aimc::paper

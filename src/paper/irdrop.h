@@ -1,6 +1,6 @@
 #pragma once
 // Fig. 16: CNN 1 on the whole test set, every MVM solved as the DC circuit of its array, against
-// R_ON and wire resistance (private to the experiment module).
+// R_ON and wire resistance (private to the paper module).
 
 #include <cstdint>
 #include <string>
@@ -10,17 +10,17 @@
 
 #include "aimc/nn/data.h"
 #include "aimc/nn/network.h"
-#include "aimc/report/figure.h"
-#include "aimc/report/study.h"
+#include "networks.h"
 
-namespace aimc::experiment {
+namespace aimc::paper {
 
 struct IrDropPlan {
   std::vector<double> r_on_ohm;
   /// Wire resistance per segment as multiples of the 22 nm layout estimate (1.94 Ohm per row
   /// segment, 3.88 Ohm per column segment): the layout's and two reference points.
   std::vector<double> wire_scale = {0.1, 1.0, 10.0};
-  double tmr = 1.5;
+  /// TMR of the devices: the SOT-MRAM card's.
+  double tmr = 0.0;
   int epochs = 25;
   std::int64_t test_subset = 0;  // 0: the whole test set (the paper: 10,000 images)
   /// "Error rises": an increase over the wire-free chip by more than this (percentage points).
@@ -28,23 +28,22 @@ struct IrDropPlan {
   nlohmann::json ToJson() const;
 };
 
-IrDropPlan Fig16Plan(bool quick);
+/// The plan per profile, with the TMR of the SOT-MRAM card `tmr`.
+IrDropPlan Fig16Plan(bool quick, double tmr);
 
 /// CNN 1 as Fig. 16 tests it: ternary LeNet-5 on the full MNIST when --data-dir has it, else on
 /// Fashion-MNIST (10,000 test images either way; the built-in digits have only 1,996).
 struct Cnn1IrDrop {
-  std::string dataset;
+  StudyData data;
   nn::Dataset test;
-  nn::Network network;
+  StudyNetwork net;
   double digital_error_pct = 0.0;  // the same network without analog arrays
 };
-Cnn1IrDrop Cnn1ForIrDrop(const report::StudyContext& ctx, const IrDropPlan& plan);
+Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan);
 
 /// Test error (%) of the network on one chip of ideal devices (no spread; R_ON, TMR) with wires
 /// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken.
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm,
                    double tmr, double wire_scale, double* seconds = nullptr);
 
-report::Figure Fig16(const report::StudyContext& ctx, const IrDropPlan& plan);
-
-}  // namespace aimc::experiment
+}  // namespace aimc::paper

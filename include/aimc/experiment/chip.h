@@ -1,0 +1,131 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <Eigen/Dense>
+#include <nlohmann/json_fwd.hpp>
+#include <torch/types.h>
+
+#include "aimc/circuit/crossbar.h"
+#include "aimc/device/card.h"
+#include "aimc/nn/data.h"
+#include "aimc/nn/network.h"
+#include "aimc/nn/quant.h"
+
+namespace aimc::experiment {
+
+/// How a network is placed on analog arrays (the paper's Fig. 15a): each ternary layer's matrix
+/// (rows = im2col inputs, cols = outputs) is cut into tiles of at most tile_rows x tile_cols
+/// weights; each weight is a differential pair of devices drawn from a card; each tile's MVM is
+/// the DC circuit of its array (wires, drivers, sense amplifiers), partial sums of row-split tiles
+/// are added digitally. Pooling, ReLU, BatchNorm, scales and biases stay digital and exact.
+struct ChipOptions {
+  /// Weights per tile: rows (activation lines) and weight columns (each a differential pair, so
+  /// 2 x tile_cols summation lines with the column layout).
+  std::int64_t tile_rows = 1024;
+  std::int64_t tile_cols = 512;
+  /// DAC: an input at full scale (the activation clip alpha) drives read_voltage_v.
+  double read_voltage_v = 0.2;
+  /// Wires, drivers, sense amplifiers, access transistor of every tile.
+  circuit::CrossbarOptions crossbar;
+  circuit::PairLayout layout = circuit::PairLayout::kColumns;
+  /// ADC on each tile's outputs: bits (0: none) and full scale as a fraction of the largest
+  /// possible tile output (all inputs at full scale, all weights +1).
+  int adc_bits = 0;
+  double adc_full_scale_fraction = 0.25;
+
+  void Validate() const;
+  nlohmann::json ToJson() const;
+  /// True when any wire, driver, sense or access resistance is non-zero (the circuit matters).
+  bool has_parasitics() const;
+};
+
+/// One tile of one layer: which weights it holds, its devices, and its effective matrix.
+struct Tile {
+  std::int64_t row0 = 0, rows = 0, col0 = 0, cols = 0;
+  Eigen::MatrixXd g_plus, g_minus;  // the drawn devices (siemens), rows x cols
+  /// Output in unit weights per unit input: y = x W, IR drop included (rows x cols, double).
+  torch::Tensor weight;
+};
+
+struct LayerTiles {
+  std::int64_t rows = 0, cols = 0;
+  double input_full_scale = 1.0;  // the activation value driven at read_voltage_v
+  std::vector<Tile> tiles;
+};
+
+/// What a chip is. One type for both ways aimc simulates a chip, so that a sweep, `aimc test` and
+/// the figures call one interface:
+///  - weight noise (the paper's Figs. 13-14): every ternary weight gets Gaussian noise of its
+///    level's sigma (relative to the unit weight), drawn once per chip;
+///  - devices: every weight a differential pair drawn from `card`, every tile's MVM the DC circuit
+///    of its array (`options`: tiles, wires, drivers, sense amplifiers, ADC; Fig. 16).
+struct ChipSpec {
+  nn::LevelNoise noise;
+  std::shared_ptr<const device::DeviceCard> card;  // set: device mode
+  ChipOptions options;
+
+  static ChipSpec WeightNoise(const nn::LevelNoise& noise);
+  static ChipSpec Devices(std::shared_ptr<const device::DeviceCard> card,
+                          const ChipOptions& options = {});
+  bool uses_devices() const { return card != nullptr; }
+  void Validate() const;
+  /// Everything that defines the chip (the card's parameters in device mode).
+  nlohmann::json ToJson() const;
+  /// One line for logs: "weight noise sigma -1/0/+1 = ..." or "SOT-MRAM devices, R_ON ...".
+  std::string Describe() const;
+};
+
+/// One simulated chip programmed with a network: created, it makes network.forward run on the
+/// chip (weight noise drawn, or device tiles built and MVM hooks installed); destroyed, the
+/// network is digital again. Chip c of a Monte-Carlo run uses seed Rng::Derive(seed, c); in device
+/// mode layer l, tile t draw from Rng::Derive(Rng::Derive(chip seed, l), t).
+class Chip {
+ public:
+  Chip(nn::NetworkImpl& network, const ChipSpec& spec, std::uint64_t seed);
+  ~Chip();
+  Chip(const Chip&) = delete;
+  Chip& operator=(const Chip&) = delete;
+
+  /// Accuracy (0..1) of the network on the chip over `data`.
+  double Evaluate(const nn::Dataset& data) const;
+
+  /// Device mode: the analog MVM of ternary layer `layer` (index into network.AnalogLayers()):
+  /// x (M, rows) activations -> (M, cols) in unit weights, double precision.
+  torch::Tensor Mvm(std::size_t layer, const torch::Tensor& x) const;
+  /// Device mode: the tiles of every ternary layer (empty in weight-noise mode).
+  const std::vector<LayerTiles>& layers() const { return layers_; }
+  double dg_s() const { return dg_s_; }
+  double build_seconds() const { return build_seconds_; }
+  /// Devices on the chip (two per weight; 0 in weight-noise mode).
+  std::int64_t devices() const;
+
+ private:
+  void BuildTiles(const device::DeviceCard& card, std::uint64_t seed);
+
+  nn::NetworkImpl& network_;
+  ChipSpec spec_;
+  std::vector<LayerTiles> layers_;
+  double dg_s_ = 0.0;
+  double build_seconds_ = 0.0;
+};
+
+/// Accuracy over Monte-Carlo chips: mean, sample std (n - 1), min, max.
+struct ChipStats {
+  std::vector<double> accuracies;
+  double mean = 0.0, stddev = 0.0, min = 0.0, max = 0.0;
+};
+ChipStats Summarize(std::vector<double> accuracies);
+
+/// `chips` chips of `spec` (chip c from Rng::Derive(seed, c)), each over the whole of `data`.
+ChipStats TestChips(nn::NetworkImpl& network, const nn::Dataset& data, const ChipSpec& spec,
+                    int chips, std::uint64_t seed, bool progress = false);
+
+/// Converts between Eigen (column-major) and torch (row-major) double matrices.
+torch::Tensor ToTorch(const Eigen::MatrixXd& m);
+Eigen::MatrixXd ToEigen(const torch::Tensor& t);
+
+}  // namespace aimc::experiment

@@ -1,0 +1,69 @@
+// The quick profile of `aimc reproduce` must find a shipped model for every network it uses;
+// otherwise it silently trains them (an hour on a laptop). Changing a quick plan without
+// remaking models/ (models/make.sh) fails here.
+#include "networks.h"
+
+#include <gtest/gtest.h>
+
+#include "irdrop.h"
+#include "noise_grid.h"
+#include "parts.h"
+
+namespace aimc::paper {
+namespace {
+
+StudyOptions Quick() {
+  StudyOptions options;
+  options.profile = Profile::kQuick;
+  options.run.out_dir = std::filesystem::temp_directory_path() / "aimc_study_models_test";
+  return options;
+}
+
+TEST(StudyModels, EveryQuickProfileNetworkIsShipped) {
+  const StudyOptions options = Quick();
+  const NoiseGridPlan p13 = Fig13bPlan(true);
+  const StudyData digits = LoadStudyData(options, "mnist");
+  for (double s : p13.sigma_train) {
+    const NetSpec cnn1 = Cnn1Spec(options, p13, digits, s);
+    EXPECT_TRUE(ShippedModel(cnn1).has_value()) << ModelStem(cnn1);
+  }
+
+  const NoiseGridPlan p14 = Fig14bPlan(true);
+  const StudyData cnn2_data = LoadStudyData(options, Cnn2Dataset(options));
+  for (double s : p14.sigma_train) {
+    const NetSpec cnn2 = Cnn2Spec(options, p14, cnn2_data, s);
+    EXPECT_TRUE(ShippedModel(cnn2).has_value()) << ModelStem(cnn2);
+  }
+
+  const IrDropPlan p16 = Fig16Plan(true, SotMramCard().tmr);
+  const StudyData fashion = LoadStudyData(options, "fashion-mnist");
+  NetSpec ir = BaseSpec(options, "lenet5", fashion);
+  ir.training.epochs = p16.epochs;
+  ir.training.augment = false;
+  EXPECT_TRUE(ShippedModel(ir).has_value()) << ModelStem(ir);
+}
+
+TEST(StudyModels, AModelWithOtherOptionsIsNotTaken) {
+  const StudyOptions options = Quick();
+  const StudyData digits = LoadStudyData(options, "mnist");
+  NetSpec spec = BaseSpec(options, "lenet5", digits);
+  spec.training.epochs = Fig13bPlan(true).epochs;
+  ASSERT_TRUE(ShippedModel(spec).has_value());
+  spec.training.learning_rate /= 2;  // same file name, other weights
+  EXPECT_FALSE(ShippedModel(spec).has_value());
+}
+
+// The fingerprint of a data set changes with its contents, not with where it was read from.
+TEST(StudyModels, DataFingerprintFollowsContents) {
+  const StudyOptions options = Quick();
+  const StudyData a = LoadStudyData(options, "mnist");
+  const StudyData b = LoadStudyData(options, "mnist");
+  EXPECT_EQ(a.fingerprint, b.fingerprint);
+  nn::DataSplit changed = a.split;
+  changed.test.labels = changed.test.labels.clone();
+  changed.test.labels[0] = (changed.test.labels[0].item<std::int64_t>() + 1) % 10;
+  EXPECT_NE(nn::Fingerprint(changed), a.fingerprint);
+}
+
+}  // namespace
+}  // namespace aimc::paper
