@@ -40,7 +40,7 @@ std::string GnuplotScript(const Figure& figure) {
   gp << "set title " << Quote(figure.title) << " noenhanced\n";
   gp << "set xlabel " << Quote(figure.plot.xlabel) << " noenhanced\n";
   gp << "set ylabel " << Quote(figure.plot.ylabel) << " noenhanced\n";
-  gp << "set grid\nset key outside right noenhanced\n";
+  gp << "set grid\nset key " << figure.plot.key << " noenhanced\n";
   if (figure.plot.log_x) gp << "set logscale x\n";
   if (figure.plot.log_y) gp << "set logscale y\n";
   gp << "set bars small\n";

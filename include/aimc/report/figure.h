@@ -58,6 +58,8 @@ struct PlotSpec {
     std::string text;
   };
   std::vector<Label> labels;
+  /// Where the key goes (gnuplot's `set key` arguments).
+  std::string key = "outside right";
   /// Axis ranges; NaN leaves gnuplot's automatic range.
   double x_min = std::nan(""), x_max = std::nan(""), y_min = std::nan(""), y_max = std::nan("");
 };
