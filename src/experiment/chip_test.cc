@@ -9,6 +9,7 @@
 #include "aimc/circuit/dc_solver.h"
 #include "aimc/common/error.h"
 #include "aimc/device/two_state.h"
+#include "aimc/nn/train.h"
 
 namespace aimc::experiment {
 namespace {
@@ -152,6 +153,27 @@ TEST(Chip, WeightNoiseModeDrawsOnceAndCleansUp) {
     const Chip chip(*net, ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.0)), 7);
     EXPECT_TRUE(torch::equal(net->forward(images), digital));
   }
+}
+
+// Monte-Carlo chips: seeded (the same seed gives the same accuracies), chips differ under noise,
+// and noise-free chips are all the digital network.
+TEST(Chip, MonteCarloChipsAreSeededAndNoiseFreeChipsAgree) {
+  auto net = LeNet(8);
+  torch::manual_seed(3);
+  nn::Dataset data;
+  data.images = torch::randint(0, 256, {200, 1, 28, 28}, torch::kUInt8);
+  data.labels = net->forward(nn::ToInput(data.images)).argmax(1);  // the digital network: 100 %
+  data.classes = 10;
+  const ChipStats clean =
+      TestChips(*net, data, ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.0)), 3, 1);
+  EXPECT_EQ(clean.min, clean.max);
+  EXPECT_EQ(clean.mean, nn::Evaluate(*net, data));
+  const auto noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.8));
+  const ChipStats a = TestChips(*net, data, noisy, 4, 1);
+  const ChipStats b = TestChips(*net, data, noisy, 4, 1);
+  EXPECT_EQ(a.accuracies, b.accuracies);
+  EXPECT_GT(a.max - a.min, 0.0);  // sigma 0.8: chips differ on 200 images
+  EXPECT_LT(a.mean, 1.0);
 }
 
 // Monte-Carlo statistics: mean, sample std (n - 1), min, max of the chips' accuracies.
