@@ -91,19 +91,27 @@ void TrainOptions::Validate() const {
 }
 
 nlohmann::json TrainOptions::ToJson() const {
-  return {{"dataset", dataset},         {"data_dir", data_dir.string()},
-          {"epochs", epochs},           {"batch_size", batch_size},
-          {"learning_rate", learning_rate}, {"weight_decay", weight_decay},
-          {"sigma_train", sigma_train}, {"seed", seed},
-          {"train_subset", train_subset}, {"test_subset", test_subset},
-          {"augment", augment},         {"threads", threads},
-          {"progress", progress},       {"init_from", init_from.string()},
-          {"init_from_hash", init_from_hash}};
+  nlohmann::json json = {{"dataset", dataset},         {"data_dir", data_dir.string()},
+                         {"epochs", epochs},           {"batch_size", batch_size},
+                         {"learning_rate", learning_rate}, {"weight_decay", weight_decay},
+                         {"sigma_train", sigma_train}, {"seed", seed},
+                         {"train_subset", train_subset}, {"test_subset", test_subset},
+                         {"augment", augment},         {"threads", threads},
+                         {"progress", progress}};
+  // Only for a fine-tuning run: a model from a random init keeps the bytes of the files written
+  // before fine-tuning existed (its content hash names it as an init model).
+  if (!init_from.empty() || !init_from_hash.empty()) {
+    json["init_from"] = init_from.string();
+    json["init_from_hash"] = init_from_hash;
+  }
+  return json;
 }
 
 TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   TrainOptions o;
-  RequireKnownKeys(json, TrainOptions{}.ToJson(), "training options");
+  TrainOptions keys;
+  keys.init_from = "-";
+  RequireKnownKeys(json, keys.ToJson(), "training options");
   try {
     o.dataset = json.value("dataset", o.dataset);
     o.data_dir = json.value("data_dir", std::string());
@@ -118,7 +126,7 @@ TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
     o.augment = json.value("augment", o.augment);
     o.threads = json.value("threads", o.threads);
     o.progress = json.value("progress", o.progress);
-    // Absent in models written before fine-tuning existed: a random init.
+    // Absent for a random init, and in models written before fine-tuning existed.
     o.init_from = json.value("init_from", std::string());
     o.init_from_hash = json.value("init_from_hash", o.init_from_hash);
   } catch (const nlohmann::json::exception& e) {

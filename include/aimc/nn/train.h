@@ -33,7 +33,8 @@ struct TrainOptions {
   /// network's. Empty: a random init from `seed`.
   std::filesystem::path init_from;
   /// HashFile(init_from), 16 hex digits: what defines the init, where the path only finds it.
-  /// Train fills it in when empty and refuses a file whose content has another hash.
+  /// Train fills it in when empty and refuses a file whose content has another hash. Both keys
+  /// are in ToJson only when fine-tuning.
   std::string init_from_hash;
 
   void Validate() const;
