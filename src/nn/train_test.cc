@@ -3,6 +3,7 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
+#include "aimc/common/resources.h"
 
 #include <filesystem>
 #include <functional>
@@ -177,7 +178,7 @@ std::string ErrorOf(const std::function<void()>& run) {
   return "";
 }
 
-TEST(FineTune, ZeroEpochsIsTheInitModel) {
+TEST(TrainFineTune, ZeroEpochsIsTheInitModel) {
   const DataSplit data = ToyData();
   const fs::path init_path = TrainedInit(data, "init_zero.pt");
   LoadedModel init = LoadModel(init_path);
@@ -208,7 +209,7 @@ TEST(FineTune, ZeroEpochsIsTheInitModel) {
   fs::remove(out);
 }
 
-TEST(FineTune, ANetworkOtherThanTheInitsIsRefusedNamingTheField) {
+TEST(TrainFineTune, ANetworkOtherThanTheInitsIsRefusedNamingTheField) {
   const DataSplit data = ToyData();
   const fs::path init_path = TrainedInit(data, "init_other.pt");
   NetworkOptions other = NetworkFor("lenet5", data.train);
@@ -220,14 +221,13 @@ TEST(FineTune, ANetworkOtherThanTheInitsIsRefusedNamingTheField) {
   // A hash given with the options must be the file's.
   TrainOptions wrong = FineTune(init_path, 1);
   wrong.init_from_hash = "0123456789abcdef";
-  const std::string h = ErrorOf(
-      [&] { Train(NetworkFor("lenet5", data.train), wrong, data); });
+  const std::string h = ErrorOf([&] { Train(NetworkFor("lenet5", data.train), wrong, data); });
   EXPECT_NE(h.find("0123456789abcdef"), std::string::npos) << h;
   EXPECT_NE(h.find(HashFile(init_path)), std::string::npos) << h;
   fs::remove(init_path);
 }
 
-TEST(FineTune, ResumeIsExactAndTheInitsContentNotItsPathCounts) {
+TEST(TrainFineTune, ResumeIsExactAndTheInitsContentNotItsPathCounts) {
   const DataSplit data = ToyData();
   const NetworkOptions net = NetworkFor("lenet5", data.train);
   const fs::path init_path = TrainedInit(data, "init_resume.pt");
@@ -260,15 +260,15 @@ TEST(FineTune, ResumeIsExactAndTheInitsContentNotItsPathCounts) {
   const TrainResult other = Train(net, other_options, data);
   fs::remove(moved);
   SaveModel(moved, *other.network, other.info);
-  EXPECT_NE(ErrorOf([&] { Train(net, FineTune(moved, 2), data, checkpoint); })
-                .find("other options"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf([&] { Train(net, FineTune(moved, 2), data, checkpoint); }).find("other options"),
+      std::string::npos);
   fs::remove(init_path);
   fs::remove(moved);
   fs::remove(checkpoint);
 }
 
-TEST(ModelFile, InitHashNotPathDefinesSameWeights) {
+TEST(TrainOptions, InitHashNotPathDefinesSameWeights) {
   TrainOptions a;
   a.init_from = "models/clean.pt";
   a.init_from_hash = "00112233445566ff";
@@ -298,6 +298,38 @@ TEST(ModelFile, InitHashNotPathDefinesSameWeights) {
   bad = a;
   bad.init_from.clear();
   EXPECT_NE(ErrorOf([&] { bad.Validate(); }).find("init_from is empty"), std::string::npos);
+}
+
+// The shipped CNN 2 models (models/make.sh): the noisy ones are fine-tuned from the shipped
+// clean one, and their stems end in "_ft" and the first 8 hex digits of its content hash.
+TEST(TrainFineTune, ShippedNoisyCnn2NamesTheShippedCleanOne) {
+  const std::string clean_name = "resnet26_fashion-mnist_ternary_s0.000_e6_n8000_seed1.pt";
+  const auto clean = FindShippedFile(fs::path("models") / clean_name);
+  ASSERT_TRUE(clean.has_value());
+  const std::string hash = HashFile(*clean);
+  const LoadedModel clean_model = LoadModel(*clean);
+  EXPECT_TRUE(clean_model.info.training.init_from.empty());
+
+  // A model from a random init is written with its old bytes: saving the clean model again
+  // (under its name, which the archive contains) keeps the hash the fine-tuned stems name.
+  const fs::path dir = fs::temp_directory_path() / "aimc_nn_train_resave";
+  fs::create_directories(dir);
+  SaveModel(dir / clean_name, *clean_model.network, clean_model.info);
+  EXPECT_EQ(HashFile(dir / clean_name), hash);
+  fs::remove_all(dir);
+
+  int fine_tuned = 0;
+  for (const auto& entry : fs::directory_iterator(clean->parent_path())) {
+    const std::string stem = entry.path().stem().string();
+    if (stem.rfind("resnet26_", 0) != 0 || stem.find("_ft") == std::string::npos) continue;
+    ++fine_tuned;
+    const LoadedModel m = LoadModel(entry.path());
+    EXPECT_EQ(m.info.training.init_from_hash, hash) << stem;
+    EXPECT_EQ(stem.substr(stem.size() - 11), "_ft" + hash.substr(0, 8)) << stem;
+    EXPECT_EQ(m.info.network.ToJson(), clean_model.info.network.ToJson()) << stem;
+    EXPECT_GT(m.info.training.sigma_train, 0.0) << stem;
+  }
+  EXPECT_EQ(fine_tuned, 2);  // sigma_w,train 0.15 and 0.30
 }
 
 TEST(ModelFile, NotAModelNamesTheFile) {
