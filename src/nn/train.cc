@@ -98,8 +98,8 @@ nlohmann::json TrainOptions::ToJson() const {
                          {"train_subset", train_subset}, {"test_subset", test_subset},
                          {"augment", augment},         {"threads", threads},
                          {"progress", progress}};
-  // Only for a fine-tuning run: a model from a random init keeps the bytes of the files written
-  // before fine-tuning existed (its content hash names it as an init model).
+  // Only for a fine-tuning run: a model from a random init is saved with the bytes it had before
+  // fine-tuning existed, so a re-save keeps the content hash by which fine-tuned models name it.
   if (!init_from.empty() || !init_from_hash.empty()) {
     json["init_from"] = init_from.string();
     json["init_from_hash"] = init_from_hash;
@@ -296,15 +296,16 @@ void OpenArchive(const fs::path& path, torch::serialize::InputArchive& archive) 
   }
 }
 
-// Names the network options in which two networks differ: "width 2 vs 1, act_bits 4 vs 2".
-std::string NetworkDifferences(const NetworkOptions& a, const NetworkOptions& b) {
-  const nlohmann::json ja = a.ToJson(), jb = b.ToJson();
+// The network options in which an init model and the trained network differ:
+// "width: init model 2, trained network 1; act_bits: init model 4, trained network 2".
+std::string NetworkDifferences(const NetworkOptions& init, const NetworkOptions& trained) {
+  const nlohmann::json ji = init.ToJson(), jt = trained.ToJson();
   std::string out;
-  for (const auto& [key, value] : ja.items()) {
-    const nlohmann::json other = jb.contains(key) ? jb.at(key) : nlohmann::json();
+  for (const auto& [key, value] : ji.items()) {
+    const nlohmann::json other = jt.contains(key) ? jt.at(key) : nlohmann::json();
     if (value == other) continue;
-    if (!out.empty()) out += ", ";
-    out += fmt::format("{} {} vs {}", key, value.dump(), other.dump());
+    if (!out.empty()) out += "; ";
+    out += fmt::format("{}: init model {}, trained network {}", key, value.dump(), other.dump());
   }
   return out;
 }
@@ -316,8 +317,8 @@ void LoadInit(const fs::path& path, NetworkImpl& net) {
   OpenArchive(path, archive);
   const ModelInfo init = ReadInfo(archive, path);
   Require(init.network.ToJson() == net.options().ToJson(),
-          "init_from {}: its network options differ from the trained network's ({} in the init "
-          "model vs the trained network); fine-tuning keeps the network",
+          "init_from {}: the network options differ ({}); fine-tuning keeps the init model's "
+          "network",
           path.string(), NetworkDifferences(init.network, net.options()));
   torch::serialize::InputArchive model;
   Require(archive.try_read("model", model), "init_from {}: no model weights", path.string());
@@ -384,7 +385,12 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
                 !fs::equivalent(checkpoint, options.init_from),
             "init_from {} is also the checkpoint: fine-tune into another file",
             options.init_from.string());
-    const std::string hash = HashFile(options.init_from);
+    std::string hash;
+    try {
+      hash = HashFile(options.init_from);
+    } catch (const Error& e) {
+      Rethrow(e, "the init model, init_from");
+    }
     Require(options.init_from_hash.empty() || options.init_from_hash == hash,
             "init_from {} has content hash {}, but init_from_hash is {}: another model file",
             options.init_from.string(), hash, options.init_from_hash);

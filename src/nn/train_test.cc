@@ -216,7 +216,7 @@ TEST(TrainFineTune, ANetworkOtherThanTheInitsIsRefusedNamingTheField) {
   other.act_bits = 2;  // the init has 4
   const std::string m = ErrorOf([&] { Train(other, FineTune(init_path, 1), data); });
   EXPECT_NE(m.find(init_path.string()), std::string::npos) << m;
-  EXPECT_NE(m.find("act_bits 4 vs 2"), std::string::npos) << m;
+  EXPECT_NE(m.find("act_bits: init model 4, trained network 2"), std::string::npos) << m;
   EXPECT_EQ(m.find("width"), std::string::npos) << m;  // only the field that differs
   // A hash given with the options must be the file's.
   TrainOptions wrong = FineTune(init_path, 1);
