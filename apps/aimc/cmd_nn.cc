@@ -52,6 +52,9 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--test-subset", a->train.test_subset, "Use the first N test images (0: all)");
   cmd->add_flag("--augment", a->train.augment, "Random 2-pixel shifts (and flips for CIFAR)");
   cmd->add_option("--threads", a->train.threads, "LibTorch/OpenBLAS threads")->capture_default_str();
+  cmd->add_option("--init-from", a->train.init_from,
+                  "Fine-tune: start from this model's weights, BatchNorm statistics and PACT "
+                  "alphas instead of a random init (the network options must be the model's)");
   cmd->add_option("--width", a->width, "resnet26 width multiplier")->capture_default_str();
   cmd->add_option("--act-bits", a->act_bits, "Activation bits (0: float)")->capture_default_str();
   cmd->add_flag("--float", a->float_net, "Float weights (the baseline; no ternary, no noise)");

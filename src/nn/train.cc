@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "aimc/common/hash.h"
 #include "aimc/common/manifest.h"
 #include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
@@ -46,11 +47,11 @@ torch::Tensor Augment(const torch::Tensor& x, at::Generator& generator) {
 }
 
 // The options that do not change the weights: threads and the progress bar leave the
-// arithmetic of a single-threaded run as it is (more threads may reorder sums), and the data
-// folder's path is not its content.
+// arithmetic of a single-threaded run as it is (more threads may reorder sums), and the paths of
+// the data folder and of the init model are not their content (init_from_hash is).
 nlohmann::json WeightDefining(const TrainOptions& options) {
   nlohmann::json json = options.ToJson();
-  for (const char* key : {"progress", "threads", "data_dir"}) json.erase(key);
+  for (const char* key : {"progress", "threads", "data_dir", "init_from"}) json.erase(key);
   return json;
 }
 
@@ -63,7 +64,11 @@ bool TrainOptions::SameWeightsAs(const TrainOptions& other) const {
 void TrainOptions::Validate() const {
   Require(std::find(DatasetNames().begin(), DatasetNames().end(), dataset) != DatasetNames().end(),
           "data must be mnist, fashion-mnist, cifar10 or cifar100, got '{}'", dataset);
-  Require(epochs >= 1 && epochs <= 10000, "epochs must be in 1..10000, got {}", epochs);
+  if (init_from.empty())
+    Require(epochs >= 1 && epochs <= 10000, "epochs must be in 1..10000, got {}", epochs);
+  else
+    Require(epochs >= 0 && epochs <= 10000,
+            "epochs must be in 0..10000 when fine-tuning (0: a copy of init_from), got {}", epochs);
   Require(batch_size >= 1 && batch_size <= 65536, "batch_size must be in 1..65536, got {}",
           batch_size);
   Require(learning_rate > 0.0 && learning_rate < 10.0, "learning_rate must be in (0, 10), got {}",
@@ -75,21 +80,38 @@ void TrainOptions::Validate() const {
   Require(train_subset >= 0 && test_subset >= 0, "subsets must be >= 0 (0: all), got {}/{}",
           train_subset, test_subset);
   Require(threads >= 1 && threads <= 256, "threads must be in 1..256, got {}", threads);
+  Require(init_from_hash.empty() ||
+              (init_from_hash.size() == 16 &&
+               init_from_hash.find_first_not_of("0123456789abcdef") == std::string::npos),
+          "init_from_hash must be 16 lowercase hex digits (aimc::HashFile) or empty, got '{}'",
+          init_from_hash);
+  Require(init_from_hash.empty() || !init_from.empty(),
+          "init_from_hash is set ('{}') but init_from is empty: name the init model's file",
+          init_from_hash);
 }
 
 nlohmann::json TrainOptions::ToJson() const {
-  return {{"dataset", dataset},         {"data_dir", data_dir.string()},
-          {"epochs", epochs},           {"batch_size", batch_size},
-          {"learning_rate", learning_rate}, {"weight_decay", weight_decay},
-          {"sigma_train", sigma_train}, {"seed", seed},
-          {"train_subset", train_subset}, {"test_subset", test_subset},
-          {"augment", augment},         {"threads", threads},
-          {"progress", progress}};
+  nlohmann::json json = {{"dataset", dataset},         {"data_dir", data_dir.string()},
+                         {"epochs", epochs},           {"batch_size", batch_size},
+                         {"learning_rate", learning_rate}, {"weight_decay", weight_decay},
+                         {"sigma_train", sigma_train}, {"seed", seed},
+                         {"train_subset", train_subset}, {"test_subset", test_subset},
+                         {"augment", augment},         {"threads", threads},
+                         {"progress", progress}};
+  // Only for a fine-tuning run: a model from a random init is saved with the bytes it had before
+  // fine-tuning existed, so a re-save keeps the content hash by which fine-tuned models name it.
+  if (!init_from.empty() || !init_from_hash.empty()) {
+    json["init_from"] = init_from.string();
+    json["init_from_hash"] = init_from_hash;
+  }
+  return json;
 }
 
 TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   TrainOptions o;
-  RequireKnownKeys(json, TrainOptions{}.ToJson(), "training options");
+  TrainOptions keys;
+  keys.init_from = "-";
+  RequireKnownKeys(json, keys.ToJson(), "training options");
   try {
     o.dataset = json.value("dataset", o.dataset);
     o.data_dir = json.value("data_dir", std::string());
@@ -104,6 +126,9 @@ TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
     o.augment = json.value("augment", o.augment);
     o.threads = json.value("threads", o.threads);
     o.progress = json.value("progress", o.progress);
+    // Absent for a random init, and in models written before fine-tuning existed.
+    o.init_from = json.value("init_from", std::string());
+    o.init_from_hash = json.value("init_from_hash", o.init_from_hash);
   } catch (const nlohmann::json::exception& e) {
     Fail("training options: {}", e.what());
   }
@@ -271,6 +296,43 @@ void OpenArchive(const fs::path& path, torch::serialize::InputArchive& archive) 
   }
 }
 
+// The network options in which an init model and the trained network differ:
+// "width: init model 2, trained network 1; act_bits: init model 4, trained network 2".
+std::string NetworkDifferences(const NetworkOptions& init, const NetworkOptions& trained) {
+  const nlohmann::json ji = init.ToJson(), jt = trained.ToJson();
+  std::string out;
+  for (const auto& [key, value] : ji.items()) {
+    const nlohmann::json other = jt.contains(key) ? jt.at(key) : nlohmann::json();
+    if (value == other) continue;
+    if (!out.empty()) out += "; ";
+    out += fmt::format("{}: init model {}, trained network {}", key, value.dump(), other.dump());
+  }
+  return out;
+}
+
+// Fine-tuning: the init model's parameters (weights, biases, learned PACT alphas) and buffers
+// (BatchNorm statistics, fixed alphas) into `net`, whose options must equal the init's.
+void LoadInit(const fs::path& path, NetworkImpl& net) {
+  torch::serialize::InputArchive archive;
+  OpenArchive(path, archive);
+  const ModelInfo init = ReadInfo(archive, path);
+  Require(init.network.ToJson() == net.options().ToJson(),
+          "init_from {}: the network options differ ({}); fine-tuning keeps the init model's "
+          "network",
+          path.string(), NetworkDifferences(init.network, net.options()));
+  torch::serialize::InputArchive model;
+  Require(archive.try_read("model", model), "init_from {}: no model weights", path.string());
+  try {
+    net.load(model);
+  } catch (const c10::Error& e) {
+    Fail("init_from {}: weights do not fit the network ({})", path.string(),
+         e.what_without_backtrace());
+  }
+  spdlog::info("fine-tuning {} ({} epochs of sigma_train {}, noise-free test accuracy {:.2f} %)",
+               path.string(), init.epochs_done, init.training.sigma_train,
+               init.history.empty() ? 0.0 : 100 * init.history.back().test_accuracy);
+}
+
 }  // namespace
 
 void SaveModel(const fs::path& path, NetworkImpl& network, const ModelInfo& info) {
@@ -318,6 +380,23 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
   result.info.training = options;
   result.network = MakeNetwork(network_options, options.seed);
   NetworkImpl& net = *result.network;
+  if (!options.init_from.empty()) {
+    Require(checkpoint.empty() || !fs::exists(checkpoint) ||
+                !fs::equivalent(checkpoint, options.init_from),
+            "init_from {} is also the checkpoint: fine-tune into another file",
+            options.init_from.string());
+    std::string hash;
+    try {
+      hash = HashFile(options.init_from);
+    } catch (const Error& e) {
+      Rethrow(e, "the init model, init_from");
+    }
+    Require(options.init_from_hash.empty() || options.init_from_hash == hash,
+            "init_from {} has content hash {}, but init_from_hash is {}: another model file",
+            options.init_from.string(), hash, options.init_from_hash);
+    result.info.training.init_from_hash = hash;  // saved, and compared on resume
+    LoadInit(options.init_from, net);
+  }
   torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(options.learning_rate)
                                                      .weight_decay(options.weight_decay));
 
@@ -326,7 +405,7 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
     OpenArchive(checkpoint, archive);
     const ModelInfo saved = ReadInfo(archive, checkpoint);
     Require(saved.network.ToJson() == network_options.ToJson() &&
-                saved.training.SameWeightsAs(options),
+                saved.training.SameWeightsAs(result.info.training),
             "{}: a checkpoint with other options is there ({}); remove it or choose another "
             "--out",
             checkpoint.string(), saved.ToJson().dump());
@@ -397,6 +476,9 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
     if (!checkpoint.empty()) SaveCheckpoint(checkpoint, net, &optimizer, result.info);
     if (on_epoch) on_epoch(stats);
   }
+  // Fine-tuning for 0 epochs still leaves its model file.
+  if (!checkpoint.empty() && !fs::exists(checkpoint))
+    SaveCheckpoint(checkpoint, net, &optimizer, result.info);
   net.eval();
   return result;
 }

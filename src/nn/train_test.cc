@@ -2,6 +2,8 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "aimc/common/hash.h"
+#include "aimc/common/resources.h"
 
 #include <filesystem>
 #include <functional>
@@ -146,6 +148,188 @@ TEST(ModelFile, SameWeightsIgnoresThreadsProgressAndDataFolderOnly) {
   EXPECT_TRUE(a.SameWeightsAs(b));
   b.learning_rate /= 2;
   EXPECT_FALSE(a.SameWeightsAs(b));
+}
+
+// Fine-tuning (TrainOptions::init_from): one epoch of noisy training on the toy set, saved
+// without optimizer state like a shipped model.
+fs::path TrainedInit(const DataSplit& data, const std::string& name) {
+  const TrainResult init = Train(NetworkFor("lenet5", data.train), Quick(1), data);
+  const fs::path path = TempFile(name);
+  SaveModel(path, *init.network, init.info);
+  return path;
+}
+
+TrainOptions FineTune(const fs::path& init, int epochs) {
+  TrainOptions o = Quick(epochs);
+  o.init_from = init;
+  o.seed = 9;  // another seed than the init's: its random init would be other weights
+  o.sigma_train = 0.3;
+  o.learning_rate = 1e-3;
+  return o;
+}
+
+// The message of the aimc::Error that `run` throws ("" when none).
+std::string ErrorOf(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(TrainFineTune, ZeroEpochsIsTheInitModel) {
+  const DataSplit data = ToyData();
+  const fs::path init_path = TrainedInit(data, "init_zero.pt");
+  LoadedModel init = LoadModel(init_path);
+  TrainOptions copy = FineTune(init_path, 0);
+  copy.sigma_train = 0.0;
+  const fs::path out = TempFile("ft_zero.pt");
+  const TrainResult r = Train(init.info.network, copy, data, out);
+  EXPECT_EQ(r.info.epochs_done, 0);
+  EXPECT_EQ(r.info.training.init_from_hash, HashFile(init_path));
+  // Reference: the init model itself; weights, BatchNorm statistics and alphas all carried over,
+  // so the eval-mode logits are bit for bit the same.
+  ExpectSameParameters(*init.network, *r.network);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = ToInput(data.test.images);
+  EXPECT_TRUE(torch::equal(init.network->forward(x), r.network->forward(x)));
+  // The run leaves its model file, which loads with the same outputs and its init's hash.
+  LoadedModel saved = LoadModel(out);
+  EXPECT_TRUE(torch::equal(saved.network->forward(x), init.network->forward(x)));
+  EXPECT_EQ(saved.info.training.init_from_hash, HashFile(init_path));
+  // Guard: the fine-tune's own seed draws other weights, so the equality above is the init's.
+  const Network fresh = MakeNetwork(init.info.network, copy.seed);
+  fresh->eval();
+  EXPECT_FALSE(torch::equal(fresh->forward(x), init.network->forward(x)));
+  // Without an init, 0 epochs is no training at all.
+  TrainOptions scratch = Quick(0);
+  EXPECT_NE(ErrorOf([&] { scratch.Validate(); }).find("epochs"), std::string::npos);
+  fs::remove(init_path);
+  fs::remove(out);
+}
+
+TEST(TrainFineTune, ANetworkOtherThanTheInitsIsRefusedNamingTheField) {
+  const DataSplit data = ToyData();
+  const fs::path init_path = TrainedInit(data, "init_other.pt");
+  NetworkOptions other = NetworkFor("lenet5", data.train);
+  other.act_bits = 2;  // the init has 4
+  const std::string m = ErrorOf([&] { Train(other, FineTune(init_path, 1), data); });
+  EXPECT_NE(m.find(init_path.string()), std::string::npos) << m;
+  EXPECT_NE(m.find("act_bits: init model 4, trained network 2"), std::string::npos) << m;
+  EXPECT_EQ(m.find("width"), std::string::npos) << m;  // only the field that differs
+  // A hash given with the options must be the file's.
+  TrainOptions wrong = FineTune(init_path, 1);
+  wrong.init_from_hash = "0123456789abcdef";
+  const std::string h = ErrorOf([&] { Train(NetworkFor("lenet5", data.train), wrong, data); });
+  EXPECT_NE(h.find("0123456789abcdef"), std::string::npos) << h;
+  EXPECT_NE(h.find(HashFile(init_path)), std::string::npos) << h;
+  fs::remove(init_path);
+}
+
+TEST(TrainFineTune, ResumeIsExactAndTheInitsContentNotItsPathCounts) {
+  const DataSplit data = ToyData();
+  const NetworkOptions net = NetworkFor("lenet5", data.train);
+  const fs::path init_path = TrainedInit(data, "init_resume.pt");
+  const TrainResult straight = Train(net, FineTune(init_path, 2), data);
+  // Guard: fine-tuning changed the weights (sigma_train 0.3, learning rate 1e-3).
+  LoadedModel init = LoadModel(init_path);
+  EXPECT_FALSE(torch::equal(init.network->layers().front()->named_parameters()["weight"],
+                            straight.network->layers().front()->named_parameters()["weight"]));
+
+  // Killed after epoch 1, then resumed with the init model copied elsewhere: same content, so
+  // the same run.
+  const fs::path checkpoint = TempFile("ft_resume.pt");
+  EXPECT_THROW(Train(net, FineTune(init_path, 2), data, checkpoint,
+                     [](const EpochStats&) { throw std::runtime_error("killed"); }),
+               std::runtime_error);
+  const fs::path moved = TempFile("init_resume_moved.pt");
+  fs::copy_file(init_path, moved);
+  const TrainResult resumed = Train(net, FineTune(moved, 2), data, checkpoint);
+  EXPECT_EQ(resumed.info.epochs_done, 2);
+  ExpectSameParameters(*straight.network, *resumed.network);
+  ASSERT_EQ(resumed.info.history.size(), 2u);
+  for (std::size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(resumed.info.history[e].loss, straight.info.history[e].loss);
+    EXPECT_EQ(resumed.info.history[e].test_accuracy, straight.info.history[e].test_accuracy);
+  }
+
+  // Another init model under the first one's path is another run: refused.
+  TrainOptions other_options = Quick(1);
+  other_options.seed = 11;
+  const TrainResult other = Train(net, other_options, data);
+  fs::remove(moved);
+  SaveModel(moved, *other.network, other.info);
+  EXPECT_NE(
+      ErrorOf([&] { Train(net, FineTune(moved, 2), data, checkpoint); }).find("other options"),
+      std::string::npos);
+  fs::remove(init_path);
+  fs::remove(moved);
+  fs::remove(checkpoint);
+}
+
+TEST(TrainOptions, InitHashNotPathDefinesSameWeights) {
+  TrainOptions a;
+  a.init_from = "models/clean.pt";
+  a.init_from_hash = "00112233445566ff";
+  TrainOptions b = a;
+  b.init_from = "/elsewhere/copy_of_clean.pt";
+  EXPECT_TRUE(a.SameWeightsAs(b));
+  b.init_from_hash = "00112233445566fe";
+  EXPECT_FALSE(a.SameWeightsAs(b));
+  EXPECT_FALSE(a.SameWeightsAs(TrainOptions{}));  // fine-tuned vs from a random init
+
+  const TrainOptions round = TrainOptions::FromJson(a.ToJson());
+  EXPECT_EQ(round.init_from, a.init_from);
+  EXPECT_EQ(round.init_from_hash, a.init_from_hash);
+  // A random init writes neither key, as the model files written before fine-tuning existed
+  // (their options, and so their bytes, stay as they were); such options read as a random init.
+  const nlohmann::json old = TrainOptions{}.ToJson();
+  EXPECT_FALSE(old.contains("init_from"));
+  EXPECT_FALSE(old.contains("init_from_hash"));
+  const TrainOptions read = TrainOptions::FromJson(old);
+  EXPECT_TRUE(read.init_from.empty());
+  EXPECT_TRUE(read.init_from_hash.empty());
+  EXPECT_TRUE(read.SameWeightsAs(TrainOptions{}));
+
+  TrainOptions bad = a;
+  bad.init_from_hash = "00112233";
+  EXPECT_NE(ErrorOf([&] { bad.Validate(); }).find("init_from_hash"), std::string::npos);
+  bad = a;
+  bad.init_from.clear();
+  EXPECT_NE(ErrorOf([&] { bad.Validate(); }).find("init_from is empty"), std::string::npos);
+}
+
+// The shipped CNN 2 models (models/make.sh): the noisy ones are fine-tuned from the shipped
+// clean one, and their stems end in "_ft" and the first 8 hex digits of its content hash.
+TEST(TrainFineTune, ShippedNoisyCnn2NamesTheShippedCleanOne) {
+  const std::string clean_name = "resnet26_fashion-mnist_ternary_s0.000_e6_n8000_seed1.pt";
+  const auto clean = FindShippedFile(fs::path("models") / clean_name);
+  ASSERT_TRUE(clean.has_value());
+  const std::string hash = HashFile(*clean);
+  const LoadedModel clean_model = LoadModel(*clean);
+  EXPECT_TRUE(clean_model.info.training.init_from.empty());
+
+  // A model from a random init is written with its old bytes: saving the clean model again
+  // (under its name, which the archive contains) keeps the hash the fine-tuned stems name.
+  const fs::path dir = fs::temp_directory_path() / "aimc_nn_train_resave";
+  fs::create_directories(dir);
+  SaveModel(dir / clean_name, *clean_model.network, clean_model.info);
+  EXPECT_EQ(HashFile(dir / clean_name), hash);
+  fs::remove_all(dir);
+
+  int fine_tuned = 0;
+  for (const auto& entry : fs::directory_iterator(clean->parent_path())) {
+    const std::string stem = entry.path().stem().string();
+    if (stem.rfind("resnet26_", 0) != 0 || stem.find("_ft") == std::string::npos) continue;
+    ++fine_tuned;
+    const LoadedModel m = LoadModel(entry.path());
+    EXPECT_EQ(m.info.training.init_from_hash, hash) << stem;
+    EXPECT_EQ(stem.substr(stem.size() - 11), "_ft" + hash.substr(0, 8)) << stem;
+    EXPECT_EQ(m.info.network.ToJson(), clean_model.info.network.ToJson()) << stem;
+    EXPECT_GT(m.info.training.sigma_train, 0.0) << stem;
+  }
+  EXPECT_EQ(fine_tuned, 2);  // sigma_w,train 0.15 and 0.30
 }
 
 TEST(ModelFile, NotAModelNamesTheFile) {

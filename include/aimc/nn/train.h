@@ -17,7 +17,7 @@ namespace aimc::nn {
 struct TrainOptions {
   std::string dataset = "fashion-mnist";
   std::filesystem::path data_dir;  // empty: built-in data (see LoadData)
-  int epochs = 10;
+  int epochs = 10;                 // 0 only with init_from (a copy of the init model)
   std::int64_t batch_size = 128;
   double learning_rate = 2e-3;     // Adam; cosine decay to 0 over `epochs`
   double weight_decay = 0.0;
@@ -28,12 +28,21 @@ struct TrainOptions {
   bool augment = false;            // random shifts of up to 2 pixels (and flips for CIFAR)
   int threads = 1;                 // intra-op threads; 1 is as fast as 2 on a busy 2-core box
   bool progress = true;            // progress bar on stderr
+  /// Fine-tuning: start from this model file's weights, BatchNorm buffers and PACT alphas
+  /// instead of a random init (a fresh Adam state). Its network options must equal the trained
+  /// network's. Empty: a random init from `seed`.
+  std::filesystem::path init_from;
+  /// HashFile(init_from), 16 hex digits: what defines the init, where the path only finds it.
+  /// Train fills it in when empty and refuses a file whose content has another hash. Both keys
+  /// are in ToJson only when fine-tuning.
+  std::string init_from_hash;
 
   void Validate() const;
   nlohmann::json ToJson() const;
   static TrainOptions FromJson(const nlohmann::json& json);
   /// True when `other` trains the same weights: all options equal but threads, the progress
-  /// bar and the data folder's path (what a checkpoint or a shipped model must match).
+  /// bar, the data folder's path and the init model's path (its content hash counts): what a
+  /// checkpoint or a shipped model must match.
   bool SameWeightsAs(const TrainOptions& other) const;
 };
 
@@ -68,7 +77,16 @@ NetworkOptions NetworkFor(const std::string& arch, const Dataset& train);
 /// options and seed are saved there after every epoch (atomically), and a checkpoint already
 /// there with the same options is resumed: the run continues bit for bit as if never stopped
 /// (the shuffling and noise of epoch e are drawn from seeds derived from (seed, e)).
-/// `on_epoch` is called after every epoch.
+/// With `options.init_from` it fine-tunes that model (hardware-aware fine-tuning of a clean
+/// network: same loop, the init's weights instead of random ones); the result's options carry
+/// the init's hash. `on_epoch` is called after every epoch.
+///
+///   TrainOptions ft = clean.info.training;  // e.g. the clean model's data and subsets
+///   ft.init_from = "clean.pt";
+///   ft.sigma_train = 0.3;
+///   ft.epochs = 2;
+///   ft.learning_rate = 1e-3;
+///   TrainResult r = Train(clean.info.network, ft, data, "ft.pt");
 TrainResult Train(const NetworkOptions& network_options, const TrainOptions& options,
                   const DataSplit& data, const std::filesystem::path& checkpoint = {},
                   const std::function<void(const EpochStats&)>& on_epoch = nullptr);
