@@ -54,6 +54,8 @@ std::string ModelStem(const NetSpec& spec) {
   if (spec.network.width != 1) stem += fmt::format("_w{}", spec.network.width);
   // A user's data set is another training set than the built-in one of the same name.
   if (!t.data_dir.empty()) stem += "_userdata";
+  // Fine-tuned: named by the content of the model it started from.
+  if (!t.init_from_hash.empty()) stem += "_ft" + t.init_from_hash.substr(0, 8);
   return stem;
 }
 

@@ -30,8 +30,10 @@ TEST(StudyModels, EveryQuickProfileNetworkIsShipped) {
 
   const NoiseGridPlan p14 = Fig14bPlan(true);
   const StudyData cnn2_data = LoadStudyData(options, Cnn2Dataset(options));
+  const auto clean = ShippedModel(Cnn2Spec(options, p14, cnn2_data, 0.0));
+  ASSERT_TRUE(clean.has_value()) << ModelStem(Cnn2Spec(options, p14, cnn2_data, 0.0));
   for (double s : p14.sigma_train) {
-    const NetSpec cnn2 = Cnn2Spec(options, p14, cnn2_data, s);
+    const NetSpec cnn2 = Cnn2Spec(options, p14, cnn2_data, s, &*clean);
     EXPECT_TRUE(ShippedModel(cnn2).has_value()) << ModelStem(cnn2);
   }
 

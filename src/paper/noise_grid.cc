@@ -16,7 +16,9 @@ nlohmann::json NoiseGridPlan::ToJson() const {
   return {{"sigma_train", sigma_train}, {"sigma_test", sigma_test}, {"epochs", epochs},
           {"train_subset", train_subset}, {"test_subset", test_subset},
           {"epoch_test_subset", epoch_test_subset}, {"chips", chips},
-          {"width", width}};
+          {"width", width}, {"finetune_epochs", finetune_epochs},
+          {"finetune_batch_size", finetune_batch_size},
+          {"finetune_learning_rate", finetune_learning_rate}};
 }
 
 NoiseGridPlan Fig13bPlan(bool quick) {
@@ -43,12 +45,20 @@ NoiseGridPlan Fig14bPlan(bool quick) {
     p.epoch_test_subset = 1000;
     p.chips = 2;
     p.width = 1;
+    // Trained from scratch in 6 epochs, the noisy networks were 4.4 and 10.8 points worse than
+    // the clean one without noise; fine-tuned from it, 1.4 points better and 0.6 worse
+    // (docs/train.md).
+    p.finetune_epochs = 4;
+    p.finetune_batch_size = 32;
+    p.finetune_learning_rate = 1e-3;
   } else {
     // The paper sizes CNN 2 to 76 % on CIFAR-100.
     p.sigma_train = {0.0, 0.1, 0.15, 0.2, 0.25, 0.30};
     p.epochs = 60;
     p.chips = 10;
     p.width = 4;
+    p.finetune_epochs = 15;
+    p.finetune_learning_rate = 1e-3;
   }
   return p;
 }

@@ -25,6 +25,11 @@ struct NoiseGridPlan {
   std::int64_t epoch_test_subset = 0;  // test images of the per-epoch check in training
   int chips = 1;
   int width = 1;                  // ResNet-26 width multiplier
+  /// Networks with sigma_w,train > 0 are fine-tuned from the clean one (hardware-aware
+  /// fine-tuning) for this many epochs (0: trained from scratch like the clean one).
+  int finetune_epochs = 0;
+  std::int64_t finetune_batch_size = 128;
+  double finetune_learning_rate = 1e-3;
   nlohmann::json ToJson() const;
 };
 
@@ -61,9 +66,10 @@ struct Cnn2Grid {
 Cnn2Grid Cnn2ForGrid(const StudyOptions& options, const NoiseGridPlan& plan);
 /// The data set of CNN 2: CIFAR-100 when --data-dir has it, else Fashion-MNIST.
 std::string Cnn2Dataset(const StudyOptions& options);
-/// The network of Fig. 14b trained with `sigma_train`.
+/// The network of Fig. 14b trained with `sigma_train`; with sigma_train > 0 and a plan that
+/// fine-tunes, from the clean network `clean` (its file and fingerprint).
 NetSpec Cnn2Spec(const StudyOptions& options, const NoiseGridPlan& plan, const StudyData& data,
-                 double sigma_train);
+                 double sigma_train, const StudyNetwork* clean = nullptr);
 
 /// The grid's table: every network on the same weight-noise chips (chip c from
 /// Rng::Derive(Rng::Derive(seed, stream), c)), so curves differ by training only. Columns:

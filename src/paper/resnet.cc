@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "aimc/common/error.h"
+
 #include "noise_grid.h"
 #include "parts.h"
 
@@ -14,7 +16,7 @@ std::string Cnn2Dataset(const StudyOptions& options) {
 }
 
 NetSpec Cnn2Spec(const StudyOptions& options, const NoiseGridPlan& plan, const StudyData& data,
-                 double sigma_train) {
+                 double sigma_train, const StudyNetwork* clean) {
   NetSpec spec = BaseSpec(options, "resnet26", data);
   spec.network.width = plan.width;
   spec.training.epochs = plan.epochs;
@@ -22,14 +24,26 @@ NetSpec Cnn2Spec(const StudyOptions& options, const NoiseGridPlan& plan, const S
   // The per-epoch test pass on a subset only (ResNet-26 is slow on a CPU).
   spec.training.test_subset = plan.epoch_test_subset;
   spec.training.sigma_train = sigma_train;
+  if (sigma_train > 0 && plan.finetune_epochs > 0) {
+    Require(clean != nullptr, "CNN 2 with sigma_w,train {} is fine-tuned from the clean network, "
+                              "which is not given", sigma_train);
+    spec.training.epochs = plan.finetune_epochs;
+    spec.training.batch_size = plan.finetune_batch_size;
+    spec.training.learning_rate = plan.finetune_learning_rate;
+    spec.training.init_from = clean->path;
+    spec.training.init_from_hash = clean->file_hash;
+  }
   return spec;
 }
 
 Cnn2Grid Cnn2ForGrid(const StudyOptions& options, const NoiseGridPlan& plan) {
   Cnn2Grid g{LoadStudyData(options, Cnn2Dataset(options)), {}};
+  // The clean network first: the noisy ones are fine-tuned from it.
+  const StudyNetwork clean = StudyModel(options, Cnn2Spec(options, plan, g.data, 0.0), g.data);
   for (double s : plan.sigma_train) {
     g.nets.sigma_train.push_back(s);
-    g.nets.networks.push_back(StudyModel(options, Cnn2Spec(options, plan, g.data, s), g.data));
+    g.nets.networks.push_back(
+        s == 0.0 ? clean : StudyModel(options, Cnn2Spec(options, plan, g.data, s, &clean), g.data));
   }
   return g;
 }
