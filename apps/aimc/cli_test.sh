@@ -47,5 +47,64 @@ check "reproduce writes the report" grep -q "Fig. 11" "$tmp/results/report.md"
 "$aimc" reproduce --only nosuchpart --out "$tmp/results" 2>"$tmp/stderr"
 check "unknown part is named" grep -q "unknown part 'nosuchpart'" "$tmp/stderr"
 
+# refused NAME PATTERN COMMAND...: exits 2 (a user error, not an internal one) with PATTERN on
+# stderr.
+refused() {
+  local name="$1" pattern="$2"; shift 2
+  "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+  local rc=$?
+  check "$name exits 2" test "$rc" -eq 2
+  check "$name says why" grep -q -- "$pattern" "$tmp/stderr"
+}
+
+# Non-physical values are refused, not computed (a subnormal wire gave NaN and exit 0).
+refused "subnormal wire" "wire_row_ohm must be 0 (ideal) or within" \
+  "$aimc" xbar solve --rows 4 --cols 4 --r-wire-row 1e-320
+refused "absurd driver" "driver_ohm must be 0 (ideal) or within" \
+  "$aimc" xbar solve --rows 4 --cols 4 --r-driver 1e13
+refused "empty array" "at least 1 x 1" "$aimc" xbar solve --rows 0 --cols 4
+refused "nan read voltage" "v-read must be a finite voltage" "$aimc" xbar solve --rows 4 --cols 4 --v-read nan
+refused "nan TMR" "tmr must be > 0" "$aimc" map spec --tmr nan
+cat >"$tmp/outside.toml" <<'TOML'
+kind = "two_state"
+name = "outside"
+r_on_ohm = 1e8
+r_on_min_ohm = 1e3
+r_on_max_ohm = 1e7
+on_off_ratio = 10.0
+cv_on = 0.05
+cv_off = 0.05
+write_voltage_v = 1.0
+TOML
+refused "R_ON outside the card's range" "r_on_ohm must lie in the card's own range" \
+  "$aimc" device stats --card "$tmp/outside.toml"
+sed 's/^cv_on = 0.05/cv_on = nan/; s/^r_on_ohm = 1e8/r_on_ohm = 1e6/' "$tmp/outside.toml" >"$tmp/nan.toml"
+refused "nan in a card" "key 'cv_on' = nan is not a finite number" "$aimc" device stats --card "$tmp/nan.toml"
+refused "a folder as a card" "it is a folder" "$aimc" device stats --card "$tmp/"
+
+# An output path that is a folder is refused by name before any work.
+mkdir -p "$tmp/folder"
+refused "--csv as a folder" "$tmp/folder: is a folder" "$aimc" device stats --card rram --csv "$tmp/folder"
+refused "netlist --out as a folder" "$tmp/folder: is a folder" \
+  "$aimc" xbar netlist --rows 2 --cols 2 --out "$tmp/folder"
+
+if "$aimc" help train >/dev/null 2>&1; then
+  model=models/lenet5_mnist_ternary_s0.000_e15_n0_seed1.pt
+  refused "batch size 1" "BatchNorm needs 2 images per batch" \
+    "$aimc" train --batch-size 1 --out "$tmp/m.pt"
+  refused "train --threads 0" "threads must be in 1..256" "$aimc" train --threads 0 --out "$tmp/m.pt"
+  refused "train --out a folder" "$tmp/folder: is a folder" "$aimc" train --out "$tmp/folder"
+  refused "test --threads 0" "threads must be in 1..256" "$aimc" test --model "$model" --threads 0
+  refused "test --threads -1" "threads must be in 1..256" "$aimc" test --model "$model" --threads -1
+  refused "negative test subset" "test-subset must be >= 0" \
+    "$aimc" test --model "$model" --test-subset -3
+  refused "export --out a folder" "$tmp/folder: is a folder" \
+    "$aimc" export --model "$model" --out "$tmp/folder"
+  head -c 5000 "$model" >"$tmp/cut.pt"
+  refused "a cut model file" "$tmp/cut.pt: not a readable model file" \
+    "$aimc" test --model "$tmp/cut.pt"
+  refused "a folder as a model" "not a model file" "$aimc" test --model "$tmp/folder"
+fi
+
 echo "$(( total - fails )) passed, $fails failed"
 test "$fails" -eq 0

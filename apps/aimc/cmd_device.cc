@@ -41,6 +41,7 @@ void RegisterDevice(CLI::App& app) {
   stats->add_option("--seed", args->seed, "Seed of the Monte-Carlo draws")->capture_default_str();
   stats->add_option("--csv", args->csv, "Also write the table as CSV to this file");
   stats->callback([args] {
+    if (!args->csv.empty()) RequireOutputFile(args->csv);
     const auto card = device::LoadCardOrPreset(args->card);
     const device::StateStats s = card->Stats();
     const mapping::WeightSpread analytic = mapping::AnalyticSpread(s);

@@ -30,6 +30,7 @@ void RegisterMap(CLI::App& app) {
       ->capture_default_str();
   spec->add_option("--csv", args->csv, "Also write the table as CSV to this file");
   spec->callback([args] {
+    if (!args->csv.empty()) RequireOutputFile(args->csv);
     Table t{{"sigma_w", "tmr", "zero_cv_ap", "pm1_equal_cv", "pm1_p_only_cv", "pm1_ap_only_cv"}, {}};
     std::vector<std::vector<std::string>> rows = {
         {"sigma_w", "0: sigma/mu AP", "+-1: equal P, AP", "+-1: P only", "+-1: AP only"}};

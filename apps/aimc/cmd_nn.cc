@@ -63,6 +63,7 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--out", a->out, "Model file (checkpoint)")->capture_default_str();
   cmd->callback([a] {
     a->train.Validate();
+    RequireOutputFile(a->out);
     spdlog::info("BLAS: {}", nn::BlasInfo());
     const nn::DataSplit data = nn::LoadData(a->train.dataset, a->train.data_dir);
     nn::NetworkOptions net = nn::NetworkFor(a->net, data.train);
@@ -122,6 +123,8 @@ void RegisterTest(CLI::App& app) {
   cmd->add_option("--csv", a->csv, "Write per-chip accuracies here");
   cmd->callback([a] {
     Require(a->chips >= 1, "--chips must be >= 1, got {}", a->chips);
+    Require(a->test_subset >= 0, "--test-subset must be >= 0 (0: all), got {}", a->test_subset);
+    if (!a->csv.empty()) RequireOutputFile(a->csv);
     nn::SetThreads(a->threads);
     nn::LoadedModel model = nn::LoadModel(a->model);
     experiment::ChipSpec spec =
@@ -174,6 +177,7 @@ void RegisterExport(CLI::App& app) {
   cmd->add_option("--model", a->model, "Model or checkpoint from aimc train")->required();
   cmd->add_option("--out", a->out, "Model file to write")->required();
   cmd->callback([a] {
+    RequireOutputFile(a->out);
     nn::LoadedModel model = nn::LoadModel(a->model);
     nn::SaveModel(a->out, *model.network, model.info);
     fmt::print("{}: {} after {} epochs, noise-free test accuracy {:.2f} %\n", a->out.string(),

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <cmath>
 #include <memory>
 
 #include <fmt/format.h>
@@ -96,6 +97,7 @@ circuit::Crossbar MakeArray(XbarArgs& a, Rng& rng) {
 }
 
 Eigen::MatrixXd MakeInputs(const XbarArgs& a, Rng& rng) {
+  Require(std::isfinite(a.v_read), "--v-read must be a finite voltage, got {}", a.v_read);
   if (a.inputs == "ones") return Eigen::MatrixXd::Constant(a.rows, 1, a.v_read);
   if (a.inputs == "random") {
     Require(a.count >= 1, "--count must be >= 1, got {}", a.count);
@@ -131,6 +133,9 @@ void RegisterXbar(CLI::App& app) {
                     "<MAP>.png/.svg (Fig. 15b)");
   solve->callback([solve_args, csv, map] {
     XbarArgs& a = *solve_args;
+    if (!csv->empty()) RequireOutputFile(*csv);
+    Require(map->empty() || !std::filesystem::path(*map).filename().empty(),
+            "--map {}: give a file stem, such as {}/ir_map", *map, *map);
     Rng rng(a.seed);
     const circuit::Crossbar xbar = MakeArray(a, rng);
     const Eigen::MatrixXd v = MakeInputs(a, rng);
@@ -184,6 +189,7 @@ void RegisterXbar(CLI::App& app) {
   netlist->add_flag("--run", *run, "Run ngspice on it and print the largest relative difference");
   netlist->callback([net_args, out, run] {
     XbarArgs& a = *net_args;
+    RequireOutputFile(*out);
     Rng rng(a.seed);
     const circuit::Crossbar xbar = MakeArray(a, rng);
     const Eigen::VectorXd v = MakeInputs(a, rng).col(0);

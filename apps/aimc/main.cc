@@ -1,6 +1,8 @@
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,10 @@
 #include "aimc/common/error.h"
 #include "aimc/common/version.h"
 #include "commands.h"
+
+#ifdef AIMC_WITH_TORCH
+#include <c10/util/Exception.h>
+#endif
 
 int main(int argc, char** argv) {
   CLI::App app{"aimc: analog in-memory computing simulator for DNN inference (device, mapping, "
@@ -57,6 +63,21 @@ int main(int argc, char** argv) {
   } catch (const aimc::Error& e) {
     std::fprintf(stderr, "aimc: error: %s\n", e.what());
     return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the user gave that the system refuses (permissions, a full disk).
+    std::fprintf(stderr, "aimc: error: %s\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "aimc: error: out of memory: the problem is larger than this machine "
+                         "holds (a smaller array, batch or data subset fits)\n");
+    return 2;
+#ifdef AIMC_WITH_TORCH
+  } catch (const c10::Error& e) {
+    // Every LibTorch call on user input is checked first; one that still fails is a bug, shown
+    // without LibTorch's backtrace.
+    std::fprintf(stderr, "aimc: internal error: %s\n", e.what_without_backtrace());
+    return 3;
+#endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "aimc: internal error: %s\n", e.what());
     return 3;

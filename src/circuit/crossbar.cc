@@ -10,8 +10,9 @@ namespace aimc::circuit {
 namespace {
 
 void RequireResistance(double value, const char* field) {
-  Require(std::isfinite(value) && value >= 0.0,
-          "crossbar.{} must be a finite resistance >= 0 ohm, got {}", field, value);
+  Require(value == 0.0 || (value >= kMinParasiticOhm && value <= kMaxParasiticOhm),
+          "crossbar.{} must be 0 (ideal) or within [{:g}, {:g}] ohm, got {}", field,
+          kMinParasiticOhm, kMaxParasiticOhm, value);
 }
 
 }  // namespace
@@ -70,8 +71,8 @@ double SegmentResistanceOhm(double sheet_ohm_per_square, double length_nm, doubl
   return sheet_ohm_per_square * length_nm / width_nm;
 }
 
-Crossbar::Crossbar(Eigen::MatrixXd conductance_s, CrossbarOptions options)
-    : conductance_s_(std::move(conductance_s)), options_(options) {
+Crossbar::Crossbar(Eigen::MatrixXd conductance_s, CrossbarOptions options, std::string name)
+    : conductance_s_(std::move(conductance_s)), options_(options), name_(std::move(name)) {
   options_.Validate();
   Require(conductance_s_.rows() >= 1 && conductance_s_.cols() >= 1,
           "crossbar must have at least 1 row and 1 column, got {} x {}", conductance_s_.rows(),
@@ -79,10 +80,16 @@ Crossbar::Crossbar(Eigen::MatrixXd conductance_s, CrossbarOptions options)
   for (Eigen::Index j = 0; j < conductance_s_.cols(); ++j) {
     for (Eigen::Index i = 0; i < conductance_s_.rows(); ++i) {
       const double g = conductance_s_(i, j);
-      Require(std::isfinite(g) && g > 0.0,
-              "conductance at (row {}, column {}) must be finite and > 0 S, got {}", i, j, g);
+      Require(g >= kMinCellSiemens && g <= kMaxCellSiemens,
+              "{}: conductance at (row {}, column {}) must be within [{:g}, {:g}] S, got {}",
+              Describe(), i, j, kMinCellSiemens, kMaxCellSiemens, g);
     }
   }
+}
+
+std::string Crossbar::Describe() const {
+  if (name_.empty()) return fmt::format("the {} x {} array", rows(), cols());
+  return fmt::format("array '{}' ({} x {})", name_, rows(), cols());
 }
 
 Eigen::MatrixXd Crossbar::CellConductances() const {

@@ -184,7 +184,7 @@ TEST(CrossbarPairs, CombinePairsGivesTheDifferentialOutputs) {
 
 TEST(CrossbarErrors, BadConductanceNamesTheCell) {
   Eigen::MatrixXd g = Eigen::MatrixXd::Constant(3, 4, 1e-6);
-  for (double bad : {0.0, -1e-6, std::nan(""), double(INFINITY)}) {
+  for (double bad : {0.0, -1e-6, std::nan(""), double(INFINITY), 1e-320, 1e10}) {
     g(2, 1) = bad;
     try {
       const Crossbar xbar(g, CrossbarOptions{});
@@ -208,6 +208,45 @@ TEST(CrossbarErrors, BadOptionNamesTheField) {
   o.driver_ohm = std::nan("");
   EXPECT_THROW(o.Validate(), Error);
   EXPECT_THROW(Crossbar(Eigen::MatrixXd(0, 3), CrossbarOptions{}), Error);
+}
+
+// Issue 9: a wire of 1e-320 ohm (subnormal; 1/R is inf) gave NaN deviations and exit 0.
+TEST(CrossbarErrors, SubnormalAndAbsurdParasiticsAreRefused) {
+  for (double bad : {1e-320, 1e-10, 1e13, -1.0, std::nan(""), double(INFINITY)}) {
+    CrossbarOptions o;
+    o.access_ohm = 1.0;
+    o.wire_row_ohm = bad;
+    try {
+      o.Validate();
+      FAIL() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("crossbar.wire_row_ohm must be 0 (ideal) or within "
+                                           "[1e-09, 1e+12] ohm"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  for (double good : {0.0, 1e-9, 1e12}) {
+    CrossbarOptions o;
+    o.wire_row_ohm = o.wire_col_ohm = o.driver_ohm = o.sense_ohm = o.access_ohm = good;
+    EXPECT_NO_THROW(o.Validate()) << good;
+  }
+}
+
+// Inputs of 1e308 V on 1e3 S cells overflow the currents: the solver says so, naming the array,
+// instead of returning inf or NaN.
+TEST(CrossbarErrors, NonFiniteSolveNamesTheArray) {
+  const Crossbar xbar(Eigen::MatrixXd::Constant(3, 2, 1e3), Wires(1.0, 1.0), "tile (0, 1)");
+  const DcSolver solver(xbar);
+  try {
+    solver.ColumnCurrents(Eigen::VectorXd::Constant(3, 1e308));
+    FAIL() << "returned a non-finite solve";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("array 'tile (0, 1)' (3 x 2)"), std::string::npos) << message;
+    EXPECT_NE(message.find("non-finite"), std::string::npos) << message;
+  }
+  EXPECT_TRUE(solver.ColumnCurrents(Eigen::VectorXd::Constant(3, 1.0)).allFinite());
 }
 
 TEST(CrossbarErrors, BadInputsAreRejected) {

@@ -17,7 +17,21 @@ std::string ToString(Backend backend) {
 }
 
 struct DcSolver::Impl {
-  explicit Impl(const Crossbar& xbar) : sys(xbar) {}
+  explicit Impl(const Crossbar& xbar) : sys(xbar), array(xbar.Describe()) {}
+
+  // A solve of a positive definite system with finite data is finite; anything else means the
+  // values span more than double arithmetic holds, and is reported rather than returned.
+  void RequireFinite(const Eigen::MatrixXd& currents) const {
+    if (currents.allFinite()) return;
+    for (Eigen::Index n = 0; n < currents.cols(); ++n) {
+      for (Eigen::Index j = 0; j < currents.rows(); ++j) {
+        Require(std::isfinite(currents(j, n)),
+                "the DC solve of {} gave a non-finite current ({}) at column {} for input {}: "
+                "its conductances and parasitics span more than double precision resolves",
+                array, currents(j, n), j, n);
+      }
+    }
+  }
 
   Eigen::MatrixXd SolveDeviations(const Eigen::MatrixXd& v) {
     Require(v.rows() == sys.rows, "input has {} voltages for {} rows", v.rows(), sys.rows);
@@ -31,6 +45,7 @@ struct DcSolver::Impl {
   }
 
   internal::NodalSystem sys;
+  std::string array;
   FactorSummary summary;
   std::optional<internal::Cholmod> cholmod;
   std::optional<Eigen::SimplicialLDLT<internal::SparseLower, Eigen::Lower>> eigen;
@@ -86,7 +101,9 @@ Eigen::VectorXd DcSolver::ColumnCurrents(const Eigen::VectorXd& v_rows) const {
 
 Eigen::MatrixXd DcSolver::BatchColumnCurrents(const Eigen::MatrixXd& v_rows) const {
   const Eigen::MatrixXd x = impl_->SolveDeviations(v_rows);
-  return impl_->sys.Currents(v_rows, x);
+  Eigen::MatrixXd currents = impl_->sys.Currents(v_rows, x);
+  impl_->RequireFinite(currents);
+  return currents;
 }
 
 NodeVoltages DcSolver::Solve(const Eigen::VectorXd& v_rows) const {
@@ -105,6 +122,9 @@ NodeVoltages DcSolver::Solve(const Eigen::VectorXd& v_rows) const {
     }
   }
   out.column_current_a = s.Currents(v, x).col(0);
+  impl_->RequireFinite(out.column_current_a);
+  Require(out.row_v.allFinite() && out.col_v.allFinite(),
+          "the DC solve of {} gave non-finite node voltages", impl_->array);
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "aimc/circuit/dc_solver.h"
 #include "aimc/common/error.h"
@@ -204,6 +205,18 @@ Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool
   m.noalias() = row_part.leftCols(width) * col_part.leftCols(width).transpose();
   if (form.rows == PortForm::kEnd) m = -m;
   if (form.rows == PortForm::kSpread && form.cols == PortForm::kSpread) m += sys.g;
+  // A factorization of a positive definite matrix with finite data is finite; anything else
+  // means the values span more than double arithmetic holds, reported rather than returned.
+  if (!m.allFinite()) {
+    for (Eigen::Index j = 0; j < m.cols(); ++j) {
+      for (Eigen::Index i = 0; i < m.rows(); ++i) {
+        Require(std::isfinite(m(i, j)),
+                "the effective matrix of {} is not finite at (row {}, column {}): its "
+                "conductances and parasitics span more than double precision resolves",
+                xbar.Describe(), i, j);
+      }
+    }
+  }
   out.total_seconds = SecondsSince(start);
   return m;
 }

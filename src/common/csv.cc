@@ -48,8 +48,24 @@ std::string FormatDouble(double value) {
   return std::string(buffer, end);
 }
 
+void RequireOutputFile(const std::filesystem::path& path) {
+  Require(!path.empty(), "no output file given");
+  Require(!std::filesystem::is_directory(path),
+          "{}: is a folder; give a file name (such as {})", path.string(),
+          (path / "out").string());
+}
+
+void CreateParentFolder(const std::filesystem::path& path) {
+  if (!path.has_parent_path()) return;
+  std::error_code error;
+  std::filesystem::create_directories(path.parent_path(), error);
+  Require(!error, "cannot create the folder {} for {}: {}", path.parent_path().string(),
+          path.string(), error.message());
+}
+
 void WriteFileAtomic(const std::filesystem::path& path, const std::string& text) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  RequireOutputFile(path);
+  CreateParentFolder(path);
   const std::filesystem::path tmp = path.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -58,7 +74,12 @@ void WriteFileAtomic(const std::filesystem::path& path, const std::string& text)
     out.flush();
     Require(static_cast<bool>(out), "write to {} failed", tmp.string());
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code error;
+  std::filesystem::rename(tmp, path, error);
+  if (error) {
+    std::filesystem::remove(tmp, error);
+    Fail("cannot write {}: {}", path.string(), error.message());
+  }
 }
 
 void WriteCsv(const std::filesystem::path& path, const Table& table) {
@@ -79,6 +100,8 @@ void WriteCsv(const std::filesystem::path& path, const Table& table) {
 }
 
 std::string ReadFile(const std::filesystem::path& path) {
+  Require(!std::filesystem::is_directory(path), "cannot read {}: it is a folder, not a file",
+          path.string());
   std::ifstream in(path, std::ios::binary);
   Require(static_cast<bool>(in), "cannot open {}: {}", path.string(),
           std::filesystem::exists(path) ? "not readable" : "no such file");

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -73,6 +75,40 @@ TEST(Csv, FormatDoubleIsShortestRoundTrip) {
   EXPECT_EQ(FormatDouble(0.1), "0.1");
   EXPECT_EQ(std::stod(FormatDouble(1e6)), 1e6);
   EXPECT_EQ(std::stod(FormatDouble(M_PI)), M_PI);
+}
+
+std::string MessageOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// `--out results/` where results/ exists used to end in a filesystem exception from rename.
+TEST(Csv, AFolderIsNotAnOutputFile) {
+  const auto dir = TempPath("out_folder");
+  std::filesystem::create_directories(dir);
+  Table table{{"x"}, {}};
+  table.Add({1.0});
+  const std::string message = MessageOf([&] { WriteCsv(dir, table); });
+  EXPECT_NE(message.find(dir.string() + ": is a folder"), std::string::npos) << message;
+  EXPECT_TRUE(std::filesystem::is_directory(dir));
+  EXPECT_FALSE(std::filesystem::exists(dir.string() + ".tmp"));
+  EXPECT_NE(MessageOf([] { RequireOutputFile(""); }).find("no output file"), std::string::npos);
+  // Under a file there is no folder to create.
+  const auto file = TempPath("plain_file");
+  std::ofstream(file) << "x";
+  const std::string nested = MessageOf([&] { WriteCsv(file / "t.csv", table); });
+  EXPECT_NE(nested.find("cannot create the folder " + file.string()), std::string::npos) << nested;
+}
+
+TEST(Csv, AFolderIsNotAnInputFile) {
+  const auto dir = TempPath("in_folder");
+  std::filesystem::create_directories(dir);
+  const std::string message = MessageOf([&] { ReadFile(dir); });
+  EXPECT_NE(message.find(dir.string() + ": it is a folder"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -78,6 +78,30 @@ MeasuredOptions ReadMeasured(const TomlReader& t, const std::filesystem::path& c
   return o;
 }
 
+// What every kind must satisfy: its states within the physical range of resistance, and its
+// nominal R_ON within the range of R_ON it says the technology can be made at (for an MTJ, the
+// RA range at its pillar).
+void RequirePhysical(const DeviceCard& card, const std::string& kind) {
+  const StateStats s = card.Stats();
+  const double r_on = 1.0 / s.on.mean_s;
+  const double r_off = 1.0 / s.off.mean_s;
+  Require(r_on >= kMinDeviceOhm && r_off <= kMaxDeviceOhm,
+          "the card's states R_ON = 1/E[G_on] = {:.6g} ohm and R_OFF = {:.6g} ohm must lie within "
+          "[{:g}, {:g}] ohm",
+          r_on, r_off, kMinDeviceOhm, kMaxDeviceOhm);
+  const auto [lo, hi] = card.r_on_range_ohm();
+  const char* range_keys = kind == "mtj" ? "ra_min_ohm_um2 and ra_max_ohm_um2 at its pillar"
+                                         : "r_on_min_ohm and r_on_max_ohm";
+  Require(lo >= kMinDeviceOhm && hi <= kMaxDeviceOhm,
+          "the card's R_ON range [{:.6g}, {:.6g}] ohm (from {}) must lie within [{:g}, {:g}] ohm",
+          lo, hi, range_keys, kMinDeviceOhm, kMaxDeviceOhm);
+  // The tolerance of WithRon, which moves a card to the ends of its range.
+  Require(r_on >= lo * (1 - 1e-12) && r_on <= hi * (1 + 1e-12),
+          "the card's nominal R_ON = {:.6g} ohm lies outside its own R_ON range [{:.6g}, {:.6g}] "
+          "ohm (from {})",
+          r_on, lo, hi, range_keys);
+}
+
 }  // namespace
 
 std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
@@ -95,6 +119,7 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
       Fail("{}: must be 'mtj', 'two_state' or 'measured', got '{}'", t.Where("kind"), kind);
     }
     t.RejectUnknown();
+    RequirePhysical(*card, kind);
     return card;
   } catch (const Error& e) {
     RethrowNamingFile(e, path.string());

@@ -162,5 +162,75 @@ TEST(TwoStateCard, MomentsAreTheCardsValues) {
   EXPECT_THROW(TwoStateCard{o}, Error);
 }
 
+const std::string kGoodTwoState =
+    "kind = 'two_state'\nname = 't'\nr_on_ohm = 1e6\nr_on_min_ohm = 1e3\nr_on_max_ohm = 1e7\n"
+    "on_off_ratio = 10.0\ncv_on = 0.05\ncv_off = 0.05\nwrite_voltage_v = 1.0\n";
+
+std::string Edited(std::string text, const std::string& from, const std::string& to) {
+  text.replace(text.find(from), from.size(), to);
+  return text;
+}
+
+// Issue 9: a nominal R_ON outside the card's own range was accepted (and WithRon then refused
+// the card's own level).
+TEST(DeviceCard, NominalRonOutsideItsOwnRangeIsRefused) {
+  EXPECT_EQ(LoadError(Temp("ts_good.toml", kGoodTwoState)), "");
+  const auto two_state =
+      Temp("ts_outside.toml", Edited(kGoodTwoState, "r_on_ohm = 1e6", "r_on_ohm = 1e8"));
+  std::string message = LoadError(two_state);
+  EXPECT_NE(message.find(two_state.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("r_on_ohm must lie in the card's own range [r_on_min_ohm, r_on_max_ohm]"),
+            std::string::npos)
+      << message;
+  // An MTJ's range is its RA range at its pillar: RA 60 kOhm um^2 beyond ra_max_ohm_um2 50k.
+  const auto mtj = Temp("mtj_outside.toml",
+                        Edited(kGoodMtj, "ra_ohm_um2 = 20000.0",
+                               "ra_ohm_um2 = 60000.0\nra_min_ohm_um2 = 5000.0\n"
+                               "ra_max_ohm_um2 = 50000.0"));
+  message = LoadError(mtj);
+  EXPECT_NE(message.find(mtj.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("lies outside its own R_ON range"), std::string::npos) << message;
+  EXPECT_NE(message.find("ra_min_ohm_um2 and ra_max_ohm_um2"), std::string::npos) << message;
+  // Measured: the wafer's mean R_ON (1.33 MOhm) outside the stated 2-5 MOhm.
+  Temp("range_wafer.csv", "r_on_ohm,r_off_ohm\n1e6,2.5e6\n2e6,5e6\n");
+  const auto measured = Temp("measured_outside.toml",
+                             "kind = 'measured'\nname = 'w'\ncsv = 'range_wafer.csv'\n"
+                             "write_voltage_v = 0.5\nr_on_min_ohm = 2e6\nr_on_max_ohm = 5e6\n");
+  message = LoadError(measured);
+  EXPECT_NE(message.find(measured.string()), std::string::npos) << message;
+  EXPECT_NE(message.find("lies outside the card's own range"), std::string::npos) << message;
+}
+
+// Issue 9: resistances at 1e306 ohm gave an exact sigma of 0 beside a Monte-Carlo sigma of
+// 0.185 (the squares of 1/R underflowed); a subnormal R_ON gave inf conductances.
+TEST(DeviceCard, NonPhysicalResistancesAreRefused) {
+  Temp("huge_wafer.csv", "r_on_ohm,r_off_ohm\n1e306,2.5e306\n2e306,5e306\n");
+  const auto huge = Temp("huge.toml", "kind = 'measured'\nname = 'w'\ncsv = 'huge_wafer.csv'\n"
+                                      "write_voltage_v = 0.5\n");
+  std::string message = LoadError(huge);
+  EXPECT_NE(message.find("huge_wafer.csv:2: column 'r_on_ohm': resistance must be within [1, "
+                         "1e+15] ohm, got 1e+306"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find(huge.string()), std::string::npos) << message;
+  for (const char* r_on : {"1e-320", "1e306", "0.5"}) {
+    const auto path = Temp("ts_r_on.toml", Edited(kGoodTwoState, "r_on_ohm = 1e6",
+                                                  std::string("r_on_ohm = ") + r_on));
+    message = LoadError(path);
+    EXPECT_NE(message.find("r_on_ohm must be within [1, 1e+15] ohm"), std::string::npos)
+        << r_on << ": " << message;
+  }
+  // R_OFF = R_ON x on/off ratio too.
+  message = LoadError(Temp("ts_r_off.toml", Edited(kGoodTwoState, "on_off_ratio = 10.0",
+                                                   "on_off_ratio = 1e10")));
+  EXPECT_NE(message.find("R_OFF"), std::string::npos) << message;
+  // An MTJ whose RA puts R_ON at 1e20 ohm.
+  message = LoadError(Temp("mtj_huge.toml",
+                           Edited(kGoodMtj, "ra_ohm_um2 = 20000.0",
+                                  "ra_ohm_um2 = 1e17\nra_min_ohm_um2 = 1e16\n"
+                                  "ra_max_ohm_um2 = 1e18")));
+  EXPECT_NE(message.find("must lie within [1, 1e+15] ohm"), std::string::npos) << message;
+}
+
 }  // namespace
 }  // namespace aimc::device

@@ -18,11 +18,23 @@ Spread ParseSpread(const std::string& name, const std::string& where) {
   Fail("{}: must be 'normal' or 'lognormal', got '{}'", where, name);
 }
 
+namespace {
+
+void RequireDeviceOhm(double value, const char* field) {
+  Require(value >= kMinDeviceOhm && value <= kMaxDeviceOhm,
+          "{} must be within [{:g}, {:g}] ohm, got {}", field, kMinDeviceOhm, kMaxDeviceOhm, value);
+}
+
+}  // namespace
+
 void TwoStateOptions::Validate() const {
   Require(!name.empty(), "name must not be empty");
-  Require(std::isfinite(r_on_ohm) && r_on_ohm > 0, "r_on_ohm must be > 0, got {}", r_on_ohm);
+  RequireDeviceOhm(r_on_ohm, "r_on_ohm");
   Require(std::isfinite(on_off_ratio) && on_off_ratio > 1.0,
           "on_off_ratio must be > 1 (ON conducts more than OFF), got {}", on_off_ratio);
+  Require(r_on_ohm * on_off_ratio <= kMaxDeviceOhm,
+          "on_off_ratio x r_on_ohm (R_OFF) must be <= {:g} ohm, got {} x {} = {:g}", kMaxDeviceOhm,
+          on_off_ratio, r_on_ohm, on_off_ratio * r_on_ohm);
   // A normal spread beyond 1/3 puts more than 0.1 % of devices at G <= 0, where the cut
   // distorts the moments; a lognormal has no such limit.
   const double cv_max = spread == Spread::kNormal ? 1.0 / 3.0 : 10.0;
@@ -33,9 +45,14 @@ void TwoStateOptions::Validate() const {
           cv_off);
   Require(std::isfinite(write_voltage_v) && write_voltage_v > 0,
           "write_voltage_v must be > 0, got {}", write_voltage_v);
-  Require(r_on_min_ohm > 0 && r_on_max_ohm >= r_on_min_ohm,
-          "r_on_min_ohm and r_on_max_ohm must satisfy 0 < min <= max, got {} and {}",
+  RequireDeviceOhm(r_on_min_ohm, "r_on_min_ohm");
+  RequireDeviceOhm(r_on_max_ohm, "r_on_max_ohm");
+  Require(r_on_min_ohm <= r_on_max_ohm, "r_on_min_ohm ({}) must be <= r_on_max_ohm ({})",
           r_on_min_ohm, r_on_max_ohm);
+  Require(r_on_ohm >= r_on_min_ohm && r_on_ohm <= r_on_max_ohm,
+          "r_on_ohm must lie in the card's own range [r_on_min_ohm, r_on_max_ohm] = [{}, {}], "
+          "got {}",
+          r_on_min_ohm, r_on_max_ohm, r_on_ohm);
 }
 
 TwoStateCard::TwoStateCard(TwoStateOptions options) : options_(std::move(options)) {
@@ -107,22 +124,29 @@ void MeasuredOptions::Validate() const {
   Require(!csv.empty(), "csv must name a file of measured resistances");
   Require(std::isfinite(write_voltage_v) && write_voltage_v > 0,
           "write_voltage_v must be > 0, got {}", write_voltage_v);
-  Require(r_on_min_ohm >= 0 && r_on_max_ohm >= r_on_min_ohm,
-          "r_on_min_ohm and r_on_max_ohm must satisfy 0 <= min <= max, got {} and {}",
-          r_on_min_ohm, r_on_max_ohm);
+  // 0 and 0: no range given, only the measured level.
+  if (r_on_min_ohm != 0.0 || r_on_max_ohm != 0.0) {
+    RequireDeviceOhm(r_on_min_ohm, "r_on_min_ohm");
+    RequireDeviceOhm(r_on_max_ohm, "r_on_max_ohm");
+    Require(r_on_min_ohm <= r_on_max_ohm, "r_on_min_ohm ({}) must be <= r_on_max_ohm ({})",
+            r_on_min_ohm, r_on_max_ohm);
+  }
   Require(std::isfinite(scale) && scale > 0, "scale must be > 0, got {}", scale);
 }
 
 namespace {
 
+// Two-pass moments in units of the largest conductance, so that no square underflows whatever
+// the resistance level (1/R squared for R = 1e160 ohm is below the smallest double).
 ConductanceStats SampleMoments(const std::vector<double>& g) {
+  const double unit = *std::max_element(g.begin(), g.end());
   double mean = 0.0;
-  for (double x : g) mean += x;
+  for (double x : g) mean += x / unit;
   mean /= static_cast<double>(g.size());
   double var = 0.0;
-  for (double x : g) var += (x - mean) * (x - mean);
+  for (double x : g) var += (x / unit - mean) * (x / unit - mean);
   var /= static_cast<double>(g.size() > 1 ? g.size() - 1 : 1);
-  return {mean, std::sqrt(var)};
+  return {mean * unit, std::sqrt(var) * unit};
 }
 
 }  // namespace
@@ -143,8 +167,9 @@ MeasuredCard::MeasuredCard(MeasuredOptions options) : options_(std::move(options
     for (const auto& [column, out] : {std::pair{c_on, &g_on_s_}, std::pair{c_off, &g_off_s_}}) {
       const double r = table.rows[i][column];
       if (std::isnan(r)) continue;  // state not measured on this device
-      Require(std::isfinite(r) && r > 0, "{}:{}: column '{}': resistance must be > 0, got {}",
-              file, i + 2, table.columns[column], r);
+      Require(r >= kMinDeviceOhm && r <= kMaxDeviceOhm,
+              "{}:{}: column '{}': resistance must be within [{:g}, {:g}] ohm, got {}", file,
+              i + 2, table.columns[column], kMinDeviceOhm, kMaxDeviceOhm, r);
       out->push_back(1.0 / (r * options_.scale));
     }
   }
@@ -152,6 +177,14 @@ MeasuredCard::MeasuredCard(MeasuredOptions options) : options_(std::move(options
           "{}: needs at least 2 measured devices per state, got {} ON and {} OFF", file,
           g_on_s_.size(), g_off_s_.size());
   stats_ = {SampleMoments(g_on_s_), SampleMoments(g_off_s_)};
+  if (options_.r_on_max_ohm > 0) {
+    // The same tolerance as WithRon, which scales a card to the ends of its range.
+    const double r_on = 1.0 / stats_.on.mean_s;
+    Require(r_on >= options_.r_on_min_ohm * (1 - 1e-12) && r_on <= options_.r_on_max_ohm * (1 + 1e-12),
+            "{}: the measured R_ON = 1/E[G_on] = {:.6g} ohm lies outside the card's own range "
+            "[r_on_min_ohm, r_on_max_ohm] = [{}, {}]",
+            file, r_on, options_.r_on_min_ohm, options_.r_on_max_ohm);
+  }
   Require(stats_.on.mean_s > stats_.off.mean_s,
           "{}: r_on_ohm must be the low-resistance state, but its mean conductance {:.4g} S is "
           "not above r_off_ohm's {:.4g} S",

@@ -21,9 +21,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The largest data file read into memory: CIFAR-100's training batch is 150 MB, full MNIST's
+// images 47 MB; a "file" beyond this is a decompression bomb or a device.
+constexpr std::size_t kMaxDataFileBytes = std::size_t{4} << 30;
+
 // Whole file through zlib: gzread passes plain files through unchanged, so one path reads both.
 std::string ReadMaybeGzip(const fs::path& path) {
   Require(fs::exists(path), "{}: no such file", path.string());
+  Require(!fs::is_directory(path), "{}: is a folder, not a data file", path.string());
   gzFile file = gzopen(path.c_str(), "rb");
   Require(file != nullptr, "{}: cannot open", path.string());
   std::string bytes;
@@ -38,6 +43,11 @@ std::string ReadMaybeGzip(const fs::path& path) {
     }
     if (got == 0) break;
     bytes.append(chunk.data(), static_cast<std::size_t>(got));
+    if (bytes.size() > kMaxDataFileBytes) {
+      gzclose(file);
+      Fail("{}: more than {} GiB (uncompressed): not a data file aimc reads", path.string(),
+           kMaxDataFileBytes >> 30);
+    }
   }
   // A gzip stream cut short reads as a short file; zlib reports it only here.
   const int closed = gzclose(file);
@@ -160,25 +170,32 @@ torch::Tensor ReadIdx(const fs::path& path) {
   const std::string bytes = ReadMaybeGzip(path);
   Require(bytes.size() >= 8, "{}: {} bytes, too short for an IDX header", path.string(),
           bytes.size());
+  // Magic: two zero bytes, the type (0x08: unsigned byte), the rank.
   const std::uint32_t magic = BigEndian32(bytes, 0);
   const std::uint32_t rank = magic & 0xff;
   Require((magic >> 8) == 0x08 && (rank == 1 || rank == 3),
           "{}: magic number 0x{:08x} is not an uint8 IDX file of labels (0x00000801) or images "
           "(0x00000803)",
           path.string(), magic);
-  Require(bytes.size() >= 4 + 4 * rank, "{}: header cut short", path.string());
+  const std::size_t header = 4 + 4 * std::size_t{rank};
+  Require(bytes.size() >= header, "{}: header cut short", path.string());
   std::vector<std::int64_t> dims;
-  std::int64_t count = 1;
-  for (std::uint32_t d = 0; d < rank; ++d) {
-    dims.push_back(BigEndian32(bytes, 4 + 4 * d));
-    Require(dims.back() > 0 && dims.back() < (1 << 24), "{}: dimension {} is {}", path.string(),
-            d, dims.back());
-    count *= dims.back();
+  for (std::uint32_t d = 0; d < rank; ++d) dims.push_back(BigEndian32(bytes, 4 + 4 * d));
+  // The product of the dimensions in overflow-checked arithmetic: 2^32-1 per dimension cubed
+  // does not fit 64 bits, and must not wrap around to a size that happens to match.
+  std::uint64_t count = 1;
+  bool overflow = false;
+  for (const std::int64_t d : dims) {
+    overflow |= __builtin_mul_overflow(count, static_cast<std::uint64_t>(d), &count);
   }
-  const std::size_t header = 4 + 4 * rank;
-  Require(bytes.size() - header == static_cast<std::size_t>(count),
-          "{}: header promises {} bytes of data, file has {} (truncated or corrupt)",
-          path.string(), count, bytes.size() - header);
+  const std::string shape = fmt::format("{}", fmt::join(dims, " x "));
+  Require(count > 0 || overflow, "{}: the header's dimensions {} hold no data", path.string(),
+          shape);
+  Require(!overflow && count == bytes.size() - header,
+          "{}: the header's dimensions {} promise {} bytes of data, the file has {} (truncated or "
+          "corrupt)",
+          path.string(), shape, overflow ? std::string("more than 2^64") : fmt::format("{}", count),
+          bytes.size() - header);
   torch::Tensor data = torch::empty(dims, torch::kUInt8);
   std::memcpy(data.data_ptr<std::uint8_t>(), bytes.data() + header, static_cast<std::size_t>(count));
   if (rank == 1) return data.to(torch::kInt64);
@@ -312,7 +329,9 @@ DigitsSplit PrepareMnistDigits(const fs::path& digits_json_dir, const fs::path& 
     WriteIdx(out_dir / (stem + "-labels-idx1-ubyte"),
              torch::from_blob(labels.data(), {n}, torch::kUInt8));
   };
-  fs::create_directories(out_dir);
+  Require(!fs::exists(out_dir) || fs::is_directory(out_dir), "{}: is a file, not a folder",
+          out_dir.string());
+  CreateParentFolder(out_dir / "train-images-idx3-ubyte");
   write("train", train_images, train_labels);
   write("t10k", test_images, test_labels);
   return {static_cast<std::int64_t>(train_labels.size()), static_cast<std::int64_t>(test_labels.size())};

@@ -3,10 +3,12 @@
 #include <zlib.h>
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -87,6 +89,48 @@ TEST_F(DataFiles, TruncatedOrCorruptIdxNamesTheFile) {
   EXPECT_NE(message.find("magic"), std::string::npos) << message;
   message = ErrorOf([&] { ReadIdx(dir_ / "missing"); });
   EXPECT_NE(message.find("missing"), std::string::npos) << message;
+}
+
+// Issue 9: dimensions whose product overflows 64 bits surfaced as a LibTorch exception with a
+// 30-frame backtrace. 2^23 x 2^23 x 2^18 = 2^64 wraps to 0, the size of a file without data.
+TEST_F(DataFiles, IdxHeaderWhoseSizeOverflowsIsRefused) {
+  const auto header = [](std::uint32_t magic, std::vector<std::uint32_t> dims) {
+    std::string bytes;
+    dims.insert(dims.begin(), magic);
+    for (std::uint32_t v : dims)
+      for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>(v >> shift));
+    return bytes;
+  };
+  const fs::path wrap = dir_ / "wrap";
+  WriteFileAtomic(wrap, header(0x803, {1u << 23, 1u << 23, 1u << 18}));
+  std::string message = ErrorOf([&] { ReadIdx(wrap); });
+  EXPECT_NE(message.find(wrap.string() + ": the header's dimensions 8388608 x 8388608 x 262144 "
+                                         "promise more than 2^64 bytes of data, the file has 0"),
+            std::string::npos)
+      << message;
+  const fs::path huge = dir_ / "huge";
+  WriteFileAtomic(huge, header(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu}) + "xyz");
+  message = ErrorOf([&] { ReadIdx(huge); });
+  EXPECT_NE(message.find("more than 2^64"), std::string::npos) << message;
+  // Within 64 bits but not what the file holds.
+  const fs::path big = dir_ / "big";
+  WriteFileAtomic(big, header(0x801, {1u << 31}) + "abc");
+  message = ErrorOf([&] { ReadIdx(big); });
+  EXPECT_NE(message.find("promise 2147483648 bytes of data, the file has 3"), std::string::npos)
+      << message;
+  const fs::path empty = dir_ / "empty";
+  WriteFileAtomic(empty, header(0x803, {0, 28, 28}));
+  EXPECT_NE(ErrorOf([&] { ReadIdx(empty); }).find("hold no data"), std::string::npos);
+  // IDX type 0x0d (float) and a rank of 2 are not aimc's uint8 labels or images.
+  for (std::uint32_t magic : {0xd03u, 0x802u}) {
+    const fs::path other = dir_ / "other";
+    WriteFileAtomic(other, header(magic, {1, 1, 1}) + "x");
+    message = ErrorOf([&] { ReadIdx(other); });
+    EXPECT_NE(message.find(other.string() + ": magic number"), std::string::npos) << message;
+  }
+  // A folder where a file should be.
+  message = ErrorOf([&] { ReadIdx(dir_); });
+  EXPECT_NE(message.find("is a folder"), std::string::npos) << message;
 }
 
 TEST_F(DataFiles, CifarBinaryRecords) {

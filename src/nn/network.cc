@@ -38,21 +38,19 @@ nlohmann::json NetworkOptions::ToJson() const {
 
 NetworkOptions NetworkOptions::FromJson(const nlohmann::json& json) {
   NetworkOptions o;
+  Require(json.is_object(), "network options: expected an object, got {}", json.dump());
   RequireKnownKeys(json, NetworkOptions{}.ToJson(), "network options");
-  try {
-    o.arch = json.value("arch", o.arch);
-    o.in_channels = json.value("in_channels", o.in_channels);
-    o.image_size = json.value("image_size", o.image_size);
-    o.classes = json.value("classes", o.classes);
-    o.width = json.value("width", o.width);
-    o.ternary = json.value("ternary", o.ternary);
-    o.act_bits = json.value("act_bits", o.act_bits);
-    o.per_channel = json.value("per_channel", o.per_channel);
-    o.threshold_ratio = json.value("threshold_ratio", o.threshold_ratio);
-    o.float_first_last = json.value("float_first_last", o.float_first_last);
-  } catch (const nlohmann::json::exception& e) {
-    Fail("network options: {}", e.what());
-  }
+  const std::string what = "network options";
+  o.arch = JsonValue(json, "arch", o.arch, what);
+  o.in_channels = JsonValue(json, "in_channels", o.in_channels, what);
+  o.image_size = JsonValue(json, "image_size", o.image_size, what);
+  o.classes = JsonValue(json, "classes", o.classes, what);
+  o.width = JsonValue(json, "width", o.width, what);
+  o.ternary = JsonValue(json, "ternary", o.ternary, what);
+  o.act_bits = JsonValue(json, "act_bits", o.act_bits, what);
+  o.per_channel = JsonValue(json, "per_channel", o.per_channel, what);
+  o.threshold_ratio = JsonValue(json, "threshold_ratio", o.threshold_ratio, what);
+  o.float_first_last = JsonValue(json, "float_first_last", o.float_first_last, what);
   o.Validate();
   return o;
 }

@@ -5,17 +5,20 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <numbers>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
 #include "aimc/common/manifest.h"
 #include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
+#include "model_file.h"
 
 namespace aimc::nn {
 namespace fs = std::filesystem;
@@ -69,7 +72,9 @@ void TrainOptions::Validate() const {
   else
     Require(epochs >= 0 && epochs <= 10000,
             "epochs must be in 0..10000 when fine-tuning (0: a copy of init_from), got {}", epochs);
-  Require(batch_size >= 1 && batch_size <= 65536, "batch_size must be in 1..65536, got {}",
+  // BatchNorm normalizes over the batch in training, which takes at least 2 images.
+  Require(batch_size >= 2 && batch_size <= 65536,
+          "batch_size must be in 2..65536 (BatchNorm needs 2 images per batch), got {}",
           batch_size);
   Require(learning_rate > 0.0 && learning_rate < 10.0, "learning_rate must be in (0, 10), got {}",
           learning_rate);
@@ -109,29 +114,27 @@ nlohmann::json TrainOptions::ToJson() const {
 
 TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   TrainOptions o;
+  Require(json.is_object(), "training options: expected an object, got {}", json.dump());
   TrainOptions keys;
   keys.init_from = "-";
   RequireKnownKeys(json, keys.ToJson(), "training options");
-  try {
-    o.dataset = json.value("dataset", o.dataset);
-    o.data_dir = json.value("data_dir", std::string());
-    o.epochs = json.value("epochs", o.epochs);
-    o.batch_size = json.value("batch_size", o.batch_size);
-    o.learning_rate = json.value("learning_rate", o.learning_rate);
-    o.weight_decay = json.value("weight_decay", o.weight_decay);
-    o.sigma_train = json.value("sigma_train", o.sigma_train);
-    o.seed = json.value("seed", o.seed);
-    o.train_subset = json.value("train_subset", o.train_subset);
-    o.test_subset = json.value("test_subset", o.test_subset);
-    o.augment = json.value("augment", o.augment);
-    o.threads = json.value("threads", o.threads);
-    o.progress = json.value("progress", o.progress);
-    // Absent for a random init, and in models written before fine-tuning existed.
-    o.init_from = json.value("init_from", std::string());
-    o.init_from_hash = json.value("init_from_hash", o.init_from_hash);
-  } catch (const nlohmann::json::exception& e) {
-    Fail("training options: {}", e.what());
-  }
+  const std::string what = "training options";
+  o.dataset = JsonValue(json, "dataset", o.dataset, what);
+  o.data_dir = JsonValue(json, "data_dir", std::string(), what);
+  o.epochs = JsonValue(json, "epochs", o.epochs, what);
+  o.batch_size = JsonValue(json, "batch_size", o.batch_size, what);
+  o.learning_rate = JsonValue(json, "learning_rate", o.learning_rate, what);
+  o.weight_decay = JsonValue(json, "weight_decay", o.weight_decay, what);
+  o.sigma_train = JsonValue(json, "sigma_train", o.sigma_train, what);
+  o.seed = JsonValue(json, "seed", o.seed, what);
+  o.train_subset = JsonValue(json, "train_subset", o.train_subset, what);
+  o.test_subset = JsonValue(json, "test_subset", o.test_subset, what);
+  o.augment = JsonValue(json, "augment", o.augment, what);
+  o.threads = JsonValue(json, "threads", o.threads, what);
+  o.progress = JsonValue(json, "progress", o.progress, what);
+  // Absent for a random init, and in models written before fine-tuning existed.
+  o.init_from = JsonValue(json, "init_from", std::string(), what);
+  o.init_from_hash = JsonValue(json, "init_from_hash", o.init_from_hash, what);
   o.Validate();
   return o;
 }
@@ -153,22 +156,27 @@ nlohmann::json ModelInfo::ToJson() const {
 
 ModelInfo ModelInfo::FromJson(const nlohmann::json& json) {
   ModelInfo info;
-  try {
-    info.network = NetworkOptions::FromJson(json.at("network"));
-    info.training = TrainOptions::FromJson(json.at("training"));
-    info.epochs_done = json.at("epochs_done").get<int>();
-    for (const auto& e : json.at("history")) {
-      EpochStats s;
-      s.epoch = e.at("epoch").get<int>();
-      s.loss = e.at("loss").get<double>();
-      s.train_accuracy = e.at("train_accuracy").get<double>();
-      s.test_accuracy = e.at("test_accuracy").get<double>();
-      s.seconds = e.at("seconds").get<double>();
-      s.images_per_second = e.at("images_per_second").get<double>();
-      info.history.push_back(s);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    Fail("model info: {}", e.what());
+  const std::string what = "model info";
+  Require(json.is_object() && json.contains("network") && json.contains("training"),
+          "{}: needs the keys 'network' and 'training'", what);
+  info.network = NetworkOptions::FromJson(json.at("network"));
+  info.training = TrainOptions::FromJson(json.at("training"));
+  info.epochs_done = JsonValue(json, "epochs_done", 0, what);
+  Require(info.epochs_done >= 0, "{}: epochs_done must be >= 0, got {}", what, info.epochs_done);
+  const auto history = json.find("history");
+  if (history == json.end()) return info;
+  Require(history->is_array(), "{}: 'history' must be a list", what);
+  for (const auto& e : *history) {
+    Require(e.is_object(), "{}: every entry of 'history' must be an object", what);
+    EpochStats s;
+    const std::string entry = what + " history";
+    s.epoch = JsonValue(e, "epoch", s.epoch, entry);
+    s.loss = JsonValue(e, "loss", s.loss, entry);
+    s.train_accuracy = JsonValue(e, "train_accuracy", s.train_accuracy, entry);
+    s.test_accuracy = JsonValue(e, "test_accuracy", s.test_accuracy, entry);
+    s.seconds = JsonValue(e, "seconds", s.seconds, entry);
+    s.images_per_second = JsonValue(e, "images_per_second", s.images_per_second, entry);
+    info.history.push_back(s);
   }
   return info;
 }
@@ -194,6 +202,7 @@ void KeepLargeBlocks() {
 }
 
 void SetThreads(int threads) {
+  Require(threads >= 1 && threads <= 256, "threads must be in 1..256, got {}", threads);
   torch::set_num_threads(threads);
   // OpenBLAS keeps its own pool; left alone it spins up one thread per core next to OpenMP's.
   using SetFn = void (*)(int);
@@ -209,7 +218,22 @@ std::string BlasInfo() {
          "without it)";
 }
 
+void RequireFits(const NetworkOptions& network, const Dataset& data) {
+  if (data.size() == 0) return;
+  Require(data.images.dim() == 4 && data.images.size(1) == network.in_channels &&
+              data.images.size(2) == network.image_size &&
+              data.images.size(3) == network.image_size &&
+              (data.classes == 0 || data.classes == network.classes),
+          "data '{}' ({} channels, {}x{}, {} classes) does not fit the network {} ({} channels, "
+          "{}x{}, {} classes)",
+          data.name, data.images.size(1), data.images.size(2), data.images.size(3), data.classes,
+          network.arch, network.in_channels, network.image_size, network.image_size,
+          network.classes);
+}
+
 double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
+  Require(batch_size >= 1, "batch_size must be >= 1, got {}", batch_size);
+  RequireFits(network.options(), data);
   KeepLargeBlocks();
   torch::NoGradGuard no_grad;
   network.eval();
@@ -253,10 +277,17 @@ ChipStats TestChips(NetworkImpl& network, const Dataset& data, const LevelNoise&
 namespace {
 
 void WriteArchive(const fs::path& path, torch::serialize::OutputArchive& archive) {
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  RequireOutputFile(path);
+  CreateParentFolder(path);
   const fs::path tmp = path.string() + ".tmp";
-  archive.save_to(tmp.string());
-  fs::rename(tmp, path);  // a kill mid-save leaves the previous checkpoint intact
+  try {
+    archive.save_to(tmp.string());
+  } catch (const c10::Error& e) {
+    Fail("cannot write {}: {}", path.string(), e.what_without_backtrace());
+  }
+  std::error_code error;
+  fs::rename(tmp, path, error);  // a kill mid-save leaves the previous checkpoint intact
+  Require(!error, "cannot write {}: {}", path.string(), error.message());
 }
 
 void SaveCheckpoint(const fs::path& path, NetworkImpl& network, torch::optim::Optimizer* optimizer,
@@ -288,11 +319,69 @@ ModelInfo ReadInfo(torch::serialize::InputArchive& archive, const fs::path& path
 }
 
 void OpenArchive(const fs::path& path, torch::serialize::InputArchive& archive) {
-  Require(fs::exists(path), "{}: no such model file", path.string());
+  // LibTorch's loader trusts sizes in the file; it only sees archives checked first.
+  internal::CheckModelArchive(path);
   try {
     archive.load_from(path.string());
   } catch (const c10::Error& e) {
     Fail("{}: not a readable model file ({})", path.string(), e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    Fail("{}: not a readable model file ({})", path.string(), e.what());
+  }
+}
+
+std::string Shape(const torch::Tensor& t) {
+  return fmt::format("[{}]", fmt::join(t.sizes(), ", "));
+}
+
+// Reads the archive's weights into `network` and checks what Module::load does not: it replaces
+// each tensor by the file's (shape and type included), so every parameter and buffer must keep
+// the shape and type the network gives it, and hold finite values (a positive PACT clip, a
+// non-negative BatchNorm variance).
+void LoadWeights(const fs::path& path, NetworkImpl& network,
+                 torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive model;
+  Require(archive.try_read("model", model), "{}: no model weights", path.string());
+  struct Expected {
+    std::vector<std::int64_t> sizes;
+    torch::ScalarType type;
+  };
+  std::map<std::string, Expected> expected;
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& p : network.named_parameters()) tensors.emplace_back(p.key(), p.value());
+  for (const auto& b : network.named_buffers()) tensors.emplace_back(b.key(), b.value());
+  for (const auto& [name, t] : tensors) expected[name] = {t.sizes().vec(), t.scalar_type()};
+  try {
+    network.load(model);
+  } catch (const c10::Error& e) {
+    Fail("{}: weights do not fit the network ({})", path.string(), e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    Fail("{}: weights do not fit the network ({})", path.string(), e.what());
+  }
+  tensors.clear();
+  for (const auto& p : network.named_parameters()) tensors.emplace_back(p.key(), p.value());
+  for (const auto& b : network.named_buffers()) tensors.emplace_back(b.key(), b.value());
+  for (const auto& [name, t] : tensors) {
+    const auto it = expected.find(name);
+    Require(it != expected.end() && t.defined(), "{}: '{}' is not a tensor of the network",
+            path.string(), name);
+    const Expected& e = it->second;
+    Require(t.sizes().vec() == e.sizes && t.scalar_type() == e.type,
+            "{}: '{}' has shape {} ({}), but the network {} needs [{}] ({})", path.string(), name,
+            Shape(t), c10::toString(t.scalar_type()), network.options().arch,
+            fmt::join(e.sizes, ", "), c10::toString(e.type));
+    if (!t.is_floating_point()) continue;
+    torch::NoGradGuard no_grad;
+    Require(torch::isfinite(t).all().item<bool>(), "{}: '{}' holds NaN or infinite values",
+            path.string(), name);
+    if (name.ends_with("running_var")) {
+      Require((t >= 0).all().item<bool>(), "{}: '{}' holds a negative variance", path.string(),
+              name);
+    }
+    if (name.ends_with("alpha")) {
+      Require((t > 0).all().item<bool>(), "{}: '{}' (the activation clip) must be > 0",
+              path.string(), name);
+    }
   }
 }
 
@@ -345,13 +434,7 @@ LoadedModel LoadModel(const fs::path& path) {
   LoadedModel loaded;
   loaded.info = ReadInfo(archive, path);
   loaded.network = MakeNetwork(loaded.info.network, loaded.info.training.seed);
-  torch::serialize::InputArchive model;
-  Require(archive.try_read("model", model), "{}: no model weights", path.string());
-  try {
-    loaded.network->load(model);
-  } catch (const c10::Error& e) {
-    Fail("{}: weights do not fit the network ({})", path.string(), e.what_without_backtrace());
-  }
+  LoadWeights(path, *loaded.network, archive);
   loaded.network->eval();
   return loaded;
 }
@@ -365,15 +448,11 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
   SetThreads(options.threads);
   const Dataset train = data.train.Head(options.train_subset);
   const Dataset test = data.test.Head(options.test_subset);
-  Require(train.size() > 0, "training set is empty");
-  Require(train.images.size(1) == network_options.in_channels &&
-              train.images.size(2) == network_options.image_size &&
-              train.classes == network_options.classes,
-          "data '{}' ({} channels, {}x{}, {} classes) does not fit the network ({} channels, "
-          "{}x{}, {} classes)",
-          train.name, train.images.size(1), train.images.size(2), train.images.size(3),
-          train.classes, network_options.in_channels, network_options.image_size,
-          network_options.image_size, network_options.classes);
+  Require(train.size() >= 2, "training needs at least 2 images (BatchNorm), got {}",
+          train.size());
+  RequireFits(network_options, train);
+  RequireFits(network_options, test);
+  if (!checkpoint.empty()) RequireOutputFile(checkpoint);
 
   TrainResult result;
   result.info.network = network_options;
@@ -409,11 +488,16 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
             "{}: a checkpoint with other options is there ({}); remove it or choose another "
             "--out",
             checkpoint.string(), saved.ToJson().dump());
-    torch::serialize::InputArchive model, opt;
-    Require(archive.try_read("model", model) && archive.try_read("optimizer", opt),
+    torch::serialize::InputArchive opt;
+    Require(archive.try_read("optimizer", opt),
             "{}: not a training checkpoint (no optimizer state)", checkpoint.string());
-    net.load(model);
-    optimizer.load(opt);
+    LoadWeights(checkpoint, net, archive);
+    try {
+      optimizer.load(opt);
+    } catch (const c10::Error& e) {
+      Fail("{}: the optimizer state does not fit the network ({})", checkpoint.string(),
+           e.what_without_backtrace());
+    }
     result.info.epochs_done = saved.epochs_done;
     result.info.history = saved.history;
     if (saved.epochs_done > 0)
@@ -442,8 +526,10 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;
     std::int64_t correct = 0, seen = 0;
-    for (std::int64_t first = 0; first < n; first += options.batch_size) {
-      const std::int64_t b = std::min(options.batch_size, n - first);
+    for (std::int64_t first = 0, b = 0; first < n; first += b) {
+      b = std::min(options.batch_size, n - first);
+      // A last batch of one image cannot be normalized (BatchNorm): it joins the one before.
+      if (n - first - b == 1) ++b;
       const torch::Tensor idx = order.narrow(0, first, b);
       torch::Tensor x = ToInput(train.images.index_select(0, idx));
       if (options.augment) x = Augment(x, augment);

@@ -5,6 +5,7 @@
 #include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
@@ -110,6 +111,47 @@ TEST(Train, ChipsAreSeededAndNoiseFreeChipsAgree) {
   EXPECT_GT(noisy.max - noisy.min, 0.0);  // sigma 0.8: chips differ on 200 images
   EXPECT_LE(noisy.min, noisy.mean);
   EXPECT_GE(noisy.max, noisy.mean);
+}
+
+// Issue 9: `--batch-size 1` failed inside LibTorch ("Expected more than 1 value per channel when
+// training"): BatchNorm normalizes over the batch.
+TEST(Train, BatchesOfOneImageAreRefusedOrAvoided) {
+  TrainOptions one = Quick(1);
+  one.batch_size = 1;
+  try {
+    one.Validate();
+    FAIL() << "batch_size 1 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("BatchNorm needs 2 images per batch"), std::string::npos)
+        << e.what();
+  }
+  one.batch_size = 64;
+  one.threads = 0;
+  EXPECT_THROW(one.Validate(), Error);
+  EXPECT_THROW(SetThreads(0), Error);
+  EXPECT_THROW(SetThreads(-1), Error);
+  // 65 images in batches of 64 leave one image: it joins the batch before.
+  const DataSplit data{ToySet(65, 1), ToySet(20, 2)};
+  const TrainResult r = Train(NetworkFor("lenet5", data.train), Quick(1), data);
+  EXPECT_EQ(r.info.epochs_done, 1);
+  EXPECT_TRUE(std::isfinite(r.info.history.back().loss));
+  const DataSplit single{ToySet(1, 1), ToySet(20, 2)};
+  EXPECT_THROW(Train(NetworkFor("lenet5", single.train), Quick(1), single), Error);
+}
+
+// `--out` naming an existing folder ended in a filesystem exception after the first epoch.
+TEST(Train, AFolderIsNotACheckpoint) {
+  const DataSplit data = ToyData();
+  const fs::path folder = TempFile("folder_out");
+  fs::create_directories(folder);
+  try {
+    Train(NetworkFor("lenet5", data.train), Quick(1), data, folder);
+    FAIL() << "trained into a folder";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(folder.string() + ": is a folder"), std::string::npos)
+        << e.what();
+  }
+  fs::remove_all(folder);
 }
 
 TEST(ModelFile, OptionsRoundTripAndUnknownKeysAreRefused) {

@@ -20,8 +20,20 @@ std::string ToString(SenseSide side);  // "bottom", "both"
 DriveSide ParseDriveSide(const std::string& name);
 SenseSide ParseSenseSide(const std::string& name);
 
+/// The range a parasitic resistance other than 0 must lie in (ohm). A line segment, driver, sense
+/// amplifier or access transistor of a real array lies between milli-ohms (a wide copper line) and
+/// mega-ohms (a weak transistor); [1e-9, 1e12] leaves three decades of margin on both sides.
+/// Outside it a value is a unit slip, not a circuit: 1/R of a subnormal resistance such as 1e-320
+/// is inf, which turns the nodal matrix into NaN, and above 1e12 ohm a "wire" is an open circuit.
+inline constexpr double kMinParasiticOhm = 1e-9;
+inline constexpr double kMaxParasiticOhm = 1e12;
+/// The range of a crosspoint's conductance (siemens): 1e-18 S (1e18 ohm) to 1e9 S (1e-9 ohm),
+/// wider than any device card allows and far from the limits of double arithmetic.
+inline constexpr double kMinCellSiemens = 1e-18;
+inline constexpr double kMaxCellSiemens = 1e9;
+
 /// The parasitics of a crossbar array (the paper's Fig. 9 schematic). Every resistance is in ohm
-/// and may be 0 (an ideal wire or source). Geometry: one wire segment per cell pitch, so with
+/// and is either 0 (an ideal wire or source) or within [kMinParasiticOhm, kMaxParasiticOhm]. Geometry: one wire segment per cell pitch, so with
 /// the default sides row i has C segments (driver to the first crosspoint, then between
 /// neighbours) and column j has R segments (between neighbours, then the last crosspoint to the
 /// sense amplifier). Driving or sensing at both ends adds the segment at the other end.
@@ -54,12 +66,15 @@ double SegmentResistanceOhm(double sheet_ohm_per_square, double length_nm, doubl
 /// series with it.
 class Crossbar {
  public:
-  /// Throws aimc::Error for an empty array, a bad option, or a conductance that is zero,
-  /// negative or not finite (naming its row and column).
-  Crossbar(Eigen::MatrixXd conductance_s, CrossbarOptions options);
+  /// Throws aimc::Error for an empty array, a bad option, or a conductance outside
+  /// [kMinCellSiemens, kMaxCellSiemens] (naming its row and column). `name` says which array it
+  /// is in errors ("layer fc1 tile (0, 0)"); empty: "the R x C array".
+  Crossbar(Eigen::MatrixXd conductance_s, CrossbarOptions options, std::string name = {});
 
   int rows() const { return static_cast<int>(conductance_s_.rows()); }
   int cols() const { return static_cast<int>(conductance_s_.cols()); }
+  /// "array 'layer fc1 tile (0, 0)' (64 x 128)" or "the 64 x 128 array", for error messages.
+  std::string Describe() const;
   const Eigen::MatrixXd& conductance_s() const { return conductance_s_; }
   const CrossbarOptions& options() const { return options_; }
 
@@ -69,6 +84,7 @@ class Crossbar {
  private:
   Eigen::MatrixXd conductance_s_;
   CrossbarOptions options_;
+  std::string name_;
 };
 
 /// The ideal MVM without any parasitic: I_j = sum_i G_ij V_i (amperes, one per column).

@@ -35,6 +35,13 @@ std::vector<std::vector<double>> ReadNumberRows(const std::filesystem::path& pat
 /// Parses one numeric cell; `where` names it in the error ("file.csv:3, column 2").
 double ParseNumber(const std::string& cell, const std::string& where);
 
+/// Checks that `path` names a file aimc may write: not empty and not an existing folder. Errors
+/// name the path, so that `--out results/` is refused before any work is done.
+void RequireOutputFile(const std::filesystem::path& path);
+
+/// Creates the folder `path` will be written in (if missing); errors name the folder.
+void CreateParentFolder(const std::filesystem::path& path);
+
 /// Writes text to a file atomically (temporary file in the same folder, then rename).
 void WriteFileAtomic(const std::filesystem::path& path, const std::string& text);
 

@@ -12,6 +12,13 @@
 
 namespace aimc::device {
 
+/// The resistances a device card may state or measure (ohm): from 1 ohm (a metal short) to
+/// 1e15 ohm (an insulator at read bias). Memory devices read between kilo-ohms and giga-ohms;
+/// outside this range a value is a unit slip, and conductances near the limits of double
+/// arithmetic (1/1e306 squares to 0) would give moments of 0 beside a Monte-Carlo spread.
+inline constexpr double kMinDeviceOhm = 1.0;
+inline constexpr double kMaxDeviceOhm = 1e15;
+
 /// The two programmed states of a memory device. ON is the low-resistance state (P for an MTJ),
 /// OFF the high-resistance state (AP for an MTJ).
 enum class State { kOn, kOff };
@@ -64,7 +71,9 @@ class DeviceCard {
 };
 
 /// Loads a card from a TOML file (configs/devices/*.toml). The `kind` key selects "mtj",
-/// "two_state" or "measured". Every error names the file, the key and the value.
+/// "two_state" or "measured". Every error names the file, the key and the value. A card whose
+/// nominal R_ON lies outside its own R_ON range, or whose states lie outside
+/// [kMinDeviceOhm, kMaxDeviceOhm], is refused.
 std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path);
 
 /// The cards shipped in configs/devices/, by file stem ("sot_mram", "rram", ...), found under

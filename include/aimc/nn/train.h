@@ -91,7 +91,12 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
                   const DataSplit& data, const std::filesystem::path& checkpoint = {},
                   const std::function<void(const EpochStats&)>& on_epoch = nullptr);
 
-/// Accuracy (0..1) on a data set in eval mode with the network's current chip (if any).
+/// Throws aimc::Error unless the data's images (channels, height, width) and classes are the
+/// network's.
+void RequireFits(const NetworkOptions& network, const Dataset& data);
+
+/// Accuracy (0..1) on a data set in eval mode with the network's current chip (if any); the data
+/// must fit the network (RequireFits).
 double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size = 1000);
 
 /// Monte-Carlo chips: chip c draws every ternary layer's noise with Rng::Derive(seed, c), fixed
@@ -119,7 +124,8 @@ LoadedModel LoadModel(const std::filesystem::path& path);
 /// images, a 10,000-image test on a chip 2x). Train, Evaluate and AnalogChip call it.
 void KeepLargeBlocks();
 
-/// Sets LibTorch's intra-op threads and, when OpenBLAS is the BLAS, OpenBLAS's threads too.
+/// Sets LibTorch's intra-op threads and, when OpenBLAS is the BLAS, OpenBLAS's threads too;
+/// `threads` must be in 1..256.
 void SetThreads(int threads);
 /// "OpenBLAS <config>" when OpenBLAS is the BLAS in this process, else "reference or unknown".
 std::string BlasInfo();
