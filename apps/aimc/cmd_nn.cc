@@ -73,7 +73,7 @@ void RegisterTrain(CLI::App& app) {
     net.float_first_last = a->float_first_last;
     net.per_channel = !a->per_layer;
     net.Validate();
-    const nn::TrainResult result =
+    const nn::Model result =
         nn::Train(net, a->train, data, a->out, [](const nn::EpochStats& s) {
           spdlog::info("epoch {}: loss {:.4f}, train {:.2f} %, test {:.2f} %, {:.1f} s, {:.0f} img/s",
                        s.epoch, s.loss, 100 * s.train_accuracy, 100 * s.test_accuracy, s.seconds,
@@ -126,7 +126,7 @@ void RegisterTest(CLI::App& app) {
     Require(a->test_subset >= 0, "--test-subset must be >= 0 (0: all), got {}", a->test_subset);
     if (!a->csv.empty()) RequireOutputFile(a->csv);
     nn::SetThreads(a->threads);
-    nn::LoadedModel model = nn::LoadModel(a->model);
+    nn::Model model = nn::LoadModel(a->model);
     experiment::ChipSpec spec =
         experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(a->sigma_test));
     if (!a->card.empty()) {
@@ -178,7 +178,7 @@ void RegisterExport(CLI::App& app) {
   cmd->add_option("--out", a->out, "Model file to write")->required();
   cmd->callback([a] {
     RequireOutputFile(a->out);
-    nn::LoadedModel model = nn::LoadModel(a->model);
+    nn::Model model = nn::LoadModel(a->model);
     nn::SaveModel(a->out, *model.network, model.info);
     fmt::print("{}: {} after {} epochs, noise-free test accuracy {:.2f} %\n", a->out.string(),
                model.info.network.arch, model.info.epochs_done,

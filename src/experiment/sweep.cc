@@ -151,13 +151,17 @@ void SweepOptions::Validate() const {
   Require(!wire_ohm.empty(), "axes.wire_ohm has no values");
   Require(chips >= 1, "chips must be >= 1, got {}", chips);
   Require(test_images >= 0, "test_images must be >= 0 (0: all), got {}", test_images);
-  Require(threads >= 1, "threads must be >= 1, got {}", threads);
+  Require(threads >= 1 && threads <= 256, "threads must be in 1..256, got {}", threads);
   for (double s : sigma_w_test)
     Require(std::isfinite(s) && s >= 0, "axes.sigma_w_test values must be >= 0, got {}", s);
   for (double w : wire_ohm)
-    Require(std::isfinite(w) && w >= 0, "axes.wire_ohm values must be >= 0, got {}", w);
+    Require(w == 0.0 || (w >= circuit::kMinParasiticOhm && w <= circuit::kMaxParasiticOhm),
+            "axes.wire_ohm values must be 0 or in [{}, {}] ohm, got {}", circuit::kMinParasiticOhm,
+            circuit::kMaxParasiticOhm, w);
   for (double r : r_on_ohm)
-    Require(std::isfinite(r) && r > 0, "axes.r_on_ohm values must be > 0, got {}", r);
+    Require(r >= device::kMinDeviceOhm && r <= device::kMaxDeviceOhm,
+            "axes.r_on_ohm values must be in [{}, {}] ohm, got {}", device::kMinDeviceOhm,
+            device::kMaxDeviceOhm, r);
   for (auto t : tile_rows) Require(t >= 1, "axes.tile_rows values must be >= 1, got {}", t);
   for (double t : tmr) Require(std::isfinite(t) && t > 0, "axes.tmr values must be > 0, got {}", t);
   chip.Validate();
@@ -187,7 +191,7 @@ void SweepOptions::Validate() const {
   if (!dataset.empty()) nn::ShapeOf(dataset);
   for (std::size_t m = 0; m < models.size(); ++m) {
     Require(fs::exists(models[m]), "models[{}] = '{}': no such file", m, models[m].string());
-    nn::LoadedModel model;
+    nn::Model model;
     try {
       model = nn::LoadModel(models[m]);
     } catch (const Error& e) {
@@ -243,22 +247,16 @@ SweepOptions LoadSweep(const fs::path& path) {
     o.dataset = t.String("dataset", "");
     o.data_dir = t.String("data_dir", "");
     o.test_images = t.Int("test_images", 0);
-    o.chips = static_cast<int>(t.Int("chips", 1));
-    o.seed = static_cast<std::uint64_t>(t.Int("seed", 1));
-    o.threads = static_cast<int>(t.Int("threads", 1));
+    o.chips = t.Integer<int>("chips", 1);
+    o.seed = t.Integer<std::uint64_t>("seed", 1);
+    o.threads = t.Integer<int>("threads", 1);
     if (t.Has("axes")) {
       const TomlReader a = t.Table("axes");
       if (a.Has("sigma_w_test")) o.sigma_w_test = a.Doubles("sigma_w_test");
       if (a.Has("r_on_ohm")) o.r_on_ohm = a.Doubles("r_on_ohm");
       if (a.Has("wire_ohm")) o.wire_ohm = a.Doubles("wire_ohm");
       if (a.Has("tmr")) o.tmr = a.Doubles("tmr");
-      if (a.Has("tile_rows")) {
-        for (double v : a.Doubles("tile_rows")) {
-          Require(v == std::floor(v), "{}: values must be whole numbers, got {}",
-                  a.Where("tile_rows"), v);
-          o.tile_rows.push_back(static_cast<std::int64_t>(v));
-        }
-      }
+      if (a.Has("tile_rows")) o.tile_rows = a.Integers<std::int64_t>("tile_rows");
       // An axis written as [] is a mistake, not "use the default".
       for (const char* key : {"sigma_w_test", "r_on_ohm", "wire_ohm", "tmr", "tile_rows"}) {
         if (a.Has(key)) Require(!a.Doubles(key).empty(), "{}: the axis has no values", a.Where(key));
@@ -276,7 +274,7 @@ SweepOptions LoadSweep(const fs::path& path) {
       if (c.Has("drive")) chip.crossbar.drive = circuit::ParseDriveSide(c.String("drive"));
       if (c.Has("sense")) chip.crossbar.sense = circuit::ParseSenseSide(c.String("sense"));
       if (c.Has("layout")) chip.layout = circuit::ParsePairLayout(c.String("layout"));
-      chip.adc_bits = static_cast<int>(c.Int("adc_bits", chip.adc_bits));
+      chip.adc_bits = c.Integer<int>("adc_bits", chip.adc_bits);
       chip.adc_full_scale_fraction = c.Double("adc_full_scale_fraction", chip.adc_full_scale_fraction);
     }
     t.RejectUnknown();
@@ -446,7 +444,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
 
   Progress progress(options.name, todo.size(), "pt");
   std::size_t loaded_model = static_cast<std::size_t>(-1);
-  nn::LoadedModel model;
+  nn::Model model;
   for (std::size_t k = 0; k < todo.size(); ++k) {
     SweepRow row = todo[k].row;
     const SweepPoint& p = row.point;

@@ -77,8 +77,8 @@ TEST(ModelFile, EveryTruncatedTensorRecordIsRefused) {
   const fs::path good = SavedLeNet("good.pt");
   const fs::path copy = TempFile("copy.pt");
   RewriteArchive(good, copy, [](const std::string&, std::string&) {});
-  const LoadedModel a = LoadModel(good);
-  const LoadedModel b = LoadModel(copy);
+  const Model a = LoadModel(good);
+  const Model b = LoadModel(copy);
   for (const auto& p : a.network->named_parameters())
     EXPECT_TRUE(torch::equal(p.value(), b.network->named_parameters()[p.key()])) << p.key();
 

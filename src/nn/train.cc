@@ -246,33 +246,6 @@ double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_si
   return data.size() == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(data.size());
 }
 
-ChipStats TestChips(NetworkImpl& network, const Dataset& data, const LevelNoise& noise, int chips,
-                    std::uint64_t seed, bool progress) {
-  Require(chips >= 1, "chips must be >= 1, got {}", chips);
-  noise.Validate();
-  ChipStats stats;
-  std::optional<Progress> bar;
-  if (progress) bar.emplace("chips", static_cast<std::size_t>(chips), "chip");
-  for (int c = 0; c < chips; ++c) {
-    network.DrawChip(noise, Rng::Derive(seed, static_cast<std::uint64_t>(c)));
-    stats.accuracies.push_back(Evaluate(network, data));
-    if (bar) bar->Update(static_cast<std::size_t>(c + 1), fmt::format("acc {:.2f} %", 100 * stats.accuracies.back()));
-  }
-  network.ClearChip();
-  if (bar) bar->Finish();
-  double sum = 0.0;
-  stats.min = stats.max = stats.accuracies.front();
-  for (double a : stats.accuracies) {
-    sum += a;
-    stats.min = std::min(stats.min, a);
-    stats.max = std::max(stats.max, a);
-  }
-  stats.mean = sum / chips;
-  double ss = 0.0;
-  for (double a : stats.accuracies) ss += (a - stats.mean) * (a - stats.mean);
-  stats.stddev = chips > 1 ? std::sqrt(ss / (chips - 1)) : 0.0;
-  return stats;
-}
 
 namespace {
 
@@ -428,10 +401,10 @@ void SaveModel(const fs::path& path, NetworkImpl& network, const ModelInfo& info
   SaveCheckpoint(path, network, nullptr, info);
 }
 
-LoadedModel LoadModel(const fs::path& path) {
+Model LoadModel(const fs::path& path) {
   torch::serialize::InputArchive archive;
   OpenArchive(path, archive);
-  LoadedModel loaded;
+  Model loaded;
   loaded.info = ReadInfo(archive, path);
   loaded.network = MakeNetwork(loaded.info.network, loaded.info.training.seed);
   LoadWeights(path, *loaded.network, archive);
@@ -439,7 +412,7 @@ LoadedModel LoadModel(const fs::path& path) {
   return loaded;
 }
 
-TrainResult Train(const NetworkOptions& network_options, const TrainOptions& options,
+Model Train(const NetworkOptions& network_options, const TrainOptions& options,
                   const DataSplit& data, const fs::path& checkpoint,
                   const std::function<void(const EpochStats&)>& on_epoch) {
   KeepLargeBlocks();
@@ -454,7 +427,7 @@ TrainResult Train(const NetworkOptions& network_options, const TrainOptions& opt
   RequireFits(network_options, test);
   if (!checkpoint.empty()) RequireOutputFile(checkpoint);
 
-  TrainResult result;
+  Model result;
   result.info.network = network_options;
   result.info.training = options;
   result.network = MakeNetwork(network_options, options.seed);

@@ -63,7 +63,7 @@ void ExpectSameParameters(NetworkImpl& a, NetworkImpl& b) {
 
 TEST(Train, TernaryNoisyLeNetLearnsAToySet) {
   const DataSplit data = ToyData();
-  const TrainResult r = Train(NetworkFor("lenet5", data.train), Quick(3), data);
+  const Model r = Train(NetworkFor("lenet5", data.train), Quick(3), data);
   ASSERT_EQ(r.info.history.size(), 3u);
   EXPECT_LT(r.info.history.back().loss, r.info.history.front().loss);
   // Chance is 10 %; the classes are separable, a network that learns is far above.
@@ -73,8 +73,8 @@ TEST(Train, TernaryNoisyLeNetLearnsAToySet) {
 TEST(Train, SameSeedSameWeightsAndResumeIsExact) {
   const DataSplit data = ToyData();
   const NetworkOptions net = NetworkFor("lenet5", data.train);
-  const TrainResult straight = Train(net, Quick(2), data);
-  const TrainResult again = Train(net, Quick(2), data);
+  const Model straight = Train(net, Quick(2), data);
+  const Model again = Train(net, Quick(2), data);
   ExpectSameParameters(*straight.network, *again.network);
 
   // Killed after epoch 1 (its checkpoint written), then started again from the checkpoint.
@@ -82,7 +82,7 @@ TEST(Train, SameSeedSameWeightsAndResumeIsExact) {
   EXPECT_THROW(Train(net, Quick(2), data, checkpoint,
                      [](const EpochStats&) { throw std::runtime_error("killed"); }),
                std::runtime_error);
-  const TrainResult resumed = Train(net, Quick(2), data, checkpoint);
+  const Model resumed = Train(net, Quick(2), data, checkpoint);
   EXPECT_EQ(resumed.info.epochs_done, 2);
   ExpectSameParameters(*straight.network, *resumed.network);
   EXPECT_EQ(resumed.info.history[0].loss, straight.info.history[0].loss);
@@ -93,25 +93,12 @@ TEST(Train, SameSeedSameWeightsAndResumeIsExact) {
   EXPECT_THROW(Train(net, other, data, checkpoint), Error);
 
   // The checkpoint loads as a model for testing, with the same predictions.
-  const LoadedModel loaded = LoadModel(checkpoint);
+  const Model loaded = LoadModel(checkpoint);
   EXPECT_EQ(loaded.info.epochs_done, 2);
   EXPECT_EQ(Evaluate(*loaded.network, data.test), Evaluate(*straight.network, data.test));
   fs::remove(checkpoint);
 }
 
-TEST(Train, ChipsAreSeededAndNoiseFreeChipsAgree) {
-  const DataSplit data = ToyData();
-  const TrainResult r = Train(NetworkFor("lenet5", data.train), Quick(2), data);
-  const ChipStats clean = TestChips(*r.network, data.test, LevelNoise::Uniform(0.0), 3, 1);
-  EXPECT_EQ(clean.min, clean.max);
-  EXPECT_EQ(clean.mean, Evaluate(*r.network, data.test));
-  const ChipStats noisy = TestChips(*r.network, data.test, LevelNoise::Uniform(0.8), 4, 1);
-  const ChipStats same = TestChips(*r.network, data.test, LevelNoise::Uniform(0.8), 4, 1);
-  EXPECT_EQ(noisy.accuracies, same.accuracies);
-  EXPECT_GT(noisy.max - noisy.min, 0.0);  // sigma 0.8: chips differ on 200 images
-  EXPECT_LE(noisy.min, noisy.mean);
-  EXPECT_GE(noisy.max, noisy.mean);
-}
 
 // Issue 9: `--batch-size 1` failed inside LibTorch ("Expected more than 1 value per channel when
 // training"): BatchNorm normalizes over the batch.
@@ -132,7 +119,7 @@ TEST(Train, BatchesOfOneImageAreRefusedOrAvoided) {
   EXPECT_THROW(SetThreads(-1), Error);
   // 65 images in batches of 64 leave one image: it joins the batch before.
   const DataSplit data{ToySet(65, 1), ToySet(20, 2)};
-  const TrainResult r = Train(NetworkFor("lenet5", data.train), Quick(1), data);
+  const Model r = Train(NetworkFor("lenet5", data.train), Quick(1), data);
   EXPECT_EQ(r.info.epochs_done, 1);
   EXPECT_TRUE(std::isfinite(r.info.history.back().loss));
   const DataSplit single{ToySet(1, 1), ToySet(20, 2)};
@@ -195,7 +182,7 @@ TEST(ModelFile, SameWeightsIgnoresThreadsProgressAndDataFolderOnly) {
 // Fine-tuning (TrainOptions::init_from): one epoch of noisy training on the toy set, saved
 // without optimizer state like a shipped model.
 fs::path TrainedInit(const DataSplit& data, const std::string& name) {
-  const TrainResult init = Train(NetworkFor("lenet5", data.train), Quick(1), data);
+  const Model init = Train(NetworkFor("lenet5", data.train), Quick(1), data);
   const fs::path path = TempFile(name);
   SaveModel(path, *init.network, init.info);
   return path;
@@ -223,11 +210,11 @@ std::string ErrorOf(const std::function<void()>& run) {
 TEST(TrainFineTune, ZeroEpochsIsTheInitModel) {
   const DataSplit data = ToyData();
   const fs::path init_path = TrainedInit(data, "init_zero.pt");
-  LoadedModel init = LoadModel(init_path);
+  Model init = LoadModel(init_path);
   TrainOptions copy = FineTune(init_path, 0);
   copy.sigma_train = 0.0;
   const fs::path out = TempFile("ft_zero.pt");
-  const TrainResult r = Train(init.info.network, copy, data, out);
+  const Model r = Train(init.info.network, copy, data, out);
   EXPECT_EQ(r.info.epochs_done, 0);
   EXPECT_EQ(r.info.training.init_from_hash, HashFile(init_path));
   // Reference: the init model itself; weights, BatchNorm statistics and alphas all carried over,
@@ -237,7 +224,7 @@ TEST(TrainFineTune, ZeroEpochsIsTheInitModel) {
   const torch::Tensor x = ToInput(data.test.images);
   EXPECT_TRUE(torch::equal(init.network->forward(x), r.network->forward(x)));
   // The run leaves its model file, which loads with the same outputs and its init's hash.
-  LoadedModel saved = LoadModel(out);
+  Model saved = LoadModel(out);
   EXPECT_TRUE(torch::equal(saved.network->forward(x), init.network->forward(x)));
   EXPECT_EQ(saved.info.training.init_from_hash, HashFile(init_path));
   // Guard: the fine-tune's own seed draws other weights, so the equality above is the init's.
@@ -273,9 +260,9 @@ TEST(TrainFineTune, ResumeIsExactAndTheInitsContentNotItsPathCounts) {
   const DataSplit data = ToyData();
   const NetworkOptions net = NetworkFor("lenet5", data.train);
   const fs::path init_path = TrainedInit(data, "init_resume.pt");
-  const TrainResult straight = Train(net, FineTune(init_path, 2), data);
+  const Model straight = Train(net, FineTune(init_path, 2), data);
   // Guard: fine-tuning changed the weights (sigma_train 0.3, learning rate 1e-3).
-  LoadedModel init = LoadModel(init_path);
+  Model init = LoadModel(init_path);
   EXPECT_FALSE(torch::equal(init.network->layers().front()->named_parameters()["weight"],
                             straight.network->layers().front()->named_parameters()["weight"]));
 
@@ -287,7 +274,7 @@ TEST(TrainFineTune, ResumeIsExactAndTheInitsContentNotItsPathCounts) {
                std::runtime_error);
   const fs::path moved = TempFile("init_resume_moved.pt");
   fs::copy_file(init_path, moved);
-  const TrainResult resumed = Train(net, FineTune(moved, 2), data, checkpoint);
+  const Model resumed = Train(net, FineTune(moved, 2), data, checkpoint);
   EXPECT_EQ(resumed.info.epochs_done, 2);
   ExpectSameParameters(*straight.network, *resumed.network);
   ASSERT_EQ(resumed.info.history.size(), 2u);
@@ -299,7 +286,7 @@ TEST(TrainFineTune, ResumeIsExactAndTheInitsContentNotItsPathCounts) {
   // Another init model under the first one's path is another run: refused.
   TrainOptions other_options = Quick(1);
   other_options.seed = 11;
-  const TrainResult other = Train(net, other_options, data);
+  const Model other = Train(net, other_options, data);
   fs::remove(moved);
   SaveModel(moved, *other.network, other.info);
   EXPECT_NE(
@@ -349,7 +336,7 @@ TEST(TrainFineTune, ShippedNoisyCnn2NamesTheShippedCleanOne) {
   const auto clean = FindShippedFile(fs::path("models") / clean_name);
   ASSERT_TRUE(clean.has_value());
   const std::string hash = HashFile(*clean);
-  const LoadedModel clean_model = LoadModel(*clean);
+  const Model clean_model = LoadModel(*clean);
   EXPECT_TRUE(clean_model.info.training.init_from.empty());
 
   // A model from a random init is written with its old bytes: saving the clean model again
@@ -365,7 +352,7 @@ TEST(TrainFineTune, ShippedNoisyCnn2NamesTheShippedCleanOne) {
     const std::string stem = entry.path().stem().string();
     if (stem.rfind("resnet26_", 0) != 0 || stem.find("_ft") == std::string::npos) continue;
     ++fine_tuned;
-    const LoadedModel m = LoadModel(entry.path());
+    const Model m = LoadModel(entry.path());
     EXPECT_EQ(m.info.training.init_from_hash, hash) << stem;
     EXPECT_EQ(stem.substr(stem.size() - 11), "_ft" + hash.substr(0, 8)) << stem;
     EXPECT_EQ(m.info.network.ToJson(), clean_model.info.network.ToJson()) << stem;

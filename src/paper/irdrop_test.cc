@@ -12,7 +12,7 @@ namespace aimc::paper {
 namespace {
 
 struct Fixture {
-  nn::LoadedModel model = nn::LoadModel(std::filesystem::path(AIMC_SOURCE_DIR) / "models" /
+  nn::Model model = nn::LoadModel(std::filesystem::path(AIMC_SOURCE_DIR) / "models" /
                                         "lenet5_fashion-mnist_ternary_s0.000_e25_n0_seed1.pt");
   nn::Dataset test = nn::LoadData("fashion-mnist").test.Head(300);
 };

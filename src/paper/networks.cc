@@ -63,7 +63,7 @@ std::optional<StudyNetwork> ShippedModel(const NetSpec& spec) {
   if (!spec.training.data_dir.empty()) return std::nullopt;  // trained on the user's data
   const auto shipped = FindShippedFile(fs::path("models") / (ModelStem(spec) + ".pt"));
   if (!shipped) return std::nullopt;
-  nn::LoadedModel loaded = nn::LoadModel(*shipped);
+  nn::Model loaded = nn::LoadModel(*shipped);
   const nn::ModelInfo& info = loaded.info;
   if (info.network.ToJson() == spec.network.ToJson() &&
       info.training.SameWeightsAs(spec.training) && info.epochs_done == spec.training.epochs) {
@@ -82,7 +82,7 @@ StudyNetwork StudyModel(const StudyOptions& options, const NetSpec& spec, const 
     if (auto shipped = ShippedModel(spec)) return *shipped;
   }
   spdlog::info("training {} ({} epochs)", stem, spec.training.epochs);
-  nn::TrainResult result = nn::Train(spec.network, spec.training, data.split, path);
+  nn::Model result = nn::Train(spec.network, spec.training, data.split, path);
   spdlog::info("{}: sigma_train {}, noise-free test accuracy {:.2f} %", path.filename().string(),
                spec.training.sigma_train, 100 * result.info.history.back().test_accuracy);
   return StudyNetwork{result.network, result.info, path, HashFile(path)};

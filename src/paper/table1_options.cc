@@ -60,8 +60,8 @@ Table1Options LoadTable1Options(const std::filesystem::path& path) {
     o.r_on_min_ohm = t.Double("r_on_min_ohm", o.r_on_min_ohm);
     o.r_on_max_ohm = t.Double("r_on_max_ohm", o.r_on_max_ohm);
     if (t.Has("tmr")) o.tmr = t.Double("tmr");
-    o.bisection_steps = static_cast<int>(t.Int("bisection_steps", o.bisection_steps));
-    o.chips = static_cast<int>(t.Int("chips", o.chips));
+    o.bisection_steps = t.Integer<int>("bisection_steps", o.bisection_steps);
+    o.chips = t.Integer<int>("chips", o.chips);
     o.max_write_voltage_v = t.Double("max_write_voltage_v", o.max_write_voltage_v);
     t.RejectUnknown();
     o.Validate();

@@ -65,7 +65,8 @@ struct ModelInfo {
   static ModelInfo FromJson(const nlohmann::json& json);
 };
 
-struct TrainResult {
+/// A network with what its model file says of it: what Train returns and LoadModel reads.
+struct Model {
   Network network;
   ModelInfo info;
 };
@@ -86,8 +87,8 @@ NetworkOptions NetworkFor(const std::string& arch, const Dataset& train);
 ///   ft.sigma_train = 0.3;
 ///   ft.epochs = 2;
 ///   ft.learning_rate = 1e-3;
-///   TrainResult r = Train(clean.info.network, ft, data, "ft.pt");
-TrainResult Train(const NetworkOptions& network_options, const TrainOptions& options,
+///   Model r = Train(clean.info.network, ft, data, "ft.pt");
+Model Train(const NetworkOptions& network_options, const TrainOptions& options,
                   const DataSplit& data, const std::filesystem::path& checkpoint = {},
                   const std::function<void(const EpochStats&)>& on_epoch = nullptr);
 
@@ -99,24 +100,12 @@ void RequireFits(const NetworkOptions& network, const Dataset& data);
 /// must fit the network (RequireFits).
 double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size = 1000);
 
-/// Monte-Carlo chips: chip c draws every ternary layer's noise with Rng::Derive(seed, c), fixed
-/// over the whole test set (Fig. 13b, 14b).
-struct ChipStats {
-  std::vector<double> accuracies;
-  double mean = 0.0, stddev = 0.0, min = 0.0, max = 0.0;  // stddev: sample (n - 1)
-};
-ChipStats TestChips(NetworkImpl& network, const Dataset& data, const LevelNoise& noise, int chips,
-                    std::uint64_t seed, bool progress = false);
 
 /// Model files (LibTorch archives): weights, buffers, ModelInfo as JSON, and, for checkpoints,
 /// the optimizer state.
 void SaveModel(const std::filesystem::path& path, NetworkImpl& network, const ModelInfo& info);
-struct LoadedModel {
-  Network network;
-  ModelInfo info;
-};
 /// Loads a model saved by SaveModel or Train (errors name the file).
-LoadedModel LoadModel(const std::filesystem::path& path);
+Model LoadModel(const std::filesystem::path& path);
 
 /// Keeps large freed blocks in the heap for reuse (glibc; once per process). Batches of
 /// activations and im2col matrices are tens to hundreds of MB: served by mmap and returned at

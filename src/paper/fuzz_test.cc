@@ -21,10 +21,10 @@
 #include "aimc/common/error.h"
 #include "aimc/common/resources.h"
 #include "aimc/experiment/sweep.h"
-#include "aimc/experiment/verdict.h"
+#include "aimc/paper/table1.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/train.h"
-#include "test_archive.h"
+#include "../nn/test_archive.h"
 
 namespace aimc::nn {
 namespace {
@@ -84,7 +84,7 @@ TEST(Fuzz, ExperimentFiles) {
       WriteFileAtomic(path, text);
       const std::string what = fmt::format("{}:\n{}", path.string(), text);
       tally.Add(LoadsOrIsRefused([&] { experiment::LoadSweep(path); }, what));
-      tally.Add(LoadsOrIsRefused([&] { experiment::LoadVerdict(path); }, what));
+      tally.Add(LoadsOrIsRefused([&] { paper::LoadTable1Options(path); }, what));
     }
   }
   EXPECT_GT(tally.loaded, 0);
@@ -133,7 +133,7 @@ TEST(Fuzz, ModelArchives) {
     const std::string what = fmt::format("{} [{}]", path.string(), how);
     tally.Add(LoadsOrIsRefused(
         [&] {
-          LoadedModel model = LoadModel(path);
+          Model model = LoadModel(path);
           ExpectFiniteWeights(*model.network, what);
         },
         what));
