@@ -84,9 +84,14 @@ report::Figure Fig14b(Cnn2Grid& cnn2, const NoiseGridPlan& plan, std::uint64_t s
   } else {
     finding = fmt::format("clean-trained error at sigma_w 0: {:.2f} %", clean);
   }
-  f.ours = fmt::format("{} (width {}), {} training images, {} epochs, {} chips per point: {}. {}. {}",
+  const std::string training =
+      plan.finetune_epochs > 0
+          ? fmt::format("{} epochs clean, sigma_w,train > 0 fine-tuned {} epochs from it",
+                        plan.epochs, plan.finetune_epochs)
+          : fmt::format("{} epochs", plan.epochs);
+  f.ours = fmt::format("{} (width {}), {} training images, {}, {} chips per point: {}. {}. {}",
                        cnn2.data.name, plan.width,
-                       cnn2.data.split.train.Head(plan.train_subset).size(), plan.epochs,
+                       cnn2.data.split.train.Head(plan.train_subset).size(), training,
                        plan.chips, finding, HigherTrainingNoiseFinding(f.table, plan),
                        Resolution(test.size(), plan.chips, clean));
   f.options = {{"plan", plan.ToJson()}, {"data", cnn2.data.name}};
