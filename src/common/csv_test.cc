@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "aimc/common/error.h"
+#include "test_error.h"
 
 namespace aimc {
 namespace {
@@ -77,14 +78,6 @@ TEST(Csv, FormatDoubleIsShortestRoundTrip) {
   EXPECT_EQ(std::stod(FormatDouble(M_PI)), M_PI);
 }
 
-std::string MessageOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // `--out results/` where results/ exists used to end in a filesystem exception from rename.
 TEST(Csv, AFolderIsNotAnOutputFile) {
@@ -92,22 +85,22 @@ TEST(Csv, AFolderIsNotAnOutputFile) {
   std::filesystem::create_directories(dir);
   Table table{{"x"}, {}};
   table.Add({1.0});
-  const std::string message = MessageOf([&] { WriteCsv(dir, table); });
+  const std::string message = ErrorMessage([&] { WriteCsv(dir, table); });
   EXPECT_NE(message.find(dir.string() + ": is a folder"), std::string::npos) << message;
   EXPECT_TRUE(std::filesystem::is_directory(dir));
   EXPECT_FALSE(std::filesystem::exists(dir.string() + ".tmp"));
-  EXPECT_NE(MessageOf([] { RequireOutputFile(""); }).find("no output file"), std::string::npos);
+  EXPECT_NE(ErrorMessage([] { RequireOutputFile(""); }).find("no output file"), std::string::npos);
   // Under a file there is no folder to create.
   const auto file = TempPath("plain_file");
   std::ofstream(file) << "x";
-  const std::string nested = MessageOf([&] { WriteCsv(file / "t.csv", table); });
+  const std::string nested = ErrorMessage([&] { WriteCsv(file / "t.csv", table); });
   EXPECT_NE(nested.find("cannot create the folder " + file.string()), std::string::npos) << nested;
 }
 
 TEST(Csv, AFolderIsNotAnInputFile) {
   const auto dir = TempPath("in_folder");
   std::filesystem::create_directories(dir);
-  const std::string message = MessageOf([&] { ReadFile(dir); });
+  const std::string message = ErrorMessage([&] { ReadFile(dir); });
   EXPECT_NE(message.find(dir.string() + ": it is a folder"), std::string::npos) << message;
 }
 

@@ -6,17 +6,13 @@
 #include <gtest/gtest.h>
 
 #include "aimc/common/error.h"
+#include "test_error.h"
 
 namespace aimc {
 namespace {
 
 std::string MessageOf(const nlohmann::json& json, int fallback) {
-  try {
-    JsonValue(json, "epochs", fallback, "training options");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return ErrorMessage([&] { JsonValue(json, "epochs", fallback, "training options"); });
 }
 
 // Model files carry their options as JSON; nlohmann's get<int>() would cut 2^32 + 1 to 1 and

@@ -8,18 +8,11 @@
 #include <gtest/gtest.h>
 
 #include "aimc/common/error.h"
+#include "test_error.h"
 
 namespace aimc {
 namespace {
 
-std::string MessageOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(TomlReader, ReadsValuesAndDefaults) {
   auto t = TomlReader::FromString("a = 1\nb = 2.5\nname = 'x'\n[sub]\nc = [1, 2]\n", "t.toml");
@@ -35,26 +28,26 @@ TEST(TomlReader, UnknownKeyIsNamedWithItsTable) {
   auto t = TomlReader::FromString("a = 1\n[sub]\nc = 1\ntypo = 2\n", "card.toml");
   t.Double("a");
   t.Table("sub").Double("c");
-  const std::string message = MessageOf([&] { t.RejectUnknown(); });
+  const std::string message = ErrorMessage([&] { t.RejectUnknown(); });
   EXPECT_NE(message.find("card.toml"), std::string::npos) << message;
   EXPECT_NE(message.find("sub.typo"), std::string::npos) << message;
 }
 
 TEST(TomlReader, MalformedTomlNamesFileAndLine) {
   const std::string message =
-      MessageOf([] { TomlReader::FromString("a = 1\nb = = 2\n", "bad.toml"); });
+      ErrorMessage([] { TomlReader::FromString("a = 1\nb = = 2\n", "bad.toml"); });
   EXPECT_NE(message.find("bad.toml:2"), std::string::npos) << message;
 }
 
 TEST(TomlReader, WrongTypeIsNamed) {
   auto t = TomlReader::FromString("tmr = 'high'\n", "c.toml");
-  const std::string message = MessageOf([&] { t.Double("tmr"); });
+  const std::string message = ErrorMessage([&] { t.Double("tmr"); });
   EXPECT_NE(message.find("tmr"), std::string::npos) << message;
   EXPECT_NE(message.find("expected a number"), std::string::npos) << message;
 }
 
 void ExpectMessage(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  const std::string message = MessageOf(f);
+  const std::string message = ErrorMessage(f);
   ASSERT_FALSE(message.empty()) << "accepted: " << parts.front();
   for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message;
 }

@@ -8,6 +8,7 @@
 
 #include "aimc/common/error.h"
 #include "aimc/device/two_state.h"
+#include "../common/test_error.h"
 
 namespace aimc::device {
 namespace {
@@ -23,12 +24,7 @@ std::filesystem::path Temp(const std::string& name, const std::string& text) {
 }
 
 std::string LoadError(const std::filesystem::path& path) {
-  try {
-    LoadCard(path);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return ErrorMessage([&] { LoadCard(path); });
 }
 
 const std::string kGoodMtj =

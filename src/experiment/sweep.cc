@@ -340,12 +340,14 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
   for (const auto& c : options.cards) cards.push_back(device::LoadCardOrPreset(c));
   std::vector<std::string> model_hashes;
   for (const auto& m : options.models) model_hashes.push_back(HashFile(m));
-  std::vector<nn::ModelInfo> infos;
+  // Loaded once: their options pick the test data now, their networks run the points below.
+  std::vector<nn::Model> loaded;
   std::map<std::string, nn::Dataset> data_cache;
   std::map<std::string, std::string> fingerprints;
   for (const auto& m : options.models) {
-    infos.push_back(nn::LoadModel(m).info);
-    const std::string ds = DatasetOf(options, infos.back());
+    loaded.push_back(nn::LoadModel(m));
+    loaded.back().network->eval();
+    const std::string ds = DatasetOf(options, loaded.back().info);
     if (!data_cache.count(ds)) {
       const nn::DataSplit split = nn::LoadData(ds, options.data_dir);
       fingerprints[ds] = nn::Fingerprint(split);
@@ -443,16 +445,10 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
                total - todo.size());
 
   Progress progress(options.name, todo.size(), "pt");
-  std::size_t loaded_model = static_cast<std::size_t>(-1);
-  nn::Model model;
   for (std::size_t k = 0; k < todo.size(); ++k) {
     SweepRow row = todo[k].row;
     const SweepPoint& p = row.point;
-    if (p.model != loaded_model) {
-      model = nn::LoadModel(options.models[p.model]);
-      model.network->eval();
-      loaded_model = p.model;
-    }
+    nn::Model& model = loaded[p.model];
     const nn::Dataset& test = data_cache.at(DatasetOf(options, model.info));
     const auto start = std::chrono::steady_clock::now();
     ChipSpec spec;

@@ -15,6 +15,7 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "../common/test_error.h"
 
 namespace aimc::nn {
 namespace {
@@ -42,14 +43,7 @@ class DataFiles : public ::testing::Test {
     const std::string bytes = ReadFile(path);
     std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(keep));
   }
-  static std::string ErrorOf(const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
-  }
+
   fs::path dir_;
 };
 
@@ -75,19 +69,19 @@ TEST_F(DataFiles, TruncatedOrCorruptIdxNamesTheFile) {
   WriteIdx(dir_ / "img", torch::zeros({4, 28, 28}, torch::kUInt8));
   Gzip(dir_ / "img", dir_ / "img.gz");
   Truncate(dir_ / "img", 16 + 100);
-  std::string message = ErrorOf([&] { ReadIdx(dir_ / "img"); });
+  std::string message = ErrorMessage([&] { ReadIdx(dir_ / "img"); });
   EXPECT_NE(message.find((dir_ / "img").string()), std::string::npos) << message;
   EXPECT_NE(message.find("truncated"), std::string::npos) << message;
 
   const std::size_t gz_size = fs::file_size(dir_ / "img.gz");
   Truncate(dir_ / "img.gz", gz_size / 2);
-  message = ErrorOf([&] { ReadIdx(dir_ / "img.gz"); });
+  message = ErrorMessage([&] { ReadIdx(dir_ / "img.gz"); });
   EXPECT_NE(message.find((dir_ / "img.gz").string()), std::string::npos) << message;
 
   std::ofstream(dir_ / "bad", std::ios::binary) << std::string("\x12\x34\x56\x78\0\0\0\1x", 9);
-  message = ErrorOf([&] { ReadIdx(dir_ / "bad"); });
+  message = ErrorMessage([&] { ReadIdx(dir_ / "bad"); });
   EXPECT_NE(message.find("magic"), std::string::npos) << message;
-  message = ErrorOf([&] { ReadIdx(dir_ / "missing"); });
+  message = ErrorMessage([&] { ReadIdx(dir_ / "missing"); });
   EXPECT_NE(message.find("missing"), std::string::npos) << message;
 }
 
@@ -103,33 +97,33 @@ TEST_F(DataFiles, IdxHeaderWhoseSizeOverflowsIsRefused) {
   };
   const fs::path wrap = dir_ / "wrap";
   WriteFileAtomic(wrap, header(0x803, {1u << 23, 1u << 23, 1u << 18}));
-  std::string message = ErrorOf([&] { ReadIdx(wrap); });
+  std::string message = ErrorMessage([&] { ReadIdx(wrap); });
   EXPECT_NE(message.find(wrap.string() + ": the header's dimensions 8388608 x 8388608 x 262144 "
                                          "promise more than 2^64 bytes of data, the file has 0"),
             std::string::npos)
       << message;
   const fs::path huge = dir_ / "huge";
   WriteFileAtomic(huge, header(0x803, {0xffffffffu, 0xffffffffu, 0xffffffffu}) + "xyz");
-  message = ErrorOf([&] { ReadIdx(huge); });
+  message = ErrorMessage([&] { ReadIdx(huge); });
   EXPECT_NE(message.find("more than 2^64"), std::string::npos) << message;
   // Within 64 bits but not what the file holds.
   const fs::path big = dir_ / "big";
   WriteFileAtomic(big, header(0x801, {1u << 31}) + "abc");
-  message = ErrorOf([&] { ReadIdx(big); });
+  message = ErrorMessage([&] { ReadIdx(big); });
   EXPECT_NE(message.find("promise 2147483648 bytes of data, the file has 3"), std::string::npos)
       << message;
   const fs::path empty = dir_ / "empty";
   WriteFileAtomic(empty, header(0x803, {0, 28, 28}));
-  EXPECT_NE(ErrorOf([&] { ReadIdx(empty); }).find("hold no data"), std::string::npos);
+  EXPECT_NE(ErrorMessage([&] { ReadIdx(empty); }).find("hold no data"), std::string::npos);
   // IDX type 0x0d (float) and a rank of 2 are not aimc's uint8 labels or images.
   for (std::uint32_t magic : {0xd03u, 0x802u}) {
     const fs::path other = dir_ / "other";
     WriteFileAtomic(other, header(magic, {1, 1, 1}) + "x");
-    message = ErrorOf([&] { ReadIdx(other); });
+    message = ErrorMessage([&] { ReadIdx(other); });
     EXPECT_NE(message.find(other.string() + ": magic number"), std::string::npos) << message;
   }
   // A folder where a file should be.
-  message = ErrorOf([&] { ReadIdx(dir_); });
+  message = ErrorMessage([&] { ReadIdx(dir_); });
   EXPECT_NE(message.find("is a folder"), std::string::npos) << message;
 }
 
@@ -151,7 +145,7 @@ TEST_F(DataFiles, CifarBinaryRecords) {
   EXPECT_EQ(ReadCifar({dir_ / "train.bin"}, true, false).labels[1].item<std::int64_t>(), 4);
 
   // CIFAR-10: one label byte. The same bytes are not a whole number of records.
-  const std::string message = ErrorOf([&] { ReadCifar({dir_ / "train.bin"}, false); });
+  const std::string message = ErrorMessage([&] { ReadCifar({dir_ / "train.bin"}, false); });
   EXPECT_NE(message.find("train.bin"), std::string::npos) << message;
   std::string ten;
   for (int r = 0; r < 3; ++r) {

@@ -14,6 +14,7 @@
 #include "aimc/common/rng.h"
 #include "aimc/nn/train.h"
 #include "test_archive.h"
+#include "../common/test_error.h"
 
 namespace aimc::nn {
 namespace {
@@ -55,12 +56,7 @@ std::vector<std::string> TensorRecords(const fs::path& path) {
 }
 
 std::string LoadError(const fs::path& path) {
-  try {
-    LoadModel(path);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return ErrorMessage([&] { LoadModel(path); });
 }
 
 void ExpectRefused(const fs::path& path, const std::vector<std::string>& parts) {

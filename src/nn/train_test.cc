@@ -4,6 +4,7 @@
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
+#include "../common/test_error.h"
 
 #include <cmath>
 #include <filesystem>
@@ -197,15 +198,6 @@ TrainOptions FineTune(const fs::path& init, int epochs) {
   return o;
 }
 
-// The message of the aimc::Error that `run` throws ("" when none).
-std::string ErrorOf(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(TrainFineTune, ZeroEpochsIsTheInitModel) {
   const DataSplit data = ToyData();
@@ -233,7 +225,7 @@ TEST(TrainFineTune, ZeroEpochsIsTheInitModel) {
   EXPECT_FALSE(torch::equal(fresh->forward(x), init.network->forward(x)));
   // Without an init, 0 epochs is no training at all.
   TrainOptions scratch = Quick(0);
-  EXPECT_NE(ErrorOf([&] { scratch.Validate(); }).find("epochs"), std::string::npos);
+  EXPECT_NE(ErrorMessage([&] { scratch.Validate(); }).find("epochs"), std::string::npos);
   fs::remove(init_path);
   fs::remove(out);
 }
@@ -243,14 +235,14 @@ TEST(TrainFineTune, ANetworkOtherThanTheInitsIsRefusedNamingTheField) {
   const fs::path init_path = TrainedInit(data, "init_other.pt");
   NetworkOptions other = NetworkFor("lenet5", data.train);
   other.act_bits = 2;  // the init has 4
-  const std::string m = ErrorOf([&] { Train(other, FineTune(init_path, 1), data); });
+  const std::string m = ErrorMessage([&] { Train(other, FineTune(init_path, 1), data); });
   EXPECT_NE(m.find(init_path.string()), std::string::npos) << m;
   EXPECT_NE(m.find("act_bits: init model 4, trained network 2"), std::string::npos) << m;
   EXPECT_EQ(m.find("width"), std::string::npos) << m;  // only the field that differs
   // A hash given with the options must be the file's.
   TrainOptions wrong = FineTune(init_path, 1);
   wrong.init_from_hash = "0123456789abcdef";
-  const std::string h = ErrorOf([&] { Train(NetworkFor("lenet5", data.train), wrong, data); });
+  const std::string h = ErrorMessage([&] { Train(NetworkFor("lenet5", data.train), wrong, data); });
   EXPECT_NE(h.find("0123456789abcdef"), std::string::npos) << h;
   EXPECT_NE(h.find(HashFile(init_path)), std::string::npos) << h;
   fs::remove(init_path);
@@ -290,7 +282,7 @@ TEST(TrainFineTune, ResumeIsExactAndTheInitsContentNotItsPathCounts) {
   fs::remove(moved);
   SaveModel(moved, *other.network, other.info);
   EXPECT_NE(
-      ErrorOf([&] { Train(net, FineTune(moved, 2), data, checkpoint); }).find("other options"),
+      ErrorMessage([&] { Train(net, FineTune(moved, 2), data, checkpoint); }).find("other options"),
       std::string::npos);
   fs::remove(init_path);
   fs::remove(moved);
@@ -323,10 +315,10 @@ TEST(TrainOptions, InitHashNotPathDefinesSameWeights) {
 
   TrainOptions bad = a;
   bad.init_from_hash = "00112233";
-  EXPECT_NE(ErrorOf([&] { bad.Validate(); }).find("init_from_hash"), std::string::npos);
+  EXPECT_NE(ErrorMessage([&] { bad.Validate(); }).find("init_from_hash"), std::string::npos);
   bad = a;
   bad.init_from.clear();
-  EXPECT_NE(ErrorOf([&] { bad.Validate(); }).find("init_from is empty"), std::string::npos);
+  EXPECT_NE(ErrorMessage([&] { bad.Validate(); }).find("init_from is empty"), std::string::npos);
 }
 
 // The shipped CNN 2 models (models/make.sh): the noisy ones are fine-tuned from the shipped

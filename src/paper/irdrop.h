@@ -37,9 +37,10 @@ struct Cnn1IrDrop {
   StudyData data;
   nn::Dataset test;
   StudyNetwork net;
-  double digital_error_pct = 0.0;  // the same network without analog arrays
 };
 Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan);
+/// Test error (%) of the same network without analog arrays: the reference of the IR-drop error.
+double DigitalErrorPct(Cnn1IrDrop& cnn1);
 
 /// Test error (%) of the network on one chip of ideal devices (no spread; R_ON, TMR) with wires
 /// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken.

@@ -9,6 +9,7 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "aimc/common/manifest.h"
 
 namespace aimc::paper {
 namespace {
@@ -60,8 +61,9 @@ TEST(PaperStudy, EditingTheSotMramCardRecomputesExactlyTheFiguresMadeFromIt) {
             "fig04_ra_vs_tmgo fig08b_cv_vs_ecd fig08c_cv_vs_sigma_r fig08d_sigma_r_reading "
             "fig10b_weight_spread fig15b_ir_drop_map fig15c_error_vs_wire ");
   EXPECT_EQ(o.at("fig11_allowed_spread"), report::Outcome::kKept);
-  // The figures now say what the new card gives.
-  EXPECT_NE(ReadFile(options.run.out_dir / "fig08c_cv_vs_sigma_r.json").find("6"), std::string::npos);
+  // The figures were made from the new card.
+  const auto inputs = ReadJson(options.run.out_dir / "fig08c_cv_vs_sigma_r.json")["inputs"];
+  EXPECT_EQ(inputs["card"]["sigma_radius_nm"], 6.0) << inputs.dump();
 }
 
 TEST(PaperStudy, ProfileAndOptionsAreChecked) {

@@ -98,13 +98,13 @@ Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridPlan& p
   });
 
   s.cnn1_images = cnn1.test.size();
-  s.digital_pct = cnn1.digital_error_pct;
+  s.digital_pct = DigitalErrorPct(cnn1);
   s.r_on = experiment::BisectBoundary(v.r_on_max_ohm, v.r_on_min_ohm, v.bisection_steps, true,
                                       [&](double r) {
     const double e = IrDropError(*cnn1.net.network, cnn1.test, r, tmr, v.wire_scale);
     spdlog::info("table1: R_ON {:.4g} Ohm: CNN 1 error {:.2f} % (no wires {:.2f} %)", r, e,
-                 cnn1.digital_error_pct);
-    return e - cnn1.digital_error_pct <= v.error_budget_pct;
+                 s.digital_pct);
+    return e - s.digital_pct <= v.error_budget_pct;
   });
   return s;
 }
