@@ -79,16 +79,111 @@ void AnalogLayerImpl::SetTrainingNoise(double sigma_w, std::uint64_t seed) {
   train_generator_ = MakeGenerator(seed);
 }
 
-void AnalogLayerImpl::DrawChip(const LevelNoise& noise, std::uint64_t seed) {
-  noise.Validate();
-  chip_noise_ = torch::Tensor();
-  if (!options_.ternary || noise.zero()) return;
-  at::Generator generator = MakeGenerator(seed);
-  const TernaryWeights t = Ternarize(weight_, options_.per_channel, options_.threshold_ratio);
-  chip_noise_ = DrawLevelNoise(t.levels, noise, generator);
+namespace {
+
+// A per-output-channel vector shaped to broadcast over a layer output (N, C[, H, W]).
+torch::Tensor PerChannel(const torch::Tensor& v, std::int64_t dims) {
+  return dims == 4 ? v.view({1, -1, 1, 1}) : v.view({1, -1});
 }
 
-void AnalogLayerImpl::ClearChip() { chip_noise_ = torch::Tensor(); }
+}  // namespace
+
+void AnalogLayerImpl::SetChipProduct(ChipProduct product) {
+  Require(product.chips >= 1, "chip product: chips must be >= 1, got {}", product.chips);
+  Require(!product.parts.empty(), "chip product: no parts");
+  const std::int64_t out = product.chips * options_.out;
+  const std::int64_t k = options_.kind == LayerKind::kConv ? options_.kernel : 0;
+  for (ProductPart& part : product.parts) {
+    const torch::Tensor& w = part.weight;
+    const bool shape_ok =
+        w.defined() && w.dim() == (k > 0 ? 4 : 2) && w.size(0) == out && w.size(1) >= 1 &&
+        part.channel0 >= 0 && part.channel0 + w.size(1) <= options_.in &&
+        (k == 0 || (w.size(2) == k && w.size(3) == k));
+    Require(shape_ok, "chip product: a part's weight has shape {} at channel {}, which does not fit "
+            "the layer ({} chips x {} outputs, {} inputs)", w.defined() ? c10::str(w.sizes()) : "none",
+            part.channel0, product.chips, options_.out, options_.in);
+    part.weight = w.to(torch::kFloat).contiguous();
+  }
+  for (const torch::Tensor* v : {&product.out_scale, &product.bias})
+    Require(!v->defined() || (v->dim() == 1 && v->size(0) == out),
+            "chip product: scale and bias must have {} entries", out);
+  if (product.out_scale.defined()) product.out_scale = product.out_scale.to(torch::kFloat);
+  if (product.bias.defined()) product.bias = product.bias.to(torch::kFloat).contiguous();
+  chip_ = std::move(product);
+  FoldAffine(torch::Tensor(), torch::Tensor());  // a plain product takes its scale in the weight
+}
+
+ChipProduct AnalogLayerImpl::DigitalProduct(std::int64_t chips) const {
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = weight_;
+  if (options_.ternary) {
+    const TernaryWeights t = Ternarize(weight_, options_.per_channel, options_.threshold_ratio);
+    w = t.scale * t.levels.to(weight_.scalar_type());
+  }
+  std::vector<std::int64_t> repeat(static_cast<std::size_t>(w.dim()), 1);
+  repeat[0] = chips;
+  ChipProduct product;
+  product.chips = chips;
+  product.parts.push_back({w.repeat(repeat), 0, nullptr});
+  if (bias_.defined()) product.bias = bias_.detach().repeat({chips});
+  return product;
+}
+
+void AnalogLayerImpl::FoldAffine(const torch::Tensor& s, const torch::Tensor& t) {
+  Require(chip_.has_value(), "FoldAffine: the layer has no chip product");
+  torch::NoGradGuard no_grad;
+  ChipProduct& c = *chip_;
+  if (s.defined()) {
+    const torch::Tensor s_all = s.to(torch::kFloat).repeat({c.chips});
+    const torch::Tensor t_all = t.to(torch::kFloat).repeat({c.chips});
+    c.bias = c.bias.defined() ? c.bias * s_all + t_all : t_all;
+    c.out_scale = c.out_scale.defined() ? c.out_scale * s_all : s_all;
+  }
+  if (c.out_scale.defined() && c.parts.size() == 1 && !c.parts[0].post) {
+    torch::Tensor& w = c.parts[0].weight;
+    std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
+    shape[0] = -1;  // weights are (out, in[, k, k]): the scale runs along the outputs
+    w = (w * c.out_scale.view(shape)).contiguous();
+    c.out_scale = torch::Tensor();
+  }
+}
+
+torch::Tensor AnalogLayerImpl::ChipForward(const torch::Tensor& xq) const {
+  const ChipProduct& c = *chip_;
+  const std::int64_t n = xq.size(0);
+  const std::int64_t in = options_.in;
+  // The same input for every chip (the image), or each chip's own channels side by side.
+  const bool shared = xq.size(1) == in;
+  Require(shared || xq.size(1) == c.chips * in,
+          "a chip layer got {} input channels, expected {} or {} ({} chips)", xq.size(1), in,
+          c.chips * in, c.chips);
+  const std::int64_t groups = shared ? 1 : c.chips;
+  const bool bias_in_product = c.parts.size() == 1 && !c.parts[0].post && !c.out_scale.defined();
+  torch::Tensor y;
+  for (const ProductPart& part : c.parts) {
+    const std::int64_t width = part.weight.size(1);
+    torch::Tensor x = xq;
+    if (width != in) {
+      if (groups == 1) {
+        x = xq.narrow(1, part.channel0, width);
+      } else {
+        std::vector<std::int64_t> split{n, c.chips, in};
+        std::vector<std::int64_t> merged{n, c.chips * width};
+        for (std::int64_t d = 2; d < xq.dim(); ++d) {
+          split.push_back(xq.size(d));
+          merged.push_back(xq.size(d));
+        }
+        x = xq.view(split).narrow(2, part.channel0, width).reshape(merged);
+      }
+    }
+    torch::Tensor p = Product(x, part.weight, bias_in_product ? c.bias : torch::Tensor(), groups);
+    if (part.post) p = part.post(p);
+    y = y.defined() ? y.add_(p) : p;
+  }
+  if (c.out_scale.defined()) y.mul_(PerChannel(c.out_scale, y.dim()));
+  if (!bias_in_product && c.bias.defined()) y.add_(PerChannel(c.bias, y.dim()));
+  return y;
+}
 
 torch::Tensor AnalogLayerImpl::EffectiveWeight() {
   if (!options_.ternary) return weight_;
@@ -104,21 +199,30 @@ torch::Tensor AnalogLayerImpl::EffectiveWeight() {
               train_sigma_;
     }
     w = w + noise;
-  } else if (!is_training() && chip_noise_.defined()) {
-    w = w + (t.scale * chip_noise_);
   }
   return w;
 }
 
-torch::Tensor AnalogLayerImpl::Product(const torch::Tensor& xq, const torch::Tensor& w) const {
-  if (options_.kind == LayerKind::kLinear) return F::linear(xq, w, bias_);
-  return F::conv2d(xq, w, F::Conv2dFuncOptions().bias(bias_).stride(options_.stride).padding(
-                              options_.padding));
+torch::Tensor AnalogLayerImpl::Product(const torch::Tensor& xq, const torch::Tensor& w,
+                                       const torch::Tensor& bias, std::int64_t groups) const {
+  if (options_.kind == LayerKind::kConv) {
+    return F::conv2d(xq, w, F::Conv2dFuncOptions().bias(bias).stride(options_.stride).padding(
+                                options_.padding).groups(groups));
+  }
+  if (groups == 1) return F::linear(xq, w, bias);
+  // Chips side by side: one batched product per chip, (K, N, in) x (K, in, out).
+  const std::int64_t n = xq.size(0);
+  const torch::Tensor x = xq.view({n, groups, -1}).transpose(0, 1);
+  const torch::Tensor wk = w.view({groups, w.size(0) / groups, -1}).transpose(1, 2);
+  torch::Tensor y = torch::bmm(x, wk).transpose(0, 1).reshape({n, -1});
+  if (bias.defined()) y.add_(bias);
+  return y;
 }
 
 torch::Tensor AnalogLayerImpl::forward(const torch::Tensor& x) {
+  if (chip_ && !is_training()) return ChipForward(PactQuantizeEval(x, alpha_, options_.input_bits));
   const torch::Tensor xq = QuantizeInput(x);
-  if (!mvm_) return Product(xq, EffectiveWeight());
+  if (!mvm_) return Product(xq, EffectiveWeight(), bias_);
   Require(options_.ternary, "an MVM function is set on a float layer");
   const torch::Tensor columns = InputColumns(xq);
   torch::Tensor y = mvm_(columns);

@@ -67,12 +67,59 @@ void NetworkImpl::SetTrainingNoise(double sigma_w, std::uint64_t seed) {
     layers_[i]->SetTrainingNoise(sigma_w, Rng::Derive(seed, i));
 }
 
-void NetworkImpl::DrawChip(const LevelNoise& noise, std::uint64_t seed) {
-  for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->DrawChip(noise, Rng::Derive(seed, i));
+void NetworkImpl::RegisterFold(const AnalogLayer& layer, std::shared_ptr<torch::nn::Module> norm,
+                               double eps) {
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i].ptr() == layer.ptr()) {
+      folds_.push_back({i, std::move(norm), eps});
+      return;
+    }
+  }
+  Fail("internal error: a BatchNorm registered after an unknown layer");
 }
 
-void NetworkImpl::ClearChip() {
-  for (auto& layer : layers_) layer->ClearChip();
+void NetworkImpl::ProgramChips(std::vector<ChipProduct> products) {
+  Require(!is_training(), "chips are programmed for inference: call eval() first");
+  std::size_t next = 0;
+  const std::int64_t chips = products.empty() ? 1 : products.front().chips;
+  ClearChips();
+  try {
+    for (auto& layer : layers_) {
+      if (!layer->analog()) {
+        layer->SetChipProduct(layer->DigitalProduct(chips));
+        continue;
+      }
+      Require(next < products.size(), "ProgramChips: {} products for more ternary layers",
+              products.size());
+      Require(products[next].chips == chips,
+              "ProgramChips: every layer must hold the same number of chips ({} vs {})",
+              products[next].chips, chips);
+      layer->SetChipProduct(std::move(products[next++]));
+    }
+    Require(next == products.size(), "ProgramChips: {} products for {} ternary layers",
+            products.size(), next);
+    // Eval-mode BatchNorm is y * s + t per channel, s = gamma / sqrt(var + eps),
+    // t = beta - mean * s: a per-output scale and offset of the layer before it.
+    torch::NoGradGuard no_grad;
+    for (const Fold& f : folds_) {
+      const auto params = f.norm->named_parameters(false);
+      const auto buffers = f.norm->named_buffers(false);
+      const torch::Tensor s = params["weight"] / (buffers["running_var"] + f.eps).sqrt();
+      const torch::Tensor t = params["bias"] - buffers["running_mean"] * s;
+      layers_[f.layer]->FoldAffine(s, t);
+    }
+  } catch (...) {
+    ClearChips();
+    throw;
+  }
+  folded_ = true;
+  chips_ = chips;
+}
+
+void NetworkImpl::ClearChips() {
+  for (auto& layer : layers_) layer->ClearChipProduct();
+  folded_ = false;
+  chips_ = 1;
 }
 
 AnalogLayer NetworkImpl::AddLayer(const std::string& name, AnalogLayerOptions layer) {
@@ -119,21 +166,21 @@ class LeNet5Impl : public NetworkImpl {
   explicit LeNet5Impl(const NetworkOptions& o) : NetworkImpl(o) {
     const std::int64_t pad = o.image_size == 28 ? 2 : 0;  // both sizes give 16x5x5 = 400 at FC1
     conv1_ = AddLayer("conv1", Conv(LayerOptions(LayerKind::kConv, o.in_channels, 6, true, false), 5, 1, pad));
-    bn1_ = register_module("bn1", torch::nn::BatchNorm2d(6));
+    bn1_ = AddNorm("bn1", conv1_, torch::nn::BatchNorm2d(6));
     conv2_ = AddLayer("conv2", Conv(LayerOptions(LayerKind::kConv, 6, 16, false, false), 5, 1, 0));
-    bn2_ = register_module("bn2", torch::nn::BatchNorm2d(16));
+    bn2_ = AddNorm("bn2", conv2_, torch::nn::BatchNorm2d(16));
     fc1_ = AddLayer("fc1", LayerOptions(LayerKind::kLinear, 400, 120, false, false));
-    bn3_ = register_module("bn3", torch::nn::BatchNorm1d(120));
+    bn3_ = AddNorm("bn3", fc1_, torch::nn::BatchNorm1d(120));
     fc2_ = AddLayer("fc2", LayerOptions(LayerKind::kLinear, 120, 84, false, false));
-    bn4_ = register_module("bn4", torch::nn::BatchNorm1d(84));
+    bn4_ = AddNorm("bn4", fc2_, torch::nn::BatchNorm1d(84));
     fc3_ = AddLayer("fc3", LayerOptions(LayerKind::kLinear, 84, o.classes, false, true));
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
-    torch::Tensor x = F::max_pool2d(bn1_(conv1_(images)), F::MaxPool2dFuncOptions(2));
-    x = F::max_pool2d(bn2_(conv2_(x)), F::MaxPool2dFuncOptions(2));
-    x = bn3_(fc1_(x.flatten(1)));
-    x = bn4_(fc2_(x));
+    torch::Tensor x = F::max_pool2d(Normalize(bn1_, conv1_(images)), F::MaxPool2dFuncOptions(2));
+    x = F::max_pool2d(Normalize(bn2_, conv2_(x)), F::MaxPool2dFuncOptions(2));
+    x = Normalize(bn3_, fc1_(x.flatten(1)));
+    x = Normalize(bn4_, fc2_(x));
     return fc3_(x);
   }
 
@@ -152,7 +199,7 @@ class ResNet26Impl : public NetworkImpl {
   explicit ResNet26Impl(const NetworkOptions& o) : NetworkImpl(o) {
     const std::int64_t w = o.width;
     stem_ = AddLayer("stem", Conv(LayerOptions(LayerKind::kConv, o.in_channels, 16 * w, true, false), 3, 1, 1));
-    stem_bn_ = register_module("stem_bn", torch::nn::BatchNorm2d(16 * w));
+    stem_bn_ = AddNorm("stem_bn", stem_, torch::nn::BatchNorm2d(16 * w));
     std::int64_t in = 16 * w;
     for (int stage = 0; stage < 3; ++stage) {
       const std::int64_t out = (16 << stage) * w;
@@ -161,12 +208,12 @@ class ResNet26Impl : public NetworkImpl {
         const std::string name = "s" + std::to_string(stage + 1) + "b" + std::to_string(b + 1);
         Block block;
         block.conv1 = AddLayer(name + "_conv1", Conv(LayerOptions(LayerKind::kConv, in, out, false, false), 3, stride, 1));
-        block.bn1 = register_module(name + "_bn1", torch::nn::BatchNorm2d(out));
+        block.bn1 = AddNorm(name + "_bn1", block.conv1, torch::nn::BatchNorm2d(out));
         block.conv2 = AddLayer(name + "_conv2", Conv(LayerOptions(LayerKind::kConv, out, out, false, false), 3, 1, 1));
-        block.bn2 = register_module(name + "_bn2", torch::nn::BatchNorm2d(out));
+        block.bn2 = AddNorm(name + "_bn2", block.conv2, torch::nn::BatchNorm2d(out));
         if (stride != 1 || in != out) {
           block.shortcut = AddLayer(name + "_short", Conv(LayerOptions(LayerKind::kConv, in, out, false, false), 1, stride, 0));
-          block.shortcut_bn = register_module(name + "_short_bn", torch::nn::BatchNorm2d(out));
+          block.shortcut_bn = AddNorm(name + "_short_bn", block.shortcut, torch::nn::BatchNorm2d(out));
         }
         blocks_.push_back(block);
         in = out;
@@ -176,10 +223,10 @@ class ResNet26Impl : public NetworkImpl {
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
-    torch::Tensor x = torch::relu(stem_bn_(stem_(images)));
+    torch::Tensor x = torch::relu(Normalize(stem_bn_, stem_(images)));
     for (auto& b : blocks_) {
-      torch::Tensor y = b.bn2(b.conv2(b.bn1(b.conv1(x))));
-      const torch::Tensor shortcut = b.shortcut ? b.shortcut_bn(b.shortcut(x)) : x;
+      torch::Tensor y = Normalize(b.bn2, b.conv2(Normalize(b.bn1, b.conv1(x))));
+      const torch::Tensor shortcut = b.shortcut ? Normalize(b.shortcut_bn, b.shortcut(x)) : x;
       x = torch::relu(y + shortcut);
     }
     return fc_(x.mean({2, 3}));

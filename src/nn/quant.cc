@@ -49,6 +49,14 @@ torch::Tensor PactQuantize(const torch::Tensor& x, const torch::Tensor& alpha, i
   return y + (q - y).detach();
 }
 
+torch::Tensor PactQuantizeEval(const torch::Tensor& x, const torch::Tensor& alpha, int bits) {
+  torch::NoGradGuard no_grad;
+  if (bits <= 0) return torch::relu(x);
+  // The step computed and applied as PactQuantize does, so that both give the same levels.
+  const torch::Tensor step = alpha / (std::ldexp(1.0, bits) - 1.0);
+  return x.clamp(0.0, alpha.item<double>()).div_(step).round_().mul_(step);
+}
+
 void LevelNoise::Validate() const {
   for (int i = 0; i < 3; ++i)
     Require(std::isfinite(sigma[i]) && sigma[i] >= 0.0,

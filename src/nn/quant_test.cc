@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "aimc/common/error.h"
 #include "aimc/nn/analog_layer.h"
 #include "aimc/nn/network.h"
 
@@ -99,20 +100,94 @@ TEST(AnalogLayer, TrainingNoiseIsRelativeToTheUnitWeight) {
   EXPECT_TRUE(torch::allclose(layer->EffectiveWeight(), t.scale * t.levels.to(torch::kFloat)));
 }
 
-TEST(AnalogLayer, ChipDrawIsFixedUntilCleared) {
+// Reference: the layer's own forward pass. A chip product made of the layer's digital weights
+// computes the same thing (the quantizer and the product as LibTorch does them, in another order
+// of a few float operations); an affine fold equals the affine map applied afterwards; chips side
+// by side give each chip's own output, from a shared input or from their own channels.
+TEST(AnalogLayer, ChipProductReproducesTheLayerAndFoldsAffineMaps) {
   torch::manual_seed(2);
   AnalogLayer layer(ConvOptions());
   layer->eval();
-  const torch::Tensor x = torch::rand({2, 3, 9, 9});
-  const torch::Tensor clean = layer->forward(x);
-  layer->DrawChip(LevelNoise::Uniform(0.2), 7);
-  const torch::Tensor chip = layer->forward(x);
-  EXPECT_FALSE(torch::allclose(chip, clean));
-  EXPECT_TRUE(torch::equal(layer->forward(x), chip));
-  layer->DrawChip(LevelNoise::Uniform(0.2), 7);
-  EXPECT_TRUE(torch::equal(layer->forward(x), chip));  // same seed, same chip
-  layer->ClearChip();
-  EXPECT_TRUE(torch::equal(layer->forward(x), clean));
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::rand({2, 3, 9, 9}) * 5;
+  const torch::Tensor own = layer->forward(x);
+  layer->SetChipProduct(layer->DigitalProduct());
+  EXPECT_TRUE(torch::allclose(layer->forward(x), own, 1e-5, 1e-5));
+
+  const torch::Tensor s = torch::rand({8}) + 0.5, t = torch::rand({8});
+  layer->FoldAffine(s, t);
+  EXPECT_TRUE(torch::allclose(layer->forward(x), own * s.view({1, -1, 1, 1}) + t.view({1, -1, 1, 1}),
+                              1e-5, 1e-5));
+
+  // Two chips: the first the layer itself, the second with doubled weights and no bias.
+  ChipProduct two = layer->DigitalProduct(2);
+  two.parts[0].weight.narrow(0, 8, 8).mul_(2);
+  two.bias.narrow(0, 8, 8).zero_();
+  layer->SetChipProduct(two);
+  EXPECT_EQ(layer->chips(), 2);
+  const torch::Tensor plain = own - layer->Bias().view({1, -1, 1, 1});
+  const torch::Tensor shared = layer->forward(x);  // 3 input channels: one input for both
+  ASSERT_EQ(shared.size(1), 16);
+  EXPECT_TRUE(torch::allclose(shared.narrow(1, 0, 8), own, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(shared.narrow(1, 8, 8), 2 * plain, 1e-5, 1e-5));
+  // 6 input channels: chip k reads channels [3k, 3k + 3).
+  const torch::Tensor y = layer->forward(torch::cat({x, x * 0.5}, 1));
+  EXPECT_TRUE(torch::allclose(y.narrow(1, 0, 8), own, 1e-5, 1e-5));
+  const torch::Tensor half = layer->forward(x * 0.5).narrow(1, 8, 8);  // shared, chip 2
+  EXPECT_TRUE(torch::allclose(y.narrow(1, 8, 8), half, 1e-5, 1e-5));
+
+  // A product in two parts over input channels [0, 1) and [1, 3) with an elementwise post.
+  ChipProduct split;
+  const torch::Tensor w = layer->DigitalProduct().parts[0].weight;
+  split.parts.push_back({w.narrow(1, 0, 1), 0, [](const torch::Tensor& v) { return v * 3; }});
+  split.parts.push_back({w.narrow(1, 1, 2), 1, nullptr});
+  layer->SetChipProduct(split);
+  torch::Tensor x0 = x.clone(), x12 = x.clone();
+  x0.narrow(1, 1, 2).zero_();
+  x12.narrow(1, 0, 1).zero_();
+  layer->ClearChipProduct();
+  const torch::Tensor expected = 3 * (layer->forward(x0) - layer->Bias().view({1, -1, 1, 1})) +
+                                 layer->forward(x12) - layer->Bias().view({1, -1, 1, 1});
+  layer->SetChipProduct(split);
+  EXPECT_TRUE(torch::allclose(layer->forward(x), expected, 1e-4, 1e-4));
+  layer->ClearChipProduct();
+  EXPECT_TRUE(torch::equal(layer->forward(x), own));
+  // A product that does not fit the layer is refused.
+  ChipProduct wrong = layer->DigitalProduct();
+  wrong.parts[0].weight = torch::zeros({8, 4, 3, 3});
+  EXPECT_THROW(layer->SetChipProduct(wrong), Error);
+}
+
+// Reference: the network's eval forward pass with its BatchNorms. Programmed with its own digital
+// products, the network folds every BatchNorm into the layer before it and computes the same
+// logits, for one chip and for three side by side; cleared, it is the network it was.
+TEST(Network, ProgrammedDigitalChipsFoldBatchNormAndReproduceTheNetwork) {
+  for (const std::string arch : {"lenet5", "resnet26"}) {
+    NetworkOptions o;
+    o.arch = arch;
+    const Network net = MakeNetwork(o, 3);
+    // BatchNorm statistics away from the identity, so that the fold matters.
+    torch::NoGradGuard no_grad;
+    for (auto& b : net->named_buffers()) {
+      if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.5, 0.5);
+      if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+    }
+    net->eval();
+    const torch::Tensor images = torch::rand({4, 1, 28, 28});
+    const torch::Tensor reference = net->forward(images);
+    for (const std::int64_t chips : {1, 3}) {
+      std::vector<ChipProduct> products;
+      for (const auto& layer : net->AnalogLayers()) products.push_back(layer->DigitalProduct(chips));
+      net->ProgramChips(products);
+      EXPECT_EQ(net->chips(), chips);
+      const torch::Tensor logits = net->forward(images).view({4, chips, -1});
+      for (std::int64_t k = 0; k < chips; ++k) {
+        EXPECT_TRUE(torch::allclose(logits.select(1, k), reference, 1e-4, 1e-4)) << arch << " chip " << k;
+      }
+      net->ClearChips();
+      EXPECT_TRUE(torch::equal(net->forward(images), reference));
+    }
+  }
 }
 
 TEST(AnalogLayer, MvmHookInIm2colLayoutReproducesTheConvolution) {

@@ -246,6 +246,29 @@ double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_si
   return data.size() == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(data.size());
 }
 
+std::vector<double> EvaluateChips(NetworkImpl& network, const Dataset& data,
+                                  std::int64_t batch_size) {
+  Require(batch_size >= 1, "batch_size must be >= 1, got {}", batch_size);
+  RequireFits(network.options(), data);
+  KeepLargeBlocks();
+  torch::NoGradGuard no_grad;
+  network.eval();
+  const std::int64_t chips = network.chips();
+  torch::Tensor correct = torch::zeros({chips}, torch::kLong);
+  for (std::int64_t start = 0; start < data.size(); start += batch_size) {
+    const std::int64_t n = std::min(batch_size, data.size() - start);
+    const torch::Tensor logits = network.forward(ToInput(data.images.narrow(0, start, n)));
+    const torch::Tensor predicted = logits.view({n, chips, -1}).argmax(2);
+    correct += predicted.eq(data.labels.narrow(0, start, n).unsqueeze(1)).sum(0);
+  }
+  std::vector<double> accuracy(static_cast<std::size_t>(chips), 0.0);
+  for (std::int64_t k = 0; k < chips; ++k) {
+    if (data.size() > 0)
+      accuracy[std::size_t(k)] =
+          static_cast<double>(correct[k].item<std::int64_t>()) / static_cast<double>(data.size());
+  }
+  return accuracy;
+}
 
 namespace {
 

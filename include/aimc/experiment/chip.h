@@ -32,8 +32,9 @@ struct ChipOptions {
   /// Wires, drivers, sense amplifiers, access transistor of every tile.
   circuit::CrossbarOptions crossbar;
   circuit::PairLayout layout = circuit::PairLayout::kColumns;
-  /// ADC on each tile's outputs: bits (0: none) and full scale as a fraction of the largest
-  /// possible tile output (all inputs at full scale, all weights +1).
+  /// ADC on each tile's outputs: bits (0: none, else 2..24) and full scale as a fraction of the
+  /// largest possible tile output (all inputs at full scale, all weights +1). Symmetric and
+  /// mid-tread: 2^bits - 1 levels from -full scale to +full scale, 0 among them (AdcStep).
   int adc_bits = 0;
   double adc_full_scale_fraction = 0.25;
 
@@ -48,7 +49,7 @@ struct Tile {
   std::int64_t row0 = 0, rows = 0, col0 = 0, cols = 0;
   Eigen::MatrixXd g_plus, g_minus;  // the drawn devices (siemens), rows x cols
   /// Output in unit weights per unit input: y = x W, IR drop included (rows x cols, double).
-  torch::Tensor weight;
+  Eigen::MatrixXd weight;
 };
 
 struct LayerTiles {
@@ -56,6 +57,9 @@ struct LayerTiles {
   double input_full_scale = 1.0;  // the activation value driven at read_voltage_v
   std::vector<Tile> tiles;
 };
+
+/// The step of the ADC of ChipOptions: full_scale / (2^(bits - 1) - 1).
+double AdcStep(double full_scale, int bits);
 
 /// What a chip is. One type for both ways aimc simulates a chip, so that a sweep, `aimc test` and
 /// the figures call one interface:
@@ -80,9 +84,17 @@ struct ChipSpec {
 };
 
 /// One simulated chip programmed with a network: created, it makes network.forward run on the
-/// chip (weight noise drawn, or device tiles built and MVM hooks installed); destroyed, the
-/// network is digital again. Chip c of a Monte-Carlo run uses seed Rng::Derive(seed, c); in device
-/// mode layer l, tile t draw from Rng::Derive(Rng::Derive(chip seed, l), t).
+/// chip; destroyed, the network is digital again. Chip c of a Monte-Carlo run uses seed
+/// Rng::Derive(seed, c); in device mode layer l, tile t draw from
+/// Rng::Derive(Rng::Derive(chip seed, l), t); in weight-noise mode weight layer i (float layers
+/// counted) draws from Rng::Derive(chip seed, i).
+///
+/// How it runs: a chip changes only the weights. Each ternary layer's exact product is x * W_eff
+/// with W_eff the tiles' effective matrices side by side (IR drop included), so the chip is the
+/// network with effective weights: built once per chip, with BatchNorm folded in, and run by
+/// the network's own LibTorch layers. Only an ADC (a rounding of each tile's output) splits a
+/// layer into one product per row block of tiles. UseMvmHooks() switches to the reference route,
+/// a per-MVM product per tile in double precision.
 class Chip {
  public:
   Chip(nn::NetworkImpl& network, const ChipSpec& spec, std::uint64_t seed);
@@ -92,6 +104,11 @@ class Chip {
 
   /// Accuracy (0..1) of the network on the chip over `data`.
   double Evaluate(const nn::Dataset& data) const;
+  /// Device mode: run every ternary layer through per-MVM hooks (Mvm() on im2col columns) instead
+  /// of effective weights: the slow reference route, for tests and benchmarks.
+  void UseMvmHooks();
+  /// The product of each ternary layer on this chip (one chip; before BatchNorm is folded).
+  const std::vector<nn::ChipProduct>& products() const { return products_; }
 
   /// Device mode: the analog MVM of ternary layer `layer` (index into network.AnalogLayers()):
   /// x (M, rows) activations -> (M, cols) in unit weights, double precision.
@@ -104,14 +121,34 @@ class Chip {
   std::int64_t devices() const;
 
  private:
-  void BuildTiles(const device::DeviceCard& card, std::uint64_t seed);
+  friend std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
+                                           const ChipSpec& spec,
+                                           const std::vector<std::uint64_t>& seeds,
+                                           int chips_per_pass);
+  struct Unprogrammed {};
+  Chip(nn::NetworkImpl& network, const ChipSpec& spec, std::uint64_t seed, Unprogrammed);
+  /// Builds the chips' tiles, all tiles of all chips in parallel over the library's threads.
+  static void Build(const std::vector<Chip*>& chips);
+  void DrawTiles(const device::DeviceCard& card);
+  void DrawNoise();
+  void MakeProducts();
 
   nn::NetworkImpl& network_;
   ChipSpec spec_;
+  std::uint64_t seed_;
+  bool programmed_ = false;
   std::vector<LayerTiles> layers_;
+  std::vector<nn::ChipProduct> products_;
   double dg_s_ = 0.0;
   double build_seconds_ = 0.0;
 };
+
+/// The accuracy on `data` of the chips with the given seeds, `chips_per_pass` of them side by
+/// side in each pass over the data (their tiles built in parallel); 0 picks it from the network's
+/// size. The result does not depend on chips_per_pass or on the thread count.
+std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
+                                  const ChipSpec& spec, const std::vector<std::uint64_t>& seeds,
+                                  int chips_per_pass = 0);
 
 /// Accuracy over Monte-Carlo chips: mean, sample std (n - 1), min, max.
 struct ChipStats {
@@ -121,8 +158,9 @@ struct ChipStats {
 ChipStats Summarize(std::vector<double> accuracies);
 
 /// `chips` chips of `spec` (chip c from Rng::Derive(seed, c)), each over the whole of `data`.
+/// Chips are evaluated chips_per_pass at a time (EvaluateChips; 0: automatic).
 ChipStats TestChips(nn::NetworkImpl& network, const nn::Dataset& data, const ChipSpec& spec,
-                    int chips, std::uint64_t seed, bool progress = false);
+                    int chips, std::uint64_t seed, bool progress = false, int chips_per_pass = 0);
 
 /// Converts between Eigen (column-major) and torch (row-major) double matrices.
 torch::Tensor ToTorch(const Eigen::MatrixXd& m);

@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
@@ -42,12 +43,34 @@ struct AnalogLayerOptions {
 /// weight, i.e. before the per-column scale and the bias (the layer applies both).
 using MvmFunction = std::function<torch::Tensor(const torch::Tensor& x)>;
 
+/// One part of a programmed chip's product: the layer's own product (conv or linear, its stride
+/// and padding) of the input channels [channel0, channel0 + weight.size(1)) with `weight`, then
+/// `post`, an elementwise function of the part's output (an ADC), if set. A layer whose rows are
+/// split over tiles with an ADC has one part per row block; otherwise one part holds it all.
+struct ProductPart {
+  torch::Tensor weight;  // float, (chips * out, channels[, k, k])
+  std::int64_t channel0 = 0;
+  std::function<torch::Tensor(const torch::Tensor&)> post;
+};
+
+/// What a programmed chip's layer computes in eval mode, per output channel o:
+///   y_o = out_scale_o * sum_p post_p(x * W_p)_o + bias_o,
+/// with `chips` chips side by side: chip k's outputs are channels [k * out, (k + 1) * out), its
+/// inputs channels [k * in, (k + 1) * in) (or the same input for every chip, e.g. the image).
+struct ChipProduct {
+  std::vector<ProductPart> parts;
+  torch::Tensor out_scale;  // (chips * out) or undefined (1)
+  torch::Tensor bias;       // (chips * out) or undefined (0)
+  std::int64_t chips = 1;
+};
+
 /// A Conv2d or Linear layer with ternary weights, quantized inputs and weight noise.
 ///
-/// Weight noise, relative to the unit weight (w_eff = scale * (levels + noise)):
-///   - training: SetTrainingNoise(sigma, seed): a fresh draw in every training forward pass;
-///   - test: DrawChip(noise, seed): one draw, fixed until ClearChip() (one simulated chip).
-/// With an MVM function set, the layer calls it instead of its own (noisy) product.
+/// Weight noise in training, relative to the unit weight (w_eff = scale * (levels + noise)):
+/// SetTrainingNoise(sigma, seed) makes a fresh draw in every training forward pass.
+/// In eval mode a chip product (SetChipProduct: one simulated chip, or several side by side)
+/// replaces the layer's product; an MVM function (SetMvm) replaces it with a per-MVM hook on
+/// im2col columns, the slow reference route.
 class AnalogLayerImpl : public torch::nn::Module {
  public:
   explicit AnalogLayerImpl(const AnalogLayerOptions& options);
@@ -84,14 +107,28 @@ class AnalogLayerImpl : public torch::nn::Module {
   bool has_mvm() const { return static_cast<bool>(mvm_); }
 
   void SetTrainingNoise(double sigma_w, std::uint64_t seed);
-  void DrawChip(const LevelNoise& noise, std::uint64_t seed);
-  void ClearChip();
+
+  /// A programmed chip's product, used by forward() in eval mode until cleared; it replaces the
+  /// layer's own weights and bias (and an MVM function). Checked against the layer's shape.
+  void SetChipProduct(ChipProduct product);
+  void ClearChipProduct() { chip_.reset(); }
+  bool has_chip_product() const { return chip_.has_value(); }
+  std::int64_t chips() const { return chip_ ? chip_->chips : 1; }
+  /// The digital product of this layer as a ChipProduct: the ternary weight (scale * levels) or
+  /// the float weight, and the bias. `chips` copies side by side.
+  ChipProduct DigitalProduct(std::int64_t chips = 1) const;
+  /// Folds an affine map applied to the layer's outputs (eval-mode BatchNorm: y * s + t per
+  /// output channel, s and t of size out) into the chip product; into the weight itself when
+  /// the product is one part without `post`, so the fold costs nothing at run time.
+  void FoldAffine(const torch::Tensor& s, const torch::Tensor& t);
 
   /// The weight the forward pass uses now (float; ternary + the chip's noise when drawn).
   torch::Tensor EffectiveWeight();
 
  private:
-  torch::Tensor Product(const torch::Tensor& xq, const torch::Tensor& w) const;
+  torch::Tensor Product(const torch::Tensor& xq, const torch::Tensor& w, const torch::Tensor& bias,
+                        std::int64_t groups = 1) const;
+  torch::Tensor ChipForward(const torch::Tensor& xq) const;
 
   AnalogLayerOptions options_;
   torch::Tensor weight_;
@@ -100,7 +137,7 @@ class AnalogLayerImpl : public torch::nn::Module {
   MvmFunction mvm_;
   double train_sigma_ = 0.0;
   std::optional<at::Generator> train_generator_;
-  torch::Tensor chip_noise_;  // level units, drawn once per chip
+  std::optional<ChipProduct> chip_;
 };
 TORCH_MODULE(AnalogLayer);
 

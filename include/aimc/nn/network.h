@@ -47,22 +47,49 @@ class NetworkImpl : public torch::nn::Module {
 
   /// sigma_w,train for every ternary layer; layer i draws from seed Rng::Derive(seed, i).
   void SetTrainingNoise(double sigma_w, std::uint64_t seed);
-  /// One simulated chip: every ternary layer draws its fixed noise (layer i from
-  /// Rng::Derive(seed, i)); stays until ClearChip().
-  void DrawChip(const LevelNoise& noise, std::uint64_t seed);
-  void ClearChip();
+  /// Programs simulated chips for eval-mode inference: `products[i]` for the i-th ternary layer
+  /// (AnalogLayers() order), all with the same number of chips K; float layers compute their
+  /// own weights K times, and every BatchNorm is folded into the layer before it. forward() then
+  /// takes images (N, C, H, W) and returns the K chips' logits side by side, (N, K * classes).
+  /// Stays until ClearChips().
+  void ProgramChips(std::vector<ChipProduct> products);
+  void ClearChips();
+  /// Chips side by side in forward() now (1 when none is programmed).
+  std::int64_t chips() const { return chips_; }
 
  protected:
   AnalogLayer AddLayer(const std::string& name, AnalogLayerOptions layer);
+  /// Registers a BatchNorm that takes `layer`'s output directly, so that a chip can fold it.
+  template <typename Norm>
+  Norm AddNorm(const std::string& name, const AnalogLayer& layer, Norm norm) {
+    norm = register_module(name, norm);
+    RegisterFold(layer, norm.ptr(), norm->options.eps());
+    return norm;
+  }
+  /// A registered BatchNorm in forward(): skipped while folded into its layer.
+  template <typename Norm>
+  torch::Tensor Normalize(Norm& norm, const torch::Tensor& x) {
+    return folded_ && !is_training() ? x : norm(x);
+  }
   /// Layer options from the network's options: ternary/bits/scale; `first`/`last` apply the
   /// float_first_last option and the image input range.
   AnalogLayerOptions LayerOptions(LayerKind kind, std::int64_t in, std::int64_t out, bool first,
                                   bool last) const;
 
  private:
+  struct Fold {
+    std::size_t layer;
+    std::shared_ptr<torch::nn::Module> norm;
+    double eps;
+  };
+  void RegisterFold(const AnalogLayer& layer, std::shared_ptr<torch::nn::Module> norm, double eps);
+
   NetworkOptions options_;
   std::vector<AnalogLayer> layers_;
   std::vector<std::string> layer_names_;
+  std::vector<Fold> folds_;
+  bool folded_ = false;
+  std::int64_t chips_ = 1;
 };
 using Network = std::shared_ptr<NetworkImpl>;
 

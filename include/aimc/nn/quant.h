@@ -28,6 +28,9 @@ torch::Tensor TernarySte(const torch::Tensor& w, const TernaryWeights& t);
 /// Gradients: d/dx = 1 on (0, alpha) (straight through the rounding), d/dalpha = 1 where
 /// x >= alpha (Choi et al. 2018). `alpha` is a one-element tensor. bits = 0: plain ReLU.
 torch::Tensor PactQuantize(const torch::Tensor& x, const torch::Tensor& alpha, int bits);
+/// The same levels for inference only (no gradient): clip, scale, round in place, with a
+/// quarter of the passes over memory.
+torch::Tensor PactQuantizeEval(const torch::Tensor& x, const torch::Tensor& alpha, int bits);
 
 /// Standard deviation of the weight noise per ternary level, in units of the unit weight (the
 /// layer's scale): index 0 for w = -1, 1 for w = 0, 2 for w = +1. Uniform(s) is the training

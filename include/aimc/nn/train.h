@@ -99,6 +99,10 @@ void RequireFits(const NetworkOptions& network, const Dataset& data);
 /// Accuracy (0..1) on a data set in eval mode with the network's current chip (if any); the data
 /// must fit the network (RequireFits).
 double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size = 1000);
+/// The accuracy of each of the network's programmed chips (NetworkImpl::ProgramChips), all in one
+/// pass over `data`; batches of batch_size images.
+std::vector<double> EvaluateChips(NetworkImpl& network, const Dataset& data,
+                                  std::int64_t batch_size = 1000);
 
 
 /// Model files (LibTorch archives): weights, buffers, ModelInfo as JSON, and, for checkpoints,
