@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end checks of the aimc command line: version, help, and that bad input gets a clear
 # error naming the file and field, with a non-zero exit and no half-written result.
+#   cli_test.sh AIMC torch|core   (core: built without LibTorch)
 set -u
 aimc="$1"
+build="${2:-torch}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -16,6 +18,25 @@ check() {  # check NAME CONDITION...
 out=$("$aimc" --version)
 check "version names the git revision" grep -q "aimc .* (git " <<<"$out"
 check "help of a subcommand" bash -c "'$aimc' help map spec | grep -q -- --sigma-w"
+"$aimc" --help >"$tmp/help"
+check "help lists the circuit commands" grep -q "^ *xbar " "$tmp/help"
+check "help lists reproduce" grep -q "^ *reproduce " "$tmp/help"
+if [ "$build" = torch ]; then
+  # aimc runs device, map and xbar without LibTorch and hands every other command to aimc-torch
+  # from its own folder.
+  check "aimc does not load LibTorch" bash -c "! ldd '$aimc' | grep -q libtorch"
+  check "help lists the LibTorch commands" grep -q "^ *train " "$tmp/help"
+  mkdir -p "$tmp/alone"
+  cp "$aimc" "$tmp/alone/aimc"
+  "$tmp/alone/aimc" train --epochs 1 >"$tmp/stdout" 2>"$tmp/stderr"
+  rc=$?
+  check "a LibTorch command without aimc-torch exits 2" test "$rc" -eq 2
+  check "... naming the program expected" grep -q "cannot start $tmp/alone/aimc-torch: No such file" "$tmp/stderr"
+  check "aimc without aimc-torch still solves" \
+    bash -c "'$tmp/alone/aimc' -q xbar solve --rows 3 --cols 3 >/dev/null"
+else
+  check "help has no LibTorch commands" bash -c "! grep -q '^ *train ' '$tmp/help'"
+fi
 
 cat >"$tmp/bad.toml" <<'TOML'
 kind = "mtj"
@@ -87,6 +108,55 @@ mkdir -p "$tmp/folder"
 refused "--csv as a folder" "$tmp/folder: is a folder" "$aimc" device stats --card rram --csv "$tmp/folder"
 refused "netlist --out as a folder" "$tmp/folder: is a folder" \
   "$aimc" xbar netlist --rows 2 --cols 2 --out "$tmp/folder"
+
+# M_eff: an independent check of the file against the solve route's currents, I = M_eff^T V, on a
+# user's array (so that M_eff can also be compared with G) with wires, drivers and amplifiers.
+awk 'BEGIN { srand(3); for (i = 0; i < 12; i++) { for (j = 0; j < 9; j++)
+  printf "%s%.6e", (j ? "," : ""), 1 / (5e4 + 1e6 * rand()); print "" } }' >"$tmp/g.csv"
+awk 'BEGIN { srand(4); for (n = 0; n < 3; n++) { for (i = 0; i < 12; i++)
+  printf "%s%.17g", (i ? "," : ""), 0.1 * rand(); print "" } }' >"$tmp/v.csv"
+"$aimc" xbar solve --conductances "$tmp/g.csv" --inputs "$tmp/v.csv" --wire-preset layout22nm \
+  --r-driver 100 --r-sense 50 --drive both --route solves --csv "$tmp/i.csv" --meff "$tmp/meff.csv" \
+  >"$tmp/stdout"
+check "solve --meff writes M_eff" test -s "$tmp/meff.csv"
+check "M_eff is R lines of C values" \
+  awk -F, 'NF != 9 { exit 1 } END { exit NR != 12 }' "$tmp/meff.csv"
+check "M_eff has its manifest" grep -q '"unit": "S"' "$tmp/meff.json"
+check "the manifest names the command" grep -q '"command": "aimc xbar solve --meff"' "$tmp/meff.json"
+# worst |sum_i M(i,j) V(n,i) - I(n,j)| / |I(n,j)|: 1e-9 leaves room for M_eff's 1e-13 and the
+# rounding of 12-term sums, and catches a matrix written with fewer digits than it has.
+meff_error=$(awk -F, 'FILENAME == ARGV[1] { R = FNR; for (j = 1; j <= NF; j++) M[FNR, j] = $j; next }
+  FILENAME == ARGV[2] { for (i = 1; i <= NF; i++) V[FNR, i] = $i; next }
+  FNR > 1 { for (j = 1; j <= NF; j++) { s = 0; for (i = 1; i <= R; i++) s += M[i, j] * V[FNR - 1, i]
+    e = (s - $j) / $j; if (e < 0) e = -e; if (e > w) w = e } }
+  END { printf "%.3g", w }' "$tmp/meff.csv" "$tmp/v.csv" "$tmp/i.csv")
+check "M_eff^T V equals the solved currents to 1e-9 ($meff_error)" \
+  awk -v e="$meff_error" 'BEGIN { exit !(e < 1e-9) }'
+# The guard: the wires change M_eff from G by far more than that tolerance.
+meff_shift=$(awk -F, 'FILENAME == ARGV[1] { for (j = 1; j <= NF; j++) G[FNR, j] = $j; next }
+  { for (j = 1; j <= NF; j++) { e = (G[FNR, j] - $j) / G[FNR, j]; if (e < 0) e = -e; if (e > w) w = e } }
+  END { printf "%.3g", w }' "$tmp/g.csv" "$tmp/meff.csv")
+check "the wires move M_eff away from G ($meff_shift)" awk -v e="$meff_shift" 'BEGIN { exit !(e > 1e-3) }'
+refused "--meff as a folder" "$tmp/folder: is a folder" \
+  "$aimc" xbar solve --rows 2 --cols 2 --meff "$tmp/folder"
+refused "--meff named like its manifest" "its manifest is written beside it" \
+  "$aimc" xbar solve --rows 2 --cols 2 --meff "$tmp/m.json"
+
+# A batch: auto takes the M_eff route from 16 inputs on, one solve below; both give the same
+# currents (1e-9, as above).
+"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 1 >"$tmp/stdout"
+check "one input takes the solve route" grep -q "^route: solves" "$tmp/stdout"
+"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 20 --csv "$tmp/i_meff.csv" \
+  >"$tmp/stdout"
+check "a batch takes the M_eff route" grep -q "^route: meff" "$tmp/stdout"
+"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 20 --route solves \
+  --csv "$tmp/i_solves.csv" >/dev/null
+route_error=$(awk -F, 'FILENAME == ARGV[1] { for (j = 1; j <= NF; j++) A[FNR, j] = $j; next }
+  FNR > 1 { for (j = 1; j <= NF; j++) { e = (A[FNR, j] - $j) / $j; if (e < 0) e = -e; if (e > w) w = e } }
+  END { printf "%.3g", w }' "$tmp/i_meff.csv" "$tmp/i_solves.csv")
+check "both routes give the same currents ($route_error)" \
+  awk -v e="$route_error" 'BEGIN { exit !(e < 1e-9) }'
+check "both routes give every current" test "$(wc -l <"$tmp/i_meff.csv")" -eq 21
 
 if "$aimc" help train >/dev/null 2>&1; then
   model=models/lenet5_mnist_ternary_s0.000_e15_n0_seed1.pt
