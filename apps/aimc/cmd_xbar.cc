@@ -120,11 +120,12 @@ double Since(std::chrono::steady_clock::time_point start) {
 
 // How `solve` computes a batch; both routes are exact (docs/xbar.md). A multi-right-hand-side
 // CHOLMOD solve costs about as much per input as a single one (measured at 256 x 256: 22 ms for
-// one, 27 to 54 ms per input in batches of 16 to 100), so a batch of N costs factorize + N solves. Building M_eff costs that
-// factorization plus its dense block of R + C ports, after which an input is a dense product
-// (microseconds). Measured at R = C = 64 to 512 with the 22 nm wires, the extra cost of M_eff
-// equals 7 to 50 solves (about 10 to 20 from 128 x 128 on), hence the switch at 16 inputs: within
-// a factor of two of the faster route wherever the two are close, far ahead for large batches.
+// one, 27 to 54 ms per input in batches of 16 to 100), so a batch of N costs a factorization and
+// N solves. Building M_eff costs that factorization plus a dense block for the R + C ports, after
+// which an input is a dense product (microseconds). Measured at R = C = 64 to 512 with the 22 nm
+// wires, the extra cost of M_eff equals 7 to 50 solves (10 to 20 from 128 x 128 on), hence the
+// switch at 16 inputs: within a factor of two of the faster route where the two are close, far
+// ahead for large batches.
 constexpr Eigen::Index kEffectiveMatrixFromInputs = 16;
 
 enum class Route { kSolves, kEffectiveMatrix };
@@ -158,7 +159,8 @@ nlohmann::json ArrayJson(const XbarArgs& a) {
 }
 
 // M_eff as R lines of C values (siemens, full precision: every value reads back bit-identical),
-// the format --conductances reads: an ideal array of these conductances gives the same currents.
+// the format --conductances reads: an ideal array of these conductances (no wires, drivers, sense
+// or access resistance) gives the same currents.
 // The manifest beside it is removed first and written last, so a pair on disk always belongs
 // together.
 void WriteEffectiveMatrix(const std::filesystem::path& csv, const Eigen::MatrixXd& m,
@@ -210,11 +212,12 @@ void RegisterXbar(CLI::App& app) {
       "Solve the array's DC circuit with wire resistance exactly (CHOLMOD) and print the worst "
       "and mean relative deviation of the column currents from the ideal G^T V");
   AddArrayOptions(solve, solve_args->array);
-  solve->add_option("--route", solve_args->route,
-                    "How the batch is computed, both exact: solves (factorize once, one "
-                    "triangular solve per input), meff (build M_eff once, then I = M_eff^T V), "
-                    "or auto (meff from " + std::to_string(kEffectiveMatrixFromInputs) +
-                        " inputs on, or with --meff)")
+  const std::string route_help = fmt::format(
+      "How the batch is computed, both exact: solves (factorize once, one triangular solve per "
+      "input), meff (build M_eff once, then I = M_eff^T V), or auto (meff from {} inputs on, or "
+      "with --meff)",
+      kEffectiveMatrixFromInputs);
+  solve->add_option("--route", solve_args->route, route_help)
       ->check(CLI::IsMember({"auto", "solves", "meff"}))
       ->capture_default_str();
   solve->add_option("--csv", solve_args->csv,

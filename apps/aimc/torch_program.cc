@@ -51,8 +51,10 @@ int RunBesideProgram(const CLI::App& app, const char* name, char** argv) {
     own += (own.empty() ? "" : ", ") + sub->get_name();
   }
   if (self.empty()) {
-    std::fprintf(stderr, "aimc: error: cannot find the folder of this program to start %s "
-                 "(/proc/self/exe: %s)\n", name, error.message().c_str());
+    std::fprintf(stderr,
+                 "aimc: error: cannot find the folder of this program to start %s "
+                 "(/proc/self/exe: %s)\n",
+                 name, error.message().c_str());
     return 2;
   }
   std::fprintf(stderr,
