@@ -119,13 +119,13 @@ double Since(std::chrono::steady_clock::time_point start) {
 }
 
 // How `solve` computes a batch; both routes are exact (docs/xbar.md). A multi-right-hand-side
-// CHOLMOD solve costs about as much per input as a single one (measured at 256 x 256: 22 ms for
-// one, 27 to 54 ms per input in batches of 16 to 100), so a batch of N costs a factorization and
-// N solves. Building M_eff costs that factorization plus a dense block for the R + C ports, after
-// which an input is a dense product (microseconds). Measured at R = C = 64 to 512 with the 22 nm
-// wires, the extra cost of M_eff equals 7 to 50 solves (10 to 20 from 128 x 128 on), hence the
-// switch at 16 inputs: within a factor of two of the faster route where the two are close, far
-// ahead for large batches.
+// CHOLMOD solve costs about as much per input as a single one (measured at 256 x 256: 20 to 80 ms
+// for one, 27 to 63 ms per input in batches of 16 to 100), so a batch of N costs a factorization
+// and N solves. Building M_eff costs that factorization plus a dense block for the R + C ports,
+// after which an input is a dense product (microseconds). Measured at R = C = 64 to 512 with the
+// 22 nm wires, the extra cost of M_eff equals 7 to 50 solves (10 to 20 from 128 x 128 on), hence
+// the switch at 16 inputs: within a factor of two of the faster route where the two are close,
+// far ahead for large batches.
 constexpr Eigen::Index kEffectiveMatrixFromInputs = 16;
 
 enum class Route { kSolves, kEffectiveMatrix };
