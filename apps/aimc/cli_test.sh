@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end checks of the aimc command line: version, help, and that bad input gets a clear
 # error naming the file and field, with a non-zero exit and no half-written result.
+#   cli_test.sh AIMC torch|core   (core: built without LibTorch)
 set -u
 aimc="$1"
+build="${2:-torch}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -16,6 +18,25 @@ check() {  # check NAME CONDITION...
 out=$("$aimc" --version)
 check "version names the git revision" grep -q "aimc .* (git " <<<"$out"
 check "help of a subcommand" bash -c "'$aimc' help map spec | grep -q -- --sigma-w"
+"$aimc" --help >"$tmp/help"
+check "help lists the circuit commands" grep -q "^ *xbar " "$tmp/help"
+check "help lists reproduce" grep -q "^ *reproduce " "$tmp/help"
+if [ "$build" = torch ]; then
+  # aimc runs device, map and xbar without LibTorch and hands every other command to aimc-torch
+  # from its own folder.
+  check "aimc does not load LibTorch" bash -c "! ldd '$aimc' | grep -q libtorch"
+  check "help lists the LibTorch commands" grep -q "^ *train " "$tmp/help"
+  mkdir -p "$tmp/alone"
+  cp "$aimc" "$tmp/alone/aimc"
+  "$tmp/alone/aimc" train --epochs 1 >"$tmp/stdout" 2>"$tmp/stderr"
+  rc=$?
+  check "a LibTorch command without aimc-torch exits 2" test "$rc" -eq 2
+  check "... naming the program expected" grep -q "cannot start $tmp/alone/aimc-torch: No such file" "$tmp/stderr"
+  check "aimc without aimc-torch still solves" \
+    bash -c "'$tmp/alone/aimc' -q xbar solve --rows 3 --cols 3 >/dev/null"
+else
+  check "help has no LibTorch commands" bash -c "! grep -q '^ *train ' '$tmp/help'"
+fi
 
 cat >"$tmp/bad.toml" <<'TOML'
 kind = "mtj"
@@ -87,6 +108,63 @@ mkdir -p "$tmp/folder"
 refused "--csv as a folder" "$tmp/folder: is a folder" "$aimc" device stats --card rram --csv "$tmp/folder"
 refused "netlist --out as a folder" "$tmp/folder: is a folder" \
   "$aimc" xbar netlist --rows 2 --cols 2 --out "$tmp/folder"
+
+# worst_relative A B [SKIP]: the largest |a - b| / |b| over the cells of two CSVs of the same
+# shape, after SKIP header lines (default 1).
+worst_relative() {
+  awk -F, -v skip="${3:-1}" 'FILENAME == ARGV[1] { for (j = 1; j <= NF; j++) a[FNR, j] = $j; next }
+    FNR > skip { for (j = 1; j <= NF; j++) { e = (a[FNR, j] - $j) / $j; if (e < 0) e = -e
+      if (e > w) w = e } }
+    END { printf "%.3g", w }' "$1" "$2"
+}
+below() { awk -v x="$1" -v limit="$2" 'BEGIN { exit !(x < limit) }'; }
+
+# M_eff, checked against the solve route's currents (I = M_eff^T V) on a user's array with wires,
+# drivers and amplifiers, so that M_eff can also be compared with G. Tolerance 1e-9 relative: it
+# leaves room for M_eff's 1e-13 and the rounding of 12-term sums, and catches a matrix written
+# with fewer digits than it has.
+awk 'BEGIN { srand(3); for (i = 0; i < 12; i++) { for (j = 0; j < 9; j++)
+  printf "%s%.6e", (j ? "," : ""), 1 / (5e4 + 1e6 * rand()); print "" } }' >"$tmp/g.csv"
+awk 'BEGIN { srand(4); for (n = 0; n < 3; n++) { for (i = 0; i < 12; i++)
+  printf "%s%.17g", (i ? "," : ""), 0.1 * rand(); print "" } }' >"$tmp/v.csv"
+"$aimc" xbar solve --conductances "$tmp/g.csv" --inputs "$tmp/v.csv" --wire-preset layout22nm \
+  --r-driver 100 --r-sense 50 --drive both --route solves --csv "$tmp/i.csv" \
+  --meff "$tmp/meff.csv" >/dev/null
+check "M_eff is R lines of C values" \
+  awk -F, 'NF != 9 { exit 1 } END { exit NR != 12 }' "$tmp/meff.csv"
+check "M_eff has its manifest" grep -q '"unit": "S"' "$tmp/meff.json"
+check "the manifest names the command" grep -q '"command": "aimc xbar solve --meff"' "$tmp/meff.json"
+head -n 1 "$tmp/i.csv" >"$tmp/i_product.csv"
+awk -F, 'FILENAME == ARGV[1] { rows = FNR; for (j = 1; j <= NF; j++) m[FNR, j] = $j; next }
+  { s = ""; for (j = 1; j <= 9; j++) { i_j = 0; for (i = 1; i <= rows; i++) i_j += m[i, j] * $i
+      s = s (j > 1 ? "," : "") sprintf("%.17g", i_j) }
+    print s }' "$tmp/meff.csv" "$tmp/v.csv" >>"$tmp/i_product.csv"
+error=$(worst_relative "$tmp/i_product.csv" "$tmp/i.csv")
+check "M_eff^T V equals the solved currents ($error)" below "$error" 1e-9
+# The guard: the wires move M_eff away from G by far more than that tolerance.
+moved=$(worst_relative "$tmp/meff.csv" "$tmp/g.csv" 0)
+check "M_eff differs from G ($moved)" below 1e-3 "$moved"
+# Written as --conductances reads it: an ideal array of these conductances is the same MVM.
+"$aimc" xbar solve --conductances "$tmp/meff.csv" --inputs "$tmp/v.csv" --csv "$tmp/i_ideal.csv" \
+  >/dev/null
+error=$(worst_relative "$tmp/i_ideal.csv" "$tmp/i.csv")
+check "M_eff read back as an ideal array gives the currents ($error)" below "$error" 1e-9
+refused "--meff as a folder" "$tmp/folder: is a folder" \
+  "$aimc" xbar solve --rows 2 --cols 2 --meff "$tmp/folder"
+refused "--meff named like its manifest" "its manifest is written beside it" \
+  "$aimc" xbar solve --rows 2 --cols 2 --meff "$tmp/m.json"
+
+# A batch: auto takes the M_eff route from 16 inputs on, solves below; both give the same currents.
+"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 1 >"$tmp/stdout"
+check "one input takes the solve route" grep -q "^route: solves" "$tmp/stdout"
+"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 20 \
+  --csv "$tmp/i_meff.csv" >"$tmp/stdout"
+check "a batch takes the M_eff route" grep -q "^route: meff" "$tmp/stdout"
+"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 20 --route solves \
+  --csv "$tmp/i_solves.csv" >/dev/null
+check "both routes give every current" test "$(wc -l <"$tmp/i_meff.csv")" -eq 21
+error=$(worst_relative "$tmp/i_meff.csv" "$tmp/i_solves.csv")
+check "both routes give the same currents ($error)" below "$error" 1e-9
 
 if "$aimc" help train >/dev/null 2>&1; then
   model=models/lenet5_mnist_ternary_s0.000_e15_n0_seed1.pt

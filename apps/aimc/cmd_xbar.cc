@@ -1,6 +1,9 @@
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -8,10 +11,12 @@
 #include "aimc/circuit/arrays.h"
 #include "aimc/circuit/crossbar.h"
 #include "aimc/circuit/dc_solver.h"
+#include "aimc/circuit/effective_matrix.h"
 #include "aimc/circuit/netlist.h"
 #include "aimc/circuit/wires.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "aimc/common/manifest.h"
 #include "aimc/common/rng.h"
 #include "aimc/device/card.h"
 #include "aimc/report/figure.h"
@@ -113,55 +118,184 @@ double Since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// How `solve` computes a batch; both routes are exact (docs/xbar.md). A multi-right-hand-side
+// CHOLMOD solve costs about as much per input as a single one (measured at 256 x 256: 20 to 80 ms
+// for one, 27 to 63 ms per input in batches of 16 to 100), so a batch of N costs a factorization
+// and N solves. Building M_eff costs that factorization plus a dense block for the R + C ports,
+// after which an input is a dense product (microseconds). Measured at R = C = 64 to 512 with the
+// 22 nm wires, the extra cost of M_eff equals 7 to 50 solves (10 to 20 from 128 x 128 on), hence
+// the switch at 16 inputs: within a factor of two of the faster route where the two are close,
+// far ahead for large batches.
+constexpr Eigen::Index kEffectiveMatrixFromInputs = 16;
+
+enum class Route { kSolves, kEffectiveMatrix };
+
+Route ChooseRoute(const std::string& name, Eigen::Index inputs, bool writes_meff) {
+  if (name == "solves") return Route::kSolves;
+  if (name == "meff" || writes_meff) return Route::kEffectiveMatrix;
+  return inputs >= kEffectiveMatrixFromInputs ? Route::kEffectiveMatrix : Route::kSolves;
+}
+
+// meff.csv -> meff.json, as the sweep's result and its manifest.
+std::filesystem::path ManifestPath(const std::filesystem::path& csv) {
+  std::filesystem::path manifest = csv;
+  return manifest.replace_extension(".json");
+}
+
+// Everything that makes the array, so that the manifest says how to make it again.
+nlohmann::json ArrayJson(const XbarArgs& a) {
+  nlohmann::json j = {{"rows", a.rows}, {"cols", a.cols}, {"crossbar", a.options.ToJson()}};
+  if (!a.conductances.empty()) {
+    j["conductances"] = a.conductances;
+  } else if (!a.card.empty()) {
+    j["card"] = a.card;
+    j["r_on_ohm"] = a.r_on_ohm;
+  } else {
+    j["r_on_ohm"] = a.r_on_ohm;
+    j["tmr"] = a.tmr;
+  }
+  if (!a.wire_preset.empty()) j["wire_preset"] = a.wire_preset;
+  return j;
+}
+
+// M_eff as R lines of C values (siemens, full precision: every value reads back bit-identical),
+// the format --conductances reads: an ideal array of these conductances (no wires, drivers, sense
+// or access resistance) gives the same currents.
+// The manifest beside it is removed first and written last, so a pair on disk always belongs
+// together.
+void WriteEffectiveMatrix(const std::filesystem::path& csv, const Eigen::MatrixXd& m,
+                          const circuit::EffectiveMatrixInfo& info, const XbarArgs& a) {
+  const std::filesystem::path manifest_path = ManifestPath(csv);
+  CreateParentFolder(csv);
+  std::filesystem::remove(manifest_path);
+  std::string text;
+  for (Eigen::Index i = 0; i < m.rows(); ++i) {
+    for (Eigen::Index j = 0; j < m.cols(); ++j) {
+      if (j > 0) text += ',';
+      text += FormatDouble(m(i, j));
+    }
+    text += '\n';
+  }
+  WriteFileAtomic(csv, text);
+  nlohmann::json manifest = MakeManifest("aimc xbar solve --meff", ArrayJson(a), a.seed);
+  manifest["matrix"] = {{"csv", csv.filename().string()},
+                        {"rows", m.rows()},
+                        {"cols", m.cols()},
+                        {"unit", "S"},
+                        {"meaning", "effective matrix M_eff: column currents I = M_eff^T V"}};
+  manifest["effective_matrix"] = {{"unknowns", info.unknowns},
+                                  {"factor_nonzeros", info.factor_nonzeros},
+                                  {"factor_flops", info.factor_flops}};
+  manifest["timings"] = {{"order_seconds", info.order_seconds},
+                         {"factorize_seconds", info.factorize_seconds},
+                         {"seconds", info.total_seconds}};
+  WriteManifest(manifest_path, manifest);
+}
+
 }  // namespace
 
 void RegisterXbar(CLI::App& app) {
-  CLI::App* xbar = app.add_subcommand("xbar", "Crossbar IR drop: exact DC solve, SPICE netlist");
+  CLI::App* xbar = app.add_subcommand(
+      "xbar", "Crossbar IR drop: exact DC solve, effective matrix, SPICE netlist");
   xbar->require_subcommand(1);
 
-  auto solve_args = std::make_shared<XbarArgs>();
-  auto csv = std::make_shared<std::string>();
-  auto map = std::make_shared<std::string>();
+  struct SolveArgs {
+    XbarArgs array;
+    std::string route = "auto";
+    std::string csv;
+    std::string map;
+    std::string meff;
+  };
+  auto solve_args = std::make_shared<SolveArgs>();
   CLI::App* solve = xbar->add_subcommand(
       "solve",
       "Solve the array's DC circuit with wire resistance exactly (CHOLMOD) and print the worst "
       "and mean relative deviation of the column currents from the ideal G^T V");
-  AddArrayOptions(solve, *solve_args);
-  solve->add_option("--csv", *csv, "Write the column currents (A), one line per input vector");
-  solve->add_option("--map", *map,
+  AddArrayOptions(solve, solve_args->array);
+  const std::string route_help = fmt::format(
+      "How the batch is computed, both exact: solves (factorize once, one triangular solve per "
+      "input), meff (build M_eff once, then I = M_eff^T V), or auto (meff from {} inputs on, or "
+      "with --meff)",
+      kEffectiveMatrixFromInputs);
+  solve->add_option("--route", solve_args->route, route_help)
+      ->check(CLI::IsMember({"auto", "solves", "meff"}))
+      ->capture_default_str();
+  solve->add_option("--csv", solve_args->csv,
+                    "Write the column currents (A), one line per input vector");
+  solve->add_option("--map", solve_args->map,
                     "Write the voltage map of the first input as <MAP>.csv and a heatmap "
                     "<MAP>.png/.svg (Fig. 15b)");
-  solve->callback([solve_args, csv, map] {
-    XbarArgs& a = *solve_args;
-    if (!csv->empty()) RequireOutputFile(*csv);
-    Require(map->empty() || !std::filesystem::path(*map).filename().empty(),
-            "--map {}: give a file stem, such as {}/ir_map", *map, *map);
+  solve->add_option("--meff", solve_args->meff,
+                    "Write the effective matrix M_eff (S; I = M_eff^T V exactly, IR drop "
+                    "included): R lines of C values, as --conductances reads, and its manifest "
+                    "beside it (<stem>.json)");
+  solve->callback([solve_args] {
+    SolveArgs& s = *solve_args;
+    XbarArgs& a = s.array;
+    if (!s.csv.empty()) RequireOutputFile(s.csv);
+    Require(s.map.empty() || !std::filesystem::path(s.map).filename().empty(),
+            "--map {}: give a file stem, such as {}/ir_map", s.map, s.map);
+    if (!s.meff.empty()) {
+      RequireOutputFile(s.meff);
+      Require(ManifestPath(s.meff) != std::filesystem::path(s.meff),
+              "--meff {}: its manifest is written beside it as {}; give the matrix another name, "
+              "such as meff.csv",
+              s.meff, ManifestPath(s.meff).string());
+      Require(s.meff != s.csv, "--meff and --csv name the same file {}", s.meff);
+    }
     Rng rng(a.seed);
     const circuit::Crossbar xbar = MakeArray(a, rng);
     const Eigen::MatrixXd v = MakeInputs(a, rng);
-    const circuit::DcSolver solver(xbar);
-    const auto start = std::chrono::steady_clock::now();
-    const Eigen::MatrixXd currents = solver.BatchColumnCurrents(v);
-    const double solve_s = Since(start);
-    const Eigen::MatrixXd ideal = xbar.conductance_s().transpose() * v;
-    const circuit::Deviation d = circuit::CompareToIdeal(currents, ideal);
-    const circuit::FactorSummary& s = solver.summary();
+    const Route route = ChooseRoute(s.route, v.cols(), !s.meff.empty());
     fmt::print("array {} x {}, wires {:.6g} / {:.6g} ohm per segment (row / column)\n", xbar.rows(),
                xbar.cols(), a.options.wire_row_ohm, a.options.wire_col_ohm);
-    fmt::print("{} unknowns, factor {} nonzeros, analyze {:.3g} s, factorize {:.3g} s, "
-               "{} solve(s) {:.3g} s\n",
-               s.unknowns, s.factor_nonzeros, s.analyze_seconds, s.factorize_seconds, v.cols(),
-               solve_s);
+
+    Eigen::MatrixXd currents;
+    Eigen::MatrixXd m_eff;
+    circuit::EffectiveMatrixInfo m_info;
+    std::optional<circuit::DcSolver> solver;
+    if (route == Route::kSolves) {
+      solver.emplace(xbar);
+      const auto start = std::chrono::steady_clock::now();
+      currents = solver->BatchColumnCurrents(v);
+      const double solve_s = Since(start);
+      const circuit::FactorSummary& f = solver->summary();
+      fmt::print("route: solves (factorize the nodal matrix once, one triangular solve per "
+                 "input)\n");
+      fmt::print("{} unknowns, factor {} nonzeros, analyze {:.3g} s, factorize {:.3g} s, "
+                 "{} solve(s) {:.3g} s\n",
+                 f.unknowns, f.factor_nonzeros, f.analyze_seconds, f.factorize_seconds, v.cols(),
+                 solve_s);
+    } else {
+      m_eff = circuit::EffectiveMatrix(xbar, &m_info);
+      const auto start = std::chrono::steady_clock::now();
+      currents = m_eff.transpose() * v;
+      const double product_s = Since(start);
+      fmt::print("route: meff (build the effective matrix M_eff once, then I = M_eff^T V per "
+                 "input)\n");
+      fmt::print("{} unknowns, factor {} nonzeros, M_eff {:.3g} s (factorize {:.3g} s), "
+                 "{} product(s) {:.3g} s\n",
+                 m_info.unknowns, m_info.factor_nonzeros, m_info.total_seconds,
+                 m_info.factorize_seconds, v.cols(), product_s);
+    }
+    const Eigen::MatrixXd ideal = xbar.conductance_s().transpose() * v;
+    const circuit::Deviation d = circuit::CompareToIdeal(currents, ideal);
     fmt::print("relative deviation from ideal: worst {:.6g} (column {}, input {}), mean {:.6g}\n",
                d.worst, d.worst_column, d.worst_input, d.mean);
-    if (!csv->empty()) {
-      WriteCsv(*csv, circuit::CurrentsTable(currents));
-      fmt::print("column currents: {}\n", *csv);
+    if (!s.csv.empty()) {
+      WriteCsv(s.csv, circuit::CurrentsTable(currents));
+      fmt::print("column currents: {}\n", s.csv);
     }
-    if (!map->empty()) {
+    if (!s.meff.empty()) {
+      if (route == Route::kSolves) m_eff = circuit::EffectiveMatrix(xbar, &m_info);
+      WriteEffectiveMatrix(s.meff, m_eff, m_info, a);
+      fmt::print("effective matrix: {} (manifest {})\n", s.meff, ManifestPath(s.meff).string());
+    }
+    if (!s.map.empty()) {
+      if (!solver) solver.emplace(xbar);
       const Eigen::VectorXd v0 = v.col(0);
-      const circuit::NodeVoltages nv = solver.Solve(v0);
-      const std::filesystem::path stem(*map);
+      const circuit::NodeVoltages nv = solver->Solve(v0);
+      const std::filesystem::path stem(s.map);
       report::Figure f;
       f.id = stem.filename().string();
       f.title = fmt::format("Voltage across each device / its input voltage ({} x {})",

@@ -2,12 +2,13 @@
 
 #include <CLI/CLI.hpp>
 
-
 namespace aimc::cli {
 
 // Each command family registers its subcommands; the callbacks parse nothing themselves beyond
 // CLI11's options and call the library.
+#ifdef AIMC_CLI_STUDY
 void RegisterReproduce(CLI::App& app);
+#endif
 void RegisterDevice(CLI::App& app);
 void RegisterMap(CLI::App& app);
 void RegisterXbar(CLI::App& app);

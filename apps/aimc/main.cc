@@ -14,6 +14,9 @@
 #include "aimc/common/version.h"
 #include "commands.h"
 
+#ifdef AIMC_TORCH_PROGRAM
+#include "torch_program.h"
+#endif
 #ifdef AIMC_WITH_TORCH
 #include <c10/util/Exception.h>
 #endif
@@ -27,7 +30,9 @@ int main(int argc, char** argv) {
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
 
+#ifdef AIMC_CLI_STUDY
   aimc::cli::RegisterReproduce(app);
+#endif
   aimc::cli::RegisterDevice(app);
   aimc::cli::RegisterMap(app);
   aimc::cli::RegisterXbar(app);
@@ -50,6 +55,11 @@ int main(int argc, char** argv) {
     }
     std::cout << target->help();
   });
+
+#ifdef AIMC_TORCH_PROGRAM
+  if (!aimc::cli::RunsHere(app, argc, argv))
+    return aimc::cli::RunBesideProgram(app, AIMC_TORCH_PROGRAM, argv);
+#endif
 
   app.parse_complete_callback([&] {
     spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
