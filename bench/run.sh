@@ -14,3 +14,5 @@ done
 if [ -x bench/ngspice_vs_aimc.sh ] || [ -f bench/ngspice_vs_aimc.sh ]; then
   bash bench/ngspice_vs_aimc.sh "$build_dir"
 fi
+# The analog-inference speed table, from the CSVs above and timings of the CLI.
+bash bench/targets.sh "$build_dir"

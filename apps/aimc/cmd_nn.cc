@@ -90,6 +90,7 @@ void RegisterTest(CLI::App& app) {
     fs::path model;
     double sigma_test = 0.0;
     int chips = 10;
+    int chips_per_pass = 0;
     std::string card;
     double wire_ohm = 0.0;
     double r_on_ohm = 0.0;
@@ -116,6 +117,10 @@ void RegisterTest(CLI::App& app) {
                                              "columns (ohm)")->capture_default_str();
   cmd->add_option("--tile-rows", a->tile_rows, "With --card: rows per tile")->capture_default_str();
   cmd->add_option("--chips", a->chips, "Monte-Carlo chips")->capture_default_str();
+  cmd->add_option("--chips-per-pass", a->chips_per_pass,
+                  "Chips evaluated side by side in one pass over the images (0: automatic); "
+                  "the results do not depend on it")
+      ->capture_default_str();
   cmd->add_option("--data-dir", a->data_dir, "Data folder (default: the one the model was trained on)");
   cmd->add_option("--seed", a->seed, "Seed of the chips")->capture_default_str();
   cmd->add_option("--test-subset", a->test_subset, "First N test images only (0: all)");
@@ -123,6 +128,8 @@ void RegisterTest(CLI::App& app) {
   cmd->add_option("--csv", a->csv, "Write per-chip accuracies here");
   cmd->callback([a] {
     Require(a->chips >= 1, "--chips must be >= 1, got {}", a->chips);
+    Require(a->chips_per_pass >= 0, "--chips-per-pass must be >= 0 (0: automatic), got {}",
+            a->chips_per_pass);
     Require(a->test_subset >= 0, "--test-subset must be >= 0 (0: all), got {}", a->test_subset);
     if (!a->csv.empty()) RequireOutputFile(a->csv);
     nn::SetThreads(a->threads);
@@ -150,7 +157,8 @@ void RegisterTest(CLI::App& app) {
     const nn::Dataset test =
         nn::LoadData(model.info.training.dataset, dir).test.Head(a->test_subset);
     const experiment::ChipStats s =
-        experiment::TestChips(*model.network, test, spec, a->chips, a->seed, /*progress=*/true);
+        experiment::TestChips(*model.network, test, spec, a->chips, a->seed, /*progress=*/true,
+                              a->chips_per_pass);
     fmt::print("{} on {} ({} images), {}, {} chips: accuracy mean {:.2f} %, std {:.2f} %, min "
                "{:.2f} %, max {:.2f} %\n",
                a->model.string(), model.info.training.dataset, test.size(), spec.Describe(),
