@@ -75,11 +75,13 @@ c2_chip=$(counter "$native" BM_Cnn2ChipVsPlain chip_s)
 c2_first=$(counter "$native" BM_Cnn2ChipVsPlain chip_first_s)
 one_chip=$(counter "$native" BM_Cnn1TwentyChips one_chip_s)
 twenty=$(counter "$native" BM_Cnn1TwentyChips twenty_chips_s)
-meff_first=$(counter "$circuit" BM_EffectiveMatrix1024First seconds)
-meff_reused=$(counter "$circuit" BM_EffectiveMatrix1024Reused seconds)
-meff_rss=$(counter "$circuit" BM_EffectiveMatrix1024Reused peak_rss_gib)
-mvm128=$(counter "$circuit" BM_MvmThroughMeff/128 seconds_per_vector)
-mvm512=$(counter "$circuit" BM_MvmThroughMeff/512 seconds_per_vector)
+# Times of the circuit benchmarks are in ms (M_eff) and us (MVM); memory in MiB.
+ms_to_s() { awk -v v="$1" -v d="$2" 'BEGIN { if (v == "n/a") print "n/a"; else printf "%.6g", v / d }'; }
+meff_first=$(ms_to_s "$(counter "$circuit" BM_EffectiveMatrixFirst/1024 real_time)" 1e3)
+meff_reused=$(ms_to_s "$(counter "$circuit" BM_EffectiveMatrixReused/1024 real_time)" 1e3)
+meff_rss=$(ms_to_s "$(counter "$circuit" BM_EffectiveMatrixReused/1024 peak_MiB)" 1024)
+mvm128=$(ms_to_s "$(counter "$circuit" BM_MvmThroughMeff/128 mvm_us)" 1e6)
+mvm512=$(ms_to_s "$(counter "$circuit" BM_MvmThroughMeff/512 mvm_us)" 1e6)
 
 # CrossSim 3.2 (its iterative parasitic solver, default tolerance), measured on this machine.
 crosssim_128=4.9e-3      # s per vector, 128 x 128, 6-15 MOhm devices, 10 Ohm wires (error 2e-4)
