@@ -11,27 +11,26 @@
 #include <vector>
 
 #include "nodal.h"
+#include "page_buffer.h"
 
 namespace aimc::circuit::internal {
 
 /// Compressed columns of a lower triangle: the rows of column k are row[ptr[k] .. ptr[k + 1]),
 /// ascending, each once.
 struct LowerColumns {
-  std::vector<std::int64_t> ptr;
-  std::vector<std::int64_t> row;
-  std::vector<double> value;
+  PageVector<std::int64_t> ptr;
+  PageVector<std::int64_t> row;
+  PageVector<double> value;
 };
 
 /// The lower triangle of the symmetric matrix whose entries `for_each_entry(emit)` passes as
 /// emit(a, b, value) (an off-diagonal pair once, in either order), renumbered by `position`
-/// (position[a]; empty: as numbered), keeping columns < `keep`.
+/// (position[a]; null: as numbered), keeping columns < `keep`.
 /// Duplicates are summed in the order given, so the values depend on nothing else.
 template <typename ForEachEntry>
-LowerColumns AssembleLower(std::int64_t keep, const std::vector<std::int64_t>& position,
+LowerColumns AssembleLower(std::int64_t keep, const std::int64_t* position,
                            ForEachEntry&& for_each_entry) {
-  const auto at = [&position](std::int64_t a) {
-    return position.empty() ? a : position[std::size_t(a)];
-  };
+  const auto at = [position](std::int64_t a) { return position == nullptr ? a : position[a]; };
   LowerColumns out;
   out.ptr.assign(std::size_t(keep) + 1, 0);
   for_each_entry([&](std::int64_t a, std::int64_t b, double) {
@@ -39,7 +38,7 @@ LowerColumns AssembleLower(std::int64_t keep, const std::vector<std::int64_t>& p
     if (col < keep) ++out.ptr[std::size_t(col) + 1];
   });
   for (std::int64_t k = 0; k < keep; ++k) out.ptr[std::size_t(k) + 1] += out.ptr[std::size_t(k)];
-  std::vector<std::int64_t> next(out.ptr.begin(), out.ptr.end() - 1);
+  PageVector<std::int64_t> next(out.ptr.begin(), out.ptr.end() - 1);
   out.row.resize(std::size_t(out.ptr.back()));
   out.value.resize(std::size_t(out.ptr.back()));
   for_each_entry([&](std::int64_t a, std::int64_t b, double value) {
@@ -51,26 +50,46 @@ LowerColumns AssembleLower(std::int64_t keep, const std::vector<std::int64_t>& p
     out.row[std::size_t(slot)] = std::max(pa, pb);
     out.value[std::size_t(slot)] = value;
   });
-  // Sort each column by row (stable: equal rows keep the order given) and sum duplicates.
-  std::vector<std::pair<std::int64_t, double>> column;
+  // Sort each column by row (stable: equal rows keep the order given) and sum duplicates. Most
+  // columns hold a handful of entries: insertion sort in place; long ones (a line merged into one
+  // node) through a buffer.
+  std::vector<std::pair<std::int64_t, double>> buffer;
   std::int64_t kept = 0;
   for (std::int64_t k = 0; k < keep; ++k) {
     const std::int64_t begin = out.ptr[std::size_t(k)];
     const std::int64_t end = out.ptr[std::size_t(k) + 1];
-    column.clear();
-    for (std::int64_t e = begin; e < end; ++e) {
-      column.emplace_back(out.row[std::size_t(e)], out.value[std::size_t(e)]);
+    std::int64_t* row = out.row.data();
+    double* value = out.value.data();
+    if (end - begin <= 32) {
+      for (std::int64_t e = begin + 1; e < end; ++e) {
+        const std::int64_t r = row[e];
+        const double v = value[e];
+        std::int64_t at = e;
+        for (; at > begin && row[at - 1] > r; --at) {
+          row[at] = row[at - 1];
+          value[at] = value[at - 1];
+        }
+        row[at] = r;
+        value[at] = v;
+      }
+    } else {
+      buffer.clear();
+      for (std::int64_t e = begin; e < end; ++e) buffer.emplace_back(row[e], value[e]);
+      std::stable_sort(buffer.begin(), buffer.end(),
+                       [](const auto& x, const auto& y) { return x.first < y.first; });
+      for (std::int64_t e = begin; e < end; ++e) {
+        row[e] = buffer[std::size_t(e - begin)].first;
+        value[e] = buffer[std::size_t(e - begin)].second;
+      }
     }
-    std::stable_sort(column.begin(), column.end(),
-                     [](const auto& x, const auto& y) { return x.first < y.first; });
     out.ptr[std::size_t(k)] = kept;
-    for (std::size_t e = 0; e < column.size(); ++e) {
-      if (e > 0 && column[e].first == column[e - 1].first) {
-        out.value[std::size_t(kept) - 1] += column[e].second;
+    for (std::int64_t e = begin; e < end; ++e) {
+      if (e > begin && row[e] == row[e - 1]) {
+        value[kept - 1] += value[e];
         continue;
       }
-      out.row[std::size_t(kept)] = column[e].first;
-      out.value[std::size_t(kept)] = column[e].second;
+      row[kept] = row[e];
+      value[kept] = value[e];
       ++kept;
     }
   }
@@ -86,11 +105,10 @@ LowerColumns AssembleLower(std::int64_t keep, const std::vector<std::int64_t>& p
 /// AssembleLower's.
 template <typename ForEachEntry>
 void ScatterLower(const std::int64_t* ptr, const std::int64_t* row, double* value,
-                  std::int64_t keep, const std::vector<std::int64_t>& position,
-                  ForEachEntry&& for_each_entry) {
+                  std::int64_t keep, const std::int64_t* position, ForEachEntry&& for_each_entry) {
   for_each_entry([&](std::int64_t a, std::int64_t b, double v) {
-    const std::int64_t pa = position[std::size_t(a)];
-    const std::int64_t pb = position[std::size_t(b)];
+    const std::int64_t pa = position[a];
+    const std::int64_t pb = position[b];
     const std::int64_t col = std::min(pa, pb);
     if (col >= keep) return;
     const std::int64_t* first = row + ptr[std::size_t(col)];

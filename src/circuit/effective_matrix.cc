@@ -194,15 +194,19 @@ Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool
         std::vector<std::int64_t> order = sys.GeometricOrdering();
         if (order.empty()) {
           const internal::SparseLower k = internal::ToSparse(
-              internal::AssembleLower(n, {}, [&sys](auto&& emit) { sys.ForEachEntry(emit); }), n,
-              n);
+              internal::AssembleLower(n, nullptr, [&sys](auto&& emit) { sys.ForEachEntry(emit); }),
+              n, n);
           order = internal::Cholmod().Ordering(k);
         }
         const double order_seconds = SecondsSince(t0);
+        const auto t1 = std::chrono::steady_clock::now();
         const internal::SparseLower bordered = internal::ToSparse(
-            internal::AssembleLower(n + ports, {}, entries), n + ports, n + ports);
-        return internal::PlanSchur(bordered, n, sys.rows, sys.cols, std::move(order),
-                                   order_seconds);
+            internal::AssembleLower(n + ports, nullptr, entries), n + ports, n + ports);
+        const double pattern_seconds = SecondsSince(t1);
+        internal::SchurPlan plan =
+            internal::PlanSchur(bordered, n, sys.rows, sys.cols, std::move(order), order_seconds);
+        plan.analyze_seconds += pattern_seconds;
+        return plan;
       },
       &out.reused_plan);
   if (!out.reused_plan) {
@@ -213,11 +217,13 @@ Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool
   out.factor_nonzeros = plan->factor_nonzeros;
   out.factor_flops = plan->flops;
   out.work_bytes = plan->WorkBytes();
+  out.plan_bytes = plan->Bytes();
 
   auto t0 = std::chrono::steady_clock::now();
   internal::PageBuffer values(plan->a_row.size() * sizeof(double));
   auto* a_values = static_cast<double*>(values.data());
-  internal::ScatterLower(plan->a_ptr.data(), plan->a_row.data(), a_values, n, plan->pinv, entries);
+  internal::ScatterLower(plan->a_ptr.data(), plan->a_row.data(), a_values, n, plan->pinv.data(),
+                         entries);
   out.assemble_seconds += SecondsSince(t0);
 
   t0 = std::chrono::steady_clock::now();

@@ -53,7 +53,8 @@ NodalSystem::NodalSystem(const Crossbar& xbar, bool assemble)
     }
   }
   if (!assemble) return;
-  const LowerColumns k = AssembleLower(unknowns, {}, [this](auto&& emit) { ForEachEntry(emit); });
+  const LowerColumns k =
+      AssembleLower(unknowns, nullptr, [this](auto&& emit) { ForEachEntry(emit); });
   k_lower = ToSparse(k, unknowns, unknowns);
 }
 

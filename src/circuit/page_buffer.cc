@@ -10,33 +10,38 @@ namespace aimc::circuit::internal {
 
 namespace {
 constexpr std::size_t kHugePage = std::size_t(2) << 20;
+
+std::size_t RoundUp(std::size_t bytes) { return (bytes + kHugePage - 1) / kHugePage * kHugePage; }
 }  // namespace
 
-PageBuffer::PageBuffer(std::size_t bytes) {
+void* AllocatePages(std::size_t bytes) {
   if (bytes < kHugePage) {  // small: the allocator's recycled memory is cheaper
-    data_ = std::calloc(bytes == 0 ? 1 : bytes, 1);
-    if (data_ == nullptr) throw std::bad_alloc();
-    return;
+    void* data = std::calloc(bytes == 0 ? 1 : bytes, 1);
+    if (data == nullptr) throw std::bad_alloc();
+    return data;
   }
-  // One extra huge page so that the block can start on a 2 MB boundary.
-  mapped_bytes_ = (bytes + 2 * kHugePage - 1) / kHugePage * kHugePage;
-  mapping_ =
-      mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mapping_ == MAP_FAILED) {
-    mapping_ = nullptr;
-    throw std::bad_alloc();
-  }
-  const auto address = reinterpret_cast<std::uintptr_t>(mapping_);
-  data_ = reinterpret_cast<void*>((address + kHugePage - 1) / kHugePage * kHugePage);
+  // Map one huge page more than needed and unmap the ends around a 2 MB aligned block.
+  const std::size_t size = RoundUp(bytes);
+  void* mapping =
+      mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapping == MAP_FAILED) throw std::bad_alloc();
+  const auto start = reinterpret_cast<std::uintptr_t>(mapping);
+  const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > start) munmap(mapping, aligned - start);
+  const std::uintptr_t end = start + size + kHugePage;
+  if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - aligned - size);
+  void* data = reinterpret_cast<void*>(aligned);
   // Advice only: without transparent huge pages the block is plain anonymous memory.
-  madvise(data_, mapped_bytes_ - kHugePage, MADV_HUGEPAGE);
+  madvise(data, size, MADV_HUGEPAGE);
+  return data;
 }
 
-PageBuffer::~PageBuffer() {
-  if (mapping_ != nullptr) {
-    munmap(mapping_, mapped_bytes_);
+void FreePages(void* data, std::size_t bytes) {
+  if (data == nullptr) return;
+  if (bytes < kHugePage) {
+    std::free(data);
   } else {
-    std::free(data_);
+    munmap(data, RoundUp(bytes));
   }
 }
 

@@ -175,7 +175,8 @@ SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std
   // larger fronts for the dense kernels). Postordering merges the elimination tree into large
   // supernodes; it keeps the ports last when they form one clique at the root, which a
   // connected array gives. Otherwise keep the given order.
-  std::vector<std::int64_t> first, pivots, pattern_ptr{0}, pattern, parent;
+  std::vector<std::int64_t> first, pivots, pattern_ptr{0}, parent;
+  PageVector<std::int64_t> pattern;
   {
     Cholmod cholmod;
     const cholmod_factor* f = &cholmod.Analyze(a, order, false);
@@ -185,7 +186,7 @@ SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std
     const auto* super = static_cast<const std::int64_t*>(f->super);
     const auto* pi = static_cast<const std::int64_t*>(f->pi);
     const auto* s = static_cast<const std::int64_t*>(f->s);
-    std::vector<std::int64_t> front_of(std::size_t(n), -1);
+    PageVector<std::int64_t> front_of(std::size_t(n), -1);
     for (std::size_t sn = 0; sn < f->nsuper; ++sn) {
       const std::int64_t k1 = super[sn];
       if (k1 >= n) continue;  // ports only: never eliminated
@@ -245,7 +246,7 @@ SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std
 
   // An update's rows must all be rows of the front it goes to (the elimination tree's defining
   // property); checked once here so that the numeric phase can rely on it.
-  std::vector<std::int64_t> mark(std::size_t(total), -1);
+  PageVector<std::int64_t> mark(std::size_t(total), -1);
   for (std::size_t f = 0; f < fronts; ++f) {
     for (std::int64_t r = plan.pattern_ptr[f]; r < plan.pattern_ptr[f + 1]; ++r) {
       mark[std::size_t(plan.pattern[std::size_t(r)])] = std::int64_t(f);
@@ -273,7 +274,7 @@ SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std
   for (std::int64_t k = 0; k < n; ++k) plan.a_ptr[std::size_t(k) + 1] += plan.a_ptr[std::size_t(k)];
   plan.a_row.resize(std::size_t(plan.a_ptr.back()));
   {
-    std::vector<std::int64_t> next(plan.a_ptr.begin(), plan.a_ptr.end() - 1);
+    PageVector<std::int64_t> next(plan.a_ptr.begin(), plan.a_ptr.end() - 1);
     for (std::int64_t c = 0; c < a.outerSize(); ++c) {
       for (SparseLower::InnerIterator it(a, c); it; ++it) {
         const std::int64_t pr = plan.pinv[std::size_t(it.row())];

@@ -22,21 +22,22 @@
 #include <Eigen/Dense>
 
 #include "nodal.h"
+#include "page_buffer.h"
 
 namespace aimc::circuit::internal {
 
 /// What the elimination needs of A's sparsity pattern. Positions are in the elimination order:
 /// wire unknowns 0..n-1, then the row ports n..n+R-1, then the column ports.
 struct SchurPlan {
-  std::int64_t n = 0;              // wire unknowns
-  std::int64_t rows = 0;           // row ports (R)
-  std::int64_t cols = 0;           // column ports (C)
-  std::vector<std::int64_t> perm;  // perm[k]: the unknown of A eliminated k-th (ports last)
-  std::vector<std::int64_t> pinv;  // its inverse
+  std::int64_t n = 0;             // wire unknowns
+  std::int64_t rows = 0;          // row ports (R)
+  std::int64_t cols = 0;          // column ports (C)
+  PageVector<std::int64_t> perm;  // perm[k]: the unknown of A eliminated k-th (ports last)
+  PageVector<std::int64_t> pinv;  // its inverse
   // A's lower triangle in positions, wire columns only (the values come with each array): the
   // rows of column k are a_row[a_ptr[k] .. a_ptr[k + 1]), ascending.
-  std::vector<std::int64_t> a_ptr;
-  std::vector<std::int64_t> a_row;
+  PageVector<std::int64_t> a_ptr;
+  PageVector<std::int64_t> a_row;
   // Fronts in a postorder of their tree, so that pending updates form a stack. Front f
   // eliminates positions first[f] .. first[f] + pivots[f] - 1; its rows are
   // pattern[pattern_ptr[f] .. pattern_ptr[f + 1]), ascending, the pivots first; its children
@@ -44,7 +45,7 @@ struct SchurPlan {
   std::vector<std::int64_t> first;
   std::vector<std::int64_t> pivots;
   std::vector<std::int64_t> pattern_ptr;
-  std::vector<std::int64_t> pattern;
+  PageVector<std::int64_t> pattern;
   std::vector<std::int64_t> child_ptr;
   std::vector<std::int64_t> child;
   // Work space of one elimination, in doubles: the largest front, the largest port block and

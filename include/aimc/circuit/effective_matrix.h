@@ -13,6 +13,7 @@ struct EffectiveMatrixInfo {
   std::int64_t factor_nonzeros = 0;  // entries of L's wire columns (dropped front by front)
   double factor_flops = 0.0;         // floating-point operations of the numeric elimination
   std::int64_t work_bytes = 0;       // memory of the numeric elimination: values, fronts, updates
+  std::int64_t plan_bytes = 0;       // memory the cached plan of this pattern holds
   bool reused_plan = false;          // ordering and analysis came from an earlier array
   double order_seconds = 0.0;        // fill-reducing ordering (0 when the plan was reused)
   double analyze_seconds = 0.0;      // symbolic analysis: supernodes, fronts (0 when reused)
