@@ -99,23 +99,32 @@ LowerColumns AssembleLower(std::int64_t keep, const std::int64_t* position,
   return out;
 }
 
-/// Adds the entries `for_each_entry(emit)` passes into `value`, laid out as `pattern` (whose
-/// values are not used) built by AssembleLower from the same stream with the same `position`
-/// and `keep`; `value` starts at zero. Sums in the order given: the same values as
-/// AssembleLower's.
+/// Where each entry `for_each_entry(emit)` passes lands in `pattern` (built by AssembleLower
+/// from the same stream with the same `position` and `keep`): its index in pattern.row, in the
+/// order the entries come, kNoSlot for one in a dropped column. With these, an array of the same
+/// pattern is assembled by value[slot[e]] += value of entry e, summed in the order given: the
+/// same values as AssembleLower's, without a search per entry.
+inline constexpr std::uint32_t kNoSlot = ~std::uint32_t(0);
+
 template <typename ForEachEntry>
-void ScatterLower(const std::int64_t* ptr, const std::int64_t* row, double* value,
-                  std::int64_t keep, const std::int64_t* position, ForEachEntry&& for_each_entry) {
-  for_each_entry([&](std::int64_t a, std::int64_t b, double v) {
+PageVector<std::uint32_t> SlotsOf(const PageVector<std::int64_t>& ptr,
+                                  const PageVector<std::int64_t>& row, std::int64_t keep,
+                                  const std::int64_t* position, ForEachEntry&& for_each_entry) {
+  PageVector<std::uint32_t> slots;
+  for_each_entry([&](std::int64_t a, std::int64_t b, double) {
     const std::int64_t pa = position[a];
     const std::int64_t pb = position[b];
     const std::int64_t col = std::min(pa, pb);
-    if (col >= keep) return;
-    const std::int64_t* first = row + ptr[std::size_t(col)];
-    const std::int64_t* slot =
-        std::lower_bound(first, row + ptr[std::size_t(col) + 1], std::max(pa, pb));
-    value[slot - row] += v;
+    if (col >= keep) {
+      slots.push_back(kNoSlot);
+      return;
+    }
+    const auto first = row.begin() + ptr[std::size_t(col)];
+    const auto at = std::lower_bound(first, row.begin() + ptr[std::size_t(col) + 1],
+                                     std::max(pa, pb));
+    slots.push_back(static_cast<std::uint32_t>(at - row.begin()));
   });
+  return slots;
 }
 
 /// The same columns as an Eigen matrix with `size` rows.

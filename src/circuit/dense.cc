@@ -154,38 +154,118 @@ void Gemm(Micro micro, std::int64_t m, std::int64_t n, std::int64_t k, const dou
   }
 }
 
-// Below these sizes the recursions stop: plain loops, the same code for every instruction set.
+// Below these sizes the recursions stop at plain loops.
 constexpr std::int64_t kTrsmLeaf = 16;
 constexpr std::int64_t kPotrfLeaf = 32;
 
-int PotrfLeaf(std::int64_t n, double* a, std::int64_t lda) {
-  for (std::int64_t j = 0; j < n; ++j) {
+// The plain-loop kernels are inlined into one function per instruction set, so that the same
+// loops are vectorized as wide as the processor allows; fused multiply-adds everywhere keep the
+// results identical across them.
+
+// Right-looking Cholesky of the first p columns of a (rows x kept, leading dimension lda,
+// lower), updating the other kept columns (rows >= column) as it goes; then port_block
+// (row_ports x col_ports) = -L_r L_c^T for the rows kept .. kept + row_ports - 1 and the
+// col_ports rows after them.
+[[gnu::always_inline]] inline int LoopsCholesky(double* a, std::int64_t lda, std::int64_t rows,
+                                                std::int64_t p, std::int64_t kept,
+                                                std::int64_t row_ports, std::int64_t col_ports,
+                                                double* port_block) {
+  for (std::int64_t j = 0; j < p; ++j) {
     double* cj = a + j * lda;
     if (!(cj[j] > 0.0)) return int(j + 1);
     cj[j] = std::sqrt(cj[j]);
     const double inverse = 1.0 / cj[j];
-    for (std::int64_t i = j + 1; i < n; ++i) cj[i] *= inverse;
-    for (std::int64_t k = j + 1; k < n; ++k) {
+    for (std::int64_t i = j + 1; i < rows; ++i) cj[i] *= inverse;
+    for (std::int64_t k = j + 1; k < kept; ++k) {
       double* ck = a + k * lda;
       const double factor = cj[k];
-      for (std::int64_t i = k; i < n; ++i) ck[i] -= cj[i] * factor;
+      for (std::int64_t i = k; i < rows; ++i) ck[i] = std::fma(-cj[i], factor, ck[i]);
+    }
+  }
+  if (row_ports == 0 || col_ports == 0) return 0;
+  const double* l_row = a + kept;
+  const double* l_col = l_row + row_ports;
+  std::fill_n(port_block, row_ports * col_ports, 0.0);
+  for (std::int64_t j = 0; j < p; ++j) {
+    for (std::int64_t c = 0; c < col_ports; ++c) {
+      const double factor = l_col[c + j * lda];
+      double* target = port_block + c * row_ports;
+      for (std::int64_t r = 0; r < row_ports; ++r) {
+        target[r] = std::fma(-l_row[r + j * lda], factor, target[r]);
+      }
     }
   }
   return 0;
 }
 
-void TrsmLeaf(std::int64_t m, std::int64_t n, const double* l, std::int64_t ldl, double* b,
-              std::int64_t ldb) {
+// b (m x n) = b L^-T, column by column.
+[[gnu::always_inline]] inline void LoopsTrsm(std::int64_t m, std::int64_t n, const double* l,
+                                             std::int64_t ldl, double* b, std::int64_t ldb) {
   for (std::int64_t j = 0; j < n; ++j) {
     double* bj = b + j * ldb;
     for (std::int64_t k = 0; k < j; ++k) {
       const double factor = l[j + k * ldl];
       const double* bk = b + k * ldb;
-      for (std::int64_t i = 0; i < m; ++i) bj[i] -= bk[i] * factor;
+      for (std::int64_t i = 0; i < m; ++i) bj[i] = std::fma(-bk[i], factor, bj[i]);
     }
     const double inverse = 1.0 / l[j + j * ldl];
     for (std::int64_t i = 0; i < m; ++i) bj[i] *= inverse;
   }
+}
+
+int CholeskyPortable(double* a, std::int64_t lda, std::int64_t rows, std::int64_t p,
+                     std::int64_t kept, std::int64_t row_ports, std::int64_t col_ports,
+                     double* port_block) {
+  return LoopsCholesky(a, lda, rows, p, kept, row_ports, col_ports, port_block);
+}
+void TrsmPortable(std::int64_t m, std::int64_t n, const double* l, std::int64_t ldl, double* b,
+                  std::int64_t ldb) {
+  LoopsTrsm(m, n, l, ldl, b, ldb);
+}
+
+#ifdef AIMC_DENSE_X86
+[[gnu::target("avx2,fma")]] int CholeskyAvx2(double* a, std::int64_t lda, std::int64_t rows,
+                                             std::int64_t p, std::int64_t kept,
+                                             std::int64_t row_ports, std::int64_t col_ports,
+                                             double* port_block) {
+  return LoopsCholesky(a, lda, rows, p, kept, row_ports, col_ports, port_block);
+}
+[[gnu::target("avx2,fma")]] void TrsmAvx2(std::int64_t m, std::int64_t n, const double* l,
+                                          std::int64_t ldl, double* b, std::int64_t ldb) {
+  LoopsTrsm(m, n, l, ldl, b, ldb);
+}
+[[gnu::target("avx512f,fma")]] int CholeskyAvx512(double* a, std::int64_t lda, std::int64_t rows,
+                                                  std::int64_t p, std::int64_t kept,
+                                                  std::int64_t row_ports, std::int64_t col_ports,
+                                                  double* port_block) {
+  return LoopsCholesky(a, lda, rows, p, kept, row_ports, col_ports, port_block);
+}
+[[gnu::target("avx512f,fma")]] void TrsmAvx512(std::int64_t m, std::int64_t n, const double* l,
+                                               std::int64_t ldl, double* b, std::int64_t ldb) {
+  LoopsTrsm(m, n, l, ldl, b, ldb);
+}
+#endif
+
+int LoopsCholeskyFor(Isa isa, double* a, std::int64_t lda, std::int64_t rows, std::int64_t p,
+                     std::int64_t kept, std::int64_t row_ports, std::int64_t col_ports,
+                     double* port_block) {
+#ifdef AIMC_DENSE_X86
+  if (isa == Isa::kAvx512) {
+    return CholeskyAvx512(a, lda, rows, p, kept, row_ports, col_ports, port_block);
+  }
+  if (isa == Isa::kAvx2)
+    return CholeskyAvx2(a, lda, rows, p, kept, row_ports, col_ports, port_block);
+#endif
+  return CholeskyPortable(a, lda, rows, p, kept, row_ports, col_ports, port_block);
+}
+
+void LoopsTrsmFor(Isa isa, std::int64_t m, std::int64_t n, const double* l, std::int64_t ldl,
+                  double* b, std::int64_t ldb) {
+#ifdef AIMC_DENSE_X86
+  if (isa == Isa::kAvx512) return TrsmAvx512(m, n, l, ldl, b, ldb);
+  if (isa == Isa::kAvx2) return TrsmAvx2(m, n, l, ldl, b, ldb);
+#endif
+  TrsmPortable(m, n, l, ldl, b, ldb);
 }
 
 // Where a recursion splits n columns: half, rounded to a multiple of 16 (whole micro-tiles).
@@ -241,10 +321,16 @@ void GemmNtMinus(std::int64_t m, std::int64_t n, std::int64_t k, const double* a
   Gemm<4, 4>(MicroPortable<4, 4>, m, n, k, a, lda, b, ldb, c, ldc, lower);
 }
 
+int EliminateSmallFront(double* front, std::int64_t size, std::int64_t pivots, std::int64_t kept,
+                        std::int64_t row_ports, std::int64_t col_ports, double* port_block,
+                        Isa isa) {
+  return LoopsCholeskyFor(isa, front, size, size, pivots, kept, row_ports, col_ports, port_block);
+}
+
 void TrsmRightLowerTranspose(std::int64_t m, std::int64_t n, const double* l, std::int64_t ldl,
                              double* b, std::int64_t ldb, Isa isa) {
   if (m <= 0 || n <= 0) return;
-  if (n <= kTrsmLeaf) return TrsmLeaf(m, n, l, ldl, b, ldb);
+  if (n <= kTrsmLeaf) return LoopsTrsmFor(isa, m, n, l, ldl, b, ldb);
   // [X1 X2] [L11 0; L21 L22]^T = [B1 B2]: X1 = B1 L11^-T, X2 = (B2 - X1 L21^T) L22^-T.
   const std::int64_t n1 = Split(n);
   TrsmRightLowerTranspose(m, n1, l, ldl, b, ldb, isa);
@@ -253,7 +339,7 @@ void TrsmRightLowerTranspose(std::int64_t m, std::int64_t n, const double* l, st
 }
 
 int Potrf(std::int64_t n, double* a, std::int64_t lda, Isa isa) {
-  if (n <= kPotrfLeaf) return PotrfLeaf(n, a, lda);
+  if (n <= kPotrfLeaf) return LoopsCholeskyFor(isa, a, lda, n, n, n, 0, 0, nullptr);
   // L11 = chol(A11), L21 = A21 L11^-T, L22 = chol(A22 - L21 L21^T).
   const std::int64_t n1 = Split(n);
   if (const int info = Potrf(n1, a, lda, isa); info > 0) return info;

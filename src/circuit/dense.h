@@ -37,4 +37,14 @@ int Potrf(std::int64_t n, double* a, std::int64_t lda, Isa isa = Best());
 void TrsmRightLowerTranspose(std::int64_t m, std::int64_t n, const double* l, std::int64_t ldl,
                              double* b, std::int64_t ldb, Isa isa = Best());
 
+/// A small front (size x kept, column-major, lower) eliminated in place with plain loops, where
+/// packing for the blocked kernels would cost more than the arithmetic: the Cholesky factor of
+/// its first `pivots` columns and the update -L L^T of the other kept columns (rows >= column),
+/// as one right-looking pass; and port_block (row_ports x col_ports) = -L_r L_c^T for the
+/// row-port rows kept .. kept + row_ports - 1 and the column-port rows after them. Returns 0, or
+/// the 1-based pivot that was not positive.
+int EliminateSmallFront(double* front, std::int64_t size, std::int64_t pivots, std::int64_t kept,
+                        std::int64_t row_ports, std::int64_t col_ports, double* port_block,
+                        Isa isa = Best());
+
 }  // namespace aimc::circuit::internal::dense

@@ -94,6 +94,50 @@ TEST(DenseKernels, CholeskyAndTriangularSolveSatisfyTheirDefinitions) {
   }
 }
 
+// Reference: the block formulas with Eigen. A front of 40 rows: 10 pivots, 15 more kept (wire)
+// rows, then 6 row-port and 9 column-port rows. L11 = chol(A11), L21 = A21 L11^-T, the kept
+// update A22 - L21 L21^T (on and below the diagonal) and the port block -L_r L_c^T, to rounding
+// (1e-12 for entries of size ~1); and the same bits on every instruction set.
+TEST(DenseKernels, SmallFrontEliminationMatchesTheBlockFormulas) {
+  Rng rng(44);
+  constexpr int kSize = 40, kPivots = 10, kKept = 25, kRowPorts = 6, kColPorts = 9;
+  const Eigen::MatrixXd a = Spd(kSize, rng);
+  const Eigen::MatrixXd l11 = a.topLeftCorner(kPivots, kPivots).llt().matrixL();
+  const Eigen::MatrixXd l21 = l11.triangularView<Eigen::Lower>()
+                                  .solve(a.bottomLeftCorner(kSize - kPivots, kPivots).transpose())
+                                  .transpose();
+  const Eigen::MatrixXd update =
+      a.bottomRightCorner(kSize - kPivots, kSize - kPivots) - l21 * l21.transpose();
+  const Eigen::MatrixXd ports = -l21.middleRows(kKept - kPivots, kRowPorts) *
+                                l21.middleRows(kKept - kPivots + kRowPorts, kColPorts).transpose();
+  Eigen::MatrixXd reference;
+  for (Isa isa : SupportedIsas()) {
+    Eigen::MatrixXd front = a;
+    Eigen::MatrixXd block(kRowPorts, kColPorts);
+    ASSERT_EQ(EliminateSmallFront(front.data(), kSize, kPivots, kKept, kRowPorts, kColPorts,
+                                  block.data(), isa),
+              0);
+    for (int j = 0; j < kPivots; ++j) {
+      for (int i = j; i < kSize; ++i) {
+        const double expected = i < kPivots ? l11(i, j) : l21(i - kPivots, j);
+        EXPECT_NEAR(front(i, j), expected, 1e-12) << i << "," << j << " " << ToString(isa);
+      }
+    }
+    for (int j = kPivots; j < kKept; ++j) {
+      for (int i = j; i < kSize; ++i) {
+        EXPECT_NEAR(front(i, j), update(i - kPivots, j - kPivots), 1e-12) << i << "," << j;
+      }
+    }
+    EXPECT_LT((block - ports).cwiseAbs().maxCoeff(), 1e-12) << ToString(isa);
+    Eigen::MatrixXd result(kSize + kRowPorts, kSize);
+    result << front.triangularView<Eigen::Lower>().toDenseMatrix(),
+        Eigen::MatrixXd::Zero(kRowPorts, kSize);
+    result.bottomLeftCorner(kRowPorts, kColPorts) = block;
+    if (reference.size() == 0) reference = result;
+    EXPECT_TRUE(BitIdentical(result, reference)) << ToString(isa);
+  }
+}
+
 // Reference: the portable kernels. Every entry is summed in one fixed order with fused
 // multiply-adds whatever the vector width, so AVX2 and AVX-512 must agree with it bit for bit
 // (on processors without them this compares the portable path with itself).

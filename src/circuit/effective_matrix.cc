@@ -205,7 +205,9 @@ Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool
         const double pattern_seconds = SecondsSince(t1);
         internal::SchurPlan plan =
             internal::PlanSchur(bordered, n, sys.rows, sys.cols, std::move(order), order_seconds);
-        plan.analyze_seconds += pattern_seconds;
+        const auto t2 = std::chrono::steady_clock::now();
+        plan.slot = internal::SlotsOf(plan.a_ptr, plan.a_row, n, plan.pinv.data(), entries);
+        plan.analyze_seconds += pattern_seconds + SecondsSince(t2);
         return plan;
       },
       &out.reused_plan);
@@ -222,8 +224,12 @@ Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool
   auto t0 = std::chrono::steady_clock::now();
   internal::PageBuffer values(plan->a_row.size() * sizeof(double));
   auto* a_values = static_cast<double*>(values.data());
-  internal::ScatterLower(plan->a_ptr.data(), plan->a_row.data(), a_values, n, plan->pinv.data(),
-                         entries);
+  // The values in the plan's layout, summed in the order the entries come.
+  std::size_t e = 0;
+  entries([&](std::int64_t, std::int64_t, double v) {
+    const std::uint32_t slot = plan->slot[e++];
+    if (slot != internal::kNoSlot) a_values[slot] += v;
+  });
   out.assemble_seconds += SecondsSince(t0);
 
   t0 = std::chrono::steady_clock::now();

@@ -54,10 +54,11 @@ FrontShape ShapeOf(const SchurPlan& plan, std::int64_t f) {
   return s;
 }
 
-// Below this many multiply-adds a front is eliminated with plain loops: packing for the blocked
-// kernels costs more than the arithmetic. Depends on the shape only, so a front takes the same
-// path, with the same rounding, every time.
-constexpr std::int64_t kSmallFront = std::int64_t(1) << 15;
+// Below this many multiply-adds (e.g. 32 pivots of a 128 x 128 front) a front is eliminated
+// with plain loops: packing for the blocked kernels costs more than it saves (measured: 1 << 19
+// fastest from 128 x 128 to 1024 x 1024 arrays). Depends on the shape only, so a front takes the
+// same path, with the same rounding, every time.
+constexpr std::int64_t kSmallFront = std::int64_t(1) << 19;
 
 // Eliminates the pivots of a front (size x kept, column-major, lower): L of the pivot columns,
 // the update -L L^T of the wire columns (wire and port rows), and into `port_block` (row ports x
@@ -70,32 +71,8 @@ int Eliminate(double* front, const FrontShape& sh, double* port_block) {
   const double* l_col_ports = l_row_ports + sh.row_ports;
   const bool cross = sh.row_ports > 0 && sh.col_ports > 0;
   if (p * size * kept <= kSmallFront) {
-    // Right-looking Cholesky of the pivot columns, updating the kept columns as it goes.
-    for (std::int64_t j = 0; j < p; ++j) {
-      double* cj = front + j * size;
-      if (!(cj[j] > 0.0)) return int(j + 1);
-      cj[j] = std::sqrt(cj[j]);
-      const double inverse = 1.0 / cj[j];
-      for (std::int64_t i = j + 1; i < size; ++i) cj[i] *= inverse;
-      for (std::int64_t k = j + 1; k < kept; ++k) {
-        double* ck = front + k * size;
-        const double factor = cj[k];
-        for (std::int64_t i = k; i < size; ++i) ck[i] -= cj[i] * factor;
-      }
-    }
-    if (cross) {
-      std::fill_n(port_block, sh.row_ports * sh.col_ports, 0.0);
-      for (std::int64_t j = 0; j < p; ++j) {
-        for (std::int64_t c = 0; c < sh.col_ports; ++c) {
-          const double factor = l_col_ports[c + j * size];
-          double* target = port_block + c * sh.row_ports;
-          for (std::int64_t r = 0; r < sh.row_ports; ++r) {
-            target[r] -= l_row_ports[r + j * size] * factor;
-          }
-        }
-      }
-    }
-    return 0;
+    return dense::EliminateSmallFront(front, size, p, kept, sh.row_ports, sh.col_ports,
+                                      port_block);
   }
   const int info = dense::Potrf(p, front, size);
   if (info > 0) return info;
@@ -156,7 +133,8 @@ std::int64_t SchurPlan::Bytes() const {
   const std::size_t entries = perm.size() + pinv.size() + a_ptr.size() + a_row.size() +
                               first.size() + pivots.size() + pattern_ptr.size() + pattern.size() +
                               child_ptr.size() + child.size();
-  return static_cast<std::int64_t>(entries * sizeof(std::int64_t));
+  return static_cast<std::int64_t>(entries * sizeof(std::int64_t) +
+                                   slot.size() * sizeof(std::uint32_t));
 }
 
 SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std::int64_t cols,
@@ -283,6 +261,10 @@ SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std
           plan.a_row[std::size_t(next[std::size_t(std::min(pr, pc))]++)] = std::max(pr, pc);
       }
     }
+  }
+  if (plan.a_row.size() >= std::size_t(~std::uint32_t(0))) {
+    Fail("the nodal matrix of a {} x {} array has {} nonzeros, more than this build indexes",
+         rows, cols, plan.a_row.size());
   }
   for (std::int64_t k = 0; k < n; ++k) {
     std::sort(plan.a_row.begin() + plan.a_ptr[std::size_t(k)],

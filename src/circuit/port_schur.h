@@ -38,6 +38,10 @@ struct SchurPlan {
   // rows of column k are a_row[a_ptr[k] .. a_ptr[k + 1]), ascending.
   PageVector<std::int64_t> a_ptr;
   PageVector<std::int64_t> a_row;
+  // Where each entry of the bordered matrix, in the order it is emitted, adds into the values
+  // laid out as a_row (kNoSlot: a port-port entry, not needed). Filled by the caller, who knows
+  // the order.
+  PageVector<std::uint32_t> slot;
   // Fronts in a postorder of their tree, so that pending updates form a stack. Front f
   // eliminates positions first[f] .. first[f] + pivots[f] - 1; its rows are
   // pattern[pattern_ptr[f] .. pattern_ptr[f + 1]), ascending, the pivots first; its children
