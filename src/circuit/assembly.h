@@ -110,7 +110,10 @@ template <typename ForEachEntry>
 PageVector<std::uint32_t> SlotsOf(const PageVector<std::int64_t>& ptr,
                                   const PageVector<std::int64_t>& row, std::int64_t keep,
                                   const std::int64_t* position, ForEachEntry&& for_each_entry) {
+  std::size_t entries = 0;
+  for_each_entry([&entries](std::int64_t, std::int64_t, double) { ++entries; });
   PageVector<std::uint32_t> slots;
+  slots.reserve(entries);
   for_each_entry([&](std::int64_t a, std::int64_t b, double) {
     const std::int64_t pa = position[a];
     const std::int64_t pb = position[b];

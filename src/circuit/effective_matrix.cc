@@ -121,7 +121,7 @@ class PlanCache {
     *reused = false;
     const std::lock_guard<std::mutex> lock(mutex_);
     plans_.emplace_front(key, plan);
-    // Bounded by count and memory (a 1024 x 1024 plan holds ~80 MB); the newest always stays.
+    // Bounded by count and memory (a 1024 x 1024 plan holds ~180 MB); the newest always stays.
     std::int64_t bytes = 0;
     for (auto it = plans_.begin(); it != plans_.end();) {
       bytes += it->second->Bytes();

@@ -7,7 +7,7 @@
 // the ports' own dense block and then multiplies two slices of it to get S back. Here each
 // supernode of CHOLMOD's symbolic analysis is one front: its pivots (wire unknowns) are
 // eliminated, the update to the wire rows below goes to the parent front, and the update's
-// row-port x column-port block goes straight into S_cr, the only block M_eff needs; L is
+// row-port x column-port block goes straight into S_rc, the only block M_eff needs; L is
 // dropped front by front. Ports are never pivots, so D does not matter and the row-row and
 // column-column port blocks are never formed.
 //
