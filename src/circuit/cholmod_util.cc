@@ -108,6 +108,21 @@ void Cholmod::Factorize(const SparseLower& a, const std::vector<std::int64_t>* p
   if (factorize_seconds != nullptr) *factorize_seconds = SecondsSince(start);
 }
 
+const cholmod_factor& Cholmod::Analyze(const SparseLower& a, const std::vector<std::int64_t>& perm,
+                                       bool keep_order) {
+  if (factor_ != nullptr) cholmod_l_free_factor(&factor_, &common_);
+  cholmod_sparse view = View(a);
+  common_.supernodal = CHOLMOD_SUPERNODAL;
+  common_.nmethods = 1;
+  common_.method[0].ordering = CHOLMOD_GIVEN;
+  common_.postorder = keep_order ? 0 : 1;
+  factor_ = cholmod_l_analyze_p(
+      &view, reinterpret_cast<SuiteSparse_long*>(const_cast<std::int64_t*>(perm.data())), nullptr,
+      0, &common_);
+  Check("analyze");
+  return *factor_;
+}
+
 Eigen::MatrixXd Cholmod::Solve(const Eigen::MatrixXd& b) {
   cholmod_dense rhs;
   std::memset(&rhs, 0, sizeof(rhs));

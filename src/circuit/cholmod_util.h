@@ -39,6 +39,11 @@ class Cholmod {
                  const std::function<std::string(std::int64_t)>& node_name,
                  double* analyze_seconds, double* factorize_seconds);
 
+  /// The supernodal symbolic analysis of `a` (lower triangle) in the order `perm` (postordered
+  /// unless `keep_order`), without the numeric factorization; owned like factor().
+  const cholmod_factor& Analyze(const SparseLower& a, const std::vector<std::int64_t>& perm,
+                                bool keep_order);
+
   /// Solves A X = B (B is n x N, column-major).
   Eigen::MatrixXd Solve(const Eigen::MatrixXd& b);
 

@@ -3,11 +3,18 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
 
 #include "aimc/circuit/dc_solver.h"
 #include "aimc/common/error.h"
+#include "assembly.h"
 #include "cholmod_util.h"
 #include "nodal.h"
+#include "page_buffer.h"
+#include "port_schur.h"
 
 namespace aimc::circuit {
 
@@ -35,94 +42,124 @@ struct Ports {
   PortForm cols;
 };
 
-// The bordered matrix [[K, Q], [Q^T, D]] (lower triangle), ports after the n wire unknowns, rows
-// first; Q_r = P_rows (kSpread) or -B_rows (kEnd), likewise for columns. D must make it positive
-// definite: per block, P^T K^-1 P <= diag(line sums of g) (K exceeds the cells' own Laplacian)
-// and B^T K^-1 B <= diag(link conductances) (a grounded Laplacian's port Schur complement is
-// >= 0), and the joint form is at most twice the blocks, so D = 4 x those bounds leaves a Schur
-// complement >= 2 x bounds > 0. The off-diagonal block of the Schur complement,
-// S_rc = -Q_r^T K^-1 Q_c, is what M_eff needs; D does not enter it.
-internal::SparseLower BorderedMatrix(const internal::NodalSystem& s, Ports form) {
+// Calls emit(a, b, value) for the entries of the bordered matrix [[K, Q], [Q^T, 0]], ports after
+// the n wire unknowns, rows first; Q_r = P_rows (kSpread) or -B_rows (kEnd), likewise for
+// columns. The ports are never pivots, so their diagonal block may be anything; the off-diagonal
+// block of their Schur complement, S_rc = -Q_r^T K^-1 Q_c, is what M_eff needs.
+template <typename Emit>
+void ForEachBorderedEntry(const internal::NodalSystem& s, Ports form, Emit&& emit) {
+  s.ForEachEntry(emit);
   const std::int64_t n = s.unknowns;
-  const std::int64_t ports = s.rows + s.cols;
-  std::vector<Eigen::Triplet<double, std::int64_t>> t;
-  t.reserve(std::size_t(s.k_lower.nonZeros()) + 4 * std::size_t(s.rows) * s.cols + ports);
-  for (std::int64_t col = 0; col < n; ++col) {
-    for (internal::SparseLower::InnerIterator it(s.k_lower, col); it; ++it) {
-      t.emplace_back(it.row(), col, it.value());
-    }
-  }
-  Eigen::VectorXd bound = Eigen::VectorXd::Zero(ports);
-  for (int i = 0; i < s.rows; ++i) {
-    for (int j = 0; j < s.cols; ++j) {
-      const double g = s.g(i, j);
-      const std::int64_t row_port = n + i;
-      const std::int64_t col_port = n + s.rows + j;
-      const auto a = s.RowNode(i, j);
-      const auto c = s.ColNode(i, j);
-      if (form.rows == PortForm::kSpread) {
-        if (a >= 0) t.emplace_back(row_port, a, -g);
-        if (c >= 0) t.emplace_back(row_port, c, g);
-        bound(i) += g;
-      }
-      if (form.cols == PortForm::kSpread) {
-        if (a >= 0) t.emplace_back(col_port, a, -g);
-        if (c >= 0) t.emplace_back(col_port, c, g);
-        bound(s.rows + j) += g;
+  if (form.rows == PortForm::kSpread || form.cols == PortForm::kSpread) {
+    for (int i = 0; i < s.rows; ++i) {
+      for (int j = 0; j < s.cols; ++j) {
+        const double g = s.g(i, j);
+        const std::int64_t row_port = n + i;
+        const std::int64_t col_port = n + s.rows + j;
+        const auto a = s.RowNode(i, j);
+        const auto c = s.ColNode(i, j);
+        if (form.rows == PortForm::kSpread) {
+          if (a >= 0) emit(row_port, a, -g);
+          if (c >= 0) emit(row_port, c, g);
+        }
+        if (form.cols == PortForm::kSpread) {
+          if (a >= 0) emit(col_port, a, -g);
+          if (c >= 0) emit(col_port, c, g);
+        }
       }
     }
   }
   if (form.rows == PortForm::kEnd) {
-    for (const internal::EndLink& l : s.row_ends) {
-      t.emplace_back(n + l.line, l.node, -l.g);
-      bound(l.line) += l.g;
-    }
+    for (const internal::EndLink& l : s.row_ends) emit(n + l.line, l.node, -l.g);
   }
   if (form.cols == PortForm::kEnd) {
-    for (const internal::EndLink& l : s.col_ends) {
-      t.emplace_back(n + s.rows + l.line, l.node, -l.g);
-      bound(s.rows + l.line) += l.g;
-    }
+    for (const internal::EndLink& l : s.col_ends) emit(n + s.rows + l.line, l.node, -l.g);
   }
-  for (std::int64_t p = 0; p < ports; ++p) t.emplace_back(n + p, n + p, 4.0 * bound(p));
-  internal::SparseLower a(n + ports, n + ports);
-  a.setFromTriplets(t.begin(), t.end());
-  a.makeCompressed();
-  return a;
 }
 
-// The rows of L (n + ports square, supernodal) that belong to the ports, restricted to the port
-// columns: L_pp, whose product L_pp L_pp^T is the ports' Schur complement. Row/column k of the
-// result is the port at permuted position n + k.
-Eigen::MatrixXd TrailingBlock(const cholmod_factor& f, std::int64_t n, std::int64_t ports) {
-  Eigen::MatrixXd lpp = Eigen::MatrixXd::Zero(ports, ports);
-  const auto* super = static_cast<const std::int64_t*>(f.super);
-  const auto* pi = static_cast<const std::int64_t*>(f.pi);
-  const auto* px = static_cast<const std::int64_t*>(f.px);
-  const auto* s = static_cast<const std::int64_t*>(f.s);
-  const auto* x = static_cast<const double*>(f.x);
-  for (std::size_t sn = 0; sn < f.nsuper; ++sn) {
-    const std::int64_t first = super[sn];
-    const std::int64_t last = super[sn + 1];
-    if (last <= n) continue;
-    const std::int64_t nsrow = pi[sn + 1] - pi[sn];
-    for (std::int64_t col = std::max(first, n); col < last; ++col) {
-      const double* values = x + px[sn] + (col - first) * nsrow;
-      for (std::int64_t r = 0; r < nsrow; ++r) {
-        const std::int64_t row = s[pi[sn] + r];
-        if (row >= col) lpp(row - n, col - n) = values[r];
+// Everything a plan depends on: the array's shape, how its lines are made into nodes (which
+// parasitics are zero), how many ends of each line are driven or sensed, and the port forms.
+// Resistance and conductance values change only the matrix's values.
+struct PatternKey {
+  int rows = 0;
+  int cols = 0;
+  internal::LineNodes row_lines = internal::LineNodes::kFixed;
+  internal::LineNodes col_lines = internal::LineNodes::kFixed;
+  std::size_t row_ends = 0;
+  std::size_t col_ends = 0;
+  PortForm row_ports = PortForm::kEnd;
+  PortForm col_ports = PortForm::kEnd;
+  bool operator==(const PatternKey&) const = default;
+};
+
+PatternKey KeyOf(const internal::NodalSystem& s, Ports form) {
+  return {s.rows,    s.cols,   s.row_lines, s.col_lines, s.row_ends.size(), s.col_ends.size(),
+          form.rows, form.cols};
+}
+
+// Plans of the most recently used patterns. A plan is immutable once made and handed out as a
+// shared_ptr<const>, so any number of builds may eliminate with it at once, and one evicted
+// while in use lives until its last build ends; `mutex_` guards only the list. Planning is
+// serialized by `planning_`: concurrent first arrays of one pattern plan it once, and the
+// ordering libraries (METIS through CHOLMOD) are never entered by two threads at once.
+class PlanCache {
+ public:
+  using Plan = std::shared_ptr<const internal::SchurPlan>;
+
+  // The plan of `key`, made by `make` unless cached; `reused` says which.
+  Plan Get(const PatternKey& key, const std::function<internal::SchurPlan()>& make, bool* reused) {
+    if (Plan plan = Find(key)) {
+      *reused = true;
+      return plan;
+    }
+    const std::lock_guard<std::mutex> planning(planning_);
+    if (Plan plan = Find(key)) {
+      *reused = true;
+      return plan;
+    }
+    Plan plan = std::make_shared<const internal::SchurPlan>(make());
+    *reused = false;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    plans_.emplace_front(key, plan);
+    // Bounded by count and memory (a 1024 x 1024 plan holds ~180 MB); the newest always stays.
+    std::int64_t bytes = 0;
+    for (auto it = plans_.begin(); it != plans_.end();) {
+      bytes += it->second->Bytes();
+      const bool over = it != plans_.begin() &&
+                        (std::distance(plans_.begin(), it) >= kMaxPlans || bytes > kMaxBytes);
+      it = over ? plans_.erase(it) : std::next(it);
+    }
+    return plan;
+  }
+
+  void Clear() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    plans_.clear();
+  }
+
+ private:
+  static constexpr std::ptrdiff_t kMaxPlans = 16;
+  static constexpr std::int64_t kMaxBytes = std::int64_t(512) << 20;
+
+  Plan Find(const PatternKey& key) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = plans_.begin(); it != plans_.end(); ++it) {
+      if (it->first == key) {
+        plans_.splice(plans_.begin(), plans_, it);  // most recently used first
+        return plans_.front().second;
       }
     }
+    return nullptr;
   }
-  return lpp;
-}
 
-bool PortsLast(const cholmod_factor& f, std::int64_t n) {
-  const auto* perm = static_cast<const std::int64_t*>(f.Perm);
-  for (std::size_t k = std::size_t(n); k < f.n; ++k) {
-    if (perm[k] < n) return false;
-  }
-  return true;
+  std::mutex mutex_;
+  std::mutex planning_;
+  std::list<std::pair<PatternKey, Plan>> plans_;
+};
+
+PlanCache& Plans() {
+  static PlanCache cache;
+  return cache;
 }
 
 }  // namespace
@@ -135,74 +172,78 @@ Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool
   EffectiveMatrixInfo local;
   EffectiveMatrixInfo& out = info != nullptr ? *info : local;
   out = EffectiveMatrixInfo{};
-  internal::NodalSystem sys(xbar);
+  const internal::NodalSystem sys(xbar, false);
   if (sys.unknowns == 0) {  // ideal wires, drivers and sense amplifiers: no IR drop
     out.total_seconds = SecondsSince(start);
     return sys.g;
   }
   const std::int64_t n = sys.unknowns;
   const std::int64_t ports = sys.rows + sys.cols;
-  internal::Cholmod cholmod;
-
-  auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::int64_t> perm = sys.GeometricOrdering();
-  if (perm.empty()) perm = cholmod.Ordering(sys.k_lower);
-  for (std::int64_t p = 0; p < ports; ++p) perm.push_back(n + p);  // ports last
-  out.order_seconds = SecondsSince(t0);
-
   Ports form{spread_rows ? PortForm::kSpread : PortForm::kEnd,
              spread_cols ? PortForm::kSpread : PortForm::kEnd};
   // Lines fixed by ideal wires and sources have no end node: only the spread form reaches them.
   if (sys.row_ends.empty()) form.rows = PortForm::kSpread;
   if (sys.col_ends.empty()) form.cols = PortForm::kSpread;
-  internal::SparseLower bordered = BorderedMatrix(sys, form);
-  sys.k_lower = internal::SparseLower();  // the bordered copy is all that is needed now
+  const auto entries = [&sys, form](auto&& emit) { ForEachBorderedEntry(sys, form, emit); };
+  out.assemble_seconds = SecondsSince(start);
+
+  const PlanCache::Plan plan = Plans().Get(
+      KeyOf(sys, form),
+      [&sys, &entries, n, ports] {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<std::int64_t> order = sys.GeometricOrdering();
+        if (order.empty()) {
+          const internal::SparseLower k = internal::ToSparse(
+              internal::AssembleLower(n, nullptr, [&sys](auto&& emit) { sys.ForEachEntry(emit); }),
+              n, n);
+          order = internal::Cholmod().Ordering(k);
+        }
+        const double order_seconds = SecondsSince(t0);
+        const auto t1 = std::chrono::steady_clock::now();
+        const internal::SparseLower bordered = internal::ToSparse(
+            internal::AssembleLower(n + ports, nullptr, entries), n + ports, n + ports);
+        const double pattern_seconds = SecondsSince(t1);
+        internal::SchurPlan plan =
+            internal::PlanSchur(bordered, n, sys.rows, sys.cols, std::move(order), order_seconds);
+        const auto t2 = std::chrono::steady_clock::now();
+        plan.slot = internal::SlotsOf(plan.a_ptr, plan.a_row, n, plan.pinv.data(), entries);
+        plan.analyze_seconds += pattern_seconds + SecondsSince(t2);
+        return plan;
+      },
+      &out.reused_plan);
+  if (!out.reused_plan) {
+    out.order_seconds = plan->order_seconds;
+    out.analyze_seconds = plan->analyze_seconds;
+  }
+  out.unknowns = n + ports;
+  out.factor_nonzeros = plan->factor_nonzeros;
+  out.factor_flops = plan->flops;
+  out.work_bytes = plan->WorkBytes();
+  out.plan_bytes = plan->Bytes();
+
+  auto t0 = std::chrono::steady_clock::now();
+  internal::PageBuffer values(plan->a_row.size() * sizeof(double));
+  auto* a_values = static_cast<double*>(values.data());
+  // The values in the plan's layout, summed in the order the entries come.
+  std::size_t e = 0;
+  entries([&](std::int64_t, std::int64_t, double v) {
+    const std::uint32_t slot = plan->slot[e++];
+    if (slot != internal::kNoSlot) a_values[slot] += v;
+  });
+  out.assemble_seconds += SecondsSince(t0);
+
   t0 = std::chrono::steady_clock::now();
   const auto name = [&sys, n](std::int64_t row) {
     if (row >= n + sys.rows) return fmt::format("the port of column {}", row - n - sys.rows);
     if (row >= n) return fmt::format("the port of row {}", row - n);
     return sys.NodeName(row);
   };
-  // Postordering merges the elimination tree into large supernodes (dense BLAS kernels); it
-  // keeps the ports last when they form one clique at the root, which a connected array gives.
-  // Otherwise (a forest, e.g. with ideal column lines) factor again in the given order.
-  cholmod.Factorize(bordered, &perm, false, true, name, nullptr, nullptr);
-  if (!PortsLast(*cholmod.factor(), n)) {
-    cholmod.Factorize(bordered, &perm, true, true, name, nullptr, nullptr);
-  }
+  Eigen::MatrixXd m = internal::PortCrossBlock(*plan, a_values, name);
   out.factorize_seconds = SecondsSince(t0);
-  out.unknowns = n + ports;
-  out.factor_nonzeros = cholmod.FactorNonzeros();
-  out.factor_flops = cholmod.common()->fl;
-  bordered = internal::SparseLower();
 
-  // Postordering keeps the ports (a dense clique at the root of the elimination tree) last;
-  // find where each landed.
-  const cholmod_factor& f = *cholmod.factor();
-  const auto* final_perm = static_cast<const std::int64_t*>(f.Perm);
-  std::vector<std::int64_t> position(std::size_t(ports), -1);
-  for (std::int64_t k = n; k < n + ports; ++k) {
-    const std::int64_t original = final_perm[k];
-    if (original < n) Fail("internal error: a wire node was ordered behind the ports");
-    position[std::size_t(original - n)] = k - n;
-  }
-  const Eigen::MatrixXd lpp = TrailingBlock(f, n, ports);
-
-  // Schur block (rows, columns) = L_pp[rows] L_pp[cols]^T; only the leading columns up to the
-  // last row port are nonzero in the row ports' rows.
-  std::int64_t width = 0;
-  Eigen::MatrixXd row_part(sys.rows, ports);
-  Eigen::MatrixXd col_part(sys.cols, ports);
-  for (int i = 0; i < sys.rows; ++i) {
-    row_part.row(i) = lpp.row(position[std::size_t(i)]);
-    width = std::max(width, position[std::size_t(i)] + 1);
-  }
-  for (int j = 0; j < sys.cols; ++j) col_part.row(j) = lpp.row(position[std::size_t(sys.rows + j)]);
   // S_rc = -Q_r^T K^-1 Q_c, and with P = B - K E (the identity K^-1 P = K^-1 B - E that links
   // the two forms): spread/spread: M = G + S_rc; spread rows, end columns: M = S_rc; end rows:
   // M = -S_rc.
-  Eigen::MatrixXd m(sys.rows, sys.cols);
-  m.noalias() = row_part.leftCols(width) * col_part.leftCols(width).transpose();
   if (form.rows == PortForm::kEnd) m = -m;
   if (form.rows == PortForm::kSpread && form.cols == PortForm::kSpread) m += sys.g;
   // A factorization of a positive definite matrix with finite data is finite; anything else
@@ -226,6 +267,8 @@ Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool
 Eigen::MatrixXd EffectiveMatrix(const Crossbar& xbar, EffectiveMatrixInfo* info) {
   return internal::EffectiveMatrixWith(xbar, kSpreadRows, kSpreadCols, info);
 }
+
+void ClearEffectiveMatrixPlans() { Plans().Clear(); }
 
 Eigen::MatrixXd EffectiveMatrixBySolves(const Crossbar& xbar) {
   const DcSolver solver(xbar);

@@ -5,88 +5,57 @@
 #include <fmt/format.h>
 
 #include "aimc/common/error.h"
+#include "assembly.h"
 
 namespace aimc::circuit::internal {
 
-namespace {
-
-struct Link {
-  std::int64_t a;
-  std::int64_t b;  // -1: ground (a fixed node)
-  double g;
-};
-
-}  // namespace
-
-NodalSystem::NodalSystem(const Crossbar& xbar)
+NodalSystem::NodalSystem(const Crossbar& xbar, bool assemble)
     : rows(xbar.rows()), cols(xbar.cols()), g(xbar.CellConductances()) {
   const CrossbarOptions& o = xbar.options();
   const bool both_drive = o.drive == DriveSide::kBoth;
   const bool both_sense = o.sense == SenseSide::kBoth;
-  const std::size_t cells = std::size_t(rows) * cols;
-  row_node.assign(cells, -1);
-  col_node.assign(cells, -1);
-  std::vector<Link> links;
-  links.reserve(4 * cells + 2 * (rows + cols));
 
   // Row lines: a chain of C nodes (or one node when the wire is ideal, or none when the driver
   // is ideal too). End links carry the driver resistance in series with the end segment.
-  for (int i = 0; i < rows; ++i) {
-    if (o.wire_row_ohm > 0.0) {
-      for (int j = 0; j < cols; ++j) row_node[std::size_t(i) * cols + j] = unknowns++;
+  if (o.wire_row_ohm > 0.0) {
+    row_lines = LineNodes::kChain;
+    row_wire_g = 1.0 / o.wire_row_ohm;
+    unknowns = std::int64_t(rows) * cols;
+  } else if (o.driver_ohm > 0.0) {
+    row_lines = LineNodes::kMerged;
+    unknowns = rows;
+  }
+  for (int i = 0; row_lines != LineNodes::kFixed && i < rows; ++i) {
+    if (row_lines == LineNodes::kChain) {
       const double g_end = 1.0 / (o.driver_ohm + o.wire_row_ohm);
-      links.push_back({RowNode(i, 0), -1, g_end});
       row_ends.push_back({i, RowNode(i, 0), g_end});
-      if (both_drive) {
-        links.push_back({RowNode(i, cols - 1), -1, g_end});
-        row_ends.push_back({i, RowNode(i, cols - 1), g_end});
-      }
-      for (int j = 0; j + 1 < cols; ++j) {
-        links.push_back({RowNode(i, j), RowNode(i, j + 1), 1.0 / o.wire_row_ohm});
-      }
-    } else if (o.driver_ohm > 0.0) {
-      const std::int64_t node = unknowns++;
-      for (int j = 0; j < cols; ++j) row_node[std::size_t(i) * cols + j] = node;
-      const int ends = both_drive ? 2 : 1;
-      links.push_back({node, -1, ends / o.driver_ohm});
-      row_ends.push_back({i, node, ends / o.driver_ohm});
+      if (both_drive) row_ends.push_back({i, RowNode(i, cols - 1), g_end});
+    } else {
+      row_ends.push_back({i, RowNode(i, 0), (both_drive ? 2 : 1) / o.driver_ohm});
     }
   }
-  for (int j = 0; j < cols; ++j) {
-    if (o.wire_col_ohm > 0.0) {
-      for (int i = 0; i < rows; ++i) col_node[std::size_t(i) * cols + j] = unknowns++;
+  col_base = unknowns;
+  if (o.wire_col_ohm > 0.0) {
+    col_lines = LineNodes::kChain;
+    col_wire_g = 1.0 / o.wire_col_ohm;
+    unknowns += std::int64_t(rows) * cols;
+  } else if (o.sense_ohm > 0.0) {
+    col_lines = LineNodes::kMerged;
+    unknowns += cols;
+  }
+  for (int j = 0; col_lines != LineNodes::kFixed && j < cols; ++j) {
+    if (col_lines == LineNodes::kChain) {
       const double g_end = 1.0 / (o.sense_ohm + o.wire_col_ohm);
-      links.push_back({ColNode(rows - 1, j), -1, g_end});
       col_ends.push_back({j, ColNode(rows - 1, j), g_end});
-      if (both_sense) {
-        links.push_back({ColNode(0, j), -1, g_end});
-        col_ends.push_back({j, ColNode(0, j), g_end});
-      }
-      for (int i = 0; i + 1 < rows; ++i) {
-        links.push_back({ColNode(i, j), ColNode(i + 1, j), 1.0 / o.wire_col_ohm});
-      }
-    } else if (o.sense_ohm > 0.0) {
-      const std::int64_t node = unknowns++;
-      for (int i = 0; i < rows; ++i) col_node[std::size_t(i) * cols + j] = node;
-      const int ends = both_sense ? 2 : 1;
-      links.push_back({node, -1, ends / o.sense_ohm});
-      col_ends.push_back({j, node, ends / o.sense_ohm});
+      if (both_sense) col_ends.push_back({j, ColNode(0, j), g_end});
+    } else {
+      col_ends.push_back({j, ColNode(0, j), (both_sense ? 2 : 1) / o.sense_ohm});
     }
   }
-  for (int i = 0; i < rows; ++i) {
-    for (int j = 0; j < cols; ++j) links.push_back({RowNode(i, j), ColNode(i, j), g(i, j)});
-  }
-
-  std::vector<Eigen::Triplet<double, std::int64_t>> triplets;
-  triplets.reserve(3 * links.size());
-  for (const Link& l : links) {
-    if (l.a >= 0) triplets.emplace_back(l.a, l.a, l.g);
-    if (l.b >= 0) triplets.emplace_back(l.b, l.b, l.g);
-    if (l.a >= 0 && l.b >= 0) triplets.emplace_back(std::max(l.a, l.b), std::min(l.a, l.b), -l.g);
-  }
-  k_lower.resize(unknowns, unknowns);
-  k_lower.setFromTriplets(triplets.begin(), triplets.end());
-  k_lower.makeCompressed();
+  if (!assemble) return;
+  const LowerColumns k =
+      AssembleLower(unknowns, nullptr, [this](auto&& emit) { ForEachEntry(emit); });
+  k_lower = ToSparse(k, unknowns, unknowns);
 }
 
 Eigen::MatrixXd NodalSystem::Rhs(const Eigen::MatrixXd& v) const {
@@ -157,8 +126,7 @@ void Dissect(std::vector<Point>::iterator begin, std::vector<Point>::iterator en
     return;
   }
   const auto coord = [cut_x](const Point& p) { return cut_x ? p.x2 : p.y2; };
-  const auto first_end =
-      std::partition(begin, end, [&](const Point& p) { return coord(p) < mid; });
+  const auto first_end = std::partition(begin, end, [&](const Point& p) { return coord(p) < mid; });
   const auto second_end =
       std::partition(first_end, end, [&](const Point& p) { return coord(p) > mid; });
   Dissect(begin, first_end, order);

@@ -30,21 +30,76 @@ struct EndLink {
   double g;
 };
 
+/// How the nodes of one kind of line are numbered: one per crosspoint (resistive wire), one per
+/// line (ideal wire behind a resistive driver or sense amplifier), or none (all fixed).
+enum class LineNodes { kChain, kMerged, kFixed };
+
 struct NodalSystem {
-  explicit NodalSystem(const Crossbar& xbar);
+  /// `assemble`: also build k_lower (the effective matrix assembles its own bordered matrix).
+  explicit NodalSystem(const Crossbar& xbar, bool assemble = true);
 
   int rows = 0;
   int cols = 0;
-  Eigen::MatrixXd g;                  // cell conductances (device + access), R x C
-  std::vector<std::int64_t> row_node;  // unknown index of the row node at (i, j): i * C + j; -1 fixed
-  std::vector<std::int64_t> col_node;  // same for the column node
+  Eigen::MatrixXd g;  // cell conductances (device + access), R x C
+  LineNodes row_lines = LineNodes::kFixed;
+  LineNodes col_lines = LineNodes::kFixed;
+  std::int64_t col_base = 0;  // unknown of the first column node (row nodes come first)
   std::int64_t unknowns = 0;
-  SparseLower k_lower;  // lower triangle of K, compressed
-  std::vector<EndLink> row_ends;  // empty when every row node is fixed
+  double row_wire_g = 0.0;  // conductance of one row-wire segment (kChain)
+  double col_wire_g = 0.0;
+  SparseLower k_lower;            // lower triangle of K, compressed (when assembled)
+  std::vector<EndLink> row_ends;  // empty when every row node is fixed; in row order
   std::vector<EndLink> col_ends;
 
-  std::int64_t RowNode(int i, int j) const { return row_node[std::size_t(i) * cols + j]; }
-  std::int64_t ColNode(int i, int j) const { return col_node[std::size_t(i) * cols + j]; }
+  /// Unknown index of the row node at (i, j); -1 when fixed.
+  std::int64_t RowNode(int i, int j) const {
+    if (row_lines == LineNodes::kChain) return std::int64_t(i) * cols + j;
+    return row_lines == LineNodes::kMerged ? i : -1;
+  }
+  /// Same for the column node.
+  std::int64_t ColNode(int i, int j) const {
+    if (col_lines == LineNodes::kChain) return col_base + std::int64_t(j) * rows + i;
+    return col_lines == LineNodes::kMerged ? col_base + j : -1;
+  }
+
+  /// Calls f(a, b, g) for every conductance g between unknowns a and b (b = -1: a fixed node),
+  /// always in the same order: each row's end links and segments, then each column's, then the
+  /// cells. K is the sum of their Laplacians.
+  template <typename F>
+  void ForEachLink(F&& f) const {
+    std::size_t e = 0;
+    for (int i = 0; i < rows; ++i) {
+      for (; e < row_ends.size() && row_ends[e].line == i; ++e) {
+        f(row_ends[e].node, -1, row_ends[e].g);
+      }
+      if (row_lines == LineNodes::kChain) {
+        for (int j = 0; j + 1 < cols; ++j) f(RowNode(i, j), RowNode(i, j + 1), row_wire_g);
+      }
+    }
+    e = 0;
+    for (int j = 0; j < cols; ++j) {
+      for (; e < col_ends.size() && col_ends[e].line == j; ++e) {
+        f(col_ends[e].node, -1, col_ends[e].g);
+      }
+      if (col_lines == LineNodes::kChain) {
+        for (int i = 0; i + 1 < rows; ++i) f(ColNode(i, j), ColNode(i + 1, j), col_wire_g);
+      }
+    }
+    for (int i = 0; i < rows; ++i) {
+      for (int j = 0; j < cols; ++j) f(RowNode(i, j), ColNode(i, j), g(i, j));
+    }
+  }
+
+  /// Calls emit(a, b, value) for the entries of K: each link's two diagonal terms and its
+  /// off-diagonal one (a != b, given once).
+  template <typename Emit>
+  void ForEachEntry(Emit&& emit) const {
+    ForEachLink([&emit](std::int64_t a, std::int64_t b, double g) {
+      if (a >= 0) emit(a, a, g);
+      if (b >= 0) emit(b, b, g);
+      if (a >= 0 && b >= 0) emit(a, b, -g);
+    });
+  }
 
   /// P_rows V for N inputs: v is R x N, the result unknowns x N.
   Eigen::MatrixXd Rhs(const Eigen::MatrixXd& v) const;

@@ -10,10 +10,15 @@ namespace aimc::circuit {
 
 struct EffectiveMatrixInfo {
   std::int64_t unknowns = 0;         // wire nodes plus the R + C ports
-  std::int64_t factor_nonzeros = 0;  // entries of L
-  double factor_flops = 0.0;         // floating-point operations of the numeric factorization
-  double order_seconds = 0.0;        // fill-reducing ordering of the wire nodes
-  double factorize_seconds = 0.0;    // symbolic + numeric factorization
+  std::int64_t factor_nonzeros = 0;  // entries of L's wire columns (dropped front by front)
+  double factor_flops = 0.0;         // floating-point operations of the numeric elimination
+  std::int64_t work_bytes = 0;       // memory of the numeric elimination: values, fronts, updates
+  std::int64_t plan_bytes = 0;       // memory the cached plan of this pattern holds
+  bool reused_plan = false;          // ordering and analysis came from an earlier array
+  double order_seconds = 0.0;        // fill-reducing ordering (0 when the plan was reused)
+  double analyze_seconds = 0.0;      // symbolic analysis: supernodes, fronts (0 when reused)
+  double assemble_seconds = 0.0;     // nodal matrix values from the conductances
+  double factorize_seconds = 0.0;    // numeric elimination down to the ports
   double total_seconds = 0.0;
 };
 
@@ -22,13 +27,24 @@ struct EffectiveMatrixInfo {
 /// and parasitics, so one build serves every MVM as a dense product.
 ///
 /// Method: the nodal matrix K of the wire nodes is bordered by R + C port unknowns (one per
-/// driver, one per sense amplifier, tied to the line ends); with the ports ordered last, the
-/// trailing dense block L_pp of the Cholesky factor gives their Schur complement L_pp L_pp^T,
-/// whose off-diagonal block is -M_eff = -B_rows^T K^-1 B_cols (see docs/xbar.md).
+/// driver, one per sense amplifier, tied to the line ends); eliminating the wire nodes by a
+/// multifrontal Cholesky leaves the ports' Schur complement, whose (rows, columns) block is
+/// -M_eff = -B_rows^T K^-1 B_cols (see docs/xbar.md).
+///
+/// The ordering and symbolic analysis depend only on the array's shape and which parasitics are
+/// zero (its sparsity pattern): they are made once per pattern and kept in a bounded
+/// process-wide cache, so later arrays of a pattern pay for the numeric elimination only. The
+/// result does not depend on whether the plan was reused. Safe to call from several threads at
+/// once; it runs on the calling thread only, and its result is bit-identical however many
+/// threads build at once (it uses no BLAS, whose thread count changes its rounding).
 ///
 ///   Eigen::MatrixXd m = EffectiveMatrix(xbar);
 ///   Eigen::VectorXd i = m.transpose() * v;
 Eigen::MatrixXd EffectiveMatrix(const Crossbar& xbar, EffectiveMatrixInfo* info = nullptr);
+
+/// Drops the cached plans (their memory is freed once no running build holds them); the next
+/// array of each pattern is planned afresh.
+void ClearEffectiveMatrixPlans();
 
 /// The same matrix by R batched solves against one factorization (unit inputs). Slower; an
 /// independent route for tests.
