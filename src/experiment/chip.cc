@@ -191,11 +191,8 @@ void Chip::Build(const std::vector<Chip*>& chips) {
     const Tile& y = b.chip->layers_[b.layer].tiles[b.tile];
     return x.rows * x.cols > y.rows * y.cols;
   });
-  const int threads = torch::get_num_threads();
-  // Several arrays at once: each factorization calls BLAS single-threaded, one core per array.
-  std::optional<nn::ScopedBlasThreads> blas;
-  if (threads > 1 && jobs.size() > 1) blas.emplace(1);
-  ParallelFor(jobs.size(), threads, [&jobs](std::size_t i) {
+  // Each effective matrix is built on its calling thread: independent arrays, one per core.
+  ParallelFor(jobs.size(), torch::get_num_threads(), [&jobs](std::size_t i) {
     const Job& job = jobs[i];
     const ChipOptions& o = job.chip->spec_.options;
     Tile& tile = job.chip->layers_[job.layer].tiles[job.tile];

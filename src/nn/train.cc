@@ -210,25 +210,6 @@ void SetThreads(int threads) {
     set(threads);
 }
 
-namespace {
-using SetBlasFn = void (*)(int);
-using GetBlasFn = int (*)();
-}  // namespace
-
-ScopedBlasThreads::ScopedBlasThreads(int threads) {
-  auto* get = reinterpret_cast<GetBlasFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  auto* set = reinterpret_cast<SetBlasFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (get == nullptr || set == nullptr) return;
-  previous_ = get();
-  set(threads);
-}
-
-ScopedBlasThreads::~ScopedBlasThreads() {
-  if (previous_ <= 0) return;
-  if (auto* set = reinterpret_cast<SetBlasFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    set(previous_);
-}
-
 std::string BlasInfo() {
   using ConfigFn = char* (*)();
   if (auto* config = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config")))

@@ -123,18 +123,4 @@ void SetThreads(int threads);
 /// "OpenBLAS <config>" when OpenBLAS is the BLAS in this process, else "reference or unknown".
 std::string BlasInfo();
 
-/// OpenBLAS's thread count for a scope, restored after it: code that runs its own threads, each
-/// calling BLAS (independent tiles' factorizations), calls it single-threaded from each rather
-/// than oversubscribing the cores. No effect with another BLAS.
-class ScopedBlasThreads {
- public:
-  explicit ScopedBlasThreads(int threads);
-  ~ScopedBlasThreads();
-  ScopedBlasThreads(const ScopedBlasThreads&) = delete;
-  ScopedBlasThreads& operator=(const ScopedBlasThreads&) = delete;
-
- private:
-  int previous_ = 0;
-};
-
 }  // namespace aimc::nn
