@@ -64,6 +64,13 @@ if [ -x "$aimc" ]; then
   one_vector=$(median_seconds 3 "$aimc" xbar solve --rows 256 --cols 256 --wire-preset layout22nm --count 1)
   hundred=$(median_seconds 3 "$aimc" xbar solve --rows 256 --cols 256 --wire-preset layout22nm --count 100)
 fi
+# The same as a user runs it: whole `aimc test` commands (start-up, model and data included).
+test_one="n/a" test_twenty="n/a"
+model="models/lenet5_fashion-mnist_ternary_s0.000_e25_n0_seed1.pt"
+if [ -x "$aimc" ] && [ -f "$model" ]; then
+  test_one=$(median_seconds 3 "$aimc" -q test --model "$model" --card sot_mram --wire-ohm 3 --chips 1 --threads 2)
+  test_twenty=$(median_seconds 1 "$aimc" -q test --model "$model" --card sot_mram --wire-ohm 3 --chips 20 --threads 2)
+fi
 per_vector_ratio=$(awk -v a="$hundred" -v b="$one_vector" 'BEGIN { if (a == "n/a" || b == "n/a") print "n/a"; else printf "%.3g", a / 100 / b }')
 
 c1_plain=$(counter "$native" BM_Cnn1ChipVsPlain plain_s)
@@ -100,6 +107,7 @@ crosssim_cnn1=150        # s, CNN 1 whole test set on the same arrays, batched
   echo "| CNN 1, 10k images, one chip, exact IR drop, vs plain float LibTorch LeNet-5 (1 thread, batches of 500) | 8.5x (5.2 s vs 0.61 s) | $(ratio "$c1_chip" "$c1_plain")x ($(fmt %.2f "$c1_chip") s vs $(fmt %.2f "$c1_plain") s; first chip of its shapes $(ratio "$c1_first" "$c1_plain")x; per-MVM hooks in the same run $(ratio "$c1_hooks" "$c1_plain")x) | ≤ 1.5x |"
   echo "| CNN 2 (width 1), 10k images, one chip, exact IR drop, vs plain float LibTorch ResNet-26 (2 threads) | not measured | $(ratio "$c2_chip" "$c2_plain")x ($(fmt %.1f "$c2_chip") s vs $(fmt %.1f "$c2_plain") s; first chip $(ratio "$c2_first" "$c2_plain")x) | ≤ 1.5x |"
   echo "| 20 Monte-Carlo chips of CNN 1 on 10k images, exact IR drop, vs one chip (2 threads) | 12.6x | $(ratio "$twenty" "$one_chip")x ($(fmt %.1f "$twenty") s vs $(fmt %.2f "$one_chip") s) | ≤ 8x |"
+  echo "| the same as whole commands: \`aimc test --card sot_mram --wire-ohm 3 --chips 20\` vs \`--chips 1\` (2 threads) | | $(ratio "$test_twenty" "$test_one")x ($(fmt %.1f "$test_twenty") s vs $(fmt %.1f "$test_one") s) | ≤ 8x |"
   echo "| one 1024 x 1024 array's M_eff after the first of that shape | 12.4 s, 1.5 GiB | $(fmt %.2f "$meff_reused") s, $(fmt %.2f "$meff_rss") GiB (first: $(fmt %.2f "$meff_first") s) | ≤ 3 s, ≤ 1.5 GiB |"
   echo "| one MVM through M_eff vs CrossSim 3.2's iterative solver (128², 6-15 MOhm, 10 Ohm: ${crosssim_128} s; 512², 100-250 kOhm: ${crosssim_512} s) | ~1,000x to ~37,000x | $(ratio "$crosssim_128" "$mvm128")x (128²), $(ratio "$crosssim_512" "$mvm512")x (512²), exact | keep, exact |"
   echo "| CNN 1 whole test set with exact IR drop vs CrossSim's solver on the same arrays (${crosssim_cnn1} s batched) | ~30x | $(ratio "$crosssim_cnn1" "$c1_chip")x | ≥ 300x |"

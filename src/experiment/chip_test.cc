@@ -259,7 +259,7 @@ TEST(Chip, ChipsPerPassAndThreadsDoNotChangeResults) {
   auto net = Trainedish("lenet5", 13);
   torch::manual_seed(4);
   nn::Dataset data;
-  data.images = torch::randint(0, 256, {300, 1, 28, 28}, torch::kUInt8);
+  data.images = torch::randint(0, 256, {1200, 1, 28, 28}, torch::kUInt8);  // batches over threads
   data.labels = net->forward(nn::ToInput(data.images)).argmax(1);
   data.classes = 10;
   const std::shared_ptr<const device::DeviceCard> card =

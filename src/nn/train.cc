@@ -231,41 +231,80 @@ void RequireFits(const NetworkOptions& network, const Dataset& data) {
           network.classes);
 }
 
-double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
+namespace {
+
+// OpenBLAS's thread count for a scope, restored after it. OpenBLAS queues concurrent callers
+// while it runs threads of its own; called single-threaded it runs them side by side.
+class ScopedBlasThreads {
+ public:
+  explicit ScopedBlasThreads(int threads) {
+    using GetFn = int (*)();
+    auto* get = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    if (get == nullptr || Set() == nullptr) return;
+    previous_ = get();
+    Set()(threads);
+  }
+  ~ScopedBlasThreads() {
+    if (previous_ > 0) Set()(previous_);
+  }
+  ScopedBlasThreads(const ScopedBlasThreads&) = delete;
+  ScopedBlasThreads& operator=(const ScopedBlasThreads&) = delete;
+
+ private:
+  using SetFn = void (*)(int);
+  static SetFn Set() { return reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); }
+  int previous_ = 0;
+};
+
+// Correct predictions of each of the network's chips (1 when none is programmed) over `data`.
+// Batches are spread over the library's threads, each batch computed by one thread alone (nested
+// LibTorch operations run serially): small networks use the cores far better so than with
+// threads inside every operation, and each batch's arithmetic, hence the result, does not depend
+// on the thread count. Forward passes in eval mode without gradients only read the network.
+torch::Tensor CountCorrect(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
   Require(batch_size >= 1, "batch_size must be >= 1, got {}", batch_size);
   RequireFits(network.options(), data);
   KeepLargeBlocks();
-  torch::NoGradGuard no_grad;
   network.eval();
-  std::int64_t correct = 0;
-  for (std::int64_t start = 0; start < data.size(); start += batch_size) {
-    const std::int64_t n = std::min(batch_size, data.size() - start);
-    const torch::Tensor logits = network.forward(ToInput(data.images.narrow(0, start, n)));
-    correct += logits.argmax(1).eq(data.labels.narrow(0, start, n)).sum().item<std::int64_t>();
-  }
-  return data.size() == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(data.size());
+  const std::int64_t chips = network.chips();
+  const std::int64_t batches = (data.size() + batch_size - 1) / batch_size;
+  std::vector<torch::Tensor> correct(static_cast<std::size_t>(batches));
+  const ScopedBlasThreads blas(1);
+  at::parallel_for(0, batches, 1, [&](std::int64_t first, std::int64_t last) {
+    torch::NoGradGuard no_grad;
+    for (std::int64_t b = first; b < last; ++b) {
+      const std::int64_t start = b * batch_size;
+      const std::int64_t n = std::min(batch_size, data.size() - start);
+      const torch::Tensor logits = network.forward(ToInput(data.images.narrow(0, start, n)));
+      const torch::Tensor predicted = logits.view({n, chips, -1}).argmax(2);
+      correct[static_cast<std::size_t>(b)] =
+          predicted.eq(data.labels.narrow(0, start, n).unsqueeze(1)).sum(0);
+    }
+  });
+  torch::Tensor total = torch::zeros({chips}, torch::kLong);
+  for (const auto& c : correct) total += c;
+  return total;
+}
+
+}  // namespace
+
+double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
+  Require(network.chips() == 1, "Evaluate: {} chips are programmed side by side; use EvaluateChips",
+          network.chips());
+  const torch::Tensor correct = CountCorrect(network, data, batch_size);
+  return data.size() == 0 ? 0.0
+                          : static_cast<double>(correct[0].item<std::int64_t>()) /
+                                static_cast<double>(data.size());
 }
 
 std::vector<double> EvaluateChips(NetworkImpl& network, const Dataset& data,
                                   std::int64_t batch_size) {
-  Require(batch_size >= 1, "batch_size must be >= 1, got {}", batch_size);
-  RequireFits(network.options(), data);
-  KeepLargeBlocks();
-  torch::NoGradGuard no_grad;
-  network.eval();
-  const std::int64_t chips = network.chips();
-  torch::Tensor correct = torch::zeros({chips}, torch::kLong);
-  for (std::int64_t start = 0; start < data.size(); start += batch_size) {
-    const std::int64_t n = std::min(batch_size, data.size() - start);
-    const torch::Tensor logits = network.forward(ToInput(data.images.narrow(0, start, n)));
-    const torch::Tensor predicted = logits.view({n, chips, -1}).argmax(2);
-    correct += predicted.eq(data.labels.narrow(0, start, n).unsqueeze(1)).sum(0);
-  }
-  std::vector<double> accuracy(static_cast<std::size_t>(chips), 0.0);
-  for (std::int64_t k = 0; k < chips; ++k) {
+  const torch::Tensor correct = CountCorrect(network, data, batch_size);
+  std::vector<double> accuracy(static_cast<std::size_t>(correct.size(0)), 0.0);
+  for (std::size_t k = 0; k < accuracy.size(); ++k) {
     if (data.size() > 0)
-      accuracy[std::size_t(k)] =
-          static_cast<double>(correct[k].item<std::int64_t>()) / static_cast<double>(data.size());
+      accuracy[k] = static_cast<double>(correct[static_cast<std::int64_t>(k)].item<std::int64_t>()) /
+                    static_cast<double>(data.size());
   }
   return accuracy;
 }
