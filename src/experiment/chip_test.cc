@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aimc/circuit/dc_solver.h"
+#include "aimc/circuit/wires.h"
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
 #include "aimc/device/two_state.h"
@@ -250,6 +251,31 @@ TEST(Chip, EffectiveWeightsEqualTheMvmHooksForCnn1AndCnn2) {
       }
     }
   }
+}
+
+// CNN 2 at width 4 (Fig. 14a's wide variant): its 3 x 3 convolutions of 256 channels have 2,304
+// rows, three row blocks of 1,024-row tiles, so even without an ADC a layer spans several arrays
+// along its inputs. Reference as above: the per-MVM route, with the 22 nm layout's wires.
+TEST(Chip, WideResNetOnTilesOfDefaultSizeEqualsTheMvmHooks) {
+  nn::NetworkOptions o;
+  o.arch = "resnet26";
+  o.width = 4;
+  auto net = nn::MakeNetwork(o, 3);
+  net->eval();
+  const std::shared_ptr<const device::DeviceCard> card =
+      device::LoadCard(device::PresetCardPath("sot_mram"));
+  ChipOptions chip_options;
+  chip_options.crossbar.UseWires(circuit::Layout22nm());
+  Chip chip(*net, ChipSpec::Devices(card, chip_options), 2);
+  std::size_t row_split = 0;
+  for (const LayerTiles& lt : chip.layers()) row_split += lt.rows > chip_options.tile_rows ? 1 : 0;
+  EXPECT_GT(row_split, 0u);
+  torch::manual_seed(3);
+  const torch::Tensor images = torch::rand({2, 1, 28, 28});
+  const torch::Tensor fast = net->forward(images);
+  chip.UseMvmHooks();
+  const torch::Tensor hooks = net->forward(images);
+  EXPECT_LE((fast - hooks).abs().max().item<double>(), 1e-4 * hooks.abs().max().item<double>());
 }
 
 // Same seed, same chips: the accuracies do not depend on how many chips share a pass or on the
