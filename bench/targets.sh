@@ -17,7 +17,9 @@ counter() {
   local file="$1" bench="$2" column="$3"
   [ -f "$file" ] || { echo "n/a"; return; }
   awk -F, -v bench="$bench" -v column="$column" '
-    NR == 1 { for (i = 1; i <= NF; ++i) { gsub(/"/, "", $i); index_of[$i] = i } next }
+    # Google Benchmark writes its context lines first; the header starts with "name,".
+    !header && /^name,/ { header = 1; for (i = 1; i <= NF; ++i) { gsub(/"/, "", $i); index_of[$i] = i } next }
+    !header { next }
     { name = $1; gsub(/"/, "", name) }
     index(name, bench) == 1 && (column in index_of) { print $(index_of[column]); found = 1; exit }
     END { if (!found) print "n/a" }' "$file"
