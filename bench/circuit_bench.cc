@@ -133,11 +133,8 @@ void BM_Solve(benchmark::State& state) {
   SetCounters(state, c);
 }
 
-// M_eff of the first array of its shape: the plan cache is emptied, so the ordering and the
-// symbolic analysis are part of the cost. One iteration (a second would reuse the plan).
-void BM_EffectiveMatrixFirst(benchmark::State& state) {
-  const Crossbar xbar = MakeArray(static_cast<int>(state.range(0)));
-  aimc::circuit::ClearEffectiveMatrixPlans();
+// Builds `xbar`'s M_eff in every iteration and reports its info and the memory it took.
+void MeasureEffectiveMatrix(benchmark::State& state, const Crossbar& xbar) {
   aimc::circuit::EffectiveMatrixInfo info;
   const double start = CurrentMiB();
   ResetPeak();
@@ -151,24 +148,20 @@ void BM_EffectiveMatrixFirst(benchmark::State& state) {
   SetCounters(state, c);
 }
 
+// M_eff of the first array of its shape: the plan cache is emptied, so the ordering and the
+// symbolic analysis are part of the cost. One iteration (a second would reuse the plan).
+void BM_EffectiveMatrixFirst(benchmark::State& state) {
+  const Crossbar xbar = MakeArray(static_cast<int>(state.range(0)));
+  aimc::circuit::ClearEffectiveMatrixPlans();
+  MeasureEffectiveMatrix(state, xbar);
+}
+
 // M_eff of a later array of the same shape (other conductances): the cached plan is reused and
 // only the values are assembled and eliminated.
 void BM_EffectiveMatrixReused(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
-  const Crossbar planned = MakeArray(n);
-  aimc::circuit::EffectiveMatrix(planned);
-  const Crossbar xbar = MakeArray(n, 1000 + static_cast<std::uint64_t>(n));
-  aimc::circuit::EffectiveMatrixInfo info;
-  const double start = CurrentMiB();
-  ResetPeak();
-  for (auto _ : state) {
-    Eigen::MatrixXd m = aimc::circuit::EffectiveMatrix(xbar, &info);
-    benchmark::DoNotOptimize(m.data());
-  }
-  Counters c = FromInfo(info);
-  c.peak_mib = PeakMiB();
-  c.start_mib = start;
-  SetCounters(state, c);
+  aimc::circuit::EffectiveMatrix(MakeArray(n));
+  MeasureEffectiveMatrix(state, MakeArray(n, 1000 + static_cast<std::uint64_t>(n)));
 }
 
 // One MVM through an array's M_eff: I = M_eff^T v, a dense GEMV per input vector.

@@ -51,12 +51,6 @@ nlohmann::json ChipOptions::ToJson() const {
           {"adc_full_scale_fraction", adc_full_scale_fraction}};
 }
 
-torch::Tensor ToTorch(const Eigen::MatrixXd& m) {
-  // Eigen is column-major: its buffer is the row-major transpose.
-  Eigen::MatrixXd copy = m;
-  return torch::from_blob(copy.data(), {m.cols(), m.rows()}, torch::kDouble).t().contiguous().clone();
-}
-
 Eigen::MatrixXd ToEigen(const torch::Tensor& t) {
   const torch::Tensor c = t.to(torch::kDouble).contiguous();
   Require(c.dim() == 2, "expected a matrix, got {} dimensions", c.dim());
@@ -100,6 +94,11 @@ std::string ChipSpec::Describe() const {
   return fmt::format("{} devices (R_ON {:.4g} Ohm), tiles {} x {}, wires {:.4g}/{:.4g} Ohm",
                      card->name(), card->r_on_ohm(), options.tile_rows, options.tile_cols,
                      options.crossbar.wire_row_ohm, options.crossbar.wire_col_ohm);
+}
+
+double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale) {
+  // The largest possible output (every input at full scale, every weight +1) times the fraction.
+  return options.adc_full_scale_fraction * static_cast<double>(tile_rows) * input_full_scale;
 }
 
 double AdcStep(double full_scale, int bits) {
@@ -305,10 +304,7 @@ void Chip::MakeProducts() {
       for (std::int64_t r0 = 0; r0 < lt.rows; r0 += o.tile_rows) {
         const std::int64_t rows = std::min(o.tile_rows, lt.rows - r0);
         nn::ProductPart part = part_for(r0, r0 + rows);
-        // A symmetric ADC over +-full scale: the largest possible output times the fraction.
-        part.post = Adc(o.adc_full_scale_fraction * static_cast<double>(rows) *
-                            lt.input_full_scale,
-                        o.adc_bits);
+        part.post = Adc(AdcFullScale(o, rows, lt.input_full_scale), o.adc_bits);
         product.parts.push_back(std::move(part));
       }
     }
@@ -465,9 +461,7 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x) const {
                                              {tile.cols, tile.rows}, torch::kDouble).t();
     torch::Tensor y = xd.narrow(1, tile.row0, tile.rows).matmul(w);
     if (spec_.options.adc_bits > 0) {
-      // A symmetric ADC over +-full scale: the largest possible output times the fraction.
-      const double full_scale = spec_.options.adc_full_scale_fraction *
-                                static_cast<double>(tile.rows) * lt.input_full_scale;
+      const double full_scale = AdcFullScale(spec_.options, tile.rows, lt.input_full_scale);
       const double step = AdcStep(full_scale, spec_.options.adc_bits);
       y = torch::round(y.clamp(-full_scale, full_scale) / step) * step;
     }

@@ -242,7 +242,7 @@ TEST(Chip, EffectiveWeightsEqualTheMvmHooksForCnn1AndCnn2) {
         const torch::Tensor fast = layer->forward(x);
         layer->ClearChipProduct();
         const double step =
-            AdcStep(o.adc_full_scale_fraction * static_cast<double>(o.tile_rows) * alpha, adc_bits) *
+            AdcStep(AdcFullScale(o, o.tile_rows, alpha), adc_bits) *
             layer->Scale().max().item<double>();
         const torch::Tensor diff = (fast - hooks).abs();
         EXPECT_LT((diff > 1e-4 * hooks.abs().max().item<double>()).to(torch::kDouble).mean().item<double>(),

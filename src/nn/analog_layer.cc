@@ -110,7 +110,7 @@ void AnalogLayerImpl::SetChipProduct(ChipProduct product) {
   if (product.out_scale.defined()) product.out_scale = product.out_scale.to(torch::kFloat);
   if (product.bias.defined()) product.bias = product.bias.to(torch::kFloat).contiguous();
   chip_ = std::move(product);
-  FoldAffine(torch::Tensor(), torch::Tensor());  // a plain product takes its scale in the weight
+  AbsorbOutScale();
 }
 
 ChipProduct AnalogLayerImpl::DigitalProduct(std::int64_t chips) const {
@@ -133,12 +133,16 @@ void AnalogLayerImpl::FoldAffine(const torch::Tensor& s, const torch::Tensor& t)
   Require(chip_.has_value(), "FoldAffine: the layer has no chip product");
   torch::NoGradGuard no_grad;
   ChipProduct& c = *chip_;
-  if (s.defined()) {
-    const torch::Tensor s_all = s.to(torch::kFloat).repeat({c.chips});
-    const torch::Tensor t_all = t.to(torch::kFloat).repeat({c.chips});
-    c.bias = c.bias.defined() ? c.bias * s_all + t_all : t_all;
-    c.out_scale = c.out_scale.defined() ? c.out_scale * s_all : s_all;
-  }
+  const torch::Tensor s_all = s.to(torch::kFloat).repeat({c.chips});
+  const torch::Tensor t_all = t.to(torch::kFloat).repeat({c.chips});
+  c.bias = c.bias.defined() ? c.bias * s_all + t_all : t_all;
+  c.out_scale = c.out_scale.defined() ? c.out_scale * s_all : s_all;
+  AbsorbOutScale();
+}
+
+void AnalogLayerImpl::AbsorbOutScale() {
+  torch::NoGradGuard no_grad;
+  ChipProduct& c = *chip_;
   if (c.out_scale.defined() && c.parts.size() == 1 && !c.parts[0].post) {
     torch::Tensor& w = c.parts[0].weight;
     std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);

@@ -58,6 +58,8 @@ struct LayerTiles {
   std::vector<Tile> tiles;
 };
 
+/// The ADC's full scale for a tile of `tile_rows` rows whose inputs reach input_full_scale.
+double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale);
 /// The step of the ADC of ChipOptions: full_scale / (2^(bits - 1) - 1).
 double AdcStep(double full_scale, int bits);
 
@@ -162,8 +164,7 @@ ChipStats Summarize(std::vector<double> accuracies);
 ChipStats TestChips(nn::NetworkImpl& network, const nn::Dataset& data, const ChipSpec& spec,
                     int chips, std::uint64_t seed, bool progress = false, int chips_per_pass = 0);
 
-/// Converts between Eigen (column-major) and torch (row-major) double matrices.
-torch::Tensor ToTorch(const Eigen::MatrixXd& m);
+/// Converts a torch matrix (row-major) to an Eigen (column-major) double matrix.
 Eigen::MatrixXd ToEigen(const torch::Tensor& t);
 
 }  // namespace aimc::experiment

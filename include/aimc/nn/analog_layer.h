@@ -129,6 +129,8 @@ class AnalogLayerImpl : public torch::nn::Module {
   torch::Tensor Product(const torch::Tensor& xq, const torch::Tensor& w, const torch::Tensor& bias,
                         std::int64_t groups = 1) const;
   torch::Tensor ChipForward(const torch::Tensor& xq) const;
+  /// A product of one part without `post` takes its output scale into the weight.
+  void AbsorbOutScale();
 
   AnalogLayerOptions options_;
   torch::Tensor weight_;
