@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox ngspice
   libtorch-dev libopenblas-dev zlib1g-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
 )
 # npm only where no npm is on the machine (some images ship Node.js with its own npm).

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/error.h"
 #include "aimc/common/version.h"
 #include "commands.h"
@@ -20,6 +22,26 @@
 #ifdef AIMC_WITH_TORCH
 #include <c10/util/Exception.h>
 #endif
+
+namespace {
+
+// An error of this rank. With several ranks it may be this rank's alone, so the job is ended
+// (MPI_Abort) rather than left waiting for it; a CollectiveError is every rank's, said once.
+int Failed(int code, const char* kind, const char* what, bool collective = false) {
+  const int ranks = aimc::cluster::Size();
+  if (ranks == 1) {
+    std::fprintf(stderr, "aimc: %s: %s\n", kind, what);
+    return code;
+  }
+  if (collective) {
+    if (aimc::cluster::IsWriter()) std::fprintf(stderr, "aimc: %s: %s\n", kind, what);
+    return code;
+  }
+  std::fprintf(stderr, "aimc: %s (%s): %s\n", kind, aimc::cluster::Where().c_str(), what);
+  aimc::cluster::AbortJob(code);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"aimc: analog in-memory computing simulator for DNN inference (device, mapping, "
@@ -60,37 +82,46 @@ int main(int argc, char** argv) {
   if (!aimc::cli::RunsHere(app, argc, argv))
     return aimc::cli::RunBesideProgram(app, AIMC_TORCH_PROGRAM, argv);
 #endif
+  // Under mpirun/srun every rank runs this program; MPI starts here (after the hand-over above,
+  // which replaces the process).
+  aimc::cluster::Session session(&argc, &argv);
 
   app.parse_complete_callback([&] {
-    spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
-    spdlog::set_level(quiet ? spdlog::level::warn : spdlog::level::info);
+    if (aimc::cluster::Size() > 1) {
+      // One log: rank 0 tells the story; the others speak only of warnings and errors.
+      spdlog::set_pattern(fmt::format("[%H:%M:%S] [rank {}] %^%l%$ %v", aimc::cluster::Rank()));
+      spdlog::set_level(quiet || !aimc::cluster::IsWriter() ? spdlog::level::warn
+                                                            : spdlog::level::info);
+    } else {
+      spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+      spdlog::set_level(quiet ? spdlog::level::warn : spdlog::level::info);
+    }
   });
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (aimc::cluster::Size() > 1 && !aimc::cluster::IsWriter()) return e.get_exit_code();
     return app.exit(e);
+  } catch (const aimc::cluster::CollectiveError& e) {
+    return Failed(2, "error", e.what(), true);
   } catch (const aimc::Error& e) {
-    std::fprintf(stderr, "aimc: error: %s\n", e.what());
-    return 2;
+    return Failed(2, "error", e.what());
   } catch (const std::filesystem::filesystem_error& e) {
     // A path the user gave that the system refuses (permissions, a full disk).
-    std::fprintf(stderr, "aimc: error: %s\n", e.what());
-    return 2;
+    return Failed(2, "error", e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "aimc: error: out of memory: the problem is larger than this machine "
-                         "holds (a smaller array, batch or data subset fits)\n");
-    return 2;
+    return Failed(2, "error",
+                  "out of memory: the problem is larger than this machine holds (a smaller "
+                  "array, batch or data subset fits)");
 #ifdef AIMC_WITH_TORCH
   } catch (const c10::Error& e) {
     // Every LibTorch call on user input is checked first; one that still fails is a bug, shown
     // without LibTorch's backtrace.
-    std::fprintf(stderr, "aimc: internal error: %s\n", e.what_without_backtrace());
-    return 3;
+    return Failed(3, "internal error", e.what_without_backtrace());
 #endif
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "aimc: internal error: %s\n", e.what());
-    return 3;
+    return Failed(3, "internal error", e.what());
   }
   if (argc == 1) std::cout << app.help();
   return 0;

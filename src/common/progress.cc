@@ -1,5 +1,7 @@
 #include "aimc/common/progress.h"
 
+#include "aimc/common/cluster.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -51,6 +53,8 @@ void Progress::Finish(const std::string& status) {
 }
 
 void Progress::Print(bool final_line) {
+  // With several MPI ranks, rank 0 reports; the bars of the others would interleave with it.
+  if (!cluster::IsWriter()) return;
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;

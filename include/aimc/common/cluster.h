@@ -1,0 +1,85 @@
+#pragma once
+// Running on many processes with MPI (mpirun / srun). A build without MPI, or a process that no
+// MPI launcher started, is one rank of one: every function here then does the serial thing.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "aimc/common/error.h"
+
+namespace aimc::cluster {
+
+/// Starts MPI for the life of the object when the process was started by an MPI launcher
+/// (mpirun, mpiexec, srun: they set OMPI_COMM_WORLD_SIZE, PMIX_RANK or PMI_RANK); otherwise,
+/// and in a build without MPI, does nothing. One per process, made first in main.
+class Session {
+ public:
+  Session(int* argc, char*** argv);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+};
+
+/// True when aimc was built with MPI.
+bool Built();
+/// This process's rank and the number of ranks (0 and 1 without MPI).
+int Rank();
+int Size();
+/// Rank 0: the one that writes results, manifests and reports.
+inline bool IsWriter() { return Rank() == 0; }
+/// "rank 2 of 4" (empty with one rank), for log lines and errors.
+std::string Where();
+
+/// An error every rank raises at the same point of a collective step (a failed work item, a
+/// refused result file). main() prints it once (rank 0) and ends every rank cleanly.
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Ends the whole job after an error seen by this rank only: MPI_Abort with `code` (with one
+/// rank: std::exit).
+[[noreturn]] void AbortJob(int code);
+
+/// Waits for every rank. Waiting ranks sleep between polls, so that a waiting rank does not take
+/// the core of one still computing (OpenMPI's blocking calls spin).
+void Barrier();
+/// Rank 0's bytes on every rank.
+void Broadcast(std::string& bytes);
+/// Rank 0's error, or none, on every rank: runs `step` on rank 0 only; when it throws
+/// aimc::Error, every rank throws CollectiveError with its message. For the steps of a
+/// collective run that only the writer does (checking and creating result files).
+void OnWriter(const std::function<void()>& step);
+/// Element-wise sums over ranks, in place, on every rank (blocking: for short, frequent calls
+/// such as gradients). The summation order is fixed for a fixed number of ranks.
+void AllReduceSum(float* values, std::size_t count);
+void AllReduceSum(double* values, std::size_t count);
+void AllReduceSum(std::int64_t* values, std::size_t count);
+
+/// How Distribute hands out work.
+struct DistributeOptions {
+  /// Relative cost of each item (optional): with more than one rank, items are handed out most
+  /// expensive first, so that a long item does not start last (longest-processing-time order).
+  std::vector<double> cost;
+  /// Called on rank 0 for every finished item, in the order items finish, before the next item is
+  /// handed to the rank that computed it: where results are written. Never concurrently.
+  std::function<void(std::size_t item, const std::string& result)> on_done;
+};
+
+/// Computes items 0..n-1 over all ranks with dynamic load balancing: each rank takes the next
+/// item when it finishes one. Rank 0 computes items too (a thread of it hands out the work and
+/// collects results). `compute` runs on the rank that takes the item and must not communicate;
+/// its result is any byte string. Returns every item's result on every rank. Collective: every
+/// rank calls it with the same n and options.
+///
+/// When `compute` throws aimc::Error on any rank, no new item is started, the items already
+/// running finish (and reach on_done), and every rank throws CollectiveError naming the item's
+/// rank and the message. With one rank: a plain loop in item order (cost order is not needed).
+std::vector<std::string> Distribute(std::size_t n,
+                                    const std::function<std::string(std::size_t item)>& compute,
+                                    const DistributeOptions& options = {});
+
+}  // namespace aimc::cluster
