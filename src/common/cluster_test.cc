@@ -3,6 +3,7 @@
 #include "aimc/common/cluster.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <thread>
@@ -109,6 +110,8 @@ TEST(Cluster, ReportsWhereItRuns) {
   EXPECT_GE(Rank(), 0);
   EXPECT_LT(Rank(), Size());
   EXPECT_EQ(Where().empty(), Size() == 1);
+  // Under mpirun the launcher's count of ranks is ours.
+  if (const char* n = std::getenv("OMPI_COMM_WORLD_SIZE")) EXPECT_EQ(Size(), std::atoi(n));
 }
 
 }  // namespace
