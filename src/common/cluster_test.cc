@@ -111,7 +111,9 @@ TEST(Cluster, ReportsWhereItRuns) {
   EXPECT_LT(Rank(), Size());
   EXPECT_EQ(Where().empty(), Size() == 1);
   // Under mpirun the launcher's count of ranks is ours.
-  if (const char* n = std::getenv("OMPI_COMM_WORLD_SIZE")) EXPECT_EQ(Size(), std::atoi(n));
+  if (const char* n = std::getenv("OMPI_COMM_WORLD_SIZE")) {
+    EXPECT_EQ(Size(), std::atoi(n));
+  }
 }
 
 }  // namespace
