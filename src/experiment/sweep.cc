@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <set>
 #include <limits>
 #include <type_traits>
@@ -13,6 +15,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
@@ -321,6 +324,17 @@ nlohmann::json Definition(const SweepOptions& options,
   return d;
 }
 
+// The relative cost of a point, for handing out the longest first over ranks: a device point
+// solves one effective matrix per tile (about rows^2 per array with wires; without wires the
+// conductances alone), a weight-noise point draws noise only. Measured on CNN 1: a 1024-row tile
+// with wires is about 100x a weight-noise point.
+double PointCost(const SweepPoint& p, const SweepOptions& options) {
+  if (!p.uses_devices()) return 1.0;
+  if (p.wire_ohm == 0.0) return 2.0;
+  const double rows = static_cast<double>(p.tile_rows > 0 ? p.tile_rows : options.chip.tile_rows);
+  return 2.0 + 100.0 * (rows / 1024.0) * (rows / 1024.0);
+}
+
 std::string Join(const std::vector<std::string>& items) {
   return fmt::format("{}", fmt::join(items, ", "));
 }
@@ -358,43 +372,45 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
 
   const std::vector<std::string>& columns = SweepColumns();
   Table table{columns, {}};
-  DropTornLastLine(csv);
-  const bool has_rows = fs::exists(csv) && fs::file_size(csv) > 0;
-  if (has_rows && on_change == OnChange::kRefuse) {
-    table = ReadCsv(csv);
-    Require(table.columns == columns,
-            "{}: has other columns than a sweep writes; choose another output file", csv.string());
-    Require(fs::exists(manifest_path),
-            "{}: has no manifest {} beside it, so what its rows measured is unknown; choose "
-            "another output file or start a new result (--restart)",
-            csv.string(), manifest_path.string());
-    const nlohmann::json old = ReadJson(manifest_path).value("definition", nlohmann::json());
-    const std::vector<std::string> changed = JsonDifferences(old, definition);
-    Require(changed.empty(),
-            "{} was made by another experiment (changed: {}); its rows would not match the "
-            "options. Choose another output file, or start a new result (--restart)",
-            csv.string(), Join(changed));
-  } else {
-    if (has_rows) spdlog::warn("{}: starting a new result (the old rows are discarded)", csv.string());
-    fs::create_directories(csv.has_parent_path() ? csv.parent_path() : fs::path("."));
-    // The manifest first: rows are only ever appended under the definition that made them.
-    nlohmann::json manifest = MakeManifest(command, options.ToJson(), options.seed);
-    manifest["definition"] = definition;
-    WriteManifest(manifest_path, manifest);
-    WriteFileAtomic(csv, fmt::format("{}\n", fmt::join(columns, ",")));
-  }
+  // Rank 0 alone reads and writes the result files; an error there (another experiment's
+  // result) is every rank's.
+  cluster::OnWriter([&] {
+    DropTornLastLine(csv);
+    const bool has_rows = fs::exists(csv) && fs::file_size(csv) > 0;
+    if (has_rows && on_change == OnChange::kRefuse) {
+      table = ReadCsv(csv);
+      Require(table.columns == columns,
+              "{}: has other columns than a sweep writes; choose another output file",
+              csv.string());
+      Require(fs::exists(manifest_path),
+              "{}: has no manifest {} beside it, so what its rows measured is unknown; choose "
+              "another output file or start a new result (--restart)",
+              csv.string(), manifest_path.string());
+      const nlohmann::json old = ReadJson(manifest_path).value("definition", nlohmann::json());
+      const std::vector<std::string> changed = JsonDifferences(old, definition);
+      Require(changed.empty(),
+              "{} was made by another experiment (changed: {}); its rows would not match the "
+              "options. Choose another output file, or start a new result (--restart)",
+              csv.string(), Join(changed));
+    } else {
+      if (has_rows)
+        spdlog::warn("{}: starting a new result (the old rows are discarded)", csv.string());
+      fs::create_directories(csv.has_parent_path() ? csv.parent_path() : fs::path("."));
+      // The manifest first: rows are only ever appended under the definition that made them.
+      nlohmann::json manifest = MakeManifest(command, options.ToJson(), options.seed);
+      manifest["definition"] = definition;
+      WriteManifest(manifest_path, manifest);
+      WriteFileAtomic(csv, fmt::format("{}\n", fmt::join(columns, ",")));
+    }
+  });
 
-  std::set<std::vector<double>> done;
-  for (const auto& row : table.rows)
-    done.insert(std::vector<double>(row.begin(), row.begin() + kKeyColumns));
-
-  // The points, in an order that loads each model and card once.
+  // Every point, in the order of the axes (the order of the finished CSV); each rank builds the
+  // same list.
   struct Todo {
     SweepRow row;
     double r_on_request, tmr_request;  // NaN: the card's own
   };
-  std::vector<Todo> todo;
-  std::size_t total = 0;
+  std::vector<Todo> points;
   const std::vector<std::int64_t> tiles =
       options.tile_rows.empty() ? std::vector<std::int64_t>{options.chip.tile_rows}
                                 : options.tile_rows;
@@ -425,10 +441,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
                     p.tmr = at->Stats().on_off_ratio() - 1.0;
                     t.row.card_id = Id48(HashHex(at->ToJson().dump()));
                   }
-                  ++total;
-                  const std::vector<double> key = ToCsvRow(t.row);
-                  if (!done.count(std::vector<double>(key.begin(), key.begin() + kKeyColumns)))
-                    todo.push_back(t);
+                  points.push_back(t);
                 }
               }
             }
@@ -437,16 +450,40 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
       }
     }
   }
+  auto key_of = [](const std::vector<double>& values) {
+    return std::vector<double>(values.begin(), values.begin() + kKeyColumns);
+  };
+  std::map<std::vector<double>, std::size_t> position;
+  for (std::size_t i = 0; i < points.size(); ++i)
+    position.emplace(key_of(ToCsvRow(points[i].row)), i);
+
+  // What is left to do: rank 0 knows the finished rows and tells the others.
+  std::vector<std::size_t> todo;
+  {
+    std::string list;
+    if (cluster::IsWriter()) {
+      std::set<std::vector<double>> done;
+      for (const auto& row : table.rows) done.insert(key_of(row));
+      for (std::size_t i = 0; i < points.size(); ++i)
+        if (!done.count(key_of(ToCsvRow(points[i].row)))) list += fmt::format("{} ", i);
+    }
+    cluster::Broadcast(list);
+    std::istringstream in(list);
+    for (std::size_t i; in >> i;) todo.push_back(i);
+  }
+  const std::size_t total = points.size();
   if (todo.empty()) {
     spdlog::info("{}: all {} points already in {}", options.name, total, csv.string());
-    return table;
+  } else {
+    spdlog::info("{}: {} of {} points to run ({} done before){}", options.name, todo.size(), total,
+                 total - todo.size(),
+                 cluster::Size() > 1 ? fmt::format(", on {} ranks", cluster::Size()) : "");
   }
-  spdlog::info("{}: {} of {} points to run ({} done before)", options.name, todo.size(), total,
-               total - todo.size());
 
-  Progress progress(options.name, todo.size(), "pt");
-  for (std::size_t k = 0; k < todo.size(); ++k) {
-    SweepRow row = todo[k].row;
+  // One point: its CSV line.
+  auto run_point = [&](std::size_t k) {
+    const Todo& t = points[todo[k]];
+    SweepRow row = t.row;
     const SweepPoint& p = row.point;
     nn::Model& model = loaded[p.model];
     const nn::Dataset& test = data_cache.at(DatasetOf(options, model.info));
@@ -455,7 +492,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
     row.sigma_w_devices = p.sigma_w_test;
     if (p.uses_devices()) {
       std::shared_ptr<const device::DeviceCard> card =
-          CardAt(*cards[static_cast<std::size_t>(p.card)], todo[k].r_on_request, todo[k].tmr_request);
+          CardAt(*cards[static_cast<std::size_t>(p.card)], t.r_on_request, t.tmr_request);
       row.sigma_w_devices = mapping::AnalyticSpread(card->Stats()).sigma_max();
       ChipOptions chip = options.chip;
       chip.crossbar.wire_row_ohm = chip.crossbar.wire_col_ohm = p.wire_ohm;
@@ -472,14 +509,68 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
     row.error_pct = 100.0 * (1.0 - row.accuracy);
     row.test_images = test.size();
     row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const std::vector<double> values = ToCsvRow(row);
     std::string line;
+    const std::vector<double> values = ToCsvRow(row);
     for (std::size_t i = 0; i < values.size(); ++i) line += (i ? "," : "") + FormatDouble(values[i]);
-    AppendLineDurable(csv, line);
-    table.rows.push_back(values);
-    progress.Update(k + 1, fmt::format("error {:.2f} %", row.error_pct));
+    return line;
+  };
+
+  if (!todo.empty()) {
+    std::optional<Progress> progress;
+    if (cluster::IsWriter()) progress.emplace(options.name, todo.size(), "pt");
+    std::size_t finished = 0;
+    cluster::DistributeOptions how;
+    for (std::size_t k : todo) how.cost.push_back(PointCost(points[k].row.point, options));
+    // The one writer: every finished point is on disk before its rank gets the next one.
+    how.on_done = [&](std::size_t, const std::string& line) {
+      AppendLineDurable(csv, line);
+      std::vector<double> values;
+      std::istringstream in(line);
+      for (std::string cell; std::getline(in, cell, ',');)
+        values.push_back(ParseNumber(cell, csv.string()));
+      table.rows.push_back(values);
+      progress->Update(++finished,
+                       fmt::format("error {:.2f} %", values[table.Column("error_pct")]));
+    };
+    cluster::Distribute(todo.size(), run_point, how);
+    if (progress) progress->Finish();
   }
-  progress.Finish();
+
+  // The finished result in the order of the axes, whatever order ranks finished points in, so that
+  // it reads the same from any number of ranks (rewritten whole and atomically).
+  cluster::OnWriter([&] {
+    std::vector<std::pair<std::size_t, std::size_t>> order;  // (position, row)
+    for (std::size_t r = 0; r < table.rows.size(); ++r) {
+      const auto it = position.find(key_of(table.rows[r]));
+      order.emplace_back(it == position.end() ? points.size() : it->second, r);
+    }
+    if (std::is_sorted(order.begin(), order.end())) return;
+    std::stable_sort(order.begin(), order.end());
+    Table sorted{columns, {}};
+    for (const auto& [pos, r] : order) sorted.rows.push_back(table.rows[r]);
+    table = std::move(sorted);
+    WriteCsv(csv, table);
+  });
+
+  // Every rank returns the whole result.
+  std::string text;
+  if (cluster::IsWriter()) {
+    for (const auto& row : table.rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) text += (i ? "," : "") + FormatDouble(row[i]);
+      text += '\n';
+    }
+  }
+  cluster::Broadcast(text);
+  if (!cluster::IsWriter()) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      std::vector<double> values;
+      std::istringstream cells(line);
+      for (std::string cell; std::getline(cells, cell, ',');)
+        values.push_back(ParseNumber(cell, "a sweep row"));
+      table.rows.push_back(values);
+    }
+  }
   return table;
 }
 
