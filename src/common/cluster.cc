@@ -302,21 +302,58 @@ void Barrier() {
 #endif
 }
 
-void Broadcast([[maybe_unused]] std::string& bytes) {
+namespace {
+
+// `root`'s bytes on every rank.
+void BroadcastFrom([[maybe_unused]] std::string& bytes, [[maybe_unused]] int root) {
 #ifdef AIMC_WITH_MPI
   if (g_size == 1) return;
   std::uint64_t size = bytes.size();
   MPI_Request request;
-  Check(MPI_Ibcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &request), "MPI_Ibcast");
+  Check(MPI_Ibcast(&size, 1, MPI_UINT64_T, root, MPI_COMM_WORLD, &request), "MPI_Ibcast");
   WaitQuietly(&request);
   bytes.resize(size);
   for (std::uint64_t at = 0; at < size;) {
     const int chunk = static_cast<int>(std::min<std::uint64_t>(size - at, INT_MAX));
-    Check(MPI_Ibcast(bytes.data() + at, chunk, MPI_BYTE, 0, MPI_COMM_WORLD, &request),
+    Check(MPI_Ibcast(bytes.data() + at, chunk, MPI_BYTE, root, MPI_COMM_WORLD, &request),
           "MPI_Ibcast");
     WaitQuietly(&request);
     at += static_cast<std::uint64_t>(chunk);
   }
+#endif
+}
+
+}  // namespace
+
+void Broadcast(std::string& bytes) { BroadcastFrom(bytes, 0); }
+
+void OnEveryRank(const std::function<void()>& step) {
+  if (g_size == 1) {
+    step();  // one rank: the error as it is
+    return;
+  }
+  std::string failure;
+  try {
+    step();
+  } catch (const std::exception& e) {
+    failure = e.what();
+    if (failure.empty()) failure = "unknown error";
+  }
+#ifdef AIMC_WITH_MPI
+  // The lowest rank that failed (g_size: none), and how many failed.
+  int first = failure.empty() ? g_size : g_rank;
+  int failed = failure.empty() ? 0 : 1;
+  MPI_Request request;
+  Check(MPI_Iallreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request),
+        "MPI_Iallreduce");
+  WaitQuietly(&request);
+  Check(MPI_Iallreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &request),
+        "MPI_Iallreduce");
+  WaitQuietly(&request);
+  if (first == g_size) return;
+  BroadcastFrom(failure, first);
+  if (failed == g_size) throw CollectiveError(failure);
+  throw CollectiveError(fmt::format("rank {} of {}: {}", first, g_size, failure));
 #endif
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace aimc::cluster {
@@ -103,6 +104,33 @@ TEST(Cluster, TheWritersErrorReachesEveryRank) {
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "results/x.csv was made by another experiment");
+  }
+}
+
+TEST(Cluster, AnErrorOfAnyRankReachesEveryRank) {
+  int ran = 0;
+  OnEveryRank([&] { ++ran; });
+  EXPECT_EQ(ran, 1);
+  // Every rank fails alike: the message as it is.
+  try {
+    OnEveryRank([] { throw Error("configs/x.toml: no such file"); });
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "configs/x.toml: no such file");
+    EXPECT_EQ(dynamic_cast<const CollectiveError*>(&e) != nullptr, Size() > 1);
+  }
+  // The last rank alone fails: every rank hears it, with the rank that failed.
+  try {
+    OnEveryRank([] {
+      if (Rank() == Size() - 1) throw Error(fmt::format("models/m{}.pt: no such file", Rank()));
+    });
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string expected =
+        Size() > 1 ? fmt::format("rank {} of {}: models/m{}.pt: no such file", Size() - 1, Size(),
+                                 Size() - 1)
+                   : "models/m0.pt: no such file";
+    EXPECT_EQ(e.what(), expected);
   }
 }
 

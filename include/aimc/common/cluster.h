@@ -53,6 +53,14 @@ void Broadcast(std::string& bytes);
 /// aimc::Error, every rank throws CollectiveError with its message. For the steps of a
 /// collective run that only the writer does (checking and creating result files).
 void OnWriter(const std::function<void()>& step);
+/// Every rank's error, or none, on every rank: runs `step` on every rank, then the ranks agree
+/// whether it threw anywhere. If it did, every rank throws CollectiveError with the message of the
+/// lowest rank that failed: as it is when every rank failed, else prefixed with that rank ("rank
+/// 1 of 4: ..."). For the steps that every rank does alike (reading the same input files) where
+/// one rank alone may fail (a file its node does not see), so that no rank goes on to wait for
+/// one that stopped. Any collective call inside `step` must be reached by every rank. With one
+/// rank: `step`, its error as it is.
+void OnEveryRank(const std::function<void()>& step);
 /// Element-wise sums over ranks, in place, on every rank (blocking: for short, frequent calls
 /// such as gradients). The summation order is fixed for a fixed number of ranks.
 void AllReduceSum(float* values, std::size_t count);
