@@ -6,17 +6,61 @@
 
 namespace aimc::experiment {
 
-double BisectBoundary(double good, double bad, int steps, bool log_scale,
-                      const std::function<bool(double)>& ok) {
+Bisection::Bisection(double good, double bad, int steps, bool log_scale)
+    : good_(good), bad_(bad), steps_left_(steps), log_scale_(log_scale) {
   Require(steps >= 0, "bisection steps must be >= 0, got {}", steps);
   Require(!log_scale || (good > 0 && bad > 0), "a log-scale bisection needs positive ends");
-  if (ok(bad)) return bad;
-  if (!ok(good)) return std::nan("");
-  for (int i = 0; i < steps; ++i) {
-    const double mid = log_scale ? std::sqrt(good * bad) : 0.5 * (good + bad);
-    (ok(mid) ? good : bad) = mid;
+}
+
+double Bisection::Mid() const {
+  return log_scale_ ? std::sqrt(good_ * bad_) : 0.5 * (good_ + bad_);
+}
+
+double Bisection::point() const {
+  Require(!done_, "the bisection is finished: no point to judge");
+  switch (stage_) {
+    case Stage::kBad: return bad_;
+    case Stage::kGood: return good_;
+    case Stage::kHalving: return Mid();
   }
-  return good;
+  return Mid();
+}
+
+void Bisection::Feed(bool ok) {
+  Require(!done_, "the bisection is finished: no verdict expected");
+  const auto finish = [this](double result) {
+    done_ = true;
+    result_ = result;
+  };
+  switch (stage_) {
+    case Stage::kBad:
+      if (ok) return finish(bad_);
+      stage_ = Stage::kGood;
+      return;
+    case Stage::kGood:
+      if (!ok) return finish(std::nan(""));
+      stage_ = Stage::kHalving;
+      break;
+    case Stage::kHalving: {
+      const double mid = Mid();
+      (ok ? good_ : bad_) = mid;
+      --steps_left_;
+      break;
+    }
+  }
+  if (steps_left_ == 0) finish(good_);
+}
+
+double Bisection::result() const {
+  Require(done_, "the bisection is not finished");
+  return result_;
+}
+
+double BisectBoundary(double good, double bad, int steps, bool log_scale,
+                      const std::function<bool(double)>& ok) {
+  Bisection b(good, bad, steps, log_scale);
+  while (!b.done()) b.Feed(ok(b.point()));
+  return b.result();
 }
 
 }  // namespace aimc::experiment

@@ -1,8 +1,11 @@
 #include "aimc/experiment/bisect.h"
 
 #include <cmath>
+#include <vector>
 
 #include <gtest/gtest.h>
+
+#include "aimc/common/error.h"
 
 namespace aimc::experiment {
 namespace {
@@ -30,6 +33,37 @@ TEST(Bisect, BisectionFindsALogThresholdFromAbove) {
 TEST(Bisect, BisectionReportsWholeRangeAndNothing) {
   EXPECT_EQ(BisectBoundary(0.0, 1.0, 5, false, [](double) { return true; }), 1.0);
   EXPECT_TRUE(std::isnan(BisectBoundary(0.0, 1.0, 5, false, [](double) { return false; })));
+}
+
+// The state machine judges exactly BisectBoundary's points, in its order, to its result; a
+// finished one refuses more verdicts.
+TEST(Bisect, BisectionOneVerdictAtATimeIsBisectBoundary) {
+  for (const double threshold : {-1.0, 0.0, 0.37, 0.99, 2.0}) {
+    for (const int steps : {0, 1, 7}) {
+      const auto ok = [&](double v) { return v <= threshold; };
+      std::vector<double> direct_points, machine_points;
+      const double direct = BisectBoundary(0.0, 1.0, steps, false, [&](double v) {
+        direct_points.push_back(v);
+        return ok(v);
+      });
+      Bisection b(0.0, 1.0, steps, false);
+      while (!b.done()) {
+        machine_points.push_back(b.point());
+        b.Feed(ok(b.point()));
+      }
+      EXPECT_EQ(machine_points, direct_points) << threshold << " " << steps;
+      if (std::isnan(direct)) {
+        EXPECT_TRUE(std::isnan(b.result()));
+      } else {
+        EXPECT_EQ(b.result(), direct);
+      }
+      EXPECT_THROW(b.Feed(true), Error);
+      EXPECT_THROW(b.point(), Error);
+    }
+  }
+  Bisection unfinished(1e8, 1e5, 3, true);
+  EXPECT_THROW(unfinished.result(), Error);
+  EXPECT_THROW(Bisection(0.0, 1.0, 3, true), Error);
 }
 
 }  // namespace
