@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
@@ -41,32 +43,46 @@ void StudyContext::Produce(const std::string& id, nlohmann::json inputs,
   if (inputs.is_null()) inputs = nlohmann::json::object();
   Require(inputs.is_object(), "{}: the inputs of a figure must be a JSON object", id);
   inputs["seed"] = options_.seed;
-  const FigureState state =
-      options_.force ? FigureState::kStale : CheckFigure(options_.out_dir, id, inputs);
-  Outcome outcome = Outcome::kComputed;
-  if (state == FigureState::kCurrent) {
-    spdlog::info("{}: up to date, kept", id);
-    outcome = Outcome::kKept;
-  } else if (state == FigureState::kPlotMissing) {
-    spdlog::info("{}: up to date, plot redrawn from its CSV", id);
-    RedrawPlot(options_.out_dir, id);
-    outcome = Outcome::kRedrawn;
-  } else {
-    if (state == FigureState::kStale && !options_.force) {
-      const auto changed = ChangedInputs(options_.out_dir, id, inputs);
-      spdlog::info("{}: computing (changed: {})", id,
-                   changed.empty() ? std::string("plot script") : fmt::format("{}", fmt::join(changed, ", ")));
+  for (const auto& [key, value] : options_.common_inputs.items()) inputs[key] = value;
+  // Rank 0 reads the files and decides; every rank takes its branch.
+  std::string decision;
+  cluster::OnWriter([&] {
+    const FigureState state =
+        options_.force ? FigureState::kStale : CheckFigure(options_.out_dir, id, inputs);
+    if (state == FigureState::kCurrent) {
+      spdlog::info("{}: up to date, kept", id);
+      decision = ToString(Outcome::kKept);
+    } else if (state == FigureState::kPlotMissing) {
+      spdlog::info("{}: up to date, plot redrawn from its CSV", id);
+      RedrawPlot(options_.out_dir, id);
+      decision = ToString(Outcome::kRedrawn);
     } else {
-      spdlog::info("{}: computing", id);
+      if (state == FigureState::kStale && !options_.force) {
+        const auto changed = ChangedInputs(options_.out_dir, id, inputs);
+        spdlog::info("{}: computing (changed: {})", id,
+                     changed.empty() ? std::string("plot script")
+                                     : fmt::format("{}", fmt::join(changed, ", ")));
+      } else {
+        spdlog::info("{}: computing", id);
+      }
+      decision = ToString(Outcome::kComputed);
     }
+  });
+  cluster::Broadcast(decision);
+  Outcome outcome = Outcome::kComputed;
+  if (decision == ToString(Outcome::kKept)) outcome = Outcome::kKept;
+  if (decision == ToString(Outcome::kRedrawn)) outcome = Outcome::kRedrawn;
+  if (outcome == Outcome::kComputed) {
     const auto start = std::chrono::steady_clock::now();
-    Figure figure = make();
+    Figure figure = make();  // on every rank: the work items inside are shared
     figure.id = id;
     figure.seed = options_.seed;
     figure.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    WriteFigure(options_.out_dir, figure, command_, inputs);
-    spdlog::info("{}: done in {:.1f} s — {}", id, figure.seconds, figure.ours);
+    cluster::OnWriter([&] {
+      WriteFigure(options_.out_dir, figure, command_, inputs);
+      spdlog::info("{}: done in {:.1f} s — {}", id, figure.seconds, figure.ours);
+    });
   }
   if (std::find(figure_ids_.begin(), figure_ids_.end(), id) == figure_ids_.end())
     figure_ids_.push_back(id);
@@ -75,36 +91,51 @@ void StudyContext::Produce(const std::string& id, nlohmann::json inputs,
 
 std::string StudyContext::FigureFingerprint(const std::string& id) const {
   Require(outcomes_.count(id) > 0, "figure '{}' is used before it was produced", id);
-  return HashFile(options_.out_dir / (id + ".csv"));
+  std::string fingerprint;
+  cluster::OnWriter([&] { fingerprint = HashFile(options_.out_dir / (id + ".csv")); });
+  cluster::Broadcast(fingerprint);
+  return fingerprint;
 }
 
 void Study::Add(StudyPart part) { parts_.push_back(std::move(part)); }
 
 int Study::Run(const RunOptions& options, const std::string& command, const std::string& preamble,
                std::map<std::string, Outcome>* outcomes) const {
-  options.Validate();
-  for (const auto& name : options.only) {
-    const bool known = std::any_of(parts_.begin(), parts_.end(),
-                                   [&](const StudyPart& p) { return p.name == name; });
-    if (!known) {
-      std::vector<std::string> names;
-      for (const auto& p : parts_) names.push_back(p.name);
-      Fail("--only: unknown part '{}' (parts: {})", name, fmt::join(names, ", "));
+  const bool several = cluster::Size() > 1;
+  try {
+    options.Validate();
+    Require(options.common_inputs.is_object(), "common_inputs must be a JSON object");
+    for (const auto& name : options.only) {
+      const bool known = std::any_of(parts_.begin(), parts_.end(),
+                                     [&](const StudyPart& p) { return p.name == name; });
+      if (!known) {
+        std::vector<std::string> names;
+        for (const auto& p : parts_) names.push_back(p.name);
+        Fail("--only: unknown part '{}' (parts: {})", name, fmt::join(names, ", "));
+      }
     }
+  } catch (const cluster::CollectiveError&) {
+    throw;
+  } catch (const Error& e) {
+    // Every rank checks the same options: the error is every rank's.
+    if (several) throw cluster::CollectiveError(e.what());
+    throw;
   }
-  std::filesystem::create_directories(options.out_dir);
+  cluster::OnWriter([&] { std::filesystem::create_directories(options.out_dir); });
   StudyContext context(options, command);
   std::vector<std::string> failures;
   const auto write_report = [&] {
-    std::vector<ReportEntry> entries;
-    for (const auto& id : context.figure_ids()) {
-      entries.push_back(LoadReportEntry(options.out_dir, id));
-    }
-    std::string text = preamble;
-    if (!failures.empty()) {
-      text += fmt::format("\n\n**Parts that failed:** {}", fmt::join(failures, "; "));
-    }
-    WriteReport(options.out_dir / "report.md", heading_, entries, text);
+    cluster::OnWriter([&] {
+      std::vector<ReportEntry> entries;
+      for (const auto& id : context.figure_ids()) {
+        entries.push_back(LoadReportEntry(options.out_dir, id));
+      }
+      std::string text = preamble;
+      if (!failures.empty()) {
+        text += fmt::format("\n\n**Parts that failed:** {}", fmt::join(failures, "; "));
+      }
+      WriteReport(options.out_dir / "report.md", heading_, entries, text);
+    });
   };
   for (const auto& part : parts_) {
     if (!options.only.empty() &&
@@ -112,11 +143,28 @@ int Study::Run(const RunOptions& options, const std::string& command, const std:
       continue;
     }
     spdlog::info("== {}: {}", part.name, part.description);
+    // Keep going: figures already written stay, and the report says what failed. With several
+    // ranks every rank goes on to the next part together: they agree on whether this one failed
+    // anywhere (an aimc::Error is one every rank meets alike, or a CollectiveError already).
+    // Any other error of a rank (out of memory) may be its own while the others wait in a
+    // shared step: it ends the job (main).
+    std::string failure;
     try {
       part.run(context);
+    } catch (const Error& e) {
+      failure = e.what();
+      if (failure.empty()) failure = "unknown error";
     } catch (const std::exception& e) {
-      // Keep going: figures already written stay, and the report says what failed.
-      spdlog::error("{} failed: {}", part.name, e.what());
+      if (several) throw;
+      failure = e.what();
+      if (failure.empty()) failure = "unknown error";
+    }
+    try {
+      cluster::OnEveryRank([&] {
+        if (!failure.empty()) throw Error(failure);
+      });
+    } catch (const Error& e) {
+      if (cluster::IsWriter()) spdlog::error("{} failed: {}", part.name, e.what());
       failures.push_back(fmt::format("{}: {}", part.name, e.what()));
     }
     write_report();

@@ -21,6 +21,10 @@ struct RunOptions {
   bool force = false;
   /// Run only the parts with these names (all when empty).
   std::vector<std::string> only;
+  /// What every figure depends on beyond its own inputs (a JSON object, empty for none: e.g. cuts
+  /// of the work of a smoke run): added to each figure's inputs like the seed, so that a figure
+  /// made under other such conditions is never taken for a current one.
+  nlohmann::json common_inputs = nlohmann::json::object();
 
   void Validate() const;
 };
@@ -31,6 +35,11 @@ std::string ToString(Outcome outcome);
 
 /// What a study part gets: Produce() makes one figure unless it is up to date, so that a killed
 /// or repeated run recomputes exactly what changed and keeps the rest.
+///
+/// With several MPI ranks (aimc::cluster) every rank runs the same study code: Produce is
+/// collective. Rank 0 reads the files and decides whether a figure is kept, redrawn or computed,
+/// and every rank takes that branch; a figure to compute is made by every rank (so that the work
+/// items it hands out with cluster::Distribute are shared), and written by rank 0 alone.
 class StudyContext {
  public:
   StudyContext(const RunOptions& options, std::string command);
@@ -46,7 +55,8 @@ class StudyContext {
   void Produce(const std::string& id, nlohmann::json inputs, const std::function<Figure()>& make);
 
   /// The fingerprint of figure `id`'s CSV (produced earlier in this run or found up to date), for
-  /// the inputs of a figure that uses its results. Throws aimc::Error if it has not been produced.
+  /// the inputs of a figure that uses its results: rank 0's reading, on every rank. Throws
+  /// aimc::Error if it has not been produced.
   std::string FigureFingerprint(const std::string& id) const;
 
   /// The figures produced or found so far, in order, and what happened to each.
@@ -79,6 +89,11 @@ class Study {
   /// Runs the selected parts. A part that fails is logged, named in report.md, and the others
   /// still run; the return value is the number of parts that failed. `preamble` opens report.md.
   /// Returns the context's outcomes through `outcomes` when given (for tests and callers).
+  ///
+  /// Collective with several ranks: rank 0 creates the folder and writes report.md; after each
+  /// part the ranks agree whether it failed (on any rank), so that every rank goes on to the
+  /// next part together and returns the same count. A part that fails on every rank (a
+  /// cluster::CollectiveError, or an error of code every rank runs alike) is logged once.
   int Run(const RunOptions& options, const std::string& command, const std::string& preamble,
           std::map<std::string, Outcome>* outcomes = nullptr) const;
 
