@@ -2,22 +2,29 @@
 
 #include <chrono>
 #include <cmath>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "aimc/circuit/wires.h"
+#include "aimc/common/cluster.h"
 #include "aimc/common/progress.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/nn/train.h"
 #include "parts.h"
+#include "units.h"
 
 namespace aimc::paper {
 
 nlohmann::json IrDropPlan::ToJson() const {
-  return {{"r_on_ohm", r_on_ohm}, {"wire_scale", wire_scale}, {"tmr", tmr},
-          {"epochs", epochs},     {"test_subset", test_subset},
-          {"error_rise_pct", error_rise_pct}};
+  nlohmann::json json = {{"r_on_ohm", r_on_ohm}, {"wire_scale", wire_scale}, {"tmr", tmr},
+                         {"epochs", epochs},     {"test_subset", test_subset},
+                         {"error_rise_pct", error_rise_pct}};
+  // Set by limits only: a plan without them keeps the key it always had.
+  if (train_subset != 0) json["train_subset"] = train_subset;
+  if (epoch_test_subset != 0) json["epoch_test_subset"] = epoch_test_subset;
+  return json;
 }
 
 IrDropPlan Fig16Plan(bool quick, double tmr) {
@@ -30,14 +37,26 @@ IrDropPlan Fig16Plan(bool quick, double tmr) {
   return p;
 }
 
+IrDropPlan Fig16Plan(const StudyOptions& options, double tmr) {
+  IrDropPlan p = Fig16Plan(options.quick(), tmr);
+  const Limits& limits = options.limits;
+  p.epochs = limits.Epochs(p.epochs);
+  p.test_subset = Limits::Images(p.test_subset, limits.test_images);
+  p.train_subset = Limits::Images(p.train_subset, limits.train_images);
+  p.epoch_test_subset = Limits::Images(p.epoch_test_subset, limits.test_images);
+  return p;
+}
+
 Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan) {
   Cnn1IrDrop c;
   c.data = LoadStudyData(options, HasUserMnist(options) ? "mnist" : "fashion-mnist");
   NetSpec spec = BaseSpec(options, "lenet5", c.data);
   spec.training.epochs = plan.epochs;
+  spec.training.train_subset = plan.train_subset;
+  spec.training.test_subset = plan.epoch_test_subset;
   // Without shifts LeNet-5 fits Fashion-MNIST better (measured: 90.4 % vs 88.9 %).
   spec.training.augment = false;
-  c.net = StudyModel(options, spec, c.data);
+  c.net = StudyModels(options, {spec}, c.data).front();
   c.test = c.data.split.test.Head(plan.test_subset);
   return c;
 }
@@ -63,29 +82,57 @@ namespace {
 
 report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan) {
   const circuit::WirePreset layout = circuit::Layout22nm();
-  const double digital_error_pct = DigitalErrorPct(cnn1);
   report::Figure f;
   f.title = fmt::format("Fig. 16: CNN 1 error vs R_ON, exact IR drop ({}, {} images)",
                         cnn1.data.name, cnn1.test.size());
   f.table.columns = {"wire_scale", "wire_row_ohm", "wire_col_ohm",         "r_on_ohm",
                      "error_pct",  "error_increase_pct", "seconds"};
-  Progress bar("fig16", plan.wire_scale.size() * plan.r_on_ohm.size(), "point");
+  // The work units: every (wire, R_ON) point in table order, each wire's from high to low R_ON,
+  // then the error without wires. Each returns its error (%) and seconds. The points cost alike
+  // (one chip: its tiles' circuits, then the test images) and more than the plain test pass of
+  // the last unit, so the item order is the longest-first order.
+  struct Point {
+    double wire_scale, r_on_ohm;
+  };
+  std::vector<Point> points;
+  for (double scale : plan.wire_scale)
+    for (auto it = plan.r_on_ohm.rbegin(); it != plan.r_on_ohm.rend(); ++it)
+      points.push_back({scale, *it});
+  Progress bar("fig16", points.size(), "point");
   std::size_t done = 0;
+  cluster::DistributeOptions work;
+  work.on_done = [&](std::size_t i, const std::string& bytes) {
+    if (i == points.size()) return;
+    const std::vector<double> r = UnpackDoubles(bytes, 2);
+    bar.Update(++done, fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} % ({:.1f} s)",
+                                   points[i].r_on_ohm, points[i].wire_scale, r[0], r[1]));
+  };
+  const std::vector<std::string> results = cluster::Distribute(
+      points.size() + 1,
+      [&](std::size_t i) {
+        const auto start = std::chrono::steady_clock::now();
+        if (i == points.size()) return PackDoubles({DigitalErrorPct(cnn1), SecondsSince(start)});
+        double seconds = 0.0;
+        const double error = IrDropError(*cnn1.net.network, cnn1.test, points[i].r_on_ohm,
+                                         plan.tmr, points[i].wire_scale, &seconds);
+        return PackDoubles({error, seconds});
+      },
+      work);
+  const double digital_error_pct = UnpackDoubles(results.back(), 2)[0];
   std::string thresholds;
+  std::size_t at = 0;
   for (double scale : plan.wire_scale) {
     double lowest_ok = std::nan("");
     bool rising = false;  // once the error has risen, lower R_ON is not "ok" again
     // From high to low R_ON: the threshold is where the error first rises.
     for (auto it = plan.r_on_ohm.rbegin(); it != plan.r_on_ohm.rend(); ++it) {
-      double seconds = 0.0;
-      const double error =
-          IrDropError(*cnn1.net.network, cnn1.test, *it, plan.tmr, scale, &seconds);
+      const std::vector<double> r = UnpackDoubles(results[at++], 2);
+      const double error = r[0], seconds = r[1];
       const double increase = error - digital_error_pct;
       f.table.Add({scale, scale * layout.row_segment_ohm(), scale * layout.col_segment_ohm(), *it,
                    error, increase, seconds});
       if (increase > plan.error_rise_pct) rising = true;
       if (!rising) lowest_ok = *it;
-      bar.Update(++done, fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} %", *it, scale, error));
     }
     thresholds += fmt::format(
         "; wires x{} ({:.2f}/{:.2f} Ohm per row/column segment): {}", scale,
@@ -123,7 +170,7 @@ void AddIrDropPart(report::Study& study, const StudyOptions& options) {
              "Fig. 16: CNN 1 on the whole test set with exact IR drop in every MVM, vs R_ON and "
              "wire resistance",
              [options](report::StudyContext& ctx) {
-               const IrDropPlan plan = Fig16Plan(options.quick(), SotMramCard().tmr);
+               const IrDropPlan plan = Fig16Plan(options, SotMramCard().tmr);
                Cnn1IrDrop cnn1 = Cnn1ForIrDrop(options, plan);
                ctx.Produce("fig16_cnn1_error_vs_ron",
                            {{"plan", plan.ToJson()}, {"data", cnn1.data.Key()},

@@ -23,6 +23,10 @@ struct IrDropPlan {
   double tmr = 0.0;
   int epochs = 25;
   std::int64_t test_subset = 0;  // 0: the whole test set (the paper: 10,000 images)
+  /// Training images of CNN 1 and test images of its per-epoch check (0: all; set by limits
+  /// only, and in the JSON only when set).
+  std::int64_t train_subset = 0;
+  std::int64_t epoch_test_subset = 0;
   /// "Error rises": an increase over the wire-free chip by more than this (percentage points).
   double error_rise_pct = 1.5;
   nlohmann::json ToJson() const;
@@ -30,6 +34,8 @@ struct IrDropPlan {
 
 /// The plan per profile, with the TMR of the SOT-MRAM card `tmr`.
 IrDropPlan Fig16Plan(bool quick, double tmr);
+/// The plan of a run: its profile's, under its limits.
+IrDropPlan Fig16Plan(const StudyOptions& options, double tmr);
 
 /// CNN 1 as Fig. 16 tests it: ternary LeNet-5 on the full MNIST when --data-dir has it, else on
 /// Fashion-MNIST (10,000 test images either way; the built-in digits have only 1,996).
@@ -43,7 +49,8 @@ Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan);
 double DigitalErrorPct(Cnn1IrDrop& cnn1);
 
 /// Test error (%) of the network on one chip of ideal devices (no spread; R_ON, TMR) with wires
-/// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken.
+/// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken. One work
+/// unit of Fig. 16 and of a step of Table I's R_ON bisection.
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm,
                    double tmr, double wire_scale, double* seconds = nullptr);
 

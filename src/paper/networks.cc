@@ -1,11 +1,13 @@
 #include "networks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
 
@@ -30,8 +32,11 @@ StudyData LoadStudyData(const StudyOptions& options, const std::string& name) {
   // --data-dir serves MNIST and CIFAR-100; Fashion-MNIST is always the built-in copy.
   d.users = (name == "mnist" && HasUserMnist(options)) ||
             (name == "cifar100" && HasUserCifar100(options));
-  d.split = d.users ? nn::LoadData(name, options.data_dir) : nn::LoadData(name);
-  d.fingerprint = nn::Fingerprint(d.split);
+  // Every rank reads the data; one that cannot fails the step on every rank.
+  cluster::OnEveryRank([&] {
+    d.split = d.users ? nn::LoadData(name, options.data_dir) : nn::LoadData(name);
+    d.fingerprint = nn::Fingerprint(d.split);
+  });
   return d;
 }
 
@@ -75,17 +80,55 @@ std::optional<StudyNetwork> ShippedModel(const NetSpec& spec) {
   return std::nullopt;
 }
 
-StudyNetwork StudyModel(const StudyOptions& options, const NetSpec& spec, const StudyData& data) {
+fs::path StudyModelFile(const StudyOptions& options, const NetSpec& spec, const StudyData& data) {
   const std::string stem = ModelStem(spec);
   const fs::path path = options.run.out_dir / "models" / (stem + ".pt");
-  if (!fs::exists(path) && options.quick()) {
-    if (auto shipped = ShippedModel(spec)) return *shipped;
+  const bool started = fs::exists(path);
+  if (!started && options.quick()) {
+    if (auto shipped = ShippedModel(spec)) return shipped->path;
   }
-  spdlog::info("training {} ({} epochs)", stem, spec.training.epochs);
-  nn::Model result = nn::Train(spec.network, spec.training, data.split, path);
+  // A checkpoint there is resumed (nn::Train says after which epoch), or kept when finished.
+  if (!started) spdlog::info("training {} ({} epochs)", stem, spec.training.epochs);
+  const std::int64_t images = data.split.train.Head(spec.training.train_subset).size();
+  const nn::Model result =
+      nn::Train(spec.network, spec.training, data.split, path, [&](const nn::EpochStats& e) {
+        spdlog::info("{}: epoch {}/{}: loss {:.4f}, test {:.2f} %, {} images in {:.2f} s, {:.3g} "
+                     "s per image",
+                     stem, e.epoch, spec.training.epochs, e.loss, 100 * e.test_accuracy, images,
+                     e.seconds, e.seconds / static_cast<double>(images));
+      });
   spdlog::info("{}: sigma_train {}, noise-free test accuracy {:.2f} %", path.filename().string(),
                spec.training.sigma_train, 100 * result.info.history.back().test_accuracy);
-  return StudyNetwork{result.network, result.info, path, HashFile(path)};
+  return path;
+}
+
+StudyNetwork LoadStudyNetwork(const fs::path& path) {
+  nn::Model loaded = nn::LoadModel(path);
+  return StudyNetwork{loaded.network, loaded.info, path, HashFile(path)};
+}
+
+std::vector<StudyNetwork> StudyModels(const StudyOptions& options,
+                                      const std::vector<NetSpec>& specs, const StudyData& data) {
+  // The cost of a training, for handing out the longest first: epochs x images (the networks
+  // of one grid are of one kind).
+  cluster::DistributeOptions work;
+  for (const NetSpec& spec : specs) {
+    const double images =
+        static_cast<double>(data.split.train.Head(spec.training.train_subset).size());
+    work.cost.push_back(std::max(spec.training.epochs, 1) * images);
+  }
+  // Trainings on several ranks write into <out>/models at once: the folder is made first.
+  cluster::OnWriter([&] { fs::create_directories(options.run.out_dir / "models"); });
+  const std::vector<std::string> files = cluster::Distribute(
+      specs.size(),
+      [&](std::size_t i) { return StudyModelFile(options, specs[i], data).string(); }, work);
+  // Every rank reads every model (the folder is shared); one that cannot fails the step on
+  // every rank.
+  std::vector<StudyNetwork> networks;
+  cluster::OnEveryRank([&] {
+    for (const std::string& file : files) networks.push_back(LoadStudyNetwork(file));
+  });
+  return networks;
 }
 
 std::string Resolution(std::int64_t images, int chips, double error_pct) {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -28,6 +29,7 @@ struct StudyData {
   bool users = false;  // read from --data-dir
   nlohmann::json Key() const { return {{"name", name}, {"fingerprint", fingerprint}}; }
 };
+/// Collective: every rank reads it (an error of any rank is every rank's).
 StudyData LoadStudyData(const StudyOptions& options, const std::string& name);
 
 /// True when --data-dir holds the full MNIST in IDX format.
@@ -52,12 +54,23 @@ struct StudyNetwork {
 };
 std::optional<StudyNetwork> ShippedModel(const NetSpec& spec);
 
-/// The trained network for `spec`, from the first of:
+/// The model file for `spec`, the first of:
 ///  1. <out>/models/<stem>.pt, trained earlier (an interrupted training resumes from it);
 ///  2. quick profile only: the model shipped in models/<stem>.pt (made by aimc itself, see
 ///     models/make.sh), used only if its saved options are exactly `spec`'s;
-///  3. training it now into <out>/models/<stem>.pt.
-StudyNetwork StudyModel(const StudyOptions& options, const NetSpec& spec, const StudyData& data);
+///  3. training it now into <out>/models/<stem>.pt (one process trains one network).
+std::filesystem::path StudyModelFile(const StudyOptions& options, const NetSpec& spec,
+                                     const StudyData& data);
+
+/// A model file as the study uses it: the network, what the file says of it, its fingerprint.
+StudyNetwork LoadStudyNetwork(const std::filesystem::path& path);
+
+/// The trained networks for `specs` (on `data`), in order: each one's file is resolved by
+/// StudyModelFile as a work unit of cluster::Distribute (so the networks to train are trained
+/// on all ranks at once, the longest first), then every rank loads every model from its file.
+/// Collective.
+std::vector<StudyNetwork> StudyModels(const StudyOptions& options,
+                                      const std::vector<NetSpec>& specs, const StudyData& data);
 
 /// "N test images x C chips: one image is X points, binomial s.e. of an error e % is ..." for the
 /// statements of Monte-Carlo figures.

@@ -1,14 +1,17 @@
 #include "noise_grid.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
 #include "aimc/experiment/chip.h"
+#include "units.h"
 
 namespace aimc::paper {
 
@@ -29,6 +32,24 @@ NoiseGridPlan Fig13bPlan(bool quick) {
   p.chips = quick ? 5 : 20;
   if (!quick) p.sigma_train = {0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4};
   return p;
+}
+
+NoiseGridPlan NoiseGridPlan::Limited(const Limits& limits) const {
+  NoiseGridPlan p = *this;
+  p.epochs = limits.Epochs(epochs);
+  if (finetune_epochs > 0) p.finetune_epochs = limits.Epochs(finetune_epochs);
+  p.train_subset = Limits::Images(train_subset, limits.train_images);
+  p.test_subset = Limits::Images(test_subset, limits.test_images);
+  p.epoch_test_subset = Limits::Images(epoch_test_subset, limits.test_images);
+  return p;
+}
+
+NoiseGridPlan Fig13bPlan(const StudyOptions& options) {
+  return Fig13bPlan(options.quick()).Limited(options.limits);
+}
+
+NoiseGridPlan Fig14bPlan(const StudyOptions& options) {
+  return Fig14bPlan(options.quick()).Limited(options.limits);
 }
 
 NoiseGridPlan Fig14bPlan(bool quick) {
@@ -81,16 +102,17 @@ NetSpec Cnn1Spec(const StudyOptions& options, const NoiseGridPlan& plan, const S
   NetSpec spec = BaseSpec(options, "lenet5", data);
   spec.training.epochs = plan.epochs;
   spec.training.train_subset = plan.train_subset;
+  spec.training.test_subset = plan.epoch_test_subset;
   spec.training.sigma_train = sigma_train;
   return spec;
 }
 
 Cnn1Grid Cnn1ForGrid(const StudyOptions& options, const NoiseGridPlan& plan) {
   Cnn1Grid g{LoadStudyData(options, "mnist"), {}};
-  for (double s : plan.sigma_train) {
-    g.nets.sigma_train.push_back(s);
-    g.nets.networks.push_back(StudyModel(options, Cnn1Spec(options, plan, g.data, s), g.data));
-  }
+  std::vector<NetSpec> specs;
+  for (double s : plan.sigma_train) specs.push_back(Cnn1Spec(options, plan, g.data, s));
+  g.nets.sigma_train = plan.sigma_train;
+  g.nets.networks = StudyModels(options, specs, g.data);
   return g;
 }
 
@@ -110,18 +132,45 @@ Table NoiseGrid(GridNetworks& nets, const nn::Dataset& test, const NoiseGridPlan
   t.columns = {"sigma_train",   "sigma_test",    "error_mean_pct", "error_std_pct",
                "error_min_pct", "error_max_pct", "chips"};
   const std::uint64_t chip_seed = Rng::Derive(seed, stream);
+  struct Point {
+    double sigma_train, sigma_test;
+    int chips;
+  };
+  std::vector<Point> points;
+  cluster::DistributeOptions work;
   for (double sigma_train : plan.sigma_train) {
-    nn::NetworkImpl& net = *nets.At(sigma_train).network;
     for (double sigma_test : plan.sigma_test) {
-      const int chips = sigma_test == 0.0 ? 1 : plan.chips;
-      const experiment::ChipStats s = experiment::TestChips(
-          net, test, experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(sigma_test)), chips,
-          chip_seed);
-      t.Add({sigma_train, sigma_test, 100 * (1 - s.mean), 100 * s.stddev, 100 * (1 - s.max),
-             100 * (1 - s.min), static_cast<double>(chips)});
-      spdlog::info("sigma_train {:.2f}, sigma_test {:.2f}: error {:.2f} % +- {:.2f} ({} chips)",
-                   sigma_train, sigma_test, 100 * (1 - s.mean), 100 * s.stddev, chips);
+      points.push_back({sigma_train, sigma_test, sigma_test == 0.0 ? 1 : plan.chips});
+      work.cost.push_back(points.back().chips);  // a chip costs one pass over the test images
     }
+  }
+  // A point's result: the chips' mean, std, min and max accuracy, then its seconds.
+  const nn::NetworkOptions& kind = nets.networks.at(0).info.network;
+  const std::string network =
+      kind.width == 1 ? kind.arch : fmt::format("{} width {}", kind.arch, kind.width);
+  work.on_done = [&](std::size_t i, const std::string& bytes) {
+    const std::vector<double> r = UnpackDoubles(bytes, 5);
+    spdlog::info("{}: sigma_train {:.2f}, sigma_test {:.2f}: error {:.2f} % +- {:.2f} ({} chips x "
+                 "{} images in {:.2f} s)",
+                 network, points[i].sigma_train, points[i].sigma_test, 100 * (1 - r[0]),
+                 100 * r[1], points[i].chips, test.size(), r[4]);
+  };
+  const std::vector<std::string> results = cluster::Distribute(
+      points.size(),
+      [&](std::size_t i) {
+        const auto start = std::chrono::steady_clock::now();
+        const Point& p = points[i];
+        const experiment::ChipStats s = experiment::TestChips(
+            *nets.At(p.sigma_train).network, test,
+            experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(p.sigma_test)), p.chips,
+            chip_seed);
+        return PackDoubles({s.mean, s.stddev, s.min, s.max, SecondsSince(start)});
+      },
+      work);
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const std::vector<double> r = UnpackDoubles(results[i], 5);
+    t.Add({points[i].sigma_train, points[i].sigma_test, 100 * (1 - r[0]), 100 * r[1],
+           100 * (1 - r[3]), 100 * (1 - r[2]), static_cast<double>(points[i].chips)});
   }
   return t;
 }

@@ -31,11 +31,16 @@ struct NoiseGridPlan {
   std::int64_t finetune_batch_size = 128;
   double finetune_learning_rate = 1e-3;
   nlohmann::json ToJson() const;
+  /// The plan under the study's cuts of epochs and images.
+  NoiseGridPlan Limited(const Limits& limits) const;
 };
 
 /// The study's plans per profile.
 NoiseGridPlan Fig13bPlan(bool quick);
 NoiseGridPlan Fig14bPlan(bool quick);
+/// The plans of a run: its profile's, under its limits.
+NoiseGridPlan Fig13bPlan(const StudyOptions& options);
+NoiseGridPlan Fig14bPlan(const StudyOptions& options);
 
 /// The networks of a grid, one per sigma_w,train, in plan order.
 struct GridNetworks {
@@ -74,6 +79,7 @@ NetSpec Cnn2Spec(const StudyOptions& options, const NoiseGridPlan& plan, const S
 /// The grid's table: every network on the same weight-noise chips (chip c from
 /// Rng::Derive(Rng::Derive(seed, stream), c)), so curves differ by training only. Columns:
 /// sigma_train, sigma_test, error_mean_pct, error_std_pct, error_min_pct, error_max_pct, chips.
+/// Collective: each point (network, sigma_w,test) is a work unit of cluster::Distribute.
 Table NoiseGrid(GridNetworks& nets, const nn::Dataset& test, const NoiseGridPlan& plan,
                 std::uint64_t seed, std::uint64_t stream);
 

@@ -1,6 +1,7 @@
 // Fig. 14b: CNN 2 (ResNet-26) trained with weight noise sigma_w,train, tested under sigma_w,test.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -38,12 +39,17 @@ NetSpec Cnn2Spec(const StudyOptions& options, const NoiseGridPlan& plan, const S
 
 Cnn2Grid Cnn2ForGrid(const StudyOptions& options, const NoiseGridPlan& plan) {
   Cnn2Grid g{LoadStudyData(options, Cnn2Dataset(options)), {}};
-  // The clean network first: the noisy ones are fine-tuned from it.
-  const StudyNetwork clean = StudyModel(options, Cnn2Spec(options, plan, g.data, 0.0), g.data);
+  // The clean network first: the noisy ones are fine-tuned from it (then all at once).
+  const StudyNetwork clean =
+      StudyModels(options, {Cnn2Spec(options, plan, g.data, 0.0)}, g.data).front();
+  std::vector<NetSpec> noisy;
+  for (double s : plan.sigma_train)
+    if (s != 0.0) noisy.push_back(Cnn2Spec(options, plan, g.data, s, &clean));
+  std::vector<StudyNetwork> tuned = StudyModels(options, noisy, g.data);
+  std::size_t next = 0;
   for (double s : plan.sigma_train) {
     g.nets.sigma_train.push_back(s);
-    g.nets.networks.push_back(
-        s == 0.0 ? clean : StudyModel(options, Cnn2Spec(options, plan, g.data, s, &clean), g.data));
+    g.nets.networks.push_back(s == 0.0 ? clean : tuned.at(next++));
   }
   return g;
 }
@@ -104,7 +110,7 @@ void AddResnetPart(report::Study& study, const StudyOptions& options) {
   study.Add({"resnet",
              "Fig. 14b: CNN 2 (ResNet-26) trained with sigma_w,train, tested under sigma_w,test",
              [options](report::StudyContext& ctx) {
-               const NoiseGridPlan plan = Fig14bPlan(options.quick());
+               const NoiseGridPlan plan = Fig14bPlan(options);
                Cnn2Grid cnn2 = Cnn2ForGrid(options, plan);
                ctx.Produce("fig14b_cnn2_error_vs_sigma",
                            {{"plan", plan.ToJson()}, {"data", cnn2.data.Key()},

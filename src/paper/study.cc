@@ -1,7 +1,11 @@
 #include "aimc/paper/study.h"
 
+#include <algorithm>
+#include <vector>
+
 #include <fmt/format.h>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/error.h"
 #include "aimc/common/version.h"
 #include "parts.h"
@@ -16,8 +20,41 @@ Profile ParseProfile(const std::string& name) {
   Fail("profile must be 'quick' or 'paper', got '{}'", name);
 }
 
+void Limits::Validate() const {
+  Require(epochs >= 0, "the epoch limit must be >= 0 (0: none), got {}", epochs);
+  Require(train_images >= 0, "the training image limit must be >= 0 (0: none), got {}",
+          train_images);
+  Require(test_images >= 0, "the test image limit must be >= 0 (0: none), got {}", test_images);
+}
+
+nlohmann::json Limits::ToJson() const {
+  nlohmann::json json = nlohmann::json::object();
+  if (epochs > 0) json["epochs"] = epochs;
+  if (train_images > 0) json["train_images"] = train_images;
+  if (test_images > 0) json["test_images"] = test_images;
+  return json;
+}
+
+std::string Limits::Describe() const {
+  std::vector<std::string> cuts;
+  if (epochs > 0) cuts.push_back(fmt::format("{} epoch{}", epochs, epochs == 1 ? "" : "s"));
+  if (train_images > 0) cuts.push_back(fmt::format("{} training images", train_images));
+  if (test_images > 0) cuts.push_back(fmt::format("{} test images", test_images));
+  return cuts.empty() ? "no limits" : fmt::format("at most {}", fmt::join(cuts, ", "));
+}
+
+int Limits::Epochs(int epochs_planned) const {
+  return epochs > 0 ? std::min(epochs_planned, epochs) : epochs_planned;
+}
+
+std::int64_t Limits::Images(std::int64_t planned, std::int64_t limit) {
+  if (limit <= 0) return planned;
+  return planned <= 0 ? limit : std::min(planned, limit);
+}
+
 void StudyOptions::Validate() const {
   run.Validate();
+  limits.Validate();
   if (!data_dir.empty()) {
     Require(std::filesystem::is_directory(data_dir), "data_dir '{}' is not a folder",
             data_dir.string());
@@ -39,14 +76,33 @@ report::Study MakeStudy(const StudyOptions& options) {
 
 int RunStudy(const StudyOptions& options, const std::string& command,
              std::map<std::string, report::Outcome>* outcomes) {
-  options.Validate();
-  const std::string preamble = fmt::format(
+  try {
+    options.Validate();
+  } catch (const cluster::CollectiveError&) {
+    throw;
+  } catch (const Error& e) {
+    // Every rank checks the same options: the error is every rank's.
+    if (cluster::Size() > 1) throw cluster::CollectiveError(e.what());
+    throw;
+  }
+  std::string preamble = fmt::format(
       "Made by `{}` (aimc {}, revision {}, profile {}, seed {}). Each figure is a CSV, a JSON "
       "manifest and a plot drawn by gnuplot from the CSV; `gnuplot <id>.gp` redraws it. A figure "
       "is recomputed when anything it depends on changes (its options, data, models, device "
       "cards); its manifest's `inputs` list them.",
       command, Version(), GitRevision(), ToString(options.profile), options.run.seed);
-  return MakeStudy(options).Run(options.run, command, preamble, outcomes);
+  report::RunOptions run = options.run;
+  if (options.limits.any()) {
+    preamble += fmt::format(
+        "\n\n**Limited run: {} in every plan.** Its figures are smaller than the profile's (their "
+        "statements give the images, epochs and chips they used) and are not the paper's; every "
+        "figure has the limits among its inputs.",
+        options.limits.Describe());
+    run.common_inputs["limits"] = options.limits.ToJson();
+  }
+  if (cluster::Size() > 1)
+    preamble += fmt::format(" Computed on {} MPI ranks.", cluster::Size());
+  return MakeStudy(options).Run(run, command, preamble, outcomes);
 }
 
 }  // namespace aimc::paper

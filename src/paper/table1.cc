@@ -3,13 +3,16 @@
 #include "aimc/paper/table1.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/resources.h"
@@ -21,6 +24,7 @@
 #include "irdrop.h"
 #include "noise_grid.h"
 #include "parts.h"
+#include "units.h"
 
 namespace aimc::paper {
 namespace {
@@ -66,46 +70,123 @@ struct Specs {
   std::int64_t cnn2_images = 0, cnn1_images = 0;
 };
 
+// The specs' simulations as work units over the ranks. Round 0: the noise-free errors (CNN 2
+// trained with sigma_train and clean, CNN 1 without wires). Then the three bisections (sigma_w
+// by readings 1 and 2, R_ON) advance together, one step each per round: a round's units are the
+// chips of each new sigma_w,test (one unit per chip) and the R_ON point (one chip without spread).
+// Every bisection judges the same points and gives the same boundary as one run after the other.
 Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridPlan& p14,
                   Cnn1IrDrop& cnn1, double tmr, std::uint64_t seed) {
   Specs s;
   const nn::Dataset test2 = cnn2.data.split.test.Head(p14.test_subset);
   s.cnn2_images = test2.size();
+  s.cnn1_images = cnn1.test.size();
   nn::NetworkImpl& noisy = *cnn2.nets.At(v.sigma_train).network;
   nn::NetworkImpl& clean = *cnn2.nets.At(0.0).network;
-  s.noise_free_pct = 100 * (1 - nn::Evaluate(noisy, test2));
-  s.clean_pct = 100 * (1 - nn::Evaluate(clean, test2));
+  {
+    const std::vector<std::string> r = cluster::Distribute(3, [&](std::size_t i) {
+      if (i == 0) return PackDoubles({100 * (1 - nn::Evaluate(noisy, test2))});
+      if (i == 1) return PackDoubles({100 * (1 - nn::Evaluate(clean, test2))});
+      return PackDoubles({DigitalErrorPct(cnn1)});
+    });
+    s.noise_free_pct = UnpackDoubles(r[0], 1)[0];
+    s.clean_pct = UnpackDoubles(r[1], 1)[0];
+    s.digital_pct = UnpackDoubles(r[2], 1)[0];
+  }
   const std::uint64_t chip_seed = Rng::Derive(seed, 1401);
   // Both readings bisect the same monotone curve, error(sigma_w,test), on the same chips; only the
   // reference differs. Each point is measured once.
-  std::map<double, double> measured;
-  const auto error_at = [&](double sigma) {
-    if (sigma == 0.0) return s.noise_free_pct;
-    if (!measured.count(sigma)) {
-      const auto spec = experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(sigma));
-      measured[sigma] = 100 * (1 - experiment::TestChips(noisy, test2, spec, v.chips, chip_seed).mean);
-      spdlog::info("table1: sigma_w,test {:.4f}: CNN 2 error {:.2f} % (noise-free {:.2f} %, "
-                   "clean-trained {:.2f} %)",
-                   sigma, measured[sigma], s.noise_free_pct, s.clean_pct);
+  std::map<double, double> measured = {{0.0, s.noise_free_pct}};
+  experiment::Bisection own(0.0, v.sigma_w_max, v.bisection_steps, false);
+  experiment::Bisection by_clean(0.0, v.sigma_w_max, v.bisection_steps, false);
+  experiment::Bisection r_on(v.r_on_max_ohm, v.r_on_min_ohm, v.bisection_steps, true);
+  double chip_seconds = 0.0, r_on_seconds = 0.0;  // of one unit, as last measured
+  while (!own.done() || !by_clean.done() || !r_on.done()) {
+    // This round's units: (sigma_w,test, chip) pairs, then the R_ON point.
+    std::vector<double> sigmas;
+    for (const experiment::Bisection* b : {&own, &by_clean})
+      if (!b->done() && !measured.count(b->point()) &&
+          std::find(sigmas.begin(), sigmas.end(), b->point()) == sigmas.end())
+        sigmas.push_back(b->point());
+    struct Unit {
+      double x;
+      int chip;  // -1: the R_ON point
+    };
+    // A chip of CNN 2 and the R_ON point (one chip of CNN 1 with exact IR drop) cost more or
+    // less than one another with the networks and test images (bench/results/study_units.md):
+    // the cost hints are the seconds each kind took in the rounds before (the same on every rank:
+    // they come back with the results).
+    std::vector<Unit> units;
+    cluster::DistributeOptions work;
+    for (double sigma : sigmas)
+      for (int c = 0; c < v.chips; ++c) {
+        units.push_back({sigma, c});
+        work.cost.push_back(chip_seconds);
+      }
+    const int r_on_units = r_on.done() ? 0 : 1;
+    if (!r_on.done()) {
+      units.push_back({r_on.point(), -1});
+      work.cost.push_back(r_on_seconds);
     }
-    return measured[sigma];
-  };
-  s.sigma_own = experiment::BisectBoundary(0.0, v.sigma_w_max, v.bisection_steps, false, [&](double x) {
-    return error_at(x) - s.noise_free_pct <= v.error_budget_pct;
-  });
-  s.sigma_clean = experiment::BisectBoundary(0.0, v.sigma_w_max, v.bisection_steps, false, [&](double x) {
-    return error_at(x) - s.clean_pct <= v.error_budget_pct;
-  });
-
-  s.cnn1_images = cnn1.test.size();
-  s.digital_pct = DigitalErrorPct(cnn1);
-  s.r_on = experiment::BisectBoundary(v.r_on_max_ohm, v.r_on_min_ohm, v.bisection_steps, true,
-                                      [&](double r) {
-    const double e = IrDropError(*cnn1.net.network, cnn1.test, r, tmr, v.wire_scale);
-    spdlog::info("table1: R_ON {:.4g} Ohm: CNN 1 error {:.2f} % (no wires {:.2f} %)", r, e,
-                 s.digital_pct);
-    return e - s.digital_pct <= v.error_budget_pct;
-  });
+    if (chip_seconds == 0.0 || r_on_seconds == 0.0) work.cost.clear();  // not measured yet
+    const auto round_start = std::chrono::steady_clock::now();
+    const auto unit = [&](std::size_t i) {
+      const Unit& u = units[i];
+      const auto start = std::chrono::steady_clock::now();
+      if (u.chip < 0) {
+        const double e = IrDropError(*cnn1.net.network, cnn1.test, u.x, tmr, v.wire_scale);
+        return PackDoubles({e, SecondsSince(start)});
+      }
+      const auto spec = experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(u.x));
+      const std::vector<double> accuracy = experiment::EvaluateChips(
+          noisy, test2, spec, {Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip))});
+      return PackDoubles({accuracy.at(0), SecondsSince(start)});
+    };
+    // No units when every point asked for is measured already (the noise-free end, a point of
+    // the other reading).
+    const std::vector<std::string> results =
+        units.empty() ? std::vector<std::string>{} : cluster::Distribute(units.size(), unit, work);
+    const double round_seconds = SecondsSince(round_start);
+    // The chips of a sigma_w,test in chip order: the Monte-Carlo mean as TestChips takes it.
+    double unit_seconds = 0.0;
+    for (std::size_t k = 0; k < sigmas.size(); ++k) {
+      std::vector<double> accuracies;
+      double seconds = 0.0;
+      for (int c = 0; c < v.chips; ++c) {
+        const std::size_t i = k * static_cast<std::size_t>(v.chips) + static_cast<std::size_t>(c);
+        const std::vector<double> r = UnpackDoubles(results[i], 2);
+        accuracies.push_back(r[0]);
+        seconds += r[1];
+      }
+      unit_seconds += seconds;
+      chip_seconds = seconds / v.chips;
+      measured[sigmas[k]] = 100 * (1 - experiment::Summarize(accuracies).mean);
+      spdlog::info("table1: sigma_w,test {:.4f}: CNN 2 error {:.2f} % (noise-free {:.2f} %, "
+                   "clean-trained {:.2f} %; {} chips x {} images in {:.2f} s)",
+                   sigmas[k], measured[sigmas[k]], s.noise_free_pct, s.clean_pct, v.chips,
+                   test2.size(), seconds);
+    }
+    if (!own.done())
+      own.Feed(measured.at(own.point()) - s.noise_free_pct <= v.error_budget_pct);
+    if (!by_clean.done())
+      by_clean.Feed(measured.at(by_clean.point()) - s.clean_pct <= v.error_budget_pct);
+    if (!r_on.done()) {
+      const std::vector<double> r = UnpackDoubles(results.back(), 2);
+      unit_seconds += r[1];
+      r_on_seconds = r[1];
+      spdlog::info("table1: R_ON {:.4g} Ohm: CNN 1 error {:.2f} % (no wires {:.2f} %; 1 chip x {} "
+                   "images in {:.2f} s)",
+                   r_on.point(), r[0], s.digital_pct, cnn1.test.size(), r[1]);
+      r_on.Feed(r[0] - s.digital_pct <= v.error_budget_pct);
+    }
+    if (!units.empty())
+      spdlog::info("table1: bisection round: {} units ({} of them R_ON points) in {:.1f} s, "
+                   "{:.1f} s of work",
+                   units.size(), r_on_units, round_seconds, unit_seconds);
+  }
+  s.sigma_own = own.result();
+  s.sigma_clean = by_clean.result();
+  s.r_on = r_on.result();
   return s;
 }
 
@@ -182,7 +263,7 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
       100 * s.sigma_own,
       std::isnan(s.sigma_clean) ? std::string("none: the noise-free error already exceeds the budget")
                                 : fmt::format("{:.1f} %", 100 * s.sigma_clean));
-  WriteFileAtomic(options.run.out_dir / "table1_verdict.md", md);
+  cluster::OnWriter([&] { WriteFileAtomic(options.run.out_dir / "table1_verdict.md", md); });
 
   // The spec region: R_ON >= spec, sigma_w <= spec.
   f.plot.xlabel = "R_ON (Ohm)";
@@ -231,21 +312,28 @@ void AddVerdictPart(report::Study& study, const StudyOptions& options) {
              "(configs/experiments/table1.toml)",
              [options](report::StudyContext& ctx) {
                const auto file = FindShippedFile("configs/experiments/table1.toml");
-               Require(file.has_value(),
-                       "configs/experiments/table1.toml not found (set AIMC_HOME to the aimc "
-                       "folder)");
-               const Table1Options v = LoadTable1Options(*file);
-               const double tmr = std::isnan(v.tmr) ? SotMramCard().tmr : v.tmr;
-               const std::vector<Entry> entries = Entries(v);
+               Table1Options v;
+               double tmr = 0.0;
+               std::vector<Entry> entries;
+               // Every rank reads the configuration and the cards; one that cannot fails the
+               // step on every rank.
+               cluster::OnEveryRank([&] {
+                 Require(file.has_value(),
+                         "configs/experiments/table1.toml not found (set AIMC_HOME to the aimc "
+                         "folder)");
+                 v = LoadTable1Options(*file);
+                 tmr = std::isnan(v.tmr) ? SotMramCard().tmr : v.tmr;
+                 entries = Entries(v);
+               });
                nlohmann::json cards = nlohmann::json::array();
                for (const auto& e : entries) cards.push_back(e.card->ToJson());
 
-               NoiseGridPlan p14 = Fig14bPlan(options.quick());
+               NoiseGridPlan p14 = Fig14bPlan(options);
                Require(std::count(p14.sigma_train.begin(), p14.sigma_train.end(), v.sigma_train) > 0,
                        "{}: sigma_train = {} is not one of the networks of Fig. 14b ({})",
                        file->string(), v.sigma_train, fmt::join(p14.sigma_train, ", "));
                Cnn2Grid cnn2 = Cnn2ForGrid(options, p14);
-               const IrDropPlan p16 = Fig16Plan(options.quick(), tmr);
+               const IrDropPlan p16 = Fig16Plan(options, tmr);
                Cnn1IrDrop cnn1 = Cnn1ForIrDrop(options, p16);
                ctx.Produce("table1_verdict",
                            {{"verdict", v.ToJson()},

@@ -39,7 +39,7 @@ void AddTrainingPart(report::Study& study, const StudyOptions& options) {
              "Fig. 13b: CNN 1 (LeNet-5, ternary, 4-bit activations) trained with sigma_w,train, "
              "tested under sigma_w,test on Monte-Carlo chips",
              [options](report::StudyContext& ctx) {
-               const NoiseGridPlan plan = Fig13bPlan(options.quick());
+               const NoiseGridPlan plan = Fig13bPlan(options);
                Cnn1Grid cnn1 = Cnn1ForGrid(options, plan);
                ctx.Produce("fig13b_cnn1_error_vs_sigma",
                            {{"plan", plan.ToJson()}, {"data", cnn1.data.Key()},
