@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `aimc reproduce` over MPI ranks, end to end:
+#  1. with 2 ranks it writes the same figures (every CSV value; `seconds` columns are timings) as
+#     one process: the quick profile under small limits, so that the networks are trained here
+#     (Fig. 13b: trainings and Monte-Carlo chips; Fig. 16: IR-drop points; Table I: bisection
+#     steps);
+#  2. a rerun with 2 ranks of the finished study keeps every figure and model;
+#  3. the paper profile runs end to end with 2 ranks under tiny limits.
+#   study_mpi_test.sh AIMC MPIEXEC
+set -u
+aimc="$1"
+mpiexec="$2"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+total=0
+check() {  # check NAME CONDITION...
+  local name="$1"; shift
+  total=$((total + 1))
+  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
+}
+ranks2() { "$mpiexec" -n 2 --oversubscribe "$@"; }
+# values CSV: the CSV without its timing columns (named seconds).
+values() {
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) keep[i] = ($i != "seconds") }
+           { line = ""; sep = ""
+             for (i = 1; i <= NF; i++) if (keep[i]) { line = line sep $i; sep = "," }
+             print line }' "$1"
+}
+same_figures() {  # same_figures DIR_A DIR_B: the same CSVs, value for value
+  local a="$1" b="$2" csv n=0
+  for csv in "$a"/*.csv; do
+    n=$((n + 1))
+    if ! diff <(values "$csv") <(values "$b/$(basename "$csv")") >"$tmp/diff"; then
+      echo "  $(basename "$csv") differs:"; head -5 "$tmp/diff"; return 1
+    fi
+  done
+  [ "$n" -gt 0 ] && [ "$(ls "$b"/*.csv | wc -l)" -eq "$n" ]
+}
+fingerprints() {  # fingerprints DIR: checksums of every figure, manifest and model
+  (cd "$1" && md5sum ./*.csv ./*.json models/*.pt)
+}
+
+quick=(reproduce --profile quick --limit-epochs 1 --limit-train-images 128
+       --limit-test-images 40 --only device training irdrop verdict)
+"$aimc" "${quick[@]}" --out "$tmp/one" >"$tmp/one.log" 2>&1
+check "one process: the study runs" test $? -eq 0
+ranks2 "$aimc" "${quick[@]}" --out "$tmp/two" >"$tmp/two.log" 2>&1
+check "2 ranks: the study runs" test $? -eq 0
+check "2 ranks: the same figures as one process" same_figures "$tmp/one" "$tmp/two"
+for id in fig13b_cnn1_error_vs_sigma fig16_cnn1_error_vs_ron table1_verdict; do
+  check "2 ranks: $id is there" test -s "$tmp/two/$id.csv"
+done
+check "2 ranks: report.md states the limits" grep -q "Limited run: at most 1 epoch" "$tmp/two/report.md"
+check "2 ranks: the limits are inputs of every figure" \
+  bash -c "! grep -L '\"limits\"' '$tmp/two'/*.json | grep -q ."
+check "2 ranks: the networks were trained" test -s "$tmp/two/models/lenet5_mnist_ternary_s0.300_e1_n128_seed1.pt"
+check "2 ranks: rank 1 stays quiet" bash -c "! grep -qE '\[rank 1\].*info' '$tmp/two.log'"
+
+fingerprints "$tmp/two" >"$tmp/before"
+ranks2 "$aimc" "${quick[@]}" --out "$tmp/two" >"$tmp/rerun.log" 2>&1
+check "rerun with 2 ranks: runs" test $? -eq 0
+check "rerun with 2 ranks: every figure kept" bash -c \
+  "[ \$(grep -c 'up to date, kept' '$tmp/rerun.log') -eq \$(ls '$tmp/two'/*.csv | wc -l) ]"
+check "rerun with 2 ranks: nothing computed or trained" \
+  bash -c "! grep -E 'computing|training ' '$tmp/rerun.log'"
+fingerprints "$tmp/two" >"$tmp/after"
+check "rerun with 2 ranks: files unchanged" diff "$tmp/before" "$tmp/after"
+
+# A limited run is not the unlimited one: without the limits every figure is stale.
+"$aimc" reproduce --profile quick --only device --out "$tmp/two" >"$tmp/unlimited.log" 2>&1
+check "without limits the limited figures are recomputed" grep -q "computing (changed: limits)" "$tmp/unlimited.log"
+
+paper=(reproduce --profile paper --limit-epochs 1 --limit-train-images 32
+       --limit-test-images 8)
+ranks2 "$aimc" "${paper[@]}" --out "$tmp/paper" >"$tmp/paper.log" 2>&1
+rc=$?
+check "paper profile, tiny limits, 2 ranks: runs end to end" test "$rc" -eq 0
+for id in fig13b_cnn1_error_vs_sigma fig14b_cnn2_error_vs_sigma fig16_cnn1_error_vs_ron \
+          table1_verdict; do
+  check "paper profile: $id is there" test -s "$tmp/paper/$id.csv"
+done
+check "paper profile: CNN 2 at the paper's width" grep -q "(width 4)" "$tmp/paper/report.md"
+[ "$rc" -eq 0 ] || tail -30 "$tmp/paper.log"
+[ "$fails" -eq 0 ] || { echo "--- one process"; tail -20 "$tmp/one.log"; echo "--- 2 ranks"; tail -20 "$tmp/two.log"; }
+
+echo "$((total - fails)) of $total checks passed"
+[ "$fails" -eq 0 ]
