@@ -55,6 +55,44 @@ TEST(StudyModels, AModelWithOtherOptionsIsNotTaken) {
   EXPECT_FALSE(ShippedModel(spec).has_value());
 }
 
+// Limits cut every plan of every profile, and a limited network is another file than the
+// profile's (never the shipped one).
+TEST(StudyModels, LimitsCutEveryPlanAndNameOtherNetworks) {
+  StudyOptions options = Quick();
+  options.profile = Profile::kPaper;
+  options.limits.epochs = 2;
+  options.limits.train_images = 64;
+  options.limits.test_images = 16;
+  for (const NoiseGridPlan& p : {Fig13bPlan(options), Fig14bPlan(options)}) {
+    EXPECT_EQ(p.epochs, 2);
+    EXPECT_EQ(p.train_subset, 64);
+    EXPECT_EQ(p.test_subset, 16);
+    EXPECT_EQ(p.epoch_test_subset, 16);
+    EXPECT_LE(p.finetune_epochs, 2);
+  }
+  const NoiseGridPlan paper14 = Fig14bPlan(false);
+  EXPECT_EQ(Fig14bPlan(options).sigma_train, paper14.sigma_train);  // the sweeps stay
+  EXPECT_EQ(Fig14bPlan(options).chips, paper14.chips);
+  EXPECT_EQ(Fig14bPlan(options).width, 4);
+  const IrDropPlan p16 = Fig16Plan(options, 1.5);
+  EXPECT_EQ(p16.epochs, 2);
+  EXPECT_EQ(p16.train_subset, 64);
+  EXPECT_EQ(p16.test_subset, 16);
+  EXPECT_EQ(p16.r_on_ohm, Fig16Plan(false, 1.5).r_on_ohm);
+  // Without limits the plans (and their keys) are the profile's.
+  options.limits = {};
+  EXPECT_EQ(Fig13bPlan(options).ToJson(), Fig13bPlan(false).ToJson());
+  EXPECT_EQ(Fig16Plan(options, 1.5).ToJson(), Fig16Plan(false, 1.5).ToJson());
+  EXPECT_FALSE(Fig16Plan(options, 1.5).ToJson().contains("train_subset"));
+
+  options = Quick();
+  options.limits.epochs = 1;
+  const StudyData digits = LoadStudyData(options, "mnist");
+  const NetSpec limited = Cnn1Spec(options, Fig13bPlan(options), digits, 0.0);
+  EXPECT_NE(ModelStem(limited), ModelStem(Cnn1Spec(options, Fig13bPlan(true), digits, 0.0)));
+  EXPECT_FALSE(ShippedModel(limited).has_value());
+}
+
 // The fingerprint of a data set changes with its contents, not with where it was read from.
 TEST(StudyModels, DataFingerprintFollowsContents) {
   const StudyOptions options = Quick();

@@ -74,6 +74,30 @@ TEST(PaperStudy, ProfileAndOptionsAreChecked) {
   EXPECT_THROW(options.Validate(), Error);
 }
 
+TEST(PaperStudy, LimitsCutPlansAndSayWhat) {
+  Limits none;
+  EXPECT_FALSE(none.any());
+  EXPECT_EQ(none.ToJson(), nlohmann::json::object());
+  EXPECT_EQ(none.Epochs(30), 30);
+  EXPECT_EQ(Limits::Images(0, 0), 0);
+  EXPECT_EQ(Limits::Images(8000, 0), 8000);
+  Limits l;
+  l.epochs = 1;
+  l.test_images = 100;
+  EXPECT_TRUE(l.any());
+  EXPECT_EQ(l.Epochs(30), 1);
+  EXPECT_EQ(Limits::Images(0, 100), 100);     // all images: cut to the limit
+  EXPECT_EQ(Limits::Images(500, 100), 100);
+  EXPECT_EQ(Limits::Images(50, 100), 50);     // fewer than the limit: as planned
+  EXPECT_EQ(l.ToJson(), (nlohmann::json{{"epochs", 1}, {"test_images", 100}}));
+  EXPECT_EQ(l.Describe(), "at most 1 epoch, 100 test images");
+  l.train_images = -1;
+  EXPECT_THROW(l.Validate(), Error);
+  StudyOptions options;
+  options.limits = l;
+  EXPECT_THROW(options.Validate(), Error);
+}
+
 TEST(PaperStudy, PartsFollowThePaper) {
   StudyOptions options;
   std::string names;
