@@ -30,6 +30,11 @@ void RegisterReproduce(CLI::App& app) {
   cmd->add_option("--data-dir", args->options.data_dir,
                   "Folder with full MNIST / CIFAR-10/100 files in their standard formats");
   cmd->add_flag("--force", args->options.run.force, "Recompute figures that are up to date");
+  cmd->add_option("--threads", args->options.threads,
+                  "Threads per process for training and testing; under mpirun, per rank "
+                  "(docs/cluster.md: ranks x threads = cores). 0: one for training, LibTorch's "
+                  "count for tests")
+      ->check(CLI::Range(0, 256));
   paper::Limits& limits = args->options.limits;
   cmd->add_option("--limit-epochs", limits.epochs,
                   "Train every network at most N epochs (fine-tuning too; 0: the profile's)")

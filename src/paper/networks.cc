@@ -48,6 +48,7 @@ NetSpec BaseSpec(const StudyOptions& options, const std::string& arch, const Stu
   spec.training.seed = options.run.seed;
   spec.training.augment = true;
   spec.training.progress = false;
+  if (options.threads > 0) spec.training.threads = options.threads;
   return spec;
 }
 

@@ -8,6 +8,9 @@
 #include "aimc/common/cluster.h"
 #include "aimc/common/error.h"
 #include "aimc/common/version.h"
+#ifdef AIMC_WITH_TORCH
+#include "aimc/nn/train.h"
+#endif
 #include "parts.h"
 
 namespace aimc::paper {
@@ -55,6 +58,8 @@ std::int64_t Limits::Images(std::int64_t planned, std::int64_t limit) {
 void StudyOptions::Validate() const {
   run.Validate();
   limits.Validate();
+  Require(threads >= 0 && threads <= 256, "threads must be in 0..256 (0: the default), got {}",
+          threads);
   if (!data_dir.empty()) {
     Require(std::filesystem::is_directory(data_dir), "data_dir '{}' is not a folder",
             data_dir.string());
@@ -85,6 +90,9 @@ int RunStudy(const StudyOptions& options, const std::string& command,
     if (cluster::Size() > 1) throw cluster::CollectiveError(e.what());
     throw;
   }
+#ifdef AIMC_WITH_TORCH
+  if (options.threads > 0) nn::SetThreads(options.threads);
+#endif
   std::string preamble = fmt::format(
       "Made by `{}` (aimc {}, revision {}, profile {}, seed {}). Each figure is a CSV, a JSON "
       "manifest and a plot drawn by gnuplot from the CSV; `gnuplot <id>.gp` redraws it. A figure "

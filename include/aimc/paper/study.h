@@ -50,6 +50,9 @@ struct StudyOptions {
   std::filesystem::path data_dir;
   /// Cuts of epochs and images (none by default).
   Limits limits;
+  /// Threads per process (under mpirun per rank) for training and testing; 0: LibTorch's count
+  /// for tests and one thread for training. More threads may change a training's last bits.
+  int threads = 0;
 
   bool quick() const { return profile == Profile::kQuick; }
   void Validate() const;
