@@ -93,7 +93,7 @@ fs::path StudyModelFile(const StudyOptions& options, const NetSpec& spec, const 
   const std::int64_t images = data.split.train.Head(spec.training.train_subset).size();
   const nn::Model result =
       nn::Train(spec.network, spec.training, data.split, path, [&](const nn::EpochStats& e) {
-        spdlog::info("{}: epoch {}/{}: loss {:.4f}, test {:.2f} %, {} images in {:.2f} s, {:.3g} "
+        spdlog::info("{}: epoch {}/{}: loss {:.4f}, test {:.2f} %, {} images in {:.3g} s, {:.3g} "
                      "s per image",
                      stem, e.epoch, spec.training.epochs, e.loss, 100 * e.test_accuracy, images,
                      e.seconds, e.seconds / static_cast<double>(images));

@@ -151,7 +151,7 @@ Table NoiseGrid(GridNetworks& nets, const nn::Dataset& test, const NoiseGridPlan
   work.on_done = [&](std::size_t i, const std::string& bytes) {
     const std::vector<double> r = UnpackDoubles(bytes, 5);
     spdlog::info("{}: sigma_train {:.2f}, sigma_test {:.2f}: error {:.2f} % +- {:.2f} ({} chips x "
-                 "{} images in {:.2f} s)",
+                 "{} images in {:.3g} s)",
                  network, points[i].sigma_train, points[i].sigma_test, 100 * (1 - r[0]),
                  100 * r[1], points[i].chips, test.size(), r[4]);
   };

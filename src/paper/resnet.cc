@@ -39,18 +39,23 @@ NetSpec Cnn2Spec(const StudyOptions& options, const NoiseGridPlan& plan, const S
 
 Cnn2Grid Cnn2ForGrid(const StudyOptions& options, const NoiseGridPlan& plan) {
   Cnn2Grid g{LoadStudyData(options, Cnn2Dataset(options)), {}};
+  g.nets.sigma_train = plan.sigma_train;
+  if (plan.finetune_epochs == 0) {
+    // Every network from scratch: all at once.
+    std::vector<NetSpec> specs;
+    for (double s : plan.sigma_train) specs.push_back(Cnn2Spec(options, plan, g.data, s));
+    g.nets.networks = StudyModels(options, specs, g.data);
+    return g;
+  }
   // The clean network first: the noisy ones are fine-tuned from it (then all at once).
   const StudyNetwork clean =
       StudyModels(options, {Cnn2Spec(options, plan, g.data, 0.0)}, g.data).front();
   std::vector<NetSpec> noisy;
   for (double s : plan.sigma_train)
     if (s != 0.0) noisy.push_back(Cnn2Spec(options, plan, g.data, s, &clean));
-  std::vector<StudyNetwork> tuned = StudyModels(options, noisy, g.data);
+  const std::vector<StudyNetwork> tuned = StudyModels(options, noisy, g.data);
   std::size_t next = 0;
-  for (double s : plan.sigma_train) {
-    g.nets.sigma_train.push_back(s);
-    g.nets.networks.push_back(s == 0.0 ? clean : tuned.at(next++));
-  }
+  for (double s : plan.sigma_train) g.nets.networks.push_back(s == 0.0 ? clean : tuned.at(next++));
   return g;
 }
 

@@ -162,7 +162,7 @@ Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridPlan& p
       chip_seconds = seconds / v.chips;
       measured[sigmas[k]] = 100 * (1 - experiment::Summarize(accuracies).mean);
       spdlog::info("table1: sigma_w,test {:.4f}: CNN 2 error {:.2f} % (noise-free {:.2f} %, "
-                   "clean-trained {:.2f} %; {} chips x {} images in {:.2f} s)",
+                   "clean-trained {:.2f} %; {} chips x {} images in {:.3g} s)",
                    sigmas[k], measured[sigmas[k]], s.noise_free_pct, s.clean_pct, v.chips,
                    test2.size(), seconds);
     }
@@ -175,7 +175,7 @@ Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridPlan& p
       unit_seconds += r[1];
       r_on_seconds = r[1];
       spdlog::info("table1: R_ON {:.4g} Ohm: CNN 1 error {:.2f} % (no wires {:.2f} %; 1 chip x {} "
-                   "images in {:.2f} s)",
+                   "images in {:.3g} s)",
                    r_on.point(), r[0], s.digital_pct, cnn1.test.size(), r[1]);
       r_on.Feed(r[0] - s.digital_pct <= v.error_budget_pct);
     }
