@@ -99,6 +99,8 @@ int RunStudy(const StudyOptions& options, const std::string& command,
       "is recomputed when anything it depends on changes (its options, data, models, device "
       "cards); its manifest's `inputs` list them.",
       command, Version(), GitRevision(), ToString(options.profile), options.run.seed);
+  if (cluster::Size() > 1)
+    preamble += fmt::format(" Computed on {} MPI ranks.", cluster::Size());
   report::RunOptions run = options.run;
   if (options.limits.any()) {
     preamble += fmt::format(
@@ -108,8 +110,6 @@ int RunStudy(const StudyOptions& options, const std::string& command,
         options.limits.Describe());
     run.common_inputs["limits"] = options.limits.ToJson();
   }
-  if (cluster::Size() > 1)
-    preamble += fmt::format(" Computed on {} MPI ranks.", cluster::Size());
   return MakeStudy(options).Run(run, command, preamble, outcomes);
 }
 
