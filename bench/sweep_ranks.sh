@@ -20,7 +20,7 @@ name = "bench_ranks"
 models = ["models/lenet5_fashion-mnist_ternary_s0.000_e25_n0_seed1.pt"]
 cards = ["sot_mram"]
 test_images = 10000
-chips = 8
+chips = 32
 seed = 1
 [axes]
 r_on_ohm = [2e6, 6e6]
@@ -55,7 +55,7 @@ point_s=$(awk -F, 'NR>1{s+=$15} END{printf "%.3f", s/(NR-1)}' "$work/r0.csv")
   echo
   echo "$(date -u +%Y-%m-%d), $(getconf _NPROCESSORS_ONLN) cores, load before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
   echo "$points points (CNN 1 on 10,000 Fashion-MNIST test images, SOT-MRAM at 2 and 6 MOhm, wires"
-  echo "0 and 3 Ohm, 256- and 512-row tiles, 8 chips; $point_s s per point on average), one thread"
+  echo "0 and 3 Ohm, 256- and 512-row tiles, 32 chips; $point_s s per point on average), one thread"
   echo "per rank; wall time of the whole command."
   echo
   echo "| ranks | wall (s) | points/s | vs 1 |"
