@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/device/card.h"
@@ -35,7 +36,9 @@ void RegisterTrain(CLI::App& app) {
       "train",
       "Hardware-aware training (Fig. 12): ternary weights with a straight-through estimator, "
       "k-bit activations, Gaussian weight noise in every forward pass. Saves a checkpoint after "
-      "every epoch and resumes from --out when it exists with the same options.");
+      "every epoch and resumes from --out when it exists with the same options. Under mpirun "
+      "(-np N) the N ranks train one network data-parallel: each takes 1/N of every batch, the "
+      "gradients are summed over ranks every step, rank 0 writes --out.");
   cmd->add_option("--net", a->net, "lenet5 (CNN 1) or resnet26 (CNN 2)")
       ->check(CLI::IsMember({"lenet5", "resnet26"}))->capture_default_str();
   cmd->add_option("--data", a->train.dataset, "mnist, fashion-mnist, cifar10 or cifar100")
@@ -51,7 +54,8 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--train-subset", a->train.train_subset, "Use the first N training images (0: all)");
   cmd->add_option("--test-subset", a->train.test_subset, "Use the first N test images (0: all)");
   cmd->add_flag("--augment", a->train.augment, "Random 2-pixel shifts (and flips for CIFAR)");
-  cmd->add_option("--threads", a->train.threads, "LibTorch/OpenBLAS threads")->capture_default_str();
+  cmd->add_option("--threads", a->train.threads, "LibTorch/OpenBLAS threads (of every rank)")
+      ->capture_default_str();
   cmd->add_option("--init-from", a->train.init_from,
                   "Fine-tune: start from this model's weights, BatchNorm statistics and PACT "
                   "alphas instead of a random init (the network options must be the model's)");
@@ -62,9 +66,21 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--per-layer-scale", a->per_layer, "One ternary scale per layer (default: per output channel)");
   cmd->add_option("--out", a->out, "Model file (checkpoint)")->capture_default_str();
   cmd->callback([a] {
-    a->train.Validate();
-    RequireOutputFile(a->out);
+    // Under mpirun every rank of the job trains the one network (data-parallel).
+    a->train.ranks = cluster::Size();
+    try {
+      a->train.Validate();
+      RequireOutputFile(a->out);
+    } catch (const Error& e) {
+      if (a->train.ranks == 1) throw;
+      throw cluster::CollectiveError(e.what());  // the same options on every rank
+    }
     spdlog::info("BLAS: {}", nn::BlasInfo());
+    if (a->train.ranks > 1)
+      spdlog::info("data-parallel on {} ranks: every batch of {} in shards of {}-{} images, {} "
+                   "thread(s) per rank",
+                   a->train.ranks, a->train.batch_size, a->train.batch_size / a->train.ranks,
+                   (a->train.batch_size + a->train.ranks - 1) / a->train.ranks, a->train.threads);
     const nn::DataSplit data = nn::LoadData(a->train.dataset, a->train.data_dir);
     nn::NetworkOptions net = nn::NetworkFor(a->net, data.train);
     net.width = a->width;
@@ -80,8 +96,9 @@ void RegisterTrain(CLI::App& app) {
                        s.images_per_second);
         });
     const auto& h = result.info.history;
-    fmt::print("{}: {} epochs, test accuracy {:.2f} % (noise-free)\n", a->out.string(),
-               result.info.epochs_done, h.empty() ? 0.0 : 100 * h.back().test_accuracy);
+    if (cluster::IsWriter())
+      fmt::print("{}: {} epochs, test accuracy {:.2f} % (noise-free)\n", a->out.string(),
+                 result.info.epochs_done, h.empty() ? 0.0 : 100 * h.back().test_accuracy);
   });
 }
 

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
@@ -32,10 +33,14 @@ constexpr std::uint64_t kAugmentStream = 3'000'000;
 
 // Random shifts by up to 2 pixels (zero padding) and, for colour images, horizontal flips.
 // Vectorized per shift: 25 index_copy calls per batch instead of one crop per image.
-torch::Tensor Augment(const torch::Tensor& x, at::Generator& generator) {
+// `x` is images [offset, offset + x.size(0)) of a batch of `batch` images: the draws are those
+// of the whole batch (the same on every rank of a data-parallel run), applied to x's part.
+torch::Tensor Augment(const torch::Tensor& x, at::Generator& generator, std::int64_t batch,
+                      std::int64_t offset) {
   const std::int64_t n = x.size(0), h = x.size(2), w = x.size(3);
   const torch::Tensor padded = torch::constant_pad_nd(x, {2, 2, 2, 2}, 0.0);
-  const torch::Tensor shift = at::randint(25, {n}, generator, torch::kLong);
+  const torch::Tensor shift =
+      at::randint(25, {batch}, generator, torch::kLong).narrow(0, offset, n);
   torch::Tensor out = torch::empty_like(x);
   for (std::int64_t k = 0; k < 25; ++k) {
     const torch::Tensor idx = (shift == k).nonzero().reshape({-1});
@@ -43,7 +48,9 @@ torch::Tensor Augment(const torch::Tensor& x, at::Generator& generator) {
     out.index_copy_(0, idx, padded.index_select(0, idx).narrow(2, k / 5, h).narrow(3, k % 5, w));
   }
   if (x.size(1) == 3) {
-    const torch::Tensor flip = at::randint(2, {n, 1, 1, 1}, generator, torch::kLong).to(torch::kBool);
+    const torch::Tensor flip = at::randint(2, {batch, 1, 1, 1}, generator, torch::kLong)
+                                   .narrow(0, offset, n)
+                                   .to(torch::kBool);
     out = torch::where(flip, out.flip(3), out);
   }
   return out;
@@ -76,6 +83,11 @@ void TrainOptions::Validate() const {
   Require(batch_size >= 2 && batch_size <= 65536,
           "batch_size must be in 2..65536 (BatchNorm needs 2 images per batch), got {}",
           batch_size);
+  Require(ranks >= 1 && ranks <= 4096, "ranks must be in 1..4096, got {}", ranks);
+  Require(batch_size >= 2 * std::int64_t{ranks},
+          "batch_size {} over {} ranks leaves {} image(s) to a rank, but BatchNorm needs 2 images "
+          "per rank: use a batch size of at least {} (or fewer ranks)",
+          batch_size, ranks, batch_size / ranks, 2 * ranks);
   Require(learning_rate > 0.0 && learning_rate < 10.0, "learning_rate must be in (0, 10), got {}",
           learning_rate);
   Require(weight_decay >= 0.0 && weight_decay < 1.0, "weight_decay must be in [0, 1), got {}",
@@ -109,6 +121,8 @@ nlohmann::json TrainOptions::ToJson() const {
     json["init_from"] = init_from.string();
     json["init_from_hash"] = init_from_hash;
   }
+  // Likewise only for a data-parallel run (weight-defining: the sums depend on the ranks).
+  if (ranks != 1) json["ranks"] = ranks;
   return json;
 }
 
@@ -117,6 +131,7 @@ TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   Require(json.is_object(), "training options: expected an object, got {}", json.dump());
   TrainOptions keys;
   keys.init_from = "-";
+  keys.ranks = 2;
   RequireKnownKeys(json, keys.ToJson(), "training options");
   const std::string what = "training options";
   o.dataset = JsonValue(json, "dataset", o.dataset, what);
@@ -132,6 +147,8 @@ TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   o.augment = JsonValue(json, "augment", o.augment, what);
   o.threads = JsonValue(json, "threads", o.threads, what);
   o.progress = JsonValue(json, "progress", o.progress, what);
+  // Absent for one process, and in models written before data-parallel training existed.
+  o.ranks = JsonValue(json, "ranks", o.ranks, what);
   // Absent for a random init, and in models written before fine-tuning existed.
   o.init_from = JsonValue(json, "init_from", std::string(), what);
   o.init_from_hash = JsonValue(json, "init_from_hash", o.init_from_hash, what);
@@ -474,17 +491,156 @@ Model LoadModel(const fs::path& path) {
   return loaded;
 }
 
-Model Train(const NetworkOptions& network_options, const TrainOptions& options,
-                  const DataSplit& data, const fs::path& checkpoint,
-                  const std::function<void(const EpochStats&)>& on_epoch) {
-  KeepLargeBlocks();
-  network_options.Validate();
-  options.Validate();
-  SetThreads(options.threads);
+namespace {
+
+// Data-parallel training (TrainOptions::ranks > 1): what the ranks share, and how.
+
+// Items [begin, begin + size) of n split over `ranks` in contiguous parts whose sizes differ by
+// at most one: rank r's part.
+struct Part {
+  std::int64_t begin = 0;
+  std::int64_t size = 0;
+};
+Part PartOf(std::int64_t n, int rank, int ranks) {
+  const std::int64_t begin = n * rank / ranks, end = n * (rank + 1) / ranks;
+  return {begin, end - begin};
+}
+
+std::string RanksText(int ranks) {
+  return ranks == 1 ? "one process" : fmt::format("{} data-parallel ranks", ranks);
+}
+
+// Sums every parameter's gradient over the ranks in place: all of them packed into `flat` (kept
+// between steps), one AllReduceSum, unpacked. Which gradients exist is the same on every rank
+// (the same network and code path), so the packing is too.
+void SumGradients(const std::vector<torch::Tensor>& parameters, torch::Tensor& flat) {
+  torch::NoGradGuard no_grad;
+  std::int64_t total = 0;
+  for (const auto& p : parameters) {
+    if (!p.grad().defined()) continue;
+    Require(p.grad().scalar_type() == torch::kFloat,
+            "data-parallel training sums float gradients, got {}",
+            c10::toString(p.grad().scalar_type()));
+    total += p.grad().numel();
+  }
+  if (!flat.defined() || flat.numel() < total) flat = torch::empty({total}, torch::kFloat);
+  std::int64_t at = 0;
+  for (const auto& p : parameters) {
+    if (!p.grad().defined()) continue;
+    const std::int64_t k = p.grad().numel();
+    flat.narrow(0, at, k).copy_(p.grad().reshape({-1}));
+    at += k;
+  }
+  cluster::AllReduceSum(flat.data_ptr<float>(), static_cast<std::size_t>(total));
+  at = 0;
+  for (const auto& p : parameters) {
+    if (!p.grad().defined()) continue;
+    torch::Tensor g = p.grad();
+    g.copy_(flat.narrow(0, at, g.numel()).view(g.sizes()));
+    at += g.numel();
+  }
+}
+
+// Averages the BatchNorm running statistics over the ranks (each rank's come from its shards).
+// They are exponential averages of the batch statistics, linear in them, so averaging once per
+// epoch gives what averaging every step would, at no cost per step. Sums in double: values that
+// are the same on every rank stay exactly what they are.
+void AverageRunningStats(NetworkImpl& net, int ranks) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> stats;
+  for (const auto& b : net.named_buffers()) {
+    if (b.key().ends_with("running_mean") || b.key().ends_with("running_var"))
+      stats.push_back(b.value());
+  }
+  std::int64_t total = 0;
+  for (const auto& t : stats) total += t.numel();
+  torch::Tensor sums = torch::empty({total}, torch::kDouble);
+  std::int64_t at = 0;
+  for (const auto& t : stats) {
+    sums.narrow(0, at, t.numel()).copy_(t.reshape({-1}));
+    at += t.numel();
+  }
+  cluster::AllReduceSum(sums.data_ptr<double>(), static_cast<std::size_t>(total));
+  sums.div_(static_cast<double>(ranks));
+  at = 0;
+  for (auto& t : stats) {
+    t.copy_(sums.narrow(0, at, t.numel()).view(t.sizes()));
+    at += t.numel();
+  }
+}
+
+// Throws CollectiveError on every rank unless `mine` is rank 0's on every rank; `what` says
+// what differs, given the number of ranks whose value is not rank 0's.
+void RequireSameOnEveryRank(const std::string& mine,
+                            const std::function<std::string(std::int64_t)>& what) {
+  std::string first = mine;
+  cluster::Broadcast(first);
+  std::int64_t differ = first == mine ? 0 : 1;
+  cluster::AllReduceSum(&differ, 1);
+  if (differ > 0) throw cluster::CollectiveError(what(differ));
+}
+
+// What every rank must hold alike after an epoch: the parameters, the buffers (BatchNorm
+// statistics after averaging) and the next draw of every layer's training noise (a probe of the
+// noise streams: same seed and same number of draws; they are seeded afresh at the next epoch's
+// start, so the probe changes nothing). 16 hex digits.
+std::string StateFingerprint(NetworkImpl& net) {
+  torch::NoGradGuard no_grad;
+  std::uint64_t h = Fnv1a64("");
+  const auto add = [&h](const torch::Tensor& t) {
+    const torch::Tensor c = t.contiguous();
+    h = Fnv1a64(std::string_view(static_cast<const char*>(c.data_ptr()), c.nbytes()), h);
+  };
+  for (const auto& p : net.parameters()) add(p);
+  for (const auto& b : net.buffers()) add(b);
+  if (net.is_training())
+    for (AnalogLayer layer : net.layers()) add(layer->EffectiveWeight());
+  return fmt::format("{:016x}", h);
+}
+
+// The content a rank sees of a file that every rank reads: its hash, or why there is none.
+std::string Seen(const fs::path& path) {
+  if (!fs::exists(path)) return "none";
+  try {
+    return HashFile(path);
+  } catch (const Error&) {
+    return "unreadable";
+  }
+}
+
+// The noise-free test accuracy. Data-parallel: each rank evaluates a contiguous run of the
+// evaluation batches of one process (the same batches, so the same arithmetic), and the correct
+// counts are summed.
+double TestAccuracy(NetworkImpl& net, const Dataset& test, int rank, int ranks) {
+  constexpr std::int64_t kBatch = 1000;  // Evaluate's
+  if (ranks == 1) return Evaluate(net, test, kBatch);
+  const Part batches = PartOf((test.size() + kBatch - 1) / kBatch, rank, ranks);
+  const std::int64_t begin = std::min(batches.begin * kBatch, test.size());
+  const std::int64_t end = std::min((batches.begin + batches.size) * kBatch, test.size());
+  Dataset part = test;
+  part.images = test.images.narrow(0, begin, end - begin);
+  part.labels = test.labels.narrow(0, begin, end - begin);
+  std::int64_t correct = CountCorrect(net, part, kBatch)[0].item<std::int64_t>();
+  cluster::AllReduceSum(&correct, 1);
+  return test.size() == 0 ? 0.0
+                          : static_cast<double>(correct) / static_cast<double>(test.size());
+}
+
+// Train's run after its checks of the options; `set_up` turns true when the first epoch starts.
+Model TrainRun(const NetworkOptions& network_options, const TrainOptions& options,
+               const DataSplit& data, const fs::path& checkpoint,
+               const std::function<void(const EpochStats&)>& on_epoch, bool& set_up) {
+  const int ranks = options.ranks;
+  const int rank = ranks > 1 ? cluster::Rank() : 0;
   const Dataset train = data.train.Head(options.train_subset);
   const Dataset test = data.test.Head(options.test_subset);
-  Require(train.size() >= 2, "training needs at least 2 images (BatchNorm), got {}",
-          train.size());
+  if (ranks == 1)
+    Require(train.size() >= 2, "training needs at least 2 images (BatchNorm), got {}",
+            train.size());
+  else
+    Require(train.size() >= 2 * ranks,
+            "training on {} ranks needs at least {} images (BatchNorm: 2 per rank), got {}", ranks,
+            2 * ranks, train.size());
   RequireFits(network_options, train);
   RequireFits(network_options, test);
   if (!checkpoint.empty()) RequireOutputFile(checkpoint);
@@ -518,6 +674,18 @@ Model Train(const NetworkOptions& network_options, const TrainOptions& options,
     torch::serialize::InputArchive archive;
     OpenArchive(checkpoint, archive);
     const ModelInfo saved = ReadInfo(archive, checkpoint);
+    TrainOptions with_saved_ranks = result.info.training;
+    with_saved_ranks.ranks = saved.training.ranks;
+    if (saved.training.ranks != options.ranks &&
+        saved.network.ToJson() == network_options.ToJson() &&
+        saved.training.SameWeightsAs(with_saved_ranks))
+      Fail("{}: the checkpoint was trained on {}, this run is on {}: the float sums of a "
+           "data-parallel step depend on the number of ranks, so it resumes on {} only ({}), or "
+           "train into another file",
+           checkpoint.string(), RanksText(saved.training.ranks), RanksText(options.ranks),
+           RanksText(saved.training.ranks),
+           saved.training.ranks == 1 ? "without mpirun"
+                                     : fmt::format("mpirun -np {}", saved.training.ranks));
     Require(saved.network.ToJson() == network_options.ToJson() &&
                 saved.training.SameWeightsAs(result.info.training),
             "{}: a checkpoint with other options is there ({}); remove it or choose another "
@@ -541,6 +709,12 @@ Model Train(const NetworkOptions& network_options, const TrainOptions& options,
   }
 
   const std::int64_t n = train.size();
+  // A last batch too small to give every rank 2 images (BatchNorm) joins the one before: with
+  // one process, a last batch of one image.
+  const std::int64_t smallest_batch = 2 * std::int64_t{ranks};
+  const std::vector<torch::Tensor> parameters = net.parameters();
+  torch::Tensor gradients;  // data-parallel: every gradient in one buffer
+  set_up = true;
   for (int epoch = result.info.epochs_done + 1; epoch <= options.epochs; ++epoch) {
     const auto e = static_cast<std::uint64_t>(epoch);
     // Cosine decay, a function of the epoch alone so that a resumed run matches.
@@ -549,6 +723,7 @@ Model Train(const NetworkOptions& network_options, const TrainOptions& options,
     for (auto& group : optimizer.param_groups())
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     net.train();
+    // The same seeds on every rank of a data-parallel run: the same shuffle, noise and shifts.
     net.SetTrainingNoise(options.sigma_train, Rng::Derive(options.seed, kNoiseStream + e));
     at::Generator shuffle = MakeGenerator(Rng::Derive(options.seed, kShuffleStream + e));
     at::Generator augment = MakeGenerator(Rng::Derive(options.seed, kAugmentStream + e));
@@ -563,45 +738,126 @@ Model Train(const NetworkOptions& network_options, const TrainOptions& options,
     std::int64_t correct = 0, seen = 0;
     for (std::int64_t first = 0, b = 0; first < n; first += b) {
       b = std::min(options.batch_size, n - first);
-      // A last batch of one image cannot be normalized (BatchNorm): it joins the one before.
-      if (n - first - b == 1) ++b;
-      const torch::Tensor idx = order.narrow(0, first, b);
+      if (n - first - b > 0 && n - first - b < smallest_batch) b = n - first;
+      // This rank's shard of the batch (all of it with one process).
+      const Part shard = PartOf(b, rank, ranks);
+      const torch::Tensor idx = order.narrow(0, first + shard.begin, shard.size);
       torch::Tensor x = ToInput(train.images.index_select(0, idx));
-      if (options.augment) x = Augment(x, augment);
+      if (options.augment) x = Augment(x, augment, b, shard.begin);
       const torch::Tensor y = train.labels.index_select(0, idx);
       optimizer.zero_grad();
       const torch::Tensor logits = net.forward(x);
       const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
-      loss.backward();
+      if (ranks == 1) {
+        loss.backward();
+      } else {
+        // The batch's mean loss is the sum over ranks of shard mean x shard / batch.
+        (loss * (static_cast<double>(shard.size) / static_cast<double>(b))).backward();
+        SumGradients(parameters, gradients);
+      }
       optimizer.step();
-      loss_sum += loss.item<double>() * static_cast<double>(b);
+      loss_sum += loss.item<double>() * static_cast<double>(shard.size);
       correct += logits.argmax(1).eq(y).sum().item<std::int64_t>();
-      seen += b;
-      if (bar)
-        bar->Update(static_cast<std::size_t>(seen),
-                    fmt::format("loss {:.4f} acc {:.2f} %", loss_sum / seen,
-                                100.0 * correct / seen));
+      seen += shard.size;
+      if (bar)  // data-parallel: rank 0's shards
+        bar->Update(static_cast<std::size_t>(first + b),
+                    fmt::format("loss {:.4f} acc {:.2f} %", loss_sum / static_cast<double>(seen),
+                                100.0 * static_cast<double>(correct) / static_cast<double>(seen)));
     }
-    const double seconds =
+    double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (bar) bar->Finish();
+    if (ranks > 1) {
+      // The sums over ranks, and rank 0's time.
+      double sums[2] = {loss_sum, cluster::IsWriter() ? seconds : 0.0};
+      cluster::AllReduceSum(sums, 2);
+      loss_sum = sums[0];
+      seconds = sums[1];
+      cluster::AllReduceSum(&correct, 1);
+      AverageRunningStats(net, ranks);
+      RequireSameOnEveryRank(StateFingerprint(net), [&](std::int64_t differ) {
+        return fmt::format(
+            "after epoch {}, {} of {} ranks hold other parameters, BatchNorm statistics or weight "
+            "noise than rank 0: the ranks' sums or draws differ (is the MPI library's sum the "
+            "same on every rank?)",
+            epoch, differ, ranks);
+      });
+    }
     EpochStats stats;
     stats.epoch = epoch;
     stats.loss = loss_sum / static_cast<double>(n);
     stats.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
     stats.seconds = seconds;
     stats.images_per_second = static_cast<double>(n) / seconds;
-    stats.test_accuracy = test.size() > 0 ? Evaluate(net, test) : 0.0;
+    stats.test_accuracy = test.size() > 0 ? TestAccuracy(net, test, rank, ranks) : 0.0;
     result.info.history.push_back(stats);
     result.info.epochs_done = epoch;
-    if (!checkpoint.empty()) SaveCheckpoint(checkpoint, net, &optimizer, result.info);
+    if (!checkpoint.empty()) {
+      const auto save = [&] { SaveCheckpoint(checkpoint, net, &optimizer, result.info); };
+      if (ranks > 1)
+        cluster::OnWriter(save);  // rank 0 writes; its error is every rank's
+      else
+        save();
+    }
     if (on_epoch) on_epoch(stats);
   }
   // Fine-tuning for 0 epochs still leaves its model file.
-  if (!checkpoint.empty() && !fs::exists(checkpoint))
-    SaveCheckpoint(checkpoint, net, &optimizer, result.info);
+  if (!checkpoint.empty()) {
+    const auto save = [&] {
+      if (!fs::exists(checkpoint)) SaveCheckpoint(checkpoint, net, &optimizer, result.info);
+    };
+    if (ranks > 1)
+      cluster::OnWriter(save);
+    else
+      save();
+  }
   net.eval();
   return result;
+}
+
+}  // namespace
+
+Model Train(const NetworkOptions& network_options, const TrainOptions& options,
+            const DataSplit& data, const fs::path& checkpoint,
+            const std::function<void(const EpochStats&)>& on_epoch) {
+  KeepLargeBlocks();
+  network_options.Validate();
+  options.Validate();
+  SetThreads(options.threads);
+  const int ranks = options.ranks;
+  if (ranks == 1) {
+    bool set_up = false;
+    return TrainRun(network_options, options, data, checkpoint, on_epoch, set_up);
+  }
+  // Data-parallel. Every rank checks the same options: an error here is every rank's.
+  if (cluster::Size() != ranks)
+    throw cluster::CollectiveError(
+        fmt::format("data-parallel training on {} ranks needs an MPI job of {} ranks (mpirun -np "
+                    "{}), but this one has {}",
+                    ranks, ranks, ranks, cluster::Size()));
+  // Every rank reads the init model and the checkpoint: the same content everywhere.
+  std::string seen;
+  if (!options.init_from.empty()) seen += "init_from " + Seen(options.init_from);
+  if (!checkpoint.empty()) seen += "; checkpoint " + Seen(checkpoint);
+  RequireSameOnEveryRank(seen, [&](std::int64_t differ) {
+    return fmt::format(
+        "{} of {} ranks see another init model or checkpoint ({}, {}) than rank 0: in "
+        "data-parallel training every rank reads them, so they must lie in a folder that every "
+        "rank sees",
+        differ, ranks, options.init_from.empty() ? "none" : options.init_from.string(),
+        checkpoint.empty() ? "none" : checkpoint.string());
+  });
+  // The set-up reads nothing but the options, the data and those files, the same on every rank:
+  // its errors are every rank's, said once.
+  bool set_up = false;
+  try {
+    return TrainRun(network_options, options, data, checkpoint, on_epoch, set_up);
+  } catch (const cluster::CollectiveError&) {
+    throw;
+  } catch (const Error& e) {
+    if (set_up) throw;
+    throw cluster::CollectiveError(e.what());
+  }
 }
 
 }  // namespace aimc::nn

@@ -180,6 +180,39 @@ TEST(ModelFile, SameWeightsIgnoresThreadsProgressAndDataFolderOnly) {
   EXPECT_FALSE(a.SameWeightsAs(b));
 }
 
+// Data-parallel training (TrainOptions::ranks; trained under mpirun in data_parallel_test.cc).
+TEST(TrainOptions, RanksAreWeightDefiningAndSavedOnlyWhenNotOne) {
+  TrainOptions one;
+  EXPECT_FALSE(one.ToJson().contains("ranks"));  // one-process models keep their bytes
+  EXPECT_EQ(TrainOptions::FromJson(one.ToJson()).ranks, 1);
+  TrainOptions two = one;
+  two.ranks = 2;
+  EXPECT_EQ(two.ToJson().at("ranks"), 2);
+  EXPECT_EQ(TrainOptions::FromJson(two.ToJson()).ranks, 2);
+  EXPECT_FALSE(one.SameWeightsAs(two));  // the sums of a step depend on the ranks
+
+  two.batch_size = 4;
+  EXPECT_NO_THROW(two.Validate());
+  two.batch_size = 3;
+  const std::string m = ErrorMessage([&] { two.Validate(); });
+  EXPECT_NE(m.find("batch_size 3 over 2 ranks"), std::string::npos) << m;
+  EXPECT_NE(m.find("BatchNorm needs 2 images per rank"), std::string::npos) << m;
+  EXPECT_NE(m.find("at least 4"), std::string::npos) << m;
+  two.ranks = 0;
+  EXPECT_NE(ErrorMessage([&] { two.Validate(); }).find("ranks must be in"), std::string::npos);
+}
+
+TEST(Train, DataParallelTrainingNeedsAJobOfItsRanks) {
+  // This test program is one process: a job of one rank.
+  const DataSplit data = ToyData();
+  TrainOptions o = Quick(1);
+  o.ranks = 2;
+  const std::string m = ErrorMessage([&] { Train(NetworkFor("lenet5", data.train), o, data); });
+  EXPECT_NE(m.find("needs an MPI job of 2 ranks (mpirun -np 2), but this one has 1"),
+            std::string::npos)
+      << m;
+}
+
 // Fine-tuning (TrainOptions::init_from): one epoch of noisy training on the toy set, saved
 // without optimizer state like a shipped model.
 fs::path TrainedInit(const DataSplit& data, const std::string& name) {

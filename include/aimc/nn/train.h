@@ -28,6 +28,13 @@ struct TrainOptions {
   bool augment = false;            // random shifts of up to 2 pixels (and flips for CIFAR)
   int threads = 1;                 // intra-op threads; 1 is as fast as 2 on a busy 2-core box
   bool progress = true;            // progress bar on stderr
+  /// Data-parallel training over the ranks of an MPI job (see Train): 1 (the default) trains in
+  /// this process alone and uses no MPI, even in a job of many ranks (the study trains
+  /// independent networks on its ranks). N > 1 needs a job of exactly N ranks that all call
+  /// Train alike, and batch_size >= 2 N (BatchNorm needs 2 images per rank). It changes the
+  /// weights (the order of the float sums depends on N), so it is weight-defining, and ToJson
+  /// writes it only when it is not 1: a one-process model keeps the bytes it always had.
+  int ranks = 1;
   /// Fine-tuning: start from this model file's weights, BatchNorm buffers and PACT alphas
   /// instead of a random init (a fresh Adam state). Its network options must equal the trained
   /// network's. Empty: a random init from `seed`.
@@ -81,6 +88,23 @@ NetworkOptions NetworkFor(const std::string& arch, const Dataset& train);
 /// With `options.init_from` it fine-tunes that model (hardware-aware fine-tuning of a clean
 /// network: same loop, the init's weights instead of random ones); the result's options carry
 /// the init's hash. `on_epoch` is called after every epoch.
+///
+/// Data-parallel (options.ranks = N > 1, in an MPI job of N ranks, every rank calling Train with
+/// the same arguments): one network trained by all ranks. Every rank draws the same shuffle;
+/// rank r takes the r-th contiguous shard of each global batch (sizes differ by at most one),
+/// draws the augmentation of the whole global batch and applies its shard's part, and scales
+/// its mean loss by shard / batch, so that the gradients summed over ranks (one MPI_Allreduce
+/// of all gradients per step) are those of the global batch's mean loss. Every layer's weight
+/// noise comes from the same seed on every rank: the same draw. Each rank's BatchNorm normalizes
+/// its shard; the running statistics are averaged over ranks at the end of every epoch (they
+/// are linear in the batch statistics, so this equals averaging every step). The test set is
+/// sharded and the correct counts summed; the epoch's loss and accuracy are sums over ranks.
+/// At the end of every epoch the ranks check that they hold the same parameters, buffers and
+/// noise stream (a fingerprint compared over ranks), else every rank throws
+/// cluster::CollectiveError. Only rank 0 writes the checkpoint (a failed write is every rank's
+/// CollectiveError); every rank reads it to resume, so it must lie in a folder all ranks see
+/// (checked: same content on every rank), and it resumes only with the same N. The result and
+/// the `on_epoch` calls are the same on every rank.
 ///
 ///   TrainOptions ft = clean.info.training;  // e.g. the clean model's data and subsets
 ///   ft.init_from = "clean.pt";
