@@ -737,6 +737,7 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
                   "img");
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;
+    double sum_seconds = 0.0;  // data-parallel: in the gradient sums, waits included
     std::int64_t correct = 0, seen = 0;
     for (std::int64_t first = 0, b = 0; first < n; first += b) {
       b = std::min(options.batch_size, n - first);
@@ -755,7 +756,10 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
       } else {
         // The batch's mean loss is the sum over ranks of shard mean x shard / batch.
         (loss * (static_cast<double>(shard.size) / static_cast<double>(b))).backward();
+        const auto sum_start = std::chrono::steady_clock::now();
         SumGradients(parameters, gradients);
+        sum_seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - sum_start).count();
       }
       optimizer.step();
       loss_sum += loss.item<double>() * static_cast<double>(shard.size);
@@ -770,6 +774,9 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (bar) bar->Finish();
     if (ranks > 1) {
+      spdlog::info("epoch {}: {:.2f} s of the {:.2f} s went to the gradient sums over {} ranks "
+                   "(waits for the slowest rank included)",
+                   epoch, sum_seconds, seconds, ranks);
       // The sums over ranks, and rank 0's time.
       double sums[2] = {loss_sum, cluster::IsWriter() ? seconds : 0.0};
       cluster::AllReduceSum(sums, 2);
