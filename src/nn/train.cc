@@ -19,22 +19,15 @@
 #include "aimc/common/manifest.h"
 #include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
+#include "augment.h"
 #include "model_file.h"
 
 namespace aimc::nn {
 namespace fs = std::filesystem;
 
-namespace {
+namespace internal {
 
-// Streams of Rng::Derive(seed, stream) per epoch, kept apart so that no two draws share a seed.
-constexpr std::uint64_t kShuffleStream = 1'000'000;
-constexpr std::uint64_t kNoiseStream = 2'000'000;
-constexpr std::uint64_t kAugmentStream = 3'000'000;
-
-// Random shifts by up to 2 pixels (zero padding) and, for colour images, horizontal flips.
 // Vectorized per shift: 25 index_copy calls per batch instead of one crop per image.
-// `x` is images [offset, offset + x.size(0)) of a batch of `batch` images: the draws are those
-// of the whole batch (the same on every rank of a data-parallel run), applied to x's part.
 torch::Tensor Augment(const torch::Tensor& x, at::Generator& generator, std::int64_t batch,
                       std::int64_t offset) {
   const std::int64_t n = x.size(0), h = x.size(2), w = x.size(3);
@@ -55,6 +48,15 @@ torch::Tensor Augment(const torch::Tensor& x, at::Generator& generator, std::int
   }
   return out;
 }
+
+}  // namespace internal
+
+namespace {
+
+// Streams of Rng::Derive(seed, stream) per epoch, kept apart so that no two draws share a seed.
+constexpr std::uint64_t kShuffleStream = 1'000'000;
+constexpr std::uint64_t kNoiseStream = 2'000'000;
+constexpr std::uint64_t kAugmentStream = 3'000'000;
 
 // The options that do not change the weights: threads and the progress bar leave the
 // arithmetic of a single-threaded run as it is (more threads may reorder sums), and the paths of
@@ -735,6 +737,7 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
                   "img");
     const auto start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;
+    double sum_seconds = 0.0;  // data-parallel: in the gradient sums, waits included
     std::int64_t correct = 0, seen = 0;
     for (std::int64_t first = 0, b = 0; first < n; first += b) {
       b = std::min(options.batch_size, n - first);
@@ -743,7 +746,7 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
       const Part shard = PartOf(b, rank, ranks);
       const torch::Tensor idx = order.narrow(0, first + shard.begin, shard.size);
       torch::Tensor x = ToInput(train.images.index_select(0, idx));
-      if (options.augment) x = Augment(x, augment, b, shard.begin);
+      if (options.augment) x = internal::Augment(x, augment, b, shard.begin);
       const torch::Tensor y = train.labels.index_select(0, idx);
       optimizer.zero_grad();
       const torch::Tensor logits = net.forward(x);
@@ -753,7 +756,10 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
       } else {
         // The batch's mean loss is the sum over ranks of shard mean x shard / batch.
         (loss * (static_cast<double>(shard.size) / static_cast<double>(b))).backward();
+        const auto sum_start = std::chrono::steady_clock::now();
         SumGradients(parameters, gradients);
+        sum_seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - sum_start).count();
       }
       optimizer.step();
       loss_sum += loss.item<double>() * static_cast<double>(shard.size);
@@ -768,6 +774,9 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (bar) bar->Finish();
     if (ranks > 1) {
+      spdlog::info("epoch {}: {:.2f} s of the {:.2f} s went to the gradient sums over {} ranks "
+                   "(waits for the slowest rank included)",
+                   epoch, sum_seconds, seconds, ranks);
       // The sums over ranks, and rank 0's time.
       double sums[2] = {loss_sum, cluster::IsWriter() ? seconds : 0.0};
       cluster::AllReduceSum(sums, 2);

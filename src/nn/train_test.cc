@@ -5,6 +5,7 @@
 #include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
 #include "../common/test_error.h"
+#include "augment.h"
 
 #include <cmath>
 #include <filesystem>
@@ -200,6 +201,33 @@ TEST(TrainOptions, RanksAreWeightDefiningAndSavedOnlyWhenNotOne) {
   EXPECT_NE(m.find("at least 4"), std::string::npos) << m;
   two.ranks = 0;
   EXPECT_NE(ErrorMessage([&] { two.Validate(); }).find("ranks must be in"), std::string::npos);
+}
+
+// Data-parallel augmentation: every rank augments its shard of each batch from its own copy of
+// the epoch's generator; the shards together are the batches augmented in one process.
+TEST(Train, AugmentingTheShardsOfABatchIsAugmentingTheBatch) {
+  for (const std::int64_t channels : {1, 3}) {  // 3: flips too
+    at::Generator pixels = MakeGenerator(1);
+    const torch::Tensor x = at::rand({17, channels, 8, 8}, pixels);
+    const std::int64_t sizes[2] = {10, 7}, starts[2] = {0, 10};  // two batches in a row
+    at::Generator one = MakeGenerator(9);
+    torch::Tensor whole[2];
+    for (int k = 0; k < 2; ++k)
+      whole[k] = internal::Augment(x.narrow(0, starts[k], sizes[k]), one, sizes[k], 0);
+    EXPECT_FALSE(torch::equal(whole[0], x.narrow(0, 0, 10)));  // guard: it augments
+    constexpr int kRanks = 3;
+    for (int rank = 0; rank < kRanks; ++rank) {
+      at::Generator mine = MakeGenerator(9);
+      for (int k = 0; k < 2; ++k) {
+        const std::int64_t begin = sizes[k] * rank / kRanks;
+        const std::int64_t n = sizes[k] * (rank + 1) / kRanks - begin;
+        const torch::Tensor shard =
+            internal::Augment(x.narrow(0, starts[k] + begin, n), mine, sizes[k], begin);
+        EXPECT_TRUE(torch::equal(shard, whole[k].narrow(0, begin, n)))
+            << channels << " channels, batch " << k << ", rank " << rank;
+      }
+    }
+  }
 }
 
 TEST(Train, DataParallelTrainingNeedsAJobOfItsRanks) {

@@ -104,7 +104,8 @@ NetworkOptions NetworkFor(const std::string& arch, const Dataset& train);
 /// cluster::CollectiveError. Only rank 0 writes the checkpoint (a failed write is every rank's
 /// CollectiveError); every rank reads it to resume, so it must lie in a folder all ranks see
 /// (checked: same content on every rank), and it resumes only with the same N. The result and
-/// the `on_epoch` calls are the same on every rank.
+/// the `on_epoch` calls are the same on every rank; `on_epoch` must act alike on every rank (a
+/// throw on some ranks only would leave the others waiting in the next step).
 ///
 ///   TrainOptions ft = clean.info.training;  // e.g. the clean model's data and subsets
 ///   ft.init_from = "clean.pt";
