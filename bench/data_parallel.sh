@@ -40,7 +40,7 @@ epoch() {
   end=$(date +%s.%N)
   # The model file's history holds the training pass's seconds; the summary line the accuracy.
   local seconds accuracy sums
-  sums=$(grep -o '[0-9.]* s of the [0-9.]* s went to the gradient sums' "$log" | cut -d' ' -f1)
+  sums=$(grep -o '[0-9.]* s of the [0-9.]* s went to the gradient sums' "$log" | cut -d' ' -f1 || true)
   seconds=$(unzip -p "$tmp/m.pt" '*/data.pkl' | grep -ao '"seconds":[0-9.e+-]*' | head -1 | cut -d: -f2)
   accuracy=$(grep -o 'test accuracy [0-9.]*' "$log" | cut -d' ' -f3)
   [ -n "$seconds" ] || { cat "$log" >&2; echo "no epoch time in $tmp/m.pt" >&2; exit 1; }
