@@ -5,15 +5,7 @@
 set -u
 aimc="$1"
 build="${2:-torch}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-total=0
-check() {  # check NAME CONDITION...
-  local name="$1"; shift
-  total=$((total + 1))
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 
 out=$("$aimc" --version)
 check "version names the git revision" grep -q "aimc .* (git " <<<"$out"

@@ -5,13 +5,7 @@
 set -u
 aimc="$1"
 mpiexec="$2"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-check() {  # check NAME CONDITION...
-  local name="$1"; shift
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 mkdir -p "$tmp/out"
 small=(train --data mnist --train-subset 600 --test-subset 300 --sigma-train 0.2 --augment --seed 4)
 

@@ -9,8 +9,8 @@
 set -euo pipefail
 aimc="$1"
 mpiexec="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
+work="$tmp"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -31,9 +31,6 @@ tile_rows = 256
 tile_cols = 128
 EOF
 
-# Every column but `seconds` (the last), rows as written.
-values() { cut -d, -f1-14 "$1"; }
-
 "$aimc" -q sweep "$work/exp.toml" --out "$work/one.csv"
 rows=$(($(wc -l < "$work/one.csv") - 1))
 [ "$rows" -eq 20 ] || fail "one process wrote $rows points, not 20"
@@ -42,7 +39,6 @@ for n in 1 2 3; do
   "$mpiexec" -n "$n" --oversubscribe "$aimc" -q sweep "$work/exp.toml" --out "$work/np$n.csv"
   diff <(values "$work/one.csv") <(values "$work/np$n.csv") > "$work/diff" ||
     { cat "$work/diff" >&2; fail "$n ranks wrote other rows or values than one process"; }
-  cmp -s "$work/one.json" "$work/np$n.json" && fail "manifests are expected to differ (time)"
   grep -q '"definition"' "$work/np$n.json" || fail "$n ranks wrote no manifest definition"
 done
 echo "ok: 1, 2 and 3 ranks write the one-process rows"

@@ -10,23 +10,8 @@
 set -u
 aimc="$1"
 mpiexec="$2"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-total=0
-check() {  # check NAME CONDITION...
-  local name="$1"; shift
-  total=$((total + 1))
-  if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/test_lib.sh"
 ranks2() { "$mpiexec" -n 2 --oversubscribe "$@"; }
-# values CSV: the CSV without its timing columns (named seconds).
-values() {
-  awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) keep[i] = ($i != "seconds") }
-           { line = ""; sep = ""
-             for (i = 1; i <= NF; i++) if (keep[i]) { line = line sep $i; sep = "," }
-             print line }' "$1"
-}
 same_figures() {  # same_figures DIR_A DIR_B: the same CSVs, value for value
   local a="$1" b="$2" csv n=0
   for csv in "$a"/*.csv; do

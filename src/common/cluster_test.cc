@@ -146,10 +146,3 @@ TEST(Cluster, ReportsWhereItRuns) {
 
 }  // namespace
 }  // namespace aimc::cluster
-
-// MPI runs for the life of the program, as in aimc's main.
-int main(int argc, char** argv) {
-  aimc::cluster::Session session(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

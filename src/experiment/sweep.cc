@@ -335,6 +335,14 @@ double PointCost(const SweepPoint& p, const SweepOptions& options) {
   return 2.0 + 100.0 * (rows / 1024.0) * (rows / 1024.0);
 }
 
+// One line of the result CSV as numbers; `where` names it in errors.
+std::vector<double> ParseRow(const std::string& line, const std::string& where) {
+  std::vector<double> values;
+  std::istringstream in(line);
+  for (std::string cell; std::getline(in, cell, ',');) values.push_back(ParseNumber(cell, where));
+  return values;
+}
+
 std::string Join(const std::vector<std::string>& items) {
   return fmt::format("{}", fmt::join(items, ", "));
 }
@@ -524,10 +532,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
     // The one writer: every finished point is on disk before its rank gets the next one.
     how.on_done = [&](std::size_t, const std::string& line) {
       AppendLineDurable(csv, line);
-      std::vector<double> values;
-      std::istringstream in(line);
-      for (std::string cell; std::getline(in, cell, ',');)
-        values.push_back(ParseNumber(cell, csv.string()));
+      const std::vector<double> values = ParseRow(line, csv.string());
       table.rows.push_back(values);
       progress->Update(++finished,
                        fmt::format("error {:.2f} %", values[table.Column("error_pct")]));
@@ -563,13 +568,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
   cluster::Broadcast(text);
   if (!cluster::IsWriter()) {
     std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-      std::vector<double> values;
-      std::istringstream cells(line);
-      for (std::string cell; std::getline(cells, cell, ',');)
-        values.push_back(ParseNumber(cell, "a sweep row"));
-      table.rows.push_back(values);
-    }
+    for (std::string line; std::getline(in, line);) table.rows.push_back(ParseRow(line, "a sweep row"));
   }
   return table;
 }

@@ -217,10 +217,3 @@ TEST_F(DataParallel, ABatchTooSmallToGiveEveryRankTwoImagesIsRefused) {
 
 }  // namespace
 }  // namespace aimc::nn
-
-// MPI runs for the life of the program, as in aimc's main.
-int main(int argc, char** argv) {
-  aimc::cluster::Session session(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

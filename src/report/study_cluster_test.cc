@@ -164,10 +164,3 @@ TEST(StudyCluster, BadOptionsAreEveryRanksError) {
 
 }  // namespace
 }  // namespace aimc::report
-
-// MPI runs for the life of the program, as in aimc's main.
-int main(int argc, char** argv) {
-  aimc::cluster::Session session(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
