@@ -9,6 +9,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "aimc/common/rng.h"
+#include "aimc/device/physics.h"
 
 namespace aimc::device {
 
@@ -66,12 +67,45 @@ class DeviceCard {
   /// The same technology with another on/off ratio E[G_on]/E[G_off] (1 + TMR for an MTJ),
   /// keeping R_ON and the relative spreads. Throws aimc::Error where the card cannot (measured).
   virtual std::unique_ptr<DeviceCard> WithOnOffRatio(double ratio) const = 0;
-  /// The card's parameters, for manifests.
+  /// The card's parameters, for manifests (with "physics" when any is set).
   virtual nlohmann::json ToJson() const = 0;
+
+  /// Physics beyond the static linear resistor: I-V, read noise, retention, drift, stuck-at
+  /// faults. Empty by default; kept by WithRon and WithOnOffRatio.
+  const Physics& physics() const { return physics_; }
+  /// Validates and sets it; throws aimc::Error naming the field.
+  void set_physics(Physics physics);
+  /// The I-V shape of a state: an MTJ's AP state gets TMR(V) from v_half_v and the card's TMR,
+  /// a sinh law its V0; linear otherwise.
+  IvShape Iv(State state) const;
+  /// E[G_on] s_on(V) - E[G_off] s_off(V): the unit weight of a pair read at `read_voltage_v`.
+  double UnitWeightSiemens(double read_voltage_v) const;
+
+  /// What a device written to `written` and drawn as `g_s` (its low-bias conductance) is when
+  /// read under `conditions`: a stuck-at fault replaces it by a device of the stuck state, a
+  /// retention flip turns it into the other state (for an MTJ, the same pillar), drift and
+  /// relaxation scale it. Consumes exactly one draw of `aging_rng` per device whatever happens,
+  /// so the same devices read at a later time age further rather than anew.
+  struct Aged {
+    double g_s = 0.0;
+    State state = State::kOn;  // the state it reads in now (selects its I-V shape)
+  };
+  Aged Age(State written, double g_s, const ReadConditions& conditions, Rng& aging_rng) const;
+
+ protected:
+  /// The same device in the other state (an MTJ: its pillar's other resistance); by default a
+  /// fresh draw of the other state.
+  virtual double Flip(State from, double g_s, Rng& rng) const;
+  /// Copies this card's physics into a card made from it (WithRon, WithOnOffRatio).
+  std::unique_ptr<DeviceCard> KeepPhysics(std::unique_ptr<DeviceCard> card) const;
+
+ private:
+  Physics physics_;
 };
 
 /// Loads a card from a TOML file (configs/devices/*.toml). The `kind` key selects "mtj",
-/// "two_state" or "measured". Every error names the file, the key and the value. A card whose
+/// "two_state" or "measured"; the optional tables [iv], [read_noise], [retention], [drift] and
+/// [stuck_at] set its Physics (see docs/devices.md). Every error names the file, the key and the value. A card whose
 /// nominal R_ON lies outside its own R_ON range, or whose states lie outside
 /// [kMinDeviceOhm, kMaxDeviceOhm], is refused.
 std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path);

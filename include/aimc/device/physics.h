@@ -1,0 +1,158 @@
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace aimc::device {
+
+/// How a device's current depends on the voltage V across it: I = G0 V s(V), with G0 the
+/// low-bias conductance a card draws and s an even shape with s(0) = 1.
+///   kLinear:  s = 1.
+///   kTmrBias: the AP state of an MTJ whose TMR falls with bias, TMR(V) = TMR0 / (1 + (V/V_h)^2),
+///             so G_AP(V) = G_P / (1 + TMR(V)) and s = (1 + TMR0) / (1 + TMR(V)).
+///   kSinh:    I = G0 V0 sinh(V / V0) (tunnelling / hopping conduction of RRAM, PCM), s =
+///             sinh(V/V0) / (V/V0).
+struct IvShape {
+  enum class Kind { kLinear, kTmrBias, kSinh };
+  Kind kind = Kind::kLinear;
+  double tmr0 = 0.0;      // kTmrBias: the zero-bias TMR (the card's)
+  double v_half_v = 0.0;  // kTmrBias: the bias at which the TMR has halved
+  double v0_v = 0.0;      // kSinh
+
+  static IvShape Linear() { return {}; }
+  static IvShape TmrBias(double tmr0, double v_half_v);
+  static IvShape Sinh(double v0_v);
+
+  bool linear() const { return kind == Kind::kLinear; }
+  /// s(V) = G(V) / G0.
+  double Shape(double v) const;
+  /// I(V) = G0 V s(V).
+  double Current(double g0_s, double v) const { return g0_s * v * Shape(v); }
+  /// dI/dV (siemens): the small-signal conductance at V.
+  double Slope(double g0_s, double v) const;
+  /// Throws aimc::Error naming `where` and the bad parameter (V_h <= 0, V0 <= 0, TMR0 < 0).
+  void Validate(const std::string& where) const;
+  nlohmann::json ToJson() const;
+  /// "linear", "tmr_bias V_h 0.5 V", "sinh V0 0.25 V".
+  std::string Describe() const;
+};
+
+/// The read-path I-V of a card: one shape per state. An MTJ card's `v_half_v` gives its AP state
+/// the kTmrBias shape (P stays linear); a two-state card may give each state a sinh law.
+struct IvLaw {
+  /// MTJ: the TMR halves at this bias (V); 0: bias-independent TMR.
+  double v_half_v = 0.0;
+  /// sinh laws of the ON and OFF state (V0 in volts); 0: linear.
+  double on_v0_v = 0.0;
+  double off_v0_v = 0.0;
+  /// Access transistor on-resistance in series with every device (ohm); 0: none. Added to the
+  /// array's access_ohm when a chip is built from the card.
+  double access_ohm = 0.0;
+  std::string source;
+
+  bool linear() const { return v_half_v == 0.0 && on_v0_v == 0.0 && off_v0_v == 0.0; }
+};
+
+/// Fluctuation of every read: each read of each device sees G (1 + sigma_rel xi), xi a fresh
+/// standard normal. With `flicker_q` > 0 the relative sigma instead follows 1/f noise integrated
+/// over the read bandwidth, sigma_rel(t) = q sqrt(ln((t + t_read) / (2 t_read))) at time t after
+/// programming (the PCM model of Nandakumar et al., ICECS 2019, used by IBM's aihwkit).
+struct ReadNoise {
+  double sigma_rel = 0.0;
+  double flicker_q = 0.0;
+  double read_time_s = 250e-9;
+  std::string source;
+
+  bool any() const { return sigma_rel > 0.0 || flicker_q > 0.0; }
+  /// The relative sigma of one read at `time_s` after programming.
+  double SigmaAt(double time_s) const;
+};
+
+/// Loss of a stored binary state by thermal activation (MTJs; any binary device with a Delta):
+/// the probability that a device has flipped after time t at temperature T is
+///   P = 1 - exp(-t / tau),  tau = tau_0 exp(Delta(T))   (Neel-Arrhenius),
+/// with Delta(T) = Delta_ref T_ref / T (the energy barrier held constant: its own fall with T,
+/// through M_s(T) and H_k(T), is left out and makes this an upper bound on retention).
+/// Delta may also come from the macrospin barrier E_b = mu0 H_k M_s V / 2 (DeltaFromMacrospin).
+struct Retention {
+  double delta = 0.0;            // at reference_temperature_k; 0: no retention model
+  double reference_temperature_k = 300.0;
+  double attempt_time_s = 1e-9;  // tau_0, 1 ns (Brown, Phys. Rev. 130, 1677 (1963))
+  std::string source;
+
+  bool any() const { return delta > 0.0; }
+  double DeltaAt(double temperature_k) const;
+  double FlipProbability(double time_s, double temperature_k) const;
+};
+
+/// Delta = mu0 H_k M_s V / (2 k_B T) of a single-domain free layer: anisotropy field mu0 H_k in
+/// millitesla, saturation magnetization in kA/m, volume in nm^3.
+double DeltaFromMacrospin(double mu0_hk_mt, double ms_ka_per_m, double volume_nm3,
+                          double temperature_k);
+
+/// Conductance drift and relaxation after programming, at time t >= t0:
+///   drift (PCM):       G(t) = G(t0) (t / t0)^-nu, nu ~ Normal(nu_mean, nu_sigma) per device and
+///                      state, drawn once per device;
+///   relaxation (RRAM): G(t) = G(t0) (1 + sigma(t) xi), sigma(t) = relax_per_decade log10(t / t0),
+///                      xi drawn once per device.
+/// Temperature enters through an Arrhenius acceleration of time, t_eff = t exp(E_a / k_B (1/T_ref
+/// - 1/T)); E_a = 0 leaves time as it is.
+struct Drift {
+  double on_nu_mean = 0.0, on_nu_sigma = 0.0;
+  double off_nu_mean = 0.0, off_nu_sigma = 0.0;
+  double relax_per_decade = 0.0;
+  double t0_s = 1.0;
+  double activation_ev = 0.0;
+  double reference_temperature_k = 300.0;
+  std::string source;
+
+  bool any() const {
+    return on_nu_mean != 0.0 || on_nu_sigma != 0.0 || off_nu_mean != 0.0 ||
+           off_nu_sigma != 0.0 || relax_per_decade != 0.0;
+  }
+  /// The time that ages the device as `time_s` at `temperature_k` does at the reference.
+  double EffectiveTime(double time_s, double temperature_k) const;
+};
+
+/// Devices that do not switch: a fraction reads as ON whatever was written, another as OFF.
+struct StuckAt {
+  double on_fraction = 0.0;
+  double off_fraction = 0.0;
+  std::string source;
+  bool any() const { return on_fraction > 0.0 || off_fraction > 0.0; }
+};
+
+/// Everything about a device beyond its programmed conductance distribution. Every part is
+/// optional; a default-constructed Physics is the static linear resistor.
+struct Physics {
+  IvLaw iv;
+  ReadNoise read_noise;
+  Retention retention;
+  Drift drift;
+  StuckAt stuck;
+
+  bool any() const {
+    return !iv.linear() || iv.access_ohm > 0 || read_noise.any() || retention.any() ||
+           drift.any() || stuck.any();
+  }
+  /// Throws aimc::Error naming the field (e.g. "retention.delta") and the allowed range.
+  void Validate() const;
+  /// Only the parts that are set (an empty object for a static resistor).
+  nlohmann::json ToJson() const;
+};
+
+/// When and how a programmed device is read.
+struct ReadConditions {
+  /// The voltage across a device read at full-scale input (V); 0: the low-bias limit.
+  double read_voltage_v = 0.0;
+  /// Time since programming (s); 0: right after programming (no retention loss, drift or
+  /// relaxation).
+  double time_s = 0.0;
+  double temperature_k = 298.15;
+
+  void Validate() const;
+  nlohmann::json ToJson() const;
+};
+
+}  // namespace aimc::device
