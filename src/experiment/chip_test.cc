@@ -428,7 +428,7 @@ TEST(ChipPhysics, NonLinearIvWithoutWiresIsTheExactSumOverDevices) {
   layer->ClearChipProduct();
   EXPECT_LE((fast - exact).cwiseAbs().maxCoeff(), 1e-4 * scale);
   // Every layer, convolutions with their padding too: the product against the per-MVM route.
-  const auto layers = net->AnalogLayers();
+  auto layers = net->AnalogLayers();
   for (std::size_t k = 0; k < layers.size(); ++k) {
     const auto& lo = layers[k]->options();
     const torch::Tensor in = lo.kind == nn::LayerKind::kConv ? Activations(layers[k], {2, lo.in, 12, 12})
