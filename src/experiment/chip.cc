@@ -412,6 +412,8 @@ void Chip::MakeProducts() {
   const ChipOptions& o = spec_.options;
   const device::DeviceCard& card = *spec_.card;
   const double sigma = card.physics().read_noise.SigmaAt(o.time_s);
+  Require(std::isfinite(sigma) && sigma >= 0, "{}: read_noise gives sigma {} at time_s = {} s",
+          card.name(), sigma, o.time_s);
   // The states whose I-V is not linear: one product term each.
   std::vector<std::pair<device::State, device::IvShape>> nonlinear;
   for (const device::State state : {device::State::kOn, device::State::kOff}) {
