@@ -225,6 +225,36 @@ TEST(Sweep, BadExperimentFilesAreRefusedBeforeAnyWork) {
             std::string::npos);
 }
 
+// A result written before the read-condition columns existed continues: its rows were chips read
+// at 0 s and 298.15 K, the file gets the columns, and no point is run again.
+TEST(Sweep, ResultWithoutReadConditionColumnsContinues) {
+  const fs::path csv = Dir() / "before_read_conditions.csv";
+  fs::remove(csv);
+  SweepOptions o = CardSweep();
+  o.r_on_ohm = {6e6};
+  o.wire_ohm = {0.0};
+  const Table full = RunSweep(o, csv, "test");
+  ASSERT_EQ(full.rows.size(), 2u);
+  Table old{{}, full.rows};
+  std::vector<std::size_t> dropped;
+  for (std::size_t i = 0; i < full.columns.size(); ++i) {
+    if (full.columns[i] == "time_s" || full.columns[i] == "temperature_k") {
+      dropped.push_back(i);
+    } else {
+      old.columns.push_back(full.columns[i]);
+    }
+  }
+  ASSERT_EQ(dropped.size(), 2u);
+  for (auto& row : old.rows)
+    for (auto it = dropped.rbegin(); it != dropped.rend(); ++it)
+      row.erase(row.begin() + static_cast<std::ptrdiff_t>(*it));
+  WriteCsv(csv, old);
+  const Table resumed = RunSweep(o, csv, "test");
+  EXPECT_EQ(resumed.rows, full.rows);
+  EXPECT_EQ(ReadCsv(csv).columns, full.columns);
+  EXPECT_EQ(ReadCsv(csv).rows, full.rows);
+}
+
 // A point's read conditions are key columns; a default experiment's definition does not mention
 // them, so results written before they existed continue.
 TEST(Sweep, ReadConditionsAreKeyColumnsAndAbsentFromADefaultDefinition) {
