@@ -462,7 +462,23 @@ void Chip::MakeProducts() {
         return compensated(tile, v, 2);
       });
     }
+    // Shot noise (tunnel junctions): a device carrying I = G x V_unit has a current variance
+    // linear in |I| (ReadNoise::ShotVariance), so the output variance in unit weights is
+    // sum_i |x_i| (Var(G+ V_unit) + Var(G- V_unit)) / (V_unit dG)^2: a term with pre |x|. The
+    // current is taken at low bias (the I-V shape's effect on the noise is left out).
     const double volts_per_unit = o.read_voltage_v / lt.input_full_scale;
+    const device::ReadNoise& rn = card.physics().read_noise;
+    torch::Tensor shot;
+    if (rn.shot_fano > 0) {
+      const double per_unit = 1.0 / (volts_per_unit * dg_s_ * volts_per_unit * dg_s_);
+      shot = assemble([&](const Tile& tile) {
+        const Eigen::MatrixXd v =
+            (tile.g_plus + tile.g_minus).unaryExpr([&](double g) {
+              return rn.ShotVariance(g * volts_per_unit) * per_unit;
+            });
+        return compensated(tile, v, 2);
+      });
+    }
     nn::ChipProduct product;
     std::uint64_t part_index = 0;
     const auto part_for = [&](std::int64_t r0, std::int64_t r1) {
@@ -484,6 +500,13 @@ void Chip::MakeProducts() {
         part.terms.push_back({slice(variance), [](const torch::Tensor& x) { return x * x; },
                               nn::GaussianOfVariance(Rng::Derive(Rng::Derive(noise_seed, l),
                                                                  part_index))});
+      }
+      // Independent of the relative noise: a Gaussian of its own (their sum has the summed
+      // variance).
+      if (shot.defined()) {
+        part.terms.push_back({slice(shot), [](const torch::Tensor& x) { return x.abs(); },
+                              nn::GaussianOfVariance(Rng::Derive(
+                                  Rng::Derive(Rng::Derive(noise_seed, kShotStream), l), part_index))});
       }
       ++part_index;
       return part;

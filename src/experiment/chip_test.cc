@@ -447,48 +447,66 @@ TEST(ChipPhysics, NonLinearIvWithoutWiresIsTheExactSumOverDevices) {
 }
 
 // Reference: G (1 + sigma xi) per device and read makes the output of column j, in unit weights,
-// the noise-free output plus a normal of variance sigma^2 sum_i x_i^2 (G+^2 + G-^2) / dG^2.
-// 4,000 reads of one input: each column's mean lies within 5 standard errors of the noise-free
-// output (the per-MVM route), and its sample variance within 5 standard errors (sqrt(2 / n) =
-// 2.2 % relative) of the predicted one; the mean ratio over 120 columns within 5 x 2.2 % /
-// sqrt(120) = 1 %.
+// the noise-free output plus a normal of variance sigma^2 sum_i x_i^2 (G+^2 + G-^2) / dG^2; shot
+// noise of Fano factor F, a current variance F q I / t_read per device with I = G x V_unit, makes
+// it sum_i x_i F q (G+ + G-) V_unit / t_read / (V_unit dG)^2. 4,000 reads of one input: each
+// column's mean lies within 5 standard errors of the noise-free output (the per-MVM route), its
+// sample variance within 5 standard errors (sqrt(2 / n) = 2.2 % relative) of the predicted one,
+// and the mean ratio over 120 columns within 5 x 2.2 % / sqrt(120) = 1 %.
 TEST(ChipPhysics, ReadNoiseHasTheVarianceOfIndependentDeviceReads) {
   auto net = LeNet(22);
-  device::Physics physics;
-  physics.read_noise.sigma_rel = 0.04;
-  ChipOptions o;
-  o.tile_rows = 256;
-  Chip chip(*net, ChipSpec::Devices(TwoStateWith(physics), o), 7);
-  chip.UseMvmHooks();
   const std::size_t l = LayerWithRows(*net, 400);
   nn::AnalogLayer layer = net->AnalogLayers()[l];
   torch::manual_seed(9);
   const torch::Tensor x = Activations(layer, {1, 400});
   const int reads = 4000;
-  nn::ChipProduct product = chip.products()[l];
-  ASSERT_EQ(product.parts[0].terms.size(), 1u);
-  product.out_scale = torch::Tensor();
-  product.bias = torch::Tensor();
-  layer->SetChipProduct(product);
-  const torch::Tensor y = layer->forward(x.expand({reads, 400}).contiguous()).to(torch::kDouble);
-  layer->ClearChipProduct();
-  const torch::Tensor noise_free = chip.Mvm(l, x).squeeze(0);
-  const LayerTiles& lt = chip.layers()[l];
-  torch::Tensor predicted = torch::zeros({lt.cols}, torch::kDouble);
-  const double sigma = physics.read_noise.sigma_rel;
-  for (const Tile& tile : lt.tiles) {
-    const torch::Tensor x2 = x.to(torch::kDouble).narrow(1, tile.row0, tile.rows).square();
-    const Eigen::MatrixXd g2 = tile.g_plus.array().square() + tile.g_minus.array().square();
-    predicted.narrow(0, tile.col0, tile.cols) +=
-        x2.matmul(TransposedG(g2)).squeeze(0) * (sigma * sigma / (chip.dg_s() * chip.dg_s()));
+  for (const bool shot : {false, true}) {
+    device::Physics physics;
+    if (shot) {
+      physics.read_noise.shot_fano = 1.0;
+    } else {
+      physics.read_noise.sigma_rel = 0.04;
+    }
+    ChipOptions o;
+    o.tile_rows = 256;
+    Chip chip(*net, ChipSpec::Devices(TwoStateWith(physics), o), 7);
+    chip.UseMvmHooks();
+    nn::ChipProduct product = chip.products()[l];
+    ASSERT_EQ(product.parts[0].terms.size(), 1u);
+    product.out_scale = torch::Tensor();
+    product.bias = torch::Tensor();
+    layer->SetChipProduct(product);
+    const torch::Tensor y = layer->forward(x.expand({reads, 400}).contiguous()).to(torch::kDouble);
+    layer->ClearChipProduct();
+    const torch::Tensor noise_free = chip.Mvm(l, x).squeeze(0);
+    const LayerTiles& lt = chip.layers()[l];
+    const double dg = chip.dg_s();
+    const double v_unit = o.read_voltage_v / lt.input_full_scale;
+    torch::Tensor predicted = torch::zeros({lt.cols}, torch::kDouble);
+    for (const Tile& tile : lt.tiles) {
+      const torch::Tensor xt = x.to(torch::kDouble).narrow(1, tile.row0, tile.rows);
+      if (shot) {
+        const Eigen::MatrixXd g = tile.g_plus + tile.g_minus;
+        predicted.narrow(0, tile.col0, tile.cols) +=
+            xt.matmul(TransposedG(g)).squeeze(0) *
+            (1.602176634e-19 * v_unit / physics.read_noise.read_time_s / (v_unit * dg * v_unit * dg));
+      } else {
+        const Eigen::MatrixXd g2 = tile.g_plus.array().square() + tile.g_minus.array().square();
+        const double sigma = physics.read_noise.sigma_rel;
+        predicted.narrow(0, tile.col0, tile.cols) +=
+            xt.square().matmul(TransposedG(g2)).squeeze(0) * (sigma * sigma / (dg * dg));
+      }
+    }
+    const torch::Tensor mean = y.mean(0), variance = y.var(0);
+    const torch::Tensor standard_error = (predicted / reads).sqrt();
+    EXPECT_TRUE(((mean - noise_free).abs() <= 5 * standard_error).all().item<bool>()) << shot;
+    const torch::Tensor ratio = variance / predicted;
+    const double relative_se = std::sqrt(2.0 / (reads - 1));
+    EXPECT_TRUE(((ratio - 1).abs() <= 5 * relative_se).all().item<bool>()) << shot;
+    EXPECT_NEAR(ratio.mean().item<double>(), 1.0, 5 * relative_se / std::sqrt(120.0)) << shot;
+    // Guard: the noise is well above float rounding of outputs ~10 (1e-6).
+    EXPECT_GT(predicted.min().item<double>(), 1e-6) << shot;
   }
-  const torch::Tensor mean = y.mean(0), variance = y.var(0);
-  const torch::Tensor standard_error = (predicted / reads).sqrt();
-  EXPECT_TRUE(((mean - noise_free).abs() <= 5 * standard_error).all().item<bool>());
-  const torch::Tensor ratio = variance / predicted;
-  const double relative_se = std::sqrt(2.0 / (reads - 1));
-  EXPECT_TRUE(((ratio - 1).abs() <= 5 * relative_se).all().item<bool>());
-  EXPECT_NEAR(ratio.mean().item<double>(), 1.0, 5 * relative_se / std::sqrt(120.0));
 }
 
 // Reference: a stuck-at-ON fraction of 1 leaves no device OFF, whatever was written.

@@ -138,7 +138,9 @@ struct ChipSpec {
 /// sigma sqrt(sum_i x_i^2 (G+_ij^2 + G-_ij^2)) / dG: a term with pre x^2, that weight, and a
 /// Gaussian draw per read (nn::GaussianOfVariance, from Rng::Derive(chip seed,
 /// kReadNoiseStream) per layer and part: a sample's noise depends on its read number, not on
-/// the batch or chips_per_pass). The IR drop's effect on the noise is neglected.
+/// the batch or chips_per_pass). Shot noise (ReadNoise::shot_fano), of variance linear in each
+/// device's current, is a second such term with pre |x|. The IR drop's effect on the noise is
+/// neglected.
 class Chip {
  public:
   Chip(nn::NetworkImpl& network, const ChipSpec& spec, std::uint64_t seed);
@@ -165,6 +167,7 @@ class Chip {
   /// Seed streams derived from a tile's seed (aging) and from the chip's seed (read noise).
   static constexpr std::uint64_t kAgingStream = 0x4147494e47ull;     // "AGING"
   static constexpr std::uint64_t kReadNoiseStream = 0x4e4f495345ull;  // "NOISE"
+  static constexpr std::uint64_t kShotStream = 0x53484f54ull;            // "SHOT", under NOISE
   double build_seconds() const { return build_seconds_; }
   /// Devices on the chip (two per weight; 0 in weight-noise mode).
   std::int64_t devices() const;
