@@ -196,6 +196,8 @@ void SweepOptions::Validate() const {
   for (double t : tmr) Require(std::isfinite(t) && t > 0, "axes.tmr values must be > 0, got {}", t);
   Require(!time_s.empty(), "axes.time_s has no values");
   Require(!temperature_k.empty(), "axes.temperature_k has no values");
+  chip.Validate();
+  // The chip's own checks name the field; the axis values replace its read conditions.
   for (double t : time_s) {
     ChipOptions at = chip;
     at.time_s = t;
@@ -214,7 +216,6 @@ void SweepOptions::Validate() const {
       Fail("axes.{}", e.what());
     }
   }
-  chip.Validate();
   if (cards.empty()) {
     Require(r_on_ohm.empty(), "axes.r_on_ohm needs cards (the devices that set R_ON)");
     Require(tmr.empty(), "axes.tmr needs cards");
