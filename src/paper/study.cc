@@ -75,6 +75,7 @@ report::Study MakeStudy(const StudyOptions& options) {
   AddResnetPart(study, options);
   AddIrDropPart(study, options);
   AddVerdictPart(study, options);
+  AddPhysicsPart(study, options);
 #endif
   return study;
 }
