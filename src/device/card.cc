@@ -1,6 +1,7 @@
 #include "aimc/device/card.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <numbers>
 #include <nlohmann/json.hpp>
@@ -78,6 +79,81 @@ MeasuredOptions ReadMeasured(const TomlReader& t, const std::filesystem::path& c
   return o;
 }
 
+// The optional physics tables of a card (docs/devices.md). `mtj`: the card, for the free-layer
+// volume of a macrospin Delta (null for other kinds).
+Physics ReadPhysics(const TomlReader& t, const MtjOptions* mtj) {
+  Physics p;
+  if (t.Has("iv")) {
+    const TomlReader iv = t.Table("iv");
+    p.iv.v_half_v = iv.Double("v_half_v", 0.0);
+    p.iv.on_v0_v = iv.Double("on_v0_v", 0.0);
+    p.iv.off_v0_v = iv.Double("off_v0_v", 0.0);
+    p.iv.access_ohm = iv.Double("access_ohm", 0.0);
+    p.iv.source = iv.String("source", "");
+    Require(p.iv.v_half_v == 0.0 || mtj != nullptr,
+            "{}: the bias dependence of the TMR is a property of MTJ cards (kind = \"mtj\"); "
+            "give other cards on_v0_v / off_v0_v",
+            iv.Where("v_half_v"));
+  }
+  if (t.Has("read_noise")) {
+    const TomlReader r = t.Table("read_noise");
+    p.read_noise.sigma_rel = r.Double("sigma_rel", 0.0);
+    p.read_noise.flicker_q = r.Double("flicker_q", 0.0);
+    p.read_noise.shot_fano = r.Double("shot_fano", 0.0);
+    p.read_noise.read_time_s = r.Double("read_time_s", p.read_noise.read_time_s);
+    p.read_noise.source = r.String("source", "");
+  }
+  if (t.Has("retention")) {
+    const TomlReader r = t.Table("retention");
+    p.retention.reference_temperature_k =
+        r.Double("reference_temperature_k", p.retention.reference_temperature_k);
+    p.retention.attempt_time_s = r.Double("attempt_time_s", p.retention.attempt_time_s);
+    p.retention.source = r.String("source", "");
+    const bool macrospin = r.Has("anisotropy_field_mt") || r.Has("saturation_magnetization_ka_per_m") ||
+                           r.Has("free_layer_nm");
+    Require(r.Has("delta") != macrospin,
+            "{}: give either delta or the free layer's anisotropy_field_mt, "
+            "saturation_magnetization_ka_per_m and free_layer_nm",
+            r.Where("delta"));
+    if (macrospin) {
+      Require(mtj != nullptr, "{}: a macrospin Delta needs the pillar of an MTJ card",
+              r.Where("free_layer_nm"));
+      const double t_nm = r.Double("free_layer_nm");
+      Require(std::isfinite(t_nm) && t_nm > 0, "{}: must be > 0 nm, got {}",
+              r.Where("free_layer_nm"), t_nm);
+      const double radius_nm = mtj->electrical_cd_nm / 2.0;
+      p.retention.delta = DeltaFromMacrospin(
+          r.Double("anisotropy_field_mt"), r.Double("saturation_magnetization_ka_per_m"),
+          std::numbers::pi * radius_nm * radius_nm * t_nm, p.retention.reference_temperature_k);
+    } else {
+      p.retention.delta = r.Double("delta");
+      Require(p.retention.delta > 0, "{}: must be > 0 (the energy barrier over k_B T), got {}",
+              r.Where("delta"), p.retention.delta);
+    }
+  }
+  if (t.Has("drift")) {
+    const TomlReader d = t.Table("drift");
+    p.drift.on_nu_mean = d.Double("on_nu_mean", 0.0);
+    p.drift.on_nu_sigma = d.Double("on_nu_sigma", 0.0);
+    p.drift.off_nu_mean = d.Double("off_nu_mean", 0.0);
+    p.drift.off_nu_sigma = d.Double("off_nu_sigma", 0.0);
+    p.drift.relax_per_decade = d.Double("relax_per_decade", 0.0);
+    p.drift.t0_s = d.Double("t0_s", p.drift.t0_s);
+    p.drift.activation_ev = d.Double("activation_ev", 0.0);
+    p.drift.reference_temperature_k =
+        d.Double("reference_temperature_k", p.drift.reference_temperature_k);
+    p.drift.source = d.String("source", "");
+  }
+  if (t.Has("stuck_at")) {
+    const TomlReader f = t.Table("stuck_at");
+    p.stuck.on_fraction = f.Double("on_fraction", 0.0);
+    p.stuck.off_fraction = f.Double("off_fraction", 0.0);
+    p.stuck.source = f.String("source", "");
+  }
+  p.Validate();
+  return p;
+}
+
 // What every kind must satisfy: its states within the physical range of resistance, and its
 // nominal R_ON within the range of R_ON it says the technology can be made at (for an MTJ, the
 // RA range at its pillar).
@@ -110,11 +186,15 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
     const std::string kind = t.String("kind");
     std::unique_ptr<DeviceCard> card;
     if (kind == "mtj") {
-      card = std::make_unique<MtjCard>(ReadMtj(t));
+      const MtjOptions mtj = ReadMtj(t);
+      card = std::make_unique<MtjCard>(mtj);
+      card->set_physics(ReadPhysics(t, &mtj));
     } else if (kind == "two_state") {
       card = std::make_unique<TwoStateCard>(ReadTwoState(t));
+      card->set_physics(ReadPhysics(t, nullptr));
     } else if (kind == "measured") {
       card = std::make_unique<MeasuredCard>(ReadMeasured(t, path));
+      card->set_physics(ReadPhysics(t, nullptr));
     } else {
       Fail("{}: must be 'mtj', 'two_state' or 'measured', got '{}'", t.Where("kind"), kind);
     }
@@ -124,6 +204,111 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
   } catch (const Error& e) {
     RethrowNamingFile(e, path.string());
   }
+}
+
+void DeviceCard::set_physics(Physics physics) {
+  physics.Validate();
+  physics_ = std::move(physics);
+}
+
+IvShape DeviceCard::Iv(State state) const {
+  const IvLaw& iv = physics_.iv;
+  if (state == State::kOn) return iv.on_v0_v > 0 ? IvShape::Sinh(iv.on_v0_v) : IvShape::Linear();
+  if (iv.v_half_v > 0) return IvShape::TmrBias(Stats().on_off_ratio() - 1.0, iv.v_half_v);
+  return iv.off_v0_v > 0 ? IvShape::Sinh(iv.off_v0_v) : IvShape::Linear();
+}
+
+double DeviceCard::UnitWeightSiemens(double read_voltage_v) const {
+  const StateStats s = Stats();
+  return s.on.mean_s * Iv(State::kOn).Shape(read_voltage_v) -
+         s.off.mean_s * Iv(State::kOff).Shape(read_voltage_v);
+}
+
+double DeviceCard::Flip(State from, double /*g_s*/, Rng& rng) const {
+  return Sample(from == State::kOn ? State::kOff : State::kOn, rng);
+}
+
+std::unique_ptr<DeviceCard> DeviceCard::KeepPhysics(std::unique_ptr<DeviceCard> card) const {
+  card->physics_ = physics_;
+  return card;
+}
+
+namespace {
+
+// The per-device stream of Age: splitmix64 (Steele et al., OOPSLA 2014), whose state is one
+// word, so that a device costs one draw of the chip's stream and a few arithmetic operations,
+// not the seeding of a Mersenne Twister.
+class DeviceStream {
+ public:
+  explicit DeviceStream(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t Next() {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  /// Box-Muller: always two uniforms, so every device takes the same number of draws.
+  double Normal() {
+    const double u1 = 1.0 - Uniform();  // (0, 1]
+    const double u2 = Uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+State Other(State s) { return s == State::kOn ? State::kOff : State::kOn; }
+
+}  // namespace
+
+DeviceCard::Aged DeviceCard::Age(State written, double g_s, const ReadConditions& conditions,
+                                 Rng& aging_rng) const {
+  const std::uint64_t seed = aging_rng.NextU64();
+  Aged out{g_s, written};
+  const Physics& p = physics_;
+  if (!p.stuck.any() && !p.retention.any() && !p.drift.any()) return out;
+  // Every draw is made whether used or not: the same device at another time or temperature
+  // sees the same numbers, so a chip ages monotonically.
+  DeviceStream stream(seed);
+  const double u_stuck = stream.Uniform();
+  const double u_flip = stream.Uniform();
+  const double xi_nu = stream.Normal();
+  const double xi_relax = stream.Normal();
+  const std::uint64_t redraw_seed = stream.Next();
+  const auto become = [&](State state) {
+    if (state == out.state) return;
+    Rng rng(redraw_seed);
+    out.g_s = Flip(out.state, out.g_s, rng);
+    out.state = state;
+  };
+  bool stuck = false;
+  if (u_stuck < p.stuck.on_fraction) {
+    become(State::kOn);
+    stuck = true;
+  } else if (u_stuck < p.stuck.on_fraction + p.stuck.off_fraction) {
+    become(State::kOff);
+    stuck = true;
+  }
+  if (!stuck && p.retention.any() &&
+      u_flip < p.retention.FlipProbability(conditions.time_s, conditions.temperature_k)) {
+    become(Other(out.state));
+  }
+  if (p.drift.any() && conditions.time_s > 0) {
+    const Drift& d = p.drift;
+    const double t = d.EffectiveTime(conditions.time_s, conditions.temperature_k);
+    if (t > d.t0_s) {
+      const bool on = out.state == State::kOn;
+      // A negative draw of nu would make a device conduct more over time: cut at 0.
+      const double nu = std::max(0.0, on ? d.on_nu_mean + d.on_nu_sigma * xi_nu
+                                         : d.off_nu_mean + d.off_nu_sigma * xi_nu);
+      const double decades = std::log10(t / d.t0_s);
+      const double sigma = d.relax_per_decade * decades;
+      out.g_s *= std::pow(t / d.t0_s, -nu) * std::exp(sigma * xi_relax - 0.5 * sigma * sigma);
+    }
+  }
+  return out;
 }
 
 const std::vector<std::string>& PresetCardNames() {

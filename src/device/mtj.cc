@@ -148,19 +148,23 @@ std::unique_ptr<DeviceCard> MtjCard::WithRon(double r_on_ohm) const {
   MtjOptions o = options_;
   o.ra_ohm_um2 = options_.EffectiveRa() * r_on_ohm / this->r_on_ohm();
   o.t_mgo_nm = 0.0;
-  return std::make_unique<MtjCard>(o);
+  return KeepPhysics(std::make_unique<MtjCard>(o));
 }
 
 std::unique_ptr<DeviceCard> MtjCard::WithOnOffRatio(double ratio) const {
   Require(std::isfinite(ratio) && ratio > 1.0, "on/off ratio must be > 1 (TMR > 0), got {}", ratio);
   MtjOptions o = options_;
   o.tmr = ratio - 1.0;
-  return std::make_unique<MtjCard>(o);
+  return KeepPhysics(std::make_unique<MtjCard>(o));
+}
+
+double MtjCard::Flip(State from, double g_s, Rng& /*rng*/) const {
+  return from == State::kOn ? g_s / (1.0 + options_.tmr) : g_s * (1.0 + options_.tmr);
 }
 
 nlohmann::json MtjCard::ToJson() const {
   const MtjOptions& o = options_;
-  return {{"kind", "mtj"},
+  nlohmann::json j = {{"kind", "mtj"},
           {"name", o.name},
           {"ra_ohm_um2", o.EffectiveRa()},
           {"t_mgo_nm", o.t_mgo_nm},
@@ -173,6 +177,8 @@ nlohmann::json MtjCard::ToJson() const {
           {"sigma_radius_nm", o.sigma_radius_nm},
           {"tmr", o.tmr},
           {"write_voltage_v", o.write_voltage_v}};
+  if (physics().any()) j["physics"] = physics().ToJson();
+  return j;
 }
 
 }  // namespace aimc::device

@@ -102,22 +102,24 @@ std::unique_ptr<DeviceCard> TwoStateCard::WithRon(double r_on_ohm) const {
           options_.name, r_on_ohm, options_.r_on_min_ohm, options_.r_on_max_ohm);
   TwoStateOptions o = options_;
   o.r_on_ohm = r_on_ohm;
-  return std::make_unique<TwoStateCard>(o);
+  return KeepPhysics(std::make_unique<TwoStateCard>(o));
 }
 
 std::unique_ptr<DeviceCard> TwoStateCard::WithOnOffRatio(double ratio) const {
   TwoStateOptions o = options_;
   o.on_off_ratio = ratio;
-  return std::make_unique<TwoStateCard>(o);
+  return KeepPhysics(std::make_unique<TwoStateCard>(o));
 }
 
 nlohmann::json TwoStateCard::ToJson() const {
   const TwoStateOptions& o = options_;
-  return {{"kind", "two_state"},     {"name", o.name},
+  nlohmann::json j = {{"kind", "two_state"},     {"name", o.name},
           {"r_on_ohm", o.r_on_ohm},  {"on_off_ratio", o.on_off_ratio},
           {"cv_on", o.cv_on},        {"cv_off", o.cv_off},
           {"spread", ToString(o.spread)}, {"write_voltage_v", o.write_voltage_v},
           {"r_on_min_ohm", o.r_on_min_ohm}, {"r_on_max_ohm", o.r_on_max_ohm}};
+  if (physics().any()) j["physics"] = physics().ToJson();
+  return j;
 }
 
 void MeasuredOptions::Validate() const {
@@ -209,7 +211,7 @@ std::unique_ptr<DeviceCard> MeasuredCard::WithRon(double r_on_ohm) const {
           options_.name, r_on_ohm, lo, hi);
   MeasuredOptions o = options_;
   o.scale = options_.scale * r_on_ohm / this->r_on_ohm();
-  return std::make_unique<MeasuredCard>(o);
+  return KeepPhysics(std::make_unique<MeasuredCard>(o));
 }
 
 std::unique_ptr<DeviceCard> MeasuredCard::WithOnOffRatio(double ratio) const {
@@ -219,13 +221,15 @@ std::unique_ptr<DeviceCard> MeasuredCard::WithOnOffRatio(double ratio) const {
 }
 
 nlohmann::json MeasuredCard::ToJson() const {
-  return {{"kind", "measured"},
+  nlohmann::json j = {{"kind", "measured"},
           {"name", options_.name},
           {"csv", options_.csv.string()},
           {"scale", options_.scale},
           {"devices_on", g_on_s_.size()},
           {"devices_off", g_off_s_.size()},
           {"write_voltage_v", options_.write_voltage_v}};
+  if (physics().any()) j["physics"] = physics().ToJson();
+  return j;
 }
 
 }  // namespace aimc::device

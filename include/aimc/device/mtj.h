@@ -74,6 +74,10 @@ class MtjCard : public DeviceCard {
   /// G_P of a pillar of radius r.
   double ConductanceP(double radius_nm) const;
 
+ protected:
+  /// The same pillar in the other state: G_AP = G_P / (1 + TMR).
+  double Flip(State from, double g_s, Rng& rng) const override;
+
  private:
   MtjOptions options_;
 };

@@ -58,15 +58,23 @@ struct IvLaw {
 /// standard normal. With `flicker_q` > 0 the relative sigma instead follows 1/f noise integrated
 /// over the read bandwidth, sigma_rel(t) = q sqrt(ln((t + t_read) / (2 t_read))) at time t after
 /// programming (the PCM model of Nandakumar et al., ICECS 2019, used by IBM's aihwkit).
+///
+/// Shot noise of the read current (tunnel junctions): with `shot_fano` F > 0, a device carrying
+/// current I and read (integrated) for read_time_s sees a current noise of variance
+/// F q I / t_read (2 F q I over the bandwidth 1 / (2 t_read)), i.e. a relative sigma
+/// sqrt(F q / (I t_read)) that falls as the read voltage rises.
 struct ReadNoise {
   double sigma_rel = 0.0;
   double flicker_q = 0.0;
+  double shot_fano = 0.0;
   double read_time_s = 250e-9;
   std::string source;
 
-  bool any() const { return sigma_rel > 0.0 || flicker_q > 0.0; }
-  /// The relative sigma of one read at `time_s` after programming.
+  bool any() const { return sigma_rel > 0.0 || flicker_q > 0.0 || shot_fano > 0.0; }
+  /// The relative sigma of one read at `time_s` after programming (without shot noise).
   double SigmaAt(double time_s) const;
+  /// Variance of the read current of a device carrying `current_a` from shot noise (A^2).
+  double ShotVariance(double current_a) const;
 };
 
 /// Loss of a stored binary state by thermal activation (MTJs; any binary device with a Delta):
@@ -94,8 +102,8 @@ double DeltaFromMacrospin(double mu0_hk_mt, double ms_ka_per_m, double volume_nm
 /// Conductance drift and relaxation after programming, at time t >= t0:
 ///   drift (PCM):       G(t) = G(t0) (t / t0)^-nu, nu ~ Normal(nu_mean, nu_sigma) per device and
 ///                      state, drawn once per device;
-///   relaxation (RRAM): G(t) = G(t0) (1 + sigma(t) xi), sigma(t) = relax_per_decade log10(t / t0),
-///                      xi drawn once per device.
+///   relaxation (RRAM): G(t) = G(t0) exp(sigma(t) xi - sigma(t)^2 / 2) (mean kept), sigma(t) =
+///                      relax_per_decade log10(t / t0), xi drawn once per device.
 /// Temperature enters through an Arrhenius acceleration of time, t_eff = t exp(E_a / k_B (1/T_ref
 /// - 1/T)); E_a = 0 leaves time as it is.
 struct Drift {
