@@ -67,8 +67,11 @@ Eigen::MatrixXd IdealCurrents(const NonlinearCrossbar& array, const Eigen::Matri
 
 /// How the Newton solve of a non-linear array proceeds and when it stops.
 struct NonlinearOptions {
-  /// Converged when max |KCL mismatch| over the nodes <= tolerance_rel * the largest device
-  /// current; within [1e-15, 0.1] (below 1e-15 rounding of the sums themselves dominates).
+  /// Converged when at every node the KCL mismatch is <= tolerance_rel * the largest device
+  /// current, or within the rounding floor of the node's own terms (8 eps x the sum of
+  /// |g x| over its links and cells: the last bit of a node voltage on a wire that conducts far
+  /// better than the devices moves the mismatch by more than 1e-12 of a device current);
+  /// within [1e-15, 0.1].
   double tolerance_rel = 1e-12;
   /// Newton steps (one Jacobian factorization each) before giving up; within [1, 10000].
   int max_iterations = 50;
@@ -88,6 +91,7 @@ struct NonlinearSummary {
   int iterations = 0;        // Newton steps after the linear start (Jacobian factorizations)
   int step_halvings = 0;     // backtracking cuts over all steps
   double residual_rel = 0.0;  // max |KCL mismatch| / largest device current, at the end
+  double floor_rel = 0.0;     // the largest node's rounding floor, relative the same way
   bool converged = false;
   double seconds = 0.0;
 };
