@@ -132,7 +132,8 @@ class NonlinearSolver {
   /// inputs share one factorization. Errors name the input.
   NonlinearBatch BatchColumnCurrents(const Eigen::MatrixXd& v_rows);
 
-  /// The linear nodal matrix's size and the time of the one symbolic analysis.
+  /// The nodal matrix's size, the time of the one symbolic analysis, and the numeric
+  /// factorizations' time summed over every solve so far (linear starts and Newton steps).
   const FactorSummary& factor_summary() const;
 
  private:
