@@ -184,6 +184,12 @@ if "$aimc" help train >/dev/null 2>&1; then
   refused "test --threads -1" "threads must be in 1..256" "$aimc" test --model "$model" --threads -1
   refused "negative test subset" "test-subset must be >= 0" \
     "$aimc" test --model "$model" --test-subset -3
+  refused "a read time without a card" "need --card" \
+    "$aimc" test --model "$model" --time-s 10
+  refused "a negative read time" "time_s must be >= 0" \
+    "$aimc" test --model "$model" --card sot_mram --time-s -1 --test-subset 10 --chips 1
+  refused "an unknown drift compensation" "drift_compensation must be none, array or column" \
+    "$aimc" test --model "$model" --card sot_mram --drift-compensation row --test-subset 10
   refused "export --out a folder" "$tmp/folder: is a folder" \
     "$aimc" export --model "$model" --out "$tmp/folder"
   head -c 5000 "$model" >"$tmp/cut.pt"

@@ -26,6 +26,9 @@ void RegisterDevice(CLI::App& app) {
     std::int64_t samples = 200000;
     std::uint64_t seed = 1;
     std::string csv;
+    double read_voltage_v = 0.2;
+    double time_s = 0.0;
+    double temperature_c = 25.0;
   };
   auto args = std::make_shared<StatsArgs>();
   CLI::App* stats = device->add_subcommand(
@@ -40,6 +43,15 @@ void RegisterDevice(CLI::App& app) {
       ->capture_default_str();
   stats->add_option("--seed", args->seed, "Seed of the Monte-Carlo draws")->capture_default_str();
   stats->add_option("--csv", args->csv, "Also write the table as CSV to this file");
+  stats->add_option("--read-voltage", args->read_voltage_v,
+                    "Voltage across a device read at full scale (V), for the card's I-V and shot "
+                    "noise")
+      ->capture_default_str();
+  stats->add_option("--time", args->time_s,
+                    "Time since programming (s), for retention, drift and 1/f read noise")
+      ->capture_default_str();
+  stats->add_option("--temperature", args->temperature_c, "Temperature (degrees C)")
+      ->capture_default_str();
   stats->callback([args] {
     if (!args->csv.empty()) RequireOutputFile(args->csv);
     const auto card = device::LoadCardOrPreset(args->card);
@@ -64,13 +76,76 @@ void RegisterDevice(CLI::App& app) {
                      fmt::format("{:.4g} - {:.4g}", card->r_on_range_ohm().first,
                                  card->r_on_range_ohm().second),
                      ""}});
+    device::ReadConditions conditions;
+    conditions.read_voltage_v = args->read_voltage_v;
+    conditions.time_s = args->time_s;
+    conditions.temperature_k = args->temperature_c + 273.15;
+    conditions.Validate();
+    double rms[3] = {0, 0, 0};
+    const mapping::WeightSpread read =
+        mapping::ReadSpread(*card, conditions, args->samples, args->seed, rms);
+    const device::Physics& p = card->physics();
+    if (p.any()) {
+      fmt::print("\nPhysics beyond the static resistor:\n");
+      std::vector<std::vector<std::string>> rows = {{"part", "parameters", "source"}};
+      rows.push_back({"I-V", fmt::format("ON {}; OFF {}{}", card->Iv(device::State::kOn).Describe(),
+                                         card->Iv(device::State::kOff).Describe(),
+                                         p.iv.access_ohm > 0
+                                             ? fmt::format("; access {:.4g} ohm", p.iv.access_ohm)
+                                             : ""),
+                      p.iv.source});
+      if (p.read_noise.any())
+        rows.push_back({"read noise",
+                        fmt::format("sigma {:.3g} + 1/f q {:.3g} (t_read {:.3g} s), shot F {:.3g}",
+                                    p.read_noise.sigma_rel, p.read_noise.flicker_q,
+                                    p.read_noise.read_time_s, p.read_noise.shot_fano),
+                        p.read_noise.source});
+      if (p.retention.any())
+        rows.push_back({"retention",
+                        fmt::format("Delta {:.4g} at {:.4g} K ({:.4g} at {:.4g} K), tau_0 {:.3g} s; "
+                                    "P(flip) {:.3g}",
+                                    p.retention.delta, p.retention.reference_temperature_k,
+                                    p.retention.DeltaAt(conditions.temperature_k),
+                                    conditions.temperature_k, p.retention.attempt_time_s,
+                                    p.retention.FlipProbability(conditions.time_s,
+                                                                conditions.temperature_k)),
+                        p.retention.source});
+      if (p.drift.any())
+        rows.push_back({"drift",
+                        fmt::format("nu ON {:.3g} +- {:.3g}, OFF {:.3g} +- {:.3g}, relaxation "
+                                    "{:.3g}/decade, t0 {:.3g} s, E_a {:.3g} eV",
+                                    p.drift.on_nu_mean, p.drift.on_nu_sigma, p.drift.off_nu_mean,
+                                    p.drift.off_nu_sigma, p.drift.relax_per_decade, p.drift.t0_s,
+                                    p.drift.activation_ev),
+                        p.drift.source});
+      if (p.stuck.any())
+        rows.push_back({"stuck-at", fmt::format("ON {:.3g}, OFF {:.3g}", p.stuck.on_fraction,
+                                                p.stuck.off_fraction),
+                        p.stuck.source});
+      PrintTextTable(rows);
+    }
+    fmt::print("\nRead at {:.3g} V, {:.4g} s after programming, {:.4g} C ({} pairs per level):\n",
+               conditions.read_voltage_v, conditions.time_s, args->temperature_c, args->samples);
+    PrintTextTable(
+        {{"level", "mean", "sigma (around its mean)", "rms error (around the level)"},
+         {"-1", fmt::format("{:.4f}", read.mean[0]), fmt::format("{:.5f}", read.sigma[0]),
+          fmt::format("{:.5f}", rms[0])},
+         {"0", fmt::format("{:.4f}", read.mean[1]), fmt::format("{:.5f}", read.sigma[1]),
+          fmt::format("{:.5f}", rms[1])},
+         {"+1", fmt::format("{:.4f}", read.mean[2]), fmt::format("{:.5f}", read.sigma[2]),
+          fmt::format("{:.5f}", rms[2])},
+         {"unit weight dG(V) (S)", fmt::format("{:.5g}", read.dg_s), "", ""}});
     if (!args->csv.empty()) {
       Table t{{"r_on_ohm", "r_off_ohm", "cv_on", "cv_off", "sigma_m1", "sigma_0", "sigma_p1",
-               "sigma_m1_mc", "sigma_0_mc", "sigma_p1_mc", "write_voltage_v"},
+               "sigma_m1_mc", "sigma_0_mc", "sigma_p1_mc", "write_voltage_v", "read_voltage_v",
+               "time_s", "temperature_k", "sigma_m1_read", "sigma_0_read", "sigma_p1_read",
+               "rms_m1_read", "rms_0_read", "rms_p1_read"},
               {}};
       t.Add({card->r_on_ohm(), 1 / s.off.mean_s, s.on.cv(), s.off.cv(), analytic.sigma[0],
              analytic.sigma[1], analytic.sigma[2], mc.sigma[0], mc.sigma[1], mc.sigma[2],
-             card->write_voltage_v()});
+             card->write_voltage_v(), conditions.read_voltage_v, conditions.time_s,
+             conditions.temperature_k, read.sigma[0], read.sigma[1], read.sigma[2], rms[0],
+             rms[1], rms[2]});
       WriteCsv(args->csv, t);
     }
   });

@@ -112,6 +112,9 @@ void RegisterTest(CLI::App& app) {
     double wire_ohm = 0.0;
     double r_on_ohm = 0.0;
     std::int64_t tile_rows = experiment::ChipOptions{}.tile_rows;
+    double time_s = experiment::ChipOptions{}.time_s;
+    double temperature_k = experiment::ChipOptions{}.temperature_k;
+    std::string drift_compensation = ToString(experiment::ChipOptions{}.drift_compensation);
     fs::path data_dir;
     std::uint64_t seed = 1;
     std::int64_t test_subset = 0;
@@ -133,6 +136,16 @@ void RegisterTest(CLI::App& app) {
   cmd->add_option("--wire-ohm", a->wire_ohm, "With --card: wire resistance per segment, rows and "
                                              "columns (ohm)")->capture_default_str();
   cmd->add_option("--tile-rows", a->tile_rows, "With --card: rows per tile")->capture_default_str();
+  cmd->add_option("--time-s", a->time_s,
+                  "With --card: read this long after programming (s): the card's retention, "
+                  "drift and read noise at that time")
+      ->capture_default_str();
+  cmd->add_option("--temperature-k", a->temperature_k, "With --card: temperature of the read (K)")
+      ->capture_default_str();
+  cmd->add_option("--drift-compensation", a->drift_compensation,
+                  "With --card: none, array or column (a reference read at time 0 and at read "
+                  "time rescales each array or column)")
+      ->capture_default_str();
   cmd->add_option("--chips", a->chips, "Monte-Carlo chips")->capture_default_str();
   cmd->add_option("--chips-per-pass", a->chips_per_pass,
                   "Chips evaluated side by side in one pass over the images (0: automatic); "
@@ -161,13 +174,20 @@ void RegisterTest(CLI::App& app) {
       experiment::ChipOptions chip;
       chip.crossbar.wire_row_ohm = chip.crossbar.wire_col_ohm = a->wire_ohm;
       chip.tile_rows = a->tile_rows;
+      chip.time_s = a->time_s;
+      chip.temperature_k = a->temperature_k;
+      chip.drift_compensation = experiment::ParseDriftCompensation(a->drift_compensation);
       spec = experiment::ChipSpec::Devices(card, chip);
       const mapping::WeightSpread spread = mapping::AnalyticSpread(card->Stats());
       spdlog::info("{}: sigma_-1 {:.4f}, sigma_0 {:.4f}, sigma_+1 {:.4f}", a->card,
                    spread.sigma[0], spread.sigma[1], spread.sigma[2]);
     } else {
-      Require(a->wire_ohm == 0.0 && a->r_on_ohm == 0.0,
-              "--wire-ohm and --r-on need --card: they act on devices, not on weight noise");
+      const experiment::ChipOptions defaults;
+      Require(a->wire_ohm == 0.0 && a->r_on_ohm == 0.0 && a->time_s == defaults.time_s &&
+                  a->temperature_k == defaults.temperature_k &&
+                  a->drift_compensation == ToString(defaults.drift_compensation),
+              "--wire-ohm, --r-on, --time-s, --temperature-k and --drift-compensation need "
+              "--card: they act on devices, not on weight noise");
     }
     spec.Validate();
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;

@@ -23,6 +23,23 @@
 
 namespace aimc::experiment {
 
+std::string ToString(DriftCompensation compensation) {
+  switch (compensation) {
+    case DriftCompensation::kNone: return "none";
+    case DriftCompensation::kArray: return "array";
+    case DriftCompensation::kColumn: return "column";
+  }
+  return "none";
+}
+
+DriftCompensation ParseDriftCompensation(const std::string& name) {
+  for (const DriftCompensation c :
+       {DriftCompensation::kNone, DriftCompensation::kArray, DriftCompensation::kColumn}) {
+    if (name == ToString(c)) return c;
+  }
+  Fail("drift_compensation must be none, array or column, got '{}'", name);
+}
+
 void ChipOptions::Validate() const {
   Require(tile_rows >= 1, "tile_rows must be >= 1, got {}", tile_rows);
   Require(tile_cols >= 1, "tile_cols must be >= 1, got {}", tile_cols);
@@ -33,7 +50,20 @@ void ChipOptions::Validate() const {
   Require(std::isfinite(adc_full_scale_fraction) && adc_full_scale_fraction > 0 &&
               adc_full_scale_fraction <= 1,
           "adc_full_scale_fraction must be in (0, 1], got {}", adc_full_scale_fraction);
+  Require(std::isfinite(time_s) && time_s >= 0, "time_s must be >= 0 (since programming), got {}",
+          time_s);
+  // Cryogenic to well above any chip's rating: outside, a unit slip (Celsius for kelvin).
+  Require(std::isfinite(temperature_k) && temperature_k >= 1 && temperature_k <= 1000,
+          "temperature_k must be in [1, 1000] K, got {}", temperature_k);
   crossbar.Validate();
+}
+
+device::ReadConditions ChipOptions::Conditions() const {
+  device::ReadConditions c;
+  c.read_voltage_v = read_voltage_v;
+  c.time_s = time_s;
+  c.temperature_k = temperature_k;
+  return c;
 }
 
 bool ChipOptions::has_parasitics() const {
@@ -42,13 +72,20 @@ bool ChipOptions::has_parasitics() const {
 }
 
 nlohmann::json ChipOptions::ToJson() const {
-  return {{"tile_rows", tile_rows},
-          {"tile_cols", tile_cols},
-          {"read_voltage_v", read_voltage_v},
-          {"crossbar", crossbar.ToJson()},
-          {"layout", circuit::ToString(layout)},
-          {"adc_bits", adc_bits},
-          {"adc_full_scale_fraction", adc_full_scale_fraction}};
+  nlohmann::json j = {{"tile_rows", tile_rows},
+                      {"tile_cols", tile_cols},
+                      {"read_voltage_v", read_voltage_v},
+                      {"crossbar", crossbar.ToJson()},
+                      {"layout", circuit::ToString(layout)},
+                      {"adc_bits", adc_bits},
+                      {"adc_full_scale_fraction", adc_full_scale_fraction}};
+  // Only where set: result caches keyed by this JSON stay valid for chips read at time 0.
+  const ChipOptions defaults;
+  if (time_s != defaults.time_s) j["time_s"] = time_s;
+  if (temperature_k != defaults.temperature_k) j["temperature_k"] = temperature_k;
+  if (drift_compensation != defaults.drift_compensation)
+    j["drift_compensation"] = ToString(drift_compensation);
+  return j;
 }
 
 Eigen::MatrixXd ToEigen(const torch::Tensor& t) {
@@ -91,9 +128,17 @@ nlohmann::json ChipSpec::ToJson() const {
 
 std::string ChipSpec::Describe() const {
   if (!uses_devices()) return "weight noise " + noise.ToString();
-  return fmt::format("{} devices (R_ON {:.4g} Ohm), tiles {} x {}, wires {:.4g}/{:.4g} Ohm",
-                     card->name(), card->r_on_ohm(), options.tile_rows, options.tile_cols,
-                     options.crossbar.wire_row_ohm, options.crossbar.wire_col_ohm);
+  std::string text =
+      fmt::format("{} devices (R_ON {:.4g} Ohm), tiles {} x {}, wires {:.4g}/{:.4g} Ohm",
+                  card->name(), card->r_on_ohm(), options.tile_rows, options.tile_cols,
+                  options.crossbar.wire_row_ohm, options.crossbar.wire_col_ohm);
+  const ChipOptions defaults;
+  if (options.time_s != defaults.time_s || options.temperature_k != defaults.temperature_k)
+    text += fmt::format(", read {:.4g} s after programming at {:.4g} K", options.time_s,
+                        options.temperature_k);
+  if (options.drift_compensation != defaults.drift_compensation)
+    text += fmt::format(", drift compensation per {}", ToString(options.drift_compensation));
+  return text;
 }
 
 double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale) {
@@ -195,15 +240,17 @@ void Chip::Build(const std::vector<Chip*>& chips) {
     const Job& job = jobs[i];
     const ChipOptions& o = job.chip->spec_.options;
     Tile& tile = job.chip->layers_[job.layer].tiles[job.tile];
+    const circuit::CrossbarOptions& xo = job.chip->crossbar_;
     Eigen::MatrixXd effective;
-    if (o.has_parasitics()) {
+    if (o.has_parasitics() || xo.access_ohm > 0) {
       const circuit::Crossbar xbar(circuit::InterleavePairs(tile.g_plus, tile.g_minus, o.layout),
-                                   o.crossbar);
+                                   xo);
       effective = circuit::CombinePairs(circuit::EffectiveMatrix(xbar), o.layout);
     } else {
       effective = tile.g_plus - tile.g_minus;
     }
     tile.weight = effective / job.chip->dg_s_;
+    if (tile.compensation.size() > 0) tile.weight *= tile.compensation.asDiagonal();
   });
   for (Chip* chip : chips) chip->MakeProducts();
   const double seconds =
@@ -232,10 +279,54 @@ void Chip::DrawNoise() {
   }
 }
 
+namespace {
+
+// Ages a tile's programmed devices to the read conditions (DeviceCard::Age, one draw of
+// `aging_rng` per device in a fixed order) and sets which read ON; with drift compensation, the
+// factor c(0) / c(t) from the same devices aged to time 0 (the same draws: stuck-at faults are
+// there from the start).
+void AgeTile(Tile& tile, const Eigen::MatrixXi& written, const device::DeviceCard& card,
+             const ChipOptions& o, Rng aging_rng) {
+  const device::ReadConditions now = o.Conditions();
+  device::ReadConditions fresh = now;
+  fresh.time_s = 0.0;
+  Rng fresh_rng = aging_rng;
+  const bool compensate = o.drift_compensation != DriftCompensation::kNone;
+  tile.on_plus.resize(tile.rows, tile.cols);
+  tile.on_minus.resize(tile.rows, tile.cols);
+  Eigen::VectorXd c0 = Eigen::VectorXd::Zero(tile.cols), ct = Eigen::VectorXd::Zero(tile.cols);
+  for (std::int64_t j = 0; j < tile.cols; ++j) {
+    for (std::int64_t i = 0; i < tile.rows; ++i) {
+      const mapping::PairStates states = mapping::StatesOf(written(i, j));
+      for (const bool plus : {true, false}) {
+        double& g = plus ? tile.g_plus(i, j) : tile.g_minus(i, j);
+        const device::State state = plus ? states.plus : states.minus;
+        if (compensate) c0(j) += card.Age(state, g, fresh, fresh_rng).g_s;
+        const device::DeviceCard::Aged aged = card.Age(state, g, now, aging_rng);
+        g = aged.g_s;
+        (plus ? tile.on_plus : tile.on_minus)(i, j) = aged.state == device::State::kOn;
+        ct(j) += g;
+      }
+    }
+  }
+  if (o.drift_compensation == DriftCompensation::kColumn) {
+    tile.compensation = c0.cwiseQuotient(ct);
+  } else if (o.drift_compensation == DriftCompensation::kArray) {
+    tile.compensation = Eigen::VectorXd::Constant(tile.cols, c0.sum() / ct.sum());
+  }
+}
+
+}  // namespace
+
 void Chip::DrawTiles(const device::DeviceCard& card) {
   const ChipOptions& o = spec_.options;
-  const device::StateStats stats = card.Stats();
-  dg_s_ = stats.on.mean_s - stats.off.mean_s;
+  const bool aging = card.physics().any();
+  dg_s_ = card.UnitWeightSiemens(o.read_voltage_v);
+  Require(std::isfinite(dg_s_) && dg_s_ > 0,
+          "{}: the unit weight at read_voltage_v = {} V is {} S; ON must conduct more than OFF",
+          card.name(), o.read_voltage_v, dg_s_);
+  crossbar_ = o.crossbar;
+  crossbar_.access_ohm += card.physics().iv.access_ohm;
   auto analog = network_.AnalogLayers();
   Require(!analog.empty(), "the network has no ternary layer to place on a chip");
   for (std::size_t l = 0; l < analog.size(); ++l) {
@@ -258,10 +349,13 @@ void Chip::DrawTiles(const device::DeviceCard& card) {
         Eigen::MatrixXi w(tile.rows, tile.cols);
         for (std::int64_t i = 0; i < tile.rows; ++i)
           for (std::int64_t j = 0; j < tile.cols; ++j) w(i, j) = p[(r0 + i) * lt.cols + c0 + j];
-        Rng rng(Rng::Derive(Rng::Derive(seed_, l), tile_index++));
+        const std::uint64_t tile_seed = Rng::Derive(Rng::Derive(seed_, l), tile_index++);
+        Rng rng(tile_seed);
         mapping::ProgrammedPairs pairs = mapping::Program(w, card, rng);
         tile.g_plus = std::move(pairs.g_plus);
         tile.g_minus = std::move(pairs.g_minus);
+        // A stream of its own: the programmed draws, hence a chip at time 0, stay as they were.
+        if (aging) AgeTile(tile, w, card, o, Rng(Rng::Derive(tile_seed, kAgingStream)));
         lt.tiles.push_back(std::move(tile));
       }
     }
@@ -269,32 +363,152 @@ void Chip::DrawTiles(const device::DeviceCard& card) {
   }
 }
 
+namespace {
+
+// s(V) - 1 of an I-V shape, elementwise in double (s - 1 is small at low bias: float would lose
+// it to cancellation).
+torch::Tensor ShapeMinusOne(const device::IvShape& shape, const torch::Tensor& v) {
+  switch (shape.kind) {
+    case device::IvShape::Kind::kLinear:
+      return torch::zeros_like(v);
+    case device::IvShape::Kind::kTmrBias: {
+      // s = (1 + TMR0) / (1 + TMR(V)), TMR(V) = TMR0 / (1 + (V / V_h)^2).
+      const torch::Tensor tmr = shape.tmr0 / (1 + (v / shape.v_half_v).square());
+      return (shape.tmr0 - tmr) / (1 + tmr);
+    }
+    case device::IvShape::Kind::kSinh: {
+      // s = sinh(u) / u, u = V / V0; 1 at u = 0.
+      const torch::Tensor u = v / shape.v0_v;
+      return torch::where(u == 0, torch::zeros_like(u), torch::sinh(u) / u - 1);
+    }
+  }
+  Fail("unknown I-V shape");
+}
+
+// The pre of a non-linear state's term: phi(x) = x (s(V(x)) - 1), V = x * volts_per_unit.
+nn::Elementwise NonLinearPre(const device::IvShape& shape, double volts_per_unit) {
+  return [shape, volts_per_unit](const torch::Tensor& x) {
+    const torch::Tensor xd = x.to(torch::kDouble);
+    return (xd * ShapeMinusOne(shape, xd * volts_per_unit)).to(x.scalar_type());
+  };
+}
+
+// One chip's term posts applied to their own block of output channels, side by side.
+nn::Elementwise SideBySide(std::vector<nn::Elementwise> posts) {
+  return [posts = std::move(posts)](const torch::Tensor& y) {
+    const std::int64_t k = static_cast<std::int64_t>(posts.size());
+    const std::int64_t out = y.size(1) / k;
+    std::vector<torch::Tensor> blocks;
+    for (std::int64_t c = 0; c < k; ++c)
+      blocks.push_back(posts[static_cast<std::size_t>(c)](y.narrow(1, c * out, out)));
+    return torch::cat(blocks, 1);
+  };
+}
+
+}  // namespace
+
 void Chip::MakeProducts() {
   if (!spec_.uses_devices()) return;  // DrawNoise made them
   const ChipOptions& o = spec_.options;
+  const device::DeviceCard& card = *spec_.card;
+  const double sigma = card.physics().read_noise.SigmaAt(o.time_s);
+  Require(std::isfinite(sigma) && sigma >= 0, "{}: read_noise gives sigma {} at time_s = {} s",
+          card.name(), sigma, o.time_s);
+  // The states whose I-V is not linear: one product term each.
+  std::vector<std::pair<device::State, device::IvShape>> nonlinear;
+  for (const device::State state : {device::State::kOn, device::State::kOff}) {
+    const device::IvShape shape = card.Iv(state);
+    if (!shape.linear()) nonlinear.emplace_back(state, shape);
+  }
+  const std::uint64_t noise_seed = Rng::Derive(seed_, kReadNoiseStream);
   auto analog = network_.AnalogLayers();
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const LayerTiles& lt = layers_[l];
     const nn::AnalogLayer& layer = analog[l];
     const auto& lo = layer->options();
     const std::int64_t kk = lo.kind == nn::LayerKind::kConv ? lo.kernel * lo.kernel : 1;
-    // The layer's effective matrix, outputs first: (cols, rows), rows in im2col order.
-    torch::Tensor wt = torch::empty({lt.cols, lt.rows}, torch::kFloat);
-    for (const Tile& tile : lt.tiles)
-      wt.narrow(0, tile.col0, tile.cols).narrow(1, tile.row0, tile.rows).copy_(
-          TransposedToTorch(tile.weight));
+    // The layer's matrices, outputs first: (cols, rows), rows in im2col order; `of` gives a
+    // tile's matrix (rows x cols, unit weights) for each.
+    const auto assemble = [&](const std::function<Eigen::MatrixXd(const Tile&)>& of) {
+      torch::Tensor m = torch::empty({lt.cols, lt.rows}, torch::kFloat);
+      for (const Tile& tile : lt.tiles)
+        m.narrow(0, tile.col0, tile.cols).narrow(1, tile.row0, tile.rows).copy_(
+            TransposedToTorch(of(tile)));
+      return m;
+    };
+    const auto compensated = [](const Tile& tile, Eigen::MatrixXd m, int power) {
+      if (tile.compensation.size() > 0)
+        m *= tile.compensation.array().pow(static_cast<double>(power)).matrix().asDiagonal();
+      return m;
+    };
+    const torch::Tensor wt = assemble([](const Tile& tile) { return tile.weight; });
+    // D_s = (G+ reading in s) - (G- reading in s), over dG.
+    std::vector<torch::Tensor> d;
+    for (const auto& [state, shape] : nonlinear) {
+      const bool on = state == device::State::kOn;
+      d.push_back(assemble([&, on](const Tile& tile) {
+        const Eigen::MatrixXd dm =
+            ((tile.on_plus == on).cast<double>() * tile.g_plus.array() -
+             (tile.on_minus == on).cast<double>() * tile.g_minus.array()).matrix() / dg_s_;
+        return compensated(tile, dm, 1);
+      }));
+    }
+    // Read noise variance per unit x^2: sigma^2 (G+^2 + G-^2) / dG^2.
+    torch::Tensor variance;
+    if (sigma > 0) {
+      variance = assemble([&](const Tile& tile) {
+        const Eigen::MatrixXd v = (sigma * sigma / (dg_s_ * dg_s_)) *
+                                  (tile.g_plus.array().square() + tile.g_minus.array().square()).matrix();
+        return compensated(tile, v, 2);
+      });
+    }
+    // Shot noise (tunnel junctions): a device carrying I = G x V_unit has a current variance
+    // linear in |I| (ReadNoise::ShotVariance), so the output variance in unit weights is
+    // sum_i |x_i| (Var(G+ V_unit) + Var(G- V_unit)) / (V_unit dG)^2: a term with pre |x|. The
+    // current is taken at low bias (the I-V shape's effect on the noise is left out).
+    const double volts_per_unit = o.read_voltage_v / lt.input_full_scale;
+    const device::ReadNoise& rn = card.physics().read_noise;
+    torch::Tensor shot;
+    if (rn.shot_fano > 0) {
+      const double per_unit = 1.0 / (volts_per_unit * dg_s_ * volts_per_unit * dg_s_);
+      shot = assemble([&](const Tile& tile) {
+        const Eigen::MatrixXd v =
+            (tile.g_plus + tile.g_minus).unaryExpr([&](double g) {
+              return rn.ShotVariance(g * volts_per_unit) * per_unit;
+            });
+        return compensated(tile, v, 2);
+      });
+    }
     nn::ChipProduct product;
+    std::uint64_t part_index = 0;
     const auto part_for = [&](std::int64_t r0, std::int64_t r1) {
       // Whole input channels that hold rows [r0, r1); rows of those channels outside are zero.
       const std::int64_t c0 = r0 / kk, c1 = (r1 + kk - 1) / kk;
-      torch::Tensor w = wt.narrow(1, c0 * kk, (c1 - c0) * kk).clone();
-      if (r0 > c0 * kk) w.narrow(1, 0, r0 - c0 * kk).zero_();
-      if (r1 < c1 * kk) w.narrow(1, r1 - c0 * kk, c1 * kk - r1).zero_();
+      const auto slice = [&](const torch::Tensor& m) {
+        torch::Tensor w = m.narrow(1, c0 * kk, (c1 - c0) * kk).clone();
+        if (r0 > c0 * kk) w.narrow(1, 0, r0 - c0 * kk).zero_();
+        if (r1 < c1 * kk) w.narrow(1, r1 - c0 * kk, c1 * kk - r1).zero_();
+        return lo.kind == nn::LayerKind::kConv ? w.view({lt.cols, c1 - c0, lo.kernel, lo.kernel})
+                                               : w;
+      };
       nn::ProductPart part;
-      part.weight = lo.kind == nn::LayerKind::kConv
-                        ? w.view({lt.cols, c1 - c0, lo.kernel, lo.kernel})
-                        : w;
+      part.weight = slice(wt);
       part.channel0 = c0;
+      for (std::size_t s = 0; s < nonlinear.size(); ++s)
+        part.terms.push_back({slice(d[s]), NonLinearPre(nonlinear[s].second, volts_per_unit), nullptr});
+      if (variance.defined()) {
+        part.terms.push_back({slice(variance), [](const torch::Tensor& x) { return x * x; },
+                              nn::GaussianOfVariance(Rng::Derive(Rng::Derive(noise_seed, l),
+                                                                 part_index))});
+      }
+      // Independent of the relative noise: a Gaussian of its own (their sum has the summed
+      // variance).
+      if (shot.defined()) {
+        part.terms.push_back({slice(shot), [](const torch::Tensor& x) { return x.abs(); },
+                              nn::GaussianOfVariance(Rng::Derive(
+                                  Rng::Derive(Rng::Derive(noise_seed, kShotStream), l), part_index))});
+      }
+      ++part_index;
       return part;
     };
     if (o.adc_bits == 0) {
@@ -370,7 +584,21 @@ std::vector<nn::ChipProduct> Stack(const std::vector<const std::vector<nn::ChipP
     for (std::size_t p = 0; p < first.parts.size(); ++p) {
       std::vector<torch::Tensor> w;
       for (const auto* c : chips) w.push_back((*c)[l].parts[p].weight);
-      s.parts.push_back({torch::cat(w, 0), first.parts[p].channel0, first.parts[p].post});
+      nn::ProductPart part{torch::cat(w, 0), first.parts[p].channel0, first.parts[p].post};
+      for (std::size_t t = 0; t < first.parts[p].terms.size(); ++t) {
+        std::vector<torch::Tensor> tw;
+        std::vector<nn::Elementwise> posts;
+        for (const auto* c : chips) {
+          const nn::ProductTerm& term = (*c)[l].parts[p].terms.at(t);
+          tw.push_back(term.weight);
+          posts.push_back(term.post);
+        }
+        const nn::ProductTerm& own = first.parts[p].terms[t];
+        // A post draws each chip's own noise: each on its block of outputs.
+        part.terms.push_back(
+            {torch::cat(tw, 0), own.pre, own.post ? SideBySide(std::move(posts)) : nullptr});
+      }
+      s.parts.push_back(std::move(part));
     }
     std::vector<torch::Tensor> scale, bias;
     for (const auto* c : chips) {
@@ -455,11 +683,41 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x) const {
   const LayerTiles& lt = layers_.at(layer);
   const torch::Tensor xd = x.to(torch::kDouble);
   torch::Tensor out = torch::zeros({xd.size(0), lt.cols}, torch::kDouble);
+  const device::DeviceCard& card = *spec_.card;
+  const bool nonlinear = !card.physics().iv.linear();
+  Require(!nonlinear || !(spec_.options.has_parasitics() || crossbar_.access_ohm > 0),
+          "the per-MVM route of non-linear tiles with wires needs the Newton solver");
+  const double volts_per_unit = spec_.options.read_voltage_v / lt.input_full_scale;
+  // Eigen's column-major buffer read row-major is M^T: transposing the view gives M.
+  const auto view = [](const Eigen::MatrixXd& m) {
+    return torch::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, torch::kDouble)
+        .t();
+  };
   for (const Tile& tile : lt.tiles) {
-    // Eigen's column-major buffer read row-major is W^T: transposing the view gives W.
-    const torch::Tensor w = torch::from_blob(const_cast<double*>(tile.weight.data()),
-                                             {tile.cols, tile.rows}, torch::kDouble).t();
-    torch::Tensor y = xd.narrow(1, tile.row0, tile.rows).matmul(w);
+    const torch::Tensor xt = xd.narrow(1, tile.row0, tile.rows);
+    torch::Tensor y;
+    if (!nonlinear) {
+      y = xt.matmul(view(tile.weight));
+    } else {
+      // Every device's current G0 V s(V), in unit weights: x s(V(x)) G0 / dG, per state.
+      const Eigen::MatrixXd xe = ToEigen(xt);
+      Eigen::MatrixXd ye = Eigen::MatrixXd::Zero(xe.rows(), tile.cols);
+      for (const device::State state : {device::State::kOn, device::State::kOff}) {
+        const device::IvShape shape = card.Iv(state);
+        const bool on = state == device::State::kOn;
+        Eigen::MatrixXd xs = xe;
+        for (Eigen::Index n = 0; n < xs.rows(); ++n)
+          for (Eigen::Index i = 0; i < xs.cols(); ++i)
+            xs(n, i) *= shape.Shape(xe(n, i) * volts_per_unit);
+        const Eigen::MatrixXd g =
+            ((tile.on_plus == on).cast<double>() * tile.g_plus.array() -
+             (tile.on_minus == on).cast<double>() * tile.g_minus.array()).matrix();
+        ye += xs * g;
+      }
+      ye /= dg_s_;
+      if (tile.compensation.size() > 0) ye *= tile.compensation.asDiagonal();
+      y = view(ye).clone();
+    }
     if (spec_.options.adc_bits > 0) {
       const double full_scale = AdcFullScale(spec_.options, tile.rows, lt.input_full_scale);
       const double step = AdcStep(full_scale, spec_.options.adc_bits);

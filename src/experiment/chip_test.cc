@@ -27,6 +27,13 @@ nn::Network LeNet(std::uint64_t seed) {
   return net;
 }
 
+// A conductance matrix (rows x cols) as a double tensor of the same shape.
+torch::Tensor TransposedG(const Eigen::MatrixXd& m) {
+  return torch::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, torch::kDouble)
+      .t()
+      .clone();
+}
+
 std::size_t LayerWithRows(nn::NetworkImpl& net, std::int64_t rows) {
   const auto layers = net.AnalogLayers();
   for (std::size_t l = 0; l < layers.size(); ++l)
@@ -316,6 +323,314 @@ TEST(Chip, ChipsPerPassAndThreadsDoNotChangeResults) {
   const auto noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.5));
   EXPECT_EQ(TestChips(*net, data, noisy, 4, 2, false, 1).accuracies,
             TestChips(*net, data, noisy, 4, 2, false, 4).accuracies);
+}
+
+// A two-state card (R_ON 1 MOhm, on/off 2.5, 5 % spread) with the given physics.
+std::shared_ptr<const device::DeviceCard> TwoStateWith(const device::Physics& physics,
+                                                       double cv = 0.05) {
+  device::TwoStateOptions o;
+  o.name = "two-state";
+  o.cv_on = o.cv_off = cv;
+  auto card = std::make_unique<device::TwoStateCard>(o);
+  card->set_physics(physics);
+  return card;
+}
+
+// Quantized activations of a layer: levels 0..15 times its input step.
+torch::Tensor Activations(const nn::AnalogLayer& layer, std::vector<std::int64_t> shape) {
+  return torch::randint(0, 16, shape, torch::kFloat) * static_cast<float>(layer->input_step());
+}
+
+// Reference: physics that does nothing at time 0 (drift, relaxation, retention: all need time)
+// leaves the chip bit-identical to the chip of the same card without physics: aging draws from
+// its own stream, not from the programming draws.
+TEST(ChipPhysics, AtTimeZeroAChipIsTheChipAsProgrammed) {
+  auto net = LeNet(20);
+  device::Physics drift;
+  drift.drift.on_nu_mean = drift.drift.off_nu_mean = 0.05;
+  drift.drift.on_nu_sigma = 0.01;
+  drift.retention.delta = 40.0;
+  ChipOptions o;
+  o.tile_rows = 128;
+  const Chip plain(*net, ChipSpec::Devices(TwoStateWith({}), o), 4);
+  std::vector<torch::Tensor> before;
+  for (const auto& p : plain.products()) before.push_back(p.parts[0].weight.clone());
+  std::vector<LayerTiles> tiles = plain.layers();
+  {
+    const Chip aged(*net, ChipSpec::Devices(TwoStateWith(drift), o), 4);
+    ASSERT_EQ(aged.products().size(), before.size());
+    for (std::size_t l = 0; l < before.size(); ++l) {
+      EXPECT_TRUE(torch::equal(aged.products()[l].parts[0].weight, before[l])) << l;
+      EXPECT_TRUE(aged.products()[l].parts[0].terms.empty());
+      for (std::size_t t = 0; t < tiles[l].tiles.size(); ++t)
+        EXPECT_EQ(aged.layers()[l].tiles[t].g_plus, tiles[l].tiles[t].g_plus);
+    }
+  }
+  // Read later, the same chip has drifted: the devices are those of time 0, scaled.
+  o.time_s = 1e5;
+  const Chip later(*net, ChipSpec::Devices(TwoStateWith(drift), o), 4);
+  const Tile& t0 = tiles[0].tiles[0];
+  const Tile& t1 = later.layers()[0].tiles[0];
+  EXPECT_LT(t1.g_plus.sum(), 0.9 * t0.g_plus.sum());
+}
+
+// Reference: the exact sum over devices, computed here from the tiles' conductances and the
+// card's own I-V law: y_j = sum_i x_i (G+_ij s+(V_i) - G-_ij s-(V_i)) / dG, V_i = x_i /
+// input_full_scale * V_read (double). Without wires the chip's product (low-bias matrix plus one
+// term per non-linear state, float) is exact up to float rounding: 1e-4 of the largest output;
+// the per-MVM route (double) to 1e-10. Guard: the sinh law at 0.2 V with V0 = 0.1 V changes the
+// outputs by more than 10 % of the largest, so the test is not passed by the linear part alone.
+TEST(ChipPhysics, NonLinearIvWithoutWiresIsTheExactSumOverDevices) {
+  auto net = LeNet(21);
+  device::Physics physics;
+  physics.iv.on_v0_v = 0.1;
+  physics.iv.off_v0_v = 0.15;
+  const auto card = TwoStateWith(physics);
+  ChipOptions o;
+  o.tile_rows = 128;
+  o.tile_cols = 64;
+  Chip chip(*net, ChipSpec::Devices(card, o), 6);
+  chip.UseMvmHooks();
+  torch::manual_seed(8);
+  const std::size_t l = LayerWithRows(*net, 400);
+  nn::AnalogLayer layer = net->AnalogLayers()[l];
+  const LayerTiles& lt = chip.layers()[l];
+  const torch::Tensor x = Activations(layer, {6, 400});
+  const Eigen::MatrixXd xe = ToEigen(x);
+  const double volts_per_unit = o.read_voltage_v / lt.input_full_scale;
+  Eigen::MatrixXd exact = Eigen::MatrixXd::Zero(6, lt.cols), linear = exact;
+  for (const Tile& tile : lt.tiles) {
+    for (int n = 0; n < 6; ++n) {
+      for (std::int64_t j = 0; j < tile.cols; ++j) {
+        for (std::int64_t i = 0; i < tile.rows; ++i) {
+          const double xi = xe(n, tile.row0 + i);
+          const double v = xi * volts_per_unit;
+          const auto s = [&](bool on) {
+            return card->Iv(on ? device::State::kOn : device::State::kOff).Shape(v);
+          };
+          exact(n, tile.col0 + j) += xi * (tile.g_plus(i, j) * s(tile.on_plus(i, j)) -
+                                           tile.g_minus(i, j) * s(tile.on_minus(i, j))) /
+                                     chip.dg_s();
+          linear(n, tile.col0 + j) += xi * (tile.g_plus(i, j) - tile.g_minus(i, j)) / chip.dg_s();
+        }
+      }
+    }
+  }
+  const double scale = exact.cwiseAbs().maxCoeff();
+  EXPECT_GT((exact - linear).cwiseAbs().maxCoeff(), 0.1 * scale);
+  EXPECT_LE((ToEigen(chip.Mvm(l, x)) - exact).cwiseAbs().maxCoeff(), 1e-10 * scale);
+  nn::ChipProduct product = chip.products()[l];
+  ASSERT_EQ(product.parts[0].terms.size(), 2u);  // both states non-linear
+  product.out_scale = torch::Tensor();           // outputs in unit weights
+  product.bias = torch::Tensor();
+  layer->SetChipProduct(product);
+  const Eigen::MatrixXd fast = ToEigen(layer->forward(x));
+  layer->ClearChipProduct();
+  EXPECT_LE((fast - exact).cwiseAbs().maxCoeff(), 1e-4 * scale);
+  // Every layer, convolutions with their padding too: the product against the per-MVM route.
+  auto layers = net->AnalogLayers();
+  for (std::size_t k = 0; k < layers.size(); ++k) {
+    const auto& lo = layers[k]->options();
+    const torch::Tensor in = lo.kind == nn::LayerKind::kConv ? Activations(layers[k], {2, lo.in, 12, 12})
+                                                             : Activations(layers[k], {8, lo.in});
+    const torch::Tensor hooks = layers[k]->forward(in);
+    layers[k]->SetChipProduct(chip.products()[k]);
+    const torch::Tensor mine = layers[k]->forward(in);
+    layers[k]->ClearChipProduct();
+    EXPECT_LE((mine - hooks).abs().max().item<double>(), 1e-4 * hooks.abs().max().item<double>())
+        << k;
+  }
+  // With wires the per-MVM route would need the Newton solver: refused, not approximated.
+  o.crossbar.wire_row_ohm = 1.0;
+  const Chip wired(*net, ChipSpec::Devices(card, o), 6);
+  EXPECT_THROW(wired.Mvm(l, x), Error);
+}
+
+// Reference: G (1 + sigma xi) per device and read makes the output of column j, in unit weights,
+// the noise-free output plus a normal of variance sigma^2 sum_i x_i^2 (G+^2 + G-^2) / dG^2; shot
+// noise of Fano factor F, a current variance F q I / t_read per device with I = G x V_unit, makes
+// it sum_i x_i F q (G+ + G-) V_unit / t_read / (V_unit dG)^2. 4,000 reads of one input: each
+// column's mean lies within 5 standard errors of the noise-free output (the per-MVM route), its
+// sample variance within 5 standard errors (sqrt(2 / n) = 2.2 % relative) of the predicted one,
+// and the mean ratio over 120 columns within 5 x 2.2 % / sqrt(120) = 1 %.
+TEST(ChipPhysics, ReadNoiseHasTheVarianceOfIndependentDeviceReads) {
+  auto net = LeNet(22);
+  const std::size_t l = LayerWithRows(*net, 400);
+  nn::AnalogLayer layer = net->AnalogLayers()[l];
+  torch::manual_seed(9);
+  const torch::Tensor x = Activations(layer, {1, 400});
+  const int reads = 4000;
+  for (const bool shot : {false, true}) {
+    device::Physics physics;
+    if (shot) {
+      physics.read_noise.shot_fano = 1.0;
+    } else {
+      physics.read_noise.sigma_rel = 0.04;
+    }
+    ChipOptions o;
+    o.tile_rows = 256;
+    Chip chip(*net, ChipSpec::Devices(TwoStateWith(physics), o), 7);
+    chip.UseMvmHooks();
+    nn::ChipProduct product = chip.products()[l];
+    ASSERT_EQ(product.parts[0].terms.size(), 1u);
+    product.out_scale = torch::Tensor();
+    product.bias = torch::Tensor();
+    layer->SetChipProduct(product);
+    const torch::Tensor y = layer->forward(x.expand({reads, 400}).contiguous()).to(torch::kDouble);
+    layer->ClearChipProduct();
+    const torch::Tensor noise_free = chip.Mvm(l, x).squeeze(0);
+    const LayerTiles& lt = chip.layers()[l];
+    const double dg = chip.dg_s();
+    const double v_unit = o.read_voltage_v / lt.input_full_scale;
+    torch::Tensor predicted = torch::zeros({lt.cols}, torch::kDouble);
+    for (const Tile& tile : lt.tiles) {
+      const torch::Tensor xt = x.to(torch::kDouble).narrow(1, tile.row0, tile.rows);
+      if (shot) {
+        const Eigen::MatrixXd g = tile.g_plus + tile.g_minus;
+        predicted.narrow(0, tile.col0, tile.cols) +=
+            xt.matmul(TransposedG(g)).squeeze(0) *
+            (1.602176634e-19 * v_unit / physics.read_noise.read_time_s / (v_unit * dg * v_unit * dg));
+      } else {
+        const Eigen::MatrixXd g2 = tile.g_plus.array().square() + tile.g_minus.array().square();
+        const double sigma = physics.read_noise.sigma_rel;
+        predicted.narrow(0, tile.col0, tile.cols) +=
+            xt.square().matmul(TransposedG(g2)).squeeze(0) * (sigma * sigma / (dg * dg));
+      }
+    }
+    const torch::Tensor mean = y.mean(0), variance = y.var(0);
+    const torch::Tensor standard_error = (predicted / reads).sqrt();
+    EXPECT_TRUE(((mean - noise_free).abs() <= 5 * standard_error).all().item<bool>()) << shot;
+    const torch::Tensor ratio = variance / predicted;
+    const double relative_se = std::sqrt(2.0 / (reads - 1));
+    EXPECT_TRUE(((ratio - 1).abs() <= 5 * relative_se).all().item<bool>()) << shot;
+    EXPECT_NEAR(ratio.mean().item<double>(), 1.0, 5 * relative_se / std::sqrt(120.0)) << shot;
+    // Guard: the noise is well above float rounding of outputs ~10 (1e-6).
+    EXPECT_GT(predicted.min().item<double>(), 1e-6) << shot;
+  }
+}
+
+// Reference: a stuck-at-ON fraction of 1 leaves no device OFF, whatever was written.
+TEST(ChipPhysics, StuckAtOneFractionMakesEveryDeviceOn) {
+  auto net = LeNet(23);
+  device::Physics physics;
+  physics.stuck.on_fraction = 1.0;
+  const Chip chip(*net, ChipSpec::Devices(TwoStateWith(physics)), 2);
+  for (const LayerTiles& lt : chip.layers()) {
+    for (const Tile& tile : lt.tiles) {
+      EXPECT_TRUE(tile.on_plus.all());
+      EXPECT_TRUE(tile.on_minus.all());
+      // Both devices ON: every weight is a difference of two ON draws, near 0.
+      EXPECT_LT(tile.weight.cwiseAbs().mean(), 0.2);
+    }
+  }
+}
+
+// Reference: Neel-Arrhenius with Delta = 10 and tau_0 = 1 ns gives tau = 22 us; read a year
+// later every device has flipped (P = 1 - exp(-1.4e12)). On an MTJ both devices of a pair flip,
+// so +1 pairs (P, AP) read as (AP, P) = -1 and -1 as +1; at time 0 none has.
+TEST(ChipPhysics, CertainRetentionLossTurnsEveryPairOver) {
+  auto net = LeNet(24);
+  auto mtj = device::LoadCard(device::PresetCardPath("sot_mram"));
+  device::Physics physics;
+  physics.retention.delta = 10.0;
+  mtj->set_physics(physics);
+  const std::shared_ptr<const device::DeviceCard> card(std::move(mtj));
+  ChipOptions o;
+  o.time_s = 3.15e7;
+  const Chip chip(*net, ChipSpec::Devices(card, o), 3);
+  const auto layers = net->AnalogLayers();
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const Eigen::MatrixXd levels = ToEigen(layers[l]->TernaryMatrix());
+    for (const Tile& tile : chip.layers()[l].tiles) {
+      const Eigen::MatrixXd w = levels.block(tile.row0, tile.col0, tile.rows, tile.cols);
+      // Written ON where the level is +1 (plus) or -1 (minus): now OFF there, ON elsewhere.
+      EXPECT_TRUE((tile.on_plus == (w.array() != 1.0)).all()) << l;
+      EXPECT_TRUE((tile.on_minus == (w.array() != -1.0)).all()) << l;
+      const double flipped = -(tile.weight.array() * w.array()).sum() / (w.array() != 0).count();
+      EXPECT_GT(flipped, 0.9) << l;
+    }
+  }
+}
+
+// Reference: drift with one exponent for every device, G(t) = G(0) (t / t0)^-nu, scales every
+// conductance by the same factor; the reference read per array (c(0) / c(t)) undoes it, so the
+// compensated chip equals the chip at time 0 up to the rounding of sums of ~1e5 conductances
+// (1e-12 relative). Guard: uncompensated, the weights have shrunk by (1e4)^-0.1 = 0.40. The
+// per-column compensation does the same.
+TEST(ChipPhysics, DriftCompensationRestoresAUniformlyDriftedChip) {
+  auto net = LeNet(25);
+  device::Physics physics;
+  physics.drift.on_nu_mean = physics.drift.off_nu_mean = 0.1;
+  const auto card = TwoStateWith(physics);
+  ChipOptions o;
+  o.tile_rows = 200;
+  const Chip fresh(*net, ChipSpec::Devices(card, o), 5);
+  o.time_s = 1e4;
+  const Chip drifted(*net, ChipSpec::Devices(card, o), 5);
+  for (const DriftCompensation c : {DriftCompensation::kArray, DriftCompensation::kColumn}) {
+    o.drift_compensation = c;
+    const Chip compensated(*net, ChipSpec::Devices(card, o), 5);
+    for (std::size_t l = 0; l < fresh.layers().size(); ++l) {
+      for (std::size_t t = 0; t < fresh.layers()[l].tiles.size(); ++t) {
+        const Eigen::MatrixXd& w0 = fresh.layers()[l].tiles[t].weight;
+        const double scale = w0.cwiseAbs().maxCoeff();
+        EXPECT_LE((compensated.layers()[l].tiles[t].weight - w0).cwiseAbs().maxCoeff(),
+                  1e-12 * scale) << ToString(c);
+        EXPECT_NEAR(drifted.layers()[l].tiles[t].weight.cwiseAbs().sum() / w0.cwiseAbs().sum(),
+                    std::pow(1e4, -0.1), 1e-9);
+      }
+    }
+  }
+}
+
+// Same seed, same chips with read noise: each image draws its own noise from its index in the
+// data set, so the accuracies do not depend on chips per pass or threads. Guard: the noise
+// (sigma 30 %) changes the accuracies of the same chips.
+TEST(ChipPhysics, ReadNoiseDoesNotDependOnChipsPerPassOrThreads) {
+  auto net = Trainedish("lenet5", 14);
+  torch::manual_seed(4);
+  nn::Dataset data;
+  data.images = torch::randint(0, 256, {1200, 1, 28, 28}, torch::kUInt8);
+  data.labels = net->forward(nn::ToInput(data.images)).argmax(1);
+  data.classes = 10;
+  device::Physics physics;
+  physics.read_noise.sigma_rel = 0.3;
+  ChipOptions o;
+  o.tile_rows = 128;
+  o.adc_bits = 8;  // terms inside ADC parts too
+  const ChipSpec spec = ChipSpec::Devices(TwoStateWith(physics), o);
+  const int threads = torch::get_num_threads();
+  nn::SetThreads(1);
+  const ChipStats one = TestChips(*net, data, spec, 4, 9, false, 1);
+  nn::SetThreads(2);
+  const ChipStats three = TestChips(*net, data, spec, 4, 9, false, 3);
+  const ChipStats all = TestChips(*net, data, spec, 4, 9, false, 4);
+  const ChipStats quiet = TestChips(*net, data, ChipSpec::Devices(TwoStateWith({}), o), 4, 9, false, 4);
+  nn::SetThreads(threads);
+  EXPECT_EQ(one.accuracies, three.accuracies);
+  EXPECT_EQ(one.accuracies, all.accuracies);
+  EXPECT_NE(one.accuracies, quiet.accuracies);
+}
+
+TEST(ChipOptions, ReadConditionsAppearInTheJsonOnlyWhenSet) {
+  ChipOptions o;
+  const std::string plain = o.ToJson().dump();
+  EXPECT_EQ(plain.find("time_s"), std::string::npos);
+  EXPECT_EQ(plain.find("drift"), std::string::npos);
+  o.time_s = 10.0;
+  o.drift_compensation = ParseDriftCompensation("column");
+  EXPECT_EQ(o.ToJson()["time_s"], 10.0);
+  EXPECT_EQ(o.ToJson()["drift_compensation"], "column");
+  EXPECT_NE(ChipSpec::Devices(TwoStateWith({}), o).Describe().find("drift compensation"),
+            std::string::npos);
+  EXPECT_THROW(ParseDriftCompensation("row"), Error);
+  o.temperature_k = -3;
+  try {
+    o.Validate();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("temperature_k"), std::string::npos);
+  }
 }
 
 // Monte-Carlo statistics: mean, sample std (n - 1), min, max of the chips' accuracies.

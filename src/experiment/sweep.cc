@@ -103,6 +103,8 @@ const std::vector<Column>& Columns() {
       PointColumn<&SweepPoint::wire_ohm>("wire_ohm"),
       PointColumn<&SweepPoint::tile_rows>("tile_rows"),
       PointColumn<&SweepPoint::tmr>("tmr"),
+      PointColumn<&SweepPoint::time_s>("time_s"),
+      PointColumn<&SweepPoint::temperature_k>("temperature_k"),
       PointColumn<&SweepPoint::chip>("chip"),
       RowColumn<&SweepRow::model_id>("model_id"),
       RowColumn<&SweepRow::card_id>("card_id"),
@@ -115,7 +117,32 @@ const std::vector<Column>& Columns() {
 }
 
 // model .. chip, model_id, card_id.
-constexpr std::size_t kKeyColumns = 10;
+constexpr std::size_t kKeyColumns = 12;
+
+// The read-condition columns, added after the first results were written: a table without them
+// gets their defaults (a chip read right after programming at room temperature). True if it did.
+bool AddReadConditionColumns(Table& table) {
+  const std::vector<std::string>& now = SweepColumns();
+  std::vector<std::string> before;
+  std::vector<std::size_t> added;
+  for (std::size_t i = 0; i < now.size(); ++i) {
+    if (now[i] == "time_s" || now[i] == "temperature_k") {
+      added.push_back(i);
+    } else {
+      before.push_back(now[i]);
+    }
+  }
+  if (table.columns != before) return false;
+  const SweepPoint defaults;
+  for (auto& row : table.rows) {
+    for (const std::size_t i : added) {
+      const double value = now[i] == "time_s" ? defaults.time_s : defaults.temperature_k;
+      row.insert(row.begin() + static_cast<std::ptrdiff_t>(i), value);
+    }
+  }
+  table.columns = now;
+  return true;
+}
 
 // A 48-bit fingerprint: exact in a double, so it survives the CSV.
 std::uint64_t Id48(const std::string& hex16) { return std::stoull(hex16.substr(0, 12), nullptr, 16); }
@@ -167,10 +194,36 @@ void SweepOptions::Validate() const {
             device::kMaxDeviceOhm, r);
   for (auto t : tile_rows) Require(t >= 1, "axes.tile_rows values must be >= 1, got {}", t);
   for (double t : tmr) Require(std::isfinite(t) && t > 0, "axes.tmr values must be > 0, got {}", t);
+  Require(!time_s.empty(), "axes.time_s has no values");
+  Require(!temperature_k.empty(), "axes.temperature_k has no values");
   chip.Validate();
+  // The chip's own checks name the field; the axis values replace its read conditions.
+  for (double t : time_s) {
+    ChipOptions at = chip;
+    at.time_s = t;
+    try {
+      at.Validate();
+    } catch (const Error& e) {
+      Fail("axes.{}", e.what());
+    }
+  }
+  for (double t : temperature_k) {
+    ChipOptions at = chip;
+    at.temperature_k = t;
+    try {
+      at.Validate();
+    } catch (const Error& e) {
+      Fail("axes.{}", e.what());
+    }
+  }
   if (cards.empty()) {
     Require(r_on_ohm.empty(), "axes.r_on_ohm needs cards (the devices that set R_ON)");
     Require(tmr.empty(), "axes.tmr needs cards");
+    const SweepOptions defaults;
+    Require(time_s == defaults.time_s && temperature_k == defaults.temperature_k &&
+                chip.drift_compensation == defaults.chip.drift_compensation,
+            "axes.time_s, axes.temperature_k and chip.drift_compensation need cards: they act on "
+            "devices, not on weight noise");
     for (double w : wire_ohm) {
       Require(w == 0.0,
               "axes.wire_ohm = {} needs cards: wire resistance acts on devices, not on weight noise",
@@ -217,21 +270,27 @@ void SweepOptions::Validate() const {
 nlohmann::json SweepOptions::ToJson() const {
   std::vector<std::string> model_paths;
   for (const auto& m : models) model_paths.push_back(m.string());
-  return {{"name", name},
-          {"models", model_paths},
-          {"cards", cards},
-          {"dataset", dataset},
-          {"data_dir", data_dir.string()},
-          {"test_images", test_images},
-          {"axes",
-           {{"sigma_w_test", sigma_w_test},
-            {"r_on_ohm", r_on_ohm},
-            {"wire_ohm", wire_ohm},
-            {"tile_rows", tile_rows},
-            {"tmr", tmr}}},
-          {"chips", chips},
-          {"chip", chip.ToJson()},
-          {"seed", seed}};
+  nlohmann::json j = {{"name", name},
+                      {"models", model_paths},
+                      {"cards", cards},
+                      {"dataset", dataset},
+                      {"data_dir", data_dir.string()},
+                      {"test_images", test_images},
+                      {"axes",
+                       {{"sigma_w_test", sigma_w_test},
+                        {"r_on_ohm", r_on_ohm},
+                        {"wire_ohm", wire_ohm},
+                        {"tile_rows", tile_rows},
+                        {"tmr", tmr}}},
+                      {"chips", chips},
+                      {"chip", chip.ToJson()},
+                      {"seed", seed}};
+  // Only where set, so that the definition of an experiment from before these axes is unchanged
+  // and its results continue.
+  const SweepOptions defaults;
+  if (time_s != defaults.time_s) j["axes"]["time_s"] = time_s;
+  if (temperature_k != defaults.temperature_k) j["axes"]["temperature_k"] = temperature_k;
+  return j;
 }
 
 SweepOptions LoadSweep(const fs::path& path) {
@@ -260,8 +319,11 @@ SweepOptions LoadSweep(const fs::path& path) {
       if (a.Has("wire_ohm")) o.wire_ohm = a.Doubles("wire_ohm");
       if (a.Has("tmr")) o.tmr = a.Doubles("tmr");
       if (a.Has("tile_rows")) o.tile_rows = a.Integers<std::int64_t>("tile_rows");
+      if (a.Has("time_s")) o.time_s = a.Doubles("time_s");
+      if (a.Has("temperature_k")) o.temperature_k = a.Doubles("temperature_k");
       // An axis written as [] is a mistake, not "use the default".
-      for (const char* key : {"sigma_w_test", "r_on_ohm", "wire_ohm", "tmr", "tile_rows"}) {
+      for (const char* key :
+           {"sigma_w_test", "r_on_ohm", "wire_ohm", "tmr", "tile_rows", "time_s", "temperature_k"}) {
         if (a.Has(key)) Require(!a.Doubles(key).empty(), "{}: the axis has no values", a.Where(key));
       }
     }
@@ -279,6 +341,13 @@ SweepOptions LoadSweep(const fs::path& path) {
       if (c.Has("layout")) chip.layout = circuit::ParsePairLayout(c.String("layout"));
       chip.adc_bits = c.Integer<int>("adc_bits", chip.adc_bits);
       chip.adc_full_scale_fraction = c.Double("adc_full_scale_fraction", chip.adc_full_scale_fraction);
+      if (c.Has("drift_compensation")) {
+        try {
+          chip.drift_compensation = ParseDriftCompensation(c.String("drift_compensation"));
+        } catch (const Error& e) {
+          Fail("{}: {}", c.Where("drift_compensation"), e.what());
+        }
+      }
     }
     t.RejectUnknown();
     o.Validate();
@@ -387,6 +456,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
     const bool has_rows = fs::exists(csv) && fs::file_size(csv) > 0;
     if (has_rows && on_change == OnChange::kRefuse) {
       table = ReadCsv(csv);
+      const bool upgraded = AddReadConditionColumns(table);
       Require(table.columns == columns,
               "{}: has other columns than a sweep writes; choose another output file",
               csv.string());
@@ -400,6 +470,8 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
               "{} was made by another experiment (changed: {}); its rows would not match the "
               "options. Choose another output file, or start a new result (--restart)",
               csv.string(), Join(changed));
+      // New rows are appended with every column: the file gets them too (atomically).
+      if (upgraded) WriteCsv(csv, table);
     } else {
       if (has_rows)
         spdlog::warn("{}: starting a new result (the old rows are discarded)", csv.string());
@@ -423,41 +495,42 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
       options.tile_rows.empty() ? std::vector<std::int64_t>{options.chip.tile_rows}
                                 : options.tile_rows;
   const bool noise_mode = options.cards.empty();
-  for (std::size_t m = 0; m < options.models.size(); ++m) {
-    const int n_cards = noise_mode ? 1 : static_cast<int>(options.cards.size());
-    for (int c = 0; c < n_cards; ++c) {
-      for (double s : options.sigma_w_test) {
-        for (double r : noise_mode ? std::vector<double>{0.0} : OrNan(options.r_on_ohm)) {
-          for (double w : options.wire_ohm) {
-            for (std::int64_t tr : noise_mode ? std::vector<std::int64_t>{0} : tiles) {
-              for (double tmr : noise_mode ? std::vector<double>{0.0} : OrNan(options.tmr)) {
-                for (int chip = 0; chip < options.chips; ++chip) {
-                  Todo t;
-                  SweepPoint& p = t.row.point;
-                  p.model = m;
-                  p.card = noise_mode ? -1 : c;
-                  p.sigma_w_test = s;
-                  p.wire_ohm = w;
-                  p.tile_rows = tr;
-                  p.chip = chip;
-                  t.row.model_id = Id48(model_hashes[m]);
-                  t.r_on_request = r;
-                  t.tmr_request = tmr;
-                  if (!noise_mode) {
-                    const auto at = CardAt(*cards[c], r, tmr);
-                    p.r_on_ohm = at->r_on_ohm();
-                    p.tmr = at->Stats().on_off_ratio() - 1.0;
-                    t.row.card_id = Id48(HashHex(at->ToJson().dump()));
-                  }
-                  points.push_back(t);
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  // Every combination of the axes; the device-mode axes have one value (unused) in noise mode.
+  const std::vector<double> r_on_axis = noise_mode ? std::vector<double>{0.0} : OrNan(options.r_on_ohm);
+  const std::vector<std::int64_t> tile_axis = noise_mode ? std::vector<std::int64_t>{0} : tiles;
+  const std::vector<double> tmr_axis = noise_mode ? std::vector<double>{0.0} : OrNan(options.tmr);
+  const int n_cards = noise_mode ? 1 : static_cast<int>(options.cards.size());
+  for (std::size_t m = 0; m < options.models.size(); ++m)
+    for (int c = 0; c < n_cards; ++c)
+      for (double s : options.sigma_w_test)
+        for (double r : r_on_axis)
+          for (double w : options.wire_ohm)
+            for (std::int64_t tr : tile_axis)
+              for (double tmr : tmr_axis)
+                for (double time : options.time_s)
+                  for (double kelvin : options.temperature_k)
+                    for (int chip = 0; chip < options.chips; ++chip) {
+                      Todo t;
+                      SweepPoint& p = t.row.point;
+                      p.model = m;
+                      p.card = noise_mode ? -1 : c;
+                      p.sigma_w_test = s;
+                      p.wire_ohm = w;
+                      p.tile_rows = tr;
+                      p.time_s = time;
+                      p.temperature_k = kelvin;
+                      p.chip = chip;
+                      t.row.model_id = Id48(model_hashes[m]);
+                      t.r_on_request = r;
+                      t.tmr_request = tmr;
+                      if (!noise_mode) {
+                        const auto at = CardAt(*cards[c], r, tmr);
+                        p.r_on_ohm = at->r_on_ohm();
+                        p.tmr = at->Stats().on_off_ratio() - 1.0;
+                        t.row.card_id = Id48(HashHex(at->ToJson().dump()));
+                      }
+                      points.push_back(t);
+                    }
   auto key_of = [](const std::vector<double>& values) {
     return std::vector<double>(values.begin(), values.begin() + kKeyColumns);
   };
@@ -505,6 +578,8 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
       ChipOptions chip = options.chip;
       chip.crossbar.wire_row_ohm = chip.crossbar.wire_col_ohm = p.wire_ohm;
       chip.tile_rows = p.tile_rows;
+      chip.time_s = p.time_s;
+      chip.temperature_k = p.temperature_k;
       spec = ChipSpec::Devices(std::move(card), chip);
     } else {
       spec = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(p.sigma_w_test));

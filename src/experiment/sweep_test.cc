@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -208,6 +209,66 @@ TEST(Sweep, BadExperimentFilesAreRefusedBeforeAnyWork) {
   EXPECT_NE(LoadError("wire.toml", "models = ['" + model + "']\n[axes]\nwire_ohm = [2.0]\n")
                 .find("needs cards"),
             std::string::npos);
+  // Read conditions: axes with cards, the compensation by name.
+  EXPECT_EQ(LoadError("time.toml", good + "time_s = [0.0, 3600.0]\ntemperature_k = [300.0, 350.0]\n"
+                                          "[chip]\ndrift_compensation = 'column'\n"),
+            "");
+  EXPECT_NE(LoadError("time_neg.toml", good + "time_s = [-1.0]\n").find("axes.time_s"),
+            std::string::npos);
+  EXPECT_NE(LoadError("kelvin.toml", good + "temperature_k = [25.0, -5.0]\n").find("axes.temperature_k"),
+            std::string::npos);
+  EXPECT_NE(LoadError("comp.toml", good + "[chip]\ndrift_compensation = 'row'\n")
+                .find("drift_compensation"),
+            std::string::npos);
+  EXPECT_NE(LoadError("time_noise.toml", "models = ['" + model + "']\n[axes]\ntime_s = [10.0]\n")
+                .find("need cards"),
+            std::string::npos);
+}
+
+// A result written before the read-condition columns existed continues: its rows were chips read
+// at 0 s and 298.15 K, the file gets the columns, and no point is run again.
+TEST(Sweep, ResultWithoutReadConditionColumnsContinues) {
+  const fs::path csv = Dir() / "before_read_conditions.csv";
+  fs::remove(csv);
+  SweepOptions o = CardSweep();
+  o.r_on_ohm = {6e6};
+  o.wire_ohm = {0.0};
+  const Table full = RunSweep(o, csv, "test");
+  ASSERT_EQ(full.rows.size(), 2u);
+  Table old{{}, full.rows};
+  std::vector<std::size_t> dropped;
+  for (std::size_t i = 0; i < full.columns.size(); ++i) {
+    if (full.columns[i] == "time_s" || full.columns[i] == "temperature_k") {
+      dropped.push_back(i);
+    } else {
+      old.columns.push_back(full.columns[i]);
+    }
+  }
+  ASSERT_EQ(dropped.size(), 2u);
+  for (auto& row : old.rows)
+    for (auto it = dropped.rbegin(); it != dropped.rend(); ++it)
+      row.erase(row.begin() + static_cast<std::ptrdiff_t>(*it));
+  WriteCsv(csv, old);
+  const Table resumed = RunSweep(o, csv, "test");
+  EXPECT_EQ(resumed.rows, full.rows);
+  EXPECT_EQ(ReadCsv(csv).columns, full.columns);
+  EXPECT_EQ(ReadCsv(csv).rows, full.rows);
+}
+
+// A point's read conditions are key columns; a default experiment's definition does not mention
+// them, so results written before they existed continue.
+TEST(Sweep, ReadConditionsAreKeyColumnsAndAbsentFromADefaultDefinition) {
+  const std::vector<std::string>& c = SweepColumns();
+  const auto at = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(c.begin(), c.end(), name) - c.begin());
+  };
+  EXPECT_LT(at("time_s"), SweepKeyColumns());
+  EXPECT_LT(at("temperature_k"), SweepKeyColumns());
+  EXPECT_LT(at("card_id"), SweepKeyColumns());
+  SweepOptions o;
+  EXPECT_EQ(o.ToJson()["axes"].dump().find("time_s"), std::string::npos);
+  o.time_s = {0.0, 10.0};
+  EXPECT_EQ(o.ToJson()["axes"]["time_s"].size(), 2u);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "aimc/mapping/ternary.h"
 
+#include <vector>
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -82,6 +84,61 @@ AllowedSpread AllowedSpreadFor(double sigma_w, double tmr) {
   a.pm1_on_only_cv = sigma_w * tmr / (1.0 + tmr);
   a.pm1_off_only_cv = sigma_w * tmr;
   return a;
+}
+
+WeightSpread ReadSpread(const device::DeviceCard& card, const device::ReadConditions& conditions,
+                        std::int64_t pairs, std::uint64_t seed, double rms_error[3],
+                        bool drift_compensation) {
+  Require(pairs >= 2, "Monte Carlo needs at least 2 pairs per level, got {}", pairs);
+  conditions.Validate();
+  const double v = conditions.read_voltage_v;
+  const device::ReadNoise& noise = card.physics().read_noise;
+  const double sigma_read = noise.SigmaAt(conditions.time_s);
+  const bool shot = noise.shot_fano > 0 && v > 0;
+  const device::IvShape iv[2] = {card.Iv(device::State::kOn), card.Iv(device::State::kOff)};
+  WeightSpread w;
+  w.dg_s = card.UnitWeightSiemens(v);
+  Rng rng(seed);
+  Rng aging(Rng::Derive(seed, 1));
+  Rng reads(Rng::Derive(seed, 2));
+  double programmed_sum = 0.0, read_sum = 0.0;
+  // The conductance one read sees: G0 s(V) (1 + sigma xi), plus shot noise of its current.
+  const auto read = [&](device::State written, double g0) {
+    const device::DeviceCard::Aged a = card.Age(written, g0, conditions, aging);
+    programmed_sum += g0 * iv[written == device::State::kOn ? 0 : 1].Shape(v);
+    const double g = a.g_s * iv[a.state == device::State::kOn ? 0 : 1].Shape(v);
+    double var_rel = sigma_read * sigma_read;
+    if (shot) var_rel += noise.ShotVariance(g * v) / ((g * v) * (g * v));
+    const double r = g * (1.0 + std::sqrt(var_rel) * reads.Normal());
+    read_sum += r;
+    return r;
+  };
+  std::vector<double> x[3];
+  for (int level = -1; level <= 1; ++level) {
+    const PairStates states = StatesOf(level);
+    x[level + 1].resize(static_cast<std::size_t>(pairs));
+    for (std::int64_t i = 0; i < pairs; ++i) {
+      const double g_plus = read(states.plus, card.Sample(states.plus, rng));
+      const double g_minus = read(states.minus, card.Sample(states.minus, rng));
+      x[level + 1][static_cast<std::size_t>(i)] = (g_plus - g_minus) / w.dg_s;
+    }
+  }
+  const double gain = drift_compensation && read_sum > 0 ? programmed_sum / read_sum : 1.0;
+  for (int level = -1; level <= 1; ++level) {
+    double sum = 0.0, sum2 = 0.0, err2 = 0.0;
+    for (double xi : x[level + 1]) {
+      const double y = gain * xi;
+      sum += y;
+      sum2 += y * y;
+      err2 += (y - level) * (y - level);
+    }
+    const double n = static_cast<double>(pairs);
+    const double mean = sum / n;
+    w.mean[level + 1] = mean;
+    w.sigma[level + 1] = std::sqrt(std::max(0.0, (sum2 - n * mean * mean) / (n - 1.0)));
+    if (rms_error) rms_error[level + 1] = std::sqrt(err2 / n);
+  }
+  return w;
 }
 
 ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard& card, Rng& rng) {

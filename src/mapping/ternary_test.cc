@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "aimc/common/error.h"
+#include "aimc/device/mtj.h"
 #include "aimc/device/two_state.h"
 
 namespace aimc::mapping {
@@ -159,6 +160,80 @@ TEST(Ternary, ProgramDrawsEachDeviceFromItsState) {
   Eigen::MatrixXi bad(1, 1);
   bad << 3;
   EXPECT_THROW(Program(bad, *card, rng), Error);
+}
+
+}  // namespace
+}  // namespace aimc::mapping
+
+namespace aimc::mapping {
+namespace {
+
+device::TwoStateCard Exact(double r_on_ohm, double ratio) {
+  device::TwoStateOptions o;
+  o.name = "exact";
+  o.r_on_ohm = r_on_ohm;
+  o.r_on_min_ohm = o.r_on_max_ohm = r_on_ohm;
+  o.on_off_ratio = ratio;
+  o.cv_on = o.cv_off = 0.0;
+  return device::TwoStateCard(o);
+}
+
+// A card without physics reads as it was drawn: the same pairs, the same sigmas, bit for bit.
+TEST(ReadSpread, EqualsMonteCarloSpreadForAStaticCard) {
+  const device::MtjCard card(device::SotMramPreset());
+  device::ReadConditions c;
+  c.read_voltage_v = 0.2;
+  c.time_s = 3e8;
+  const WeightSpread read = ReadSpread(card, c, 5000, 7);
+  const WeightSpread mc = MonteCarloSpread(card, 5000, 7);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(read.sigma[k], mc.sigma[k]);
+    EXPECT_EQ(read.mean[k], mc.mean[k]);
+  }
+}
+
+// Devices without spread and a relative read noise sigma: level +1 reads
+// mu_on (1 + s xi) - mu_off (1 + s xi'), so sigma_w = s sqrt(mu_on^2 + mu_off^2) / dG; level 0
+// gives s sqrt(2) mu_off / dG. Shot noise adds q / (G V t_read) to the relative variance.
+// 20,000 pairs: the relative standard error of a sigma is 1/sqrt(2n) = 0.5 %; checked to 2 %.
+TEST(ReadSpread, ReadNoiseAndShotNoiseAddToTheWeightSpreadAsTheyShould) {
+  device::TwoStateCard card = Exact(1e6, 4.0);
+  device::Physics p;
+  p.read_noise.sigma_rel = 0.05;
+  card.set_physics(p);
+  device::ReadConditions c;
+  c.read_voltage_v = 0.1;
+  const double on = 1e-6, off = 0.25e-6, dg = on - off;
+  WeightSpread w = ReadSpread(card, c, 20000, 3);
+  EXPECT_NEAR(w.sigma[2], 0.05 * std::hypot(on, off) / dg, 0.02 * w.sigma[2]);
+  EXPECT_NEAR(w.sigma[1], 0.05 * std::sqrt(2.0) * off / dg, 0.02 * w.sigma[1]);
+  EXPECT_NEAR(w.mean[2], 1.0, 0.01);
+
+  p.read_noise.sigma_rel = 0.0;
+  p.read_noise.shot_fano = 1.0;
+  p.read_noise.read_time_s = 10e-9;
+  card.set_physics(p);
+  w = ReadSpread(card, c, 20000, 3);
+  const double q = 1.602176634e-19;
+  const double var_on = q * on * 0.1 / 10e-9, var_off = q * off * 0.1 / 10e-9;  // A^2
+  EXPECT_NEAR(w.sigma[2], std::sqrt(var_on + var_off) / (0.1 * dg), 0.02 * w.sigma[2]);
+}
+
+// Bias-dependent TMR: at V_h the TMR is half, so the unit weight shrinks to mu_P (1 - 1/1.75)
+// and sigma_w grows by dG(0) / dG(V_h) for the same conductance spread.
+TEST(ReadSpread, BiasDependentTmrShrinksTheUnitWeight) {
+  device::MtjCard card(device::SotMramPreset());
+  const WeightSpread low = ReadSpread(card, {}, 20000, 5);
+  device::Physics p;
+  p.iv.v_half_v = 0.5;
+  card.set_physics(p);
+  device::ReadConditions c;
+  c.read_voltage_v = 0.5;
+  const WeightSpread high = ReadSpread(card, c, 20000, 5);
+  const double mu_p = card.Stats().on.mean_s;
+  EXPECT_NEAR(high.dg_s, mu_p * (1 - 1 / 1.75), 1e-12 * mu_p);
+  // Same draws: the +1 level's devices are G_P and G_P / 1.75 instead of G_P / 2.5.
+  EXPECT_GT(high.sigma[1], low.sigma[1] * 1.5);
 }
 
 }  // namespace

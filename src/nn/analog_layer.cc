@@ -1,10 +1,13 @@
 #include "aimc/nn/analog_layer.h"
 
+#include <atomic>
 #include <cmath>
+#include <memory>
 
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "aimc/common/rng.h"
 
 namespace aimc::nn {
 namespace F = torch::nn::functional;
@@ -86,7 +89,40 @@ torch::Tensor PerChannel(const torch::Tensor& v, std::int64_t dims) {
   return dims == 4 ? v.view({1, -1, 1, 1}) : v.view({1, -1});
 }
 
+// Scales a weight (out, in[, k, k]) along its outputs.
+torch::Tensor ScaleOutputs(const torch::Tensor& w, const torch::Tensor& scale) {
+  std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
+  shape[0] = -1;
+  return (w * scale.view(shape)).contiguous();
+}
+
+thread_local std::optional<std::int64_t> current_read_index;
+
 }  // namespace
+
+ReadIndexScope::ReadIndexScope(std::int64_t first) : previous_(current_read_index) {
+  current_read_index = first;
+}
+
+ReadIndexScope::~ReadIndexScope() { current_read_index = previous_; }
+
+std::optional<std::int64_t> ReadIndexScope::Current() { return current_read_index; }
+
+Elementwise GaussianOfVariance(std::uint64_t seed) {
+  auto next = std::make_shared<std::atomic<std::int64_t>>(0);
+  return [seed, next](const torch::Tensor& z) {
+    const std::int64_t n = z.size(0);
+    const std::optional<std::int64_t> scope = ReadIndexScope::Current();
+    const std::int64_t first = scope ? *scope : next->fetch_add(n);
+    torch::Tensor xi = torch::empty_like(z, torch::MemoryFormat::Contiguous);
+    // One generator per sample: its draws depend on its read number only, not on the batch.
+    for (std::int64_t i = 0; i < n; ++i) {
+      at::Generator g = MakeGenerator(Rng::Derive(seed, static_cast<std::uint64_t>(first + i)));
+      xi[i].copy_(at::randn(z[i].sizes(), g, z.options()));
+    }
+    return z.clamp_min(0).sqrt_().mul_(xi);
+  };
+}
 
 void AnalogLayerImpl::SetChipProduct(ChipProduct product) {
   Require(product.chips >= 1, "chip product: chips must be >= 1, got {}", product.chips);
@@ -103,6 +139,16 @@ void AnalogLayerImpl::SetChipProduct(ChipProduct product) {
             "the layer ({} chips x {} outputs, {} inputs)", w.defined() ? c10::str(w.sizes()) : "none",
             part.channel0, product.chips, options_.out, options_.in);
     part.weight = w.to(torch::kFloat).contiguous();
+    for (ProductTerm& term : part.terms) {
+      Require(term.weight.defined() && term.weight.sizes() == part.weight.sizes(),
+              "chip product: a term's weight has shape {}, its part's {}",
+              term.weight.defined() ? c10::str(term.weight.sizes()) : "none",
+              c10::str(part.weight.sizes()));
+      term.weight = term.weight.to(torch::kFloat).contiguous();
+      // Zero padding pads pre(x) with zeros: right only where pre(0) = 0.
+      Require(!term.pre || term.pre(torch::zeros({1})).abs().max().item<double>() == 0.0,
+              "chip product: a term's pre must map 0 to 0 (convolutions pad its output with 0)");
+    }
   }
   for (const torch::Tensor* v : {&product.out_scale, &product.bias})
     Require(!v->defined() || (v->dim() == 1 && v->size(0) == out),
@@ -143,13 +189,14 @@ void AnalogLayerImpl::FoldAffine(const torch::Tensor& s, const torch::Tensor& t)
 void AnalogLayerImpl::AbsorbOutScale() {
   torch::NoGradGuard no_grad;
   ChipProduct& c = *chip_;
-  if (c.out_scale.defined() && c.parts.size() == 1 && !c.parts[0].post) {
-    torch::Tensor& w = c.parts[0].weight;
-    std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
-    shape[0] = -1;  // weights are (out, in[, k, k]): the scale runs along the outputs
-    w = (w * c.out_scale.view(shape)).contiguous();
-    c.out_scale = torch::Tensor();
-  }
+  if (!c.out_scale.defined() || c.parts.size() != 1 || c.parts[0].post) return;
+  ProductPart& part = c.parts[0];
+  // A term with a post (a noise draw) is not linear in its weight: the scale stays outside.
+  for (const ProductTerm& term : part.terms)
+    if (term.post) return;
+  part.weight = ScaleOutputs(part.weight, c.out_scale);
+  for (ProductTerm& term : part.terms) term.weight = ScaleOutputs(term.weight, c.out_scale);
+  c.out_scale = torch::Tensor();
 }
 
 torch::Tensor AnalogLayerImpl::ChipForward(const torch::Tensor& xq) const {
@@ -181,6 +228,10 @@ torch::Tensor AnalogLayerImpl::ChipForward(const torch::Tensor& xq) const {
       }
     }
     torch::Tensor p = Product(x, part.weight, bias_in_product ? c.bias : torch::Tensor(), groups);
+    for (const ProductTerm& term : part.terms) {
+      torch::Tensor q = Product(term.pre ? term.pre(x) : x, term.weight, torch::Tensor(), groups);
+      p.add_(term.post ? term.post(q) : q);
+    }
     if (part.post) p = part.post(p);
     y = y.defined() ? y.add_(p) : p;
   }

@@ -158,6 +158,86 @@ TEST(AnalogLayer, ChipProductReproducesTheLayerAndFoldsAffineMaps) {
   EXPECT_THROW(layer->SetChipProduct(wrong), Error);
 }
 
+// Reference: the sum written out by hand with LibTorch's conv2d (stride 2, zero padding 1) on the
+// quantized input: x * W + 3 (x^2 * W2) + bias for a part with a term (pre x^2, post 3 v). The
+// fold of an affine map equals the map applied afterwards whether the term is linear in its
+// weight (absorbed) or not (the scale kept outside); chips side by side each get their own
+// terms. Float rounding of a few operations in another order: 1e-4.
+TEST(AnalogLayer, ProductTermsAddBeforeThePostAndFoldWithThePart) {
+  namespace F = torch::nn::functional;
+  torch::manual_seed(3);
+  AnalogLayer layer(ConvOptions());
+  layer->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = torch::rand({2, 3, 9, 9}) * 5;
+  const torch::Tensor xq = layer->QuantizeInput(x);
+  const auto conv = [](const torch::Tensor& in, const torch::Tensor& w) {
+    return F::conv2d(in, w, F::Conv2dFuncOptions().stride(2).padding(1));
+  };
+  const torch::Tensor w = layer->DigitalProduct().parts[0].weight;
+  const torch::Tensor w2 = torch::randn({8, 3, 3, 3});
+  const torch::Tensor bias = layer->Bias().view({1, -1, 1, 1});
+  const auto square = [](const torch::Tensor& v) { return v * v; };
+  const auto triple = [](const torch::Tensor& v) { return v * 3; };
+  const torch::Tensor expected = conv(xq, w) + 3 * conv(xq * xq, w2) + bias;
+  const torch::Tensor s = torch::rand({8}) + 0.5, t = torch::rand({8});
+  const auto affine = [&](const torch::Tensor& y) {
+    return y * s.view({1, -1, 1, 1}) + t.view({1, -1, 1, 1});
+  };
+  for (const bool linear : {true, false}) {
+    ChipProduct product = layer->DigitalProduct();
+    // Linear in its weight: the factor 3 inside the weight, else as the term's post.
+    product.parts[0].terms.push_back(
+        {linear ? w2 * 3 : w2, square, linear ? Elementwise() : Elementwise(triple)});
+    layer->SetChipProduct(product);
+    EXPECT_TRUE(torch::allclose(layer->forward(x), expected, 1e-4, 1e-4)) << linear;
+    layer->FoldAffine(s, t);
+    EXPECT_TRUE(torch::allclose(layer->forward(x), affine(expected), 1e-4, 1e-4)) << linear;
+  }
+  // Two chips side by side, shared input: the second with its term weight doubled.
+  ChipProduct two = layer->DigitalProduct(2);
+  two.parts[0].terms.push_back({torch::cat({w2, 2 * w2}), square, triple});
+  layer->SetChipProduct(two);
+  const torch::Tensor y = layer->forward(x);
+  EXPECT_TRUE(torch::allclose(y.narrow(1, 0, 8), expected, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(y.narrow(1, 8, 8), conv(xq, w) + 6 * conv(xq * xq, w2) + bias, 1e-4,
+                              1e-4));
+  // Refused: a term weight of another shape than its part's, a pre that moves 0.
+  ChipProduct wrong = layer->DigitalProduct();
+  wrong.parts[0].terms.push_back({torch::zeros({8, 3, 1, 1}), square, nullptr});
+  EXPECT_THROW(layer->SetChipProduct(wrong), Error);
+  wrong.parts[0].terms[0] = {w2, [](const torch::Tensor& v) { return v + 1; }, nullptr};
+  EXPECT_THROW(layer->SetChipProduct(wrong), Error);
+  layer->ClearChipProduct();
+}
+
+// Reference: the definition of GaussianOfVariance, sqrt(z) xi with xi standard normal. Over
+// 200,000 draws of z = 4 the sample mean is 0 and the std 2 within 5 standard errors (mean:
+// 5 * 2 / sqrt(n) = 0.022; std: 5 * 2 / sqrt(2 n) = 0.016). A sample's draw depends only on its
+// read number: the same reads in other batches are the same numbers, later reads are new ones.
+TEST(AnalogLayer, GaussianOfVarianceDrawsPerRead) {
+  const Elementwise noise = GaussianOfVariance(5);
+  const torch::Tensor z = torch::full({2000, 100}, 4.0);
+  torch::Tensor all;
+  {
+    const ReadIndexScope reads(0);
+    all = noise(z);
+  }
+  EXPECT_NEAR(all.mean().item<double>(), 0.0, 0.022);
+  EXPECT_NEAR(all.std().item<double>(), 2.0, 0.016);
+  {
+    const ReadIndexScope reads(700);
+    EXPECT_TRUE(torch::equal(noise(z.narrow(0, 0, 300)), all.narrow(0, 700, 300)));
+  }
+  EXPECT_FALSE(ReadIndexScope::Current().has_value());
+  // Outside a scope: reads 0, 1, ... then 2, 3, ...
+  const torch::Tensor first = noise(z.narrow(0, 0, 2));
+  const torch::Tensor second = noise(z.narrow(0, 0, 2));
+  EXPECT_TRUE(torch::equal(first, all.narrow(0, 0, 2)));
+  EXPECT_TRUE(torch::equal(second, all.narrow(0, 2, 2)));
+  EXPECT_TRUE(torch::equal(noise(-z.narrow(0, 0, 1)), torch::zeros({1, 100})));
+}
+
 // Reference: the network's eval forward pass with its BatchNorms. Programmed with its own digital
 // products, the network folds every BatchNorm into the layer before it and computes the same
 // logits, for one chip and for three side by side; cleared, it is the network it was.

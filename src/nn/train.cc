@@ -19,6 +19,7 @@
 #include "aimc/common/manifest.h"
 #include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
+#include "aimc/nn/analog_layer.h"
 #include "augment.h"
 #include "model_file.h"
 
@@ -294,6 +295,7 @@ torch::Tensor CountCorrect(NetworkImpl& network, const Dataset& data, std::int64
     for (std::int64_t b = first; b < last; ++b) {
       const std::int64_t start = b * batch_size;
       const std::int64_t n = std::min(batch_size, data.size() - start);
+      const ReadIndexScope reads(start);  // read noise per image, whatever the batch
       const torch::Tensor logits = network.forward(ToInput(data.images.narrow(0, start, n)));
       const torch::Tensor predicted = logits.view({n, chips, -1}).argmax(2);
       correct[static_cast<std::size_t>(b)] =

@@ -38,6 +38,14 @@ std::string Ohm(double r) {
 
 const char* Mark(bool pass) { return pass ? "PASS" : "FAIL"; }
 
+// "10 years", "1 day", "3600 s".
+std::string Lifetime(double seconds) {
+  constexpr double kYear = 3.15576e7;
+  if (seconds >= kYear) return fmt::format("{:.3g} year{}", seconds / kYear, seconds == kYear ? "" : "s");
+  if (seconds >= 86400) return fmt::format("{:.3g} days", seconds / 86400);
+  return fmt::format("{:.3g} s", seconds);
+}
+
 /// A technology as Table I judges it: a card, and how it is labelled.
 struct Entry {
   std::string label;
@@ -202,13 +210,22 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
                      "sigma_w_spec",  "sigma_w_pass",  "r_on_ohm",       "r_on_max_ohm",
                      "r_on_spec_ohm", "r_on_pass",     "r_on_reachable", "v_wr_v",
                      "v_wr_spec_v",   "v_wr_pass",     "meets_all",      "cv_card",
-                     "cv_allowed",    "reading",       "sigma_w_spec_clean_reading"};
+                     "cv_allowed",    "reading",       "sigma_w_spec_clean_reading",
+                     "sigma_w_read",  "sigma_w_read_pass", "sigma_w_aged", "sigma_w_aged_pass",
+                     "delta_card",    "delta_required", "meets_all_in_use"};
   std::string md = "| | ";
   for (const auto& e : entries) md += e.label + " | ";
   md += "inference spec |\n|---|";
   for (std::size_t i = 0; i <= entries.size(); ++i) md += "---|";
   std::string row_s = "\n| sigma_w |", row_r = "\n| R_ON |", row_v = "\n| V_WR |",
               row_all = "\n| meets all |", row_cv = "\n| sigma/mu of G: card / allowed |";
+  const double hot_k = v.hot_temperature_c + 273.15;
+  std::string row_read = fmt::format("\n| sigma_w as read ({:.2g} V, read noise) |", v.read_voltage_v);
+  std::string row_aged = fmt::format("\n| sigma_w after {} at {:.0f} C (drift-compensated) |",
+                                     Lifetime(v.lifetime_s), v.hot_temperature_c);
+  std::string row_delta = "\n| retention Delta at 300 K: card / required |";
+  std::string row_use = "\n| meets all, as read and aged |";
+  std::vector<std::string> winners_in_use;
   std::vector<std::string> winners;
   std::string verdicts;
   for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -232,10 +249,51 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
             ? 0.0
             : mapping::AllowedSpreadFor(s.sigma_own, st.on_off_ratio() - 1.0).pm1_equal_cv;
     if (all && !entries[i].reading) winners.push_back(entries[i].label);
+    // As read in use: the largest rms weight error of a level (around -1, 0, +1), read once at
+    // the read voltage (I-V, read noise), right after programming and after the lifetime hot.
+    const std::uint64_t spread_seed = Rng::Derive(options.run.seed, 1402);
+    device::ReadConditions now;
+    now.read_voltage_v = v.read_voltage_v;
+    device::ReadConditions aged = now;
+    aged.time_s = v.lifetime_s;
+    aged.temperature_k = hot_k;
+    double rms_now[3], rms_aged[3];
+    mapping::ReadSpread(card, now, v.spread_pairs, spread_seed, rms_now);
+    mapping::ReadSpread(card, aged, v.spread_pairs, spread_seed, rms_aged, true);
+    const double sigma_read = *std::max_element(rms_now, rms_now + 3);
+    const double sigma_aged = *std::max_element(rms_aged, rms_aged + 3);
+    const bool read_ok = sigma_read <= sigma_required;
+    const bool aged_ok = sigma_aged <= sigma_required;
+    // Retention spec from the same sigma_w spec: a flip of either device of a pair moves its
+    // weight by 1 (+-1 -> 0, 0 -> +-1), so flips with probability p add 2p to the mean square
+    // error; p may grow to (spec^2 - sigma_read^2) / 2 over the lifetime at the hot temperature,
+    // Delta(T) = ln(t / tau_0) - ln(-ln(1 - p)), referred to 300 K as Delta(T) T / 300 K.
+    const device::Retention& ret = card.physics().retention;
+    double delta_required = std::nan("");
+    const double p_max = (sigma_required * sigma_required - sigma_read * sigma_read) / 2.0;
+    if (p_max > 0 && p_max < 1) {
+      const double tau0 = ret.any() ? ret.attempt_time_s : 1e-9;
+      delta_required = (std::log(v.lifetime_s / tau0) - std::log(-std::log1p(-p_max))) * hot_k /
+                       300.0;
+    }
+    const double delta_card = ret.any() ? ret.delta * ret.reference_temperature_k / 300.0
+                                        : std::nan("");
+    const bool in_use = all && read_ok && aged_ok;
+    if (in_use && !entries[i].reading) winners_in_use.push_back(entries[i].label);
+    row_read += fmt::format(" {:.1f} % {} |", 100 * sigma_read, Mark(read_ok));
+    row_aged += fmt::format(" {:.1f} % {} |", 100 * sigma_aged, Mark(aged_ok));
+    row_delta += ret.any() ? fmt::format(" {:.1f} / {} |", delta_card,
+                                         std::isnan(delta_required)
+                                             ? std::string("none possible")
+                                             : fmt::format("{:.1f}", delta_required))
+                           : std::string(" no retention model |");
+    row_use += fmt::format(" {} |", in_use ? "yes" : "no");
     f.table.Add({static_cast<double>(i), sigma, w.sigma_0(), w.sigma_plus1(), s.sigma_own,
                  s_ok ? 1.0 : 0.0, r_on, r_max, s.r_on, r_ok ? 1.0 : 0.0, r_reach ? 1.0 : 0.0,
                  v_wr, v.max_write_voltage_v, v_ok ? 1.0 : 0.0, all ? 1.0 : 0.0, cv_card,
-                 cv_allowed, entries[i].reading ? 1.0 : 0.0, s.sigma_clean});
+                 cv_allowed, entries[i].reading ? 1.0 : 0.0, s.sigma_clean, sigma_read,
+                 read_ok ? 1.0 : 0.0, sigma_aged, aged_ok ? 1.0 : 0.0, delta_card, delta_required,
+                 in_use ? 1.0 : 0.0});
     row_cv += fmt::format(" {:.1f} % / {:.1f} % |", 100 * cv_card, 100 * cv_allowed);
     verdicts += fmt::format("; {}: sigma_w {:.1f} % {}, R_ON {} {}, V_WR {:.2g} V {}",
                             entries[i].label, 100 * sigma, Mark(s_ok), Ohm(r_on), Mark(r_ok), v_wr,
@@ -254,7 +312,19 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
   row_v += fmt::format(" <= {:.2g} V |", v.max_write_voltage_v);
   row_all += " |";
   row_cv += " |";
-  md += row_s + row_r + row_v + row_all + row_cv + "\n";
+  row_read += fmt::format(" <= {:.1f} % |", 100 * s.sigma_own);
+  row_aged += fmt::format(" <= {:.1f} % |", 100 * s.sigma_own);
+  row_delta += " from the sigma_w spec |";
+  row_use += " |";
+  md += row_s + row_r + row_v + row_all + row_cv + row_read + row_aged + row_delta + row_use + "\n";
+  md += fmt::format(
+      "\nThe last four rows judge the devices as they are read in use (docs/devices.md), against "
+      "the same sigma_w spec: the largest rms weight error of a level, read once at {:.2g} V with "
+      "each card's I-V and read noise; then after {} at {:.0f} C (retention flips, drift and "
+      "relaxation, one global drift compensation). The required Delta keeps the flips' share of "
+      "the weight error within the spec. Meets all as read and aged: {}.\n",
+      v.read_voltage_v, Lifetime(v.lifetime_s), v.hot_temperature_c,
+      winners_in_use.empty() ? std::string("none") : fmt::format("{}", fmt::join(winners_in_use, ", ")));
   md += fmt::format(
       "\nThe last column but one is the SOT-MRAM card read with sigma = 3 nm on the pillar "
       "diameter instead of the radius (the paper is ambiguous; see fig08d_sigma_r_reading); the "
@@ -292,14 +362,17 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
       "{:.2f}, over its own noise-free error {:.2f} %); reading 2 (over the clean-trained "
       "network's {:.2f} %) would give {}; {} test images x {} chips per bisection point. R_ON "
       "spec >= {} (CNN 1, {} x layout wires, ideal devices at TMR {:.0f} %, error without wires "
-      "{:.2f} %, {} test images). V_WR <= {} V (a system requirement){}; meets all: {} (table: "
-      "table1_verdict.md)",
+      "{:.2f} %, {} test images). V_WR <= {} V (a system requirement){}; meets all: {}; meets all "
+      "as read at {:.2g} V and after {} at {:.0f} C: {} (table: table1_verdict.md)",
       v.error_budget_pct, s.sigma_own, v.sigma_train, s.noise_free_pct, s.clean_pct,
       std::isnan(s.sigma_clean) ? std::string("no sigma_w at all (the noise-free error is already over budget)")
                                 : fmt::format("<= {:.3f}", s.sigma_clean),
       s.cnn2_images, v.chips, Ohm(s.r_on), v.wire_scale, 100 * tmr, s.digital_pct, s.cnn1_images,
       v.max_write_voltage_v, verdicts,
-      winners.empty() ? std::string("none") : fmt::format("{}", fmt::join(winners, ", ")));
+      winners.empty() ? std::string("none") : fmt::format("{}", fmt::join(winners, ", ")),
+      v.read_voltage_v, Lifetime(v.lifetime_s), v.hot_temperature_c,
+      winners_in_use.empty() ? std::string("none")
+                             : fmt::format("{}", fmt::join(winners_in_use, ", ")));
   f.options = {{"verdict", v.ToJson()}};
   return f;
 }

@@ -32,6 +32,15 @@ void Table1Options::Validate() const {
   Require(chips >= 1, "chips must be >= 1, got {}", chips);
   Require(std::isfinite(max_write_voltage_v) && max_write_voltage_v > 0,
           "max_write_voltage_v must be > 0, got {}", max_write_voltage_v);
+  Require(std::isfinite(read_voltage_v) && read_voltage_v > 0 && read_voltage_v <= 10,
+          "read_voltage_v must be in (0, 10] V, got {}", read_voltage_v);
+  Require(std::isfinite(lifetime_s) && lifetime_s > 0 && lifetime_s <= 3.2e10,
+          "lifetime_s must be in (0, 3.2e10] s, got {}", lifetime_s);
+  Require(std::isfinite(hot_temperature_c) && hot_temperature_c >= -272 &&
+              hot_temperature_c <= 726,
+          "hot_temperature_c must be in [-272, 726] C, got {}", hot_temperature_c);
+  Require(spread_pairs >= 100 && spread_pairs <= 100000000,
+          "spread_pairs must be in 100..1e8, got {}", spread_pairs);
 }
 
 nlohmann::json Table1Options::ToJson() const {
@@ -45,7 +54,11 @@ nlohmann::json Table1Options::ToJson() const {
           {"tmr", std::isnan(tmr) ? nlohmann::json(nullptr) : nlohmann::json(tmr)},
           {"bisection_steps", bisection_steps},
           {"chips", chips},
-          {"max_write_voltage_v", max_write_voltage_v}};
+          {"max_write_voltage_v", max_write_voltage_v},
+          {"read_voltage_v", read_voltage_v},
+          {"lifetime_s", lifetime_s},
+          {"hot_temperature_c", hot_temperature_c},
+          {"spread_pairs", spread_pairs}};
 }
 
 Table1Options LoadTable1Options(const std::filesystem::path& path) {
@@ -63,6 +76,10 @@ Table1Options LoadTable1Options(const std::filesystem::path& path) {
     o.bisection_steps = t.Integer<int>("bisection_steps", o.bisection_steps);
     o.chips = t.Integer<int>("chips", o.chips);
     o.max_write_voltage_v = t.Double("max_write_voltage_v", o.max_write_voltage_v);
+    o.read_voltage_v = t.Double("read_voltage_v", o.read_voltage_v);
+    o.lifetime_s = t.Double("lifetime_s", o.lifetime_s);
+    o.hot_temperature_c = t.Double("hot_temperature_c", o.hot_temperature_c);
+    o.spread_pairs = t.Integer<std::int64_t>("spread_pairs", o.spread_pairs);
     t.RejectUnknown();
     o.Validate();
   } catch (const Error& e) {

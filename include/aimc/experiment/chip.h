@@ -17,6 +17,15 @@
 
 namespace aimc::experiment {
 
+/// How a chip corrects the drift of its conductances (as in practice: a reference read of the
+/// all-ones input right after programming and again at read time): every output of a tile is
+/// multiplied by c(0) / c(t), c the summed conductance of both devices of its pairs, per column
+/// (kColumn) or over the whole array (kArray). Written as "none", "array", "column".
+enum class DriftCompensation { kNone, kArray, kColumn };
+std::string ToString(DriftCompensation compensation);
+/// Throws aimc::Error naming drift_compensation and the allowed names.
+DriftCompensation ParseDriftCompensation(const std::string& name);
+
 /// How a network is placed on analog arrays (the paper's Fig. 15a): each ternary layer's matrix
 /// (rows = im2col inputs, cols = outputs) is cut into tiles of at most tile_rows x tile_cols
 /// weights; each weight is a differential pair of devices drawn from a card; each tile's MVM is
@@ -37,9 +46,17 @@ struct ChipOptions {
   /// mid-tread: 2^bits - 1 levels from -full scale to +full scale, 0 among them (AdcStep).
   int adc_bits = 0;
   double adc_full_scale_fraction = 0.25;
+  /// When the devices are read (the card's physics: retention, drift, read noise): time since
+  /// programming and temperature; and how drift is compensated.
+  double time_s = 0.0;
+  double temperature_k = 298.15;
+  DriftCompensation drift_compensation = DriftCompensation::kNone;
 
   void Validate() const;
+  /// The read conditions appear only where they differ from their defaults, so that the JSON of
+  /// a chip read right after programming is what it was before they existed.
   nlohmann::json ToJson() const;
+  device::ReadConditions Conditions() const;
   /// True when any wire, driver, sense or access resistance is non-zero (the circuit matters).
   bool has_parasitics() const;
 };
@@ -47,8 +64,17 @@ struct ChipOptions {
 /// One tile of one layer: which weights it holds, its devices, and its effective matrix.
 struct Tile {
   std::int64_t row0 = 0, rows = 0, col0 = 0, cols = 0;
-  Eigen::MatrixXd g_plus, g_minus;  // the drawn devices (siemens), rows x cols
-  /// Output in unit weights per unit input: y = x W, IR drop included (rows x cols, double).
+  /// The devices as they read (siemens, rows x cols): drawn, then aged by the card's physics
+  /// (stuck-at faults, retention flips, drift) to the chip's read time; their low-bias G0.
+  Eigen::MatrixXd g_plus, g_minus;
+  /// Which devices read ON now (selects each device's I-V shape); empty for a card without
+  /// physics, whose devices read as written.
+  Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> on_plus, on_minus;
+  /// Drift compensation c(0) / c(t) per column (the same value in every column for kArray);
+  /// empty without compensation.
+  Eigen::VectorXd compensation;
+  /// Output in unit weights per unit input: y = x W, IR drop and compensation included (rows x
+  /// cols, double), at low bias; a non-linear I-V adds product terms (Chip::products()).
   Eigen::MatrixXd weight;
 };
 
@@ -68,7 +94,8 @@ double AdcStep(double full_scale, int bits);
 ///  - weight noise (the paper's Figs. 13-14): every ternary weight gets Gaussian noise of its
 ///    level's sigma (relative to the unit weight), drawn once per chip;
 ///  - devices: every weight a differential pair drawn from `card`, every tile's MVM the DC circuit
-///    of its array (`options`: tiles, wires, drivers, sense amplifiers, ADC; Fig. 16).
+///    of its array (`options`: tiles, wires, drivers, sense amplifiers, ADC; Fig. 16), its devices
+///    read under the card's physics at options.time_s and temperature_k.
 struct ChipSpec {
   nn::LevelNoise noise;
   std::shared_ptr<const device::DeviceCard> card;  // set: device mode
@@ -97,6 +124,23 @@ struct ChipSpec {
 /// the network's own LibTorch layers. Only an ADC (a rounding of each tile's output) splits a
 /// layer into one product per row block of tiles. UseMvmHooks() switches to the reference route,
 /// a per-MVM product per tile in double precision.
+///
+/// A card's physics (device::Physics) enters as follows. After programming, every device is aged
+/// by DeviceCard::Age to the read conditions, from a stream of its own per tile
+/// (Rng::Derive(tile seed, kAgingStream)), so a chip at time 0 is the chip without aging and the
+/// same chip read later ages further. The unit weight is DeviceCard::UnitWeightSiemens at
+/// read_voltage_v. A device's current is G0 V s(V) with V = x / input_full_scale *
+/// read_voltage_v, so y_j = sum_i x_i (G+_ij s+(V_i) - G-_ij s-(V_i)) / dG; the product is the
+/// low-bias matrix plus one term per non-linear state s, pre x (s(V(x)) - 1) and weight
+/// D_s = (G+ reading in s) - (G- reading in s) over dG. That is exact without wires; with wires
+/// the terms see no IR drop (an error of second order: IR drop times non-linearity). Read noise,
+/// G (1 + sigma xi) per device and read, is in distribution an output noise of std
+/// sigma sqrt(sum_i x_i^2 (G+_ij^2 + G-_ij^2)) / dG: a term with pre x^2, that weight, and a
+/// Gaussian draw per read (nn::GaussianOfVariance, from Rng::Derive(chip seed,
+/// kReadNoiseStream) per layer and part: a sample's noise depends on its read number, not on
+/// the batch or chips_per_pass). Shot noise (ReadNoise::shot_fano), of variance linear in each
+/// device's current, is a second such term with pre |x|. The IR drop's effect on the noise is
+/// neglected.
 class Chip {
  public:
   Chip(nn::NetworkImpl& network, const ChipSpec& spec, std::uint64_t seed);
@@ -113,11 +157,17 @@ class Chip {
   const std::vector<nn::ChipProduct>& products() const { return products_; }
 
   /// Device mode: the analog MVM of ternary layer `layer` (index into network.AnalogLayers()):
-  /// x (M, rows) activations -> (M, cols) in unit weights, double precision.
+  /// x (M, rows) activations -> (M, cols) in unit weights, double precision. A non-linear I-V
+  /// without wires sums the exact device currents G0 V s(V); with wires it needs the Newton
+  /// solver (throws aimc::Error). Without read noise: the noise-free reference.
   torch::Tensor Mvm(std::size_t layer, const torch::Tensor& x) const;
   /// Device mode: the tiles of every ternary layer (empty in weight-noise mode).
   const std::vector<LayerTiles>& layers() const { return layers_; }
   double dg_s() const { return dg_s_; }
+  /// Seed streams derived from a tile's seed (aging) and from the chip's seed (read noise).
+  static constexpr std::uint64_t kAgingStream = 0x4147494e47ull;     // "AGING"
+  static constexpr std::uint64_t kReadNoiseStream = 0x4e4f495345ull;  // "NOISE"
+  static constexpr std::uint64_t kShotStream = 0x53484f54ull;            // "SHOT", under NOISE
   double build_seconds() const { return build_seconds_; }
   /// Devices on the chip (two per weight; 0 in weight-noise mode).
   std::int64_t devices() const;
@@ -142,6 +192,7 @@ class Chip {
   std::vector<LayerTiles> layers_;
   std::vector<nn::ChipProduct> products_;
   double dg_s_ = 0.0;
+  circuit::CrossbarOptions crossbar_;  // the options' arrays plus the card's access transistor
   double build_seconds_ = 0.0;
 };
 

@@ -37,6 +37,8 @@ struct SweepOptions {
   std::vector<double> wire_ohm = {0.0};      // per segment, row and column lines alike
   std::vector<std::int64_t> tile_rows;       // empty: chip.tile_rows
   std::vector<double> tmr;                   // card mode; empty: each card's own
+  std::vector<double> time_s = {0.0};        // card mode: read time since programming
+  std::vector<double> temperature_k = {298.15};  // card mode: read temperature
   int chips = 1;
 
   ChipOptions chip;
@@ -63,6 +65,8 @@ struct SweepPoint {
   double wire_ohm = 0.0;       // per segment, rows and columns
   std::int64_t tile_rows = 0;  // device mode
   double tmr = 0.0;            // device mode: E[G_on]/E[G_off] - 1 of the card at this point
+  double time_s = 0.0;         // device mode: read time since programming (s)
+  double temperature_k = 298.15;  // device mode: read temperature (K)
   int chip = 0;                // Monte-Carlo chip, seed Rng::Derive(seed, chip)
 
   bool uses_devices() const { return card >= 0; }
@@ -81,7 +85,8 @@ struct SweepRow {
 };
 
 /// The result columns, derived from SweepRow's fields; the first SweepKeyColumns() of them are
-/// the key of a point.
+/// the key of a point. A result written before time_s and temperature_k existed is read with
+/// their defaults (0 s, 298.15 K): the chips it measured were read so.
 const std::vector<std::string>& SweepColumns();
 std::size_t SweepKeyColumns();
 /// A row as the CSV holds it, and back (errors name the column).

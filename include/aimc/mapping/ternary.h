@@ -40,6 +40,21 @@ WeightSpread AnalyticSpread(const device::StateStats& stats);
 WeightSpread MonteCarloSpread(const device::DeviceCard& card, std::int64_t pairs,
                               std::uint64_t seed);
 
+/// Fig. 10 as the pairs are read in use: each pair is programmed, aged to `conditions.time_s`
+/// at `conditions.temperature_k` (stuck-at faults, retention flips, drift, relaxation:
+/// DeviceCard::Age), and read once at conditions.read_voltage_v with the card's I-V and read
+/// noise (relative, 1/f and shot noise of the device's current; shot noise needs a read voltage
+/// > 0 and is left out in the low-bias limit). w = (I+ - I-) / (V dG(V)) with dG(V) =
+/// DeviceCard::UnitWeightSiemens(V), so a card without physics gives MonteCarloSpread's sigmas.
+/// Without drift compensation a drifted level's mean moves away from -1, 0, +1: `sigma` is the
+/// spread around the level's own mean, `rms_error` (below) around the ideal value. With
+/// `drift_compensation` every read is scaled by one factor, the summed conductance of all the
+/// pairs' devices as programmed over the same sum as read (one global gain, as a periphery that
+/// reads a reference at time 0 and at time t applies per array).
+WeightSpread ReadSpread(const device::DeviceCard& card, const device::ReadConditions& conditions,
+                        std::int64_t pairs, std::uint64_t seed, double rms_error[3] = nullptr,
+                        bool drift_compensation = false);
+
 /// Fig. 11, inverse: the largest relative spread (sigma/mu) of the conductance states that keeps
 /// a level's weight spread at `sigma_w`, for an on/off ratio 1 + TMR.
 struct AllowedSpread {

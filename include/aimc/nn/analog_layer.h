@@ -43,18 +43,58 @@ struct AnalogLayerOptions {
 /// weight, i.e. before the per-column scale and the bias (the layer applies both).
 using MvmFunction = std::function<torch::Tensor(const torch::Tensor& x)>;
 
+/// An elementwise function of a tensor (an input transform, an ADC, a noise draw).
+using Elementwise = std::function<torch::Tensor(const torch::Tensor&)>;
+
+/// An extra term of a product part: the layer's own product of pre(x) with `weight`, then `post`.
+/// `pre` is elementwise on the part's input (x^2, x (s(V(x)) - 1) for a non-linear I-V), so a
+/// convolution stays a convolution; it must map 0 to 0, because the zero padding of a convolution
+/// is applied to pre(x) (SetChipProduct checks it). Unset pre or post: the identity.
+struct ProductTerm {
+  torch::Tensor weight;  // float, the shape of the part's weight
+  Elementwise pre = nullptr;
+  Elementwise post = nullptr;
+};
+
 /// One part of a programmed chip's product: the layer's own product (conv or linear, its stride
-/// and padding) of the input channels [channel0, channel0 + weight.size(1)) with `weight`, then
-/// `post`, an elementwise function of the part's output (an ADC), if set. A layer whose rows are
-/// split over tiles with an ADC has one part per row block; otherwise one part holds it all.
+/// and padding) of the input channels [channel0, channel0 + weight.size(1)) with `weight`, plus
+/// its terms, then `post`, an elementwise function of the part's output (an ADC), if set:
+///   post(x * W + sum_t post_t(pre_t(x) * W_t)).
+/// A layer whose rows are split over tiles with an ADC has one part per row block; otherwise one
+/// part holds it all.
 struct ProductPart {
   torch::Tensor weight;  // float, (chips * out, channels[, k, k])
   std::int64_t channel0 = 0;
-  std::function<torch::Tensor(const torch::Tensor&)> post;
+  Elementwise post = nullptr;
+  std::vector<ProductTerm> terms = {};
 };
 
+/// Which reads a forward pass makes on the calling thread: sample n of the batch is read number
+/// first + n. Random terms of a chip product (read noise) draw sample n's noise from that number,
+/// so that a sample's noise does not depend on the batch it came in or on the thread that ran it
+/// (nn::Evaluate sets it per batch: the read number is the sample's index in the data set). Like
+/// torch::NoGradGuard it holds for the scope and restores what was set before.
+class ReadIndexScope {
+ public:
+  explicit ReadIndexScope(std::int64_t first);
+  ~ReadIndexScope();
+  ReadIndexScope(const ReadIndexScope&) = delete;
+  ReadIndexScope& operator=(const ReadIndexScope&) = delete;
+  /// The read number of the first sample of the current forward pass, if a scope set one.
+  static std::optional<std::int64_t> Current();
+
+ private:
+  std::optional<std::int64_t> previous_;
+};
+
+/// Read noise as a term's post: sqrt(max(z, 0)) * xi per element, with xi standard normal and
+/// z the term's product (a variance). Sample n of a forward pass draws its xi from Rng::Derive(seed, read number); outside a
+/// ReadIndexScope the read numbers continue from the last call of this function object, so that
+/// repeated forward passes are fresh reads.
+Elementwise GaussianOfVariance(std::uint64_t seed);
+
 /// What a programmed chip's layer computes in eval mode, per output channel o:
-///   y_o = out_scale_o * sum_p post_p(x * W_p)_o + bias_o,
+///   y_o = out_scale_o * sum_p post_p(x * W_p + sum_t post_t(pre_t(x) * W_t))_o + bias_o,
 /// with `chips` chips side by side: chip k's outputs are channels [k * out, (k + 1) * out), its
 /// inputs channels [k * in, (k + 1) * in) (or the same input for every chip, e.g. the image).
 struct ChipProduct {
@@ -119,7 +159,8 @@ class AnalogLayerImpl : public torch::nn::Module {
   ChipProduct DigitalProduct(std::int64_t chips = 1) const;
   /// Folds an affine map applied to the layer's outputs (eval-mode BatchNorm: y * s + t per
   /// output channel, s and t of size out) into the chip product; into the weight itself when
-  /// the product is one part without `post`, so the fold costs nothing at run time.
+  /// the product is one part without `post` whose terms have no `post` either (a term's scale
+  /// goes into its weight only where it is linear in it), so the fold costs nothing at run time.
   void FoldAffine(const torch::Tensor& s, const torch::Tensor& t);
 
   /// The weight the forward pass uses now (float; ternary + the chip's noise when drawn).
@@ -129,7 +170,8 @@ class AnalogLayerImpl : public torch::nn::Module {
   torch::Tensor Product(const torch::Tensor& xq, const torch::Tensor& w, const torch::Tensor& bias,
                         std::int64_t groups = 1) const;
   torch::Tensor ChipForward(const torch::Tensor& xq) const;
-  /// A product of one part without `post` takes its output scale into the weight.
+  /// A product of one part without `post`, whose terms have none either, takes its output scale
+  /// into the weights.
   void AbsorbOutScale();
 
   AnalogLayerOptions options_;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -35,6 +36,14 @@ struct Table1Options {
   /// V_WR spec (V): a system requirement, not a simulation result (the paper's Table I: < 1 V,
   /// so that the write drivers are core-logic transistors).
   double max_write_voltage_v = 1.0;
+  /// The rows for devices as they are read in use (docs/devices.md): sigma_w read at
+  /// read_voltage_v with the card's I-V and read noise, and after lifetime_s at
+  /// hot_temperature_c (retention, drift with one global compensation), judged against the same
+  /// sigma_w spec; `spread_pairs` Monte-Carlo pairs per level.
+  double read_voltage_v = 0.2;
+  double lifetime_s = 3.15576e8;  // 10 years
+  double hot_temperature_c = 85.0;
+  std::int64_t spread_pairs = 100000;
 
   Table1Options();
   /// Throws aimc::Error naming the first bad field.
