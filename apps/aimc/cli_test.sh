@@ -158,6 +158,22 @@ check "both routes give every current" test "$(wc -l <"$tmp/i_meff.csv")" -eq 21
 error=$(worst_relative "$tmp/i_meff.csv" "$tmp/i_solves.csv")
 check "both routes give the same currents ($error)" below "$error" 1e-9
 
+# Non-linear devices: Newton per input, with its iterations and residual printed; the netlist of
+# B sources run by ngspice gives the same currents (1e-9 relative, the circuit tests' bar).
+"$aimc" xbar solve --rows 16 --cols 8 --r-on 1e4 --r-wire-row 5 --r-wire-col 5 --v-read 0.8 \
+  --v-half 0.4 --count 3 --csv "$tmp/i_nl.csv" >"$tmp/stdout"
+check "--v-half takes the Newton route" grep -q "^route: newton" "$tmp/stdout"
+check "... and prints its iterations and residual" \
+  grep -q "^newton: iterations mean .*, max .*; worst residual" "$tmp/stdout"
+check "... and every current" test "$(wc -l <"$tmp/i_nl.csv")" -eq 4
+refused "--meff of a non-linear array" "has no effective matrix" \
+  "$aimc" xbar solve --rows 2 --cols 2 --sinh-v0 0.3 --meff "$tmp/m_nl.csv"
+refused "a negative V0" "must be > 0 V" "$aimc" xbar solve --rows 2 --cols 2 --sinh-v0 -0.3
+"$aimc" xbar netlist --rows 8 --cols 8 --r-on 1e4 --r-wire-row 5 --r-wire-col 5 --r-access 1e3 \
+  --v-read 0.8 --sinh-v0 0.3 --out "$tmp/nl.cir" --run >"$tmp/stdout" 2>&1
+error=$(sed -n 's/.*largest relative difference \(.*\)$/\1/p' "$tmp/stdout")
+check "the non-linear netlist agrees with ngspice (${error:-no result})" below "${error:-1}" 1e-9
+
 if "$aimc" help train >/dev/null 2>&1; then
   model=models/lenet5_mnist_ternary_s0.000_e15_n0_seed1.pt
   refused "batch size 1" "BatchNorm needs 2 images per batch" \

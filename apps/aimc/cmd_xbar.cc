@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "aimc/circuit/dc_solver.h"
 #include "aimc/circuit/effective_matrix.h"
 #include "aimc/circuit/netlist.h"
+#include "aimc/circuit/nonlinear.h"
 #include "aimc/circuit/wires.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
@@ -41,6 +43,10 @@ struct XbarArgs {
   int count = 1;
   double v_read = 0.1;
   std::uint64_t seed = 1;
+  double v_half_v = 0.0;   // > 0: AP cells lose TMR with bias
+  double sinh_v0_v = 0.0;  // > 0: every device follows I = G0 V0 sinh(V/V0)
+  // Any value other than 0 asks for a non-linear array (a negative one is refused there).
+  bool nonlinear() const { return v_half_v != 0.0 || sinh_v0_v != 0.0; }
 };
 
 void AddArrayOptions(CLI::App* cmd, XbarArgs& a) {
@@ -80,6 +86,26 @@ void AddArrayOptions(CLI::App* cmd, XbarArgs& a) {
   cmd->add_option("--count", a.count, "Number of random input vectors")->capture_default_str();
   cmd->add_option("--v-read", a.v_read, "Read voltage (V)")->capture_default_str();
   cmd->add_option("--seed", a.seed, "Seed of the array and input draws")->capture_default_str();
+  auto* v_half = cmd->add_option(
+      "--v-half", a.v_half_v,
+      "Non-linear: the AP cells (below the geometric midpoint of the array's conductances) lose "
+      "TMR with bias, TMR(V) = TMR/(1+(V/V_h)^2) with TMR from --tmr; V_h in volts (Newton solve)");
+  auto* sinh_v0 = cmd->add_option(
+      "--sinh-v0", a.sinh_v0_v,
+      "Non-linear: every device follows I = G0 V0 sinh(V/V0), G0 its conductance; V0 in volts "
+      "(Newton solve)");
+  v_half->excludes(sinh_v0);
+}
+
+// The array's devices with the I-V the options give (linear when neither is set).
+circuit::NonlinearCrossbar MakeNonlinear(const XbarArgs& a, circuit::Crossbar xbar) {
+  Require(a.v_half_v >= 0.0, "--v-half must be > 0 V, got {}", a.v_half_v);
+  Require(a.sinh_v0_v >= 0.0, "--sinh-v0 must be > 0 V, got {}", a.sinh_v0_v);
+  if (a.v_half_v > 0.0) return circuit::WithTmrBias(std::move(xbar), a.tmr, a.v_half_v);
+  if (a.sinh_v0_v > 0.0) {
+    return circuit::NonlinearCrossbar(std::move(xbar), device::IvShape::Sinh(a.sinh_v0_v));
+  }
+  return circuit::NonlinearCrossbar(std::move(xbar), device::IvShape::Linear());
 }
 
 circuit::Crossbar MakeArray(XbarArgs& a, Rng& rng) {
@@ -192,6 +218,66 @@ void WriteEffectiveMatrix(const std::filesystem::path& csv, const Eigen::MatrixX
   WriteManifest(manifest_path, manifest);
 }
 
+// The voltage map of one input (Fig. 15b) as <map>.csv and its heatmap.
+void WriteVoltageMap(const std::string& map, const circuit::NodeVoltages& nv,
+                     const Eigen::VectorXd& v0, const XbarArgs& a, int rows, int cols) {
+  const std::filesystem::path stem(map);
+  report::Figure f;
+  f.id = stem.filename().string();
+  f.title = fmt::format("Voltage across each device / its input voltage ({} x {})", rows, cols);
+  f.table = circuit::VoltageMapTable(nv, v0);
+  f.plot = report::VoltageMapPlot("row", "column", "row");
+  f.options = a.options.ToJson();
+  f.seed = a.seed;
+  const std::filesystem::path dir =
+      stem.has_parent_path() ? stem.parent_path() : std::filesystem::path(".");
+  report::WriteFigure(dir, f, "aimc xbar solve --map");
+  fmt::print("voltage map: {}.csv\n", (dir / f.id).string());
+}
+
+// `solve` of a non-linear array: Newton per input (docs/xbar.md, "Non-linear devices").
+void SolveNonlinear(const XbarArgs& a, const circuit::NonlinearCrossbar& array,
+                    const Eigen::MatrixXd& v, const std::string& csv, const std::string& map) {
+  const circuit::Crossbar& xbar = array.crossbar();
+  fmt::print("array {} x {}, wires {:.6g} / {:.6g} ohm per segment (row / column)\n", xbar.rows(),
+             xbar.cols(), a.options.wire_row_ohm, a.options.wire_col_ohm);
+  circuit::NonlinearSolver solver(array);
+  const auto start = std::chrono::steady_clock::now();
+  const circuit::NonlinearBatch batch = solver.BatchColumnCurrents(v);
+  const double solve_s = Since(start);
+  const circuit::FactorSummary& f = solver.factor_summary();
+  int most = 0;
+  double total = 0.0;
+  double worst_residual = 0.0;
+  for (const circuit::NonlinearSummary& n : batch.summaries) {
+    most = std::max(most, n.iterations);
+    total += n.iterations;
+    worst_residual = std::max(worst_residual, n.residual_rel);
+  }
+  fmt::print("route: newton (devices {}; one Newton solve per input, the nodal pattern analyzed "
+             "once)\n",
+             a.v_half_v > 0.0 ? fmt::format("AP tmr_bias V_h {:g} V", a.v_half_v)
+                              : fmt::format("sinh V0 {:g} V", a.sinh_v0_v));
+  fmt::print("{} unknowns, analyze {:.3g} s, {} solve(s) {:.3g} s (factorizations {:.3g} s)\n",
+             f.unknowns, f.analyze_seconds, v.cols(), solve_s, f.factorize_seconds);
+  fmt::print("newton: iterations mean {:.3g}, max {}; worst residual {:.3g} of the largest "
+             "device current\n",
+             total / double(batch.summaries.size()), most, worst_residual);
+  const circuit::Deviation d =
+      circuit::CompareToIdeal(batch.column_current_a, circuit::IdealCurrents(array, v));
+  fmt::print("relative deviation from ideal (each device at its input voltage): worst {:.6g} "
+             "(column {}, input {}), mean {:.6g}\n",
+             d.worst, d.worst_column, d.worst_input, d.mean);
+  if (!csv.empty()) {
+    WriteCsv(csv, circuit::CurrentsTable(batch.column_current_a));
+    fmt::print("column currents: {}\n", csv);
+  }
+  if (!map.empty()) {
+    const Eigen::VectorXd v0 = v.col(0);
+    WriteVoltageMap(map, solver.Solve(v0).voltages, v0, a, xbar.rows(), xbar.cols());
+  }
+}
+
 }  // namespace
 
 void RegisterXbar(CLI::App& app) {
@@ -243,9 +329,19 @@ void RegisterXbar(CLI::App& app) {
               s.meff, ManifestPath(s.meff).string());
       Require(s.meff != s.csv, "--meff and --csv name the same file {}", s.meff);
     }
+    Require(!a.nonlinear() || s.meff.empty(),
+            "--meff: a non-linear array (--v-half, --sinh-v0) has no effective matrix; its "
+            "currents depend on the input");
+    Require(!a.nonlinear() || s.route == "auto",
+            "--route {}: a non-linear array is solved by Newton, one solve per input",
+            s.route);
     Rng rng(a.seed);
     const circuit::Crossbar xbar = MakeArray(a, rng);
     const Eigen::MatrixXd v = MakeInputs(a, rng);
+    if (a.nonlinear()) {
+      SolveNonlinear(a, MakeNonlinear(a, xbar), v, s.csv, s.map);
+      return;
+    }
     const Route route = ChooseRoute(s.route, v.cols(), !s.meff.empty());
     fmt::print("array {} x {}, wires {:.6g} / {:.6g} ohm per segment (row / column)\n", xbar.rows(),
                xbar.cols(), a.options.wire_row_ohm, a.options.wire_col_ohm);
@@ -294,20 +390,7 @@ void RegisterXbar(CLI::App& app) {
     if (!s.map.empty()) {
       if (!solver) solver.emplace(xbar);
       const Eigen::VectorXd v0 = v.col(0);
-      const circuit::NodeVoltages nv = solver->Solve(v0);
-      const std::filesystem::path stem(s.map);
-      report::Figure f;
-      f.id = stem.filename().string();
-      f.title = fmt::format("Voltage across each device / its input voltage ({} x {})",
-                            xbar.rows(), xbar.cols());
-      f.table = circuit::VoltageMapTable(nv, v0);
-      f.plot = report::VoltageMapPlot("row", "column", "row");
-      f.options = a.options.ToJson();
-      f.seed = a.seed;
-      const std::filesystem::path dir =
-          stem.has_parent_path() ? stem.parent_path() : std::filesystem::path(".");
-      report::WriteFigure(dir, f, "aimc xbar solve --map");
-      fmt::print("voltage map: {}.csv\n", (dir / f.id).string());
+      WriteVoltageMap(s.map, solver->Solve(v0), v0, a, xbar.rows(), xbar.cols());
     }
   });
 
@@ -327,6 +410,25 @@ void RegisterXbar(CLI::App& app) {
     Rng rng(a.seed);
     const circuit::Crossbar xbar = MakeArray(a, rng);
     const Eigen::VectorXd v = MakeInputs(a, rng).col(0);
+    if (a.nonlinear()) {
+      const circuit::NonlinearCrossbar array = MakeNonlinear(a, xbar);
+      WriteFileAtomic(*out, circuit::NgspiceNetlist(array, v));
+      fmt::print("netlist: {}\n", *out);
+      if (!*run) return;
+      auto start = std::chrono::steady_clock::now();
+      const Eigen::VectorXd spice = circuit::RunNgspice(*out, xbar.cols());
+      const double spice_s = Since(start);
+      start = std::chrono::steady_clock::now();
+      circuit::NonlinearSolver solver(array);
+      const circuit::NonlinearSolution ours = solver.Solve(v);
+      const double solve_s = Since(start);
+      const double diff =
+          ((ours.voltages.column_current_a - spice).array() / spice.array().abs()).abs().maxCoeff();
+      fmt::print("ngspice {:.6g} s; aimc Newton {:.6g} s ({} iterations, residual {:.3g}); "
+                 "largest relative difference {:.3g}\n",
+                 spice_s, solve_s, ours.summary.iterations, ours.summary.residual_rel, diff);
+      return;
+    }
     WriteFileAtomic(*out, circuit::NgspiceNetlist(xbar, v));
     fmt::print("netlist: {}\n", *out);
     if (!*run) return;

@@ -78,9 +78,15 @@ void Cholmod::Factorize(const SparseLower& a, const std::vector<std::int64_t>* p
                         bool keep_order, bool supernodal,
                         const std::function<std::string(std::int64_t)>& node_name,
                         double* analyze_seconds, double* factorize_seconds) {
+  AnalyzeFor(a, perm, keep_order, supernodal, analyze_seconds);
+  Refactorize(a, node_name, factorize_seconds);
+}
+
+void Cholmod::AnalyzeFor(const SparseLower& a, const std::vector<std::int64_t>* perm,
+                         bool keep_order, bool supernodal, double* analyze_seconds) {
   if (factor_ != nullptr) cholmod_l_free_factor(&factor_, &common_);
   cholmod_sparse view = View(a);
-  auto start = std::chrono::steady_clock::now();
+  const auto start = std::chrono::steady_clock::now();
   common_.supernodal = supernodal ? CHOLMOD_SUPERNODAL : CHOLMOD_AUTO;
   if (perm != nullptr) {
     common_.nmethods = 1;
@@ -95,7 +101,13 @@ void Cholmod::Factorize(const SparseLower& a, const std::vector<std::int64_t>* p
   }
   Check("analyze");
   if (analyze_seconds != nullptr) *analyze_seconds = SecondsSince(start);
-  start = std::chrono::steady_clock::now();
+}
+
+void Cholmod::Refactorize(const SparseLower& a,
+                          const std::function<std::string(std::int64_t)>& node_name,
+                          double* factorize_seconds) {
+  cholmod_sparse view = View(a);
+  const auto start = std::chrono::steady_clock::now();
   cholmod_l_factorize(&view, factor_, &common_);
   Check("factorize");
   if (common_.status == CHOLMOD_NOT_POSDEF || factor_->minor < factor_->n) {

@@ -39,6 +39,15 @@ class Cholmod {
                  const std::function<std::string(std::int64_t)>& node_name,
                  double* analyze_seconds, double* factorize_seconds);
 
+  /// The symbolic analysis alone, as Factorize does it; Refactorize then factorizes any matrix of
+  /// `a`'s pattern (a Newton Jacobian) without analyzing again.
+  void AnalyzeFor(const SparseLower& a, const std::vector<std::int64_t>* perm, bool keep_order,
+                  bool supernodal, double* analyze_seconds);
+  /// The numeric factorization of `a` (the pattern AnalyzeFor saw), with Factorize's checks.
+  void Refactorize(const SparseLower& a,
+                   const std::function<std::string(std::int64_t)>& node_name,
+                   double* factorize_seconds);
+
   /// The supernodal symbolic analysis of `a` (lower triangle) in the order `perm` (postordered
   /// unless `keep_order`), without the numeric factorization; owned like factor().
   const cholmod_factor& Analyze(const SparseLower& a, const std::vector<std::int64_t>& perm,

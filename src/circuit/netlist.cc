@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <ostream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -10,6 +11,7 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "aimc/device/physics.h"
 
 namespace aimc::circuit {
 
@@ -33,10 +35,17 @@ struct Names {
 
 std::string Num(double value) { return fmt::format("{:.17g}", value); }
 
-}  // namespace
+// ngspice's Newton stops when every node voltage changes by less than reltol |v| + vntol and
+// every branch current by less than reltol |i| + abstol; the defaults (1e-3, 1 uV, 1 pA) leave a
+// non-linear solution far from converged at the 1e-9 of aimc's tests.
+constexpr const char* kNonlinearNgspiceOptions =
+    ".options reltol=1e-12 abstol=1e-18 vntol=1e-15 itl1=500\n";
 
-std::string NgspiceNetlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows,
-                           const std::string& title) {
+// The netlist of `xbar` with each cell written by cell(net, i, j, row node, column node) and
+// `options` (".options ..." lines or empty) before the control block.
+template <typename WriteCell>
+std::string Netlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows, const std::string& title,
+                    const std::string& options, WriteCell&& cell) {
   Require(v_rows.size() == xbar.rows(), "input has {} voltages for {} rows", v_rows.size(),
           xbar.rows());
   const CrossbarOptions& o = xbar.options();
@@ -87,16 +96,67 @@ std::string NgspiceNetlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows,
     }
   }
   for (int i = 0; i < rows; ++i) {
-    for (int j = 0; j < cols; ++j) {
-      const double r = 1.0 / xbar.conductance_s()(i, j) + o.access_ohm;
-      net << "Rx" << i << "_" << j << " " << names.Row(i, j) << " " << names.Col(i, j) << " "
-          << Num(r) << "\n";
-    }
+    for (int j = 0; j < cols; ++j) cell(net, i, j, names.Row(i, j), names.Col(i, j));
   }
+  net << options;
   net << ".control\nset numdgt=16\nop\n";
   for (int j = 0; j < cols; ++j) net << "print i(vsense" << j << ")\n";
   net << ".endc\n.end\n";
   return net.str();
+}
+
+// A linear cell: device and access transistor as one resistor.
+void WriteResistorCell(std::ostream& net, const Crossbar& xbar, int i, int j,
+                       const std::string& row, const std::string& col) {
+  const double r = 1.0 / xbar.conductance_s()(i, j) + xbar.options().access_ohm;
+  net << "Rx" << i << "_" << j << " " << row << " " << col << " " << Num(r) << "\n";
+}
+
+// I = G0 V s(V) of a device between nodes a and b as an ngspice expression.
+std::string CurrentExpression(const device::IvShape& shape, double g0, const std::string& a,
+                              const std::string& b) {
+  const std::string v = fmt::format("v({},{})", a, b);
+  switch (shape.kind) {
+    case device::IvShape::Kind::kLinear:
+      return fmt::format("{}*{}", Num(g0), v);
+    case device::IvShape::Kind::kTmrBias:
+      return fmt::format("{0}*{1}*(1+{2})/(1+{2}/(1+({1}/{3})^2))", Num(g0), v, Num(shape.tmr0),
+                         Num(shape.v_half_v));
+    case device::IvShape::Kind::kSinh:
+      return fmt::format("{0}*{1}*sinh({2}/{1})", Num(g0), Num(shape.v0_v), v);
+  }
+  Fail("unknown I-V shape kind {}", int(shape.kind));
+}
+
+}  // namespace
+
+std::string NgspiceNetlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows,
+                           const std::string& title) {
+  return Netlist(xbar, v_rows, title, "",
+                 [&xbar](std::ostream& net, int i, int j, const std::string& row,
+                         const std::string& col) { WriteResistorCell(net, xbar, i, j, row, col); });
+}
+
+std::string NgspiceNetlist(const NonlinearCrossbar& array, const Eigen::VectorXd& v_rows,
+                           const std::string& title) {
+  const Crossbar& xbar = array.crossbar();
+  const double access_ohm = xbar.options().access_ohm;
+  const auto cell = [&](std::ostream& net, int i, int j, const std::string& row,
+                        const std::string& col) {
+    const device::IvShape& shape = array.Shape(i, j);
+    if (shape.linear()) {
+      WriteResistorCell(net, xbar, i, j, row, col);
+      return;
+    }
+    // The device from the row node to its own node, the access transistor from there on.
+    const std::string mid = access_ohm > 0.0 ? fmt::format("m{}_{}", i, j) : col;
+    net << "Bx" << i << "_" << j << " " << row << " " << mid << " I="
+        << CurrentExpression(shape, xbar.conductance_s()(i, j), row, mid) << "\n";
+    if (access_ohm > 0.0) {
+      net << "Ra" << i << "_" << j << " " << mid << " " << col << " " << Num(access_ohm) << "\n";
+    }
+  };
+  return Netlist(xbar, v_rows, title, kNonlinearNgspiceOptions, cell);
 }
 
 Eigen::VectorXd RunNgspice(const std::filesystem::path& netlist, int cols) {

@@ -6,6 +6,7 @@
 #include <Eigen/Dense>
 
 #include "aimc/circuit/crossbar.h"
+#include "aimc/circuit/nonlinear.h"
 
 namespace aimc::circuit {
 
@@ -15,6 +16,14 @@ namespace aimc::circuit {
 /// 16 significant digits. Values are written with full precision.
 std::string NgspiceNetlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows,
                            const std::string& title = "aimc crossbar");
+
+/// A non-linear array as an ngspice netlist: as above, with each non-linear device a behavioural
+/// current source (B element, I = G0 V s(V) of the voltage across it, e.g.
+/// `I=G0*V0*sinh(v(r0_0,c0_0)/V0)`) and its access transistor a resistor to the column node;
+/// linear cells stay resistors. Tight `.options` tolerances make ngspice's Newton converge to
+/// the digits the comparison needs (docs/xbar.md, "Non-linear devices").
+std::string NgspiceNetlist(const NonlinearCrossbar& array, const Eigen::VectorXd& v_rows,
+                           const std::string& title = "aimc non-linear crossbar");
 
 /// Runs `ngspice -b` on a netlist from NgspiceNetlist and returns its column currents (amperes).
 /// Throws aimc::Error if ngspice is not installed (install it with scripts/install-deps.sh) or
