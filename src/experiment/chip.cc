@@ -18,6 +18,7 @@
 #include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
 #include "aimc/circuit/effective_matrix.h"
+#include "aimc/circuit/nonlinear.h"
 #include "aimc/mapping/ternary.h"
 #include "aimc/nn/train.h"
 
@@ -678,16 +679,16 @@ ChipStats TestChips(nn::NetworkImpl& network, const nn::Dataset& data, const Chi
   return Summarize(std::move(accuracies));
 }
 
-torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x) const {
+torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x, MvmRoute route) const {
   Require(spec_.uses_devices(), "Chip::Mvm: a weight-noise chip has no arrays");
   const LayerTiles& lt = layers_.at(layer);
   const torch::Tensor xd = x.to(torch::kDouble);
   torch::Tensor out = torch::zeros({xd.size(0), lt.cols}, torch::kDouble);
   const device::DeviceCard& card = *spec_.card;
   const bool nonlinear = !card.physics().iv.linear();
-  Require(!nonlinear || !(spec_.options.has_parasitics() || crossbar_.access_ohm > 0),
-          "the per-MVM route of non-linear tiles with wires needs the Newton solver");
+  const bool circuit = spec_.options.has_parasitics() || crossbar_.access_ohm > 0;
   const double volts_per_unit = spec_.options.read_voltage_v / lt.input_full_scale;
+  const device::IvShape shapes[2] = {card.Iv(device::State::kOn), card.Iv(device::State::kOff)};
   // Eigen's column-major buffer read row-major is M^T: transposing the view gives M.
   const auto view = [](const Eigen::MatrixXd& m) {
     return torch::from_blob(const_cast<double*>(m.data()), {m.cols(), m.rows()}, torch::kDouble)
@@ -698,17 +699,53 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x) const {
     torch::Tensor y;
     if (!nonlinear) {
       y = xt.matmul(view(tile.weight));
+    } else if (route == MvmRoute::kExact && circuit) {
+      // The tile's circuit, solved per input by Newton: devices at their low-bias G0, each
+      // following its state's I-V.
+      const circuit::PairLayout layout = spec_.options.layout;
+      const circuit::Crossbar xbar(circuit::InterleavePairs(tile.g_plus, tile.g_minus, layout),
+                                   crossbar_, fmt::format("layer {} tile ({}, {})", layer,
+                                                          tile.row0, tile.col0));
+      const Eigen::MatrixXd off = circuit::InterleavePairs(
+          (!tile.on_plus).cast<double>().matrix(), (!tile.on_minus).cast<double>().matrix(),
+          layout);
+      const circuit::NonlinearCrossbar array(xbar, {shapes[0], shapes[1]},
+                                             off.cast<std::uint8_t>());
+      circuit::NonlinearSolver solver(array);
+      const Eigen::MatrixXd xe = ToEigen(xt);  // M x rows
+      Eigen::MatrixXd v(xbar.rows(), xe.rows());
+      for (Eigen::Index n = 0; n < xe.rows(); ++n)
+        v.col(n) = circuit::PairInputs(xe.row(n).transpose() * volts_per_unit, layout);
+      const circuit::NonlinearBatch batch = solver.BatchColumnCurrents(v);
+      for (const circuit::NonlinearSummary& s : batch.summaries) {
+        int seen = last_newton_iterations_.load();
+        while (s.iterations > seen && !last_newton_iterations_.compare_exchange_weak(seen, s.iterations)) {
+        }
+      }
+      // Currents per unit input and unit weight: I / (V per unit x dG).
+      Eigen::MatrixXd ye(xe.rows(), tile.cols);
+      const Eigen::MatrixXd& i = batch.column_current_a;
+      for (std::int64_t j = 0; j < tile.cols; ++j) {
+        const Eigen::VectorXd col = layout == circuit::PairLayout::kColumns
+                                        ? Eigen::VectorXd(i.row(2 * j) - i.row(2 * j + 1))
+                                        : Eigen::VectorXd(i.row(j));
+        ye.col(j) = col / (volts_per_unit * dg_s_);
+      }
+      if (tile.compensation.size() > 0) ye *= tile.compensation.asDiagonal();
+      y = view(ye).clone();
     } else {
-      // Every device's current G0 V s(V), in unit weights: x s(V(x)) G0 / dG, per state.
+      // Exact without parasitics: every device's current G0 V s(V), in unit weights. The fast
+      // route adds the same non-linear part to the linear effective matrix (IR drop at G0).
       const Eigen::MatrixXd xe = ToEigen(xt);
       Eigen::MatrixXd ye = Eigen::MatrixXd::Zero(xe.rows(), tile.cols);
+      const bool fast = route == MvmRoute::kFast && circuit;
       for (const device::State state : {device::State::kOn, device::State::kOff}) {
-        const device::IvShape shape = card.Iv(state);
+        const device::IvShape& shape = shapes[state == device::State::kOn ? 0 : 1];
         const bool on = state == device::State::kOn;
         Eigen::MatrixXd xs = xe;
         for (Eigen::Index n = 0; n < xs.rows(); ++n)
-          for (Eigen::Index i = 0; i < xs.cols(); ++i)
-            xs(n, i) *= shape.Shape(xe(n, i) * volts_per_unit);
+          for (Eigen::Index k = 0; k < xs.cols(); ++k)
+            xs(n, k) *= shape.Shape(xe(n, k) * volts_per_unit) - (fast ? 1.0 : 0.0);
         const Eigen::MatrixXd g =
             ((tile.on_plus == on).cast<double>() * tile.g_plus.array() -
              (tile.on_minus == on).cast<double>() * tile.g_minus.array()).matrix();
@@ -716,6 +753,8 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x) const {
       }
       ye /= dg_s_;
       if (tile.compensation.size() > 0) ye *= tile.compensation.asDiagonal();
+      // tile.weight carries the compensation already.
+      if (fast) ye += xe * tile.weight;
       y = view(ye).clone();
     }
     if (spec_.options.adc_bits > 0) {
@@ -726,6 +765,49 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x) const {
     out.narrow(1, tile.col0, tile.cols).add_(y);
   }
   return out;
+}
+
+Chip::RouteError Chip::MeasureFastRoute(const torch::Tensor& images,
+                                        std::int64_t samples_per_layer) {
+  Require(spec_.uses_devices(), "MeasureFastRoute: a weight-noise chip has no arrays");
+  Require(programmed_, "MeasureFastRoute: the chip is not programmed on its network");
+  Require(samples_per_layer >= 1, "MeasureFastRoute: samples_per_layer must be >= 1, got {}",
+          samples_per_layer);
+  network_.ClearChips();
+  auto analog = network_.AnalogLayers();
+  std::vector<torch::Tensor> seen(analog.size());
+  for (std::size_t l = 0; l < analog.size(); ++l) {
+    analog[l]->SetMvm([this, l, &seen](const torch::Tensor& x) {
+      if (!seen[l].defined()) seen[l] = x.to(torch::kDouble).clone();
+      return Mvm(l, x, MvmRoute::kFast).to(torch::kFloat);
+    });
+  }
+  {
+    torch::NoGradGuard no_grad;
+    network_.eval();
+    network_.forward(images);
+  }
+  RouteError e;
+  last_newton_iterations_.store(0);
+  for (std::size_t l = 0; l < analog.size(); ++l) {
+    const torch::Tensor& x = seen[l];
+    Require(x.defined(), "MeasureFastRoute: layer {} saw no input", l);
+    const std::int64_t n = std::min<std::int64_t>(samples_per_layer, x.size(0));
+    // Evenly spaced rows: across images and, for a convolution, across positions.
+    const torch::Tensor rows = torch::linspace(0, static_cast<double>(x.size(0) - 1), n)
+                                   .round()
+                                   .to(torch::kLong);
+    const torch::Tensor sample = x.index_select(0, rows);
+    const torch::Tensor exact = Mvm(l, sample, MvmRoute::kExact);
+    const torch::Tensor fast = Mvm(l, sample, MvmRoute::kFast);
+    const double scale = exact.abs().max().item<double>();
+    const double rel = scale > 0 ? (fast - exact).abs().max().item<double>() / scale : 0.0;
+    e.layer_rel.push_back(rel);
+    e.max_rel = std::max(e.max_rel, rel);
+    e.mvms += n;
+  }
+  e.max_newton_iterations = last_newton_iterations_.load();
+  return e;
 }
 
 }  // namespace aimc::experiment

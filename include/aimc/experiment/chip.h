@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -160,7 +161,27 @@ class Chip {
   /// x (M, rows) activations -> (M, cols) in unit weights, double precision. A non-linear I-V
   /// without wires sums the exact device currents G0 V s(V); with wires it needs the Newton
   /// solver (throws aimc::Error). Without read noise: the noise-free reference.
-  torch::Tensor Mvm(std::size_t layer, const torch::Tensor& x) const;
+  ///
+  /// Non-linear devices (a card with an I-V, docs/devices.md): kExact solves each tile's circuit
+  /// per input by Newton (circuit::NonlinearSolver; without parasitics, the devices' currents
+  /// at their rows' voltages); kFast is the route of the chip's products, the linear effective
+  /// matrix at the low-bias conductances plus each non-linear state's correction
+  /// x (s(V(x)) - 1) G0 / dG at the ideal voltages (exact without parasitics; docs/xbar.md).
+  /// Linear tiles give the same product either way. Read noise is left out of both.
+  enum class MvmRoute { kExact, kFast };
+  torch::Tensor Mvm(std::size_t layer, const torch::Tensor& x,
+                    MvmRoute route = MvmRoute::kExact) const;
+  /// The fast route against the exact one on `samples_per_layer` MVMs of every ternary layer,
+  /// drawn evenly from the inputs the layers see when the network runs `images` on this chip
+  /// (through the fast route). Per layer: max |fast - exact| / max |exact| over the samples.
+  /// Leaves the chip on its MVM hooks (as UseMvmHooks does).
+  struct RouteError {
+    std::vector<double> layer_rel;
+    double max_rel = 0.0;
+    std::int64_t mvms = 0;
+    int max_newton_iterations = 0;
+  };
+  RouteError MeasureFastRoute(const torch::Tensor& images, std::int64_t samples_per_layer);
   /// Device mode: the tiles of every ternary layer (empty in weight-noise mode).
   const std::vector<LayerTiles>& layers() const { return layers_; }
   double dg_s() const { return dg_s_; }
@@ -192,6 +213,9 @@ class Chip {
   std::vector<LayerTiles> layers_;
   std::vector<nn::ChipProduct> products_;
   double dg_s_ = 0.0;
+  // The most Newton steps of an exact Mvm since MeasureFastRoute reset it (hooks may run on
+  // several threads).
+  mutable std::atomic<int> last_newton_iterations_{0};
   circuit::CrossbarOptions crossbar_;  // the options' arrays plus the card's access transistor
   double build_seconds_ = 0.0;
 };
