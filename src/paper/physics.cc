@@ -184,6 +184,7 @@ report::Figure Fig18(Cnn1Grid& cnn1, double cnn1_sigma, Cnn2Grid& cnn2, double c
   std::size_t done = 0;
   cluster::DistributeOptions work;
   work.on_done = [&](std::size_t i, const std::string& bytes) {
+    if (i >= points.size()) return;  // a check of the fast route
     const std::vector<double> r = UnpackDoubles(bytes, 2);
     bar.Update(++done, fmt::format("{} at {:.2g} V: {:.2f} % ({:.1f} s)",
                                    series[points[i].series].label, points[i].v, r[0], r[1]));
