@@ -46,5 +46,26 @@ TEST(Table1Options, BadFilesAreRefusedWithFileAndKey) {
   EXPECT_THROW(LoadTable1Options(empty), Error);
 }
 
+// The rows for devices in use: their conditions are validated and named like every other key.
+TEST(Table1Options, ReadConditionsOfTheInUseRowsAreChecked) {
+  const Table1Options o =
+      LoadTable1Options(std::filesystem::path(AIMC_SOURCE_DIR) / "configs/experiments/table1.toml");
+  EXPECT_DOUBLE_EQ(o.read_voltage_v, 0.2);
+  EXPECT_DOUBLE_EQ(o.hot_temperature_c, 85.0);
+  EXPECT_NEAR(o.lifetime_s / 3.15576e7, 10.0, 1e-12);
+  for (const auto& [text, key] : {std::pair{"read_voltage_v = -0.2\n", "read_voltage_v"},
+                                  std::pair{"lifetime_s = 0\n", "lifetime_s"},
+                                  std::pair{"hot_temperature_c = 2000\n", "hot_temperature_c"},
+                                  std::pair{"spread_pairs = 3\n", "spread_pairs"}}) {
+    const auto file = Write("aimc_verdict_conditions.toml", text);
+    try {
+      LoadTable1Options(file);
+      FAIL() << text << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace aimc::paper
