@@ -54,6 +54,12 @@ void RegisterDevice(CLI::App& app) {
       ->capture_default_str();
   stats->callback([args] {
     if (!args->csv.empty()) RequireOutputFile(args->csv);
+    // Checked before anything is printed.
+    device::ReadConditions conditions;
+    conditions.read_voltage_v = args->read_voltage_v;
+    conditions.time_s = args->time_s;
+    conditions.temperature_k = args->temperature_c + 273.15;
+    conditions.Validate();
     const auto card = device::LoadCardOrPreset(args->card);
     const device::StateStats s = card->Stats();
     const mapping::WeightSpread analytic = mapping::AnalyticSpread(s);
@@ -76,11 +82,6 @@ void RegisterDevice(CLI::App& app) {
                      fmt::format("{:.4g} - {:.4g}", card->r_on_range_ohm().first,
                                  card->r_on_range_ohm().second),
                      ""}});
-    device::ReadConditions conditions;
-    conditions.read_voltage_v = args->read_voltage_v;
-    conditions.time_s = args->time_s;
-    conditions.temperature_k = args->temperature_c + 273.15;
-    conditions.Validate();
     double rms[3] = {0, 0, 0};
     const mapping::WeightSpread read =
         mapping::ReadSpread(*card, conditions, args->samples, args->seed, rms);

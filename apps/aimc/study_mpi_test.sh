@@ -5,7 +5,8 @@
 #     (Fig. 13b: trainings and Monte-Carlo chips; Fig. 16: IR-drop points; Table I: bisection
 #     steps);
 #  2. a rerun with 2 ranks of the finished study keeps every figure and model;
-#  3. the paper profile runs end to end with 2 ranks under tiny limits.
+#  3. the part beyond the paper (device physics: Figs. 17-19) runs with 2 ranks, small;
+#  4. the paper profile's parts of the paper run end to end with 2 ranks under tiny limits.
 #   study_mpi_test.sh AIMC MPIEXEC
 set -u
 aimc="$1"
@@ -52,12 +53,25 @@ check "rerun with 2 ranks: nothing computed or trained" \
 fingerprints "$tmp/two" >"$tmp/after"
 check "rerun with 2 ranks: files unchanged" diff "$tmp/before" "$tmp/after"
 
+# The part beyond the paper (device physics) over 2 ranks, small: it trains CNN 2's grid here.
+physics=(reproduce --profile quick --limit-epochs 1 --limit-train-images 128
+         --limit-test-images 40 --only physics)
+ranks2 "$aimc" "${physics[@]}" --out "$tmp/two" >"$tmp/physics.log" 2>&1
+check "2 ranks: the physics part runs" test $? -eq 0
+for id in fig17_sigma_w_vs_read_voltage fig18_error_vs_read_voltage fig19_error_vs_time; do
+  check "2 ranks: $id is there" test -s "$tmp/two/$id.csv"
+done
+check "fig18 states the fast route's error against Newton" \
+  grep -q "error against the exact Newton solve" "$tmp/two/fig18_error_vs_read_voltage.json"
+
 # A limited run is not the unlimited one: without the limits every figure is stale.
 "$aimc" reproduce --profile quick --only device --out "$tmp/two" >"$tmp/unlimited.log" 2>&1
 check "without limits the limited figures are recomputed" grep -q "computing (changed: limits)" "$tmp/unlimited.log"
 
+# Every part of the paper (the physics part above: at the paper's width a CNN 2 chip with wires
+# takes over a minute to build, whatever the limits).
 paper=(reproduce --profile paper --limit-epochs 1 --limit-train-images 32
-       --limit-test-images 8)
+       --limit-test-images 8 --only device circuit training resnet irdrop verdict)
 ranks2 "$aimc" "${paper[@]}" --out "$tmp/paper" >"$tmp/paper.log" 2>&1
 rc=$?
 check "paper profile, tiny limits, 2 ranks: runs end to end" test "$rc" -eq 0
