@@ -97,7 +97,7 @@ refused "a folder as a card" "it is a folder" "$aimc" device stats --card "$tmp/
 
 # Device physics: the card's parts with their sources, and the spread as read years later.
 "$aimc" device stats --card pcm --samples 2000 --time 3.15e8 --temperature 85 >"$tmp/stdout"
-check "device stats shows the drift of PCM" grep -q "^| drift .*Nandakumar" "$tmp/stdout"
+check "device stats shows the drift of PCM" grep -q "^drift .*Nandakumar" "$tmp/stdout"
 check "... and the spread as read then" grep -q "Read at 0.2 V, 3.15e+08 s after programming, 85 C" "$tmp/stdout"
 refused "a negative time" "time_s must be in" "$aimc" device stats --card pcm --time -1
 sed 's/^write_voltage_v = 1.0/write_voltage_v = 1.0\n[retention]\ndelta = -3.0/; s/^r_on_ohm = 1e8/r_on_ohm = 1e6/' \
