@@ -123,6 +123,7 @@ report::Figure Fig17(const PhysicsPlan& plan, std::uint64_t seed) {
   f.plot.xlabel = "read voltage across a device at full-scale input (V)";
   f.plot.ylabel = "sigma_w (largest rms weight error of a level)";
   f.plot.log_x = true;
+  f.plot.key = "inside top left";
   f.plot.series = {{"read_voltage_v", "sigma_w_read", "as read (bias-dependent TMR + shot noise)"},
                    {"read_voltage_v", "sigma_w_bias_only", "bias-dependent TMR only"},
                    {"read_voltage_v", "sigma_w_noise_only", "shot noise only"},
@@ -256,6 +257,7 @@ report::Figure Fig18(Cnn1Grid& cnn1, double cnn1_sigma, Cnn2Grid& cnn2, double c
   f.plot.xlabel = "read voltage across a device at full-scale input (V)";
   f.plot.ylabel = "test error (%)";
   f.plot.log_x = true;
+  f.plot.key = "inside top left";
   f.paper = "(not in the paper: it reads a static resistor)";
   f.ours = fmt::format(
       "{} card at R_ON {:.3g} Ohm with its physics (TMR halving at {:.2g} V, shot noise), every "
