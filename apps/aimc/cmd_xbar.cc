@@ -410,41 +410,36 @@ void RegisterXbar(CLI::App& app) {
     Rng rng(a.seed);
     const circuit::Crossbar xbar = MakeArray(a, rng);
     const Eigen::VectorXd v = MakeInputs(a, rng).col(0);
-    if (a.nonlinear()) {
-      const circuit::NonlinearCrossbar array = MakeNonlinear(a, xbar);
-      WriteFileAtomic(*out, circuit::NgspiceNetlist(array, v));
-      fmt::print("netlist: {}\n", *out);
-      if (!*run) return;
-      auto start = std::chrono::steady_clock::now();
-      const Eigen::VectorXd spice = circuit::RunNgspice(*out, xbar.cols());
-      const double spice_s = Since(start);
-      start = std::chrono::steady_clock::now();
-      circuit::NonlinearSolver solver(array);
-      const circuit::NonlinearSolution ours = solver.Solve(v);
-      const double solve_s = Since(start);
-      const double diff =
-          ((ours.voltages.column_current_a - spice).array() / spice.array().abs()).abs().maxCoeff();
-      fmt::print("ngspice {:.6g} s; aimc Newton {:.6g} s ({} iterations, residual {:.3g}); "
-                 "largest relative difference {:.3g}\n",
-                 spice_s, solve_s, ours.summary.iterations, ours.summary.residual_rel, diff);
-      return;
-    }
-    WriteFileAtomic(*out, circuit::NgspiceNetlist(xbar, v));
+    // One netlist writer and one ngspice run; only aimc's own solve differs with the devices.
+    std::optional<circuit::NonlinearCrossbar> array;
+    if (a.nonlinear()) array.emplace(MakeNonlinear(a, xbar));
+    WriteFileAtomic(*out, array ? circuit::NgspiceNetlist(*array, v) : circuit::NgspiceNetlist(xbar, v));
     fmt::print("netlist: {}\n", *out);
     if (!*run) return;
     auto start = std::chrono::steady_clock::now();
     const Eigen::VectorXd spice = circuit::RunNgspice(*out, xbar.cols());
     const double spice_s = Since(start);
+    const auto difference = [&spice](const Eigen::VectorXd& ours) {
+      return ((ours - spice).array() / spice.array().abs()).abs().maxCoeff();
+    };
     start = std::chrono::steady_clock::now();
+    if (array) {
+      circuit::NonlinearSolver solver(*array);
+      const circuit::NonlinearSolution ours = solver.Solve(v);
+      fmt::print("ngspice {:.6g} s; aimc Newton {:.6g} s ({} iterations, residual {:.3g}); "
+                 "largest relative difference {:.3g}\n",
+                 spice_s, Since(start), ours.summary.iterations, ours.summary.residual_rel,
+                 difference(ours.voltages.column_current_a));
+      return;
+    }
     const circuit::DcSolver solver(xbar);
     const double factor_s = Since(start);
     start = std::chrono::steady_clock::now();
     const Eigen::VectorXd ours = solver.ColumnCurrents(v);
     const double solve_s = Since(start);
-    const double diff = ((ours - spice).array() / spice.array().abs()).abs().maxCoeff();
     fmt::print("ngspice {:.6g} s; aimc factorize {:.6g} s, solve {:.6g} s; largest relative "
                "difference {:.3g}\n",
-               spice_s, factor_s, solve_s, diff);
+               spice_s, factor_s, solve_s, difference(ours));
   });
 }
 

@@ -235,18 +235,13 @@ std::unique_ptr<DeviceCard> DeviceCard::KeepPhysics(std::unique_ptr<DeviceCard> 
 
 namespace {
 
-// The per-device stream of Age: splitmix64 (Steele et al., OOPSLA 2014), whose state is one
-// word, so that a device costs one draw of the chip's stream and a few arithmetic operations,
-// not the seeding of a Mersenne Twister.
+// The per-device stream of Age: draw k of a device is Rng::Derive(seed, k) (splitmix64), so a
+// device costs one draw of the chip's stream and a few arithmetic operations, not the seeding of
+// a Mersenne Twister.
 class DeviceStream {
  public:
-  explicit DeviceStream(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t Next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
+  explicit DeviceStream(std::uint64_t seed) : seed_(seed) {}
+  std::uint64_t Next() { return Rng::Derive(seed_, next_++); }
   double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
   /// Box-Muller: always two uniforms, so every device takes the same number of draws.
   double Normal() {
@@ -256,7 +251,8 @@ class DeviceStream {
   }
 
  private:
-  std::uint64_t state_;
+  std::uint64_t seed_;
+  std::uint64_t next_ = 0;
 };
 
 State Other(State s) { return s == State::kOn ? State::kOff : State::kOn; }

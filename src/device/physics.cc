@@ -187,10 +187,10 @@ void Physics::Validate() const {
   Require(std::isfinite(read_noise.read_time_s) && read_noise.read_time_s > 0 &&
               read_noise.read_time_s <= 1.0,
           "read_noise.read_time_s must be in (0, 1] s, got {}", read_noise.read_time_s);
-  if (retention.any() || retention.delta != 0.0) {
-    Require(std::isfinite(retention.delta) && retention.delta > 0 && retention.delta <= 1000,
-            "retention.delta must be > 0 (and <= 1000), got {}", retention.delta);
-  }
+  // 0 is "no retention model"; anything else must be a barrier.
+  Require(retention.delta == 0.0 ||
+              (std::isfinite(retention.delta) && retention.delta > 0 && retention.delta <= 1000),
+          "retention.delta must be > 0 (and <= 1000), got {}", retention.delta);
   RequireTemperature(retention.reference_temperature_k, "retention.reference_temperature_k");
   Require(std::isfinite(retention.attempt_time_s) && retention.attempt_time_s > 0 &&
               retention.attempt_time_s <= 1.0,

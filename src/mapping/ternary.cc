@@ -41,28 +41,12 @@ WeightSpread AnalyticSpread(const device::StateStats& stats) {
 
 WeightSpread MonteCarloSpread(const device::DeviceCard& card, std::int64_t pairs,
                               std::uint64_t seed) {
-  Require(pairs >= 2, "Monte Carlo needs at least 2 pairs per level, got {}", pairs);
-  const device::StateStats stats = card.Stats();
-  WeightSpread w;
-  w.dg_s = stats.on.mean_s - stats.off.mean_s;
-  Rng rng(seed);
-  for (int level = -1; level <= 1; ++level) {
-    const PairStates states = StatesOf(level);
-    double sum = 0.0;
-    double sum2 = 0.0;
-    for (std::int64_t i = 0; i < pairs; ++i) {
-      const double g_plus = card.Sample(states.plus, rng);
-      const double g_minus = card.Sample(states.minus, rng);
-      const double x = (g_plus - g_minus) / w.dg_s;
-      sum += x;
-      sum2 += x * x;
-    }
-    const double n = static_cast<double>(pairs);
-    const double mean = sum / n;
-    w.mean[level + 1] = mean;
-    w.sigma[level + 1] = std::sqrt(std::max(0.0, (sum2 - n * mean * mean) / (n - 1.0)));
-  }
-  return w;
+  // The pairs as drawn: ReadSpread at low bias right after programming, without the card's
+  // physics (the same draws of `seed`).
+  if (!card.physics().any()) return ReadSpread(card, {}, pairs, seed);
+  auto drawn = card.WithRon(card.r_on_ohm());
+  drawn->set_physics({});
+  return ReadSpread(*drawn, {}, pairs, seed);
 }
 
 // With mu_OFF = mu_ON / (1 + TMR), dG = mu_OFF * TMR, sigma_ON = cv_on (1 + TMR) mu_OFF and

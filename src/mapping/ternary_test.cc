@@ -178,8 +178,9 @@ device::TwoStateCard Exact(double r_on_ohm, double ratio) {
   return device::TwoStateCard(o);
 }
 
-// A card without physics reads as it was drawn: the same pairs, the same sigmas, bit for bit.
-TEST(ReadSpread, EqualsMonteCarloSpreadForAStaticCard) {
+// A card without physics reads as it was drawn at any voltage and time: the same pairs as at
+// low bias right after programming (MonteCarloSpread), bit for bit.
+TEST(ReadSpread, AStaticCardReadsTheSameAtAnyVoltageAndTime) {
   const device::MtjCard card(device::SotMramPreset());
   device::ReadConditions c;
   c.read_voltage_v = 0.2;

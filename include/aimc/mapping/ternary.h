@@ -36,7 +36,8 @@ struct WeightSpread {
 /// sigma_+-1 = sqrt(sigma_ON^2 + sigma_OFF^2) / dG (devices independent).
 WeightSpread AnalyticSpread(const device::StateStats& stats);
 
-/// Fig. 10 by Monte Carlo: `pairs` pairs per level drawn from the card with `seed`.
+/// Fig. 10 by Monte Carlo: `pairs` pairs per level drawn from the card with `seed`, as drawn (the
+/// card's physics left out: ReadSpread of its static part at low bias, right after programming).
 WeightSpread MonteCarloSpread(const device::DeviceCard& card, std::int64_t pairs,
                               std::uint64_t seed);
 
@@ -45,7 +46,8 @@ WeightSpread MonteCarloSpread(const device::DeviceCard& card, std::int64_t pairs
 /// DeviceCard::Age), and read once at conditions.read_voltage_v with the card's I-V and read
 /// noise (relative, 1/f and shot noise of the device's current; shot noise needs a read voltage
 /// > 0 and is left out in the low-bias limit). w = (I+ - I-) / (V dG(V)) with dG(V) =
-/// DeviceCard::UnitWeightSiemens(V), so a card without physics gives MonteCarloSpread's sigmas.
+/// DeviceCard::UnitWeightSiemens(V); a card without physics gives the sigmas of its draws at any
+/// conditions.
 /// Without drift compensation a drifted level's mean moves away from -1, 0, +1: `sigma` is the
 /// spread around the level's own mean, `rms_error` (below) around the ideal value. With
 /// `drift_compensation` every read is scaled by one factor, the summed conductance of all the
