@@ -79,6 +79,20 @@ MeasuredOptions ReadMeasured(const TomlReader& t, const std::filesystem::path& c
   return o;
 }
 
+// The optional [cell] table: area and write cost (docs/energy.md).
+CellCost ReadCell(const TomlReader& t) {
+  CellCost c;
+  if (!t.Has("cell")) return c;
+  const TomlReader r = t.Table("cell");
+  c.area_um2 = r.Double("area_um2", 0.0);
+  c.write_pulse_s = r.Double("write_pulse_s", 0.0);
+  c.write_current_a = r.Double("write_current_a", 0.0);
+  c.write_pulses = r.Double("write_pulses", 1.0);
+  c.source = r.String("source", "");
+  return c;  // validated by set_cell, whose error names the field ("cell.area_um2") and the file
+
+}
+
 // The optional physics tables of a card (docs/devices.md). `mtj`: the card, for the free-layer
 // volume of a macrospin Delta (null for other kinds).
 Physics ReadPhysics(const TomlReader& t, const MtjOptions* mtj) {
@@ -198,12 +212,18 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
     } else {
       Fail("{}: must be 'mtj', 'two_state' or 'measured', got '{}'", t.Where("kind"), kind);
     }
+    card->set_cell(ReadCell(t));
     t.RejectUnknown();
     RequirePhysical(*card, kind);
     return card;
   } catch (const Error& e) {
     RethrowNamingFile(e, path.string());
   }
+}
+
+void DeviceCard::set_cell(CellCost cell) {
+  cell.Validate();
+  cell_ = std::move(cell);
 }
 
 void DeviceCard::set_physics(Physics physics) {
@@ -230,6 +250,7 @@ double DeviceCard::Flip(State from, double /*g_s*/, Rng& rng) const {
 
 std::unique_ptr<DeviceCard> DeviceCard::KeepPhysics(std::unique_ptr<DeviceCard> card) const {
   card->physics_ = physics_;
+  card->cell_ = cell_;
   return card;
 }
 

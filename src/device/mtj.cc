@@ -178,6 +178,7 @@ nlohmann::json MtjCard::ToJson() const {
           {"tmr", o.tmr},
           {"write_voltage_v", o.write_voltage_v}};
   if (physics().any()) j["physics"] = physics().ToJson();
+  if (cell().any()) j["cell"] = cell().ToJson();
   return j;
 }
 

@@ -274,4 +274,24 @@ nlohmann::json ReadConditions::ToJson() const {
           {"temperature_k", temperature_k}};
 }
 
+void CellCost::Validate() const {
+  // A cell below 1e-4 um^2 (10 nm x 10 nm) or above 1e4 um^2 is a unit slip; write pulses from
+  // 10 ps to 1 s, currents up to 1 A, and up to a million verify pulses.
+  Require(std::isfinite(area_um2) && (area_um2 == 0.0 || (area_um2 >= 1e-4 && area_um2 <= 1e4)),
+          "cell.area_um2 must be 0 (not stated) or in [1e-4, 1e4] um^2, got {}", area_um2);
+  Require(std::isfinite(write_pulse_s) &&
+              (write_pulse_s == 0.0 || (write_pulse_s >= 1e-11 && write_pulse_s <= 1.0)),
+          "cell.write_pulse_s must be 0 (not stated) or in [1e-11, 1] s, got {}", write_pulse_s);
+  Require(std::isfinite(write_current_a) && write_current_a >= 0.0 && write_current_a <= 1.0,
+          "cell.write_current_a must be in [0, 1] A, got {}", write_current_a);
+  Require(std::isfinite(write_pulses) && write_pulses >= 1.0 && write_pulses <= 1e6,
+          "cell.write_pulses must be in [1, 1e6], got {}", write_pulses);
+}
+
+nlohmann::json CellCost::ToJson() const {
+  return {{"area_um2", area_um2},           {"write_pulse_s", write_pulse_s},
+          {"write_current_a", write_current_a}, {"write_pulses", write_pulses},
+          {"source", source}};
+}
+
 }  // namespace aimc::device

@@ -127,6 +127,36 @@ TEST(Physics, CardFilesStateItAndBadValuesNameFileAndKey) {
   EXPECT_NE(v_half_rram.find("MTJ"), std::string::npos) << v_half_rram;
 }
 
+TEST(CellCost, CardFilesStateItAndBadValuesNameFileAndField) {
+  const auto card = LoadCard(Temp("cell.toml", kMtj +
+                                                  "[cell]\narea_um2 = 0.076\nwrite_pulse_s = 0.5e-9\n"
+                                                  "write_current_a = 0.5e-3\nsource = 'Fig. 9'\n"));
+  EXPECT_DOUBLE_EQ(card->cell().area_um2, 0.076);
+  EXPECT_DOUBLE_EQ(card->cell().write_pulses, 1.0);
+  // 0.8 V x 0.5 mA x 0.5 ns = 0.2 pJ per device.
+  EXPECT_NEAR(card->cell().WriteEnergyJ(card->write_voltage_v()), 0.2e-12, 1e-27);
+  EXPECT_DOUBLE_EQ(card->WithRon(4e6)->cell().area_um2, 0.076);
+  EXPECT_TRUE(card->ToJson().contains("cell"));
+  EXPECT_FALSE(LoadCard(Temp("nocell.toml", kMtj))->ToJson().contains("cell"));
+  const std::string area = ErrorMessage(
+      [&] { LoadCard(Temp("area.toml", kMtj + "[cell]\narea_um2 = 76000.0\n")); });
+  EXPECT_NE(area.find("area.toml"), std::string::npos) << area;
+  EXPECT_NE(area.find("cell.area_um2"), std::string::npos) << area;
+  const std::string pulses = ErrorMessage(
+      [&] { LoadCard(Temp("pulses.toml", kTwoState + "[cell]\nwrite_pulses = 0.5\n")); });
+  EXPECT_NE(pulses.find("cell.write_pulses"), std::string::npos) << pulses;
+  const std::string typo = ErrorMessage(
+      [&] { LoadCard(Temp("celltypo.toml", kTwoState + "[cell]\narea = 0.1\n")); });
+  EXPECT_NE(typo.find("area"), std::string::npos) << typo;
+  // Every preset card states its cell, with a source or the word "assumption".
+  for (const std::string& name : PresetCardNames()) {
+    const auto preset = LoadCardOrPreset(name);
+    EXPECT_GT(preset->cell().area_um2, 0.0) << name;
+    EXPECT_GT(preset->cell().WriteEnergyJ(preset->write_voltage_v()), 0.0) << name;
+    EXPECT_FALSE(preset->cell().source.empty()) << name;
+  }
+}
+
 // Delta = mu0 H_k M_s V / (2 k_B T): 100 mT, 1000 kA/m, 4000 nm^3 at 300 K is
 // 0.1 * 1e6 * 4e-24 / 2 / (1.380649e-23 * 300) = 48.287...
 TEST(Retention, MacrospinBarrierAndNeelArrhenius) {

@@ -119,6 +119,7 @@ nlohmann::json TwoStateCard::ToJson() const {
           {"spread", ToString(o.spread)}, {"write_voltage_v", o.write_voltage_v},
           {"r_on_min_ohm", o.r_on_min_ohm}, {"r_on_max_ohm", o.r_on_max_ohm}};
   if (physics().any()) j["physics"] = physics().ToJson();
+  if (cell().any()) j["cell"] = cell().ToJson();
   return j;
 }
 
@@ -229,6 +230,7 @@ nlohmann::json MeasuredCard::ToJson() const {
           {"devices_off", g_off_s_.size()},
           {"write_voltage_v", options_.write_voltage_v}};
   if (physics().any()) j["physics"] = physics().ToJson();
+  if (cell().any()) j["cell"] = cell().ToJson();
   return j;
 }
 

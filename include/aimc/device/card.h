@@ -75,6 +75,10 @@ class DeviceCard {
   const Physics& physics() const { return physics_; }
   /// Validates and sets it; throws aimc::Error naming the field.
   void set_physics(Physics physics);
+  /// Cell area and write cost (the energy model's inputs); kept by WithRon and WithOnOffRatio.
+  const CellCost& cell() const { return cell_; }
+  /// Validates and sets it; throws aimc::Error naming the field.
+  void set_cell(CellCost cell);
   /// The I-V shape of a state: an MTJ's AP state gets TMR(V) from v_half_v and the card's TMR,
   /// a sinh law its V0; linear otherwise.
   IvShape Iv(State state) const;
@@ -101,11 +105,12 @@ class DeviceCard {
 
  private:
   Physics physics_;
+  CellCost cell_;
 };
 
 /// Loads a card from a TOML file (configs/devices/*.toml). The `kind` key selects "mtj",
 /// "two_state" or "measured"; the optional tables [iv], [read_noise], [retention], [drift] and
-/// [stuck_at] set its Physics (see docs/devices.md). Every error names the file, the key and the value. A card whose
+/// [stuck_at] set its Physics, [cell] its CellCost (see docs/devices.md). Every error names the file, the key and the value. A card whose
 /// nominal R_ON lies outside its own R_ON range, or whose states lie outside
 /// [kMinDeviceOhm, kMaxDeviceOhm], is refused.
 std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path);

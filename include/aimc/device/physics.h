@@ -150,6 +150,27 @@ struct Physics {
   nlohmann::json ToJson() const;
 };
 
+/// What a cell costs in silicon and to program: the energy model's inputs from the card
+/// (docs/energy.md). A cell is one ternary weight: the differential pair of devices with their
+/// access transistors (the paper's Fig. 9 "ternary compute cell").
+struct CellCost {
+  double area_um2 = 0.0;        // one ternary cell (two devices); 0: not stated
+  double write_pulse_s = 0.0;   // one write pulse; 0: not stated
+  double write_current_a = 0.0;  // through the write path during a pulse
+  /// Pulses per device write on average (write-verify loops of analog programming); >= 1.
+  double write_pulses = 1.0;
+  std::string source;           // where the numbers come from; empty: assumed
+
+  bool any() const { return area_um2 > 0 || write_pulse_s > 0 || write_current_a > 0; }
+  /// Energy of programming one device (J): V_WR I_WR t_pulse pulses.
+  double WriteEnergyJ(double write_voltage_v) const {
+    return write_voltage_v * write_current_a * write_pulse_s * write_pulses;
+  }
+  /// Throws aimc::Error naming the field ("cell.area_um2") and the allowed range.
+  void Validate() const;
+  nlohmann::json ToJson() const;
+};
+
 /// When and how a programmed device is read.
 struct ReadConditions {
   /// The voltage across a device read at full-scale input (V); 0: the low-bias limit.
