@@ -15,6 +15,7 @@ void RegisterXbar(CLI::App& app);
 #ifdef AIMC_WITH_TORCH
 void RegisterNn(CLI::App& app);
 void RegisterSweep(CLI::App& app);
+void RegisterEnergy(CLI::App& app);
 #endif
 
 }  // namespace aimc::cli

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
 #ifdef AIMC_WITH_TORCH
   aimc::cli::RegisterNn(app);
   aimc::cli::RegisterSweep(app);
+  aimc::cli::RegisterEnergy(app);
 #endif
 
   std::vector<std::string> help_topic;

@@ -105,6 +105,59 @@ nlohmann::json EnergyOptions::ToJson() const {
           {"split_mvms", split_mvms}};
 }
 
+EnergyOptions ReadEnergyOptions(const TomlReader& t, EnergyOptions o) {
+  o.read_time_s = t.Double("read_time_s", o.read_time_s);
+  o.tiles_parallel = t.Bool("tiles_parallel", o.tiles_parallel);
+  o.images = t.Int("images", o.images);
+  o.split_mvms = t.Integer<int>("split_mvms", o.split_mvms);
+  if (t.Has("dac")) {
+    const TomlReader d = t.Table("dac");
+    o.dac.energy_1bit_fj = d.Double("energy_1bit_fj", o.dac.energy_1bit_fj);
+    o.dac.line_cap_ff_per_cell = d.Double("line_cap_ff_per_cell", o.dac.line_cap_ff_per_cell);
+    o.dac.area_um2 = d.Double("area_um2", o.dac.area_um2);
+    o.dac.image_bits = d.Integer<int>("image_bits", o.dac.image_bits);
+    // A changed value without its own source is an assumption of the user's.
+    o.dac.source = d.String("source", "");
+  }
+  if (t.Has("sense")) {
+    const TomlReader d = t.Table("sense");
+    o.sense.energy_fj = d.Double("energy_fj", o.sense.energy_fj);
+    o.sense.area_um2 = d.Double("area_um2", o.sense.area_um2);
+    o.sense.source = d.String("source", "");
+  }
+  if (t.Has("adc")) {
+    const TomlReader d = t.Table("adc");
+    const std::string fom = d.String("fom", o.adc.FomName());
+    Require(fom == "walden" || fom == "schreier", "{}: must be 'walden' or 'schreier', got '{}'",
+            d.Where("fom"), fom);
+    o.adc.fom = fom == "walden" ? AdcOptions::Fom::kWalden : AdcOptions::Fom::kSchreier;
+    o.adc.walden_fj_per_step = d.Double("walden_fj_per_step", o.adc.walden_fj_per_step);
+    o.adc.schreier_db = d.Double("schreier_db", o.adc.schreier_db);
+    o.adc.enob_loss_bits = d.Double("enob_loss_bits", o.adc.enob_loss_bits);
+    o.adc.bits = d.Integer<int>("bits", o.adc.bits);
+    o.adc.sample_rate_hz = d.Double("sample_rate_hz", o.adc.sample_rate_hz);
+    o.adc.columns_per_adc = d.Integer<int>("columns_per_adc", o.adc.columns_per_adc);
+    o.adc.area_um2 = d.Double("area_um2", o.adc.area_um2);
+    o.adc.source = d.String("source", "");
+  }
+  if (t.Has("digital")) {
+    const TomlReader d = t.Table("digital");
+    o.digital.add_pj = d.Double("add_pj", o.digital.add_pj);
+    o.digital.mul_pj = d.Double("mul_pj", o.digital.mul_pj);
+    o.digital.fadd_pj = d.Double("fadd_pj", o.digital.fadd_pj);
+    o.digital.sram_pj_per_byte = d.Double("sram_pj_per_byte", o.digital.sram_pj_per_byte);
+    o.digital.node_scale = d.Double("node_scale", o.digital.node_scale);
+    o.digital.node = d.String("node", o.digital.node);
+    o.digital.source = d.String("source", "");
+  }
+  try {
+    o.Validate();
+  } catch (const Error& e) {
+    Fail("{}: {}", t.source(), e.what());
+  }
+  return o;
+}
+
 double EnergyOptions::ReadTimeS(const device::Physics& physics) const {
   if (read_time_s > 0) return read_time_s;
   if (physics.read_noise.any()) return physics.read_noise.read_time_s;

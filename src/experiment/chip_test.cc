@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aimc/circuit/dc_solver.h"
+#include "aimc/circuit/power.h"
 #include "aimc/circuit/wires.h"
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
@@ -713,6 +714,202 @@ TEST(ChipPhysics, ExactRouteSolvesTheNonlinearCircuitAndTheFastRouteIsClose) {
   EXPECT_GT(e.max_rel, 0.0);
   EXPECT_LT(e.max_rel, 1e-2);
   EXPECT_GE(e.max_newton_iterations, 1);
+}
+
+}  // namespace
+}  // namespace aimc::experiment
+
+namespace aimc::experiment {
+namespace {
+
+nn::Dataset RandomImages(std::int64_t n, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  nn::Dataset d;
+  d.images = torch::randint(0, 256, {n, 1, 28, 28}, torch::kUInt8);
+  d.labels = torch::zeros({n}, torch::kLong);
+  d.classes = 10;
+  d.name = "random";
+  return d;
+}
+
+// The quantized inputs (as im2col columns, double) every analog layer sees when `net` runs
+// `data` on its programmed chip: captured independently of Chip::MeasureCost.
+std::vector<torch::Tensor> LayerInputs(nn::NetworkImpl& net, const nn::Dataset& data) {
+  auto layers = net.AnalogLayers();
+  std::vector<torch::Tensor> seen(layers.size());
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    nn::AnalogLayerImpl* layer = layers[l].get();
+    layers[l]->SetInputObserver([&seen, l, layer](const torch::Tensor& xq) {
+      const torch::Tensor x = layer->InputColumns(xq).to(torch::kDouble);
+      seen[l] = seen[l].defined() ? torch::cat({seen[l], x}) : x;
+    });
+  }
+  {
+    torch::NoGradGuard no_grad;
+    net.forward(nn::ToInput(data.images));
+  }
+  for (auto& l : layers) l->ClearInputObserver();
+  return seen;
+}
+
+// Reference for the array read energy of a chip with wires: every MVM of every tile solved in
+// full (DcSolver), its power from the node voltages (circuit::PowerOf, checked against ngspice
+// in src/circuit), times the read time. The chip's quadratic form V^T Y V over the inputs' Gram
+// matrices must give the same sum: both are exact, so they differ by rounding only (1e-9).
+// Both pair layouts (kRows drives +x and -x).
+TEST(ChipEnergy, ArrayEnergyEqualsFullSolvesOfEveryMvm) {
+  for (const circuit::PairLayout layout : {circuit::PairLayout::kColumns, circuit::PairLayout::kRows}) {
+    auto net = LeNet(31);
+    ChipOptions o;
+    o.tile_rows = 128;
+    o.tile_cols = 64;
+    o.layout = layout;
+    o.crossbar.wire_row_ohm = 200.0;
+    o.crossbar.wire_col_ohm = 400.0;
+    o.crossbar.driver_ohm = 1e3;
+    o.crossbar.sense_ohm = 500.0;
+    // A low R_ON with spread: the wires matter.
+    device::TwoStateOptions t;
+    t.name = "low";
+    t.r_on_ohm = 1e5;
+    t.r_on_min_ohm = 1e3;
+    t.cv_on = t.cv_off = 0.05;
+    const std::shared_ptr<const device::DeviceCard> card = std::make_shared<device::TwoStateCard>(t);
+    Chip chip(*net, ChipSpec::Devices(card, o), 9);
+    const nn::Dataset data = RandomImages(1, 4);
+    energy::EnergyOptions e;
+    e.images = 1;
+    e.split_mvms = 3;
+    const energy::InferenceCost cost = chip.MeasureCost(data, e);
+    const std::vector<torch::Tensor> inputs = LayerInputs(*net, data);
+    const double t_read = e.ReadTimeS(card->physics());
+    double reference = 0.0, devices = 0.0;
+    for (std::size_t l = 0; l < chip.layers().size(); ++l) {
+      const LayerTiles& lt = chip.layers()[l];
+      const double vpu = o.read_voltage_v / lt.input_full_scale;
+      const Eigen::MatrixXd x = ToEigen(inputs[l]);
+      for (const Tile& tile : lt.tiles) {
+        const circuit::Crossbar xbar(circuit::InterleavePairs(tile.g_plus, tile.g_minus, layout),
+                                     o.crossbar);
+        const circuit::DcSolver solver(xbar);
+        for (Eigen::Index n = 0; n < x.rows(); ++n) {
+          const Eigen::VectorXd v = circuit::PairInputs(
+              x.row(n).segment(tile.row0, tile.rows).transpose() * vpu, layout);
+          const circuit::ArrayPower p = circuit::PowerOf(xbar, v, solver.Solve(v));
+          reference += p.total_w * t_read;
+          devices += p.devices_w * t_read;
+        }
+      }
+    }
+    EXPECT_NEAR(cost.energy.array_j, reference, 1e-9 * reference) << circuit::ToString(layout);
+    // The split comes from 3 MVMs per layer: the devices' share is close to, not equal to, the
+    // share over every MVM; the wires take a visible part at 100 kOhm.
+    EXPECT_NEAR(cost.energy.devices_j / cost.energy.array_j, devices / reference, 0.05);
+    EXPECT_LT(cost.energy.devices_j, 0.99 * cost.energy.array_j);
+    EXPECT_GT(cost.energy.Total(), cost.energy.array_j);
+    EXPECT_GT(cost.TopsPerW(), 0.0);
+    EXPECT_EQ(cost.layers.size(), net->layers().size());
+  }
+}
+
+// Hand-checkable: without wires an array dissipates sum_ij G_ij V_i^2 per read (both devices of
+// every pair), and a card at twice the R_ON (the same on/off ratio, no spread) draws half of it;
+// the chip's activations do not change (its weights are G / dG).
+TEST(ChipEnergy, WithoutWiresArrayEnergyIsSumOfGV2AndHalvesWhenRonDoubles) {
+  auto net = LeNet(32);
+  device::TwoStateOptions t;
+  t.name = "ideal";
+  t.r_on_ohm = 1e6;
+  t.r_on_min_ohm = 1e3;
+  t.r_on_max_ohm = 1e9;
+  t.on_off_ratio = 2.5;
+  t.cv_on = t.cv_off = 0.0;
+  const std::shared_ptr<const device::DeviceCard> card = std::make_shared<device::TwoStateCard>(t);
+  ChipOptions o;
+  o.tile_rows = 100;  // row splits: several tiles per layer
+  o.tile_cols = 50;
+  const nn::Dataset data = RandomImages(3, 5);
+  energy::EnergyOptions e;
+  e.images = 0;
+  e.read_time_s = 20e-9;
+  Chip chip(*net, ChipSpec::Devices(card, o), 3);
+  const energy::InferenceCost cost = chip.MeasureCost(data, e);
+  const std::vector<torch::Tensor> inputs = LayerInputs(*net, data);
+  double reference = 0.0, sum_v2 = 0.0;
+  for (std::size_t l = 0; l < chip.layers().size(); ++l) {
+    const LayerTiles& lt = chip.layers()[l];
+    const double vpu = o.read_voltage_v / lt.input_full_scale;
+    const Eigen::MatrixXd x = ToEigen(inputs[l]);
+    for (const Tile& tile : lt.tiles) {
+      const Eigen::VectorXd g = (tile.g_plus + tile.g_minus).rowwise().sum();
+      for (Eigen::Index n = 0; n < x.rows(); ++n)
+        for (std::int64_t i = 0; i < tile.rows; ++i) {
+          const double v = x(n, tile.row0 + i) * vpu;
+          reference += g(i) * v * v * 20e-9;
+          sum_v2 += v * v;
+        }
+    }
+  }
+  EXPECT_NEAR(cost.energy.array_j, reference / 3, 1e-12 * reference);
+  EXPECT_DOUBLE_EQ(cost.energy.devices_j, cost.energy.array_j);  // no parasitics
+  // Row lines charged to V_i on every read: C per cell x the tile's summation lines x V^2.
+  EXPECT_GT(cost.energy.lines_j, 0.0);
+  EXPECT_EQ(cost.images, 3.0);
+  Chip doubled(*net, ChipSpec::Devices(card->WithRon(2e6), o), 3);
+  const energy::InferenceCost half = doubled.MeasureCost(data, e);
+  EXPECT_NEAR(half.energy.array_j / cost.energy.array_j, 0.5, 1e-12);
+  // Everything else (periphery, digital) is the same: the activations did not change.
+  EXPECT_NEAR(half.energy.Total() - half.energy.array_j,
+              cost.energy.Total() - cost.energy.array_j, 1e-12 * cost.energy.Total());
+  (void)sum_v2;
+}
+
+// A non-linear I-V without wires: each device draws G0 V^2 s(V), the exact sum over devices.
+TEST(ChipEnergy, NonLinearDevicesWithoutWiresDrawTheirIvPower) {
+  auto net = LeNet(33);
+  device::Physics physics;
+  physics.iv.on_v0_v = 0.1;
+  physics.iv.off_v0_v = 0.15;
+  const auto card = TwoStateWith(physics);
+  ChipOptions o;
+  o.tile_rows = 128;
+  o.tile_cols = 64;
+  o.read_voltage_v = 0.3;
+  Chip chip(*net, ChipSpec::Devices(card, o), 6);
+  const nn::Dataset data = RandomImages(2, 6);
+  energy::EnergyOptions e;
+  e.images = 2;
+  const energy::InferenceCost cost = chip.MeasureCost(data, e);
+  const std::vector<torch::Tensor> inputs = LayerInputs(*net, data);
+  const double t_read = e.ReadTimeS(card->physics());
+  double reference = 0.0, linear = 0.0;
+  for (std::size_t l = 0; l < chip.layers().size(); ++l) {
+    const LayerTiles& lt = chip.layers()[l];
+    const double vpu = o.read_voltage_v / lt.input_full_scale;
+    const Eigen::MatrixXd x = ToEigen(inputs[l]);
+    for (const Tile& tile : lt.tiles)
+      for (Eigen::Index n = 0; n < x.rows(); ++n)
+        for (std::int64_t i = 0; i < tile.rows; ++i) {
+          const double v = x(n, tile.row0 + i) * vpu;
+          for (std::int64_t j = 0; j < tile.cols; ++j) {
+            const auto s = [&](bool on) {
+              return card->Iv(on ? device::State::kOn : device::State::kOff).Shape(v);
+            };
+            reference += t_read * v * v *
+                         (tile.g_plus(i, j) * s(tile.on_plus(i, j)) +
+                          tile.g_minus(i, j) * s(tile.on_minus(i, j)));
+            linear += t_read * v * v * (tile.g_plus(i, j) + tile.g_minus(i, j));
+          }
+        }
+  }
+  EXPECT_GT(reference, 1.05 * linear);  // the sinh law draws visibly more at 0.3 V
+  EXPECT_NEAR(cost.energy.array_j, reference / 2, 1e-9 * reference);
+}
+
+TEST(ChipEnergy, WeightNoiseChipsHaveNoArraysToMeasure) {
+  auto net = LeNet(34);
+  Chip chip(*net, ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.1)), 1);
+  EXPECT_THROW(chip.MeasureCost(RandomImages(1, 1), energy::EnergyOptions{}), Error);
 }
 
 }  // namespace

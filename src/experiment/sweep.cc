@@ -112,36 +112,46 @@ const std::vector<Column>& Columns() {
       RowColumn<&SweepRow::error_pct>("error_pct"),
       RowColumn<&SweepRow::sigma_w_devices>("sigma_w_devices"),
       RowColumn<&SweepRow::test_images>("test_images"),
-      RowColumn<&SweepRow::seconds>("seconds")};
+      RowColumn<&SweepRow::seconds>("seconds"),
+      RowColumn<&SweepRow::energy_pj>("energy_pj"),
+      RowColumn<&SweepRow::array_pj>("array_pj"),
+      RowColumn<&SweepRow::tops_per_w>("tops_per_w")};
   return columns;
 }
 
 // model .. chip, model_id, card_id.
 constexpr std::size_t kKeyColumns = 12;
 
-// The read-condition columns, added after the first results were written: a table without them
-// gets their defaults (a chip read right after programming at room temperature). True if it did.
-bool AddReadConditionColumns(Table& table) {
+// Columns added after the first results were written, each with the value a row written
+// without it gets: the read conditions (a chip read right after programming at room
+// temperature) and the energy (not measured: NaN). A table that lacks the newer ones (or both
+// groups) is brought up to date. True if it was.
+bool AddNewerColumns(Table& table) {
   const std::vector<std::string>& now = SweepColumns();
-  std::vector<std::string> before;
-  std::vector<std::size_t> added;
-  for (std::size_t i = 0; i < now.size(); ++i) {
-    if (now[i] == "time_s" || now[i] == "temperature_k") {
-      added.push_back(i);
-    } else {
-      before.push_back(now[i]);
-    }
-  }
-  if (table.columns != before) return false;
   const SweepPoint defaults;
-  for (auto& row : table.rows) {
-    for (const std::size_t i : added) {
-      const double value = now[i] == "time_s" ? defaults.time_s : defaults.temperature_k;
-      row.insert(row.begin() + static_cast<std::ptrdiff_t>(i), value);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::map<std::string, double> read = {{"time_s", defaults.time_s},
+                                              {"temperature_k", defaults.temperature_k}};
+  const std::map<std::string, double> energy = {
+      {"energy_pj", nan}, {"array_pj", nan}, {"tops_per_w", nan}};
+  std::map<std::string, double> both = read;
+  both.insert(energy.begin(), energy.end());
+  const std::map<std::string, double>* const variants[] = {&energy, &both};
+  for (const auto* added : variants) {
+    std::vector<std::string> before;
+    for (const std::string& c : now)
+      if (!added->count(c)) before.push_back(c);
+    if (table.columns != before) continue;
+    for (auto& row : table.rows) {
+      std::vector<double> full;
+      std::size_t k = 0;
+      for (const std::string& c : now) full.push_back(added->count(c) ? added->at(c) : row[k++]);
+      row = std::move(full);
     }
+    table.columns = now;
+    return true;
   }
-  table.columns = now;
-  return true;
+  return false;
 }
 
 // A 48-bit fingerprint: exact in a double, so it survives the CSV.
@@ -180,6 +190,7 @@ void SweepOptions::Validate() const {
   Require(!sigma_w_test.empty(), "axes.sigma_w_test has no values");
   Require(!wire_ohm.empty(), "axes.wire_ohm has no values");
   Require(chips >= 1, "chips must be >= 1, got {}", chips);
+  energy.Validate();
   Require(test_images >= 0, "test_images must be >= 0 (0: all), got {}", test_images);
   Require(threads >= 1 && threads <= 256, "threads must be in 1..256, got {}", threads);
   for (double s : sigma_w_test)
@@ -267,6 +278,12 @@ void SweepOptions::Validate() const {
   }
 }
 
+energy::EnergyOptions SweepEnergyDefaults() {
+  energy::EnergyOptions o;
+  o.split_mvms = 0;
+  return o;
+}
+
 nlohmann::json SweepOptions::ToJson() const {
   std::vector<std::string> model_paths;
   for (const auto& m : models) model_paths.push_back(m.string());
@@ -290,6 +307,8 @@ nlohmann::json SweepOptions::ToJson() const {
   const SweepOptions defaults;
   if (time_s != defaults.time_s) j["axes"]["time_s"] = time_s;
   if (temperature_k != defaults.temperature_k) j["axes"]["temperature_k"] = temperature_k;
+  if (!measure_energy) j["measure_energy"] = false;
+  if (energy.ToJson() != defaults.energy.ToJson()) j["energy"] = energy.ToJson();
   return j;
 }
 
@@ -326,6 +345,11 @@ SweepOptions LoadSweep(const fs::path& path) {
            {"sigma_w_test", "r_on_ohm", "wire_ohm", "tmr", "tile_rows", "time_s", "temperature_k"}) {
         if (a.Has(key)) Require(!a.Doubles(key).empty(), "{}: the axis has no values", a.Where(key));
       }
+    }
+    if (t.Has("energy")) {
+      const TomlReader e = t.Table("energy");
+      o.measure_energy = e.Bool("measure", o.measure_energy);
+      o.energy = energy::ReadEnergyOptions(e, o.energy);
     }
     if (t.Has("chip")) {
       const TomlReader c = t.Table("chip");
@@ -456,7 +480,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
     const bool has_rows = fs::exists(csv) && fs::file_size(csv) > 0;
     if (has_rows && on_change == OnChange::kRefuse) {
       table = ReadCsv(csv);
-      const bool upgraded = AddReadConditionColumns(table);
+      const bool upgraded = AddNewerColumns(table);
       Require(table.columns == columns,
               "{}: has other columns than a sweep writes; choose another output file",
               csv.string());
@@ -585,9 +609,15 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
       spec = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(p.sigma_w_test));
     }
     {
-      const Chip chip(*model.network, spec,
-                      Rng::Derive(options.seed, static_cast<std::uint64_t>(p.chip)));
+      Chip chip(*model.network, spec, Rng::Derive(options.seed, static_cast<std::uint64_t>(p.chip)));
       row.accuracy = chip.Evaluate(test);
+      // The energy of an inference on this chip (device mode), on the first images.
+      if (p.uses_devices() && options.measure_energy) {
+        const energy::InferenceCost cost = chip.MeasureCost(test, options.energy);
+        row.energy_pj = cost.energy.Total() * 1e12;
+        row.array_pj = cost.energy.array_j * 1e12;
+        row.tops_per_w = cost.TopsPerW();
+      }
     }
     row.error_pct = 100.0 * (1.0 - row.accuracy);
     row.test_images = test.size();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -225,9 +226,10 @@ TEST(Sweep, BadExperimentFilesAreRefusedBeforeAnyWork) {
             std::string::npos);
 }
 
-// A result written before the read-condition columns existed continues: its rows were chips read
-// at 0 s and 298.15 K, the file gets the columns, and no point is run again.
-TEST(Sweep, ResultWithoutReadConditionColumnsContinues) {
+// A result written before the read-condition and energy columns existed continues: its rows
+// were chips read at 0 s and 298.15 K whose energy was not measured (NaN), the file gets the
+// columns, and no point is run again.
+TEST(Sweep, ResultWithoutReadConditionOrEnergyColumnsContinues) {
   const fs::path csv = Dir() / "before_read_conditions.csv";
   fs::remove(csv);
   SweepOptions o = CardSweep();
@@ -235,24 +237,97 @@ TEST(Sweep, ResultWithoutReadConditionColumnsContinues) {
   o.wire_ohm = {0.0};
   const Table full = RunSweep(o, csv, "test");
   ASSERT_EQ(full.rows.size(), 2u);
-  Table old{{}, full.rows};
-  std::vector<std::size_t> dropped;
-  for (std::size_t i = 0; i < full.columns.size(); ++i) {
-    if (full.columns[i] == "time_s" || full.columns[i] == "temperature_k") {
-      dropped.push_back(i);
-    } else {
-      old.columns.push_back(full.columns[i]);
+  const std::set<std::string> newer = {"time_s", "temperature_k", "energy_pj", "array_pj",
+                                       "tops_per_w"};
+  for (const bool with_read : {false, true}) {
+    Table old{{}, full.rows};
+    std::vector<std::size_t> dropped;
+    for (std::size_t i = 0; i < full.columns.size(); ++i) {
+      const bool is_read = full.columns[i] == "time_s" || full.columns[i] == "temperature_k";
+      if (newer.count(full.columns[i]) && !(with_read && is_read)) {
+        dropped.push_back(i);
+      } else {
+        old.columns.push_back(full.columns[i]);
+      }
     }
+    ASSERT_EQ(dropped.size(), with_read ? 3u : 5u);
+    for (auto& row : old.rows)
+      for (auto it = dropped.rbegin(); it != dropped.rend(); ++it)
+        row.erase(row.begin() + static_cast<std::ptrdiff_t>(*it));
+    WriteCsv(csv, old);
+    const Table resumed = RunSweep(o, csv, "test");
+    EXPECT_EQ(ReadCsv(csv).columns, full.columns);
+    ASSERT_EQ(resumed.rows.size(), full.rows.size());
+    for (std::size_t r = 0; r < full.rows.size(); ++r)
+      for (std::size_t c = 0; c < full.columns.size(); ++c) {
+        if (full.columns[c] == "energy_pj" || full.columns[c] == "array_pj" ||
+            full.columns[c] == "tops_per_w") {
+          EXPECT_TRUE(std::isnan(resumed.rows[r][c])) << full.columns[c];
+        } else {
+          EXPECT_EQ(resumed.rows[r][c], full.rows[r][c]) << full.columns[c];
+        }
+      }
   }
-  ASSERT_EQ(dropped.size(), 2u);
-  for (auto& row : old.rows)
-    for (auto it = dropped.rbegin(); it != dropped.rend(); ++it)
-      row.erase(row.begin() + static_cast<std::ptrdiff_t>(*it));
-  WriteCsv(csv, old);
-  const Table resumed = RunSweep(o, csv, "test");
-  EXPECT_EQ(resumed.rows, full.rows);
-  EXPECT_EQ(ReadCsv(csv).columns, full.columns);
-  EXPECT_EQ(ReadCsv(csv).rows, full.rows);
+}
+
+// Every device-mode point measures the energy of an inference on its chip: positive, the arrays
+// a part of it, and less of it at the higher R_ON; weight-noise points have none (NaN).
+TEST(Sweep, DevicePointsCarryEnergyPerInference) {
+  const fs::path csv = Dir() / "energy.csv";
+  fs::remove(csv);
+  SweepOptions o = CardSweep();
+  o.chips = 1;
+  o.wire_ohm = {5.0};
+  o.energy.images = 8;
+  const Table t = RunSweep(o, csv, "test");
+  ASSERT_EQ(t.rows.size(), 2u);
+  const std::size_t e = t.Column("energy_pj"), a = t.Column("array_pj"),
+                    w = t.Column("tops_per_w"), r = t.Column("r_on_ohm");
+  for (const auto& row : t.rows) {
+    EXPECT_GT(row[e], row[a]);
+    EXPECT_GT(row[a], 0.0);
+    EXPECT_GT(row[w], 0.0);
+  }
+  ASSERT_LT(t.rows[0][r], t.rows[1][r]);
+  // 2 MOhm against 6 MOhm: about 3x the array energy (IR drop changes the activations a little).
+  EXPECT_NEAR(t.rows[0][a] / t.rows[1][a], 3.0, 0.3);
+  // The energy options are part of the definition only where they differ from the defaults.
+  EXPECT_FALSE(o.ToJson().contains("energy"));
+  o.energy.images = 16;
+  EXPECT_TRUE(o.ToJson().contains("energy"));
+
+  const fs::path noise_csv = Dir() / "noise_energy.csv";
+  fs::remove(noise_csv);
+  SweepOptions n;
+  n.models = {SavedModel()};
+  n.sigma_w_test = {0.1};
+  n.test_images = 16;
+  n.progress = false;
+  const Table nt = RunSweep(n, noise_csv, "test");
+  ASSERT_EQ(nt.rows.size(), 1u);
+  EXPECT_TRUE(std::isnan(nt.rows[0][nt.Column("energy_pj")]));
+}
+
+TEST(Sweep, EnergyTableOfAnExperimentFile) {
+  const std::string model = SavedModel().string();
+  const std::string good = "name = 'x'\nmodels = ['" + model + "']\ncards = ['sot_mram']\n" +
+                           "test_images = 10\n[axes]\nr_on_ohm = [6e6]\nwire_ohm = [0.0]\n";
+  const fs::path path = Dir() / "energy_table.toml";
+  std::ofstream(path) << good + "[energy]\nimages = 5\n[energy.adc]\nfom = 'schreier'\n"
+                                "schreier_db = 170.0\ncolumns_per_adc = 4\n";
+  const SweepOptions o = LoadSweep(path);
+  EXPECT_EQ(o.energy.images, 5);
+  EXPECT_EQ(o.energy.adc.fom, energy::AdcOptions::Fom::kSchreier);
+  EXPECT_EQ(o.energy.adc.columns_per_adc, 4);
+  // A value changed without its own source is the user's assumption.
+  EXPECT_EQ(energy::SourceOrAssumed(o.energy.adc.source), "assumed");
+  EXPECT_NE(LoadError("energy_bad.toml", good + "[energy.adc]\nwalden_fj_per_step = -2.0\n")
+                .find("energy.adc.walden_fj_per_step"),
+            std::string::npos);
+  EXPECT_NE(LoadError("energy_fom.toml", good + "[energy.adc]\nfom = 'murmann'\n").find("fom"),
+            std::string::npos);
+  EXPECT_NE(LoadError("energy_key.toml", good + "[energy]\nimagez = 5\n").find("imagez"),
+            std::string::npos);
 }
 
 // A point's read conditions are key columns; a default experiment's definition does not mention

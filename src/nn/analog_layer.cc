@@ -275,8 +275,13 @@ torch::Tensor AnalogLayerImpl::Product(const torch::Tensor& xq, const torch::Ten
 }
 
 torch::Tensor AnalogLayerImpl::forward(const torch::Tensor& x) {
-  if (chip_ && !is_training()) return ChipForward(PactQuantizeEval(x, alpha_, options_.input_bits));
+  if (chip_ && !is_training()) {
+    const torch::Tensor xq = PactQuantizeEval(x, alpha_, options_.input_bits);
+    if (observer_) observer_(xq);
+    return ChipForward(xq);
+  }
   const torch::Tensor xq = QuantizeInput(x);
+  if (observer_) observer_(xq);
   if (!mvm_) return Product(xq, EffectiveWeight(), bias_);
   Require(options_.ternary, "an MVM function is set on a float layer");
   const torch::Tensor columns = InputColumns(xq);

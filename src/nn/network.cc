@@ -184,6 +184,13 @@ class LeNet5Impl : public NetworkImpl {
     return fc3_(x);
   }
 
+  // Max pooling 2 x 2 after conv1 and conv2: three comparisons per output of four inputs.
+  energy::OtherOps CountOtherOps(const std::vector<double>& layer_outputs) const override {
+    energy::OtherOps ops;
+    ops.compares = 0.75 * (layer_outputs.at(0) + layer_outputs.at(1));
+    return ops;
+  }
+
  private:
   AnalogLayer conv1_{nullptr}, conv2_{nullptr}, fc1_{nullptr}, fc2_{nullptr}, fc3_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
@@ -230,6 +237,22 @@ class ResNet26Impl : public NetworkImpl {
       x = torch::relu(y + shortcut);
     }
     return fc_(x.mean({2, 3}));
+  }
+
+  // Each block adds its shortcut to conv2's output (one add per element); the global average
+  // adds up the last block's output.
+  energy::OtherOps CountOtherOps(const std::vector<double>& layer_outputs) const override {
+    energy::OtherOps ops;
+    double last = 0.0;
+    for (std::size_t i = 0; i < layer_names().size(); ++i) {
+      const std::string& name = layer_names()[i];
+      if (name.size() > 6 && name.compare(name.size() - 6, 6, "_conv2") == 0) {
+        ops.adds += layer_outputs.at(i);
+        last = layer_outputs.at(i);
+      }
+    }
+    ops.adds += last;
+    return ops;
   }
 
  private:

@@ -1,7 +1,10 @@
 #include "irdrop.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -12,6 +15,7 @@
 #include "aimc/common/progress.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/nn/train.h"
+#include "energy_part.h"
 #include "parts.h"
 #include "units.h"
 
@@ -66,13 +70,16 @@ double DigitalErrorPct(Cnn1IrDrop& cnn1) {
 }
 
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm, double tmr,
-                   double wire_scale, double* seconds) {
+                   double wire_scale, double* seconds, const energy::EnergyOptions* energy_options,
+                   energy::InferenceCost* cost) {
   const auto start = std::chrono::steady_clock::now();
   experiment::ChipOptions options;
   options.crossbar.UseWires(circuit::Layout22nm(), wire_scale);
   const auto spec = experiment::ChipSpec::Devices(IdealCard(r_on_ohm, tmr), options);
   // No spread: every seed gives the same chip.
-  const double error = 100 * (1 - experiment::Chip(network, spec, /*seed=*/1).Evaluate(test));
+  experiment::Chip chip(network, spec, /*seed=*/1);
+  const double error = 100 * (1 - chip.Evaluate(test));
+  if (energy_options && cost) *cost = chip.MeasureCost(test, *energy_options);
   if (seconds)
     *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return error;
@@ -80,32 +87,36 @@ double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_o
 
 namespace {
 
-report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan) {
-  const circuit::WirePreset layout = circuit::Layout22nm();
-  report::Figure f;
-  f.title = fmt::format("Fig. 16: CNN 1 error vs R_ON, exact IR drop ({}, {} images)",
-                        cnn1.data.name, cnn1.test.size());
-  f.table.columns = {"wire_scale", "wire_row_ohm", "wire_col_ohm",         "r_on_ohm",
-                     "error_pct",  "error_increase_pct", "seconds"};
-  // The work units: every (wire, R_ON) point in table order, each wire's from high to low R_ON,
-  // then the error without wires. Each returns its error (%) and seconds. The points cost alike
-  // (one chip: its tiles' circuits, then the test images) and more than the plain test pass of
-  // the last unit, so the item order is the longest-first order.
+// Fig. 16's work units, shared by Fig. 20: every (wire, R_ON) point in table order, each wire's
+// from high to low R_ON, then the error without wires. A point returns its error (%), seconds
+// and the cost of an inference (CostFields). The points cost alike (one chip: its tiles'
+// circuits, the test images, the energy images) and more than the plain test pass of the last
+// unit, so the item order is the longest-first order.
+struct Fig16Points {
   struct Point {
     double wire_scale, r_on_ohm;
   };
   std::vector<Point> points;
+  std::vector<std::vector<double>> results;  // per point: error, seconds, CostFields...
+  double digital_error_pct = 0.0;
+};
+
+Fig16Points RunFig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan,
+                     const energy::EnergyOptions& energy_options) {
+  Fig16Points out;
   for (double scale : plan.wire_scale)
     for (auto it = plan.r_on_ohm.rbegin(); it != plan.r_on_ohm.rend(); ++it)
-      points.push_back({scale, *it});
+      out.points.push_back({scale, *it});
+  const std::vector<Fig16Points::Point>& points = out.points;
+  const std::size_t fields = 2 + CostColumns().size();
   Progress bar("fig16", points.size(), "point");
   std::size_t done = 0;
   cluster::DistributeOptions work;
   work.on_done = [&](std::size_t i, const std::string& bytes) {
     if (i == points.size()) return;
-    const std::vector<double> r = UnpackDoubles(bytes, 2);
-    bar.Update(++done, fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} % ({:.1f} s)",
-                                   points[i].r_on_ohm, points[i].wire_scale, r[0], r[1]));
+    const std::vector<double> r = UnpackDoubles(bytes, fields);
+    bar.Update(++done, fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} %, {:.3g} pJ ({:.1f} s)",
+                                   points[i].r_on_ohm, points[i].wire_scale, r[0], r[2], r[1]));
   };
   const std::vector<std::string> results = cluster::Distribute(
       points.size() + 1,
@@ -113,12 +124,36 @@ report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan) {
         const auto start = std::chrono::steady_clock::now();
         if (i == points.size()) return PackDoubles({DigitalErrorPct(cnn1), SecondsSince(start)});
         double seconds = 0.0;
-        const double error = IrDropError(*cnn1.net.network, cnn1.test, points[i].r_on_ohm,
-                                         plan.tmr, points[i].wire_scale, &seconds);
-        return PackDoubles({error, seconds});
+        energy::InferenceCost cost;
+        const double error =
+            IrDropError(*cnn1.net.network, cnn1.test, points[i].r_on_ohm, plan.tmr,
+                        points[i].wire_scale, &seconds, &energy_options, &cost);
+        std::vector<double> r = {error, seconds};
+        for (double v : CostFields(cost)) r.push_back(v);
+        return PackDoubles(r);
       },
       work);
-  const double digital_error_pct = UnpackDoubles(results.back(), 2)[0];
+  bar.Finish();
+  out.digital_error_pct = UnpackDoubles(results.back(), 2)[0];
+  for (std::size_t i = 0; i < points.size(); ++i)
+    out.results.push_back(UnpackDoubles(results[i], fields));
+  return out;
+}
+
+double Field(const std::vector<double>& result, const std::string& column) {
+  const std::vector<std::string>& c = CostColumns();
+  return result.at(2 + static_cast<std::size_t>(std::find(c.begin(), c.end(), column) - c.begin()));
+}
+
+report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points& run) {
+  const circuit::WirePreset layout = circuit::Layout22nm();
+  report::Figure f;
+  f.title = fmt::format("Fig. 16: CNN 1 error vs R_ON, exact IR drop ({}, {} images)",
+                        cnn1.data.name, cnn1.test.size());
+  f.table.columns = {"wire_scale", "wire_row_ohm", "wire_col_ohm",         "r_on_ohm",
+                     "error_pct",  "error_increase_pct", "seconds", "energy_pj", "array_pj",
+                     "tops_per_w"};
+  const double digital_error_pct = run.digital_error_pct;
   std::string thresholds;
   std::size_t at = 0;
   for (double scale : plan.wire_scale) {
@@ -126,11 +161,12 @@ report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan) {
     bool rising = false;  // once the error has risen, lower R_ON is not "ok" again
     // From high to low R_ON: the threshold is where the error first rises.
     for (auto it = plan.r_on_ohm.rbegin(); it != plan.r_on_ohm.rend(); ++it) {
-      const std::vector<double> r = UnpackDoubles(results[at++], 2);
+      const std::vector<double>& r = run.results[at++];
       const double error = r[0], seconds = r[1];
       const double increase = error - digital_error_pct;
       f.table.Add({scale, scale * layout.row_segment_ohm(), scale * layout.col_segment_ohm(), *it,
-                   error, increase, seconds});
+                   error, increase, seconds, Field(r, "energy_pj"), Field(r, "array_pj"),
+                   Field(r, "tops_per_w")});
       if (increase > plan.error_rise_pct) rising = true;
       if (!rising) lowest_ok = *it;
     }
@@ -142,7 +178,6 @@ report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan) {
             ? fmt::format("within it down to the sweep's lowest R_ON, {:.3g} Ohm", lowest_ok)
             : fmt::format("within it down to R_ON {:.3g} Ohm, above it below", lowest_ok));
   }
-  bar.Finish();
   f.plot.xlabel = "R_ON (Ohm)";
   f.plot.ylabel = "test error (%)";
   f.plot.log_x = true;
@@ -156,10 +191,92 @@ report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan) {
   f.ours = fmt::format(
       "ideal devices (no spread, TMR {:.0f} % of the SOT-MRAM card), so the error is the IR "
       "drop's alone; error without wires {:.2f} %; budget: {} points over it{}. {} (devices without "
-      "spread: every chip is the same)",
+      "spread: every chip is the same). Each point also carries the energy of an inference "
+      "(energy_pj, of it array_pj in the arrays; Fig. 20)",
       100 * plan.tmr, digital_error_pct, plan.error_rise_pct, thresholds,
       Resolution(cnn1.test.size(), 1, digital_error_pct));
   f.options = {{"plan", plan.ToJson()}, {"data", cnn1.data.name}};
+  return f;
+}
+
+// Fig. 20: the R_ON trade-off. A lower R_ON draws more current (array energy ~ 1/R_ON) and
+// loses accuracy to IR drop; a higher one costs neither, until the periphery dominates.
+report::Figure Fig20(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points& run,
+                     const energy::EnergyOptions& energy_options) {
+  report::Figure f;
+  f.title = fmt::format("Fig. 20: CNN 1 error vs energy per inference over R_ON ({}, exact IR "
+                        "drop and read energy)",
+                        cnn1.data.name);
+  f.table.columns = {"wire_scale", "r_on_ohm", "error_pct", "error_increase_pct"};
+  for (const std::string& c : CostColumns()) f.table.columns.push_back(c);
+  f.table.columns.push_back("array_share");
+  struct Best {
+    double r_on = std::nan(""), energy = HUGE_VAL;
+  };
+  std::map<double, Best> best;  // per wire scale: the least energy within the error budget
+  std::string at_layout;
+  for (std::size_t i = 0; i < run.points.size(); ++i) {
+    const auto& p = run.points[i];
+    const std::vector<double>& r = run.results[i];
+    std::vector<double> row = {p.wire_scale, p.r_on_ohm, r[0], r[0] - run.digital_error_pct};
+    row.insert(row.end(), r.begin() + 2, r.end());
+    const double energy = Field(r, "energy_pj"), array = Field(r, "array_pj");
+    row.push_back(array / energy);
+    f.table.Add(row);
+    if (r[0] - run.digital_error_pct <= plan.error_rise_pct && energy < best[p.wire_scale].energy)
+      best[p.wire_scale] = {p.r_on_ohm, energy};
+    if (p.wire_scale == 1.0)
+      f.plot.labels.push_back({energy, r[0], fmt::format("{:.3g} MOhm", p.r_on_ohm / 1e6)});
+  }
+  // The two R_ON the study names: the paper's SOT-MRAM (6 MOhm) and 1 MOhm, at the layout's
+  // wires, nearest points of the sweep.
+  for (double target : {1e6, 6e6}) {
+    std::size_t nearest = run.points.size();
+    for (std::size_t i = 0; i < run.points.size(); ++i) {
+      if (run.points[i].wire_scale != 1.0) continue;
+      if (nearest == run.points.size() ||
+          std::abs(std::log(run.points[i].r_on_ohm / target)) <
+              std::abs(std::log(run.points[nearest].r_on_ohm / target)))
+        nearest = i;
+    }
+    if (nearest == run.points.size()) continue;
+    const std::vector<double>& r = run.results[nearest];
+    at_layout += fmt::format(
+        "; at R_ON {:.3g} MOhm: {:.3g} pJ per inference (arrays {:.3g} pJ = {:.0f} %, ADCs {:.3g} "
+        "pJ, DACs and lines {:.3g} pJ, digital {:.3g} pJ), {:.3g} TOPS/W, error {:.2f} %",
+        run.points[nearest].r_on_ohm / 1e6, Field(r, "energy_pj"), Field(r, "array_pj"),
+        100 * Field(r, "array_pj") / Field(r, "energy_pj"), Field(r, "adc_pj"),
+        Field(r, "dac_pj") + Field(r, "lines_pj"),
+        Field(r, "digital_pj") + Field(r, "accumulate_pj") + Field(r, "buffer_pj"),
+        Field(r, "tops_per_w"), r[0]);
+  }
+  std::string least;
+  for (const auto& [scale, b] : best)
+    least += fmt::format("; wires x{}: {}", scale,
+                         std::isnan(b.r_on) ? std::string("no R_ON within the budget")
+                                            : fmt::format("{:.3g} pJ at R_ON {:.3g} MOhm",
+                                                          b.energy, b.r_on / 1e6));
+  f.plot.xlabel = "energy per inference (pJ)";
+  f.plot.ylabel = "test error (%)";
+  f.plot.log_x = true;
+  for (double scale : plan.wire_scale)
+    f.plot.series.push_back({"energy_pj", "error_pct",
+                             scale == 1.0 ? std::string("22 nm layout wires")
+                                          : fmt::format("{} x layout wires", scale),
+                             "wire_scale", scale, "linespoints"});
+  f.plot.key = "inside top right box opaque";
+  f.paper = "(not in the paper) A highly resistive array draws little current: R_ON > 5 MOhm is "
+            "argued for accuracy (IR drop) and for a low-power array";
+  f.ours = fmt::format(
+      "the points of Fig. 16 (ideal devices, TMR {:.0f} %), each with the energy of an inference "
+      "averaged over the first {} test images: the arrays' read energy exact from each tile's "
+      "circuit (t_read {:.3g} ns), the periphery from docs/energy.md (ADC {} FoM, {} bits, {} "
+      "columns per ADC; digital at {}){}. Least energy within the error budget ({} points){}",
+      100 * plan.tmr, energy_options.images, 1e9 * energy_options.ReadTimeS({}),
+      energy_options.adc.FomName(), energy_options.adc.bits, energy_options.adc.columns_per_adc,
+      energy_options.digital.node, at_layout, plan.error_rise_pct, least);
+  f.options = {{"plan", plan.ToJson()}, {"data", cnn1.data.name},
+               {"energy", energy_options.ToJson()}};
   return f;
 }
 
@@ -172,10 +289,21 @@ void AddIrDropPart(report::Study& study, const StudyOptions& options) {
              [options](report::StudyContext& ctx) {
                const IrDropPlan plan = Fig16Plan(options, SotMramCard().tmr);
                Cnn1IrDrop cnn1 = Cnn1ForIrDrop(options, plan);
-               ctx.Produce("fig16_cnn1_error_vs_ron",
-                           {{"plan", plan.ToJson()}, {"data", cnn1.data.Key()},
-                            {"model", cnn1.net.file_hash}},
-                           [&] { return Fig16(cnn1, plan); });
+               const energy::EnergyOptions energy_options = StudyEnergyOptions(100);
+               const nlohmann::json inputs = {{"plan", plan.ToJson()},
+                                              {"data", cnn1.data.Key()},
+                                              {"model", cnn1.net.file_hash},
+                                              {"energy", energy_options.ToJson()}};
+               // One run of the points serves both figures (made once, when either is due).
+               std::optional<Fig16Points> run;
+               const auto points = [&]() -> const Fig16Points& {
+                 if (!run) run = RunFig16(cnn1, plan, energy_options);
+                 return *run;
+               };
+               ctx.Produce("fig16_cnn1_error_vs_ron", inputs,
+                           [&] { return Fig16(cnn1, plan, points()); });
+               ctx.Produce("fig20_error_vs_energy", inputs,
+                           [&] { return Fig20(cnn1, plan, points(), energy_options); });
              }});
 }
 

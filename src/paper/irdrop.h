@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aimc/energy/model.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/network.h"
 #include "networks.h"
@@ -49,9 +50,12 @@ Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan);
 double DigitalErrorPct(Cnn1IrDrop& cnn1);
 
 /// Test error (%) of the network on one chip of ideal devices (no spread; R_ON, TMR) with wires
-/// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken. One work
-/// unit of Fig. 16 and of a step of Table I's R_ON bisection.
+/// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken, `cost` (with
+/// `energy_options`) the cost of an inference on the same chip. One work unit of Fig. 16 and of
+/// a step of Table I's R_ON bisection.
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm,
-                   double tmr, double wire_scale, double* seconds = nullptr);
+                   double tmr, double wire_scale, double* seconds = nullptr,
+                   const energy::EnergyOptions* energy_options = nullptr,
+                   energy::InferenceCost* cost = nullptr);
 
 }  // namespace aimc::paper

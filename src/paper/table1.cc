@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@
 #include "aimc/experiment/bisect.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/mapping/ternary.h"
+#include "aimc/common/progress.h"
+#include "energy_part.h"
 #include "irdrop.h"
 #include "noise_grid.h"
 #include "parts.h"
@@ -201,8 +204,110 @@ Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridPlan& p
   return s;
 }
 
+// The cost of an inference on each card's chip (at its own R_ON, the Table's wires): CNN 1 and
+// CNN 2, CostFields each. Work units over the ranks, one per card and network.
+struct CardCosts {
+  std::vector<std::vector<double>> cnn1, cnn2;
+  energy::EnergyOptions cnn1_options, cnn2_options;
+};
+
+CardCosts RunCardCosts(const StudyOptions& options, const Table1Options& v,
+                       const std::vector<Entry>& entries, Cnn1IrDrop& cnn1, Cnn2Grid& cnn2) {
+  CardCosts c;
+  c.cnn1_options = StudyEnergyOptions(100);
+  // ResNet-26 reads ~30x more per image than LeNet-5: fewer images give the same precision.
+  c.cnn2_options = StudyEnergyOptions(20);
+  nn::NetworkImpl& net2 = *cnn2.nets.At(v.sigma_train).network;
+  const nn::Dataset test2 = cnn2.data.split.test.Head(
+      Limits::Images(c.cnn2_options.images, options.limits.test_images));
+  const std::size_t n = entries.size();
+  const std::size_t fields = CostColumns().size();
+  Progress bar("energy per card", 2 * n, "chip");
+  std::size_t done = 0;
+  cluster::DistributeOptions work;
+  // CNN 2's chips first: they take the longest.
+  work.on_done = [&](std::size_t i, const std::string& bytes) {
+    const std::vector<double> r = UnpackDoubles(bytes, fields);
+    bar.Update(++done, fmt::format("{} CNN {}: {:.3g} pJ, {:.3g} TOPS/W", entries[i % n].label,
+                                   i < n ? 2 : 1, r[0], r[10]));
+  };
+  const std::vector<std::string> results = cluster::Distribute(
+      2 * n,
+      [&](std::size_t i) {
+        const Entry& e = entries[i % n];
+        std::shared_ptr<const device::DeviceCard> card = e.card->WithRon(e.card->r_on_ohm());
+        const std::uint64_t seed = Rng::Derive(options.run.seed, 1403 + i % n);
+        const energy::InferenceCost cost =
+            i < n ? CostOnChip(net2, test2, card, v.wire_scale, c.cnn2_options, seed)
+                  : CostOnChip(*cnn1.net.network, cnn1.test, card, v.wire_scale, c.cnn1_options,
+                               seed);
+        return PackDoubles(CostFields(cost));
+      },
+      work);
+  bar.Finish();
+  for (std::size_t i = 0; i < n; ++i) {
+    c.cnn2.push_back(UnpackDoubles(results[i], fields));
+    c.cnn1.push_back(UnpackDoubles(results[n + i], fields));
+  }
+  return c;
+}
+
+double CostField(const std::vector<double>& fields, const std::string& column) {
+  const std::vector<std::string>& c = CostColumns();
+  return fields.at(static_cast<std::size_t>(std::find(c.begin(), c.end(), column) - c.begin()));
+}
+
+// Fig. 21: TOPS/W and energy per inference of every card, CNN 1 and CNN 2.
+report::Figure Fig21(const Table1Options& v, const std::vector<Entry>& entries,
+                     const CardCosts& costs) {
+  report::Figure f;
+  f.title = "Fig. 21: energy efficiency of every technology (CNN 1 and CNN 2, exact read energy)";
+  f.table.columns = {"card_index", "network"};
+  for (const std::string& c : CostColumns()) f.table.columns.push_back(c);
+  f.table.columns.push_back("array_share");
+  std::string summary;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    for (int net : {1, 2}) {
+      const std::vector<double>& r = net == 1 ? costs.cnn1[i] : costs.cnn2[i];
+      std::vector<double> row = {static_cast<double>(i), static_cast<double>(net)};
+      row.insert(row.end(), r.begin(), r.end());
+      row.push_back(CostField(r, "array_pj") / CostField(r, "energy_pj"));
+      f.table.Add(row);
+    }
+    const std::vector<double>& a = costs.cnn1[i];
+    const std::vector<double>& b = costs.cnn2[i];
+    f.plot.labels.push_back({static_cast<double>(i), CostField(a, "tops_per_w"), entries[i].label});
+    summary += fmt::format(
+        "; {} (R_ON {:.3g} Ohm): CNN 1 {} per inference ({:.0f} % in the arrays), {:.3g} TOPS/W; "
+        "CNN 2 {} ({:.0f} %), {:.3g} TOPS/W",
+        entries[i].label, entries[i].card->r_on_ohm(), Joules(CostField(a, "energy_pj") * 1e-12),
+        100 * CostField(a, "array_pj") / CostField(a, "energy_pj"), CostField(a, "tops_per_w"),
+        Joules(CostField(b, "energy_pj") * 1e-12),
+        100 * CostField(b, "array_pj") / CostField(b, "energy_pj"), CostField(b, "tops_per_w"));
+  }
+  f.plot.xlabel = "technology (card index, Table I order)";
+  f.plot.ylabel = "TOPS/W";
+  f.plot.log_y = true;
+  f.plot.x_min = -0.5;
+  f.plot.x_max = static_cast<double>(entries.size()) - 0.5;
+  f.plot.series.push_back({"card_index", "tops_per_w", "CNN 1", "network", 1.0, "linespoints"});
+  f.plot.series.push_back({"card_index", "tops_per_w", "CNN 2", "network", 2.0, "linespoints"});
+  f.plot.key = "inside bottom right box opaque";
+  f.paper = "(not in the paper) R_ON > 5 MOhm keeps the array current low; SOT-MRAM writes at "
+            "< 1 V in 0.5 ns";
+  f.ours = fmt::format(
+      "each card at its own R_ON on {} x the 22 nm layout wires, one chip; energy per inference "
+      "over the first {} (CNN 1) / {} (CNN 2) test images, arrays exact from their circuits, "
+      "periphery from docs/energy.md{}",
+      v.wire_scale, costs.cnn1_options.images, costs.cnn2_options.images, summary);
+  f.options = {{"verdict", v.ToJson()},
+               {"energy_cnn1", costs.cnn1_options.ToJson()},
+               {"energy_cnn2", costs.cnn2_options.ToJson()}};
+  return f;
+}
+
 report::Figure Table1(const StudyOptions& options, const Table1Options& v, const Specs& s,
-                      const std::vector<Entry>& entries, double tmr) {
+                      const std::vector<Entry>& entries, double tmr, const CardCosts& costs) {
   // No R_ON in range passes: the spec is above the range (every card fails it).
   const double r_required = std::isnan(s.r_on) ? HUGE_VAL : s.r_on;
   const double sigma_required = std::isnan(s.sigma_own) ? 0.0 : s.sigma_own;
@@ -215,7 +320,9 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
                      "v_wr_spec_v",   "v_wr_pass",     "meets_all",      "cv_card",
                      "cv_allowed",    "reading",       "sigma_w_spec_clean_reading",
                      "sigma_w_read",  "sigma_w_read_pass", "sigma_w_aged", "sigma_w_aged_pass",
-                     "delta_card",    "delta_required", "meets_all_in_use"};
+                     "delta_card",    "delta_required", "meets_all_in_use",
+                     "energy_cnn1_pj", "energy_cnn2_pj", "tops_per_w_cnn1", "tops_per_w_cnn2",
+                     "area_cnn2_mm2", "write_cnn2_nj", "write_cnn2_us"};
   std::string md = "| | ";
   for (const auto& e : entries) md += e.label + " | ";
   md += "inference spec |\n|---|";
@@ -228,6 +335,11 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
                                      Lifetime(v.lifetime_s), v.hot_temperature_c);
   std::string row_delta = "\n| retention Delta at 300 K: card / required |";
   std::string row_use = "\n| meets all, as read and aged |";
+  std::string row_energy = fmt::format("\n| energy per inference, CNN 1 / CNN 2 ({} x 22 nm wires) |",
+                                       v.wire_scale);
+  std::string row_tops = "\n| TOPS/W, CNN 1 / CNN 2 |";
+  std::string row_area = "\n| area of CNN 2's arrays and periphery |";
+  std::string row_write = "\n| writing CNN 2's weights: energy / time |";
   std::vector<std::string> winners_in_use;
   std::vector<std::string> winners;
   std::string verdicts;
@@ -295,12 +407,27 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
                                                            flips_alone ? " (flips alone)" : ""))
                            : std::string(" no retention model |");
     row_use += fmt::format(" {} |", in_use ? "yes" : "no");
+    const std::vector<double>& c1 = costs.cnn1[i];
+    const std::vector<double>& c2 = costs.cnn2[i];
+    const double area2 = CostField(c2, "area_mm2"), write2 = CostField(c2, "write_nj"),
+                 write2_us = CostField(c2, "write_us");
+    row_energy += fmt::format(" {} / {} |", Joules(CostField(c1, "energy_pj") * 1e-12),
+                              Joules(CostField(c2, "energy_pj") * 1e-12));
+    row_tops += fmt::format(" {:.3g} / {:.3g} |", CostField(c1, "tops_per_w"),
+                            CostField(c2, "tops_per_w"));
+    row_area += std::isnan(area2) ? std::string(" no cell area |")
+                                  : fmt::format(" {:.3g} mm^2 |", area2);
+    row_write += std::isnan(write2) ? std::string(" no write cost |")
+                                    : fmt::format(" {} / {:.3g} ms |", Joules(write2 * 1e-9),
+                                                  write2_us / 1e3);
     f.table.Add({static_cast<double>(i), sigma, w.sigma_0(), w.sigma_plus1(), s.sigma_own,
                  s_ok ? 1.0 : 0.0, r_on, r_max, s.r_on, r_ok ? 1.0 : 0.0, r_reach ? 1.0 : 0.0,
                  v_wr, v.max_write_voltage_v, v_ok ? 1.0 : 0.0, all ? 1.0 : 0.0, cv_card,
                  cv_allowed, entries[i].reading ? 1.0 : 0.0, s.sigma_clean, sigma_read,
                  read_ok ? 1.0 : 0.0, sigma_aged, aged_ok ? 1.0 : 0.0, delta_card, delta_required,
-                 in_use ? 1.0 : 0.0});
+                 in_use ? 1.0 : 0.0, CostField(c1, "energy_pj"), CostField(c2, "energy_pj"),
+                 CostField(c1, "tops_per_w"), CostField(c2, "tops_per_w"), area2, write2,
+                 write2_us});
     row_cv += fmt::format(" {:.1f} % / {:.1f} % |", 100 * cv_card, 100 * cv_allowed);
     verdicts += fmt::format("; {}: sigma_w {:.1f} % {}, R_ON {} {}, V_WR {:.2g} V {}",
                             entries[i].label, 100 * sigma, Mark(s_ok), Ohm(r_on), Mark(r_ok), v_wr,
@@ -323,7 +450,21 @@ report::Figure Table1(const StudyOptions& options, const Table1Options& v, const
   row_aged += fmt::format(" <= {:.1f} % |", 100 * s.sigma_own);
   row_delta += " from the sigma_w spec |";
   row_use += " |";
-  md += row_s + row_r + row_v + row_all + row_cv + row_read + row_aged + row_delta + row_use + "\n";
+  row_energy += " |";
+  row_tops += " |";
+  row_area += " |";
+  row_write += " |";
+  md += row_s + row_r + row_v + row_all + row_cv + row_read + row_aged + row_delta + row_use +
+        row_energy + row_tops + row_area + row_write + "\n";
+  md += fmt::format(
+      "\nThe last four rows are the cost of an inference on one chip of each card at its own "
+      "R_ON (docs/energy.md, Fig. 21): the arrays' read energy exact from their circuits over "
+      "the first {} (CNN 1) / {} (CNN 2) test images, the periphery (DACs, sense amplifiers, "
+      "{}-bit ADCs by the {} figure of merit, digital at {}) from cited or stated models; area "
+      "from each card's cell (SOT-MRAM: 0.076 um^2, Fig. 9) and the periphery; writing from "
+      "each card's V_WR, write current and pulses, one device at a time per array.\n",
+      costs.cnn1_options.images, costs.cnn2_options.images, costs.cnn2_options.adc.bits,
+      costs.cnn2_options.adc.FomName(), costs.cnn2_options.digital.node);
   md += fmt::format(
       "\nThe last four rows judge the devices as they are read in use (docs/devices.md), against "
       "the same sigma_w spec: the largest rms weight error of a level, read once at {:.2g} V with "
@@ -416,8 +557,26 @@ void AddVerdictPart(report::Study& study, const StudyOptions& options) {
                Cnn2Grid cnn2 = Cnn2ForGrid(options, p14);
                const IrDropPlan p16 = Fig16Plan(options, tmr);
                Cnn1IrDrop cnn1 = Cnn1ForIrDrop(options, p16);
+               // One run of the cards' costs serves Fig. 21 and Table I.
+               std::optional<CardCosts> costs;
+               const auto card_costs = [&]() -> const CardCosts& {
+                 if (!costs) costs = RunCardCosts(options, v, entries, cnn1, cnn2);
+                 return *costs;
+               };
+               const nlohmann::json energy_key = {
+                   {"cnn1", StudyEnergyOptions(100).ToJson()},
+                   {"cnn2", StudyEnergyOptions(20).ToJson()}};
+               const nlohmann::json nets = {
+                   {"cnn2", {{"data", cnn2.data.Key()}, {"models", cnn2.nets.Key()}}},
+                   {"cnn1", {{"data", cnn1.data.Key()}, {"model", cnn1.net.file_hash},
+                             {"test", cnn1.test.size()}}}};
+               ctx.Produce("fig21_energy_per_card",
+                           {{"verdict", v.ToJson()}, {"cards", cards}, {"networks", nets},
+                            {"energy", energy_key}},
+                           [&] { return Fig21(v, entries, card_costs()); });
                ctx.Produce("table1_verdict",
-                           {{"verdict", v.ToJson()},
+                           {{"energy", energy_key},
+                            {"verdict", v.ToJson()},
                             {"tmr", tmr},
                             {"cards", cards},
                             {"cnn2", {{"plan", p14.ToJson()}, {"data", cnn2.data.Key()},
@@ -426,7 +585,7 @@ void AddVerdictPart(report::Study& study, const StudyOptions& options) {
                                       {"model", cnn1.net.file_hash}}}},
                            [&] {
                              const Specs s = DeriveSpecs(v, cnn2, p14, cnn1, tmr, options.run.seed);
-                             return Table1(options, v, s, entries, tmr);
+                             return Table1(options, v, s, entries, tmr, card_costs());
                            });
              }});
 }

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "aimc/common/toml_reader.h"
 #include "aimc/device/physics.h"
 
 // The energy, area and latency of an inference on an analog chip (docs/energy.md): the array
@@ -108,6 +109,12 @@ struct EnergyOptions {
   /// The read time for a card with this physics.
   double ReadTimeS(const device::Physics& physics) const;
 };
+
+/// Reads an [energy] table over `defaults`: the keys of EnergyOptions::ToJson (read_time_s,
+/// tiles_parallel, images, split_mvms) and its sub-tables [energy.dac], [energy.sense],
+/// [energy.adc] (fom = "walden" | "schreier"), [energy.digital]. Validated; errors name the file
+/// and the key.
+EnergyOptions ReadEnergyOptions(const TomlReader& table, EnergyOptions defaults);
 
 /// One tile as counted over the measured images, per inference.
 struct TileCount {

@@ -12,6 +12,7 @@
 
 #include "aimc/circuit/crossbar.h"
 #include "aimc/device/card.h"
+#include "aimc/energy/model.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/network.h"
 #include "aimc/nn/quant.h"
@@ -182,6 +183,15 @@ class Chip {
     int max_newton_iterations = 0;
   };
   RouteError MeasureFastRoute(const torch::Tensor& images, std::int64_t samples_per_layer);
+  /// Device mode: the energy, area, latency and write cost of one inference (docs/energy.md),
+  /// counted while the network runs the first options.images images of `data` on this chip.
+  /// The array read energy is exact per MVM: t_read V^T Y V with Y each tile's row admittance
+  /// (circuit::EffectivePortMatrices; diagonal without parasitics), accumulated through each row
+  /// block's Gram matrix of inputs; a non-linear I-V adds sum_i V_i^2 (s(V_i) - 1) G_s,i per
+  /// state, the power of the chip's fast route (exact without parasitics). options.split_mvms
+  /// MVMs per layer are solved in full to split it into devices and parasitics. The periphery
+  /// comes from energy::Account. Leaves the chip programmed.
+  energy::InferenceCost MeasureCost(const nn::Dataset& data, const energy::EnergyOptions& options);
   /// Device mode: the tiles of every ternary layer (empty in weight-noise mode).
   const std::vector<LayerTiles>& layers() const { return layers_; }
   double dg_s() const { return dg_s_; }

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ namespace aimc::experiment {
 /// gets Gaussian noise sigma_w,test (relative to the unit weight), one draw per chip. With cards,
 /// a point is a chip: devices drawn from the card (at the point's R_ON and TMR), each tile solved
 /// as its DC circuit with the point's wire resistance (Fig. 16).
+/// The energy options of a sweep point by default: the model's defaults without the split into
+/// devices and parasitics (full solves), which a sweep does not report.
+energy::EnergyOptions SweepEnergyDefaults();
+
 struct SweepOptions {
   std::string name = "sweep";
   std::vector<std::filesystem::path> models;
@@ -42,6 +47,10 @@ struct SweepOptions {
   int chips = 1;
 
   ChipOptions chip;
+  /// Device mode: every point also measures the energy of an inference on its chip
+  /// (Chip::MeasureCost; table [energy] of the file). Sweeps split no MVMs by default.
+  bool measure_energy = true;
+  energy::EnergyOptions energy = SweepEnergyDefaults();
   std::uint64_t seed = 1;
   int threads = 1;
   bool progress = true;
@@ -82,11 +91,17 @@ struct SweepRow {
   double sigma_w_devices = 0.0;  // the weight spread the devices give (sigma_w,test otherwise)
   std::int64_t test_images = 0;
   double seconds = 0.0;
+  /// Device mode: energy per inference (pJ), of it the arrays' read energy, and TOPS/W; NaN in
+  /// weight-noise mode or where not measured (rows written before energy existed).
+  double energy_pj = std::numeric_limits<double>::quiet_NaN();
+  double array_pj = std::numeric_limits<double>::quiet_NaN();
+  double tops_per_w = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// The result columns, derived from SweepRow's fields; the first SweepKeyColumns() of them are
 /// the key of a point. A result written before time_s and temperature_k existed is read with
-/// their defaults (0 s, 298.15 K): the chips it measured were read so.
+/// their defaults (0 s, 298.15 K): the chips it measured were read so; one written before the
+/// energy columns has NaN there.
 const std::vector<std::string>& SweepColumns();
 std::size_t SweepKeyColumns();
 /// A row as the CSV holds it, and back (errors name the column).

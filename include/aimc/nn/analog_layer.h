@@ -142,6 +142,12 @@ class AnalogLayerImpl : public torch::nn::Module {
   /// im2col of quantized inputs: (N, C, H, W) -> (N * L, rows) for conv, (N, in) for Linear.
   torch::Tensor InputColumns(const torch::Tensor& xq) const;
 
+  /// Called with the quantized input (N, C, H, W) or (N, in) of every forward pass while set:
+  /// how the energy model counts a layer's reads and activations.
+  using InputObserver = std::function<void(const torch::Tensor& xq)>;
+  void SetInputObserver(InputObserver observer) { observer_ = std::move(observer); }
+  void ClearInputObserver() { observer_ = nullptr; }
+
   void SetMvm(MvmFunction mvm) { mvm_ = std::move(mvm); }
   void ClearMvm() { mvm_ = nullptr; }
   bool has_mvm() const { return static_cast<bool>(mvm_); }
@@ -179,6 +185,7 @@ class AnalogLayerImpl : public torch::nn::Module {
   torch::Tensor bias_;
   torch::Tensor alpha_;  // parameter when learned, buffer otherwise
   MvmFunction mvm_;
+  InputObserver observer_;
   double train_sigma_ = 0.0;
   std::optional<at::Generator> train_generator_;
   std::optional<ChipProduct> chip_;

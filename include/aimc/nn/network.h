@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <torch/nn/module.h>
 
+#include "aimc/energy/model.h"
 #include "aimc/nn/analog_layer.h"
 
 namespace aimc::nn {
@@ -54,6 +55,9 @@ class NetworkImpl : public torch::nn::Module {
   /// Stays until ClearChips().
   void ProgramChips(std::vector<ChipProduct> products);
   void ClearChips();
+  /// Digital work per image outside the weight layers (pooling, residual additions, global
+  /// average), given each weight layer's output elements per image (layers() order).
+  virtual energy::OtherOps CountOtherOps(const std::vector<double>& layer_outputs) const = 0;
   /// Chips side by side in forward() now (1 when none is programmed).
   std::int64_t chips() const { return chips_; }
 
