@@ -1,7 +1,8 @@
 // Crossbar IR-drop solver costs for R = C in {64, ..., 1024}: factorization, one solve against
 // a reused factorization, the effective matrix M_eff for the first array of a shape (ordering
 // and analysis included) and for a later one (the cached plan reused), with the peak memory it
-// took, and one MVM through M_eff (a dense GEMV per input vector). ngspice on the same netlists:
+// took, M_eff with and without the row admittance Y of the read power, and one MVM through M_eff
+// (a dense GEMV per input vector). ngspice on the same netlists:
 // bench/ngspice_vs_aimc.sh.
 
 #include <fstream>
@@ -164,6 +165,31 @@ void BM_EffectiveMatrixReused(benchmark::State& state) {
   MeasureEffectiveMatrix(state, MakeArray(n, 1000 + static_cast<std::uint64_t>(n)));
 }
 
+// M_eff of a later array of a shape (plan reused), without (second argument 0) and with
+// (1) the row admittance Y of the read power from the same elimination: what Y costs on top.
+void BM_PortMatricesReused(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const bool with_y = state.range(1) != 0;
+  aimc::circuit::EffectiveMatrix(MakeArray(n));
+  const Crossbar xbar = MakeArray(n, 1000 + static_cast<std::uint64_t>(n));
+  aimc::circuit::EffectiveMatrixInfo info;
+  const double start = CurrentMiB();
+  ResetPeak();
+  for (auto _ : state) {
+    if (with_y) {
+      aimc::circuit::PortMatrices p = aimc::circuit::EffectivePortMatrices(xbar, &info);
+      benchmark::DoNotOptimize(p.row_admittance.data());
+    } else {
+      Eigen::MatrixXd m = aimc::circuit::EffectiveMatrix(xbar, &info);
+      benchmark::DoNotOptimize(m.data());
+    }
+  }
+  Counters c = FromInfo(info);
+  c.peak_mib = PeakMiB();
+  c.start_mib = start;
+  SetCounters(state, c);
+}
+
 // One MVM through an array's M_eff: I = M_eff^T v, a dense GEMV per input vector.
 void BM_MvmThroughMeff(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
@@ -192,6 +218,13 @@ BENCHMARK(BM_EffectiveMatrixFirst)
     ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_EffectiveMatrixReused)->Arg(128)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PortMatricesReused)
+    ->ArgNames({"n", "with_y"})
+    ->Args({256, 0})
+    ->Args({256, 1})
+    ->Args({1024, 0})
+    ->Args({1024, 1})
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MvmThroughMeff)->Arg(128)->Arg(512)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -158,6 +158,16 @@ refused "--meff named like its manifest" "its manifest is written beside it" \
 # A batch: auto takes the M_eff route from 16 inputs on, solves below; both give the same currents.
 "$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 1 >"$tmp/stdout"
 check "one input takes the solve route" grep -q "^route: solves" "$tmp/stdout"
+check "solve prints the read power and its split" grep -q "^read power of input 0: .* W (devices \
+.* W, access .* W, row wires .* W, column wires .* W, drivers .* W, sense .* W)$" "$tmp/stdout"
+# Without parasitics every device sees its row's voltage: the read power is sum_ij G_ij V^2
+# (analytic; 1e-5 relative: the power is printed with 6 significant digits).
+"$aimc" xbar solve --conductances "$tmp/g.csv" --inputs ones --v-read 0.3 >"$tmp/stdout"
+power=$(sed -n 's/^read power of input 0: \([^ ]*\) W.*/\1/p' "$tmp/stdout")
+expected=$(awk -F, '{ for (j = 1; j <= NF; j++) s += $j * 0.09 } END { printf "%.17g", s }' \
+  "$tmp/g.csv")
+error=$(awk -v a="${power:-0}" -v b="$expected" 'BEGIN { e = (a - b) / b; printf "%.3g", e < 0 ? -e : e }')
+check "the read power without parasitics is sum G V^2 ($error)" below "$error" 1e-5
 "$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 20 \
   --csv "$tmp/i_meff.csv" >"$tmp/stdout"
 check "a batch takes the M_eff route" grep -q "^route: meff" "$tmp/stdout"
@@ -175,6 +185,8 @@ check "--v-half takes the Newton route" grep -q "^route: newton" "$tmp/stdout"
 check "... and prints its iterations and residual" \
   grep -q "^newton: iterations mean .*, max .*; worst residual" "$tmp/stdout"
 check "... and every current" test "$(wc -l <"$tmp/i_nl.csv")" -eq 4
+check "... and the read power of its first input" \
+  grep -q "^read power of input 0: .* W (devices .* W, access 0 W, row wires .* W" "$tmp/stdout"
 refused "--meff of a non-linear array" "has no effective matrix" \
   "$aimc" xbar solve --rows 2 --cols 2 --sinh-v0 0.3 --meff "$tmp/m_nl.csv"
 refused "a negative V0" "must be > 0 V" "$aimc" xbar solve --rows 2 --cols 2 --sinh-v0 -0.3

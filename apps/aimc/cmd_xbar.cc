@@ -15,6 +15,7 @@
 #include "aimc/circuit/effective_matrix.h"
 #include "aimc/circuit/netlist.h"
 #include "aimc/circuit/nonlinear.h"
+#include "aimc/circuit/power.h"
 #include "aimc/circuit/wires.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
@@ -235,6 +236,14 @@ void WriteVoltageMap(const std::string& map, const circuit::NodeVoltages& nv,
   fmt::print("voltage map: {}.csv\n", (dir / f.id).string());
 }
 
+// The read power of the first input and where it goes (docs/xbar.md, "Read power").
+void PrintPower(const circuit::ArrayPower& p) {
+  fmt::print("read power of input 0: {:.6g} W (devices {:.6g} W, access {:.6g} W, row wires "
+             "{:.6g} W, column wires {:.6g} W, drivers {:.6g} W, sense {:.6g} W)\n",
+             p.total_w, p.devices_w, p.access_w, p.row_wires_w, p.col_wires_w, p.drivers_w,
+             p.sense_w);
+}
+
 // `solve` of a non-linear array: Newton per input (docs/xbar.md, "Non-linear devices").
 void SolveNonlinear(const XbarArgs& a, const circuit::NonlinearCrossbar& array,
                     const Eigen::MatrixXd& v, const std::string& csv, const std::string& map) {
@@ -268,14 +277,14 @@ void SolveNonlinear(const XbarArgs& a, const circuit::NonlinearCrossbar& array,
   fmt::print("relative deviation from ideal (each device at its input voltage): worst {:.6g} "
              "(column {}, input {}), mean {:.6g}\n",
              d.worst, d.worst_column, d.worst_input, d.mean);
+  const Eigen::VectorXd v0 = v.col(0);
+  const circuit::NonlinearSolution first = solver.Solve(v0);
+  PrintPower(circuit::PowerOf(array, v0, first));
   if (!csv.empty()) {
     WriteCsv(csv, circuit::CurrentsTable(batch.column_current_a));
     fmt::print("column currents: {}\n", csv);
   }
-  if (!map.empty()) {
-    const Eigen::VectorXd v0 = v.col(0);
-    WriteVoltageMap(map, solver.Solve(v0).voltages, v0, a, xbar.rows(), xbar.cols());
-  }
+  if (!map.empty()) WriteVoltageMap(map, first.voltages, v0, a, xbar.rows(), xbar.cols());
 }
 
 }  // namespace
@@ -296,7 +305,8 @@ void RegisterXbar(CLI::App& app) {
   CLI::App* solve = xbar->add_subcommand(
       "solve",
       "Solve the array's DC circuit with wire resistance exactly (CHOLMOD) and print the worst "
-      "and mean relative deviation of the column currents from the ideal G^T V");
+      "and mean relative deviation of the column currents from the ideal G^T V, and the read "
+      "power of the first input with its split (devices, access, wires, drivers, sense)");
   AddArrayOptions(solve, solve_args->array);
   const std::string route_help = fmt::format(
       "How the batch is computed, both exact: solves (factorize once, one triangular solve per "
@@ -378,6 +388,12 @@ void RegisterXbar(CLI::App& app) {
     const circuit::Deviation d = circuit::CompareToIdeal(currents, ideal);
     fmt::print("relative deviation from ideal: worst {:.6g} (column {}, input {}), mean {:.6g}\n",
                d.worst, d.worst_column, d.worst_input, d.mean);
+    // The split needs the node voltages: one solve of the first input (a factorization more
+    // on the M_eff route).
+    if (!solver) solver.emplace(xbar);
+    const Eigen::VectorXd v0 = v.col(0);
+    const circuit::NodeVoltages first = solver->Solve(v0);
+    PrintPower(circuit::PowerOf(xbar, v0, first));
     if (!s.csv.empty()) {
       WriteCsv(s.csv, circuit::CurrentsTable(currents));
       fmt::print("column currents: {}\n", s.csv);
@@ -387,11 +403,7 @@ void RegisterXbar(CLI::App& app) {
       WriteEffectiveMatrix(s.meff, m_eff, m_info, a);
       fmt::print("effective matrix: {} (manifest {})\n", s.meff, ManifestPath(s.meff).string());
     }
-    if (!s.map.empty()) {
-      if (!solver) solver.emplace(xbar);
-      const Eigen::VectorXd v0 = v.col(0);
-      WriteVoltageMap(s.map, solver->Solve(v0), v0, a, xbar.rows(), xbar.cols());
-    }
+    if (!s.map.empty()) WriteVoltageMap(s.map, first, v0, a, xbar.rows(), xbar.cols());
   });
 
   auto net_args = std::make_shared<XbarArgs>();

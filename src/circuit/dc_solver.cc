@@ -21,14 +21,14 @@ struct DcSolver::Impl {
 
   // A solve of a positive definite system with finite data is finite; anything else means the
   // values span more than double arithmetic holds, and is reported rather than returned.
-  void RequireFinite(const Eigen::MatrixXd& currents) const {
+  void RequireFinite(const Eigen::MatrixXd& currents, const char* line = "column") const {
     if (currents.allFinite()) return;
     for (Eigen::Index n = 0; n < currents.cols(); ++n) {
       for (Eigen::Index j = 0; j < currents.rows(); ++j) {
         Require(std::isfinite(currents(j, n)),
-                "the DC solve of {} gave a non-finite current ({}) at column {} for input {}: "
+                "the DC solve of {} gave a non-finite current ({}) at {} {} for input {}: "
                 "its conductances and parasitics span more than double precision resolves",
-                array, currents(j, n), j, n);
+                array, currents(j, n), line, j, n);
       }
     }
   }
@@ -106,6 +106,16 @@ Eigen::MatrixXd DcSolver::BatchColumnCurrents(const Eigen::MatrixXd& v_rows) con
   return currents;
 }
 
+Eigen::MatrixXd DcSolver::BatchRowCurrents(const Eigen::MatrixXd& v_rows) const {
+  const Eigen::MatrixXd x = impl_->SolveDeviations(v_rows);
+  const internal::NodalSystem& s = impl_->sys;
+  const bool fixed = s.row_lines == internal::LineNodes::kFixed;
+  Eigen::MatrixXd currents = s.SourceCurrents(x, fixed ? s.RowCellCurrents(v_rows, x)
+                                                       : Eigen::MatrixXd());
+  impl_->RequireFinite(currents, "row");
+  return currents;
+}
+
 NodeVoltages DcSolver::Solve(const Eigen::VectorXd& v_rows) const {
   const Eigen::MatrixXd v = v_rows;
   const Eigen::MatrixXd x = impl_->SolveDeviations(v);
@@ -122,7 +132,11 @@ NodeVoltages DcSolver::Solve(const Eigen::VectorXd& v_rows) const {
     }
   }
   out.column_current_a = s.Currents(v, x).col(0);
+  const bool fixed = s.row_lines == internal::LineNodes::kFixed;
+  out.row_current_a =
+      s.SourceCurrents(x, fixed ? s.RowCellCurrents(v, x) : Eigen::MatrixXd()).col(0);
   impl_->RequireFinite(out.column_current_a);
+  impl_->RequireFinite(out.row_current_a, "row");
   Require(out.row_v.allFinite() && out.col_v.allFinite(),
           "the DC solve of {} gave non-finite node voltages", impl_->array);
   return out;

@@ -213,6 +213,20 @@ constexpr std::int64_t kPotrfLeaf = 32;
   }
 }
 
+// c (n x n, lower) = -a a^T for a (n x k): per entry, k ascending, fused multiply-adds.
+[[gnu::always_inline]] inline void LoopsSyrkLower(std::int64_t n, std::int64_t k, const double* a,
+                                                  std::int64_t lda, double* c, std::int64_t ldc) {
+  for (std::int64_t j = 0; j < n; ++j) std::fill_n(c + j + j * ldc, n - j, 0.0);
+  for (std::int64_t p = 0; p < k; ++p) {
+    const double* ap = a + p * lda;
+    for (std::int64_t j = 0; j < n; ++j) {
+      const double factor = ap[j];
+      double* cj = c + j * ldc;
+      for (std::int64_t i = j; i < n; ++i) cj[i] = std::fma(-ap[i], factor, cj[i]);
+    }
+  }
+}
+
 int CholeskyPortable(double* a, std::int64_t lda, std::int64_t rows, std::int64_t p,
                      std::int64_t kept, std::int64_t row_ports, std::int64_t col_ports,
                      double* port_block) {
@@ -221,6 +235,11 @@ int CholeskyPortable(double* a, std::int64_t lda, std::int64_t rows, std::int64_
 void TrsmPortable(std::int64_t m, std::int64_t n, const double* l, std::int64_t ldl, double* b,
                   std::int64_t ldb) {
   LoopsTrsm(m, n, l, ldl, b, ldb);
+}
+
+void SyrkPortable(std::int64_t n, std::int64_t k, const double* a, std::int64_t lda, double* c,
+                  std::int64_t ldc) {
+  LoopsSyrkLower(n, k, a, lda, c, ldc);
 }
 
 #ifdef AIMC_DENSE_X86
@@ -234,6 +253,10 @@ void TrsmPortable(std::int64_t m, std::int64_t n, const double* l, std::int64_t 
                                           std::int64_t ldl, double* b, std::int64_t ldb) {
   LoopsTrsm(m, n, l, ldl, b, ldb);
 }
+[[gnu::target("avx2,fma")]] void SyrkAvx2(std::int64_t n, std::int64_t k, const double* a,
+                                          std::int64_t lda, double* c, std::int64_t ldc) {
+  LoopsSyrkLower(n, k, a, lda, c, ldc);
+}
 [[gnu::target("avx512f,fma")]] int CholeskyAvx512(double* a, std::int64_t lda, std::int64_t rows,
                                                   std::int64_t p, std::int64_t kept,
                                                   std::int64_t row_ports, std::int64_t col_ports,
@@ -243,6 +266,10 @@ void TrsmPortable(std::int64_t m, std::int64_t n, const double* l, std::int64_t 
 [[gnu::target("avx512f,fma")]] void TrsmAvx512(std::int64_t m, std::int64_t n, const double* l,
                                                std::int64_t ldl, double* b, std::int64_t ldb) {
   LoopsTrsm(m, n, l, ldl, b, ldb);
+}
+[[gnu::target("avx512f,fma")]] void SyrkAvx512(std::int64_t n, std::int64_t k, const double* a,
+                                               std::int64_t lda, double* c, std::int64_t ldc) {
+  LoopsSyrkLower(n, k, a, lda, c, ldc);
 }
 #endif
 
@@ -325,6 +352,16 @@ int EliminateSmallFront(double* front, std::int64_t size, std::int64_t pivots, s
                         std::int64_t row_ports, std::int64_t col_ports, double* port_block,
                         Isa isa) {
   return LoopsCholeskyFor(isa, front, size, size, pivots, kept, row_ports, col_ports, port_block);
+}
+
+void SyrkLowerLoops(std::int64_t n, std::int64_t k, const double* a, std::int64_t lda, double* c,
+                    std::int64_t ldc, Isa isa) {
+  if (n <= 0) return;
+#ifdef AIMC_DENSE_X86
+  if (isa == Isa::kAvx512) return SyrkAvx512(n, k, a, lda, c, ldc);
+  if (isa == Isa::kAvx2) return SyrkAvx2(n, k, a, lda, c, ldc);
+#endif
+  SyrkPortable(n, k, a, lda, c, ldc);
 }
 
 void TrsmRightLowerTranspose(std::int64_t m, std::int64_t n, const double* l, std::int64_t ldl,

@@ -47,4 +47,9 @@ int EliminateSmallFront(double* front, std::int64_t size, std::int64_t pivots, s
                         std::int64_t row_ports, std::int64_t col_ports, double* port_block,
                         Isa isa = Best());
 
+/// c (n x n) = -a a^T for a (n x k), lower triangle only (the entries above the diagonal are left
+/// as they were), with plain loops: the row ports' own block of a small front's update.
+void SyrkLowerLoops(std::int64_t n, std::int64_t k, const double* a, std::int64_t lda, double* c,
+                    std::int64_t ldc, Isa isa = Best());
+
 }  // namespace aimc::circuit::internal::dense

@@ -1,6 +1,8 @@
 #include "aimc/circuit/netlist.h"
 
 #include <array>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ostream>
@@ -101,6 +103,7 @@ std::string Netlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows, const s
   net << options;
   net << ".control\nset numdgt=16\nop\n";
   for (int j = 0; j < cols; ++j) net << "print i(vsense" << j << ")\n";
+  for (int i = 0; i < rows; ++i) net << "print i(v" << i << ")\n";
   net << ".endc\n.end\n";
   return net.str();
 }
@@ -159,7 +162,35 @@ std::string NgspiceNetlist(const NonlinearCrossbar& array, const Eigen::VectorXd
   return Netlist(xbar, v_rows, title, kNonlinearNgspiceOptions, cell);
 }
 
-Eigen::VectorXd RunNgspice(const std::filesystem::path& netlist, int cols) {
+namespace {
+
+// "i(vsense3) = ..." and "i(v7) = ..." lines of ngspice's output: which kind, its index, its
+// value; false for any other line.
+bool ParseCurrentLine(const std::string& line, bool* sense, int* index, double* value) {
+  const auto at = line.find("i(v");
+  const auto eq = line.find('=');
+  if (at == std::string::npos || eq == std::string::npos || eq < at) return false;
+  std::size_t digits = at + 3;
+  *sense = line.compare(digits, 5, "sense") == 0;
+  if (*sense) digits += 5;
+  if (digits >= line.size() || !std::isdigit(static_cast<unsigned char>(line[digits]))) {
+    return false;
+  }
+  *index = std::atoi(line.c_str() + digits);
+  *value = ParseNumber(line.substr(eq + 1), fmt::format("ngspice output '{}'", line));
+  return true;
+}
+
+}  // namespace
+
+double NgspiceOperatingPoint::SourcePowerW(const Eigen::VectorXd& v_rows) const {
+  Require(v_rows.size() == row_source_current_a.size(),
+          "input has {} voltages for {} row sources", v_rows.size(), row_source_current_a.size());
+  return v_rows.dot(row_source_current_a);
+}
+
+NgspiceOperatingPoint RunNgspiceOperatingPoint(const std::filesystem::path& netlist, int rows,
+                                               int cols) {
   if (std::system("command -v ngspice >/dev/null 2>&1") != 0) {
     Fail("ngspice is not installed: install it with scripts/install-deps.sh (Debian package "
          "'ngspice')");
@@ -175,29 +206,38 @@ Eigen::VectorXd RunNgspice(const std::filesystem::path& netlist, int cols) {
   std::array<char, 4096> buffer{};
   while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
   pclose(pipe);
-  Eigen::VectorXd currents = Eigen::VectorXd::Constant(cols, std::nan(""));
+  NgspiceOperatingPoint op;
+  op.column_current_a = Eigen::VectorXd::Constant(cols, std::nan(""));
+  op.row_source_current_a = Eigen::VectorXd::Constant(rows, std::nan(""));
   std::istringstream lines(output);
   std::string line;
   while (std::getline(lines, line)) {
-    const std::string key = "i(vsense";
-    const auto at = line.find(key);
-    const auto eq = line.find('=');
-    if (at == std::string::npos || eq == std::string::npos) continue;
-    const int j = std::atoi(line.c_str() + at + key.size());
-    if (j < 0 || j >= cols) continue;
-    currents(j) = ParseNumber(line.substr(eq + 1), fmt::format("ngspice output '{}'", line));
+    bool sense = false;
+    int index = -1;
+    double value = 0.0;
+    if (!ParseCurrentLine(line, &sense, &index, &value)) continue;
+    // ngspice's branch current flows into a source's + terminal: a row source delivers -i.
+    if (sense && index < cols) op.column_current_a(index) = value;
+    if (!sense && index < rows) op.row_source_current_a(index) = -value;
   }
-  for (int j = 0; j < cols; ++j) {
-    if (std::isnan(currents(j))) {
+  const auto require = [&](const Eigen::VectorXd& found, const char* what) {
+    for (Eigen::Index k = 0; k < found.size(); ++k) {
+      if (!std::isnan(found(k))) continue;
       const std::size_t tail = output.size() > 2000 ? output.size() - 2000 : 0;
-      Fail("ngspice printed no current for column {} of {}; its output ends with:\n{}\n(errors: "
+      Fail("ngspice printed no current for {} {} of {}; its output ends with:\n{}\n(errors: "
            "{})",
-           j, netlist.string(), output.substr(tail), err_path);
+           what, k, netlist.string(), output.substr(tail), err_path);
     }
-  }
+  };
+  require(op.column_current_a, "column");
+  require(op.row_source_current_a, "row source");
   std::error_code ignored;
   std::filesystem::remove(err_path, ignored);
-  return currents;
+  return op;
+}
+
+Eigen::VectorXd RunNgspice(const std::filesystem::path& netlist, int cols) {
+  return RunNgspiceOperatingPoint(netlist, 0, cols).column_current_a;
 }
 
 }  // namespace aimc::circuit

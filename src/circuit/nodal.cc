@@ -91,6 +91,33 @@ Eigen::MatrixXd NodalSystem::Currents(const Eigen::MatrixXd& v, const Eigen::Mat
   return currents;
 }
 
+Eigen::MatrixXd NodalSystem::SourceCurrents(const Eigen::MatrixXd& x,
+                                            const Eigen::MatrixXd& cell_current) const {
+  if (row_lines == LineNodes::kFixed) return cell_current;
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(rows, x.cols());
+  for (Eigen::Index n = 0; n < x.cols(); ++n) {
+    for (const EndLink& l : row_ends) out(l.line, n) -= l.g * x(l.node, n);
+  }
+  return out;
+}
+
+Eigen::MatrixXd NodalSystem::RowCellCurrents(const Eigen::MatrixXd& v,
+                                             const Eigen::MatrixXd& x) const {
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(rows, v.cols());
+  for (Eigen::Index n = 0; n < v.cols(); ++n) {
+    for (int i = 0; i < rows; ++i) {
+      double sum = 0.0;
+      for (int j = 0; j < cols; ++j) {
+        const auto a = RowNode(i, j);
+        const auto c = ColNode(i, j);
+        sum += g(i, j) * (v(i, n) + (a >= 0 ? x(a, n) : 0.0) - (c >= 0 ? x(c, n) : 0.0));
+      }
+      out(i, n) = sum;
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // Coordinates doubled to stay integral: row node (i, j) at (2j, 2i + 1), column node at

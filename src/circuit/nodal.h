@@ -105,6 +105,13 @@ struct NodalSystem {
   Eigen::MatrixXd Rhs(const Eigen::MatrixXd& v) const;
   /// I = G^T V - P_cols^T x, C x N.
   Eigen::MatrixXd Currents(const Eigen::MatrixXd& v, const Eigen::MatrixXd& x) const;
+  /// The currents the row sources deliver (R x N): through their end links, -g x at the end
+  /// node; rows whose nodes are all fixed feed their cells directly, so there it is the row's
+  /// cell currents, cell_current(i, n) = sum_j I_ij for input n (R x N, read only then).
+  Eigen::MatrixXd SourceCurrents(const Eigen::MatrixXd& x,
+                                 const Eigen::MatrixXd& cell_current) const;
+  /// The row sums of the linear cell currents g (V_i + x_row - x_col), R x N.
+  Eigen::MatrixXd RowCellCurrents(const Eigen::MatrixXd& v, const Eigen::MatrixXd& x) const;
   /// A nested-dissection elimination order from the array's geometry (empty when a line is ideal
   /// and its nodes are merged). Row node (i, j) sits at (x, y) = (j, i + 1/2), column node at
   /// (j + 1/2, i); a cut at integer x removes the row nodes of one column, at integer y the
@@ -119,10 +126,14 @@ struct NodalSystem {
 
 namespace aimc::circuit {
 struct EffectiveMatrixInfo;
+struct PortMatrices;
 namespace internal {
 /// M_eff with a chosen port form per side (spread: the IR-drop form, end: the physical one);
 /// EffectiveMatrix uses the default. For tests and measurements.
 Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool spread_cols,
                                     EffectiveMatrixInfo* info);
+/// The same with the row admittance too when `row_admittance` (else it is left empty).
+PortMatrices PortMatricesWith(const Crossbar& xbar, bool spread_rows, bool spread_cols,
+                              bool row_admittance, EffectiveMatrixInfo* info);
 }  // namespace internal
 }  // namespace aimc::circuit

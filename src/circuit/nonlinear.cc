@@ -395,6 +395,8 @@ NonlinearSolution NonlinearSolver::Solve(const Eigen::VectorXd& v_rows) {
     }
   }
   nv.column_current_a = e.current.colwise().sum().transpose();
+  const Eigen::MatrixXd row_cells = e.current.rowwise().sum();
+  nv.row_current_a = s.SourceCurrents(x, row_cells).col(0);
   return out;
 }
 

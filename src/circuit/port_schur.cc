@@ -62,17 +62,23 @@ constexpr std::int64_t kSmallFront = std::int64_t(1) << 19;
 
 // Eliminates the pivots of a front (size x kept, column-major, lower): L of the pivot columns,
 // the update -L L^T of the wire columns (wire and port rows), and into `port_block` (row ports x
-// column ports) the ports' cross update. Returns 0, or the 1-based pivot that was not positive.
-int Eliminate(double* front, const FrontShape& sh, double* port_block) {
+// column ports) the ports' cross update; with `row_block` (row ports x row ports) also the row
+// ports' own update, lower triangle. Returns 0, or the 1-based pivot that was not positive.
+int Eliminate(double* front, const FrontShape& sh, double* port_block, double* row_block) {
   const std::int64_t size = sh.size;
   const std::int64_t p = sh.pivots;
   const std::int64_t kept = sh.kept();
   const double* l_row_ports = front + p + sh.wire;
   const double* l_col_ports = l_row_ports + sh.row_ports;
   const bool cross = sh.row_ports > 0 && sh.col_ports > 0;
+  const bool rows = row_block != nullptr && sh.row_ports > 0;
   if (p * size * kept <= kSmallFront) {
-    return dense::EliminateSmallFront(front, size, p, kept, sh.row_ports, sh.col_ports,
-                                      port_block);
+    const int info = dense::EliminateSmallFront(front, size, p, kept, sh.row_ports, sh.col_ports,
+                                                port_block);
+    if (info == 0 && rows) {
+      dense::SyrkLowerLoops(sh.row_ports, p, l_row_ports, size, row_block, sh.row_ports);
+    }
+    return info;
   }
   const int info = dense::Potrf(p, front, size);
   if (info > 0) return info;
@@ -85,6 +91,11 @@ int Eliminate(double* front, const FrontShape& sh, double* port_block) {
     std::fill_n(port_block, sh.row_ports * sh.col_ports, 0.0);
     dense::GemmNtMinus(sh.row_ports, sh.col_ports, p, l_row_ports, size, l_col_ports, size,
                        port_block, sh.row_ports, false);
+  }
+  if (rows) {
+    std::fill_n(row_block, sh.row_ports * sh.row_ports, 0.0);
+    dense::GemmNtMinus(sh.row_ports, sh.row_ports, p, l_row_ports, size, l_row_ports, size,
+                       row_block, sh.row_ports, true);
   }
   return 0;
 }
@@ -285,6 +296,8 @@ SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std
     plan.factor_nonzeros += sh.pivots * sh.size - sh.pivots * (sh.pivots - 1) / 2;
     plan.max_front = std::max(plan.max_front, sh.size * sh.kept());
     plan.max_port_block = std::max(plan.max_port_block, sh.row_ports * sh.col_ports);
+    plan.max_row_block = std::max(plan.max_row_block, sh.row_ports * sh.row_ports);
+    plan.row_block_flops += double(sh.row_ports) * double(sh.row_ports + 1) * p;
     for (std::int64_t c = plan.child_ptr[f]; c < plan.child_ptr[f + 1]; ++c) {
       stack -= pending.back();
       pending.pop_back();
@@ -300,10 +313,18 @@ SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std
 }
 
 Eigen::MatrixXd PortCrossBlock(const SchurPlan& plan, const double* values,
-                               const std::function<std::string(std::int64_t)>& node_name) {
+                               const std::function<std::string(std::int64_t)>& node_name,
+                               Eigen::MatrixXd* s_rr) {
   const std::int64_t n = plan.n;
   const std::int64_t fronts = plan.fronts();
   Eigen::MatrixXd s_rc = Eigen::MatrixXd::Zero(plan.rows, plan.cols);
+  // The row ports' own block, accumulated in its lower triangle (a front's row ports ascend, so
+  // its lower triangle lands there) and mirrored at the end.
+  std::vector<double> row_block;
+  if (s_rr != nullptr) {
+    s_rr->setZero(plan.rows, plan.rows);
+    row_block.resize(std::size_t(plan.max_row_block));
+  }
   // One block for the elimination's work arrays: front, port block, update stack, row map.
   PageBuffer work(std::size_t(plan.WorkBytes() - 8 * std::int64_t(plan.a_row.size())));
   double* front = static_cast<double*>(work.data());
@@ -352,7 +373,8 @@ Eigen::MatrixXd PortCrossBlock(const SchurPlan& plan, const double* values,
       pending.resize(pending.size() - std::size_t(children));
     }
 
-    const int info = Eliminate(front, sh, port_block);
+    const int info =
+        Eliminate(front, sh, port_block, s_rr != nullptr ? row_block.data() : nullptr);
     if (info > 0) {
       const std::int64_t row = plan.perm[std::size_t(first + info - 1)];
       Fail(
@@ -369,6 +391,14 @@ Eigen::MatrixXd PortCrossBlock(const SchurPlan& plan, const double* values,
         for (std::int64_t r = 0; r < sh.row_ports; ++r) target[row_ports[r] - n] += source[r];
       }
     }
+    if (s_rr != nullptr && sh.row_ports > 0) {
+      const std::int64_t* row_ports = rows + p + sh.wire;
+      for (std::int64_t c = 0; c < sh.row_ports; ++c) {
+        double* target = s_rr->data() + (row_ports[c] - n) * plan.rows;
+        const double* source = row_block.data() + c * sh.row_ports;
+        for (std::int64_t r = c; r < sh.row_ports; ++r) target[row_ports[r] - n] += source[r];
+      }
+    }
     if (sh.wire > 0) {
       const std::int64_t below = size - p;
       for (std::int64_t j = 0; j < sh.wire; ++j) {
@@ -378,6 +408,11 @@ Eigen::MatrixXd PortCrossBlock(const SchurPlan& plan, const double* values,
       top += sh.update();
     }
     for (std::int64_t k = 0; k < size; ++k) where[rows[k]] = -1;
+  }
+  if (s_rr != nullptr) {
+    for (std::int64_t c = 0; c < plan.rows; ++c) {
+      for (std::int64_t r = c + 1; r < plan.rows; ++r) (*s_rr)(c, r) = (*s_rr)(r, c);
+    }
   }
   return s_rc;
 }

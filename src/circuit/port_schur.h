@@ -7,9 +7,10 @@
 // the ports' own dense block and then multiplies two slices of it to get S back. Here each
 // supernode of CHOLMOD's symbolic analysis is one front: its pivots (wire unknowns) are
 // eliminated, the update to the wire rows below goes to the parent front, and the update's
-// row-port x column-port block goes straight into S_rc, the only block M_eff needs; L is
-// dropped front by front. Ports are never pivots, so D does not matter and the row-row and
-// column-column port blocks are never formed.
+// row-port x column-port block goes straight into S_rc, the block M_eff needs; L is dropped
+// front by front. Ports are never pivots, so D does not matter; the row-row block S_rr (the
+// row sources' admittance, for the read power) is formed only when asked for, and the
+// column-column block never.
 //
 // The plan (ordering, supernodes, their rows and the front tree) depends only on the sparsity
 // pattern of A, not on its values: one plan serves every array of a shape and wiring.
@@ -56,9 +57,11 @@ struct SchurPlan {
   // the deepest stack of pending updates.
   std::int64_t max_front = 0;
   std::int64_t max_port_block = 0;
+  std::int64_t max_row_block = 0;  // the largest row-port x row-port block (when S_rr is asked)
   std::int64_t max_stack = 0;
   std::int64_t factor_nonzeros = 0;  // entries of the wire columns of L (never stored whole)
   double flops = 0.0;                // of one numeric elimination
+  double row_block_flops = 0.0;      // what forming S_rr adds to it
   double order_seconds = 0.0;
   double analyze_seconds = 0.0;
 
@@ -77,9 +80,12 @@ SchurPlan PlanSchur(const SparseLower& a, std::int64_t n, std::int64_t rows, std
 
 /// S_rc (R x C): the row ports x column ports block of the ports' Schur complement
 /// D - Q^T K^-1 Q of the bordered matrix, whose wire columns' values `values` holds in the
-/// layout of plan.a_row. A pivot that is not positive throws aimc::Error naming the node through
-/// `node_name` (argument: the unknown of the bordered matrix).
+/// layout of plan.a_row. With `s_rr`, also the row ports' own block -Q_r^T K^-1 Q_r (R x R,
+/// symmetric; D's row block taken as 0) from the same elimination. A pivot that is not positive
+/// throws aimc::Error naming the node through `node_name` (argument: the unknown of the bordered
+/// matrix).
 Eigen::MatrixXd PortCrossBlock(const SchurPlan& plan, const double* values,
-                               const std::function<std::string(std::int64_t)>& node_name);
+                               const std::function<std::string(std::int64_t)>& node_name,
+                               Eigen::MatrixXd* s_rr = nullptr);
 
 }  // namespace aimc::circuit::internal

@@ -30,6 +30,7 @@ struct NodeVoltages {
   Eigen::MatrixXd row_v;            // R x C: row-line voltage at each crosspoint
   Eigen::MatrixXd col_v;            // R x C: column-line voltage at each crosspoint
   Eigen::VectorXd column_current_a;  // C: current into each column's sense amplifier(s)
+  Eigen::VectorXd row_current_a;     // R: current each row's source(s) deliver
   /// Voltage across each cell (device and access transistor), R x C.
   Eigen::MatrixXd CellVoltages() const { return row_v - col_v; }
 };
@@ -56,7 +57,9 @@ class DcSolver {
   /// Column currents for many inputs at once: v_rows is R x N (one input per column), the
   /// result C x N.
   Eigen::MatrixXd BatchColumnCurrents(const Eigen::MatrixXd& v_rows) const;
-  /// Every node voltage and the column currents for one input.
+  /// The currents the row sources deliver for many inputs: v_rows is R x N, the result R x N.
+  Eigen::MatrixXd BatchRowCurrents(const Eigen::MatrixXd& v_rows) const;
+  /// Every node voltage, the column currents and the row sources' currents for one input.
   NodeVoltages Solve(const Eigen::VectorXd& v_rows) const;
 
   const FactorSummary& summary() const;

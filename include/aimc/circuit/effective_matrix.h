@@ -42,6 +42,24 @@ struct EffectiveMatrixInfo {
 ///   Eigen::VectorXd i = m.transpose() * v;
 Eigen::MatrixXd EffectiveMatrix(const Crossbar& xbar, EffectiveMatrixInfo* info = nullptr);
 
+/// M_eff and the row ports' admittance Y (R x R, symmetric): with the columns at virtual
+/// ground the row sources deliver currents I_rows = Y V, so the array's read power is V^T Y V
+/// (devices, access transistors, wires, drivers and sense resistances together).
+struct PortMatrices {
+  Eigen::MatrixXd m_eff;           // R x C, as EffectiveMatrix gives it (bit for bit)
+  Eigen::MatrixXd row_admittance;  // Y, R x R, siemens
+};
+
+/// M_eff and Y from one elimination: Y is the row-port x row-port block of the same ports'
+/// Schur complement, plus a diagonal (docs/xbar.md, "Read power"), so it costs no solve, only
+/// that block's share of the dense port updates. With no wire node at all (ideal wires and
+/// sources) Y = diag(sum_j G_cell_ij). Bit-identical however many threads build, like
+/// EffectiveMatrix.
+///
+///   PortMatrices p = EffectivePortMatrices(xbar);
+///   double power_w = v.dot(p.row_admittance * v);   // read power of input v
+PortMatrices EffectivePortMatrices(const Crossbar& xbar, EffectiveMatrixInfo* info = nullptr);
+
 /// Drops the cached plans (their memory is freed once no running build holds them); the next
 /// array of each pattern is planned afresh.
 void ClearEffectiveMatrixPlans();
@@ -49,5 +67,9 @@ void ClearEffectiveMatrixPlans();
 /// The same matrix by R batched solves against one factorization (unit inputs). Slower; an
 /// independent route for tests.
 Eigen::MatrixXd EffectiveMatrixBySolves(const Crossbar& xbar);
+
+/// Y by R batched solves (the row sources' currents for unit inputs). An independent route for
+/// tests.
+Eigen::MatrixXd RowAdmittanceBySolves(const Crossbar& xbar);
 
 }  // namespace aimc::circuit

@@ -10,10 +10,11 @@
 
 namespace aimc::circuit {
 
-/// The array as an ngspice netlist: one DC source per row, resistors for every wire segment,
-/// cell and driver/sense resistance, and a 0 V source per sense amplifier (Vsense<j>, or
-/// Vsense<j>a / Vsense<j>b when sensing at both ends) whose current is printed by `.op` with
-/// 16 significant digits. Values are written with full precision.
+/// The array as an ngspice netlist: one DC source per row (V<i>), resistors for every wire
+/// segment, cell and driver/sense resistance, and a 0 V source per sense amplifier (Vsense<j>;
+/// both ends of a column sensed feed the same one). `.op` prints each sense current and each row
+/// source's current (i(v<i>), for the read power) with 16 significant digits. Values are written
+/// with full precision.
 std::string NgspiceNetlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows,
                            const std::string& title = "aimc crossbar");
 
@@ -30,5 +31,18 @@ std::string NgspiceNetlist(const NonlinearCrossbar& array, const Eigen::VectorXd
 /// its output lacks a column current; `ngspice -b` exits with status 1 even on success, so the
 /// output is what is judged.
 Eigen::VectorXd RunNgspice(const std::filesystem::path& netlist, int cols);
+
+/// What `ngspice -b` prints for a netlist from NgspiceNetlist.
+struct NgspiceOperatingPoint {
+  Eigen::VectorXd column_current_a;      // C: into each column's sense amplifier(s)
+  Eigen::VectorXd row_source_current_a;  // R: delivered by each row source, -i(v<i>)
+  /// The power the row sources deliver (W), sum_i V_i I_i.
+  double SourcePowerW(const Eigen::VectorXd& v_rows) const;
+};
+
+/// Runs ngspice as RunNgspice does and returns the column currents and the row sources'
+/// currents; throws aimc::Error if one of them is missing from its output.
+NgspiceOperatingPoint RunNgspiceOperatingPoint(const std::filesystem::path& netlist, int rows,
+                                               int cols);
 
 }  // namespace aimc::circuit

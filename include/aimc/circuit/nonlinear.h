@@ -98,7 +98,8 @@ struct NonlinearSummary {
 
 /// The DC state of a non-linear array for one input.
 struct NonlinearSolution {
-  NodeVoltages voltages;  // node voltages and column currents (sum of each column's cell currents)
+  NodeVoltages voltages;  // node voltages, column currents (each column's cell currents), row
+                          // sources' currents
   NonlinearSummary summary;
 };
 
