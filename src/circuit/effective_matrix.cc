@@ -273,7 +273,7 @@ PortMatrices PortMatricesWith(const Crossbar& xbar, bool spread_rows, bool sprea
     // terms of the wires' size (measured: 2e-9 of Y lost at 0.01 ohm segments), while the
     // off-diagonal entries carry no such term. So the diagonal comes from Kirchhoff's current
     // law instead: a unit input on row i leaves through the columns and the other rows,
-    // Y_ii = sum_j M_ij + sum_k!=i (-Y_ik), a sum of positive terms (1e-14 at 0.01 ohm).
+    // Y_ii = sum_j M_ij + sum_k!=i (-Y_ik), a sum of positive terms (3e-14 at 0.01 ohm).
     if (form.rows == PortForm::kSpread) {
       s_rr.diagonal() += sys.g.rowwise().sum();
     } else {
