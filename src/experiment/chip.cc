@@ -884,7 +884,7 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
         const Tile& tile = lt.tiles[t];
         // Tiles of one row block see the same inputs: one Gram matrix serves them all.
         std::size_t first = t;
-        for (std::size_t u = 0; u < t; ++u)
+        for (std::size_t u = 0; u < t && first == t; ++u)
           if (lt.tiles[u].row0 == tile.row0) first = u;
         if (first != t) continue;
         const auto xb = xe.middleCols(tile.row0, tile.rows);
@@ -945,7 +945,7 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
         if (std::find(row_starts.begin(), row_starts.end(), tile.row0) == row_starts.end())
           row_starts.push_back(tile.row0);
         std::size_t first = t;
-        for (std::size_t u = 0; u < t; ++u)
+        for (std::size_t u = 0; u < t && first == t; ++u)
           if (lt.tiles[u].row0 == tile.row0) first = u;
         const Eigen::MatrixXd gram = s.gram[first].selfadjointView<Eigen::Lower>();
         const circuit::Crossbar xbar(circuit::InterleavePairs(tile.g_plus, tile.g_minus, layout),

@@ -164,6 +164,9 @@ TEST(Sweep, RowsRoundTripThroughTheirColumns) {
   row.accuracy = 0.875;
   row.error_pct = 12.5;
   row.test_images = 10000;
+  row.energy_pj = 123.5;
+  row.array_pj = 12.25;
+  row.tops_per_w = 40.0;
   const std::vector<double> values = ToCsvRow(row);
   ASSERT_EQ(values.size(), SweepColumns().size());
   EXPECT_EQ(SweepColumns()[5], "tile_rows");
@@ -292,8 +295,7 @@ TEST(Sweep, DevicePointsCarryEnergyPerInference) {
   // 2 MOhm against 6 MOhm: about 3x the array energy (IR drop changes the activations a little).
   EXPECT_NEAR(t.rows[0][a] / t.rows[1][a], 3.0, 0.3);
   // The energy options are part of the definition only where they differ from the defaults.
-  EXPECT_FALSE(o.ToJson().contains("energy"));
-  o.energy.images = 16;
+  EXPECT_FALSE(CardSweep().ToJson().contains("energy"));
   EXPECT_TRUE(o.ToJson().contains("energy"));
 
   const fs::path noise_csv = Dir() / "noise_energy.csv";
