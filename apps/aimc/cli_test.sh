@@ -217,6 +217,31 @@ if "$aimc" help train >/dev/null 2>&1; then
   refused "a cut model file" "$tmp/cut.pt: not a readable model file" \
     "$aimc" test --model "$tmp/cut.pt"
   refused "a folder as a model" "not a model file" "$aimc" test --model "$tmp/folder"
+
+  # Energy per inference: the breakdown with every part and its source, the JSON and its
+  # manifest agree, and a higher R_ON draws less in the arrays.
+  "$aimc" energy --model "$model" --card sot_mram --wires layout22nm --images 8 --split-mvms 2 \
+    --json "$tmp/cost.json" >"$tmp/stdout" 2>&1
+  check "energy: runs" test $? -eq 0
+  check "energy: prints the arrays' exact energy and its split" \
+    grep -q "in the devices .* split from 2 full solve" "$tmp/stdout"
+  check "energy: prints ADCs, DACs, digital and sources" bash -c \
+    "grep -q '^  ADCs' '$tmp/stdout' && grep -q '^  DACs' '$tmp/stdout' && grep -q 'Horowitz' '$tmp/stdout'"
+  check "energy: area from the card's cell and write cost" bash -c \
+    "grep -q '^area: .* mm^2' '$tmp/stdout' && grep -q '^writing the weights: .* devices' '$tmp/stdout'"
+  check "energy: JSON and manifest" bash -c \
+    "grep -q '\"tops_per_w\"' '$tmp/cost.json' && grep -q '\"aimc energy\"' '$tmp/cost.manifest.json'"
+  "$aimc" energy --model "$model" --card sot_mram --r-on 1.5e7 --wires layout22nm --images 8 \
+    --json "$tmp/cost15.json" >/dev/null 2>&1
+  array_j() { sed -n 's/^ *"array": \([0-9.eE+-]*\),*$/\1/p' "$1" | head -1; }
+  low=$(array_j "$tmp/cost.json")
+  high=$(array_j "$tmp/cost15.json")
+  check "energy: 15 MOhm draws less than 6 MOhm in the arrays (${high:-?} < ${low:-?})" \
+    awk -v a="${high:-1}" -v b="${low:-0}" 'BEGIN { exit !(a < b) }'
+  refused "energy: a negative ADC figure of merit" "energy.adc.walden_fj_per_step" \
+    "$aimc" energy --model "$model" --adc-walden-fj -1
+  refused "energy: an unknown wire preset" "layout7nm" \
+    "$aimc" energy --model "$model" --wires layout7nm
 fi
 
 echo "$(( total - fails )) passed, $fails failed"

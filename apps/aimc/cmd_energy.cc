@@ -161,17 +161,15 @@ void RegisterEnergy(CLI::App& app) {
                                                          a->energy.split_mvms));
       row("  in wires, drivers, access", e.parasitics_j(), "");
     }
-    row("row-line charging", e.lines_j, energy::SourceOrAssumed(a->energy.dac.source));
-    row("DACs", e.dac_j, "");
-    row("sense amplifiers", e.sense_j, energy::SourceOrAssumed(a->energy.sense.source));
-    row("ADCs", e.adc_j, fmt::format("{} FoM, {} bits: {}", a->energy.adc.FomName(),
-                                     chip.adc_bits > 0 ? chip.adc_bits : a->energy.adc.bits,
-                                     energy::SourceOrAssumed(a->energy.adc.source)));
-    row("partial-sum accumulation", e.accumulate_j, "");
+    row("row-line charging", e.lines_j, "[1]");
+    row("DACs", e.dac_j, "[1]");
+    row("sense amplifiers", e.sense_j, "[2]");
+    row("ADCs", e.adc_j, fmt::format("[3] {} FoM, {} bits", a->energy.adc.FomName(),
+                                     chip.adc_bits > 0 ? chip.adc_bits : a->energy.adc.bits));
+    row("partial-sum accumulation", e.accumulate_j, "[4]");
     row("digital (BN, quant., pool)", e.digital_j,
-        fmt::format("{} x {:g}: {}", a->energy.digital.node, a->energy.digital.node_scale,
-                    energy::SourceOrAssumed(a->energy.digital.source)));
-    row("activation buffer", e.buffer_j, "");
+        fmt::format("[4] {} x {:g}", a->energy.digital.node, a->energy.digital.node_scale));
+    row("activation buffer", e.buffer_j, "[4]");
     fmt::print("\nper layer:\n");
     for (const energy::LayerCost& l : cost.layers)
       fmt::print("  {:<14} {:>8} {:>12} {:>8}  {:>12}\n", l.name, l.analog ? "analog" : "digital",
@@ -180,13 +178,20 @@ void RegisterEnergy(CLI::App& app) {
                "{:.4g} inferences/s pipelined; {:.4g} TOPS\n",
                Si(cost.latency_s, "s"), a->energy.tiles_parallel ? "in parallel" : "serial",
                Si(cost.mvm_s, "s"), cost.PipelinedPerS(), cost.Tops());
-    fmt::print("area: {} in {} arrays (cells {}, DACs {}, sense {}, ADCs {}); cell: {}\n",
-               Si(cost.area.Total() * 1e-12, "m^2"), cost.area.tiles,
-               Si(cost.area.cells_um2 < 0 ? -1.0 : cost.area.cells_um2 * 1e-12, "m^2"),
-               Si(cost.area.dac_um2 * 1e-12, "m^2"), Si(cost.area.sense_um2 * 1e-12, "m^2"),
-               Si(cost.area.adc_um2 * 1e-12, "m^2"), energy::SourceOrAssumed(card->cell().source));
-    fmt::print("writing the weights: {} devices, {}, {} ({} V)\n", cost.write.devices,
+    const auto mm2 = [](double um2) {
+      return um2 < 0 ? std::string("not stated") : fmt::format("{:.4g} mm^2", um2 * 1e-6);
+    };
+    fmt::print("area: {} in {} arrays (cells {}, DACs {}, sense {}, ADCs {}) [5]\n",
+               mm2(cost.area.Total()), cost.area.tiles, mm2(cost.area.cells_um2),
+               mm2(cost.area.dac_um2), mm2(cost.area.sense_um2), mm2(cost.area.adc_um2));
+    fmt::print("writing the weights: {} devices, {}, {} at V_WR {} V [5]\n", cost.write.devices,
                Si(cost.write.energy_j, "J"), Si(cost.write.time_s, "s"), card->write_voltage_v());
+    fmt::print("\nsources:\n  [1] {}\n  [2] {}\n  [3] {}\n  [4] {}\n  [5] {}: {}\n",
+               energy::SourceOrAssumed(a->energy.dac.source),
+               energy::SourceOrAssumed(a->energy.sense.source),
+               energy::SourceOrAssumed(a->energy.adc.source),
+               energy::SourceOrAssumed(a->energy.digital.source), card->name(),
+               energy::SourceOrAssumed(card->cell().source));
     if (!a->json.empty()) {
       nlohmann::json options = {{"model", a->model.string()},
                                 {"chip", spec.ToJson()},

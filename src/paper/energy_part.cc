@@ -50,6 +50,8 @@ energy::InferenceCost CostOnChip(nn::NetworkImpl& network, const nn::Dataset& te
 
 std::string Joules(double j) {
   if (!(j > 0)) return "n/a";
+  if (j >= 1.0) return fmt::format("{:.3g} J", j);
+  if (j >= 1e-3) return fmt::format("{:.3g} mJ", j * 1e3);
   if (j >= 1e-6) return fmt::format("{:.3g} uJ", j * 1e6);
   if (j >= 1e-9) return fmt::format("{:.3g} nJ", j * 1e9);
   if (j >= 1e-12) return fmt::format("{:.3g} pJ", j * 1e12);

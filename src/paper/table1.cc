@@ -278,8 +278,8 @@ report::Figure Fig21(const Table1Options& v, const std::vector<Entry>& entries,
     const std::vector<double>& b = costs.cnn2[i];
     f.plot.labels.push_back({static_cast<double>(i), CostField(a, "tops_per_w"), entries[i].label});
     summary += fmt::format(
-        "; {} (R_ON {:.3g} Ohm): CNN 1 {} per inference ({:.0f} % in the arrays), {:.3g} TOPS/W; "
-        "CNN 2 {} ({:.0f} %), {:.3g} TOPS/W",
+        "; {} (R_ON {:.3g} Ohm): CNN 1 {} per inference ({:.2g} % in the arrays), {:.3g} TOPS/W; "
+        "CNN 2 {} ({:.2g} %), {:.3g} TOPS/W",
         entries[i].label, entries[i].card->r_on_ohm(), Joules(CostField(a, "energy_pj") * 1e-12),
         100 * CostField(a, "array_pj") / CostField(a, "energy_pj"), CostField(a, "tops_per_w"),
         Joules(CostField(b, "energy_pj") * 1e-12),
