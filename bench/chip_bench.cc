@@ -3,9 +3,11 @@
 // once with the 22 nm layout's wires and every MVM the exact DC circuit of its array (the
 // issue's targets: IR drop <= 2x the wire-free time; one Fig. 16 point in seconds). The time
 // includes drawing the chip and building each tile's effective matrix. Weights are those of an
-// untrained network: the time does not depend on their values.
+// untrained network: the time does not depend on their values. Also: the cost of measuring the
+// energy of an inference on such a chip.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <memory>
 
 #include "aimc/circuit/wires.h"
@@ -53,6 +55,39 @@ void BM_Cnn1TestSetIrDrop(benchmark::State& state) { TestSetOnChip(state, 1.0); 
 
 BENCHMARK(BM_Cnn1TestSetNoWires)->Arg(1)->Arg(2)->Iterations(2)->Unit(benchmark::kSecond)->UseRealTime();
 BENCHMARK(BM_Cnn1TestSetIrDrop)->Arg(1)->Arg(2)->Iterations(2)->Unit(benchmark::kSecond)->UseRealTime();
+
+// The energy of an inference on the same chip (22 nm wires), counted over `images` test images
+// (Chip::MeasureCost: each tile's row admittance, the inputs' Gram matrices, no split), against
+// evaluating the same images: what a sweep point pays for its energy columns.
+void BM_Cnn1EnergyPerInference(benchmark::State& state) {
+  const auto& test = FashionTest();
+  aimc::nn::SetThreads(1);
+  aimc::nn::Network net = aimc::nn::MakeNetwork(aimc::nn::NetworkFor("lenet5", test), 1);
+  net->eval();
+  aimc::device::TwoStateOptions ideal;
+  ideal.name = "ideal";
+  ideal.source = "benchmark";
+  ideal.r_on_ohm = 6e6;
+  ideal.cv_on = ideal.cv_off = 0.0;
+  aimc::experiment::ChipOptions chip;
+  chip.crossbar.UseWires(aimc::circuit::Layout22nm());
+  aimc::experiment::Chip on_chip(
+      *net,
+      aimc::experiment::ChipSpec::Devices(std::make_shared<aimc::device::TwoStateCard>(ideal), chip),
+      1);
+  aimc::energy::EnergyOptions options;
+  options.images = state.range(0);
+  options.split_mvms = 0;
+  const aimc::nn::Dataset head = test.Head(state.range(0));
+  double energy = 0.0;
+  for (auto _ : state) energy = on_chip.MeasureCost(test, options).energy.Total();
+  const auto start = std::chrono::steady_clock::now();
+  on_chip.Evaluate(head);
+  state.counters["evaluate_s"] =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  state.counters["energy_nj"] = energy * 1e9;
+}
+BENCHMARK(BM_Cnn1EnergyPerInference)->Arg(100)->Arg(1000)->Iterations(2)->Unit(benchmark::kSecond)->UseRealTime();
 
 }  // namespace
 
