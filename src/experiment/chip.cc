@@ -981,10 +981,14 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
         tc.sum_v2 = vpu * vpu * gram.trace() / images;
         tc.array_j = read_time_s * vpu * vpu * power_sum / images;
         // The split: full solves of a few MVMs of the first batch, devices against the whole.
-        if (!circuit) {
-          tc.devices_j = tc.array_j;
+        // They are drawn evenly among the MVMs that draw power (a convolution's padding and a
+        // ReLU's zeros make many inputs all zero).
+        const torch::Tensor live =
+            s.sample.narrow(1, tile.row0, tile.rows).abs().sum(1).gt(0).nonzero().squeeze(1);
+        if (!circuit || live.numel() == 0) {
+          tc.devices_j = tc.array_j;  // no parasitic, or no power to split
         } else if (options.split_mvms > 0) {
-          const torch::Tensor& x = s.sample;
+          const torch::Tensor x = s.sample.index_select(0, live);
           const std::int64_t n = std::min<std::int64_t>(options.split_mvms, x.size(0));
           const torch::Tensor rows = torch::linspace(0, static_cast<double>(x.size(0) - 1), n)
                                          .round()
