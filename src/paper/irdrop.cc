@@ -204,8 +204,7 @@ report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points
 report::Figure Fig20(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points& run,
                      const energy::EnergyOptions& energy_options) {
   report::Figure f;
-  f.title = fmt::format("Fig. 20: CNN 1 error vs the arrays' read energy per inference over R_ON "
-                        "({}, exact IR drop and read energy)",
+  f.title = fmt::format("Fig. 20: CNN 1 error vs the arrays' read energy over R_ON ({})",
                         cnn1.data.name);
   f.table.columns = {"wire_scale", "r_on_ohm", "error_pct", "error_increase_pct"};
   for (const std::string& c : CostColumns()) f.table.columns.push_back(c);

@@ -261,7 +261,7 @@ double CostField(const std::vector<double>& fields, const std::string& column) {
 report::Figure Fig21(const Table1Options& v, const std::vector<Entry>& entries,
                      const CardCosts& costs) {
   report::Figure f;
-  f.title = "Fig. 21: energy efficiency of every technology (CNN 1 and CNN 2, exact read energy)";
+  f.title = "Fig. 21: TOPS/W of every technology (CNN 1 and CNN 2)";
   f.table.columns = {"card_index", "network"};
   for (const std::string& c : CostColumns()) f.table.columns.push_back(c);
   f.table.columns.push_back("array_share");
@@ -290,8 +290,8 @@ report::Figure Fig21(const Table1Options& v, const std::vector<Entry>& entries,
   f.plot.log_y = true;
   f.plot.x_min = -0.5;
   f.plot.x_max = static_cast<double>(entries.size()) - 0.5;
-  f.plot.series.push_back({"card_index", "tops_per_w", "CNN 1", "network", 1.0, "linespoints"});
-  f.plot.series.push_back({"card_index", "tops_per_w", "CNN 2", "network", 2.0, "linespoints"});
+  f.plot.series.push_back({"card_index", "tops_per_w", "CNN 1", "network", 1.0, "points pt 7 ps 1.5"});
+  f.plot.series.push_back({"card_index", "tops_per_w", "CNN 2", "network", 2.0, "points pt 5 ps 1.5"});
   f.plot.key = "inside bottom right box opaque";
   f.paper = "(not in the paper) R_ON > 5 MOhm keeps the array current low; SOT-MRAM writes at "
             "< 1 V in 0.5 ns";
