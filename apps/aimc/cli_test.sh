@@ -238,6 +238,12 @@ if "$aimc" help train >/dev/null 2>&1; then
   high=$(array_j "$tmp/cost15.json")
   check "energy: 15 MOhm draws less than 6 MOhm in the arrays (${high:-?} < ${low:-?})" \
     awk -v a="${high:-1}" -v b="${low:-0}" 'BEGIN { exit !(a < b) }'
+  "$aimc" test --model "$model" --card sot_mram --wire-ohm 20 --calibration-images 32 \
+    --test-subset 50 --chips 1 >"$tmp/stdout" 2>&1
+  check "test --calibration-images: runs and says so" grep -q "calibrated per column on 32 images" \
+    "$tmp/stdout"
+  refused "calibration without a card" "need --card" \
+    "$aimc" test --model "$model" --calibration-images 8
   refused "energy: a negative ADC figure of merit" "energy.adc.walden_fj_per_step" \
     "$aimc" energy --model "$model" --adc-walden-fj -1
   refused "energy: an unknown wire preset" "layout7nm" \

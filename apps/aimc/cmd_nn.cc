@@ -115,6 +115,7 @@ void RegisterTest(CLI::App& app) {
     double time_s = experiment::ChipOptions{}.time_s;
     double temperature_k = experiment::ChipOptions{}.temperature_k;
     std::string drift_compensation = ToString(experiment::ChipOptions{}.drift_compensation);
+    std::int64_t calibration_images = 0;
     fs::path data_dir;
     std::uint64_t seed = 1;
     std::int64_t test_subset = 0;
@@ -145,6 +146,11 @@ void RegisterTest(CLI::App& app) {
   cmd->add_option("--drift-compensation", a->drift_compensation,
                   "With --card: none, array or column (a reference read at time 0 and at read "
                   "time rescales each array or column)")
+      ->capture_default_str();
+  cmd->add_option("--calibration-images", a->calibration_images,
+                  "With --card: calibrate every chip after programming, a digital gain and "
+                  "offset per output column fitted on the first N training images (never test "
+                  "images), then frozen (0: none)")
       ->capture_default_str();
   cmd->add_option("--chips", a->chips, "Monte-Carlo chips")->capture_default_str();
   cmd->add_option("--chips-per-pass", a->chips_per_pass,
@@ -177,6 +183,7 @@ void RegisterTest(CLI::App& app) {
       chip.time_s = a->time_s;
       chip.temperature_k = a->temperature_k;
       chip.drift_compensation = experiment::ParseDriftCompensation(a->drift_compensation);
+      chip.calibration_images = a->calibration_images;
       spec = experiment::ChipSpec::Devices(card, chip);
       const mapping::WeightSpread spread = mapping::AnalyticSpread(card->Stats());
       spdlog::info("{}: sigma_-1 {:.4f}, sigma_0 {:.4f}, sigma_+1 {:.4f}", a->card,
@@ -185,14 +192,21 @@ void RegisterTest(CLI::App& app) {
       const experiment::ChipOptions defaults;
       Require(a->wire_ohm == 0.0 && a->r_on_ohm == 0.0 && a->time_s == defaults.time_s &&
                   a->temperature_k == defaults.temperature_k &&
-                  a->drift_compensation == ToString(defaults.drift_compensation),
-              "--wire-ohm, --r-on, --time-s, --temperature-k and --drift-compensation need "
-              "--card: they act on devices, not on weight noise");
+                  a->drift_compensation == ToString(defaults.drift_compensation) &&
+                  a->calibration_images == 0,
+              "--wire-ohm, --r-on, --time-s, --temperature-k, --drift-compensation and "
+              "--calibration-images need --card: they act on devices, not on weight noise");
     }
-    spec.Validate();
+    Require(a->calibration_images >= 0, "--calibration-images must be >= 0 (0: none), got {}",
+            a->calibration_images);
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
-    const nn::Dataset test =
-        nn::LoadData(model.info.training.dataset, dir).test.Head(a->test_subset);
+    const nn::DataSplit split = nn::LoadData(model.info.training.dataset, dir);
+    // Calibration images come from the training set: the test images stay unseen.
+    if (a->calibration_images > 0)
+      spec.calibration =
+          experiment::CaptureCalibration(*model.network, split.train.Head(a->calibration_images));
+    spec.Validate();
+    const nn::Dataset test = split.test.Head(a->test_subset);
     const experiment::ChipStats s =
         experiment::TestChips(*model.network, test, spec, a->chips, a->seed, /*progress=*/true,
                               a->chips_per_pass);

@@ -58,6 +58,8 @@ void ChipOptions::Validate() const {
   // Cryogenic to well above any chip's rating: outside, a unit slip (Celsius for kelvin).
   Require(std::isfinite(temperature_k) && temperature_k >= 1 && temperature_k <= 1000,
           "temperature_k must be in [1, 1000] K, got {}", temperature_k);
+  Require(calibration_images >= 0, "calibration_images must be >= 0 (0: no calibration), got {}",
+          calibration_images);
   crossbar.Validate();
 }
 
@@ -88,6 +90,7 @@ nlohmann::json ChipOptions::ToJson() const {
   if (temperature_k != defaults.temperature_k) j["temperature_k"] = temperature_k;
   if (drift_compensation != defaults.drift_compensation)
     j["drift_compensation"] = ToString(drift_compensation);
+  if (calibration_images != defaults.calibration_images) j["calibration_images"] = calibration_images;
   return j;
 }
 
@@ -118,6 +121,9 @@ ChipSpec ChipSpec::Devices(std::shared_ptr<const device::DeviceCard> card,
 void ChipSpec::Validate() const {
   if (uses_devices()) {
     options.Validate();
+    Require(options.calibration_images == 0 || calibration != nullptr,
+            "calibration_images = {}: the chip has no calibration set (CaptureCalibration)",
+            options.calibration_images);
   } else {
     noise.Validate();
   }
@@ -141,6 +147,8 @@ std::string ChipSpec::Describe() const {
                         options.temperature_k);
   if (options.drift_compensation != defaults.drift_compensation)
     text += fmt::format(", drift compensation per {}", ToString(options.drift_compensation));
+  if (options.calibration_images > 0)
+    text += fmt::format(", calibrated per column on {} images", options.calibration_images);
   return text;
 }
 
@@ -255,7 +263,10 @@ void Chip::Build(const std::vector<Chip*>& chips) {
     tile.weight = effective / job.chip->dg_s_;
     if (tile.compensation.size() > 0) tile.weight *= tile.compensation.asDiagonal();
   });
-  for (Chip* chip : chips) chip->MakeProducts();
+  for (Chip* chip : chips) {
+    chip->Calibrate();
+    chip->MakeProducts();
+  }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (Chip* chip : chips) chip->build_seconds_ = seconds / static_cast<double>(chips.size());
@@ -527,6 +538,14 @@ void Chip::MakeProducts() {
     }
     product.out_scale = layer->Scale();
     if (layer->Bias().defined()) product.bias = layer->Bias().detach();
+    if (!calibration_.empty()) {
+      // scale (gain y + offset) + bias: the gain joins the scale, the offset the bias.
+      const torch::Tensor gain = TransposedToTorch(calibration_[l].gain).view({-1});
+      const torch::Tensor offset = TransposedToTorch(calibration_[l].offset).view({-1});
+      const torch::Tensor shift = product.out_scale * offset;
+      product.bias = product.bias.defined() ? product.bias + shift : shift;
+      product.out_scale = product.out_scale * gain;
+    }
     products_.push_back(std::move(product));
   }
 }
@@ -766,7 +785,95 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x, MvmRoute rout
     }
     out.narrow(1, tile.col0, tile.cols).add_(y);
   }
+  if (!calibration_.empty()) {
+    const Calibration& c = calibration_[layer];
+    const auto row = [](const Eigen::VectorXd& v) {
+      return torch::from_blob(const_cast<double*>(v.data()), {1, v.size()}, torch::kDouble).clone();
+    };
+    out = out * row(c.gain) + row(c.offset);
+  }
   return out;
+}
+
+void Chip::Calibrate() {
+  calibration_.clear();
+  if (!spec_.uses_devices() || spec_.options.calibration_images == 0) return;
+  const CalibrationSet& set = *spec_.calibration;
+  Require(set.inputs.size() == layers_.size(),
+          "the calibration set holds {} analog layers, the network {}", set.inputs.size(),
+          layers_.size());
+  auto analog = network_.AnalogLayers();
+  std::vector<Calibration> fitted;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const torch::Tensor& x = set.inputs[l];
+    Require(x.dim() == 2 && x.size(1) == layers_[l].rows,
+            "the calibration inputs of layer {} have shape {}, expected (M, {})", l,
+            c10::str(x.sizes()), layers_[l].rows);
+    // Least squares per column of the chip's output (uncalibrated: calibration_ is empty
+    // here) against the ideal ternary product of the same inputs, in unit weights.
+    const Eigen::MatrixXd chip = ToEigen(Mvm(l, x, MvmRoute::kFast));
+    const Eigen::MatrixXd ideal = ToEigen(x) * ToEigen(analog[l]->TernaryMatrix());
+    const double n = static_cast<double>(chip.rows());
+    Calibration c;
+    c.gain = Eigen::VectorXd::Ones(chip.cols());
+    c.offset = Eigen::VectorXd::Zero(chip.cols());
+    for (Eigen::Index j = 0; j < chip.cols(); ++j) {
+      const double mc = chip.col(j).mean(), mi = ideal.col(j).mean();
+      const Eigen::ArrayXd dc = chip.col(j).array() - mc;
+      const double var = dc.square().sum() / n;
+      const double cov = (dc * (ideal.col(j).array() - mi)).sum() / n;
+      // A column whose output does not vary over the calibration set (all its inputs zero)
+      // gets an offset only.
+      if (var > 1e-300 && var > 1e-24 * (mc * mc + mi * mi)) c.gain(j) = cov / var;
+      c.offset(j) = mi - c.gain(j) * mc;
+    }
+    fitted.push_back(std::move(c));
+  }
+  calibration_ = std::move(fitted);
+}
+
+std::shared_ptr<const CalibrationSet> CaptureCalibration(nn::NetworkImpl& network,
+                                                         const nn::Dataset& calibration,
+                                                         std::int64_t max_mvms_per_layer) {
+  Require(calibration.size() > 0, "the calibration set is empty");
+  Require(max_mvms_per_layer >= 1, "max_mvms_per_layer must be >= 1, got {}", max_mvms_per_layer);
+  auto analog = network.AnalogLayers();
+  for (const auto& layer : analog)
+    Require(!layer->has_chip_product(),
+            "CaptureCalibration: the network has a chip programmed; calibration inputs come from "
+            "the digital network");
+  auto set = std::make_shared<CalibrationSet>();
+  set->images = calibration.size();
+  std::vector<std::vector<torch::Tensor>> seen(analog.size());
+  for (std::size_t l = 0; l < analog.size(); ++l) {
+    nn::AnalogLayerImpl* layer = analog[l].get();
+    analog[l]->SetInputObserver([&seen, l, layer](const torch::Tensor& xq) {
+      seen[l].push_back(layer->InputColumns(xq).to(torch::kDouble));
+    });
+  }
+  {
+    struct Clear {
+      std::vector<nn::AnalogLayer>& layers;
+      ~Clear() {
+        for (auto& l : layers) l->ClearInputObserver();
+      }
+    } clear{analog};
+    torch::NoGradGuard no_grad;
+    network.eval();
+    for (std::int64_t first = 0; first < calibration.size(); first += 100) {
+      const std::int64_t n = std::min<std::int64_t>(100, calibration.size() - first);
+      network.forward(nn::ToInput(calibration.images.narrow(0, first, n)));
+    }
+  }
+  for (auto& parts : seen) {
+    const torch::Tensor x = torch::cat(parts);
+    const std::int64_t n = std::min(max_mvms_per_layer, x.size(0));
+    // Evenly spread over images and positions.
+    const torch::Tensor rows =
+        torch::linspace(0, static_cast<double>(x.size(0) - 1), n).round().to(torch::kLong);
+    set->inputs.push_back(x.index_select(0, rows).contiguous());
+  }
+  return set;
 }
 
 Chip::RouteError Chip::MeasureFastRoute(const torch::Tensor& images,

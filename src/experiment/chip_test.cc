@@ -919,3 +919,121 @@ TEST(ChipEnergy, WeightNoiseChipsHaveNoArraysToMeasure) {
 
 }  // namespace
 }  // namespace aimc::experiment
+
+namespace aimc::experiment {
+namespace {
+
+// Reference: an ideal chip (no wires, no spread) computes the ternary product exactly, so its
+// calibration has nothing to correct: gain 1 and offset 0 to rounding, outputs unchanged.
+TEST(ChipCalibration, AnIdealChipIsLeftUnchanged) {
+  auto net = LeNet(41);
+  device::TwoStateOptions t;
+  t.name = "ideal";
+  t.cv_on = t.cv_off = 0.0;
+  const std::shared_ptr<const device::DeviceCard> card = std::make_shared<device::TwoStateCard>(t);
+  const auto calibration = CaptureCalibration(*net, RandomImages(8, 11));
+  ChipOptions o;
+  ChipSpec plain = ChipSpec::Devices(card, o);
+  o.calibration_images = 8;
+  ChipSpec calibrated = ChipSpec::Devices(card, o);
+  calibrated.calibration = calibration;
+  const nn::Dataset test = RandomImages(16, 12);
+  std::vector<Eigen::MatrixXd> before;
+  {
+    Chip chip(*net, plain, 5);
+    torch::NoGradGuard no_grad;
+    before.push_back(ToEigen(net->forward(nn::ToInput(test.images))));
+  }
+  Chip chip(*net, calibrated, 5);
+  ASSERT_EQ(chip.calibration().size(), chip.layers().size());
+  for (const auto& c : chip.calibration()) {
+    EXPECT_LE((c.gain.array() - 1.0).abs().maxCoeff(), 1e-9);
+    EXPECT_LE(c.offset.cwiseAbs().maxCoeff(), 1e-9);
+  }
+  torch::NoGradGuard no_grad;
+  const Eigen::MatrixXd after = ToEigen(net->forward(nn::ToInput(test.images)));
+  EXPECT_LE((after - before[0]).cwiseAbs().maxCoeff(), 1e-5 * before[0].cwiseAbs().maxCoeff());
+}
+
+// A chip whose IR drop shrinks its weights: the calibrated MVMs of held-out inputs are closer to
+// the ideal ternary product than the uncalibrated ones; the products (the fast route) and the
+// per-MVM route agree with the calibration in both.
+TEST(ChipCalibration, CorrectsIrDropOnHeldOutInputs) {
+  auto net = LeNet(42);
+  ChipOptions o;
+  o.crossbar.wire_row_ohm = 50.0;
+  o.crossbar.wire_col_ohm = 100.0;
+  const auto card = StaticSot();
+  ChipSpec plain = ChipSpec::Devices(card, o);
+  o.calibration_images = 32;
+  ChipSpec calibrated = ChipSpec::Devices(card, o);
+  calibrated.calibration = CaptureCalibration(*net, RandomImages(32, 21));
+  // Held-out inputs: the digital network's on other images.
+  const auto held_out = CaptureCalibration(*net, RandomImages(8, 22), 512);
+  const std::size_t l = LayerWithRows(*net, 400);  // FC1
+  const torch::Tensor x = held_out->inputs[l];
+  const Eigen::MatrixXd ideal = ToEigen(x) * ToEigen(net->AnalogLayers()[l]->TernaryMatrix());
+  double error_plain = 0.0, error_calibrated = 0.0;
+  {
+    Chip chip(*net, plain, 3);
+    error_plain = (ToEigen(chip.Mvm(l, x)) - ideal).norm();
+  }
+  Chip chip(*net, calibrated, 3);
+  error_calibrated = (ToEigen(chip.Mvm(l, x)) - ideal).norm();
+  EXPECT_LT(error_calibrated, 0.5 * error_plain) << error_plain;
+  EXPECT_GT(chip.calibration()[l].gain.mean(), 1.0);  // IR drop shrank the outputs
+  // The product (out_scale and bias) carries the same calibration as the per-MVM route.
+  nn::AnalogLayer layer = net->AnalogLayers()[l];
+  nn::ChipProduct product = chip.products()[l];
+  const torch::Tensor scale = layer->Scale();
+  const torch::Tensor bias = layer->Bias().defined() ? layer->Bias() : torch::zeros_like(scale);
+  const torch::Tensor xf = x.to(torch::kFloat);
+  layer->SetChipProduct(product);
+  torch::Tensor fast;
+  {
+    torch::NoGradGuard no_grad;
+    fast = (layer->forward(xf) - bias) / scale;
+  }
+  layer->ClearChipProduct();
+  const Eigen::MatrixXd mvm = ToEigen(chip.Mvm(l, x));
+  EXPECT_LE((ToEigen(fast) - mvm).cwiseAbs().maxCoeff(), 1e-4 * mvm.cwiseAbs().maxCoeff());
+}
+
+// The calibration is a function of the calibration images only: chips calibrated on the same
+// set are the same whatever test set they are then evaluated on, and another calibration set
+// gives another calibration (so the check can fail).
+TEST(ChipCalibration, UsesOnlyTheCalibrationImages) {
+  auto net = LeNet(43);
+  ChipOptions o;
+  o.crossbar.wire_row_ohm = o.crossbar.wire_col_ohm = 20.0;
+  o.calibration_images = 16;
+  ChipSpec spec = ChipSpec::Devices(StaticSot(), o);
+  spec.calibration = CaptureCalibration(*net, RandomImages(16, 31));
+  std::vector<Chip::Calibration> first, second;
+  {
+    Chip chip(*net, spec, 7);
+    chip.Evaluate(RandomImages(20, 32));
+    first = chip.calibration();
+  }
+  {
+    Chip chip(*net, spec, 7);
+    chip.Evaluate(RandomImages(20, 33));
+    second = chip.calibration();
+  }
+  ASSERT_EQ(first.size(), second.size());
+  for (std::size_t l = 0; l < first.size(); ++l) {
+    EXPECT_EQ(first[l].gain, second[l].gain);
+    EXPECT_EQ(first[l].offset, second[l].offset);
+  }
+  spec.calibration = CaptureCalibration(*net, RandomImages(16, 34));
+  Chip other(*net, spec, 7);
+  EXPECT_NE(other.calibration()[0].offset, first[0].offset);
+  // A chip that asks for calibration without a set is refused, naming the field.
+  ChipSpec missing = ChipSpec::Devices(StaticSot(), o);
+  EXPECT_THROW(Chip(*net, missing, 1), Error);
+  EXPECT_TRUE(missing.ToJson()["chip"].contains("calibration_images"));
+  EXPECT_FALSE(ChipOptions{}.ToJson().contains("calibration_images"));
+}
+
+}  // namespace
+}  // namespace aimc::experiment

@@ -232,9 +232,10 @@ void SweepOptions::Validate() const {
     Require(tmr.empty(), "axes.tmr needs cards");
     const SweepOptions defaults;
     Require(time_s == defaults.time_s && temperature_k == defaults.temperature_k &&
-                chip.drift_compensation == defaults.chip.drift_compensation,
-            "axes.time_s, axes.temperature_k and chip.drift_compensation need cards: they act on "
-            "devices, not on weight noise");
+                chip.drift_compensation == defaults.chip.drift_compensation &&
+                chip.calibration_images == defaults.chip.calibration_images,
+            "axes.time_s, axes.temperature_k, chip.drift_compensation and "
+            "chip.calibration_images need cards: they act on devices, not on weight noise");
     for (double w : wire_ohm) {
       Require(w == 0.0,
               "axes.wire_ohm = {} needs cards: wire resistance acts on devices, not on weight noise",
@@ -372,6 +373,7 @@ SweepOptions LoadSweep(const fs::path& path) {
           Fail("{}: {}", c.Where("drift_compensation"), e.what());
         }
       }
+      chip.calibration_images = c.Int("calibration_images", chip.calibration_images);
     }
     t.RejectUnknown();
     o.Validate();
@@ -459,14 +461,23 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
   std::vector<nn::Model> loaded;
   std::map<std::string, nn::Dataset> data_cache;
   std::map<std::string, std::string> fingerprints;
+  // Calibration (card mode): each model's inputs on the first training images, never test ones.
+  std::vector<std::shared_ptr<const CalibrationSet>> calibrations;
   for (const auto& m : options.models) {
     loaded.push_back(nn::LoadModel(m));
     loaded.back().network->eval();
     const std::string ds = DatasetOf(options, loaded.back().info);
+    std::optional<nn::DataSplit> split;
     if (!data_cache.count(ds)) {
-      const nn::DataSplit split = nn::LoadData(ds, options.data_dir);
-      fingerprints[ds] = nn::Fingerprint(split);
-      data_cache[ds] = split.test.Head(options.test_images);
+      split = nn::LoadData(ds, options.data_dir);
+      fingerprints[ds] = nn::Fingerprint(*split);
+      data_cache[ds] = split->test.Head(options.test_images);
+    }
+    calibrations.push_back(nullptr);
+    if (!options.cards.empty() && options.chip.calibration_images > 0) {
+      if (!split) split = nn::LoadData(ds, options.data_dir);
+      calibrations.back() = CaptureCalibration(
+          *loaded.back().network, split->train.Head(options.chip.calibration_images));
     }
   }
   const nlohmann::json definition = Definition(options, cards, model_hashes, fingerprints);
@@ -605,6 +616,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
       chip.time_s = p.time_s;
       chip.temperature_k = p.temperature_k;
       spec = ChipSpec::Devices(std::move(card), chip);
+      spec.calibration = calibrations[p.model];
     } else {
       spec = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(p.sigma_w_test));
     }

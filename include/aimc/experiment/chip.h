@@ -53,6 +53,11 @@ struct ChipOptions {
   double time_s = 0.0;
   double temperature_k = 298.15;
   DriftCompensation drift_compensation = DriftCompensation::kNone;
+  /// Calibration after programming, as real chips do (docs/sweep.md, "Calibration"): a digital
+  /// gain and offset per output column of every analog layer, fitted once per chip on this many
+  /// calibration images (never test images: the caller takes them from the training set) and
+  /// then frozen; 0: none. The images themselves come with the ChipSpec (CalibrationSet).
+  std::int64_t calibration_images = 0;
 
   void Validate() const;
   /// The read conditions appear only where they differ from their defaults, so that the JSON of
@@ -62,6 +67,19 @@ struct ChipOptions {
   /// True when any wire, driver, sense or access resistance is non-zero (the circuit matters).
   bool has_parasitics() const;
 };
+
+/// What a chip's calibration is fitted on: the quantized inputs every analog layer sees when the
+/// digital network runs the calibration images (im2col columns, double, (M, rows) per layer,
+/// at most max_mvms_per_layer of them, evenly spread). Shared by every chip of a network.
+struct CalibrationSet {
+  std::int64_t images = 0;
+  std::vector<torch::Tensor> inputs;  // per analog layer, AnalogLayers() order
+};
+/// Runs `network` (digital, eval mode, no chip programmed) on `calibration` and keeps each analog
+/// layer's inputs. Throws aimc::Error for an empty set or a network with a chip programmed.
+std::shared_ptr<const CalibrationSet> CaptureCalibration(nn::NetworkImpl& network,
+                                                         const nn::Dataset& calibration,
+                                                         std::int64_t max_mvms_per_layer = 4096);
 
 /// One tile of one layer: which weights it holds, its devices, and its effective matrix.
 struct Tile {
@@ -102,6 +120,8 @@ struct ChipSpec {
   nn::LevelNoise noise;
   std::shared_ptr<const device::DeviceCard> card;  // set: device mode
   ChipOptions options;
+  /// Device mode with options.calibration_images > 0: what the calibration is fitted on.
+  std::shared_ptr<const CalibrationSet> calibration;
 
   static ChipSpec WeightNoise(const nn::LevelNoise& noise);
   static ChipSpec Devices(std::shared_ptr<const device::DeviceCard> card,
@@ -194,6 +214,13 @@ class Chip {
   energy::InferenceCost MeasureCost(const nn::Dataset& data, const energy::EnergyOptions& options);
   /// Device mode: the tiles of every ternary layer (empty in weight-noise mode).
   const std::vector<LayerTiles>& layers() const { return layers_; }
+  /// The calibration of each analog layer (empty without): y = gain_j y_chip + offset_j per
+  /// output column j, in unit weights, fitted by least squares of the chip's MVM (Mvm, kFast,
+  /// without read noise) against the ideal ternary product on the calibration inputs.
+  struct Calibration {
+    Eigen::VectorXd gain, offset;
+  };
+  const std::vector<Calibration>& calibration() const { return calibration_; }
   double dg_s() const { return dg_s_; }
   /// Seed streams derived from a tile's seed (aging) and from the chip's seed (read noise).
   static constexpr std::uint64_t kAgingStream = 0x4147494e47ull;     // "AGING"
@@ -215,6 +242,7 @@ class Chip {
   void DrawTiles(const device::DeviceCard& card);
   void DrawNoise();
   void MakeProducts();
+  void Calibrate();
 
   nn::NetworkImpl& network_;
   ChipSpec spec_;
@@ -227,6 +255,7 @@ class Chip {
   // several threads).
   mutable std::atomic<int> last_newton_iterations_{0};
   circuit::CrossbarOptions crossbar_;  // the options' arrays plus the card's access transistor
+  std::vector<Calibration> calibration_;
   double build_seconds_ = 0.0;
 };
 
