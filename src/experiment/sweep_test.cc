@@ -310,6 +310,32 @@ TEST(Sweep, DevicePointsCarryEnergyPerInference) {
   EXPECT_TRUE(std::isnan(nt.rows[0][nt.Column("energy_pj")]));
 }
 
+// Calibration is a chip option of card-mode sweeps: it runs, it is part of the definition, and
+// a negative count or a weight-noise sweep with it is refused naming the key.
+TEST(Sweep, CalibratedChips) {
+  const fs::path csv = Dir() / "calibrated.csv";
+  fs::remove(csv);
+  SweepOptions o = CardSweep();
+  o.chips = 1;
+  o.r_on_ohm = {6e6};
+  o.wire_ohm = {30.0};
+  o.chip.calibration_images = 16;
+  o.measure_energy = false;
+  const Table t = RunSweep(o, csv, "test");
+  ASSERT_EQ(t.rows.size(), 1u);
+  EXPECT_EQ(o.ToJson()["chip"]["calibration_images"], 16);
+  const std::string model = SavedModel().string();
+  const std::string good = "name = 'x'\nmodels = ['" + model + "']\ncards = ['sot_mram']\n" +
+                           "test_images = 10\n[axes]\nr_on_ohm = [6e6]\nwire_ohm = [0.0]\n";
+  EXPECT_NE(LoadError("calib_neg.toml", good + "[chip]\ncalibration_images = -4\n")
+                .find("calibration_images"),
+            std::string::npos);
+  EXPECT_NE(LoadError("calib_noise.toml",
+                      "models = ['" + model + "']\n[chip]\ncalibration_images = 8\n")
+                .find("need cards"),
+            std::string::npos);
+}
+
 TEST(Sweep, EnergyTableOfAnExperimentFile) {
   const std::string model = SavedModel().string();
   const std::string good = "name = 'x'\nmodels = ['" + model + "']\ncards = ['sot_mram']\n" +
