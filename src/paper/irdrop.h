@@ -3,12 +3,14 @@
 // R_ON and wire resistance (private to the paper module).
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "aimc/energy/model.h"
+#include "aimc/experiment/chip.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/network.h"
 #include "networks.h"
@@ -56,6 +58,7 @@ double DigitalErrorPct(Cnn1IrDrop& cnn1);
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm,
                    double tmr, double wire_scale, double* seconds = nullptr,
                    const energy::EnergyOptions* energy_options = nullptr,
-                   energy::InferenceCost* cost = nullptr);
+                   energy::InferenceCost* cost = nullptr,
+                   std::shared_ptr<const experiment::CalibrationSet> calibration = nullptr);
 
 }  // namespace aimc::paper
