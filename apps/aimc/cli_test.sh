@@ -242,6 +242,10 @@ if "$aimc" help train >/dev/null 2>&1; then
     --test-subset 50 --chips 1 >"$tmp/stdout" 2>&1
   check "test --calibration-images: runs and says so" grep -q "calibrated per column on 32 images" \
     "$tmp/stdout"
+  refused "IR-aware wires without a card" "need --ir-aware-card" \
+    "$aimc" train --ir-aware-wire-ohm 5 --out "$tmp/ir.pt"
+  refused "IR-aware rebuild period 0" "rebuild_every_steps must be in" \
+    "$aimc" train --ir-aware-card sot_mram --ir-aware-every 0 --out "$tmp/ir.pt"
   refused "calibration without a card" "need --card" \
     "$aimc" test --model "$model" --calibration-images 8
   refused "energy: a negative ADC figure of merit" "energy.adc.walden_fj_per_step" \

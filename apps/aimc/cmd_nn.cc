@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "aimc/circuit/wires.h"
 #include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
@@ -30,6 +31,13 @@ void RegisterTrain(CLI::App& app) {
     bool float_first_last = false;
     bool per_layer = false;
     fs::path out = "model.pt";
+    std::string ir_card;
+    double ir_r_on = 0.0;
+    double ir_wire_ohm = 0.0;
+    std::string ir_wires;
+    std::int64_t ir_tile_rows = experiment::ChipOptions{}.tile_rows;
+    int ir_every = experiment::IrAwareOptions{}.rebuild_every_steps;
+    bool ir_redraw = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -65,7 +73,42 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--float-first-last", a->float_first_last, "Keep first and last layer float");
   cmd->add_flag("--per-layer-scale", a->per_layer, "One ternary scale per layer (default: per output channel)");
   cmd->add_option("--out", a->out, "Model file (checkpoint)")->capture_default_str();
+  cmd->add_option("--ir-aware-card", a->ir_card,
+                  "IR-drop-aware training: every training forward pass runs through the "
+                  "effective weights of a chip of this card (file or preset), IR drop included "
+                  "(docs/train.md)");
+  cmd->add_option("--ir-aware-r-on", a->ir_r_on, "Its nominal R_ON (ohm; default: the card's)");
+  cmd->add_option("--ir-aware-wire-ohm", a->ir_wire_ohm, "Its wire resistance per segment (ohm)");
+  cmd->add_option("--ir-aware-wires", a->ir_wires, "Its wires from a preset (layout22nm)");
+  cmd->add_option("--ir-aware-tile-rows", a->ir_tile_rows, "Its rows per tile")->capture_default_str();
+  cmd->add_option("--ir-aware-every", a->ir_every, "Steps between rebuilds of the chip")
+      ->capture_default_str();
+  cmd->add_flag("--ir-aware-variation", a->ir_redraw,
+                "Devices drawn from the card anew at every rebuild (device variation in "
+                "training); default: the card's nominal conductances, the IR drop alone");
   cmd->callback([a] {
+    if (!a->ir_card.empty()) {
+      experiment::IrAwareOptions ir;
+      std::shared_ptr<const device::DeviceCard> card = device::LoadCardOrPreset(a->ir_card);
+      if (a->ir_r_on > 0) card = card->WithRon(a->ir_r_on);
+      ir.card = card;
+      if (!a->ir_wires.empty()) {
+        Require(a->ir_wire_ohm == 0.0, "--ir-aware-wires and --ir-aware-wire-ohm exclude each other");
+        ir.chip.crossbar.UseWires(circuit::WirePresetByName(a->ir_wires));
+      } else {
+        ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = a->ir_wire_ohm;
+      }
+      ir.chip.tile_rows = a->ir_tile_rows;
+      ir.rebuild_every_steps = a->ir_every;
+      ir.device_variation = a->ir_redraw;
+      ir.seed = a->train.seed;
+      a->train.hardware = ir.ToJson();
+      a->train.before_step = experiment::IrAwareHook(ir);
+    } else {
+      Require(a->ir_r_on == 0.0 && a->ir_wire_ohm == 0.0 && a->ir_wires.empty() && !a->ir_redraw,
+              "--ir-aware-r-on, --ir-aware-wire-ohm, --ir-aware-wires and --ir-aware-variation "
+              "need --ir-aware-card");
+    }
     // Under mpirun every rank of the job trains the one network (data-parallel).
     a->train.ranks = cluster::Size();
     try {

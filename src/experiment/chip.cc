@@ -21,6 +21,7 @@
 #include "aimc/circuit/nonlinear.h"
 #include "aimc/circuit/dc_solver.h"
 #include "aimc/circuit/power.h"
+#include "aimc/device/two_state.h"
 #include "aimc/mapping/ternary.h"
 #include "aimc/nn/train.h"
 
@@ -1142,6 +1143,77 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
                                                options, card.cell(), card.write_voltage_v());
   cost.images = images;
   return cost;
+}
+
+std::vector<torch::Tensor> Chip::EffectiveWeights(nn::NetworkImpl& network, const ChipSpec& spec,
+                                                  std::uint64_t seed) {
+  Require(spec.uses_devices(), "EffectiveWeights: a weight-noise chip has no arrays");
+  torch::NoGradGuard no_grad;
+  Chip chip(network, spec, seed, Unprogrammed{});
+  Build({&chip});
+  std::vector<torch::Tensor> weights;
+  auto analog = network.AnalogLayers();
+  for (std::size_t l = 0; l < chip.layers_.size(); ++l) {
+    const LayerTiles& lt = chip.layers_[l];
+    torch::Tensor m = torch::empty({lt.cols, lt.rows}, torch::kFloat);
+    for (const Tile& tile : lt.tiles)
+      m.narrow(0, tile.col0, tile.cols).narrow(1, tile.row0, tile.rows).copy_(
+          TransposedToTorch(tile.weight));
+    weights.push_back(m.view(analog[l]->Weight().sizes()).clone());
+  }
+  return weights;
+}
+
+void IrAwareOptions::Validate() const {
+  Require(card != nullptr, "ir_aware.card must be set");
+  chip.Validate();
+  Require(chip.calibration_images == 0, "ir_aware.chip.calibration_images must be 0");
+  Require(rebuild_every_steps >= 1 && rebuild_every_steps <= 1000000,
+          "ir_aware.rebuild_every_steps must be in [1, 1000000], got {}", rebuild_every_steps);
+}
+
+nlohmann::json IrAwareOptions::ToJson() const {
+  return {{"card", card ? card->ToJson() : nlohmann::json()},
+          {"chip", chip.ToJson()},
+          {"rebuild_every_steps", rebuild_every_steps},
+          {"device_variation", device_variation},
+          {"seed", seed}};
+}
+
+std::function<void(nn::NetworkImpl&, std::int64_t)> IrAwareHook(
+    IrAwareOptions options, std::shared_ptr<std::int64_t> builds) {
+  options.Validate();
+  // Without device variation: the card's mean conductances, no spread, no aging.
+  std::shared_ptr<const device::DeviceCard> devices = options.card;
+  if (!options.device_variation) {
+    const device::StateStats st = options.card->Stats();
+    device::TwoStateOptions nominal;
+    nominal.name = options.card->name() + " (nominal)";
+    nominal.source = "the mean conductances of " + options.card->name();
+    nominal.r_on_ohm = 1.0 / st.on.mean_s;
+    nominal.on_off_ratio = st.on_off_ratio();
+    nominal.cv_on = nominal.cv_off = 0.0;
+    nominal.r_on_min_ohm = std::min(nominal.r_on_min_ohm, nominal.r_on_ohm);
+    nominal.r_on_max_ohm = std::max(nominal.r_on_max_ohm, nominal.r_on_ohm);
+    nominal.write_voltage_v = options.card->write_voltage_v();
+    devices = std::make_shared<device::TwoStateCard>(nominal);
+  }
+  return [options, devices, builds](nn::NetworkImpl& network, std::int64_t step) {
+    if (step % options.rebuild_every_steps != 0) return;
+    const std::uint64_t seed =
+        options.device_variation ? Rng::Derive(options.seed, static_cast<std::uint64_t>(step))
+                                 : options.seed;
+    const std::vector<torch::Tensor> weights =
+        Chip::EffectiveWeights(network, ChipSpec::Devices(devices, options.chip), seed);
+    torch::NoGradGuard no_grad;
+    auto analog = network.AnalogLayers();
+    for (std::size_t l = 0; l < analog.size(); ++l) {
+      const torch::Tensor levels =
+          analog[l]->TernaryMatrix().t().reshape(analog[l]->Weight().sizes()).to(torch::kFloat);
+      analog[l]->SetChipDeviation(weights[l] - levels);
+    }
+    if (builds) ++*builds;
+  };
 }
 
 }  // namespace aimc::experiment

@@ -1037,3 +1037,91 @@ TEST(ChipCalibration, UsesOnlyTheCalibrationImages) {
 
 }  // namespace
 }  // namespace aimc::experiment
+
+namespace aimc::experiment {
+namespace {
+
+nn::DataSplit RandomSplit(std::int64_t n, std::uint64_t seed) {
+  nn::DataSplit d;
+  d.train = RandomImages(n, seed);
+  d.train.labels = torch::randint(0, 10, {n}, torch::kLong);
+  d.test = RandomImages(32, seed + 1);
+  d.test.name = d.train.name = "fashion-mnist";
+  return d;
+}
+
+nn::NetworkOptions LeNetOptions() {
+  nn::NetworkOptions o;
+  o.arch = "lenet5";
+  return o;
+}
+
+nn::TrainOptions Tiny() {
+  nn::TrainOptions t;
+  t.epochs = 1;
+  t.batch_size = 32;
+  t.progress = false;
+  t.sigma_train = 0.1;
+  return t;
+}
+
+// Reference: with ideal devices (no spread) and no wires a chip's effective weights are the
+// ternary levels exactly, so IR-drop-aware training is today's training: the same weights, bit
+// for bit, from the same seed (noise draws included).
+TEST(IrAwareTraining, IdealChipWithoutWiresIsPlainTraining) {
+  const nn::DataSplit data = RandomSplit(128, 51);
+  const nn::Model plain = nn::Train(LeNetOptions(), Tiny(), data);
+  device::TwoStateOptions t;
+  t.name = "ideal";
+  t.cv_on = t.cv_off = 0.0;
+  IrAwareOptions ir;
+  ir.card = std::make_shared<device::TwoStateCard>(t);
+  ir.rebuild_every_steps = 1;
+  auto builds = std::make_shared<std::int64_t>(0);
+  nn::TrainOptions aware = Tiny();
+  aware.hardware = ir.ToJson();
+  aware.before_step = IrAwareHook(ir, builds);
+  const nn::Model trained = nn::Train(LeNetOptions(), aware, data);
+  EXPECT_EQ(*builds, 4);  // 128 images in batches of 32, a build per step
+  const auto a = plain.network->named_parameters();
+  const auto b = trained.network->named_parameters();
+  for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
+  // The hardware is weight-defining: the two models are not the same training.
+  EXPECT_FALSE(plain.info.training.SameWeightsAs(trained.info.training));
+  EXPECT_TRUE(trained.info.training.ToJson().contains("hardware"));
+}
+
+// With wires the chip's effective weights are smaller than the levels (IR drop): the deviation
+// of the +-1 weights is negative on average, it is rebuilt every K steps, and training through
+// it gives other weights than plain training.
+TEST(IrAwareTraining, WiresShrinkTheWeightsSeenInTraining) {
+  const nn::DataSplit data = RandomSplit(160, 52);
+  IrAwareOptions ir;
+  ir.card = StaticSot()->WithRon(1.5e6);
+  ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = 50.0;
+  ir.rebuild_every_steps = 2;
+  auto builds = std::make_shared<std::int64_t>(0);
+  nn::TrainOptions aware = Tiny();
+  aware.hardware = ir.ToJson();
+  aware.before_step = IrAwareHook(ir, builds);
+  const nn::Model trained = nn::Train(LeNetOptions(), aware, data);
+  EXPECT_EQ(*builds, 3);  // steps 0, 2, 4 of 5
+  auto fc1 = trained.network->AnalogLayers()[2];
+  const torch::Tensor d = fc1->chip_deviation();
+  ASSERT_TRUE(d.defined());
+  const torch::Tensor levels = fc1->TernaryMatrix().t().reshape(fc1->Weight().sizes());
+  const torch::Tensor signed_dev = (d * levels.to(torch::kFloat)).sum() / levels.abs().sum();
+  EXPECT_LT(signed_dev.item<double>(), -1e-4);
+  const nn::Model plain = nn::Train(LeNetOptions(), Tiny(), data);
+  EXPECT_FALSE(torch::equal(plain.network->AnalogLayers()[2]->Weight(), fc1->Weight()));
+  // Options that cannot work are refused naming the field.
+  IrAwareOptions bad = ir;
+  bad.rebuild_every_steps = 0;
+  EXPECT_THROW(IrAwareHook(bad), Error);
+  nn::TrainOptions half = Tiny();
+  half.hardware = ir.ToJson();
+  EXPECT_THROW(half.Validate(), Error);
+}
+
+}  // namespace
+}  // namespace aimc::experiment

@@ -70,6 +70,13 @@ torch::Tensor AnalogLayerImpl::TernaryMatrix() const {
   return t.levels.reshape({options_.out, -1}).t().contiguous();
 }
 
+void AnalogLayerImpl::SetChipDeviation(torch::Tensor deviation) {
+  Require(options_.ternary, "SetChipDeviation: this layer keeps float weights");
+  Require(deviation.sizes() == weight_.sizes(), "SetChipDeviation: shape {}, the weight's is {}",
+          c10::str(deviation.sizes()), c10::str(weight_.sizes()));
+  deviation_ = deviation.detach().to(weight_.dtype());
+}
+
 torch::Tensor AnalogLayerImpl::Scale() const {
   Require(options_.ternary, "Scale: this layer keeps float weights");
   const TernaryWeights t = Ternarize(weight_, options_.per_channel, options_.threshold_ratio);
@@ -244,6 +251,7 @@ torch::Tensor AnalogLayerImpl::EffectiveWeight() {
   if (!options_.ternary) return weight_;
   const TernaryWeights t = Ternarize(weight_, options_.per_channel, options_.threshold_ratio);
   torch::Tensor w = TernarySte(weight_, t);
+  if (is_training() && deviation_.defined()) w = w + t.scale * deviation_;
   if (is_training() && train_sigma_ > 0.0) {
     // Fig. 12: noise after quantization, relative to the unit weight; no gradient flows into
     // the draw, and the scale is held fixed for it.

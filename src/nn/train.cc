@@ -105,6 +105,11 @@ void TrainOptions::Validate() const {
                init_from_hash.find_first_not_of("0123456789abcdef") == std::string::npos),
           "init_from_hash must be 16 lowercase hex digits (aimc::HashFile) or empty, got '{}'",
           init_from_hash);
+  Require(hardware.is_null() || hardware.is_object(),
+          "hardware must be an object (the chip of IR-drop-aware training) or absent");
+  Require(hardware.is_null() == !before_step,
+          "hardware-aware training needs both its options (hardware) and its step hook "
+          "(before_step)");
   Require(init_from_hash.empty() || !init_from.empty(),
           "init_from_hash is set ('{}') but init_from is empty: name the init model's file",
           init_from_hash);
@@ -126,6 +131,7 @@ nlohmann::json TrainOptions::ToJson() const {
   }
   // Likewise only for a data-parallel run (weight-defining: the sums depend on the ranks).
   if (ranks != 1) json["ranks"] = ranks;
+  if (!hardware.is_null()) json["hardware"] = hardware;
   return json;
 }
 
@@ -135,6 +141,8 @@ TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   TrainOptions keys;
   keys.init_from = "-";
   keys.ranks = 2;
+  keys.hardware = nlohmann::json::object();
+  keys.before_step = [](NetworkImpl&, std::int64_t) {};
   RequireKnownKeys(json, keys.ToJson(), "training options");
   const std::string what = "training options";
   o.dataset = JsonValue(json, "dataset", o.dataset, what);
@@ -155,6 +163,13 @@ TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   // Absent for a random init, and in models written before fine-tuning existed.
   o.init_from = JsonValue(json, "init_from", std::string(), what);
   o.init_from_hash = JsonValue(json, "init_from_hash", o.init_from_hash, what);
+  // Absent for plain training. A model read back has no hook: it is not trained further here.
+  if (json.contains("hardware")) {
+    o.hardware = json.at("hardware");
+    o.before_step = [](NetworkImpl&, std::int64_t) {
+      Fail("a model's hardware-aware training options carry no hook to train with");
+    };
+  }
   o.Validate();
   return o;
 }
@@ -741,6 +756,14 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
     double loss_sum = 0.0;
     double sum_seconds = 0.0;  // data-parallel: in the gradient sums, waits included
     std::int64_t correct = 0, seen = 0;
+    // Steps are numbered over epochs: every epoch has the same number of batches.
+    std::int64_t steps_per_epoch = 0;
+    for (std::int64_t f = 0, bb = 0; f < n; f += bb, ++steps_per_epoch) {
+      bb = std::min(options.batch_size, n - f);
+      if (n - f - bb > 0 && n - f - bb < smallest_batch) bb = n - f;
+    }
+    const std::int64_t steps_before = steps_per_epoch * (epoch - 1);
+    std::int64_t step_in_epoch = 0;
     for (std::int64_t first = 0, b = 0; first < n; first += b) {
       b = std::min(options.batch_size, n - first);
       if (n - first - b > 0 && n - first - b < smallest_batch) b = n - first;
@@ -750,6 +773,11 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
       torch::Tensor x = ToInput(train.images.index_select(0, idx));
       if (options.augment) x = internal::Augment(x, augment, b, shard.begin);
       const torch::Tensor y = train.labels.index_select(0, idx);
+      if (options.before_step) {
+        options.before_step(net, steps_before + step_in_epoch);
+        net.train();
+      }
+      ++step_in_epoch;
       optimizer.zero_grad();
       const torch::Tensor logits = net.forward(x);
       const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -230,6 +231,13 @@ class Chip {
   /// Devices on the chip (two per weight; 0 in weight-noise mode).
   std::int64_t devices() const;
 
+  /// Device mode: the effective weight of every ternary layer (AnalogLayers() order) of the chip
+  /// of `spec` drawn from `seed` for the network's current ternary weights: unit weights in the
+  /// layer's weight shape (out, in[, k, k]), IR drop and the card's aging included, without
+  /// programming the network (IR-drop-aware training).
+  static std::vector<torch::Tensor> EffectiveWeights(nn::NetworkImpl& network,
+                                                     const ChipSpec& spec, std::uint64_t seed);
+
  private:
   friend std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
                                            const ChipSpec& spec,
@@ -280,5 +288,33 @@ ChipStats TestChips(nn::NetworkImpl& network, const nn::Dataset& data, const Chi
 
 /// Converts a torch matrix (row-major) to an Eigen (column-major) double matrix.
 Eigen::MatrixXd ToEigen(const torch::Tensor& t);
+
+/// IR-drop-aware training (docs/train.md): every forward pass of training runs the network
+/// through a chip's effective weights, rebuilt every `rebuild_every_steps` steps for the ternary
+/// weights of the moment, with the straight-through gradient of the levels.
+struct IrAwareOptions {
+  std::shared_ptr<const device::DeviceCard> card;
+  ChipOptions chip;
+  /// Steps between rebuilds of the chip (1: every step, exact; the levels that flip in between
+  /// keep the deviation of their last build until the next).
+  int rebuild_every_steps = 50;
+  /// false (the default): the chip's devices are the card's nominal conductances (no spread), so
+  /// the deviation is the IR drop's alone and the network does not learn one chip's devices;
+  /// true: devices drawn from the card anew at every rebuild (device variation in training).
+  bool device_variation = false;
+  std::uint64_t seed = 1;
+
+  /// Throws aimc::Error naming the field.
+  void Validate() const;
+  /// What TrainOptions::hardware records: the card's parameters and the chip's options.
+  nlohmann::json ToJson() const;
+};
+
+/// The step hook of IR-drop-aware training (TrainOptions::before_step): at every
+/// rebuild_every_steps-th step it builds the chip (Chip::EffectiveWeights) and gives each ternary
+/// layer its deviation, effective weight minus levels (nn::AnalogLayerImpl::SetChipDeviation).
+/// `builds` (if given) counts the rebuilds.
+std::function<void(nn::NetworkImpl&, std::int64_t)> IrAwareHook(
+    IrAwareOptions options, std::shared_ptr<std::int64_t> builds = nullptr);
 
 }  // namespace aimc::experiment

@@ -153,6 +153,13 @@ class AnalogLayerImpl : public torch::nn::Module {
   bool has_mvm() const { return static_cast<bool>(mvm_); }
 
   void SetTrainingNoise(double sigma_w, std::uint64_t seed);
+  /// IR-drop-aware training: in training forward passes the weight is scale * (levels +
+  /// deviation + noise), `deviation` (float, the weight's shape, unit weights, no gradient) the
+  /// chip's effective weight minus the ternary levels (experiment::IrAwareHook sets it). The
+  /// straight-through gradient of the levels is unchanged. Undefined: none.
+  void SetChipDeviation(torch::Tensor deviation);
+  void ClearChipDeviation() { deviation_ = torch::Tensor(); }
+  const torch::Tensor& chip_deviation() const { return deviation_; }
 
   /// A programmed chip's product, used by forward() in eval mode until cleared; it replaces the
   /// layer's own weights and bias (and an MVM function). Checked against the layer's shape.
@@ -186,6 +193,7 @@ class AnalogLayerImpl : public torch::nn::Module {
   torch::Tensor alpha_;  // parameter when learned, buffer otherwise
   MvmFunction mvm_;
   InputObserver observer_;
+  torch::Tensor deviation_;
   double train_sigma_ = 0.0;
   std::optional<at::Generator> train_generator_;
   std::optional<ChipProduct> chip_;

@@ -43,6 +43,14 @@ struct TrainOptions {
   /// Train fills it in when empty and refuses a file whose content has another hash. Both keys
   /// are in ToJson only when fine-tuning.
   std::string init_from_hash;
+  /// IR-drop-aware training: what the forward pass runs through (the chip's options, as
+  /// experiment::IrAwareOptions::ToJson writes them); null for plain training. Weight-defining,
+  /// and in ToJson only when set.
+  nlohmann::json hardware;
+  /// Called before every training step (its number from 0, counted over epochs, so that a
+  /// resumed run calls it alike) with the network in training mode: how `hardware` acts
+  /// (experiment::IrAwareHook). Required exactly when `hardware` is set; not saved.
+  std::function<void(NetworkImpl&, std::int64_t step)> before_step;
 
   void Validate() const;
   nlohmann::json ToJson() const;
