@@ -140,15 +140,15 @@ void RegisterEnergy(CLI::App& app) {
     nn::Model model = nn::LoadModel(a->model);
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
     const nn::Dataset test = nn::LoadData(model.info.training.dataset, dir).test;
-    const nn::Dataset head = test.Head(a->energy.images);
     experiment::Chip c(*model.network, spec, a->seed);
-    const double accuracy = c.Evaluate(head);
+    // One pass over the images gives both the cost and the accuracy.
     const energy::InferenceCost cost = c.MeasureCost(test, a->energy);
+    const double accuracy = cost.accuracy;
     const energy::EnergyBreakdown& e = cost.energy;
     const double total = e.Total();
 
     fmt::print("{} on {}, {} images; {}\n", a->model.string(), model.info.training.dataset,
-               head.size(), spec.Describe());
+               static_cast<std::int64_t>(cost.images), spec.Describe());
     fmt::print("accuracy on these images: {:.2f} %\n\n", 100 * accuracy);
     fmt::print("energy per inference: {}   ({:.4g} TOPS/W, {:.4g} Mop per inference)\n",
                Si(total, "J"), cost.TopsPerW(), cost.ops / 1e6);
@@ -197,9 +197,7 @@ void RegisterEnergy(CLI::App& app) {
                                 {"chip", spec.ToJson()},
                                 {"energy", a->energy.ToJson()},
                                 {"seed", a->seed}};
-      nlohmann::json out = cost.ToJson();
-      out["accuracy"] = accuracy;
-      WriteManifest(a->json, out);
+      WriteManifest(a->json, cost.ToJson());
       fs::path manifest = a->json;
       manifest.replace_extension(".manifest.json");
       WriteManifest(manifest, MakeManifest("aimc energy", options, a->seed));

@@ -227,6 +227,7 @@ nlohmann::json InferenceCost::ToJson() const {
           {"tops", Tops()},
           {"pipelined_inferences_per_s", PipelinedPerS()},
           {"images", images},
+          {"accuracy", maybe(accuracy)},
           {"layers", layers_json}};
 }
 

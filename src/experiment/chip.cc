@@ -252,12 +252,10 @@ void Chip::Build(const std::vector<Chip*>& chips) {
     const Job& job = jobs[i];
     const ChipOptions& o = job.chip->spec_.options;
     Tile& tile = job.chip->layers_[job.layer].tiles[job.tile];
-    const circuit::CrossbarOptions& xo = job.chip->crossbar_;
     Eigen::MatrixXd effective;
-    if (o.has_parasitics() || xo.access_ohm > 0) {
-      const circuit::Crossbar xbar(circuit::InterleavePairs(tile.g_plus, tile.g_minus, o.layout),
-                                   xo);
-      effective = circuit::CombinePairs(circuit::EffectiveMatrix(xbar), o.layout);
+    if (o.has_parasitics() || job.chip->crossbar_.access_ohm > 0) {
+      effective = circuit::CombinePairs(circuit::EffectiveMatrix(job.chip->TileCrossbar(tile)),
+                                        o.layout);
     } else {
       effective = tile.g_plus - tile.g_minus;
     }
@@ -725,15 +723,9 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x, MvmRoute rout
       // The tile's circuit, solved per input by Newton: devices at their low-bias G0, each
       // following its state's I-V.
       const circuit::PairLayout layout = spec_.options.layout;
-      const circuit::Crossbar xbar(circuit::InterleavePairs(tile.g_plus, tile.g_minus, layout),
-                                   crossbar_, fmt::format("layer {} tile ({}, {})", layer,
-                                                          tile.row0, tile.col0));
-      const Eigen::MatrixXd off = circuit::InterleavePairs(
-          (!tile.on_plus).cast<double>().matrix(), (!tile.on_minus).cast<double>().matrix(),
-          layout);
-      const circuit::NonlinearCrossbar array(xbar, {shapes[0], shapes[1]},
-                                             off.cast<std::uint8_t>());
-      circuit::NonlinearSolver solver(array);
+      const circuit::Crossbar xbar =
+          TileCrossbar(tile, fmt::format("layer {} tile ({}, {})", layer, tile.row0, tile.col0));
+      circuit::NonlinearSolver solver(TileArray(xbar, tile));
       const Eigen::MatrixXd xe = ToEigen(xt);  // M x rows
       Eigen::MatrixXd v(xbar.rows(), xe.rows());
       for (Eigen::Index n = 0; n < xe.rows(); ++n)
@@ -922,6 +914,13 @@ Chip::RouteError Chip::MeasureFastRoute(const torch::Tensor& images,
 
 namespace {
 
+// The first tile of tile t's row block (the tiles that share its rows, hence its inputs).
+std::size_t FirstOfRowBlock(const LayerTiles& lt, std::size_t t) {
+  for (std::size_t u = 0; u < t; ++u)
+    if (lt.tiles[u].row0 == lt.tiles[t].row0) return u;
+  return t;
+}
+
 // The row admittance of a tile in its inputs' space: V = P x (kRows: +x_i and -x_i on rows 2i
 // and 2i + 1), so x^T (P^T Y P) x is the power per (volt per unit)^2.
 Eigen::MatrixXd InputAdmittance(const Eigen::MatrixXd& y, circuit::PairLayout layout) {
@@ -991,10 +990,7 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
       for (std::size_t t = 0; t < lt.tiles.size(); ++t) {
         const Tile& tile = lt.tiles[t];
         // Tiles of one row block see the same inputs: one Gram matrix serves them all.
-        std::size_t first = t;
-        for (std::size_t u = 0; u < t && first == t; ++u)
-          if (lt.tiles[u].row0 == tile.row0) first = u;
-        if (first != t) continue;
+        if (FirstOfRowBlock(lt, t) != t) continue;
         const auto xb = xe.middleCols(tile.row0, tile.rows);
         if (s.gram[t].size() == 0) s.gram[t] = Eigen::MatrixXd::Zero(tile.rows, tile.rows);
         s.gram[t].selfadjointView<Eigen::Lower>().rankUpdate(xb.transpose());
@@ -1017,6 +1013,7 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
       for (auto& l : layers) l->ClearInputObserver();
     }
   } clear{all};
+  std::int64_t correct = 0;
   {
     torch::NoGradGuard no_grad;
     network_.eval();
@@ -1024,7 +1021,8 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
     for (std::int64_t first = 0; first < head.size(); first += batch) {
       const std::int64_t n = std::min(batch, head.size() - first);
       nn::ReadIndexScope reads(first);
-      network_.forward(nn::ToInput(head.images.narrow(0, first, n)));
+      const torch::Tensor logits = network_.forward(nn::ToInput(head.images.narrow(0, first, n)));
+      correct += logits.argmax(1).eq(head.labels.narrow(0, first, n)).sum().item<std::int64_t>();
     }
   }
   const double images = static_cast<double>(head.size());
@@ -1047,19 +1045,14 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
     if (a >= 0) {
       const LayerTiles& lt = layers_[a];
       const double vpu = o.read_voltage_v / lt.input_full_scale;
-      std::vector<std::int64_t> row_starts;
+      std::int64_t row_blocks = 0;
       for (std::size_t t = 0; t < lt.tiles.size(); ++t) {
         const Tile& tile = lt.tiles[t];
-        if (std::find(row_starts.begin(), row_starts.end(), tile.row0) == row_starts.end())
-          row_starts.push_back(tile.row0);
-        std::size_t first = t;
-        for (std::size_t u = 0; u < t && first == t; ++u)
-          if (lt.tiles[u].row0 == tile.row0) first = u;
+        const std::size_t first = FirstOfRowBlock(lt, t);
+        if (first == t) ++row_blocks;
         const Eigen::MatrixXd gram = s.gram[first].selfadjointView<Eigen::Lower>();
-        const circuit::Crossbar xbar(circuit::InterleavePairs(tile.g_plus, tile.g_minus, layout),
-                                     crossbar_,
-                                     fmt::format("layer {} tile ({}, {})", c.name, tile.row0,
-                                                 tile.col0));
+        const circuit::Crossbar xbar =
+            TileCrossbar(tile, fmt::format("layer {} tile ({}, {})", c.name, tile.row0, tile.col0));
         Eigen::MatrixXd y;
         if (circuit) {
           y = circuit::EffectivePortMatrices(xbar).row_admittance;
@@ -1103,33 +1096,27 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
                                          .to(torch::kLong);
           const Eigen::MatrixXd xe = ToEigen(x.index_select(0, rows).narrow(1, tile.row0, tile.rows));
           double devices_w = 0.0, total_w = 0.0;
-          if (!nonlinear) {
-            const circuit::DcSolver solver(xbar);
-            for (Eigen::Index k = 0; k < xe.rows(); ++k) {
-              const Eigen::VectorXd v = circuit::PairInputs(xe.row(k).transpose() * vpu, layout);
-              const circuit::ArrayPower p = circuit::PowerOf(xbar, v, solver.Solve(v));
-              devices_w += p.devices_w;
-              total_w += p.total_w;
-            }
-          } else {
-            const Eigen::MatrixXd off = circuit::InterleavePairs(
-                (!tile.on_plus).cast<double>().matrix(), (!tile.on_minus).cast<double>().matrix(),
-                layout);
-            const circuit::NonlinearCrossbar array(xbar, {shapes[0], shapes[1]},
-                                                   off.cast<std::uint8_t>());
-            circuit::NonlinearSolver solver(array);
+          const auto split = [&](auto& solver, const auto& array) {
             for (Eigen::Index k = 0; k < xe.rows(); ++k) {
               const Eigen::VectorXd v = circuit::PairInputs(xe.row(k).transpose() * vpu, layout);
               const circuit::ArrayPower p = circuit::PowerOf(array, v, solver.Solve(v));
               devices_w += p.devices_w;
               total_w += p.total_w;
             }
+          };
+          if (!nonlinear) {
+            const circuit::DcSolver solver(xbar);
+            split(solver, xbar);
+          } else {
+            const circuit::NonlinearCrossbar array = TileArray(xbar, tile);
+            circuit::NonlinearSolver solver(array);
+            split(solver, array);
           }
           tc.devices_j = total_w > 0 ? tc.array_j * devices_w / total_w : 0.0;
         }
         c.tiles.push_back(tc);
       }
-      c.row_blocks = static_cast<std::int64_t>(row_starts.size());
+      c.row_blocks = row_blocks;
     }
     counts.push_back(std::move(c));
   }
@@ -1142,7 +1129,23 @@ energy::InferenceCost Chip::MeasureCost(const nn::Dataset& data,
   energy::InferenceCost cost = energy::Account(counts, network_.CountOtherOps(outputs), geometry,
                                                options, card.cell(), card.write_voltage_v());
   cost.images = images;
+  cost.accuracy = static_cast<double>(correct) / images;
   return cost;
+}
+
+circuit::Crossbar Chip::TileCrossbar(const Tile& tile, std::string name) const {
+  return circuit::Crossbar(
+      circuit::InterleavePairs(tile.g_plus, tile.g_minus, spec_.options.layout), crossbar_,
+      std::move(name));
+}
+
+circuit::NonlinearCrossbar Chip::TileArray(const circuit::Crossbar& xbar, const Tile& tile) const {
+  const device::DeviceCard& card = *spec_.card;
+  const Eigen::MatrixXd off = circuit::InterleavePairs(
+      (!tile.on_plus).cast<double>().matrix(), (!tile.on_minus).cast<double>().matrix(),
+      spec_.options.layout);
+  return circuit::NonlinearCrossbar(
+      xbar, {card.Iv(device::State::kOn), card.Iv(device::State::kOff)}, off.cast<std::uint8_t>());
 }
 
 std::vector<torch::Tensor> Chip::EffectiveWeights(nn::NetworkImpl& network, const ChipSpec& spec,

@@ -148,6 +148,18 @@ double Field(const std::vector<double>& result, const std::string& column) {
   return result.at(2 + static_cast<std::size_t>(std::find(c.begin(), c.end(), column) - c.begin()));
 }
 
+// The lowest R_ON of a wire scale whose error stays within the budget, from high to low R_ON
+// (once the error has risen, lower R_ON is not "ok" again); NaN if none.
+double LowestOk(const std::vector<double>& r_on_high_to_low, const std::vector<double>& increase,
+                double budget) {
+  double lowest = std::nan("");
+  for (std::size_t i = 0; i < r_on_high_to_low.size(); ++i) {
+    if (increase[i] > budget) break;
+    lowest = r_on_high_to_low[i];
+  }
+  return lowest;
+}
+
 report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points& run) {
   const circuit::WirePreset layout = circuit::Layout22nm();
   report::Figure f;
@@ -160,9 +172,8 @@ report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points
   std::string thresholds;
   std::size_t at = 0;
   for (double scale : plan.wire_scale) {
-    double lowest_ok = std::nan("");
-    bool rising = false;  // once the error has risen, lower R_ON is not "ok" again
     // From high to low R_ON: the threshold is where the error first rises.
+    std::vector<double> r_on, increases;
     for (auto it = plan.r_on_ohm.rbegin(); it != plan.r_on_ohm.rend(); ++it) {
       const std::vector<double>& r = run.results[at++];
       const double error = r[0], seconds = r[1];
@@ -170,9 +181,10 @@ report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points
       f.table.Add({scale, scale * layout.row_segment_ohm(), scale * layout.col_segment_ohm(), *it,
                    error, increase, seconds, Field(r, "energy_pj"), Field(r, "array_pj"),
                    Field(r, "tops_per_w")});
-      if (increase > plan.error_rise_pct) rising = true;
-      if (!rising) lowest_ok = *it;
+      r_on.push_back(*it);
+      increases.push_back(increase);
     }
+    const double lowest_ok = LowestOk(r_on, increases, plan.error_rise_pct);
     thresholds += fmt::format(
         "; wires x{} ({:.2f}/{:.2f} Ohm per row/column segment): {}", scale,
         scale * layout.row_segment_ohm(), scale * layout.col_segment_ohm(),
@@ -294,18 +306,6 @@ report::Figure Fig20(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points
   f.options = {{"plan", plan.ToJson()}, {"data", cnn1.data.name},
                {"energy", energy_options.ToJson()}};
   return f;
-}
-
-// The lowest R_ON of a wire scale whose error stays within the budget, from high to low R_ON
-// (once the error has risen, lower R_ON is not "ok" again); NaN if none.
-double LowestOk(const std::vector<double>& r_on_high_to_low, const std::vector<double>& increase,
-                double budget) {
-  double lowest = std::nan("");
-  for (std::size_t i = 0; i < r_on_high_to_low.size(); ++i) {
-    if (increase[i] > budget) break;
-    lowest = r_on_high_to_low[i];
-  }
-  return lowest;
 }
 
 // Fig. 22: Fig. 16 again with calibration after programming (beyond the paper): how far a

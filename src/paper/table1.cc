@@ -52,7 +52,7 @@ std::string Lifetime(double seconds) {
 /// A technology as Table I judges it: a card, and how it is labelled.
 struct Entry {
   std::string label;
-  std::unique_ptr<device::DeviceCard> card;
+  std::shared_ptr<device::DeviceCard> card;
   bool reading = false;  // the diameter reading of the SOT-MRAM card, shown beside the verdict
 };
 
@@ -69,8 +69,10 @@ std::vector<Entry> Entries(const Table1Options& v) {
   d.sigma_radius_nm /= 2;
   d.name += ", 3 nm on diameter";
   auto reading = device::MtjCard(d).WithRon(r_on);
-  // The same device physics as the card (the rows for devices in use).
-  reading->set_physics(device::LoadCardOrPreset("sot_mram")->physics());
+  // The same device physics and cell as the card (the rows for devices in use and for cost).
+  const auto shipped = device::LoadCardOrPreset("sot_mram");
+  reading->set_physics(shipped->physics());
+  reading->set_cell(shipped->cell());
   entries.push_back({d.name, std::move(reading), true});
   return entries;
 }
@@ -235,11 +237,10 @@ CardCosts RunCardCosts(const StudyOptions& options, const Table1Options& v,
       2 * n,
       [&](std::size_t i) {
         const Entry& e = entries[i % n];
-        std::shared_ptr<const device::DeviceCard> card = e.card->WithRon(e.card->r_on_ohm());
         const std::uint64_t seed = Rng::Derive(options.run.seed, 1403 + i % n);
         const energy::InferenceCost cost =
-            i < n ? CostOnChip(net2, test2, card, v.wire_scale, c.cnn2_options, seed)
-                  : CostOnChip(*cnn1.net.network, cnn1.test, card, v.wire_scale, c.cnn1_options,
+            i < n ? CostOnChip(net2, test2, e.card, v.wire_scale, c.cnn2_options, seed)
+                  : CostOnChip(*cnn1.net.network, cnn1.test, e.card, v.wire_scale, c.cnn1_options,
                                seed);
         return PackDoubles(CostFields(cost));
       },

@@ -200,6 +200,7 @@ struct InferenceCost {
   double latency_s = 0.0;    // layers one after another
   double mvm_s = 0.0;        // one read of one tile: read time plus its ADC conversions
   double images = 0.0;       // images the counts were averaged over
+  double accuracy = -1.0;    // of the network on those images (< 0: not measured)
   double TopsPerW() const;   // ops / energy / 1e12
   double Tops() const;       // ops / latency / 1e12
   /// Inferences per second with the layers pipelined (the slowest layer sets the pace).

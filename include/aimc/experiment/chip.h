@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include "aimc/circuit/crossbar.h"
+#include "aimc/circuit/nonlinear.h"
 #include "aimc/device/card.h"
 #include "aimc/energy/model.h"
 #include "aimc/nn/data.h"
@@ -251,6 +252,11 @@ class Chip {
   void DrawNoise();
   void MakeProducts();
   void Calibrate();
+  /// A tile's array: its pairs interleaved by the layout, with the chip's parasitics (the
+  /// options' plus the card's access transistor).
+  circuit::Crossbar TileCrossbar(const Tile& tile, std::string name = {}) const;
+  /// The same array with each device's I-V shape, by the state it reads in.
+  circuit::NonlinearCrossbar TileArray(const circuit::Crossbar& xbar, const Tile& tile) const;
 
   nn::NetworkImpl& network_;
   ChipSpec spec_;
