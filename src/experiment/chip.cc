@@ -803,9 +803,14 @@ void Chip::Calibrate() {
             "the calibration inputs of layer {} have shape {}, expected (M, {})", l,
             c10::str(x.sizes()), layers_[l].rows);
     // Least squares per column of the chip's output (uncalibrated: calibration_ is empty
-    // here) against the ideal ternary product of the same inputs, in unit weights.
+    // here) against the product the network was trained with, in unit weights: the ternary
+    // levels, plus the chip deviation an IR-drop-aware network learned with (else calibration
+    // would undo what it learned).
     const Eigen::MatrixXd chip = ToEigen(Mvm(l, x, MvmRoute::kFast));
-    const Eigen::MatrixXd ideal = ToEigen(x) * ToEigen(analog[l]->TernaryMatrix());
+    Eigen::MatrixXd target = ToEigen(analog[l]->TernaryMatrix());
+    if (const torch::Tensor& dev = analog[l]->chip_deviation(); dev.defined())
+      target += ToEigen(dev.reshape({target.cols(), target.rows()}).t());
+    const Eigen::MatrixXd ideal = ToEigen(x) * target;
     const double n = static_cast<double>(chip.rows());
     Calibration c;
     c.gain = Eigen::VectorXd::Ones(chip.cols());
@@ -1167,6 +1172,20 @@ std::vector<torch::Tensor> Chip::EffectiveWeights(nn::NetworkImpl& network, cons
   return weights;
 }
 
+std::shared_ptr<const device::DeviceCard> NominalDevices(const device::DeviceCard& card) {
+  const device::StateStats st = card.Stats();
+  device::TwoStateOptions nominal;
+  nominal.name = card.name() + " (nominal)";
+  nominal.source = "the mean conductances of " + card.name();
+  nominal.r_on_ohm = 1.0 / st.on.mean_s;
+  nominal.on_off_ratio = st.on_off_ratio();
+  nominal.cv_on = nominal.cv_off = 0.0;
+  nominal.r_on_min_ohm = std::min(nominal.r_on_min_ohm, nominal.r_on_ohm);
+  nominal.r_on_max_ohm = std::max(nominal.r_on_max_ohm, nominal.r_on_ohm);
+  nominal.write_voltage_v = card.write_voltage_v();
+  return std::make_shared<device::TwoStateCard>(nominal);
+}
+
 void IrAwareOptions::Validate() const {
   Require(card != nullptr, "ir_aware.card must be set");
   chip.Validate();
@@ -1186,21 +1205,8 @@ nlohmann::json IrAwareOptions::ToJson() const {
 std::function<void(nn::NetworkImpl&, std::int64_t)> IrAwareHook(
     IrAwareOptions options, std::shared_ptr<std::int64_t> builds) {
   options.Validate();
-  // Without device variation: the card's mean conductances, no spread, no aging.
-  std::shared_ptr<const device::DeviceCard> devices = options.card;
-  if (!options.device_variation) {
-    const device::StateStats st = options.card->Stats();
-    device::TwoStateOptions nominal;
-    nominal.name = options.card->name() + " (nominal)";
-    nominal.source = "the mean conductances of " + options.card->name();
-    nominal.r_on_ohm = 1.0 / st.on.mean_s;
-    nominal.on_off_ratio = st.on_off_ratio();
-    nominal.cv_on = nominal.cv_off = 0.0;
-    nominal.r_on_min_ohm = std::min(nominal.r_on_min_ohm, nominal.r_on_ohm);
-    nominal.r_on_max_ohm = std::max(nominal.r_on_max_ohm, nominal.r_on_ohm);
-    nominal.write_voltage_v = options.card->write_voltage_v();
-    devices = std::make_shared<device::TwoStateCard>(nominal);
-  }
+  std::shared_ptr<const device::DeviceCard> devices =
+      options.device_variation ? options.card : NominalDevices(*options.card);
   return [options, devices, builds](nn::NetworkImpl& network, std::int64_t step) {
     if (step % options.rebuild_every_steps != 0) return;
     const std::uint64_t seed =

@@ -1122,5 +1122,46 @@ TEST(IrAwareTraining, WiresShrinkTheWeightsSeenInTraining) {
   EXPECT_THROW(half.Validate(), Error);
 }
 
+// The model file keeps the chip deviation an IR-drop-aware network was trained with, and
+// calibration aims at that product: on the chip it was trained for (the nominal devices, the same
+// wires; deviation rebuilt at the final weights) calibration has nothing to correct (gain 1,
+// offset 0 to rounding), whereas aiming at the bare levels would undo the IR drop it learned.
+TEST(IrAwareTraining, CalibrationAimsAtTheProductTrainedWith) {
+  const nn::DataSplit data = RandomSplit(96, 53);
+  IrAwareOptions ir;
+  ir.card = StaticSot()->WithRon(1.5e6);
+  ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = 50.0;
+  ir.rebuild_every_steps = 2;
+  nn::TrainOptions aware = Tiny();
+  aware.hardware = ir.ToJson();
+  aware.before_step = IrAwareHook(ir);
+  const std::filesystem::path file = std::filesystem::path(::testing::TempDir()) / "ir_aware.pt";
+  std::filesystem::remove(file);
+  const nn::Model trained = nn::Train(LeNetOptions(), aware, data, file);
+  nn::Model loaded = nn::LoadModel(file);
+  auto a = trained.network->AnalogLayers(), b = loaded.network->AnalogLayers();
+  for (std::size_t l = 0; l < a.size(); ++l) {
+    ASSERT_TRUE(b[l]->chip_deviation().defined()) << l;
+    EXPECT_TRUE(torch::equal(a[l]->chip_deviation(), b[l]->chip_deviation())) << l;
+  }
+  nn::NetworkImpl& net = *loaded.network;
+  IrAwareHook(ir)(net, 0);  // the deviation of the final weights
+  ChipOptions o = ir.chip;
+  o.calibration_images = 16;
+  ChipSpec spec = ChipSpec::Devices(NominalDevices(*ir.card), o);
+  spec.calibration = CaptureCalibration(net, RandomImages(16, 54));
+  {
+    Chip chip(net, spec, 1);
+    for (const auto& c : chip.calibration()) {
+      EXPECT_LE((c.gain.array() - 1.0).abs().maxCoeff(), 1e-6);
+      EXPECT_LE(c.offset.cwiseAbs().maxCoeff(), 1e-6);
+    }
+  }
+  // The same chip aiming at the bare levels corrects the IR drop instead.
+  for (auto& layer : net.AnalogLayers()) layer->ClearChipDeviation();
+  Chip bare(net, spec, 1);
+  EXPECT_GT(bare.calibration()[2].gain.mean(), 1.0 + 1e-4);
+}
+
 }  // namespace
 }  // namespace aimc::experiment

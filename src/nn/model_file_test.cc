@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -64,6 +65,27 @@ void ExpectRefused(const fs::path& path, const std::vector<std::string>& parts) 
   ASSERT_FALSE(message.empty()) << path << " loaded";
   EXPECT_NE(message.find(path.string()), std::string::npos) << message;
   for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message;
+}
+
+// The chip deviation of an IR-drop-aware network travels with the model: loaded bit for bit
+// on the layers that had one, none on the others; non-finite values are refused by name.
+TEST(ModelFile, ChipDeviationRoundTripsAndIsChecked) {
+  const fs::path with = SavedLeNet("deviation.pt", [](NetworkImpl& net) {
+    auto layer = net.AnalogLayers()[1];
+    layer->SetChipDeviation(torch::full_like(layer->Weight(), -0.125));
+  });
+  const Model loaded = LoadModel(with);
+  auto analog = loaded.network->AnalogLayers();
+  EXPECT_FALSE(analog[0]->chip_deviation().defined());
+  ASSERT_TRUE(analog[1]->chip_deviation().defined());
+  EXPECT_TRUE(torch::equal(analog[1]->chip_deviation(),
+                           torch::full_like(analog[1]->Weight(), -0.125)));
+  EXPECT_FALSE(LoadModel(SavedLeNet("plain.pt")).network->AnalogLayers()[1]->chip_deviation().defined());
+  const fs::path nan = SavedLeNet("deviation_nan.pt", [](NetworkImpl& net) {
+    auto layer = net.AnalogLayers()[0];
+    layer->SetChipDeviation(torch::full_like(layer->Weight(), std::nan("")));
+  });
+  ExpectRefused(nan, {"chip_deviation", "NaN"});
 }
 
 // Issue 9: an archive whose tensor data is shorter than its shape loaded with exit 0 and a

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -368,6 +369,17 @@ void SaveCheckpoint(const fs::path& path, NetworkImpl& network, torch::optim::Op
   network.save(model);
   archive.write("model", model);
   archive.write("aimc_info", c10::IValue(info.ToJson().dump()));
+  // IR-drop-aware training: the chip deviation each layer was last trained with, so that a
+  // resumed run continues with it and calibration can aim at the product the network learned.
+  const auto analog = network.AnalogLayers();
+  if (std::any_of(analog.begin(), analog.end(),
+                  [](const AnalogLayer& l) { return l->chip_deviation().defined(); })) {
+    torch::serialize::OutputArchive deviation;
+    for (std::size_t l = 0; l < analog.size(); ++l)
+      if (analog[l]->chip_deviation().defined())
+        deviation.write(fmt::format("layer{}", l), analog[l]->chip_deviation());
+    archive.write("chip_deviation", deviation);
+  }
   if (optimizer != nullptr) {
     torch::serialize::OutputArchive opt;
     optimizer->save(opt);
@@ -405,6 +417,30 @@ std::string Shape(const torch::Tensor& t) {
   return fmt::format("[{}]", fmt::join(t.sizes(), ", "));
 }
 
+// The chip deviations of an IR-drop-aware network (SaveCheckpoint), if the file has them: each
+// must have its layer's weight shape and finite values.
+void ReadChipDeviation(const fs::path& path, NetworkImpl& network,
+                       torch::serialize::InputArchive& archive) {
+  auto analog = network.AnalogLayers();
+  for (auto& layer : analog) layer->ClearChipDeviation();
+  torch::serialize::InputArchive deviation;
+  if (!archive.try_read("chip_deviation", deviation)) return;
+  for (std::size_t l = 0; l < analog.size(); ++l) {
+    torch::Tensor t;
+    if (!deviation.try_read(fmt::format("layer{}", l), t)) continue;
+    const torch::Tensor& w = analog[l]->Weight();
+    Require(analog[l]->options().ternary && t.sizes() == w.sizes() &&
+                t.scalar_type() == w.scalar_type(),
+            "{}: chip deviation of analog layer {} has shape {} ({}), the layer needs {} ({}, "
+            "ternary)",
+            path.string(), l, Shape(t), c10::toString(t.scalar_type()), Shape(w),
+            c10::toString(w.scalar_type()));
+    Require(torch::isfinite(t).all().item<bool>(),
+            "{}: chip deviation of analog layer {} holds NaN or infinite values", path.string(), l);
+    analog[l]->SetChipDeviation(t);
+  }
+}
+
 // Reads the archive's weights into `network` and checks what Module::load does not: it replaces
 // each tensor by the file's (shape and type included), so every parameter and buffer must keep
 // the shape and type the network gives it, and hold finite values (a positive PACT clip, a
@@ -429,6 +465,7 @@ void LoadWeights(const fs::path& path, NetworkImpl& network,
   } catch (const std::exception& e) {
     Fail("{}: weights do not fit the network ({})", path.string(), e.what());
   }
+  ReadChipDeviation(path, network, archive);
   tensors.clear();
   for (const auto& p : network.named_parameters()) tensors.emplace_back(p.key(), p.value());
   for (const auto& b : network.named_buffers()) tensors.emplace_back(b.key(), b.value());

@@ -316,6 +316,10 @@ struct IrAwareOptions {
   nlohmann::json ToJson() const;
 };
 
+/// The card's mean conductances without spread or aging (a two-state card): the devices of
+/// IR-drop-aware training without device variation.
+std::shared_ptr<const device::DeviceCard> NominalDevices(const device::DeviceCard& card);
+
 /// The step hook of IR-drop-aware training (TrainOptions::before_step): at every
 /// rebuild_every_steps-th step it builds the chip (Chip::EffectiveWeights) and gives each ternary
 /// layer its deviation, effective weight minus levels (nn::AnalogLayerImpl::SetChipDeviation).
