@@ -239,7 +239,8 @@ void Chip::Build(const std::vector<Chip*>& chips) {
     }
     chip->DrawTiles(*chip->spec_.card);
     for (std::size_t l = 0; l < chip->layers_.size(); ++l)
-      for (std::size_t t = 0; t < chip->layers_[l].tiles.size(); ++t) jobs.push_back({chip, l, t});
+      if (chip->only_layers_.empty() || chip->only_layers_[l])
+        for (std::size_t t = 0; t < chip->layers_[l].tiles.size(); ++t) jobs.push_back({chip, l, t});
   }
   // Largest arrays first, so that the last to finish is a small one.
   std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
@@ -263,6 +264,7 @@ void Chip::Build(const std::vector<Chip*>& chips) {
     if (tile.compensation.size() > 0) tile.weight *= tile.compensation.asDiagonal();
   });
   for (Chip* chip : chips) {
+    if (chip->weights_only_) continue;
     chip->Calibrate();
     chip->MakeProducts();
   }
@@ -1154,14 +1156,23 @@ circuit::NonlinearCrossbar Chip::TileArray(const circuit::Crossbar& xbar, const 
 }
 
 std::vector<torch::Tensor> Chip::EffectiveWeights(nn::NetworkImpl& network, const ChipSpec& spec,
-                                                  std::uint64_t seed) {
+                                                  std::uint64_t seed,
+                                                  const std::vector<bool>& layers) {
   Require(spec.uses_devices(), "EffectiveWeights: a weight-noise chip has no arrays");
   torch::NoGradGuard no_grad;
+  auto analog = network.AnalogLayers();
+  Require(layers.empty() || layers.size() == analog.size(),
+          "EffectiveWeights: {} layer flags for {} ternary layers", layers.size(), analog.size());
   Chip chip(network, spec, seed, Unprogrammed{});
+  chip.only_layers_ = layers;
+  chip.weights_only_ = true;
   Build({&chip});
   std::vector<torch::Tensor> weights;
-  auto analog = network.AnalogLayers();
   for (std::size_t l = 0; l < chip.layers_.size(); ++l) {
+    if (!layers.empty() && !layers[l]) {
+      weights.emplace_back();
+      continue;
+    }
     const LayerTiles& lt = chip.layers_[l];
     torch::Tensor m = torch::empty({lt.cols, lt.rows}, torch::kFloat);
     for (const Tile& tile : lt.tiles)
@@ -1203,23 +1214,38 @@ nlohmann::json IrAwareOptions::ToJson() const {
 }
 
 std::function<void(nn::NetworkImpl&, std::int64_t)> IrAwareHook(
-    IrAwareOptions options, std::shared_ptr<std::int64_t> builds) {
+    IrAwareOptions options, std::shared_ptr<std::int64_t> builds,
+    std::shared_ptr<std::int64_t> layer_builds) {
   options.Validate();
   std::shared_ptr<const device::DeviceCard> devices =
       options.device_variation ? options.card : NominalDevices(*options.card);
-  return [options, devices, builds](nn::NetworkImpl& network, std::int64_t step) {
+  // The levels each layer's deviation was built for (nominal devices only).
+  auto built_for = std::make_shared<std::vector<torch::Tensor>>();
+  return [options, devices, builds, layer_builds, built_for](nn::NetworkImpl& network,
+                                                              std::int64_t step) {
     if (step % options.rebuild_every_steps != 0) return;
+    torch::NoGradGuard no_grad;
+    auto analog = network.AnalogLayers();
+    std::vector<torch::Tensor> levels;
+    for (const auto& layer : analog)
+      levels.push_back(layer->TernaryMatrix().t().reshape(layer->Weight().sizes()).to(torch::kFloat));
+    std::vector<bool> stale(analog.size(), true);
+    if (!options.device_variation && built_for->size() == analog.size()) {
+      for (std::size_t l = 0; l < analog.size(); ++l)
+        stale[l] = !analog[l]->chip_deviation().defined() || !torch::equal((*built_for)[l], levels[l]);
+      if (std::none_of(stale.begin(), stale.end(), [](bool b) { return b; })) return;
+    }
     const std::uint64_t seed =
         options.device_variation ? Rng::Derive(options.seed, static_cast<std::uint64_t>(step))
                                  : options.seed;
     const std::vector<torch::Tensor> weights =
-        Chip::EffectiveWeights(network, ChipSpec::Devices(devices, options.chip), seed);
-    torch::NoGradGuard no_grad;
-    auto analog = network.AnalogLayers();
+        Chip::EffectiveWeights(network, ChipSpec::Devices(devices, options.chip), seed, stale);
+    built_for->resize(analog.size());
     for (std::size_t l = 0; l < analog.size(); ++l) {
-      const torch::Tensor levels =
-          analog[l]->TernaryMatrix().t().reshape(analog[l]->Weight().sizes()).to(torch::kFloat);
-      analog[l]->SetChipDeviation(weights[l] - levels);
+      if (!stale[l]) continue;
+      analog[l]->SetChipDeviation(weights[l] - levels[l]);
+      (*built_for)[l] = levels[l];
+      if (layer_builds) ++*layer_builds;
     }
     if (builds) ++*builds;
   };

@@ -1122,6 +1122,47 @@ TEST(IrAwareTraining, WiresShrinkTheWeightsSeenInTraining) {
   EXPECT_THROW(half.Validate(), Error);
 }
 
+// Without device variation a layer's effective weight depends on its levels only: the hook
+// solves again only the layers whose levels flipped (none: no build), and what it keeps equals
+// a full build (reference: Chip::EffectiveWeights of every layer at the new levels).
+TEST(IrAwareTraining, RebuildsOnlyTheLayersWhoseLevelsFlipped) {
+  auto net = LeNet(56);
+  IrAwareOptions ir;
+  ir.card = StaticSot()->WithRon(1.5e6);
+  ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = 50.0;
+  ir.rebuild_every_steps = 1;
+  auto builds = std::make_shared<std::int64_t>(0), layers = std::make_shared<std::int64_t>(0);
+  const auto hook = IrAwareHook(ir, builds, layers);
+  auto analog = net->AnalogLayers();
+  const auto n = static_cast<std::int64_t>(analog.size());
+  hook(*net, 0);
+  EXPECT_EQ(*builds, 1);
+  EXPECT_EQ(*layers, n);
+  std::vector<torch::Tensor> before;
+  for (const auto& l : analog) before.push_back(l->chip_deviation().clone());
+  hook(*net, 1);  // nothing flipped
+  EXPECT_EQ(*builds, 1);
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor w = analog[3]->Weight().view({-1});
+    const std::int64_t at = w.abs().argmax().item<std::int64_t>();
+    w[at] = -w[at];  // the largest weight of FC2 goes from +-1 to -+1
+  }
+  hook(*net, 2);
+  EXPECT_EQ(*builds, 2);
+  EXPECT_EQ(*layers, n + 1);
+  const auto full = Chip::EffectiveWeights(*net, ChipSpec::Devices(NominalDevices(*ir.card), ir.chip), 1);
+  for (std::size_t l = 0; l < analog.size(); ++l) {
+    const torch::Tensor levels =
+        analog[l]->TernaryMatrix().t().reshape(analog[l]->Weight().sizes()).to(torch::kFloat);
+    EXPECT_TRUE(torch::allclose(analog[l]->chip_deviation(), full[l] - levels, 0, 1e-6)) << l;
+    if (l != 3) {
+      EXPECT_TRUE(torch::equal(analog[l]->chip_deviation(), before[l])) << l;
+    }
+  }
+  EXPECT_FALSE(torch::equal(analog[3]->chip_deviation(), before[3]));
+}
+
 // The model file keeps the chip deviation an IR-drop-aware network was trained with, and
 // calibration aims at that product: on the chip it was trained for (the nominal devices, the same
 // wires; deviation rebuilt at the final weights) calibration has nothing to correct (gain 1,

@@ -235,9 +235,11 @@ class Chip {
   /// Device mode: the effective weight of every ternary layer (AnalogLayers() order) of the chip
   /// of `spec` drawn from `seed` for the network's current ternary weights: unit weights in the
   /// layer's weight shape (out, in[, k, k]), IR drop and the card's aging included, without
-  /// programming the network (IR-drop-aware training).
+  /// programming the network (IR-drop-aware training). With `layers` (one flag per ternary
+  /// layer) only the marked layers' circuits are solved; the others' tensors are undefined.
   static std::vector<torch::Tensor> EffectiveWeights(nn::NetworkImpl& network,
-                                                     const ChipSpec& spec, std::uint64_t seed);
+                                                     const ChipSpec& spec, std::uint64_t seed,
+                                                     const std::vector<bool>& layers = {});
 
  private:
   friend std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
@@ -262,6 +264,9 @@ class Chip {
   ChipSpec spec_;
   std::uint64_t seed_;
   bool programmed_ = false;
+  /// EffectiveWeights: tiles of the marked layers only (all when empty), no products.
+  std::vector<bool> only_layers_;
+  bool weights_only_ = false;
   std::vector<LayerTiles> layers_;
   std::vector<nn::ChipProduct> products_;
   double dg_s_ = 0.0;
@@ -323,8 +328,11 @@ std::shared_ptr<const device::DeviceCard> NominalDevices(const device::DeviceCar
 /// The step hook of IR-drop-aware training (TrainOptions::before_step): at every
 /// rebuild_every_steps-th step it builds the chip (Chip::EffectiveWeights) and gives each ternary
 /// layer its deviation, effective weight minus levels (nn::AnalogLayerImpl::SetChipDeviation).
-/// `builds` (if given) counts the rebuilds.
+/// Without device variation a layer's effective weight depends on its levels only, so only the
+/// layers whose levels flipped since their last build are solved again (none: no build), which
+/// is exact. `builds` (if given) counts the builds, `layer_builds` the layers solved.
 std::function<void(nn::NetworkImpl&, std::int64_t)> IrAwareHook(
-    IrAwareOptions options, std::shared_ptr<std::int64_t> builds = nullptr);
+    IrAwareOptions options, std::shared_ptr<std::int64_t> builds = nullptr,
+    std::shared_ptr<std::int64_t> layer_builds = nullptr);
 
 }  // namespace aimc::experiment
