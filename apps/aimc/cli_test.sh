@@ -242,6 +242,16 @@ if "$aimc" help train >/dev/null 2>&1; then
     --test-subset 50 --chips 1 >"$tmp/stdout" 2>&1
   check "test --calibration-images: runs and says so" grep -q "calibrated per column on 32 images" \
     "$tmp/stdout"
+  # Both mitigations together: an IR-drop-aware model, then calibrated chips of it.
+  "$aimc" train --net lenet5 --data fashion-mnist --epochs 1 --train-subset 64 --test-subset 32 \
+    --ir-aware-card sot_mram --ir-aware-r-on 1.5e6 --ir-aware-wire-ohm 20 --ir-aware-every 1 \
+    --out "$tmp/ir.pt" >"$tmp/stdout" 2>&1
+  check "train --ir-aware: runs" test $? -eq 0
+  "$aimc" test --model "$tmp/ir.pt" --card sot_mram --r-on 1.5e6 --wire-ohm 20 \
+    --calibration-images 32 --test-subset 50 --chips 1 >"$tmp/stdout" 2>&1
+  check "test --calibration-images of an IR-aware model: aims at its trained product" \
+    grep -q "trained IR-drop-aware: calibration aims at the product it was trained" "$tmp/stdout"
+  rm -f "$tmp/ir.pt"
   refused "IR-aware wires without a card" "need --ir-aware-card" \
     "$aimc" train --ir-aware-wire-ohm 5 --out "$tmp/ir.pt"
   refused "IR-aware rebuild period 0" "rebuild_every_steps must be in" \

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -245,9 +246,16 @@ void RegisterTest(CLI::App& app) {
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
     const nn::DataSplit split = nn::LoadData(model.info.training.dataset, dir);
     // Calibration images come from the training set: the test images stay unseen.
-    if (a->calibration_images > 0)
+    if (a->calibration_images > 0) {
       spec.calibration =
           experiment::CaptureCalibration(*model.network, split.train.Head(a->calibration_images));
+      const auto analog = model.network->AnalogLayers();
+      if (std::any_of(analog.begin(), analog.end(),
+                      [](const auto& l) { return l->chip_deviation().defined(); }))
+        fmt::print("{} was trained IR-drop-aware: calibration aims at the product it was trained "
+                   "with (levels + its chip deviation)\n",
+                   a->model.string());
+    }
     spec.Validate();
     const nn::Dataset test = split.test.Head(a->test_subset);
     const experiment::ChipStats s =

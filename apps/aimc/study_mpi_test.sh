@@ -28,15 +28,18 @@ fingerprints() {  # fingerprints DIR: checksums of every figure, manifest and mo
 }
 
 quick=(reproduce --profile quick --limit-epochs 1 --limit-train-images 128
-       --limit-test-images 40 --only device training irdrop verdict)
+       --limit-test-images 40 --only device training irdrop verdict mitigation)
 "$aimc" "${quick[@]}" --out "$tmp/one" >"$tmp/one.log" 2>&1
 check "one process: the study runs" test $? -eq 0
 ranks2 "$aimc" "${quick[@]}" --out "$tmp/two" >"$tmp/two.log" 2>&1
 check "2 ranks: the study runs" test $? -eq 0
 check "2 ranks: the same figures as one process" same_figures "$tmp/one" "$tmp/two"
-for id in fig13b_cnn1_error_vs_sigma fig16_cnn1_error_vs_ron table1_verdict; do
+for id in fig13b_cnn1_error_vs_sigma fig16_cnn1_error_vs_ron table1_verdict \
+          fig23_mitigation_error_vs_ron fig24_mitigation_error_vs_sigma table1_mitigation; do
   check "2 ranks: $id is there" test -s "$tmp/two/$id.csv"
 done
+check "2 ranks: the mitigation table names every mitigation" bash -c \
+  "grep -q '| none |' '$tmp/two/table1_mitigation.md' && grep -q '| all |' '$tmp/two/table1_mitigation.md'"
 check "2 ranks: report.md states the limits" grep -q "Limited run: at most 1 epoch" "$tmp/two/report.md"
 check "2 ranks: the limits are inputs of every figure" \
   bash -c "! grep -L '\"limits\"' '$tmp/two'/*.json | grep -q ."

@@ -88,6 +88,16 @@ double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_o
   return error;
 }
 
+double LowestOk(const std::vector<double>& points, const std::vector<double>& increase,
+                double budget) {
+  double last = std::nan("");
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (increase[i] > budget) break;
+    last = points[i];
+  }
+  return last;
+}
+
 namespace {
 
 // Fig. 16's work units, shared by Fig. 20: every (wire, R_ON) point in table order, each wire's
@@ -146,18 +156,6 @@ Fig16Points RunFig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan,
 double Field(const std::vector<double>& result, const std::string& column) {
   const std::vector<std::string>& c = CostColumns();
   return result.at(2 + static_cast<std::size_t>(std::find(c.begin(), c.end(), column) - c.begin()));
-}
-
-// The lowest R_ON of a wire scale whose error stays within the budget, from high to low R_ON
-// (once the error has risen, lower R_ON is not "ok" again); NaN if none.
-double LowestOk(const std::vector<double>& r_on_high_to_low, const std::vector<double>& increase,
-                double budget) {
-  double lowest = std::nan("");
-  for (std::size_t i = 0; i < r_on_high_to_low.size(); ++i) {
-    if (increase[i] > budget) break;
-    lowest = r_on_high_to_low[i];
-  }
-  return lowest;
 }
 
 report::Figure Fig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan, const Fig16Points& run) {

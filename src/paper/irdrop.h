@@ -61,4 +61,10 @@ double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_o
                    energy::InferenceCost* cost = nullptr,
                    std::shared_ptr<const experiment::CalibrationSet> calibration = nullptr);
 
+/// The last point, in the order given (R_ON from high to low, sigma_w from low to high), whose
+/// error increase stays within `budget` before the first that does not (once the error has
+/// risen, points further on are not "ok" again); NaN if the first is over the budget.
+double LowestOk(const std::vector<double>& points, const std::vector<double>& increase,
+                double budget);
+
 }  // namespace aimc::paper

@@ -60,6 +60,8 @@ std::string ModelStem(const NetSpec& spec) {
   if (spec.network.width != 1) stem += fmt::format("_w{}", spec.network.width);
   // A user's data set is another training set than the built-in one of the same name.
   if (!t.data_dir.empty()) stem += "_userdata";
+  // Trained through a chip (IR-drop-aware): named by the chip it was trained through.
+  if (!t.hardware.is_null()) stem += "_hw" + HashHex(t.hardware.dump()).substr(0, 8);
   // Fine-tuned: named by the content of the model it started from.
   if (!t.init_from_hash.empty()) stem += "_ft" + t.init_from_hash.substr(0, 8);
   return stem;

@@ -31,6 +31,8 @@ void AddResnetPart(report::Study& study, const StudyOptions& options);
 void AddIrDropPart(report::Study& study, const StudyOptions& options);
 /// Table I: the specifications and which technology meets them.
 void AddVerdictPart(report::Study& study, const StudyOptions& options);
+/// Figs. 23, 24 and Table I under mitigation: calibration and IR-drop-aware training.
+void AddMitigationPart(report::Study& study, const StudyOptions& options);
 /// Figs. 17-19: devices as read (bias-dependent TMR, read noise) and as they age.
 void AddPhysicsPart(report::Study& study, const StudyOptions& options);
 #endif

@@ -76,6 +76,7 @@ report::Study MakeStudy(const StudyOptions& options) {
   AddIrDropPart(study, options);
   AddVerdictPart(study, options);
   AddPhysicsPart(study, options);
+  AddMitigationPart(study, options);
 #endif
   return study;
 }

@@ -104,7 +104,7 @@ TEST(PaperStudy, PartsFollowThePaper) {
   const report::Study study = MakeStudy(options);
   for (const auto& part : study.parts()) names += part.name + " ";
 #ifdef AIMC_WITH_TORCH
-  EXPECT_EQ(names, "device circuit training resnet irdrop verdict physics ");
+  EXPECT_EQ(names, "device circuit training resnet irdrop verdict physics mitigation ");
 #else
   EXPECT_EQ(names, "device circuit ");
 #endif
