@@ -98,6 +98,19 @@ double LowestOk(const std::vector<double>& points, const std::vector<double>& in
   return last;
 }
 
+double SpecAt(const std::vector<double>& points, const std::vector<double>& increase,
+              double budget, bool log_scale) {
+  const double last_ok = LowestOk(points, increase, budget);
+  if (std::isnan(last_ok)) return last_ok;
+  const auto i = static_cast<std::size_t>(
+      std::find(points.begin(), points.end(), last_ok) - points.begin());
+  if (i + 1 >= points.size()) return last_ok;
+  const double t = (budget - increase[i]) / (increase[i + 1] - increase[i]);
+  const auto scale = [&](double x) { return log_scale ? std::log(x) : x; };
+  const double x = scale(points[i]) + t * (scale(points[i + 1]) - scale(points[i]));
+  return log_scale ? std::exp(x) : x;
+}
+
 namespace {
 
 // Fig. 16's work units, shared by Fig. 20: every (wire, R_ON) point in table order, each wire's

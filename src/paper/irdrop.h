@@ -67,4 +67,11 @@ double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_o
 double LowestOk(const std::vector<double>& points, const std::vector<double>& increase,
                 double budget);
 
+/// A spec from a curve: walking the points in order (R_ON from high to low, sigma_w from low to
+/// high), where the error increase first exceeds `budget`, interpolated between that point and
+/// the one before (linear in the increase; in log of the point when `log_scale`). NaN if the
+/// first point is over the budget already; the last point when none is (the spec lies beyond).
+double SpecAt(const std::vector<double>& points, const std::vector<double>& increase,
+              double budget, bool log_scale);
+
 }  // namespace aimc::paper

@@ -1,6 +1,7 @@
 // Fig. 16's building block: one chip of ideal devices, with and without wires.
 #include "irdrop.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -37,6 +38,19 @@ TEST(IrDrop, ErrorDependsOnRonOverWireResistanceAndGrowsAsRonFalls) {
   // nothing, so (R_ON, wire) and (10 R_ON, 10 wire) give the same outputs.
   EXPECT_NEAR(IrDropError(*f.model.network, f.test, 3e5, 1.5, 1.0),
               IrDropError(*f.model.network, f.test, 3e6, 1.5, 10.0), 1e-9);
+}
+
+// Reference: hand-computed crossings of small curves.
+TEST(IrDrop, SpecIsWhereTheErrorCrossesTheBudget) {
+  // sigma_w: increase 0.5 at 0.10, 2.5 at 0.20: the budget 1.5 is crossed half-way, 0.15.
+  EXPECT_NEAR(SpecAt({0.0, 0.1, 0.2, 0.3}, {0.0, 0.5, 2.5, 0.2}, 1.5, false), 0.15, 1e-12);
+  // R_ON from high to low, in log: half-way between 1e6 and 1e5 is 10^5.5.
+  EXPECT_NEAR(SpecAt({1e7, 1e6, 1e5}, {0.0, 1.0, 2.0}, 1.5, true), std::pow(10.0, 5.5), 1e-3);
+  // Over the budget at the first point: none; never over it: the sweep's last point.
+  EXPECT_TRUE(std::isnan(SpecAt({1e7, 1e6}, {2.0, 0.0}, 1.5, true)));
+  EXPECT_EQ(SpecAt({1e7, 1e6}, {0.0, 1.0}, 1.5, true), 1e6);
+  // The grid rule it refines: the last point within the budget before the first over it.
+  EXPECT_EQ(LowestOk({1e7, 1e6, 1e5}, {0.0, 2.0, 0.0}, 1.5), 1e7);
 }
 
 }  // namespace

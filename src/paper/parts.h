@@ -18,6 +18,10 @@ device::MtjOptions SotMramCard();
 /// circuit's alone (Figs. 15b, 15c, 16).
 std::unique_ptr<device::DeviceCard> IdealCard(double r_on_ohm, double tmr);
 
+/// The SOT-MRAM card read with sigma = 3 nm on the pillar's diameter instead of its radius (the
+/// paper is ambiguous): the same pillar, R_ON, physics and cell; Table I's last column.
+std::unique_ptr<device::DeviceCard> SotDiameterReading();
+
 /// Figs. 4, 8b, 8c, 10b, 11 and the sigma_r reading: device statistics, weight spread.
 void AddDevicePart(report::Study& study, const StudyOptions& options);
 /// Figs. 15b, 15c: IR drop in the FC layer of CNN 1.

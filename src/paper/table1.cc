@@ -30,6 +30,22 @@
 #include "units.h"
 
 namespace aimc::paper {
+
+std::unique_ptr<device::DeviceCard> SotDiameterReading() {
+  // "A Gaussian on the MTJ radius with sigma = 3 nm" read as 3 nm on the diameter: the same
+  // pillar at the same R_ON with half the radius spread (see fig08d_sigma_r_reading).
+  device::MtjOptions d = SotMramCard();
+  const double r_on = device::MtjCard(d).r_on_ohm();
+  d.sigma_radius_nm /= 2;
+  d.name += ", 3 nm on diameter";
+  auto reading = device::MtjCard(d).WithRon(r_on);
+  // The same device physics and cell as the card (the rows for devices in use and for cost).
+  const auto shipped = device::LoadCardOrPreset("sot_mram");
+  reading->set_physics(shipped->physics());
+  reading->set_cell(shipped->cell());
+  return reading;
+}
+
 namespace {
 
 std::string Ohm(double r) {
@@ -62,18 +78,9 @@ std::vector<Entry> Entries(const Table1Options& v) {
     auto card = device::LoadCardOrPreset(c);
     entries.push_back({card->name(), std::move(card), false});
   }
-  // "A Gaussian on the MTJ radius with sigma = 3 nm" read as 3 nm on the diameter: the same
-  // pillar at the same R_ON with half the radius spread (see fig08d_sigma_r_reading).
-  device::MtjOptions d = SotMramCard();
-  const double r_on = device::MtjCard(d).r_on_ohm();
-  d.sigma_radius_nm /= 2;
-  d.name += ", 3 nm on diameter";
-  auto reading = device::MtjCard(d).WithRon(r_on);
-  // The same device physics and cell as the card (the rows for devices in use and for cost).
-  const auto shipped = device::LoadCardOrPreset("sot_mram");
-  reading->set_physics(shipped->physics());
-  reading->set_cell(shipped->cell());
-  entries.push_back({d.name, std::move(reading), true});
+  auto reading = SotDiameterReading();
+  const std::string label = reading->name();
+  entries.push_back({label, std::move(reading), true});
   return entries;
 }
 
