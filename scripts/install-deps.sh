@@ -10,6 +10,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox ngspice
   libtorch-dev libopenblas-dev zlib1g-dev
+  libzip-dev libpng-dev libjpeg-dev
+  python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest python3-torch
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
 )

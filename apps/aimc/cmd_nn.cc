@@ -50,9 +50,19 @@ void RegisterTrain(CLI::App& app) {
       "gradients are summed over ranks every step, rank 0 writes --out.");
   cmd->add_option("--net", a->net, "lenet5 (CNN 1) or resnet26 (CNN 2)")
       ->check(CLI::IsMember({"lenet5", "resnet26"}))->capture_default_str();
-  cmd->add_option("--data", a->train.dataset, "mnist, fashion-mnist, cifar10 or cifar100")
-      ->check(CLI::IsMember(nn::DatasetNames()))->capture_default_str();
-  cmd->add_option("--data-dir", a->train.data_dir, "Folder with the data set's files");
+  cmd->add_option("--data", a->train.dataset,
+                  "mnist, fashion-mnist, cifar10, cifar100, or your own data: npy, npz or folder "
+                  "at --data-dir (npy:nchw|nhwc, npz:nchw|nhwc set the image layout; "
+                  "docs/data.md)")
+      ->check(CLI::Validator(
+          [](const std::string& name) {
+            return nn::IsDatasetName(name) ? std::string()
+                                           : fmt::format("'{}' is not a data set name", name);
+          },
+          "DATASET"))
+      ->capture_default_str();
+  cmd->add_option("--data-dir", a->train.data_dir,
+                  "Folder with the data set's files (for npz: the .npz file)");
   cmd->add_option("--sigma-train", a->train.sigma_train,
                   "sigma_w,train: weight noise std relative to the unit weight")->capture_default_str();
   cmd->add_option("--epochs", a->train.epochs, "Epochs")->capture_default_str();

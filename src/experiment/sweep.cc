@@ -46,6 +46,21 @@ std::string DatasetOf(const SweepOptions& o, const nn::ModelInfo& info) {
   return o.dataset.empty() ? info.training.dataset : o.dataset;
 }
 
+// Where a model's test data are: the experiment's data_dir, else, for a user's data set (npy,
+// npz, folder: nothing to find without a path), the folder the model was trained on.
+fs::path DataDirOf(const SweepOptions& o, const nn::ModelInfo& info) {
+  if (!o.data_dir.empty() || !nn::IsUserDataset(DatasetOf(o, info))) return o.data_dir;
+  return info.training.data_dir;
+}
+
+// The key of a data set in the sweep's caches and its definition: the name, and for a user's
+// data set read from a model's own folder also that folder.
+std::string DataKeyOf(const SweepOptions& o, const nn::ModelInfo& info) {
+  const fs::path dir = DataDirOf(o, info);
+  return dir == o.data_dir ? DatasetOf(o, info)
+                           : fmt::format("{} at {}", DatasetOf(o, info), dir.string());
+}
+
 template <typename T>
 std::vector<double> OrNan(const std::vector<T>& axis) {
   if (axis.empty()) return {std::nan("")};
@@ -256,7 +271,8 @@ void SweepOptions::Validate() const {
       }
     }
   }
-  if (!dataset.empty()) nn::ShapeOf(dataset);
+  if (!dataset.empty() && !nn::IsUserDataset(dataset)) nn::ShapeOf(dataset);
+  std::map<std::string, nn::DatasetShape> shapes;  // a user's data set is read once
   for (std::size_t m = 0; m < models.size(); ++m) {
     Require(fs::exists(models[m]), "models[{}] = '{}': no such file", m, models[m].string());
     nn::Model model;
@@ -266,7 +282,9 @@ void SweepOptions::Validate() const {
       Fail("models[{}]: {}", m, e.what());
     }
     const std::string ds = DatasetOf(*this, model.info);
-    const nn::DatasetShape shape = nn::ShapeOf(ds);
+    const std::string key = DataKeyOf(*this, model.info);
+    if (!shapes.count(key)) shapes[key] = nn::ShapeOf(ds, DataDirOf(*this, model.info));
+    const nn::DatasetShape shape = shapes[key];
     const nn::NetworkOptions& net = model.info.network;
     Require(net.in_channels == shape.channels && net.image_size == shape.size &&
                 net.classes == shape.classes,
@@ -467,15 +485,17 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
     loaded.push_back(nn::LoadModel(m));
     loaded.back().network->eval();
     const std::string ds = DatasetOf(options, loaded.back().info);
+    const std::string key = DataKeyOf(options, loaded.back().info);
+    const fs::path dir = DataDirOf(options, loaded.back().info);
     std::optional<nn::DataSplit> split;
-    if (!data_cache.count(ds)) {
-      split = nn::LoadData(ds, options.data_dir);
-      fingerprints[ds] = nn::Fingerprint(*split);
-      data_cache[ds] = split->test.Head(options.test_images);
+    if (!data_cache.count(key)) {
+      split = nn::LoadData(ds, dir);
+      fingerprints[key] = nn::Fingerprint(*split);
+      data_cache[key] = split->test.Head(options.test_images);
     }
     calibrations.push_back(nullptr);
     if (!options.cards.empty() && options.chip.calibration_images > 0) {
-      if (!split) split = nn::LoadData(ds, options.data_dir);
+      if (!split) split = nn::LoadData(ds, dir);
       calibrations.back() = CaptureCalibration(
           *loaded.back().network, split->train.Head(options.chip.calibration_images));
     }
@@ -602,7 +622,7 @@ Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::stri
     SweepRow row = t.row;
     const SweepPoint& p = row.point;
     nn::Model& model = loaded[p.model];
-    const nn::Dataset& test = data_cache.at(DatasetOf(options, model.info));
+    const nn::Dataset& test = data_cache.at(DataKeyOf(options, model.info));
     const auto start = std::chrono::steady_clock::now();
     ChipSpec spec;
     row.sigma_w_devices = p.sigma_w_test;

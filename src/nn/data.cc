@@ -15,6 +15,7 @@
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
+#include "aimc/nn/user_data.h"
 
 namespace aimc::nn {
 namespace fs = std::filesystem;
@@ -141,15 +142,34 @@ Dataset Dataset::Head(std::int64_t n) const {
 }
 
 const std::vector<std::string>& DatasetNames() {
-  static const std::vector<std::string> names = {"mnist", "fashion-mnist", "cifar10", "cifar100"};
+  static const std::vector<std::string> names = {"mnist", "fashion-mnist", "cifar10", "cifar100",
+                                                 "npy",   "npz",           "folder"};
   return names;
 }
 
-DatasetShape ShapeOf(const std::string& dataset) {
+bool IsUserDataset(const std::string& name) { return IsUserFormat(name); }
+
+bool IsDatasetName(const std::string& name) {
+  return IsUserDataset(name) ||
+         std::find(DatasetNames().begin(), DatasetNames().end(), name) != DatasetNames().end();
+}
+
+DatasetShape ShapeOf(const std::string& dataset, const fs::path& data_dir) {
   if (dataset == "mnist" || dataset == "fashion-mnist") return {1, 28, 10};
   if (dataset == "cifar10") return {3, 32, 10};
   if (dataset == "cifar100") return {3, 32, 100};
-  Fail("dataset must be one of {}; got '{}'", fmt::join(DatasetNames(), ", "), dataset);
+  // A name with a colon is a user format with a layout, or a mistake ParseUserFormat explains.
+  if (IsUserDataset(dataset) || dataset.find(':') != std::string::npos) {
+    const DataSplit split = LoadUserData(dataset, data_dir);
+    const torch::Tensor& x = split.train.images;
+    Require(x.size(2) == x.size(3),
+            "data set '{}' at {}: images are {}x{} (height x width); aimc's networks take square "
+            "images",
+            dataset, data_dir.string(), x.size(2), x.size(3));
+    return {x.size(1), x.size(2), split.train.classes};
+  }
+  Fail("dataset must be one of {} (npy and npz also as npy:nchw, npz:nhwc, ...); got '{}'",
+       fmt::join(DatasetNames(), ", "), dataset);
 }
 
 std::string Fingerprint(const DataSplit& data) {
@@ -280,7 +300,10 @@ DataSplit LoadData(const std::string& name, const fs::path& data_dir) {
   }
   if (name == "cifar10") return LoadCifar(data_dir, false);
   if (name == "cifar100") return LoadCifar(data_dir, true);
-  Fail("unknown data set '{}'; known: mnist, fashion-mnist, cifar10, cifar100", name);
+  if (IsUserDataset(name) || name.find(':') != std::string::npos)
+    return LoadUserData(name, data_dir);
+  Fail("unknown data set '{}'; known: {} (npy and npz also as npy:nchw, npz:nhwc, ...)", name,
+       fmt::join(DatasetNames(), ", "));
 }
 
 DigitsSplit PrepareMnistDigits(const fs::path& digits_json_dir, const fs::path& out_dir) {

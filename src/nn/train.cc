@@ -76,8 +76,12 @@ bool TrainOptions::SameWeightsAs(const TrainOptions& other) const {
 }
 
 void TrainOptions::Validate() const {
-  Require(std::find(DatasetNames().begin(), DatasetNames().end(), dataset) != DatasetNames().end(),
-          "data must be mnist, fashion-mnist, cifar10 or cifar100, got '{}'", dataset);
+  Require(IsDatasetName(dataset),
+          "data must be mnist, fashion-mnist, cifar10, cifar100, or a user format npy, npz or "
+          "folder (npy and npz optionally with a layout, npy:nhwc), got '{}'",
+          dataset);
+  Require(!IsUserDataset(dataset) || !data_dir.empty(),
+          "data '{}' is a user's data set: give its path as the data folder (--data-dir)", dataset);
   if (init_from.empty())
     Require(epochs >= 1 && epochs <= 10000, "epochs must be in 1..10000, got {}", epochs);
   else
@@ -224,6 +228,10 @@ NetworkOptions NetworkFor(const std::string& arch, const Dataset& train) {
   o.image_size = train.images.size(2);
   Require(train.images.size(2) == train.images.size(3), "{}: images are not square",
           train.name);
+  Require(o.image_size == 28 || o.image_size == 32,
+          "{}: images are {}x{}; the networks (lenet5, resnet26) take 28x28 or 32x32 images "
+          "(resize the data)",
+          train.name, o.image_size, o.image_size);
   o.classes = train.classes;
   return o;
 }

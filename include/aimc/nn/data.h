@@ -26,15 +26,25 @@ struct DataSplit {
   Dataset test;
 };
 
-/// The data sets aimc knows by name.
+/// The data sets aimc knows by name: the built-in ones (mnist, fashion-mnist, cifar10,
+/// cifar100) and the user formats npy, npz and folder (a user's own data at data_dir; see
+/// user_data.h and docs/data.md).
 const std::vector<std::string>& DatasetNames();
 
+/// True for a name in DatasetNames() or a user format with a layout ("npz:nhwc").
+bool IsDatasetName(const std::string& name);
+
+/// True for the user formats (npy, npz, folder, with or without a layout): data whose shape and
+/// classes are known only from their files.
+bool IsUserDataset(const std::string& name);
+
 /// Image shape and classes of a data set aimc knows by name; throws aimc::Error naming the
-/// known names otherwise.
+/// known names otherwise. A user format's shape is read from its files at `data_dir` (the data
+/// are loaded); images that are not square are refused.
 struct DatasetShape {
   std::int64_t channels = 1, size = 28, classes = 10;
 };
-DatasetShape ShapeOf(const std::string& dataset);
+DatasetShape ShapeOf(const std::string& dataset, const std::filesystem::path& data_dir = {});
 
 /// A fingerprint of a split's contents (images and labels of both sets, 16 hex digits): what a
 /// result computed from the data depends on, whatever folder it was read from.
@@ -54,7 +64,8 @@ void WriteIdx(const std::filesystem::path& path, const torch::Tensor& data);
 /// CIFAR-10 has one label byte; CIFAR-100 two (coarse, fine) and `fine` selects which is used.
 Dataset ReadCifar(const std::vector<std::filesystem::path>& files, bool cifar100, bool fine = true);
 
-/// Loads a data set by name: "mnist", "fashion-mnist", "cifar10", "cifar100".
+/// Loads a data set by name: "mnist", "fashion-mnist", "cifar10", "cifar100", or a user format
+/// ("npy", "npz", "folder", see LoadUserData) whose path is `data_dir`.
 ///   mnist: `data_dir` with the four MNIST IDX files (plain or .gz) when given, else the digits
 ///          split made by `aimc data prepare` in data/mnist-digits (see PrepareMnistDigits).
 ///   fashion-mnist: `data_dir` when given, else /usr/share/datasets/fashion-mnist.

@@ -1,0 +1,31 @@
+"""aimc from Python: device cards, the ternary mapping and exact crossbar circuits.
+
+The compiled part, aimc._aimc, binds aimc::core (no LibTorch). Arrays go in and come out as
+NumPy float64 arrays; conductances are in siemens, resistances in ohm, voltages in volts. A user
+error of aimc (a bad option, an unknown card, a matrix of the wrong size) raises aimc.Error, a
+ValueError, with aimc's message.
+
+    import numpy as np, aimc
+    g = np.full((64, 32), 1e-4)                       # 10 kOhm devices
+    xbar = aimc.Crossbar(g, aimc.CrossbarOptions(wire_row_ohm=2.0, wire_col_ohm=2.0))
+    m = aimc.effective_matrix(xbar)                   # I = m.T @ v, IR drop included
+"""
+
+import json as _json
+
+from ._aimc import *  # noqa: F401,F403
+from ._aimc import Error, __version__  # noqa: F401
+from . import _aimc
+
+
+def card_params(card):
+    """A card's parameters (what DeviceCard.to_json writes) as a dict."""
+    return _json.loads(card.to_json())
+
+
+def write_netlist(path, xbar, v_rows, title="aimc crossbar"):
+    """Writes ngspice_netlist(xbar, v_rows, title) to `path`; returns the path."""
+    text = _aimc.ngspice_netlist(xbar, v_rows, title)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path

@@ -1,0 +1,104 @@
+"""Device cards and the ternary mapping from Python: seeded draws, moments, sigma_w both ways."""
+import math
+import pathlib
+
+import numpy as np
+import pytest
+
+import aimc
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_cards_by_preset_name_and_by_path_agree():
+    assert "sot_mram" in aimc.preset_card_names()
+    by_name = aimc.load_card("sot_mram")
+    by_path = aimc.load_card(str(ROOT / "configs" / "devices" / "sot_mram.toml"))
+    assert by_name.name == by_path.name
+    s = by_name.stats()
+    assert by_name.r_on_ohm == pytest.approx(1.0 / s.on.mean_s, rel=1e-15)
+    assert by_name.r_off_ohm == pytest.approx(1.0 / s.off.mean_s, rel=1e-15)
+    assert by_name.tmr == pytest.approx(s.on_off_ratio - 1.0, rel=1e-15)
+    assert s.on.cv == pytest.approx(s.on.stddev_s / s.on.mean_s)
+    assert by_name.tmr > 0.5  # an MTJ: R_AP well above R_P
+    assert aimc.card_params(by_name) == aimc.card_params(by_path)
+    faster = by_name.with_r_on(2 * by_name.r_on_ohm)
+    assert faster.r_on_ohm == pytest.approx(2 * by_name.r_on_ohm, rel=1e-9)
+    # WithRon keeps the relative spread and the on/off ratio.
+    assert faster.stats().on.cv == pytest.approx(s.on.cv, rel=1e-9)
+    assert faster.tmr == pytest.approx(by_name.tmr, rel=1e-9)
+
+
+def test_draws_are_reproducible_by_seed_and_follow_the_cards_moments():
+    card = aimc.load_card("rram")
+    a = card.sample("on", (100, 200), seed=7)
+    b = card.sample("on", (100, 200), seed=7)
+    c = card.sample("on", (100, 200), seed=8)
+    assert a.shape == (100, 200) and a.dtype == np.float64
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    np.testing.assert_array_equal(card.sample("on", 50, seed=7), a.ravel()[:50])  # C order
+    s = card.stats()
+    for state, moments in (("on", s.on), ("off", s.off)):
+        g = card.sample(state, 20000, seed=3)
+        # The sample mean within 5 standard errors of the exact mean (false alarm ~ 6e-7).
+        assert abs(g.mean() - moments.mean_s) < 5 * moments.stddev_s / math.sqrt(g.size)
+        assert g.std() == pytest.approx(moments.stddev_s, rel=0.05)
+
+
+def test_weight_spread_analytic_monte_carlo_and_from_stats():
+    stats = aimc.StateStats(on_mean_s=1e-4, on_stddev_s=1e-5, off_mean_s=4e-5, off_stddev_s=4e-6)
+    w = aimc.analytic_spread(stats)
+    dg = 6e-5
+    # Fig. 10: sigma_0 = sqrt(2) sigma_OFF / dG, sigma_+-1 = sqrt(sigma_ON^2 + sigma_OFF^2) / dG.
+    assert w.dg_s == pytest.approx(dg)
+    assert w.sigma_0 == pytest.approx(math.sqrt(2) * 4e-6 / dg, rel=1e-12)
+    assert w.sigma_plus1 == pytest.approx(math.hypot(1e-5, 4e-6) / dg, rel=1e-12)
+    assert w.sigma_max == max(w.sigma)
+    assert list(w.mean) == [-1.0, 0.0, 1.0]
+
+    card = aimc.load_card("sot_mram")
+    exact = aimc.analytic_spread(card)
+    mc = aimc.monte_carlo_spread(card, 40000, 11)
+    # 40,000 pairs: the sample sigma's relative standard error is ~1/sqrt(2n) = 0.35 %.
+    for k in range(3):
+        assert mc.sigma[k] == pytest.approx(exact.sigma[k], rel=0.02)
+
+
+@pytest.mark.parametrize("sigma_w,tmr", [(0.15, 1.5), (0.05, 2.0), (0.3, 0.8)])
+def test_allowed_spread_inverts_the_forward_relations(sigma_w, tmr):
+    a = aimc.allowed_spread(sigma_w, tmr)
+    # Each limit put back into Fig. 11's forward relation gives the target sigma_w.
+    assert aimc.sigma0_from_cv(a.zero_cv_off, tmr) == pytest.approx(sigma_w, rel=1e-9)
+    assert aimc.sigma_pm1_from_cv(a.pm1_equal_cv, a.pm1_equal_cv, tmr) == pytest.approx(
+        sigma_w, rel=1e-9)
+    assert aimc.sigma_pm1_from_cv(a.pm1_on_only_cv, 0.0, tmr) == pytest.approx(sigma_w, rel=1e-9)
+    assert aimc.sigma_pm1_from_cv(0.0, a.pm1_off_only_cv, tmr) == pytest.approx(sigma_w, rel=1e-9)
+
+
+def test_programmed_pairs_are_reproducible_and_encode_the_weights():
+    card = aimc.load_card("sot_mram")
+    weights = np.array([[1, 0, -1], [-1, 1, 0]])
+    gp, gm, dg = aimc.program(weights, card, seed=5)
+    gp2, gm2, _ = aimc.program(weights, card, seed=5)
+    np.testing.assert_array_equal(gp, gp2)
+    np.testing.assert_array_equal(gm, gm2)
+    assert gp.shape == gm.shape == (2, 3)
+    w = (gp - gm) / dg
+    # sot_mram's weight spread is a few percent: every read weight is within 0.5 of its level.
+    np.testing.assert_array_less(np.abs(w - weights), 0.5)
+    # And the pairs make a crossbar whose ideal M_eff combines back to G+ - G-.
+    xbar = aimc.Crossbar(aimc.interleave_pairs(gp, gm))
+    np.testing.assert_allclose(aimc.combine_pairs(aimc.effective_matrix(xbar)), gp - gm,
+                               rtol=1e-15)
+
+
+def test_card_errors_are_aimc_errors():
+    with pytest.raises(aimc.Error, match="no device card .no_such_card."):
+        aimc.load_card("no_such_card")
+    with pytest.raises(aimc.Error, match="state must be 'on'"):
+        aimc.load_card("rram").sample("middle", 3, seed=1)
+    with pytest.raises(aimc.Error):
+        aimc.load_card("rram").with_r_on(-5.0)
+    with pytest.raises(ValueError, match="no_such.toml"):
+        aimc.load_card("/nonexistent/no_such.toml")
