@@ -25,7 +25,7 @@ inline std::filesystem::path TorchScriptModels() {
         std::filesystem::temp_directory_path() /
         fmt::format("aimc_torchscript_{}", static_cast<long>(::getpid()));
     const std::string script = std::string(AIMC_SOURCE_DIR) + "/src/nn/testdata/make_torchscript.py";
-    for (const std::string python : {std::string(AIMC_PYTHON_EXECUTABLE), std::string("python3")}) {
+    for (const std::string& python : {std::string(AIMC_PYTHON_EXECUTABLE), std::string("python3")}) {
       if (python.empty()) continue;
       if (std::system(fmt::format("'{}' -c 'import torch' 2>/dev/null", python).c_str()) != 0)
         continue;
