@@ -30,6 +30,11 @@ nn::ImportOptions LikeBuiltIn() {
 nn::Dataset Labeled(nn::NetworkImpl& net, std::int64_t n, std::uint64_t seed) {
   nn::Dataset d = nn::testing::RandomImages(n, seed);
   torch::NoGradGuard no_grad;
+  // Brightness from 0 to 1 over the set, and a bright band at a row that moves with n: images
+  // that the networks tell apart (uniform noise alone gets one class).
+  d.images = (d.images.to(torch::kFloat) * torch::linspace(0, 1, n).view({n, 1, 1, 1}))
+                 .to(torch::kUInt8);
+  for (std::int64_t i = 0; i < n; ++i) d.images[i][0][(i * 5) % 28].fill_(255);
   d.labels = net.forward(nn::ToInput(d.images)).argmax(1);
   return d;
 }
@@ -75,6 +80,7 @@ TEST(TorchScriptChip, ImportedLeNetOnChipsWithWiresEqualsTheBuiltInOne) {
   const ChipStats s2 = TestChips(*r.network, test, spec, 3, 21);
   EXPECT_EQ(s1.accuracies, s2.accuracies);
   EXPECT_LT(s1.mean, 1.0);
+  EXPECT_GT(std::get<0>(at::_unique(test.labels)).numel(), 1);  // not one class for all
 }
 
 // mixed.pt has float steps outside AnalogLayers (a dilated conv, a Linear after a BatchNorm,
@@ -86,7 +92,8 @@ TEST(TorchScriptChip, DigitalStepsWorkWithChipsSideBySide) {
       nn::ImportTorchScript(models / "mixed.pt", {}, nn::testing::RandomImages(16, 5));
   const nn::Dataset test = Labeled(*r.network, 100, 8);
   EXPECT_EQ(nn::Evaluate(*r.network, test), 1.0);
-  const ChipSpec noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.3));
+  EXPECT_GT(std::get<0>(at::_unique(test.labels)).numel(), 1);  // not one class for all
+  const ChipSpec noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(1.0));
   const std::vector<std::uint64_t> seeds = {1, 2, 3};
   const std::vector<double> one = EvaluateChips(*r.network, test, noisy, seeds, 1);
   const std::vector<double> three = EvaluateChips(*r.network, test, noisy, seeds, 3);

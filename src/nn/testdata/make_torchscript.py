@@ -69,6 +69,15 @@ def main():
         nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8),
         nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
     randomize_norms(mixed, gen)
+    # Logits that differ between images (the default init gives one class for all): the last
+    # layer centered and scaled on images of random brightness.
+    mixed.eval()
+    with torch.no_grad():
+        images = torch.rand(64, 1, 28, 28, generator=gen) * torch.rand(64, 1, 1, 1, generator=gen)
+        features = mixed[:-1](images)
+        logits = mixed[-1](features)
+        mixed[-1].weight.data /= logits.std(0).mean()
+        mixed[-1].bias.data -= mixed[-1](features).mean(0)
     torch.jit.save(torch.jit.script(mixed.eval()), os.path.join(out, "mixed.pt"))
 
 
