@@ -146,24 +146,33 @@ WeightLayer ReadWeightLayer(const Leaf& leaf) {
   w.groups = m.attr("groups").toInt();
   const c10::IValue padding = m.attr("padding");
   const std::string mode = m.attr("padding_mode").toStringRef();
-  std::vector<std::string> why;
   if (padding.isString()) {
-    why.push_back(fmt::format("padding='{}'", padding.toStringRef()));
+    // 'valid': none; 'same': dilation * (k - 1) / 2 on each side, where that is a whole number
+    // (else PyTorch pads one more on one side, which no symmetric padding reproduces).
+    w.padding = {0, 0};
+    if (padding.toStringRef() == "same") {
+      for (std::size_t d = 0; d < 2; ++d) {
+        const std::int64_t total = w.dilation.at(d) * (w.weight.size(2 + d) - 1);
+        Require(total % 2 == 0,
+                "submodule '{}' (Conv2d): padding='same' of an even kernel pads unequally; give "
+                "the padding as numbers",
+                leaf.name);
+        w.padding[d] = total / 2;
+      }
+    }
   } else {
     w.padding = Ints(padding);
   }
+  Require(mode == "zeros" || w.padding == std::vector<std::int64_t>{0, 0},
+          "submodule '{}' (Conv2d): padding_mode '{}' is not supported (zeros only)", leaf.name,
+          mode);
+  std::vector<std::string> why;
   if (w.weight.size(2) != w.weight.size(3))
     why.push_back(fmt::format("a {}x{} kernel (square only)", w.weight.size(2), w.weight.size(3)));
   if (w.stride.size() != 2 || w.stride[0] != w.stride[1]) why.push_back("unequal strides");
   if (w.padding.size() != 2 || w.padding[0] != w.padding[1]) why.push_back("unequal padding");
   if (w.dilation != std::vector<std::int64_t>{1, 1}) why.push_back("dilation != 1");
   if (w.groups != 1) why.push_back(fmt::format("groups={}", w.groups));
-  if (mode != "zeros" && w.padding != std::vector<std::int64_t>{0, 0})
-    why.push_back(fmt::format("padding_mode='{}'", mode));
-  Require(!padding.isString() && mode == "zeros",
-          "submodule '{}' (Conv2d): padding '{}', padding_mode '{}' are not supported (give "
-          "padding as numbers, padding_mode 'zeros')",
-          leaf.name, padding.isString() ? padding.toStringRef() : "numbers", mode);
   for (std::size_t i = 0; i < why.size(); ++i)
     w.unsupported += (i ? ", " : "") + why[i];
   if (!w.unsupported.empty()) w.unsupported = "a crossbar layer takes no " + w.unsupported;

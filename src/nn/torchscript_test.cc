@@ -132,6 +132,15 @@ TEST(TorchScript, RefusesWhatItCannotImportNamingIt) {
   const std::string traced = error(models / "lenet_traced.pt");
   EXPECT_NE(traced.find("submodule '0' (Conv2d) keeps no stride"), std::string::npos) << traced;
   EXPECT_NE(traced.find("torch.jit.script"), std::string::npos) << traced;
+  const std::string reflect = error(models / "reflect.pt");
+  EXPECT_NE(reflect.find("submodule '0' (Conv2d): padding_mode 'reflect' is not supported"),
+            std::string::npos)
+      << reflect;
+  // padding='same' of a 3x3 kernel is padding 1.
+  const ImportResult same = ImportTorchScript(models / "same.pt", {}, calib);
+  ASSERT_EQ(same.network->layers().size(), 2u);
+  EXPECT_TRUE(same.layers[0].analog);
+  EXPECT_EQ(same.network->layers()[0]->options().padding, 1);
   // Data the module cannot take: 10 classes expected.
   Dataset three = calib;
   three.classes = 3;

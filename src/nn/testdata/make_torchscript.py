@@ -6,6 +6,7 @@ lenet.pt        aimc's LeNet-5 (src/nn/network.cc, 28x28 input) as an nn.Sequent
 lenet_traced.pt the same, torch.jit.trace'd (Conv2d keeps no stride or padding): refused.
 custom.pt       a module with its own forward: refused.
 sigmoid.pt      a Sequential with an nn.Sigmoid: refused, naming it.
+same.pt         padding='same' (mapped, padding 1); reflect.pt padding_mode='reflect': refused.
 mixed.pt        a Sequential with a dilated Conv2d and a Linear whose input can be negative:
                 both stay digital, named; the rest is mapped.
 """
@@ -63,6 +64,10 @@ def main():
     torch.jit.save(torch.jit.script(Custom().eval()), os.path.join(out, "custom.pt"))
     torch.jit.save(torch.jit.script(nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.Sigmoid())),
                    os.path.join(out, "sigmoid.pt"))
+    for name, conv in (("same", nn.Conv2d(1, 4, 3, padding="same")),
+                       ("reflect", nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect"))):
+        net = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 28 * 28, 10))
+        torch.jit.save(torch.jit.script(net.eval()), os.path.join(out, name + ".pt"))
     mixed = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
         nn.Conv2d(4, 4, 3, padding=2, dilation=2), nn.BatchNorm2d(4), nn.ReLU(),
