@@ -487,6 +487,8 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
       if (leaf.type == "MaxPool2d")
         pool_outputs.push_back(static_cast<double>(x.numel() / x.size(0)));
     }
+  } catch (const Error& e) {
+    Fail("{}: {}", path.string(), e.what());
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
     Fail("{}: the module does not run on images of {} channels, {}x{} ({})", path.string(),

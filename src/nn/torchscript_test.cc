@@ -130,10 +130,13 @@ TEST(TorchScript, RefusesWhatItCannotImportNamingIt) {
             std::string::npos)
       << sigmoid;
   const std::string traced = error(models / "lenet_traced.pt");
-  EXPECT_NE(traced.find("submodule '0' (Conv2d) keeps no stride"), std::string::npos) << traced;
+  EXPECT_NE(traced.find("lenet_traced.pt: submodule '0' (Conv2d) keeps no stride"),
+            std::string::npos)
+      << traced;
   EXPECT_NE(traced.find("torch.jit.script"), std::string::npos) << traced;
   const std::string reflect = error(models / "reflect.pt");
-  EXPECT_NE(reflect.find("submodule '0' (Conv2d): padding_mode 'reflect' is not supported"),
+  EXPECT_NE(reflect.find("reflect.pt: submodule '0' (Conv2d): padding_mode 'reflect' is not "
+                         "supported"),
             std::string::npos)
       << reflect;
   // padding='same' of a 3x3 kernel is padding 1.
