@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <unistd.h>
 #include <string>
+#include <system_error>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <torch/script.h>
@@ -18,9 +20,17 @@
 namespace aimc::nn::testing {
 
 /// The models of src/nn/testdata/make_torchscript.py, written once per test program into a
-/// temporary folder; empty when no interpreter can import torch (the tests then skip).
+/// temporary folder (removed at exit); empty when no interpreter can import torch (the tests
+/// then skip).
 inline std::filesystem::path TorchScriptModels() {
-  static const std::filesystem::path dir = [] {
+  struct Folder {
+    std::filesystem::path path;
+    ~Folder() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Folder folder{[] {
     const std::filesystem::path out =
         std::filesystem::temp_directory_path() /
         fmt::format("aimc_torchscript_{}", static_cast<long>(::getpid()));
@@ -33,8 +43,8 @@ inline std::filesystem::path TorchScriptModels() {
         return out;
     }
     return std::filesystem::path();
-  }();
-  return dir;
+  }()};
+  return folder.path;
 }
 
 /// Images in [0, 255] (uint8, (n, 1, 28, 28)) from `seed`, labels all 0 (callers set them).
