@@ -258,6 +258,23 @@ if "$aimc" help train >/dev/null 2>&1; then
     "$aimc" train --ir-aware-card sot_mram --ir-aware-every 0 --out "$tmp/ir.pt"
   refused "calibration without a card" "need --card" \
     "$aimc" test --model "$model" --calibration-images 8
+  # Bring your own network: a TorchScript file imported on the fly (docs/byo.md).
+  refused "a file that is no TorchScript model" "$tmp/cut.pt: not a TorchScript model" \
+    "$aimc" test --torchscript "$tmp/cut.pt" --data fashion-mnist --test-subset 10 --chips 1
+  refused "--torchscript without --data" "--torchscript and --data go together" \
+    "$aimc" test --torchscript "$tmp/cut.pt"
+  if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+    /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/../../src/nn/testdata/make_torchscript.py" \
+      "$tmp/ts" >/dev/null 2>&1
+    "$aimc" test --torchscript "$tmp/ts/lenet.pt" --data fashion-mnist --import-images 32 \
+      --card sot_mram --wire-ohm 20 --test-subset 20 --chips 1 >"$tmp/stdout" 2>&1
+    check "test --torchscript: maps every layer and runs on a chip with wires" bash -c \
+      "grep -q '^15 (Linear): analog, threshold ratio' '$tmp/stdout' && grep -q 'accuracy mean' '$tmp/stdout'"
+    "$aimc" test --torchscript "$tmp/ts/mixed.pt" --data fashion-mnist --import-images 32 \
+      --test-subset 20 --chips 1 >"$tmp/stdout" 2>&1
+    check "test --torchscript: names the layers kept digital" \
+      grep -q "^2 (Conv2d): digital (float): a crossbar layer takes no dilation" "$tmp/stdout"
+  fi
   refused "energy: a negative ADC figure of merit" "energy.adc.walden_fj_per_step" \
     "$aimc" energy --model "$model" --adc-walden-fj -1
   refused "energy: an unknown wire preset" "layout7nm" \

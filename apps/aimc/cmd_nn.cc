@@ -14,6 +14,7 @@
 #include "aimc/experiment/chip.h"
 #include "aimc/mapping/ternary.h"
 #include "aimc/nn/data.h"
+#include "aimc/nn/torchscript.h"
 #include "aimc/nn/train.h"
 #include "commands.h"
 
@@ -159,6 +160,10 @@ void RegisterTrain(CLI::App& app) {
 void RegisterTest(CLI::App& app) {
   struct Args {
     fs::path model;
+    fs::path torchscript;
+    std::string dataset;
+    nn::ImportOptions import;
+    double threshold_ratio = 0.0;
     double sigma_test = 0.0;
     int chips = 10;
     int chips_per_pass = 0;
@@ -182,7 +187,25 @@ void RegisterTest(CLI::App& app) {
       "Test a trained model on N Monte-Carlo chips (one chip = one draw, fixed over the test "
       "set): weight noise on the ternary levels (--sigma-test), or devices drawn from a card with "
       "the exact circuit of every tile (--card). Prints mean, std, min, max accuracy.");
-  cmd->add_option("--model", a->model, "Model file from aimc train")->required();
+  CLI::Option* model = cmd->add_option("--model", a->model, "Model file from aimc train");
+  CLI::Option* ts = cmd->add_option(
+      "--torchscript", a->torchscript,
+      "Instead of --model: a float PyTorch network saved with torch.jit.save(torch.jit.script("
+      "model)), an nn.Sequential; its Conv2d/Linear layers become ternary analog layers by "
+      "post-training quantization on training images, the rest stays digital (docs/byo.md)");
+  model->excludes(ts);
+  cmd->add_option("--data", a->dataset, "With --torchscript: the data set (as for aimc train)");
+  cmd->add_option("--import-images", a->import.calibration_images,
+                  "With --torchscript: training images that calibrate the quantization")
+      ->capture_default_str();
+  cmd->add_option("--act-bits", a->import.act_bits,
+                  "With --torchscript: bits of the analog layers' inputs (0: float)")
+      ->capture_default_str();
+  cmd->add_option("--threshold-ratio", a->threshold_ratio,
+                  "With --torchscript: one TWN threshold ratio for every layer (default: per "
+                  "layer the one of least output error among 0.3, 0.4, ..., 1.0)");
+  cmd->add_flag("--float-first-last", a->import.float_first_last,
+                "With --torchscript: keep the first and last layer float and digital");
   cmd->add_option("--sigma-test", a->sigma_test, "sigma_w,test, same for every level")->capture_default_str();
   cmd->add_option("--card", a->card,
                   "Device card (file or preset name): every weight a pair of devices drawn from "
@@ -223,7 +246,18 @@ void RegisterTest(CLI::App& app) {
     Require(a->test_subset >= 0, "--test-subset must be >= 0 (0: all), got {}", a->test_subset);
     if (!a->csv.empty()) RequireOutputFile(a->csv);
     nn::SetThreads(a->threads);
-    nn::Model model = nn::LoadModel(a->model);
+    Require(!a->model.empty() || !a->torchscript.empty(), "give --model or --torchscript");
+    Require(a->torchscript.empty() == a->dataset.empty(),
+            "--torchscript and --data go together (a model file knows its data)");
+    nn::Model model;
+    if (a->torchscript.empty()) {
+      model = nn::LoadModel(a->model);
+    } else {
+      if (a->threshold_ratio > 0) a->import.threshold_ratios = {a->threshold_ratio};
+      a->import.Validate();
+      model.info.training.dataset = a->dataset;
+      model.info.training.data_dir = a->data_dir;
+    }
     experiment::ChipSpec spec =
         experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(a->sigma_test));
     if (!a->card.empty()) {
@@ -255,6 +289,17 @@ void RegisterTest(CLI::App& app) {
             a->calibration_images);
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
     const nn::DataSplit split = nn::LoadData(model.info.training.dataset, dir);
+    if (!a->torchscript.empty()) {
+      // Calibration of the quantization on training images; the test images stay unseen.
+      const nn::ImportResult imported = nn::ImportTorchScript(a->torchscript, a->import, split.train);
+      fmt::print("{}", imported.Describe());
+      model.network = imported.network;
+      model.info.network = imported.network->options();
+      a->model = a->torchscript;
+      const nn::Dataset test = split.test.Head(a->test_subset);
+      fmt::print("{} imported: digital accuracy {:.2f} % on {} test images\n",
+                 a->torchscript.string(), 100 * nn::Evaluate(*model.network, test), test.size());
+    }
     // Calibration images come from the training set: the test images stay unseen.
     if (a->calibration_images > 0) {
       spec.calibration =

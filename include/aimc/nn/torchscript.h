@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "aimc/nn/data.h"
+#include "aimc/nn/network.h"
+
+namespace aimc::nn {
+
+/// How a float PyTorch network (a TorchScript file) becomes an aimc network: post-training
+/// quantization of every Conv2d/Linear it can map to ternary weights, calibrated on training
+/// images (docs/byo.md).
+struct ImportOptions {
+  /// Bits of every analog layer's input (0: float). The first layer takes the image, 8-bit
+  /// pixels in [0, 1], as aimc's own networks do.
+  int act_bits = 8;
+  /// The input range alpha of each analog layer (but the first): this percentile of its inputs
+  /// on the calibration images (inputs clipped to [0, alpha], then act_bits levels). A fixed
+  /// alpha > 0 replaces it (input_alpha).
+  double input_percentile = 99.9;
+  double input_alpha = 0.0;
+  bool per_channel = true;  // ternary scale per output channel
+  /// TWN threshold ratios tried per layer: the one whose output on the calibration inputs is
+  /// closest (mean squared error) to the float layer's output is kept. One entry: fixed.
+  std::vector<double> threshold_ratios = {0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+  /// Keep the first and the last weight layer float and digital.
+  bool float_first_last = false;
+  /// Calibration images (the first N of the set given to ImportTorchScript).
+  std::int64_t calibration_images = 256;
+
+  void Validate() const;
+  nlohmann::json ToJson() const;
+};
+
+/// What became of one Conv2d/Linear of the imported module.
+struct ImportedLayer {
+  std::string name;    // the submodule's path in the TorchScript module ("features.0")
+  std::string kind;    // "Conv2d" or "Linear"
+  bool analog = false; // ternary on arrays; else float and digital
+  std::string reason;  // why it stays digital (empty when analog)
+  double threshold_ratio = 0.0;
+  double input_alpha = 0.0;
+  double relative_error = 0.0;  // ||y_ternary - y_float|| / ||y_float|| on the calibration inputs
+};
+
+/// The network and what was made of each weight layer, in forward order.
+struct ImportResult {
+  Network network;
+  std::vector<ImportedLayer> layers;
+  /// One line per layer for the user ("features.0 Conv2d 1->6 k5: analog, ratio 0.7, ...").
+  std::string Describe() const;
+};
+
+/// Imports a TorchScript module (torch.jit.save of a scripted or traced nn.Module, PyTorch
+/// 1.13+) as an aimc network (arch "torchscript") that runs on chips like the built-in ones
+/// (experiment::Chip, TestChips).
+///
+/// What it takes: an nn.Sequential, nested Sequentials allowed, of Conv2d, Linear, BatchNorm2d/
+/// BatchNorm1d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Dropout and
+/// Identity, taking images (N, C, H, W) scaled to [0, 1] and returning logits. A module with its
+/// own forward (anything but a Sequential) or another submodule type is refused (aimc::Error
+/// naming it). Each Conv2d/Linear whose input is non-negative (the image, or a ReLU's output
+/// through pooling/flatten/dropout) and that a crossbar can take (square kernel, symmetric zero
+/// padding, no dilation, one group) becomes a ternary AnalogLayer; the others stay float and
+/// digital, and ImportResult::layers says why. A BatchNorm right after a layer is folded into it
+/// on chips, as in aimc's networks.
+///
+/// `calibration`: training images (the first options.calibration_images of it) whose shapes and
+/// classes define the network's input; never test images.
+///
+///   ImportResult r = ImportTorchScript("lenet.pt", {}, LoadData("fashion-mnist").train);
+///   experiment::TestChips(*r.network, test, spec, 10, seed);
+ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOptions& options,
+                               const Dataset& calibration);
+
+}  // namespace aimc::nn

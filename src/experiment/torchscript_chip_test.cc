@@ -1,0 +1,107 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "aimc/device/card.h"
+#include "aimc/experiment/chip.h"
+#include "aimc/nn/torchscript.h"
+#include "aimc/nn/train.h"
+#include "../nn/torchscript_testing.h"
+
+namespace aimc::experiment {
+namespace {
+
+namespace fs = std::filesystem;
+
+#define REQUIRE_MODELS()                                                                  \
+  const fs::path models = nn::testing::TorchScriptModels();                               \
+  if (models.empty()) GTEST_SKIP() << "no Python interpreter that imports torch (python3-torch)"
+
+nn::ImportOptions LikeBuiltIn() {
+  nn::ImportOptions o;
+  o.act_bits = 4;
+  o.input_alpha = 4.0;
+  o.threshold_ratios = {0.7};
+  o.calibration_images = 16;
+  return o;
+}
+
+// Labels: the digital network's own predictions, so that the digital accuracy is 1 and a chip's
+// accuracy says how far it moves the network.
+nn::Dataset Labeled(nn::NetworkImpl& net, std::int64_t n, std::uint64_t seed) {
+  nn::Dataset d = nn::testing::RandomImages(n, seed);
+  torch::NoGradGuard no_grad;
+  // Brightness from 0 to 1 over the set, and a bright band at a row that moves with n: images
+  // that the networks tell apart (uniform noise alone gets one class).
+  d.images = (d.images.to(torch::kFloat) * torch::linspace(0, 1, n).view({n, 1, 1, 1}))
+                 .to(torch::kUInt8);
+  for (std::int64_t i = 0; i < n; ++i) d.images[i][0][(i * 5) % 28].fill_(255);
+  d.labels = net.forward(nn::ToInput(d.images)).argmax(1);
+  return d;
+}
+
+// The imported LeNet-5 on chips with devices and wires (exact IR drop, tiles of 128 rows so that
+// layers split) against aimc's own LeNet-5 with the same weights: the same chip seed draws the
+// same devices for the same ternary layers, so logits agree to float rounding (1e-4 of the
+// largest: the effective weights are identical doubles, only BatchNorm folding's float
+// products may round differently), and every chip's accuracy is the same.
+TEST(TorchScriptChip, ImportedLeNetOnChipsWithWiresEqualsTheBuiltInOne) {
+  REQUIRE_MODELS();
+  nn::Network builtin = nn::testing::BuiltInLeNetLike(models / "lenet.pt");
+  const nn::ImportResult r =
+      nn::ImportTorchScript(models / "lenet.pt", LikeBuiltIn(), nn::testing::RandomImages(16, 1));
+  const nn::Dataset test = Labeled(*builtin, 200, 7);
+
+  std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
+  card->set_physics({});
+  ChipOptions options;
+  options.tile_rows = 128;
+  options.crossbar.wire_row_ohm = options.crossbar.wire_col_ohm = 2.0;
+  const ChipSpec spec = ChipSpec::Devices(card, options);
+
+  const torch::Tensor x = nn::ToInput(test.images);
+  torch::Tensor digital, a, b;
+  {
+    torch::NoGradGuard no_grad;
+    digital = builtin->forward(x);
+    Chip on_builtin(*builtin, spec, 11);
+    a = builtin->forward(x);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    Chip on_imported(*r.network, spec, 11);
+    b = r.network->forward(x);
+  }
+  const double scale = a.abs().max().item<double>();
+  EXPECT_LE((a - b).abs().max().item<double>(), 1e-4 * scale);
+  // The chip matters: wires and device spread move the logits well beyond that bound.
+  EXPECT_GT((a - digital).abs().max().item<double>(), 1e-2 * scale);
+
+  const ChipStats s1 = TestChips(*builtin, test, spec, 3, 21);
+  const ChipStats s2 = TestChips(*r.network, test, spec, 3, 21);
+  EXPECT_EQ(s1.accuracies, s2.accuracies);
+  EXPECT_LT(s1.mean, 1.0);
+  EXPECT_GT(std::get<0>(at::_unique(test.labels)).numel(), 1);  // not one class for all
+}
+
+// mixed.pt has float steps outside AnalogLayers (a dilated conv, a Linear after a BatchNorm,
+// an unfolded BatchNorm): chips side by side must give each chip what it gets alone (the
+// results do not depend on chips_per_pass), and noise-free chips the digital accuracy.
+TEST(TorchScriptChip, DigitalStepsWorkWithChipsSideBySide) {
+  REQUIRE_MODELS();
+  const nn::ImportResult r =
+      nn::ImportTorchScript(models / "mixed.pt", {}, nn::testing::RandomImages(16, 5));
+  const nn::Dataset test = Labeled(*r.network, 100, 8);
+  EXPECT_EQ(nn::Evaluate(*r.network, test), 1.0);
+  EXPECT_GT(std::get<0>(at::_unique(test.labels)).numel(), 1);  // not one class for all
+  const ChipSpec noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(1.0));
+  const std::vector<std::uint64_t> seeds = {1, 2, 3};
+  const std::vector<double> one = EvaluateChips(*r.network, test, noisy, seeds, 1);
+  const std::vector<double> three = EvaluateChips(*r.network, test, noisy, seeds, 3);
+  EXPECT_EQ(one, three);
+  EXPECT_LT(*std::min_element(one.begin(), one.end()), 1.0);  // the noise acts
+  const ChipSpec clean = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.0));
+  for (const double acc : EvaluateChips(*r.network, test, clean, seeds, 3)) EXPECT_EQ(acc, 1.0);
+}
+
+}  // namespace
+}  // namespace aimc::experiment

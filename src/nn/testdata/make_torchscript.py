@@ -1,0 +1,90 @@
+"""TorchScript models for torchscript_test.cc: python3 make_torchscript.py OUT_DIR.
+
+lenet.pt        aimc's LeNet-5 (src/nn/network.cc, 28x28 input) as an nn.Sequential with random
+                weights and BatchNorm statistics (seeded); the test copies them into aimc's own
+                LeNet-5 and expects the same outputs, digital and on chips.
+lenet_traced.pt the same, torch.jit.trace'd (Conv2d keeps no stride or padding): refused.
+custom.pt       a module with its own forward: refused.
+sigmoid.pt      a Sequential with an nn.Sigmoid: refused, naming it.
+same.pt         padding='same' (mapped, padding 1); reflect.pt padding_mode='reflect': refused.
+mixed.pt        a Sequential with a dilated Conv2d and a Linear whose input can be negative:
+                both stay digital, named; the rest is mapped.
+"""
+import os
+import sys
+
+import torch
+import torch.nn as nn
+
+
+def lenet5():
+    # conv 6@5x5 (pad 2), BN, maxpool 2, ReLU, conv 16@5x5, BN, maxpool 2, ReLU, FC 400-120-84-10
+    # with BN and ReLU after FC1 and FC2: aimc's LeNet5Impl, whose ReLUs are its layers' input
+    # quantizers.
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(400, 120), nn.BatchNorm1d(120), nn.ReLU(),
+        nn.Linear(120, 84), nn.BatchNorm1d(84), nn.ReLU(),
+        nn.Linear(84, 10))
+
+
+def randomize_norms(model, gen):
+    # Non-trivial eval-mode BatchNorm, so that folding it is tested.
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            c = m.num_features
+            m.weight.data = 0.5 + torch.rand(c, generator=gen)
+            m.bias.data = 0.1 * torch.randn(c, generator=gen)
+            m.running_mean.data = 0.1 * torch.randn(c, generator=gen)
+            m.running_var.data = 0.5 + torch.rand(c, generator=gen)
+
+
+class Custom(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)) * 2
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(5)
+    gen = torch.Generator().manual_seed(6)
+    net = lenet5()
+    randomize_norms(net, gen)
+    net.eval()
+    torch.jit.save(torch.jit.script(net), os.path.join(out, "lenet.pt"))
+    torch.jit.save(torch.jit.trace(net, torch.zeros(2, 1, 28, 28)),
+                   os.path.join(out, "lenet_traced.pt"))
+    torch.jit.save(torch.jit.script(Custom().eval()), os.path.join(out, "custom.pt"))
+    torch.jit.save(torch.jit.script(nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.Sigmoid())),
+                   os.path.join(out, "sigmoid.pt"))
+    for name, conv in (("same", nn.Conv2d(1, 4, 3, padding="same")),
+                       ("reflect", nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect"))):
+        net = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 28 * 28, 10))
+        torch.jit.save(torch.jit.script(net.eval()), os.path.join(out, name + ".pt"))
+    mixed = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=2, dilation=2), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8),
+        nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
+    randomize_norms(mixed, gen)
+    # Logits that differ between images (the default init gives one class for all): the last
+    # layer centered and scaled on images of random brightness.
+    mixed.eval()
+    with torch.no_grad():
+        images = torch.rand(64, 1, 28, 28, generator=gen) * torch.rand(64, 1, 1, 1, generator=gen)
+        features = mixed[:-1](images)
+        logits = mixed[-1](features)
+        mixed[-1].weight.data /= logits.std(0).mean()
+        mixed[-1].bias.data -= mixed[-1](features).mean(0)
+    torch.jit.save(torch.jit.script(mixed.eval()), os.path.join(out, "mixed.pt"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,553 @@
+#include "aimc/nn/torchscript.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "aimc/common/error.h"
+#include "aimc/nn/quant.h"
+
+namespace aimc::nn {
+namespace F = torch::nn::functional;
+
+void ImportOptions::Validate() const {
+  Require(act_bits >= 0 && act_bits <= 16, "import act_bits must be in 0..16 (0: float), got {}",
+          act_bits);
+  Require(input_percentile > 0.0 && input_percentile <= 100.0,
+          "import input_percentile must be in (0, 100], got {}", input_percentile);
+  Require(std::isfinite(input_alpha) && input_alpha >= 0.0,
+          "import input_alpha must be >= 0 (0: from the calibration images), got {}", input_alpha);
+  Require(!threshold_ratios.empty(), "import threshold_ratios: at least one ratio");
+  for (double r : threshold_ratios)
+    Require(r >= 0.0 && r < 10.0, "import threshold_ratios must be in [0, 10), got {}", r);
+  Require(calibration_images >= 1, "import calibration_images must be >= 1, got {}",
+          calibration_images);
+}
+
+nlohmann::json ImportOptions::ToJson() const {
+  return {{"act_bits", act_bits},
+          {"input_percentile", input_percentile},
+          {"input_alpha", input_alpha},
+          {"per_channel", per_channel},
+          {"threshold_ratios", threshold_ratios},
+          {"float_first_last", float_first_last},
+          {"calibration_images", calibration_images}};
+}
+
+std::string ImportResult::Describe() const {
+  std::string s;
+  for (const ImportedLayer& l : layers) {
+    if (l.analog)
+      s += fmt::format("{} ({}): analog, threshold ratio {}, input alpha {:.4g}, relative output "
+                       "error {:.4f} on the calibration images\n",
+                       l.name, l.kind, l.threshold_ratio, l.input_alpha, l.relative_error);
+    else
+      s += fmt::format("{} ({}): digital (float): {}\n", l.name, l.kind, l.reason);
+  }
+  return s;
+}
+
+namespace {
+
+using torch::jit::Module;
+
+// The class name of a torch.nn module ("Conv2d"), or "" for anything else (a user's class).
+// TorchScript names them __torch__.torch.nn.modules.<file>[.___torch_mangle_N].<Class>.
+std::string TorchNnClass(const Module& m) {
+  const auto& name = m.type()->name();
+  if (!name) return {};
+  const std::string q = name->qualifiedName();
+  if (q.rfind("__torch__.torch.nn.modules.", 0) != 0) return {};
+  return name->name();
+}
+
+std::string DescribeType(const Module& m) {
+  const auto& name = m.type()->name();
+  return name ? name->qualifiedName() : "an unnamed type";
+}
+
+// A leaf of the flattened Sequential, in forward order.
+struct Leaf {
+  std::string name;  // its path, "0", "features.3"
+  std::string type;  // torch.nn class name
+  Module module;
+};
+
+void Flatten(const Module& m, const std::string& prefix, std::vector<Leaf>& out) {
+  for (const auto& child : m.named_children()) {
+    const std::string name = prefix.empty() ? child.name : prefix + "." + child.name;
+    const std::string type = TorchNnClass(child.value);
+    if (type == "Sequential") {
+      Flatten(child.value, name, out);
+      continue;
+    }
+    static const std::vector<std::string> kKnown = {
+        "Conv2d",  "Linear",  "BatchNorm2d", "BatchNorm1d", "ReLU",     "ReLU6",
+        "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "Identity"};
+    Require(std::find(kKnown.begin(), kKnown.end(), type) != kKnown.end(),
+            "submodule '{}' is {}: aimc imports Sequentials of Conv2d, Linear, BatchNorm2d, "
+            "BatchNorm1d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Dropout "
+            "and Identity",
+            name, DescribeType(child.value));
+    out.push_back({name, type, child.value});
+  }
+}
+
+std::vector<std::int64_t> Ints(const c10::IValue& v) {
+  if (v.isInt()) return {v.toInt()};
+  std::vector<std::int64_t> out;
+  for (const auto& e : v.toTupleRef().elements()) out.push_back(e.toInt());
+  return out;
+}
+
+torch::Tensor OptionalTensor(const Module& m, const std::string& name) {
+  if (!m.hasattr(name)) return {};
+  const c10::IValue v = m.attr(name);
+  return v.isTensor() ? v.toTensor().detach().to(torch::kFloat).clone() : torch::Tensor();
+}
+
+// A Conv2d/Linear as read from the module.
+struct WeightLayer {
+  LayerKind kind = LayerKind::kLinear;
+  torch::Tensor weight, bias;
+  std::vector<std::int64_t> stride{1, 1}, padding{0, 0}, dilation{1, 1};
+  std::int64_t groups = 1;
+  std::string unsupported;  // why a crossbar cannot take it as it is (empty: it can)
+};
+
+WeightLayer ReadWeightLayer(const Leaf& leaf) {
+  WeightLayer w;
+  w.weight = OptionalTensor(leaf.module, "weight");
+  w.bias = OptionalTensor(leaf.module, "bias");
+  Require(w.weight.defined(), "submodule '{}' ({}) has no weight tensor", leaf.name, leaf.type);
+  if (leaf.type == "Linear") {
+    Require(w.weight.dim() == 2, "submodule '{}' (Linear): weight of shape {}", leaf.name,
+            c10::str(w.weight.sizes()));
+    return w;
+  }
+  w.kind = LayerKind::kConv;
+  Require(leaf.module.hasattr("stride") && leaf.module.hasattr("padding"),
+          "submodule '{}' (Conv2d) keeps no stride and padding, as in a module made by "
+          "torch.jit.trace: save torch.jit.script(model) instead",
+          leaf.name);
+  Require(w.weight.dim() == 4, "submodule '{}' (Conv2d): weight of shape {}", leaf.name,
+          c10::str(w.weight.sizes()));
+  const Module& m = leaf.module;
+  w.stride = Ints(m.attr("stride"));
+  w.dilation = Ints(m.attr("dilation"));
+  w.groups = m.attr("groups").toInt();
+  const c10::IValue padding = m.attr("padding");
+  const std::string mode = m.attr("padding_mode").toStringRef();
+  if (padding.isString()) {
+    // 'valid': none; 'same': dilation * (k - 1) / 2 on each side, where that is a whole number
+    // (else PyTorch pads one more on one side, which no symmetric padding reproduces).
+    w.padding = {0, 0};
+    if (padding.toStringRef() == "same") {
+      for (std::size_t d = 0; d < 2; ++d) {
+        const std::int64_t total = w.dilation.at(d) * (w.weight.size(2 + d) - 1);
+        Require(total % 2 == 0,
+                "submodule '{}' (Conv2d): padding='same' of an even kernel pads unequally; give "
+                "the padding as numbers",
+                leaf.name);
+        w.padding[d] = total / 2;
+      }
+    }
+  } else {
+    w.padding = Ints(padding);
+  }
+  Require(mode == "zeros" || w.padding == std::vector<std::int64_t>{0, 0},
+          "submodule '{}' (Conv2d): padding_mode '{}' is not supported (zeros only)", leaf.name,
+          mode);
+  std::vector<std::string> why;
+  if (w.weight.size(2) != w.weight.size(3))
+    why.push_back(fmt::format("a {}x{} kernel (square only)", w.weight.size(2), w.weight.size(3)));
+  if (w.stride.size() != 2 || w.stride[0] != w.stride[1]) why.push_back("unequal strides");
+  if (w.padding.size() != 2 || w.padding[0] != w.padding[1]) why.push_back("unequal padding");
+  if (w.dilation != std::vector<std::int64_t>{1, 1}) why.push_back("dilation != 1");
+  if (w.groups != 1) why.push_back(fmt::format("groups={}", w.groups));
+  for (std::size_t i = 0; i < why.size(); ++i)
+    w.unsupported += (i ? ", " : "") + why[i];
+  if (!w.unsupported.empty()) w.unsupported = "a crossbar layer takes no " + w.unsupported;
+  return w;
+}
+
+// The float product of a weight layer, `chips` copies side by side (grouped).
+torch::Tensor FloatProduct(const WeightLayer& w, torch::Tensor x, std::int64_t chips) {
+  const std::int64_t in = w.weight.size(1) * (w.kind == LayerKind::kConv ? w.groups : 1);
+  if (chips > 1 && x.size(1) == in) {  // the image: the same input for every chip
+    std::vector<std::int64_t> repeat(static_cast<std::size_t>(x.dim()), 1);
+    repeat[1] = chips;
+    x = x.repeat(repeat);
+  }
+  std::vector<std::int64_t> repeat(static_cast<std::size_t>(w.weight.dim()), 1);
+  repeat[0] = chips;
+  const torch::Tensor weight = chips > 1 ? w.weight.repeat(repeat) : w.weight;
+  const torch::Tensor bias = w.bias.defined() && chips > 1 ? w.bias.repeat({chips}) : w.bias;
+  if (w.kind == LayerKind::kConv)
+    return F::conv2d(x, weight, F::Conv2dFuncOptions()
+                                    .bias(bias)
+                                    .stride(w.stride)
+                                    .padding(w.padding)
+                                    .dilation(w.dilation)
+                                    .groups(w.groups * chips));
+  if (chips == 1) return F::linear(x, weight, bias);
+  const std::int64_t n = x.size(0);
+  const torch::Tensor xk = x.view({n, chips, -1}).transpose(0, 1);
+  const torch::Tensor wk = weight.view({chips, w.weight.size(0), -1}).transpose(1, 2);
+  torch::Tensor y = torch::bmm(xk, wk).transpose(0, 1).reshape({n, -1});
+  return bias.defined() ? y.add_(bias) : y;
+}
+
+// Eval-mode BatchNorm with its statistics `chips` times side by side.
+struct NormStats {
+  torch::Tensor weight, bias, mean, var;
+  double eps = 1e-5;
+  torch::Tensor operator()(const torch::Tensor& x, std::int64_t chips) const {
+    auto rep = [chips](const torch::Tensor& t) {
+      return t.defined() && chips > 1 ? t.repeat({chips}) : t;
+    };
+    return F::batch_norm(x, rep(mean), rep(var),
+                         F::BatchNormFuncOptions().weight(rep(weight)).bias(rep(bias)).eps(eps));
+  }
+};
+
+NormStats ReadNorm(const Leaf& leaf) {
+  NormStats n;
+  n.weight = OptionalTensor(leaf.module, "weight");
+  n.bias = OptionalTensor(leaf.module, "bias");
+  n.mean = OptionalTensor(leaf.module, "running_mean");
+  n.var = OptionalTensor(leaf.module, "running_var");
+  n.eps = leaf.module.attr("eps").toDouble();
+  Require(n.mean.defined() && n.var.defined(),
+          "submodule '{}' ({}) has no running statistics (track_running_stats=False): aimc "
+          "evaluates with fixed statistics",
+          leaf.name, leaf.type);
+  const std::int64_t c = n.mean.size(0);
+  if (!n.weight.defined()) n.weight = torch::ones({c});
+  if (!n.bias.defined()) n.bias = torch::zeros({c});
+  return n;
+}
+
+// What the import decides for one Conv2d/Linear before the network is built.
+struct LayerPlan {
+  WeightLayer layer;
+  ImportedLayer info;
+  bool first = false;  // takes the image
+  bool crossbar = true;  // an AnalogLayer (ternary, or float for float_first_last) can take it
+};
+
+double Percentile(const torch::Tensor& x, double percentile) {
+  const torch::Tensor flat = x.detach().reshape({-1}).to(torch::kFloat);
+  const std::int64_t n = flat.numel();
+  const auto k = std::clamp<std::int64_t>(
+      static_cast<std::int64_t>(std::ceil(percentile / 100.0 * static_cast<double>(n))), 1, n);
+  return std::get<0>(flat.kthvalue(k)).item<double>();
+}
+
+// Picks the threshold ratio whose ternary product is closest to the float one on `xq`.
+void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& options) {
+  WeightLayer ternary = plan.layer;
+  ternary.bias = torch::Tensor();
+  WeightLayer exact = ternary;
+  const torch::Tensor y = FloatProduct(exact, xq, 1);
+  const double norm = y.norm().item<double>();
+  double best = std::numeric_limits<double>::infinity();
+  for (double r : options.threshold_ratios) {
+    const TernaryWeights t = Ternarize(plan.layer.weight, options.per_channel, r);
+    ternary.weight = t.scale * t.levels.to(torch::kFloat);
+    const double err = (FloatProduct(ternary, xq, 1) - y).norm().item<double>();
+    if (err < best) {
+      best = err;
+      plan.info.threshold_ratio = r;
+      plan.info.relative_error = norm > 0.0 ? err / norm : 0.0;
+    }
+  }
+}
+
+// The imported Sequential: each Conv2d/Linear an AnalogLayer (ternary or float) or, where no
+// crossbar layer fits, a float product; every BatchNorm after an AnalogLayer folded on chips;
+// the other steps the module's own submodules.
+class TorchScriptNetworkImpl : public NetworkImpl {
+ public:
+  TorchScriptNetworkImpl(const NetworkOptions& o, const std::vector<Leaf>& leaves,
+                         const std::vector<LayerPlan>& plans)
+      : NetworkImpl(o) {
+    std::size_t next = 0;
+    bool after_layer = false;  // the last step was an AnalogLayer (a BatchNorm can fold)
+    for (const Leaf& leaf : leaves) {
+      if (leaf.type == "Conv2d" || leaf.type == "Linear") {
+        const LayerPlan& p = plans.at(next++);
+        if (!p.crossbar) {
+          WeightLayer w = p.layer;
+          steps_.push_back([this, w](const torch::Tensor& x) { return FloatProduct(w, x, chips()); });
+          after_layer = false;
+          continue;
+        }
+        AnalogLayerOptions lo;
+        lo.kind = p.layer.kind;
+        lo.in = p.layer.weight.size(1);
+        lo.out = p.layer.weight.size(0);
+        if (lo.kind == LayerKind::kConv) {
+          lo.kernel = p.layer.weight.size(2);
+          lo.stride = p.layer.stride[0];
+          lo.padding = p.layer.padding[0];
+        }
+        lo.bias = p.layer.bias.defined();
+        lo.ternary = p.info.analog;
+        lo.per_channel = o.per_channel;
+        lo.threshold_ratio = p.info.analog ? p.info.threshold_ratio : o.threshold_ratio;
+        lo.input_bits = p.first && o.act_bits > 0 ? 8 : o.act_bits;
+        lo.learn_alpha = false;
+        lo.input_alpha = p.info.input_alpha;
+        AnalogLayer layer = AddLayer(Sanitize(leaf.name), lo);
+        {
+          torch::NoGradGuard no_grad;
+          layer->Weight().copy_(p.layer.weight);
+          if (lo.bias) layer->Bias().copy_(p.layer.bias);
+        }
+        steps_.push_back([layer](const torch::Tensor& x) mutable { return layer(x); });
+        last_layer_ = layer;
+        after_layer = true;
+        continue;
+      }
+      if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
+        const NormStats n = ReadNorm(leaf);
+        if (after_layer) {
+          if (leaf.type == "BatchNorm2d")
+            AddFolded<torch::nn::BatchNorm2d>(leaf.name, n);
+          else
+            AddFolded<torch::nn::BatchNorm1d>(leaf.name, n);
+        } else {
+          steps_.push_back([this, n](const torch::Tensor& x) { return n(x, chips()); });
+        }
+        after_layer = false;
+        continue;
+      }
+      torch::jit::Module m = leaf.module;
+      m.eval();
+      steps_.push_back([m](const torch::Tensor& x) mutable {
+        return m.forward({x}).toTensor();
+      });
+      after_layer = false;
+      if (leaf.type == "MaxPool2d") pools_.push_back(PoolOf(leaf));
+    }
+  }
+
+  torch::Tensor forward(const torch::Tensor& images) override {
+    torch::Tensor x = images;
+    for (auto& step : steps_) x = step(x);
+    return x;
+  }
+
+  // Max pooling: kernel^2 - 1 comparisons per output; the element counts come from the import's
+  // trace of one image (per chip).
+  energy::OtherOps CountOtherOps(const std::vector<double>&) const override {
+    energy::OtherOps ops;
+    for (const Pool& p : pools_) ops.compares += (p.window - 1) * p.outputs;
+    return ops;
+  }
+
+  void SetPoolOutputs(const std::vector<double>& outputs) {
+    for (std::size_t i = 0; i < pools_.size() && i < outputs.size(); ++i)
+      pools_[i].outputs = outputs[i];
+  }
+
+ private:
+  struct Pool {
+    double window = 1.0;
+    double outputs = 0.0;
+  };
+
+  static Pool PoolOf(const Leaf& leaf) {
+    Pool p;
+    if (!leaf.module.hasattr("kernel_size")) return p;  // traced: unknown, not counted
+    const std::vector<std::int64_t> k = Ints(leaf.module.attr("kernel_size"));
+    p.window = static_cast<double>(k.size() == 1 ? k[0] * k[0] : k[0] * k[1]);
+    return p;
+  }
+
+  // torch::nn names may not contain dots.
+  static std::string Sanitize(std::string name) {
+    std::replace(name.begin(), name.end(), '.', '_');
+    return name;
+  }
+
+  template <typename Holder>
+  void AddFolded(const std::string& name, const NormStats& n) {
+    Holder norm(n.mean.size(0));
+    norm->options.eps(n.eps);
+    {
+      torch::NoGradGuard no_grad;
+      norm->weight.copy_(n.weight);
+      norm->bias.copy_(n.bias);
+      norm->running_mean.copy_(n.mean);
+      norm->running_var.copy_(n.var);
+    }
+    norm = AddNorm(Sanitize(name), last_layer_, norm);
+    norm->eval();
+    steps_.push_back([this, norm](const torch::Tensor& x) mutable { return Normalize(norm, x); });
+  }
+
+  std::vector<std::function<torch::Tensor(const torch::Tensor&)>> steps_;
+  AnalogLayer last_layer_{nullptr};
+  std::vector<Pool> pools_;
+};
+
+Module Load(const std::filesystem::path& path) {
+  Require(std::filesystem::is_regular_file(path), "{}: no such file", path.string());
+  try {
+    return torch::jit::load(path.string(), torch::kCPU);
+  } catch (const c10::Error& e) {
+    // The first line of torch's message says what is wrong; the rest is a C++ backtrace.
+    std::string what = e.what_without_backtrace();
+    what = what.substr(0, what.find('\n'));
+    Fail("{}: not a TorchScript model ({})", path.string(), what);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    Fail("{}: not a TorchScript model ({})", path.string(), what.substr(0, what.find('\n')));
+  }
+}
+
+}  // namespace
+
+ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOptions& options,
+                               const Dataset& calibration) {
+  options.Validate();
+  Require(calibration.size() > 0 && calibration.images.dim() == 4,
+          "importing {}: no calibration images", path.string());
+  Module module = Load(path);
+  module.eval();
+  const std::string top = TorchNnClass(module);
+  Require(top == "Sequential",
+          "{}: the module is {}, whose forward aimc cannot follow; aimc imports an "
+          "nn.Sequential (nested ones allowed) of Conv2d, Linear, BatchNorm, ReLU, pooling, "
+          "Flatten, Dropout and Identity (docs/byo.md)",
+          path.string(), DescribeType(module));
+  std::vector<Leaf> leaves;
+  try {
+    Flatten(module, "", leaves);
+  } catch (const Error& e) {
+    Fail("{}: {}", path.string(), e.what());
+  }
+
+  // Float pass over the calibration images: each weight layer's input, and whether it can be
+  // negative (an analog layer's DACs take [0, alpha]: a ReLU's output, or the image).
+  torch::NoGradGuard no_grad;
+  const Dataset calib = calibration.Head(options.calibration_images);
+  torch::Tensor x = ToInput(calib.images);
+  bool non_negative = true;
+  std::vector<LayerPlan> plans;
+  std::vector<double> pool_outputs;
+  std::int64_t classes = 0;
+  try {
+    for (const Leaf& leaf : leaves) {
+      if (leaf.type == "Conv2d" || leaf.type == "Linear") {
+        LayerPlan p;
+        p.layer = ReadWeightLayer(leaf);
+        p.first = plans.empty();
+        p.info.name = leaf.name;
+        p.info.kind = leaf.type;
+        if (!p.layer.unsupported.empty()) {
+          p.info.reason = p.layer.unsupported;
+        } else if (!non_negative) {
+          p.info.reason = "its input can be negative (no ReLU before it); an analog layer's "
+                          "input is a ReLU's output";
+        }
+        p.crossbar = p.info.reason.empty();
+        // The input range: the image's [0, 1], else the percentile (or the fixed alpha).
+        double alpha = 1.0;
+        if (!p.first) {
+          alpha = options.input_alpha > 0.0 ? options.input_alpha
+                                            : Percentile(x, options.input_percentile);
+          if (!(alpha > 0.0)) alpha = 1.0;  // a dead input: any range
+        }
+        p.info.input_alpha = alpha;
+        x = FloatProduct(p.layer, x, 1);
+        plans.push_back(std::move(p));
+        non_negative = false;
+        continue;
+      }
+      if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
+        x = ReadNorm(leaf)(x, 1);
+        non_negative = false;
+        continue;
+      }
+      Module m = leaf.module;
+      m.eval();
+      x = m.forward({x}).toTensor();
+      if (leaf.type == "ReLU" || leaf.type == "ReLU6") non_negative = true;
+      if (leaf.type == "MaxPool2d")
+        pool_outputs.push_back(static_cast<double>(x.numel() / x.size(0)));
+    }
+  } catch (const Error& e) {
+    Fail("{}: {}", path.string(), e.what());
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    Fail("{}: the module does not run on images of {} channels, {}x{} ({})", path.string(),
+         calibration.images.size(1), calibration.images.size(2), calibration.images.size(3),
+         what.substr(0, what.find('\n')));
+  }
+  classes = x.dim() == 2 ? x.size(1) : 0;
+  Require(!plans.empty(), "{}: no Conv2d or Linear layer to map", path.string());
+  Require(x.dim() == 2, "{}: the module's output has shape {}, expected logits (N, classes)",
+          path.string(), c10::str(x.sizes()));
+  if (calibration.classes > 0)
+    Require(classes == calibration.classes,
+            "{}: the module gives {} outputs, the data '{}' has {} classes", path.string(),
+            classes, calibration.name, calibration.classes);
+
+  // Which layers go on arrays, and their threshold ratios: each mapped layer's ternary product
+  // against its float product on its own (quantized) calibration inputs.
+  x = ToInput(calib.images);
+  std::size_t next = 0;
+  for (const Leaf& leaf : leaves) {
+    if (leaf.type == "Conv2d" || leaf.type == "Linear") {
+      LayerPlan& p = plans[next];
+      const bool edge = next == 0 || next + 1 == plans.size();
+      if (p.info.reason.empty() && options.float_first_last && edge)
+        p.info.reason = "first or last layer, kept float (float_first_last)";
+      p.info.analog = p.info.reason.empty();
+      if (p.info.analog) {
+        const int bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
+        const torch::Tensor xq =
+            PactQuantizeEval(x, torch::full({1}, p.info.input_alpha), bits);
+        ChooseRatio(p, xq, options);
+      }
+      x = FloatProduct(p.layer, x, 1);
+      ++next;
+    } else if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
+      x = ReadNorm(leaf)(x, 1);
+    } else {
+      Module m = leaf.module;
+      x = m.forward({x}).toTensor();
+    }
+  }
+
+  NetworkOptions no;
+  no.arch = "torchscript";
+  no.in_channels = calibration.images.size(1);
+  no.image_size = calibration.images.size(2);
+  no.classes = classes;
+  no.ternary = true;
+  no.act_bits = options.act_bits;
+  no.per_channel = options.per_channel;
+  no.threshold_ratio = options.threshold_ratios.front();
+  no.float_first_last = options.float_first_last;
+  auto net = std::make_shared<TorchScriptNetworkImpl>(no, leaves, plans);
+  net->SetPoolOutputs(pool_outputs);
+  net->eval();
+  ImportResult result;
+  result.network = net;
+  for (const LayerPlan& p : plans) result.layers.push_back(p.info);
+  return result;
+}
+
+}  // namespace aimc::nn
