@@ -1064,6 +1064,16 @@ nn::TrainOptions Tiny() {
   return t;
 }
 
+// IR-drop-aware training through SOT-MRAM devices at 1.5 MOhm with 50-ohm wire segments (a
+// visible IR drop), rebuilt every `every` steps.
+IrAwareOptions WiredIrAware(int every) {
+  IrAwareOptions ir;
+  ir.card = StaticSot()->WithRon(1.5e6);
+  ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = 50.0;
+  ir.rebuild_every_steps = every;
+  return ir;
+}
+
 // Reference: with ideal devices (no spread) and no wires a chip's effective weights are the
 // ternary levels exactly, so IR-drop-aware training is today's training: the same weights, bit
 // for bit, from the same seed (noise draws included).
@@ -1095,10 +1105,7 @@ TEST(IrAwareTraining, IdealChipWithoutWiresIsPlainTraining) {
 // it gives other weights than plain training.
 TEST(IrAwareTraining, WiresShrinkTheWeightsSeenInTraining) {
   const nn::DataSplit data = RandomSplit(160, 52);
-  IrAwareOptions ir;
-  ir.card = StaticSot()->WithRon(1.5e6);
-  ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = 50.0;
-  ir.rebuild_every_steps = 2;
+  const IrAwareOptions ir = WiredIrAware(2);
   auto builds = std::make_shared<std::int64_t>(0);
   nn::TrainOptions aware = Tiny();
   aware.hardware = ir.ToJson();
@@ -1127,10 +1134,7 @@ TEST(IrAwareTraining, WiresShrinkTheWeightsSeenInTraining) {
 // a full build (reference: Chip::EffectiveWeights of every layer at the new levels).
 TEST(IrAwareTraining, RebuildsOnlyTheLayersWhoseLevelsFlipped) {
   auto net = LeNet(56);
-  IrAwareOptions ir;
-  ir.card = StaticSot()->WithRon(1.5e6);
-  ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = 50.0;
-  ir.rebuild_every_steps = 1;
+  const IrAwareOptions ir = WiredIrAware(1);
   auto builds = std::make_shared<std::int64_t>(0), layers = std::make_shared<std::int64_t>(0);
   const auto hook = IrAwareHook(ir, builds, layers);
   auto analog = net->AnalogLayers();
@@ -1169,10 +1173,7 @@ TEST(IrAwareTraining, RebuildsOnlyTheLayersWhoseLevelsFlipped) {
 // offset 0 to rounding), whereas aiming at the bare levels would undo the IR drop it learned.
 TEST(IrAwareTraining, CalibrationAimsAtTheProductTrainedWith) {
   const nn::DataSplit data = RandomSplit(96, 53);
-  IrAwareOptions ir;
-  ir.card = StaticSot()->WithRon(1.5e6);
-  ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = 50.0;
-  ir.rebuild_every_steps = 2;
+  const IrAwareOptions ir = WiredIrAware(2);
   nn::TrainOptions aware = Tiny();
   aware.hardware = ir.ToJson();
   aware.before_step = IrAwareHook(ir);

@@ -74,17 +74,27 @@ double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_o
                    energy::InferenceCost* cost,
                    std::shared_ptr<const experiment::CalibrationSet> calibration) {
   const auto start = std::chrono::steady_clock::now();
+  // No spread: every seed gives the same chip.
+  const double error = ChipErrorPct(network, test, IdealCard(r_on_ohm, tmr), wire_scale,
+                                    /*seed=*/1, std::move(calibration), energy_options, cost);
+  if (seconds)
+    *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return error;
+}
+
+double ChipErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
+                    std::shared_ptr<const device::DeviceCard> card, double wire_scale,
+                    std::uint64_t seed,
+                    std::shared_ptr<const experiment::CalibrationSet> calibration,
+                    const energy::EnergyOptions* energy_options, energy::InferenceCost* cost) {
   experiment::ChipOptions options;
   options.crossbar.UseWires(circuit::Layout22nm(), wire_scale);
   if (calibration) options.calibration_images = calibration->images;
-  auto spec = experiment::ChipSpec::Devices(IdealCard(r_on_ohm, tmr), options);
+  auto spec = experiment::ChipSpec::Devices(std::move(card), options);
   spec.calibration = std::move(calibration);
-  // No spread: every seed gives the same chip.
-  experiment::Chip chip(network, spec, /*seed=*/1);
+  experiment::Chip chip(network, spec, seed);
   const double error = 100 * (1 - chip.Evaluate(test));
   if (energy_options && cost) *cost = chip.MeasureCost(test, *energy_options);
-  if (seconds)
-    *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return error;
 }
 

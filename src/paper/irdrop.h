@@ -55,6 +55,16 @@ double DigitalErrorPct(Cnn1IrDrop& cnn1);
 /// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken, `cost` (with
 /// `energy_options`) the cost of an inference on the same chip. One work unit of Fig. 16 and of
 /// a step of Table I's R_ON bisection.
+/// Test error (%) of `network` on one chip of `card` drawn from `seed`, with wires `wire_scale` x
+/// the 22 nm layout's, calibrated with `calibration` when given; `cost` (with `energy_options`)
+/// the cost of an inference on the same chip. The chip of Figs. 16, 22, 23 and 24.
+double ChipErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
+                    std::shared_ptr<const device::DeviceCard> card, double wire_scale,
+                    std::uint64_t seed,
+                    std::shared_ptr<const experiment::CalibrationSet> calibration = nullptr,
+                    const energy::EnergyOptions* energy_options = nullptr,
+                    energy::InferenceCost* cost = nullptr);
+
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm,
                    double tmr, double wire_scale, double* seconds = nullptr,
                    const energy::EnergyOptions* energy_options = nullptr,

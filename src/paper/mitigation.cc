@@ -4,6 +4,7 @@
 // programming, IR-drop-aware training and all of them, on the same chips and the same budget.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <vector>
@@ -100,17 +101,11 @@ MitigationPlan PlanOf(const StudyOptions& options, const IrDropPlan& p16) {
   return p;
 }
 
-experiment::ChipOptions Wires(const MitigationPlan& plan) {
-  experiment::ChipOptions o;
-  o.crossbar.UseWires(circuit::Layout22nm(), plan.wire_scale);
-  return o;
-}
-
 experiment::IrAwareOptions IrAwareAt(const MitigationPlan& plan, double r_on_ohm,
                                      std::uint64_t seed) {
   experiment::IrAwareOptions ir;
   ir.card = IdealCard(r_on_ohm, plan.tmr);
-  ir.chip = Wires(plan);
+  ir.chip.crossbar.UseWires(circuit::Layout22nm(), plan.wire_scale);
   ir.rebuild_every_steps = plan.rebuild_every_steps;
   ir.seed = seed;
   return ir;
@@ -143,6 +138,15 @@ struct MitigationNets {
     return {{"base", base->file_hash}, {"noise", noise.file_hash}, {"ir", ir_hashes},
             {"all", all_hashes}};
   }
+  /// The calibration set of a network (its analog layers' inputs on the first N training
+  /// images), captured once per network.
+  std::shared_ptr<const experiment::CalibrationSet> CalibrationOf(StudyNetwork& net,
+                                                                 const nn::Dataset& images) {
+    auto& set = calibrations[&net];
+    if (!set) set = experiment::CaptureCalibration(*net.network, images);
+    return set;
+  }
+  std::map<const StudyNetwork*, std::shared_ptr<const experiment::CalibrationSet>> calibrations;
   StudyNetwork& For(Mitigation m, std::size_t r_on_index) {
     switch (m) {
       case Mitigation::kNoise: return noise;
@@ -188,30 +192,24 @@ MitigationNets TrainNets(const StudyOptions& options, const MitigationPlan& plan
     nets.ir.push_back(trained[1 + 2 * i]);
     nets.all.push_back(trained[2 + 2 * i]);
     // The deviation of the final levels (the file keeps that of the last rebuild, which levels
-    // may have left since): what calibration aims at for "all".
-    const experiment::IrAwareOptions ir = IrAwareAt(plan, r_on[i], options.run.seed);
-    for (StudyNetwork* n : {&nets.ir.back(), &nets.all.back()})
-      experiment::IrAwareHook(ir)(*n->network, 0);
+    // may have left since): what calibration aims at for "all", the one calibrated.
+    experiment::IrAwareHook(IrAwareAt(plan, r_on[i], options.run.seed))(*nets.all.back().network,
+                                                                        0);
   }
   return nets;
 }
 
-// Test error (%) of `network` on one chip of `card` with the plan's wires, calibrated (on the
-// first calibration_images training images) when asked.
-double ChipErrorPct(StudyNetwork& network, Cnn1IrDrop& cnn1, const MitigationPlan& plan,
-                    std::shared_ptr<const device::DeviceCard> card, bool calibrate,
-                    std::uint64_t seed) {
-  experiment::ChipOptions o = Wires(plan);
-  std::shared_ptr<const experiment::CalibrationSet> calibration;
-  if (calibrate) {
-    calibration = experiment::CaptureCalibration(
-        *network.network, cnn1.data.split.train.Head(plan.calibration_images));
-    o.calibration_images = calibration->images;
-  }
-  auto spec = experiment::ChipSpec::Devices(std::move(card), o);
-  spec.calibration = calibration;
-  experiment::Chip chip(*network.network, spec, seed);
-  return 100 * (1 - chip.Evaluate(cnn1.test));
+// Test error (%) of mitigation `m`'s network (trained at R_ON index `r`) on one chip of `card`
+// with the plan's wires, calibrated on the first calibration_images training images where the
+// mitigation calibrates.
+double UnitError(MitigationNets& nets, Mitigation m, std::size_t r, Cnn1IrDrop& cnn1,
+                 const MitigationPlan& plan, std::shared_ptr<const device::DeviceCard> card,
+                 std::uint64_t seed) {
+  StudyNetwork& net = nets.For(m, r);
+  return ChipErrorPct(*net.network, cnn1.test, std::move(card), plan.wire_scale, seed,
+                      Calibrated(m) ? nets.CalibrationOf(
+                                          net, cnn1.data.split.train.Head(plan.calibration_images))
+                                    : nullptr);
 }
 
 // Mean seconds per epoch of trainings (their files' history), for the training-cost ratio.
@@ -262,8 +260,7 @@ report::Figure Fig23(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
       [&](std::size_t i) {
         const Unit& u = units[i];
         const double r = plan.r_on_ohm[u.r];
-        return PackDoubles({ChipErrorPct(nets.For(u.m, u.r), cnn1, plan,
-                                         IdealCard(r, plan.tmr), Calibrated(u.m), 1)});
+        return PackDoubles({UnitError(nets, u.m, u.r, cnn1, plan, IdealCard(r, plan.tmr), 1)});
       },
       work);
   bar.Finish();
@@ -344,10 +341,9 @@ report::Figure Fig24(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
       [&](std::size_t i) {
         const Unit& u = units[i];
         // The same chips (devices) for every mitigation.
-        return PackDoubles({ChipErrorPct(
-            nets.For(u.m, at_sigma_r), cnn1, plan,
-            SpreadCard(plan.sigma_r_on_ohm, plan.tmr, plan.sigma_w[u.s]), Calibrated(u.m),
-            Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip)))});
+        return PackDoubles({UnitError(nets, u.m, at_sigma_r, cnn1, plan,
+                                      SpreadCard(plan.sigma_r_on_ohm, plan.tmr, plan.sigma_w[u.s]),
+                                      Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip)))});
       },
       work);
   bar.Finish();
