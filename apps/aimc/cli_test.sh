@@ -274,6 +274,33 @@ if "$aimc" help train >/dev/null 2>&1; then
       --test-subset 20 --chips 1 >"$tmp/stdout" 2>&1
     check "test --torchscript: names the layers kept digital" \
       grep -q "^2 (Conv2d): digital (float): a crossbar layer takes no dilation" "$tmp/stdout"
+    # docs/byo.md's path: import once, then the model file goes wherever a trained one goes.
+    "$aimc" import --torchscript "$tmp/ts/mixed.pt" --data fashion-mnist --import-images 32 \
+      --test-subset 50 --out "$tmp/mixed_aimc.pt" >"$tmp/stdout" 2>&1
+    check "import: saves a model file and names the digital layers" bash -c \
+      "test -s '$tmp/mixed_aimc.pt' && grep -q '^2 (Conv2d): digital (float)' '$tmp/stdout' && grep -q '4 weight layers (2 analog)' '$tmp/stdout'"
+    cat >"$tmp/byo.toml" <<TOML
+name = "byo"
+models = ["$tmp/mixed_aimc.pt"]
+cards = ["sot_mram"]
+test_images = 50
+[axes]
+r_on_ohm = [2e6, 6e6]
+wire_ohm = [0.0, 20.0]
+TOML
+    "$aimc" sweep "$tmp/byo.toml" --out "$tmp/byo.csv" --plot r_on_ohm >"$tmp/stdout" 2>&1
+    check "sweep of an imported model: 4 points" bash -c "test \$(wc -l <'$tmp/byo.csv') -eq 5"
+    check "sweep --plot: the figure's CSV and manifest, 2 curves of 2 points" bash -c \
+      "test -s '$tmp/byo_r_on_ohm.json' && test \$(wc -l <'$tmp/byo_r_on_ohm.csv') -eq 5 && grep -q '4 points of 2 curve' '$tmp/stdout'"
+    refused "sweep --plot of an unknown axis" "--plot 'chip' is none of" \
+      "$aimc" sweep "$tmp/byo.toml" --out "$tmp/byo.csv" --plot chip
+    "$aimc" train --init-from "$tmp/mixed_aimc.pt" --data fashion-mnist --epochs 1 \
+      --train-subset 256 --test-subset 50 --sigma-train 0.3 --lr 1e-4 --out "$tmp/mixed_ft.pt" \
+      >"$tmp/stdout" 2>&1
+    check "train --init-from an import: fine-tunes it with its own network" bash -c \
+      "grep -q 'mixed_ft.pt: 1 epochs' '$tmp/stdout'"
+    "$aimc" energy --model "$tmp/mixed_ft.pt" --card sot_mram --images 10 >"$tmp/stdout" 2>&1
+    check "energy of an imported model" grep -qi "per inference" "$tmp/stdout"
   fi
   refused "energy: a negative ADC figure of merit" "energy.adc.walden_fj_per_step" \
     "$aimc" energy --model "$model" --adc-walden-fj -1

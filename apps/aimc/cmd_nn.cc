@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +11,7 @@
 #include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "aimc/common/hash.h"
 #include "aimc/device/card.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/mapping/ternary.h"
@@ -78,7 +80,9 @@ void RegisterTrain(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--init-from", a->train.init_from,
                   "Fine-tune: start from this model's weights, BatchNorm statistics and PACT "
-                  "alphas instead of a random init (the network options must be the model's)");
+                  "alphas instead of a random init; the network is the model's (an imported one "
+                  "too) unless --net, --width, --act-bits, --float, --float-first-last or "
+                  "--per-layer-scale say otherwise (then they must equal the model's)");
   cmd->add_option("--width", a->width, "resnet26 width multiplier")->capture_default_str();
   cmd->add_option("--act-bits", a->act_bits, "Activation bits (0: float)")->capture_default_str();
   cmd->add_flag("--float", a->float_net, "Float weights (the baseline; no ternary, no noise)");
@@ -98,7 +102,15 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--ir-aware-variation", a->ir_redraw,
                 "Devices drawn from the card anew at every rebuild (device variation in "
                 "training); default: the card's nominal conductances, the IR drop alone");
-  cmd->callback([a] {
+  std::vector<CLI::Option*> network_options;
+  for (const char* name : {"--net", "--width", "--act-bits", "--float", "--float-first-last",
+                           "--per-layer-scale"})
+    network_options.push_back(cmd->get_option(name));
+  auto network_given = [network_options] {
+    return std::any_of(network_options.begin(), network_options.end(),
+                       [](const CLI::Option* o) { return o->count() > 0; });
+  };
+  cmd->callback([a, network_given] {
     if (!a->ir_card.empty()) {
       experiment::IrAwareOptions ir;
       std::shared_ptr<const device::DeviceCard> card = device::LoadCardOrPreset(a->ir_card);
@@ -143,6 +155,11 @@ void RegisterTrain(CLI::App& app) {
     net.ternary = !a->float_net;
     net.float_first_last = a->float_first_last;
     net.per_channel = !a->per_layer;
+    if (!a->train.init_from.empty() && !network_given()) {
+      // Fine-tuning takes the init model's network (an imported one included).
+      net = nn::LoadModel(a->train.init_from).info.network;
+      nn::RequireFits(net, data.train);
+    }
     net.Validate();
     const nn::Model result =
         nn::Train(net, a->train, data, a->out, [](const nn::EpochStats& s) {
@@ -351,6 +368,77 @@ void RegisterExport(CLI::App& app) {
   });
 }
 
+void RegisterImport(CLI::App& app) {
+  struct Args {
+    fs::path torchscript;
+    std::string dataset;
+    fs::path data_dir;
+    nn::ImportOptions import;
+    double threshold_ratio = 0.0;
+    std::int64_t test_subset = 0;
+    int threads = 1;
+    fs::path out;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "import",
+      "Import a float PyTorch network (torch.jit.save(torch.jit.script(model)) of an "
+      "nn.Sequential) as an aimc model file: its Conv2d/Linear layers become ternary analog "
+      "layers by post-training quantization on training images, the rest stays digital "
+      "(docs/byo.md). The model file then works like a trained one: aimc test, sweep, energy, "
+      "and aimc train --init-from (hardware-aware fine-tuning).");
+  cmd->add_option("--torchscript", a->torchscript, "The TorchScript file")->required();
+  cmd->add_option("--data", a->dataset,
+                  "The data set it takes (as for aimc train; the model file remembers it)")
+      ->required();
+  cmd->add_option("--data-dir", a->data_dir, "Folder with the data set's files");
+  cmd->add_option("--import-images", a->import.calibration_images,
+                  "Training images that calibrate the quantization (never test images)")
+      ->capture_default_str();
+  cmd->add_option("--act-bits", a->import.act_bits, "Bits of the analog layers' inputs (0: float)")
+      ->capture_default_str();
+  cmd->add_option("--threshold-ratio", a->threshold_ratio,
+                  "One TWN threshold ratio for every layer (default: per layer the one of least "
+                  "output error among 0.3, 0.4, ..., 1.0)");
+  cmd->add_flag("--float-first-last", a->import.float_first_last,
+                "Keep the first and last layer float and digital");
+  cmd->add_option("--test-subset", a->test_subset,
+                  "First N test images for the accuracy it prints (0: all)");
+  cmd->add_option("--threads", a->threads, "LibTorch/OpenBLAS threads")->capture_default_str();
+  cmd->add_option("--out", a->out, "Model file to write")->required();
+  cmd->callback([a] {
+    RequireOutputFile(a->out);
+    Require(a->test_subset >= 0, "--test-subset must be >= 0 (0: all), got {}", a->test_subset);
+    nn::SetThreads(a->threads);
+    if (a->threshold_ratio > 0) a->import.threshold_ratios = {a->threshold_ratio};
+    a->import.Validate();
+    nn::ModelInfo info;
+    info.training.dataset = a->dataset;
+    info.training.data_dir = a->data_dir;
+    // The model is the TorchScript file's weights, quantized: a copy of it (epochs 0), its hash
+    // what defines it.
+    info.training.init_from = a->torchscript;
+    info.training.epochs = 0;
+    info.training.Validate();
+    const nn::DataSplit split = nn::LoadData(a->dataset, a->data_dir);
+    const nn::ImportResult imported = nn::ImportTorchScript(a->torchscript, a->import, split.train);
+    info.training.init_from_hash = HashFile(a->torchscript);
+    info.network = imported.network->options();
+    fmt::print("{}", imported.Describe());
+    const nn::Dataset test = split.test.Head(a->test_subset);
+    nn::EpochStats stats;
+    stats.test_accuracy = nn::Evaluate(*imported.network, test);
+    info.history.push_back(stats);
+    nn::SaveModel(a->out, *imported.network, info);
+    fmt::print("{}: {} imported, {} weight layers ({} analog), digital accuracy {:.2f} % on {} "
+               "test images\n",
+               a->out.string(), a->torchscript.string(), imported.layers.size(),
+               std::count_if(imported.layers.begin(), imported.layers.end(),
+                             [](const nn::ImportedLayer& l) { return l.analog; }),
+               100 * stats.test_accuracy, test.size());
+  });
+}
+
 void RegisterData(CLI::App& app) {
   CLI::App* data = app.add_subcommand("data", "Prepare and check the built-in data sets");
   data->require_subcommand(1);
@@ -388,6 +476,7 @@ void RegisterNn(CLI::App& app) {
   RegisterTrain(app);
   RegisterTest(app);
   RegisterExport(app);
+  RegisterImport(app);
   RegisterData(app);
 }
 

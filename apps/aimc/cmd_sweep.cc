@@ -1,9 +1,15 @@
+#include <algorithm>
+#include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "aimc/common/cluster.h"
+#include "aimc/common/error.h"
 #include "aimc/experiment/sweep.h"
+#include "aimc/report/sweep_plot.h"
 #include "commands.h"
 
 namespace aimc::cli {
@@ -14,6 +20,7 @@ void RegisterSweep(CLI::App& app) {
     std::string out;
     bool restart = false;
     int threads = 0;
+    std::string plot;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -30,7 +37,19 @@ void RegisterSweep(CLI::App& app) {
   cmd->add_option("--threads", args->threads,
                   "Threads per process (overrides the file's `threads`); under mpirun, per rank "
                   "(docs/cluster.md: ranks x threads = cores)");
+  cmd->add_option("--plot", args->plot,
+                  "Also draw the result: mean error over chips against this axis (sigma_w_test, "
+                  "r_on_ohm, wire_ohm, tile_rows, tmr, time_s or temperature_k), one curve per "
+                  "value of the other axes that vary: <out>_<axis>.csv, .png, .svg and .json "
+                  "beside the result CSV");
   cmd->callback([args] {
+    if (!args->plot.empty()) {
+      const auto& axes = report::SweepPlotAxes();
+      Require(std::find(axes.begin(), axes.end(), args->plot) != axes.end(),
+              "--plot '{}' is none of sigma_w_test, r_on_ohm, wire_ohm, tile_rows, tmr, time_s, "
+              "temperature_k",
+              args->plot);
+    }
     experiment::SweepOptions options = experiment::LoadSweep(args->file);
     if (args->threads != 0) {
       options.threads = args->threads;
@@ -42,8 +61,20 @@ void RegisterSweep(CLI::App& app) {
     const Table table = experiment::RunSweep(
         options, csv, "aimc sweep " + args->file,
         args->restart ? experiment::OnChange::kRestart : experiment::OnChange::kRefuse);
-    if (cluster::IsWriter())
-      fmt::print("{}: {} points in {}\n", options.name, table.rows.size(), csv.string());
+    if (!cluster::IsWriter()) return;
+    fmt::print("{}: {} points in {}\n", options.name, table.rows.size(), csv.string());
+    if (args->plot.empty()) return;
+    std::vector<std::string> models, cards;
+    for (const auto& m : options.models) models.push_back(m.stem().string());
+    for (const auto& c : options.cards) cards.push_back(std::filesystem::path(c).stem().string());
+    const std::string id = csv.stem().string() + "_" + args->plot;
+    report::Figure figure = report::SweepFigure(table, args->plot, id, models, cards);
+    figure.title = fmt::format("{}: error vs {}", options.name, args->plot);
+    figure.options = {{"experiment", args->file}, {"result", csv.string()}};
+    const std::filesystem::path dir = csv.parent_path().empty() ? "." : csv.parent_path();
+    const bool drawn = report::WriteFigure(dir, figure, "aimc sweep " + args->file + " --plot " + args->plot);
+    fmt::print("{}: {} ({})\n", (dir / (id + ".csv")).string(), figure.ours,
+               drawn ? "plotted: .png and .svg beside it" : "not plotted: no gnuplot");
   });
 }
 

@@ -1,6 +1,9 @@
-"""aimc from Python: device cards, the ternary mapping and exact crossbar circuits.
+"""aimc from Python: device cards, the ternary mapping, exact crossbar circuits, and networks on
+simulated chips.
 
-The compiled part, aimc._aimc, binds aimc::core (no LibTorch). Arrays go in and come out as
+The compiled part, aimc._aimc, binds aimc::core (no LibTorch); aimc._aimc_nn, where aimc was
+built with LibTorch, runs networks (aimc model files, TorchScript files) on chips: test_chips,
+import_torchscript. Arrays go in and come out as
 NumPy float64 arrays; conductances are in siemens, resistances in ohm, voltages in volts. A user
 error of aimc (a bad option, an unknown card, a matrix of the wrong size) raises aimc.Error, a
 ValueError, with aimc's message.
@@ -16,6 +19,12 @@ import json as _json
 from ._aimc import *  # noqa: F401,F403
 from ._aimc import Error, __version__  # noqa: F401
 from . import _aimc
+
+# Networks on chips (LibTorch), where aimc was built with it: test_chips, import_torchscript.
+import importlib.util as _util
+
+if _util.find_spec(__name__ + "._aimc_nn") is not None:
+    from ._aimc_nn import import_torchscript, test_chips  # noqa: F401
 
 
 def card_params(card):

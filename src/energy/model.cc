@@ -321,7 +321,9 @@ InferenceCost Account(const std::vector<LayerCount>& layers, const OtherOps& oth
     cost.latency_s += lc.latency_s;
     cost.layers.push_back(lc);
   }
-  const double other_j = (other.adds + other.compares) * add_j;
+  const double other_j =
+      (other.adds + other.compares) * add_j + other.float_macs * (mul_j + fadd_j);
+  cost.ops += 2.0 * other.float_macs;
   cost.energy.digital_j += other_j;
   cost.energy.devices_j = split && any_analog ? devices_j : -1.0;
   if (write_known) {

@@ -152,6 +152,13 @@ TEST(EnergyModel, AccountByHand) {
   EXPECT_LT(u.area.Total(), 0.0);
   EXPECT_LT(u.write.energy_j, 0.0);
   EXPECT_TRUE(u.ToJson()["area_um2"]["total"].is_null());
+  // Float products outside the weight layers (an import's digital convolutions): a multiply
+  // and an add per MAC, 2 ops each; 7 MACs x (2 + 3) pJ.
+  OtherOps macs{5.0, 5.0};
+  macs.float_macs = 7.0;
+  const InferenceCost m = Account({l, f}, macs, chip, o, cell, 0.5);
+  EXPECT_NEAR(m.energy.digital_j - c.energy.digital_j, 35e-12, 1e-22);
+  EXPECT_DOUBLE_EQ(m.ops - c.ops, 14.0);
   // An unsplit tile leaves the devices' share unknown.
   l.tiles[1].devices_j = -1.0;
   EXPECT_LT(Account({l}, OtherOps{}, chip, o, cell, 0.5).energy.devices_j, 0.0);

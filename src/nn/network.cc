@@ -7,24 +7,37 @@
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"
 #include "aimc/common/rng.h"
+#include "sequential.h"
 
 namespace aimc::nn {
 namespace F = torch::nn::functional;
 
 void NetworkOptions::Validate() const {
-  Require(arch == "lenet5" || arch == "resnet26", "net must be lenet5 or resnet26, got '{}'", arch);
-  Require(in_channels == 1 || in_channels == 3, "in_channels must be 1 or 3, got {}", in_channels);
-  Require(image_size == 28 || image_size == 32, "image_size must be 28 or 32, got {}", image_size);
+  Require(arch == "lenet5" || arch == "resnet26" || arch == "sequential",
+          "net must be lenet5, resnet26 or sequential (an imported network), got '{}'", arch);
+  Require(arch == "sequential" || steps.empty(), "steps are for arch 'sequential' only");
+  if (arch == "sequential") {
+    Require(in_channels >= 1 && in_channels <= 64, "in_channels must be in 1..64, got {}",
+            in_channels);
+    Require(image_size >= 1 && image_size <= 1024, "image_size must be in 1..1024, got {}",
+            image_size);
+  } else {
+    Require(in_channels == 1 || in_channels == 3, "in_channels must be 1 or 3, got {}",
+            in_channels);
+    Require(image_size == 28 || image_size == 32, "image_size must be 28 or 32, got {}",
+            image_size);
+  }
   Require(classes >= 2 && classes <= 1000, "classes must be in 2..1000, got {}", classes);
   Require(width >= 1 && width <= 16, "width must be in 1..16, got {}", width);
   Require(act_bits >= 0 && act_bits <= 16, "act_bits must be in 0..16 (0: float), got {}",
           act_bits);
   Require(threshold_ratio >= 0.0 && threshold_ratio < 10.0,
           "threshold_ratio must be in [0, 10), got {}", threshold_ratio);
+  if (arch == "sequential") ValidateSequential(*this);
 }
 
 nlohmann::json NetworkOptions::ToJson() const {
-  return {{"arch", arch},
+  nlohmann::json json = {{"arch", arch},
           {"in_channels", in_channels},
           {"image_size", image_size},
           {"classes", classes},
@@ -34,12 +47,21 @@ nlohmann::json NetworkOptions::ToJson() const {
           {"per_channel", per_channel},
           {"threshold_ratio", threshold_ratio},
           {"float_first_last", float_first_last}};
+  // Only a sequential network has steps: the built-in networks keep the bytes (and the model
+  // hashes) they always had.
+  if (arch == "sequential") {
+    json["steps"] = nlohmann::json::array();
+    for (const SequentialStep& step : steps) json["steps"].push_back(step.ToJson());
+  }
+  return json;
 }
 
 NetworkOptions NetworkOptions::FromJson(const nlohmann::json& json) {
   NetworkOptions o;
   Require(json.is_object(), "network options: expected an object, got {}", json.dump());
-  RequireKnownKeys(json, NetworkOptions{}.ToJson(), "network options");
+  nlohmann::json known = NetworkOptions{}.ToJson();
+  known["steps"] = nullptr;
+  RequireKnownKeys(json, known, "network options");
   const std::string what = "network options";
   o.arch = JsonValue(json, "arch", o.arch, what);
   o.in_channels = JsonValue(json, "in_channels", o.in_channels, what);
@@ -51,6 +73,12 @@ NetworkOptions NetworkOptions::FromJson(const nlohmann::json& json) {
   o.per_channel = JsonValue(json, "per_channel", o.per_channel, what);
   o.threshold_ratio = JsonValue(json, "threshold_ratio", o.threshold_ratio, what);
   o.float_first_last = JsonValue(json, "float_first_last", o.float_first_last, what);
+  if (const auto steps = json.find("steps"); steps != json.end()) {
+    Require(steps->is_array(), "network options: 'steps' must be a list");
+    for (std::size_t i = 0; i < steps->size(); ++i)
+      o.steps.push_back(
+          SequentialStep::FromJson(steps->at(i), fmt::format("network options step {}", i)));
+  }
   o.Validate();
   return o;
 }
@@ -271,6 +299,7 @@ Network MakeNetwork(const NetworkOptions& options, std::uint64_t seed) {
   options.Validate();
   torch::manual_seed(seed);
   if (options.arch == "lenet5") return std::make_shared<LeNet5Impl>(options);
+  if (options.arch == "sequential") return MakeSequential(options);
   return std::make_shared<ResNet26Impl>(options);
 }
 

@@ -14,6 +14,7 @@
 
 #include "aimc/common/error.h"
 #include "aimc/nn/quant.h"
+#include "sequential.h"
 
 namespace aimc::nn {
 namespace F = torch::nn::functional;
@@ -272,134 +273,89 @@ void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& 
   }
 }
 
-// The imported Sequential: each Conv2d/Linear an AnalogLayer (ternary or float) or, where no
-// crossbar layer fits, a float product; every BatchNorm after an AnalogLayer folded on chips;
-// the other steps the module's own submodules.
-class TorchScriptNetworkImpl : public NetworkImpl {
- public:
-  TorchScriptNetworkImpl(const NetworkOptions& o, const std::vector<Leaf>& leaves,
-                         const std::vector<LayerPlan>& plans)
-      : NetworkImpl(o) {
-    std::size_t next = 0;
-    bool after_layer = false;  // the last step was an AnalogLayer (a BatchNorm can fold)
-    for (const Leaf& leaf : leaves) {
-      if (leaf.type == "Conv2d" || leaf.type == "Linear") {
-        const LayerPlan& p = plans.at(next++);
-        if (!p.crossbar) {
-          WeightLayer w = p.layer;
-          steps_.push_back([this, w](const torch::Tensor& x) { return FloatProduct(w, x, chips()); });
-          after_layer = false;
-          continue;
-        }
-        AnalogLayerOptions lo;
-        lo.kind = p.layer.kind;
-        lo.in = p.layer.weight.size(1);
-        lo.out = p.layer.weight.size(0);
-        if (lo.kind == LayerKind::kConv) {
-          lo.kernel = p.layer.weight.size(2);
-          lo.stride = p.layer.stride[0];
-          lo.padding = p.layer.padding[0];
-        }
-        lo.bias = p.layer.bias.defined();
-        lo.ternary = p.info.analog;
-        lo.per_channel = o.per_channel;
-        lo.threshold_ratio = p.info.analog ? p.info.threshold_ratio : o.threshold_ratio;
-        lo.input_bits = p.first && o.act_bits > 0 ? 8 : o.act_bits;
-        lo.learn_alpha = false;
-        lo.input_alpha = p.info.input_alpha;
-        AnalogLayer layer = AddLayer(Sanitize(leaf.name), lo);
-        {
-          torch::NoGradGuard no_grad;
-          layer->Weight().copy_(p.layer.weight);
-          if (lo.bias) layer->Bias().copy_(p.layer.bias);
-        }
-        steps_.push_back([layer](const torch::Tensor& x) mutable { return layer(x); });
-        last_layer_ = layer;
-        after_layer = true;
-        continue;
-      }
-      if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
-        const NormStats n = ReadNorm(leaf);
-        if (after_layer) {
-          if (leaf.type == "BatchNorm2d")
-            AddFolded<torch::nn::BatchNorm2d>(leaf.name, n);
-          else
-            AddFolded<torch::nn::BatchNorm1d>(leaf.name, n);
-        } else {
-          steps_.push_back([this, n](const torch::Tensor& x) { return n(x, chips()); });
-        }
-        after_layer = false;
-        continue;
-      }
-      torch::jit::Module m = leaf.module;
-      m.eval();
-      steps_.push_back([m](const torch::Tensor& x) mutable {
-        return m.forward({x}).toTensor();
-      });
-      after_layer = false;
-      if (leaf.type == "MaxPool2d") pools_.push_back(PoolOf(leaf));
+// An optional int or pair attribute of a pooling module (None: `fallback`).
+std::vector<std::int64_t> PairAttr(const Leaf& leaf, const std::string& attr,
+                                   const std::vector<std::int64_t>& fallback) {
+  Require(leaf.module.hasattr(attr),
+          "submodule '{}' ({}) keeps no {}, as in a module made by torch.jit.trace: save "
+          "torch.jit.script(model) instead",
+          leaf.name, leaf.type, attr);
+  const c10::IValue v = leaf.module.attr(attr);
+  if (v.isNone()) return fallback;
+  std::vector<std::int64_t> out;
+  if (v.isInt()) {
+    out = {v.toInt(), v.toInt()};
+  } else if (v.isTuple() || v.isList()) {
+    const std::vector<c10::IValue> e =
+        v.isTuple() ? v.toTupleRef().elements().vec() : v.toListRef().vec();
+    for (const c10::IValue& x : e) {
+      Require(x.isInt(), "submodule '{}' ({}): {} holds {}, expected whole numbers", leaf.name,
+              leaf.type, attr, x.tagKind());
+      out.push_back(x.toInt());
     }
+    if (out.size() == 1) out.push_back(out[0]);
   }
+  Require(out.size() == 2, "submodule '{}' ({}): {} is not one or two whole numbers", leaf.name,
+          leaf.type, attr);
+  return out;
+}
 
-  torch::Tensor forward(const torch::Tensor& images) override {
-    torch::Tensor x = images;
-    for (auto& step : steps_) x = step(x);
-    return x;
-  }
+template <typename T>
+T Attr(const Leaf& leaf, const std::string& attr) {
+  Require(leaf.module.hasattr(attr),
+          "submodule '{}' ({}) keeps no {}, as in a module made by torch.jit.trace: save "
+          "torch.jit.script(model) instead",
+          leaf.name, leaf.type, attr);
+  return leaf.module.attr(attr).to<T>();
+}
 
-  // Max pooling: kernel^2 - 1 comparisons per output; the element counts come from the import's
-  // trace of one image (per chip).
-  energy::OtherOps CountOtherOps(const std::vector<double>&) const override {
-    energy::OtherOps ops;
-    for (const Pool& p : pools_) ops.compares += (p.window - 1) * p.outputs;
-    return ops;
-  }
-
-  void SetPoolOutputs(const std::vector<double>& outputs) {
-    for (std::size_t i = 0; i < pools_.size() && i < outputs.size(); ++i)
-      pools_[i].outputs = outputs[i];
-  }
-
- private:
-  struct Pool {
-    double window = 1.0;
-    double outputs = 0.0;
-  };
-
-  static Pool PoolOf(const Leaf& leaf) {
-    Pool p;
-    if (!leaf.module.hasattr("kernel_size")) return p;  // traced: unknown, not counted
-    const std::vector<std::int64_t> k = Ints(leaf.module.attr("kernel_size"));
-    p.window = static_cast<double>(k.size() == 1 ? k[0] * k[0] : k[0] * k[1]);
-    return p;
-  }
-
-  // torch::nn names may not contain dots.
-  static std::string Sanitize(std::string name) {
-    std::replace(name.begin(), name.end(), '.', '_');
-    return name;
-  }
-
-  template <typename Holder>
-  void AddFolded(const std::string& name, const NormStats& n) {
-    Holder norm(n.mean.size(0));
-    norm->options.eps(n.eps);
-    {
-      torch::NoGradGuard no_grad;
-      norm->weight.copy_(n.weight);
-      norm->bias.copy_(n.bias);
-      norm->running_mean.copy_(n.mean);
-      norm->running_var.copy_(n.var);
+// The step of a leaf without weights.
+SequentialStep FunctionStep(const Leaf& leaf) {
+  SequentialStep s;
+  s.name = leaf.name;
+  s.type = leaf.type;
+  std::transform(s.type.begin(), s.type.end(), s.type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (leaf.type == "MaxPool2d" || leaf.type == "AvgPool2d") {
+    s.kernel = PairAttr(leaf, "kernel_size", {});
+    s.stride = PairAttr(leaf, "stride", s.kernel);
+    s.padding = PairAttr(leaf, "padding", {0, 0});
+    s.ceil_mode = Attr<bool>(leaf, "ceil_mode");
+    if (leaf.type == "MaxPool2d") {
+      s.dilation = PairAttr(leaf, "dilation", {1, 1});
+      Require(!Attr<bool>(leaf, "return_indices"),
+              "submodule '{}' (MaxPool2d): return_indices=True gives a tuple, not a tensor",
+              leaf.name);
+    } else {
+      s.count_include_pad = Attr<bool>(leaf, "count_include_pad");
+      Require(leaf.module.attr("divisor_override").isNone(),
+              "submodule '{}' (AvgPool2d): divisor_override is not supported", leaf.name);
     }
-    norm = AddNorm(Sanitize(name), last_layer_, norm);
-    norm->eval();
-    steps_.push_back([this, norm](const torch::Tensor& x) mutable { return Normalize(norm, x); });
+  } else if (leaf.type == "AdaptiveAvgPool2d") {
+    Require(leaf.module.hasattr("output_size"),
+            "submodule '{}' (AdaptiveAvgPool2d) keeps no output_size: save "
+            "torch.jit.script(model) instead",
+            leaf.name);
+    const c10::IValue v = leaf.module.attr("output_size");
+    if (v.isTuple())
+      for (const c10::IValue& x : v.toTupleRef().elements())
+        Require(x.isInt(),
+                "submodule '{}' (AdaptiveAvgPool2d): an output_size of None (keep the input's "
+                "size) is not supported",
+                leaf.name);
+    s.output_size = PairAttr(leaf, "output_size", {});
+  } else if (leaf.type == "Flatten") {
+    const std::int64_t start = Attr<std::int64_t>(leaf, "start_dim");
+    const std::int64_t end = Attr<std::int64_t>(leaf, "end_dim");
+    Require(start == 1 && end == -1,
+            "submodule '{}' (Flatten): start_dim={} end_dim={}; aimc flattens all but the batch "
+            "dimension (start_dim=1, end_dim=-1)",
+            leaf.name, start, end);
+  } else if (leaf.type == "Dropout") {
+    s.p = Attr<double>(leaf, "p");
   }
-
-  std::vector<std::function<torch::Tensor(const torch::Tensor&)>> steps_;
-  AnalogLayer last_layer_{nullptr};
-  std::vector<Pool> pools_;
-};
+  return s;
+}
 
 Module Load(const std::filesystem::path& path) {
   Require(std::filesystem::is_regular_file(path), "{}: no such file", path.string());
@@ -445,7 +401,6 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
   torch::Tensor x = ToInput(calib.images);
   bool non_negative = true;
   std::vector<LayerPlan> plans;
-  std::vector<double> pool_outputs;
   std::int64_t classes = 0;
   try {
     for (const Leaf& leaf : leaves) {
@@ -484,8 +439,6 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
       m.eval();
       x = m.forward({x}).toTensor();
       if (leaf.type == "ReLU" || leaf.type == "ReLU6") non_negative = true;
-      if (leaf.type == "MaxPool2d")
-        pool_outputs.push_back(static_cast<double>(x.numel() / x.size(0)));
     }
   } catch (const Error& e) {
     Fail("{}: {}", path.string(), e.what());
@@ -531,8 +484,9 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
     }
   }
 
+  // The network: one step per leaf, the plans' decisions in the weight layers' steps.
   NetworkOptions no;
-  no.arch = "torchscript";
+  no.arch = "sequential";
   no.in_channels = calibration.images.size(1);
   no.image_size = calibration.images.size(2);
   no.classes = classes;
@@ -541,8 +495,85 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
   no.per_channel = options.per_channel;
   no.threshold_ratio = options.threshold_ratios.front();
   no.float_first_last = options.float_first_last;
-  auto net = std::make_shared<TorchScriptNetworkImpl>(no, leaves, plans);
-  net->SetPoolOutputs(pool_outputs);
+  next = 0;
+  for (const Leaf& leaf : leaves) {
+    if (leaf.type != "Conv2d" && leaf.type != "Linear") {
+      if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
+        SequentialStep s;
+        s.name = leaf.name;
+        s.type = leaf.type == "BatchNorm2d" ? "batchnorm2d" : "batchnorm1d";
+        const NormStats n = ReadNorm(leaf);
+        s.out = n.mean.size(0);
+        s.eps = n.eps;
+        // momentum None (a cumulative average) matters only for fine-tuning: PyTorch's default.
+        const c10::IValue m = leaf.module.attr("momentum");
+        s.momentum = m.isNone() ? 0.1 : m.toDouble();
+        no.steps.push_back(s);
+      } else if (leaf.type != "Identity") {
+        try {
+          no.steps.push_back(FunctionStep(leaf));
+        } catch (const Error& e) {
+          Fail("{}: {}", path.string(), e.what());
+        }
+      }
+      continue;
+    }
+    const LayerPlan& p = plans[next++];
+    SequentialStep s;
+    s.name = leaf.name;
+    s.type = leaf.type == "Conv2d" ? "conv2d" : "linear";
+    const torch::Tensor& w = p.layer.weight;
+    s.out = w.size(0);
+    s.in = w.size(1) * (p.layer.kind == LayerKind::kConv ? p.layer.groups : 1);
+    if (p.layer.kind == LayerKind::kConv) {
+      s.kernel = {w.size(2), w.size(3)};
+      s.stride = p.layer.stride;
+      s.padding = p.layer.padding;
+      s.dilation = p.layer.dilation;
+      s.groups = p.layer.groups;
+    }
+    s.bias = p.layer.bias.defined();
+    s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
+    s.reason = p.info.reason;
+    s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
+    s.input_alpha = p.info.input_alpha;
+    s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
+    no.steps.push_back(s);
+  }
+  try {
+    no.Validate();
+  } catch (const Error& e) {
+    Fail("{}: {}", path.string(), e.what());
+  }
+  Network net = MakeNetwork(no, 1);
+
+  // The module's weights and statistics into the network's, by name.
+  auto params = net->named_parameters(true);
+  auto buffers = net->named_buffers(true);
+  auto set = [&](const std::string& key, const torch::Tensor& value) {
+    torch::Tensor* target = params.find(key);
+    if (target == nullptr) target = buffers.find(key);
+    Require(target != nullptr && target->sizes() == value.sizes(),
+            "{}: cannot place {} of shape {}", path.string(), key, c10::str(value.sizes()));
+    target->copy_(value);
+  };
+  next = 0;
+  for (const Leaf& leaf : leaves) {
+    SequentialStep named;
+    named.name = leaf.name;
+    const std::string prefix = StepModuleName(named) + ".";
+    if (leaf.type == "Conv2d" || leaf.type == "Linear") {
+      const LayerPlan& p = plans[next++];
+      set(prefix + "weight", p.layer.weight);
+      if (p.layer.bias.defined()) set(prefix + "bias", p.layer.bias);
+    } else if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
+      const NormStats n = ReadNorm(leaf);
+      set(prefix + "weight", n.weight);
+      set(prefix + "bias", n.bias);
+      set(prefix + "running_mean", n.mean);
+      set(prefix + "running_var", n.var);
+    }
+  }
   net->eval();
   ImportResult result;
   result.network = net;

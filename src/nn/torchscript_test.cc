@@ -1,9 +1,15 @@
 #include "aimc/nn/torchscript.h"
 
+#include <cmath>
 #include <fstream>
+#include <vector>
+
+#include <unistd.h>
 #include <string>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
@@ -54,7 +60,7 @@ TEST(TorchScript, ImportedLeNetEqualsTheBuiltInOne) {
     EXPECT_EQ(l.threshold_ratio, 0.7);
   }
   EXPECT_EQ(r.network->AnalogLayers().size(), 5u);
-  EXPECT_EQ(r.network->options().arch, "torchscript");
+  EXPECT_EQ(r.network->options().arch, "sequential");
   EXPECT_EQ(r.network->options().classes, 10);
 
   torch::NoGradGuard no_grad;
@@ -195,6 +201,167 @@ TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
   const torch::Tensor y = nearly_float.network->forward(x);
   ASSERT_EQ(y.sizes(), ref.sizes());
   EXPECT_LE((y - ref).abs().max().item<double>(), 1e-3 * ref.abs().max().item<double>());
+}
+
+
+// pools.pt: every step type but the weight layers' neighbours of lenet/mixed. With float inputs
+// (act_bits 0: a plain ReLU before each analog layer) the imported network is the float module
+// with its analog layers' weights replaced by their ternary ones: equal to float rounding
+// (1e-5 of the largest logit; one flipped level moves a logit by ~1e-2). A wrong pooling window,
+// ceil_mode or divisor would be off by O(1).
+TEST(TorchScript, EveryStepTypeComputesAsTheModuleDoes) {
+  REQUIRE_MODELS();
+  const Dataset calib = testing::RandomImages(16, 7);
+  ImportOptions o;
+  o.act_bits = 0;
+  const ImportResult r = ImportTorchScript(models / "pools.pt", o, calib);
+  ASSERT_EQ(r.network->AnalogLayers().size(), 3u);
+  std::vector<std::string> types;
+  for (const SequentialStep& s : r.network->options().steps) types.push_back(s.type);
+  EXPECT_EQ(types, (std::vector<std::string>{"conv2d", "relu6", "avgpool2d", "conv2d",
+                                             "batchnorm2d", "relu", "maxpool2d",
+                                             "adaptiveavgpool2d", "flatten", "dropout",
+                                             "linear"}));
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = ToInput(testing::RandomImages(32, 8).images);
+  torch::jit::Module m = torch::jit::load((models / "pools.pt").string());
+  m.eval();
+  auto analog = r.network->AnalogLayers();
+  const char* names[] = {"0", "3", "11"};
+  for (std::size_t i = 0; i < 3; ++i)
+    m.attr(names[i]).toModule().attr("weight").toTensor().copy_(analog[i]->EffectiveWeight());
+  const torch::Tensor ref = m.forward({x}).toTensor();
+  const torch::Tensor y = r.network->forward(x);
+  ASSERT_EQ(y.sizes(), ref.sizes());
+  const double scale = ref.abs().max().item<double>();
+  ASSERT_GT(scale, 0.0);
+  EXPECT_LE((y - ref).abs().max().item<double>(), 1e-5 * scale);
+}
+
+// An import is a model: SaveModel keeps its steps, LoadModel rebuilds it without the TorchScript
+// file, and the rebuilt network gives the same logits bit for bit, alone and as two chips side
+// by side (mixed.pt: a digital dilated conv, a BatchNorm after it that cannot fold, a digital
+// Linear; every such step with chips side by side).
+TEST(TorchScript, AnImportSavesAndLoadsAsAModel) {
+  REQUIRE_MODELS();
+  const Dataset calib = testing::RandomImages(16, 5);
+  for (const char* file : {"mixed.pt", "pools.pt", "lenet.pt"}) {
+    SCOPED_TRACE(file);
+    const ImportResult r = ImportTorchScript(models / file, {}, calib);
+    ModelInfo info;
+    info.network = r.network->options();
+    info.training.dataset = "fashion-mnist";
+    info.training.init_from = models / file;
+    info.training.epochs = 0;
+    const fs::path saved = fs::temp_directory_path() / fmt::format("aimc_import_{}_{}", ::getpid(), file);
+    SaveModel(saved, *r.network, info);
+    const Model loaded = LoadModel(saved);
+    fs::remove(saved);
+    EXPECT_EQ(loaded.info.network.ToJson(), r.network->options().ToJson());
+    EXPECT_EQ(NetworkOptions::FromJson(loaded.info.network.ToJson()).ToJson(),
+              loaded.info.network.ToJson());
+
+    torch::NoGradGuard no_grad;
+    const torch::Tensor x = ToInput(testing::RandomImages(16, 9).images);
+    const torch::Tensor a = r.network->forward(x);
+    EXPECT_TRUE(torch::equal(a, loaded.network->forward(x)));
+
+    std::vector<ChipProduct> products;
+    for (const AnalogLayer& l : loaded.network->AnalogLayers())
+      products.push_back(l->DigitalProduct(2));
+    loaded.network->ProgramChips(std::move(products));
+    const torch::Tensor two = loaded.network->forward(x);
+    loaded.network->ClearChips();
+    ASSERT_EQ(two.size(1), 2 * a.size(1));
+    const double scale = a.abs().max().item<double>();
+    for (std::int64_t k = 0; k < 2; ++k)
+      EXPECT_LE((two.narrow(1, k * a.size(1), a.size(1)) - a).abs().max().item<double>(),
+                1e-5 * scale);
+  }
+}
+
+// A model file's steps are checked like any options: a step that does not fit names itself.
+TEST(TorchScript, MalformedStepsAreRefusedNamingTheStep) {
+  REQUIRE_MODELS();
+  const ImportResult r = ImportTorchScript(models / "mixed.pt", {}, testing::RandomImages(16, 5));
+  nlohmann::json j = r.network->options().ToJson();
+  ASSERT_EQ(j["steps"][0]["name"], "0");
+  nlohmann::json wrong = j;
+  wrong["steps"][0]["out"] = 5;  // the next conv takes 4 channels
+  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); }).find("network step 2 '2': takes 4 channels, gets 5"),
+            std::string::npos)
+      << ErrorOf([&] { NetworkOptions::FromJson(wrong); });
+  wrong = j;
+  wrong["steps"][1]["kernel"] = {3, 3};  // a ReLU has no kernel
+  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); })
+                .find("network options step 1: unknown key 'kernel' for a relu step"),
+            std::string::npos);
+  wrong = j;
+  wrong["steps"][0]["mapping"] = "quaternary";
+  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); })
+                .find("mapping must be ternary, float or digital, got 'quaternary'"),
+            std::string::npos);
+  wrong = j;
+  wrong["classes"] = 12;
+  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); })
+                .find("network steps end in (10), expected logits of 12 classes"),
+            std::string::npos);
+  wrong = j;
+  wrong["steps"][2]["dilation"] = {2, 2};
+  wrong["steps"][2]["mapping"] = "ternary";  // a crossbar takes no dilation
+  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); }).find("no dilation"),
+            std::string::npos);
+  NetworkOptions lenet;
+  lenet.steps = r.network->options().steps;
+  EXPECT_NE(ErrorOf([&] { lenet.Validate(); }).find("steps are for arch 'sequential' only"),
+            std::string::npos);
+}
+
+
+// Hardware-aware fine-tuning of an import (Train with init_from the imported model file): a
+// copy (0 epochs) keeps its logits bit for bit; an epoch with weight noise moves its weights and
+// keeps its network.
+TEST(TorchScript, AnImportFineTunesLikeATrainedModel) {
+  REQUIRE_MODELS();
+  const ImportResult r = ImportTorchScript(models / "lenet.pt", {}, testing::RandomImages(16, 5));
+  const fs::path saved =
+      fs::temp_directory_path() / fmt::format("aimc_import_ft_{}.pt", ::getpid());
+  ModelInfo info;
+  info.network = r.network->options();
+  info.training.dataset = "fashion-mnist";
+  info.training.init_from = models / "lenet.pt";
+  info.training.epochs = 0;
+  SaveModel(saved, *r.network, info);
+
+  DataSplit data;
+  data.train = testing::RandomImages(64, 11);
+  data.test = testing::RandomImages(32, 12);
+  {
+    torch::NoGradGuard no_grad;
+    data.train.labels = r.network->forward(ToInput(data.train.images)).argmax(1);
+    data.test.labels = r.network->forward(ToInput(data.test.images)).argmax(1);
+  }
+  TrainOptions t;
+  t.init_from = saved;
+  t.batch_size = 16;
+  t.progress = false;
+  t.epochs = 0;
+  const Model copy = Train(r.network->options(), t, data);
+  const torch::Tensor x = ToInput(data.test.images);
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::equal(copy.network->forward(x), r.network->forward(x)));
+  }
+
+  t.epochs = 1;
+  t.sigma_train = 0.3;
+  t.learning_rate = 1e-3;
+  const Model tuned = Train(r.network->options(), t, data);
+  fs::remove(saved);
+  EXPECT_EQ(tuned.info.network.ToJson(), r.network->options().ToJson());
+  ASSERT_EQ(tuned.info.history.size(), 1u);
+  EXPECT_TRUE(std::isfinite(tuned.info.history[0].loss));
+  EXPECT_FALSE(torch::equal(tuned.network->layers()[0]->Weight(), r.network->layers()[0]->Weight()));
 }
 
 }  // namespace

@@ -142,6 +142,9 @@ struct LayerCount {
 struct OtherOps {
   double adds = 0.0;
   double compares = 0.0;
+  /// Multiply-accumulates of weight products outside the weight layers (an imported network's
+  /// float convolutions that no crossbar layer takes): a float multiply and add each, 2 ops.
+  double float_macs = 0.0;
 };
 
 /// What the accounting needs of the chip.

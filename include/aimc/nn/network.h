@@ -13,11 +13,50 @@
 
 namespace aimc::nn {
 
+/// One step of a "sequential" network: a user's nn.Sequential as aimc imported it
+/// (ImportTorchScript, docs/byo.md), saved in the model file so that it rebuilds without the
+/// TorchScript file. Keys by type (all sizes in elements):
+///   conv2d:  in, out, kernel, stride, padding, dilation (2 each), groups, bias, mapping
+///   linear:  in, out, bias, mapping
+///   batchnorm2d / batchnorm1d: out (features), eps, momentum
+///   maxpool2d: kernel, stride, padding, dilation, ceil_mode
+///   avgpool2d: kernel, stride, padding, ceil_mode, count_include_pad
+///   adaptiveavgpool2d: output_size;  flatten (from dim 1);  dropout: p;  relu, relu6, identity.
+/// A weight layer's `mapping` is "ternary" (on arrays: threshold_ratio, input_alpha,
+/// input_bits), "float" (an AnalogLayer kept float and digital: float_first_last) or "digital"
+/// (a float product no crossbar layer takes; `reason` says why).
+struct SequentialStep {
+  std::string type;
+  std::string name;  // the submodule's path in the imported module ("features.0")
+  std::int64_t in = 0, out = 0;
+  std::vector<std::int64_t> kernel = {1, 1}, stride = {1, 1}, padding = {0, 0},
+                            dilation = {1, 1}, output_size = {1, 1};
+  std::int64_t groups = 1;
+  bool bias = false;
+  std::string mapping;  // weight layers only
+  std::string reason;   // why a weight layer is not ternary (empty when it is)
+  double threshold_ratio = 0.7;
+  double input_alpha = 1.0;
+  int input_bits = 0;
+  double eps = 1e-5, momentum = 0.1;  // BatchNorm
+  bool ceil_mode = false, count_include_pad = true;  // pooling
+  double p = 0.5;  // Dropout
+
+  bool is_weight_layer() const { return type == "conv2d" || type == "linear"; }
+  /// An AnalogLayer (ternary or float): "ternary" or "float" mapping.
+  bool is_crossbar() const { return is_weight_layer() && mapping != "digital"; }
+  nlohmann::json ToJson() const;
+  /// Reads what ToJson wrote; `what` names the step in errors ("network step 3").
+  static SequentialStep FromJson(const nlohmann::json& json, const std::string& what);
+};
+
 /// What a network is made of; saved in every checkpoint, so a model file rebuilds itself.
 struct NetworkOptions {
-  std::string arch = "lenet5";  // "lenet5" (CNN 1, Fig. 13a) or "resnet26" (CNN 2, Fig. 14a)
+  /// "lenet5" (CNN 1, Fig. 13a), "resnet26" (CNN 2, Fig. 14a) or "sequential" (`steps`, an
+  /// imported network).
+  std::string arch = "lenet5";
   std::int64_t in_channels = 1;
-  std::int64_t image_size = 28;  // 28 or 32 (square images)
+  std::int64_t image_size = 28;  // 28 or 32 (square images); sequential: 1..1024
   std::int64_t classes = 10;
   std::int64_t width = 1;        // resnet26: channels 16/32/64 times width
   bool ternary = true;           // false: a float network (the baseline)
@@ -25,7 +64,11 @@ struct NetworkOptions {
   bool per_channel = true;       // ternary scale per output channel
   double threshold_ratio = 0.7;  // TWN threshold
   bool float_first_last = false; // keep the first and last layer float and digital
+  /// arch "sequential" only: its steps in forward order (written by ToJson only then).
+  std::vector<SequentialStep> steps;
 
+  /// Checks every field and, for "sequential", that the steps' shapes chain from the image to
+  /// the logits (errors name the step).
   void Validate() const;
   nlohmann::json ToJson() const;
   /// Reads what ToJson wrote; unknown keys are an error naming them.

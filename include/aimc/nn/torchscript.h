@@ -57,7 +57,8 @@ struct ImportResult {
 };
 
 /// Imports a TorchScript module (torch.jit.save of a scripted or traced nn.Module, PyTorch
-/// 1.13+) as an aimc network (arch "torchscript") that runs on chips like the built-in ones
+/// 1.13+) as an aimc network (arch "sequential": NetworkOptions::steps, so that SaveModel keeps it and
+/// LoadModel rebuilds it without the file) that runs on chips like the built-in ones
 /// (experiment::Chip, TestChips).
 ///
 /// What it takes: an nn.Sequential, nested Sequentials allowed, of Conv2d, Linear, BatchNorm2d/

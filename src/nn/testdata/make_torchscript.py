@@ -9,6 +9,9 @@ sigmoid.pt      a Sequential with an nn.Sigmoid: refused, naming it.
 same.pt         padding='same' (mapped, padding 1); reflect.pt padding_mode='reflect': refused.
 mixed.pt        a Sequential with a dilated Conv2d and a Linear whose input can be negative:
                 both stay digital, named; the rest is mapped.
+pools.pt        every other step aimc imports: ReLU6, AvgPool2d (ceil_mode, padding not
+                counted), MaxPool2d (ceil_mode), AdaptiveAvgPool2d, Identity, Dropout; the
+                test rebuilds it from its model file and runs it on chips side by side.
 """
 import os
 import sys
@@ -84,6 +87,14 @@ def main():
         mixed[-1].weight.data /= logits.std(0).mean()
         mixed[-1].bias.data -= mixed[-1](features).mean(0)
     torch.jit.save(torch.jit.script(mixed.eval()), os.path.join(out, "mixed.pt"))
+    pools = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU6(),
+        nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.AdaptiveAvgPool2d((3, 3)), nn.Identity(),
+        nn.Flatten(), nn.Dropout(0.2), nn.Linear(72, 10))
+    randomize_norms(pools, gen)
+    torch.jit.save(torch.jit.script(pools.eval()), os.path.join(out, "pools.pt"))
 
 
 if __name__ == "__main__":
