@@ -223,6 +223,8 @@ void RegisterTest(CLI::App& app) {
                   "layer the one of least output error among 0.3, 0.4, ..., 1.0)");
   cmd->add_flag("--float-first-last", a->import.float_first_last,
                 "With --torchscript: keep the first and last layer float and digital");
+  cmd->add_flag("--no-refit", [a](std::int64_t) { a->import.refit = false; },
+                "With --torchscript: TWN's scale and the module's bias (no least-squares refit)");
   cmd->add_option("--sigma-test", a->sigma_test, "sigma_w,test, same for every level")->capture_default_str();
   cmd->add_option("--card", a->card,
                   "Device card (file or preset name): every weight a pair of devices drawn from "
@@ -402,6 +404,9 @@ void RegisterImport(CLI::App& app) {
                   "output error among 0.3, 0.4, ..., 1.0)");
   cmd->add_flag("--float-first-last", a->import.float_first_last,
                 "Keep the first and last layer float and digital");
+  cmd->add_flag("--no-refit", [a](std::int64_t) { a->import.refit = false; },
+                "TWN's scale (mean |w| of the kept weights) and the module's bias, instead of "
+                "the scale fitted to the float output and the bias corrected for its mean error");
   cmd->add_option("--test-subset", a->test_subset,
                   "First N test images for the accuracy it prints (0: all)");
   cmd->add_option("--threads", a->threads, "LibTorch/OpenBLAS threads")->capture_default_str();

@@ -22,6 +22,7 @@ nn::ImportOptions LikeBuiltIn() {
   o.input_alpha = 4.0;
   o.threshold_ratios = {0.7};
   o.calibration_images = 16;
+  o.refit = false;  // TWN's scale, as aimc's training has
   return o;
 }
 

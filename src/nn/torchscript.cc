@@ -40,7 +40,8 @@ nlohmann::json ImportOptions::ToJson() const {
           {"per_channel", per_channel},
           {"threshold_ratios", threshold_ratios},
           {"float_first_last", float_first_last},
-          {"calibration_images", calibration_images}};
+          {"calibration_images", calibration_images},
+          {"refit", refit}};
 }
 
 std::string ImportResult::Describe() const {
@@ -243,6 +244,9 @@ struct LayerPlan {
   ImportedLayer info;
   bool first = false;  // takes the image
   bool crossbar = true;  // an AnalogLayer (ternary, or float for float_first_last) can take it
+  // ImportOptions::refit: per output channel, the factor on the float weights that gives the
+  // fitted scale (levels unchanged: TWN's threshold scales with the weights) and the bias shift.
+  torch::Tensor gain, shift;
 };
 
 double Percentile(const torch::Tensor& x, double percentile) {
@@ -253,22 +257,44 @@ double Percentile(const torch::Tensor& x, double percentile) {
   return std::get<0>(flat.kthvalue(k)).item<double>();
 }
 
-// Picks the threshold ratio whose ternary product is closest to the float one on `xq`.
+// Picks the threshold ratio whose ternary product is closest to the float one on `xq`. With
+// options.refit, each candidate's scale is first fitted by least squares to the float output
+// (per output channel, or one for the layer) and the bias shifted by the mean error left: the
+// fitted product is never farther from the float one, on these inputs, than the TWN scale's.
 void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& options) {
-  WeightLayer ternary = plan.layer;
-  ternary.bias = torch::Tensor();
-  WeightLayer exact = ternary;
-  const torch::Tensor y = FloatProduct(exact, xq, 1);
+  WeightLayer layer = plan.layer;
+  layer.bias = torch::Tensor();
+  const torch::Tensor y = FloatProduct(layer, xq, 1);
+  const std::int64_t out = y.size(1);
+  std::vector<std::int64_t> dims = {0};  // every dimension but the channel's
+  for (std::int64_t d = 2; d < y.dim(); ++d) dims.push_back(d);
+  std::vector<std::int64_t> channel_shape(static_cast<std::size_t>(y.dim()), 1);
+  channel_shape[1] = out;
   const double norm = y.norm().item<double>();
   double best = std::numeric_limits<double>::infinity();
   for (double r : options.threshold_ratios) {
     const TernaryWeights t = Ternarize(plan.layer.weight, options.per_channel, r);
-    ternary.weight = t.scale * t.levels.to(torch::kFloat);
-    const double err = (FloatProduct(ternary, xq, 1) - y).norm().item<double>();
+    layer.weight = t.levels.to(torch::kFloat);
+    const torch::Tensor unit = FloatProduct(layer, xq, 1);  // the levels' product
+    const torch::Tensor twn = t.scale.reshape({-1}).expand({out}).to(torch::kFloat);
+    torch::Tensor scale = twn;
+    torch::Tensor shift = torch::zeros({out});
+    if (options.refit) {
+      const torch::Tensor num = options.per_channel ? (y * unit).sum(dims) : (y * unit).sum().expand({out});
+      const torch::Tensor den = options.per_channel ? (unit * unit).sum(dims) : (unit * unit).sum().expand({out});
+      // A channel whose levels give no output, or whose best scale is not positive, keeps TWN's.
+      const torch::Tensor fitted = num / den.clamp_min(1e-30);
+      scale = torch::where((den > 0) & (fitted > 0), fitted, twn);
+      shift = (y - unit * scale.view(channel_shape)).mean(dims);
+    }
+    const torch::Tensor yq = unit * scale.view(channel_shape) + shift.view(channel_shape);
+    const double err = (yq - y).norm().item<double>();
     if (err < best) {
       best = err;
       plan.info.threshold_ratio = r;
       plan.info.relative_error = norm > 0.0 ? err / norm : 0.0;
+      plan.gain = scale / twn;
+      plan.shift = shift;
     }
   }
 }
@@ -532,7 +558,7 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
       s.dilation = p.layer.dilation;
       s.groups = p.layer.groups;
     }
-    s.bias = p.layer.bias.defined();
+    s.bias = p.layer.bias.defined() || p.shift.defined();
     s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
     s.reason = p.info.reason;
     s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
@@ -564,8 +590,15 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
     const std::string prefix = StepModuleName(named) + ".";
     if (leaf.type == "Conv2d" || leaf.type == "Linear") {
       const LayerPlan& p = plans[next++];
-      set(prefix + "weight", p.layer.weight);
-      if (p.layer.bias.defined()) set(prefix + "bias", p.layer.bias);
+      torch::Tensor weight = p.layer.weight, bias = p.layer.bias;
+      if (p.gain.defined()) {
+        std::vector<std::int64_t> shape(static_cast<std::size_t>(weight.dim()), 1);
+        shape[0] = weight.size(0);
+        weight = weight * p.gain.view(shape);
+        bias = (bias.defined() ? bias : torch::zeros({weight.size(0)})) + p.shift;
+      }
+      set(prefix + "weight", weight);
+      if (bias.defined()) set(prefix + "bias", bias);
     } else if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
       const NormStats n = ReadNorm(leaf);
       set(prefix + "weight", n.weight);

@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "aimc/nn/quant.h"
 #include "aimc/nn/train.h"
 #include "torchscript_testing.h"
 
@@ -42,6 +43,7 @@ ImportOptions LikeBuiltIn() {
   o.input_alpha = 4.0;
   o.threshold_ratios = {0.7};
   o.calibration_images = 16;
+  o.refit = false;  // TWN's scale, as aimc's training has
   return o;
 }
 
@@ -188,6 +190,7 @@ TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
   f.float_first_last = true;
   f.act_bits = 16;
   f.input_percentile = 100.0;
+  f.refit = false;  // the module's own bias
   const ImportResult nearly_float = ImportTorchScript(models / "mixed.pt", f, calib);
   EXPECT_NE(nearly_float.layers[0].reason.find("float_first_last"), std::string::npos);
   ASSERT_EQ(nearly_float.network->AnalogLayers().size(), 1u);
@@ -214,6 +217,7 @@ TEST(TorchScript, EveryStepTypeComputesAsTheModuleDoes) {
   const Dataset calib = testing::RandomImages(16, 7);
   ImportOptions o;
   o.act_bits = 0;
+  o.refit = false;  // the module's own bias
   const ImportResult r = ImportTorchScript(models / "pools.pt", o, calib);
   ASSERT_EQ(r.network->AnalogLayers().size(), 3u);
   std::vector<std::string> types;
@@ -362,6 +366,44 @@ TEST(TorchScript, AnImportFineTunesLikeATrainedModel) {
   ASSERT_EQ(tuned.info.history.size(), 1u);
   EXPECT_TRUE(std::isfinite(tuned.info.history[0].loss));
   EXPECT_FALSE(torch::equal(tuned.network->layers()[0]->Weight(), r.network->layers()[0]->Weight()));
+}
+
+
+// Refit (the default): per layer, the least-squares scale and the bias shift never leave the
+// product farther from the float one than TWN's scale does, on the calibration inputs; and the
+// network's first layer realizes the error the import reports (its levels times the fitted
+// scale plus the shifted bias, against the float layer on the same quantized image).
+TEST(TorchScript, RefitScaleAndBiasNeverIncreaseTheLayersError) {
+  REQUIRE_MODELS();
+  const Dataset calib = testing::RandomImages(32, 13);
+  ImportOptions refit;
+  refit.calibration_images = 32;
+  ImportOptions twn = refit;
+  twn.refit = false;
+  for (const double r : {0.5, 0.7, 0.9}) {
+    refit.threshold_ratios = twn.threshold_ratios = {r};
+    const ImportResult a = ImportTorchScript(models / "lenet.pt", refit, calib);
+    const ImportResult b = ImportTorchScript(models / "lenet.pt", twn, calib);
+    ASSERT_EQ(a.layers.size(), b.layers.size());
+    for (std::size_t i = 0; i < a.layers.size(); ++i) {
+      EXPECT_LE(a.layers[i].relative_error, b.layers[i].relative_error + 1e-6) << a.layers[i].name;
+      // The same levels: the fit scales a channel's weights, and TWN's threshold with them.
+      EXPECT_TRUE(torch::equal(a.network->layers()[i]->TernaryMatrix(),
+                               b.network->layers()[i]->TernaryMatrix()));
+    }
+    torch::NoGradGuard no_grad;
+    torch::jit::Module m = torch::jit::load((models / "lenet.pt").string());
+    const torch::jit::Module conv = m.attr("0").toModule();
+    const torch::Tensor xq = PactQuantizeEval(ToInput(calib.images), torch::full({1}, 1.0), 8);
+    const torch::Tensor w = conv.attr("weight").toTensor(), bias = conv.attr("bias").toTensor();
+    const auto options = torch::nn::functional::Conv2dFuncOptions().padding(2);
+    const torch::Tensor y = torch::nn::functional::conv2d(xq, w, options);
+    AnalogLayer first = a.network->layers()[0];
+    const torch::Tensor got = first->forward(ToInput(calib.images));
+    const double realized = (got - (y + bias.view({1, -1, 1, 1}))).norm().item<double>() /
+                            y.norm().item<double>();
+    EXPECT_NEAR(realized, a.layers[0].relative_error, 1e-4);
+  }
 }
 
 }  // namespace

@@ -30,6 +30,11 @@ struct ImportOptions {
   std::vector<double> threshold_ratios = {0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
   /// Keep the first and the last weight layer float and digital.
   bool float_first_last = false;
+  /// Per ternary layer and threshold ratio, the scale fitted by least squares to the float
+  /// layer's output on the calibration inputs (per output channel with per_channel, else one),
+  /// instead of TWN's mean |w|, and the bias shifted by the mean error left (bias correction,
+  /// Nagel et al., ICCV 2019). Off: TWN's scale and the module's bias, as aimc's training has.
+  bool refit = true;
   /// Calibration images (the first N of the set given to ImportTorchScript).
   std::int64_t calibration_images = 256;
 
