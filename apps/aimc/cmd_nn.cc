@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -11,7 +12,6 @@
 #include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
-#include "aimc/common/hash.h"
 #include "aimc/device/card.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/mapping/ternary.h"
@@ -24,6 +24,31 @@ namespace aimc::cli {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The options of an import (aimc import, aimc test --torchscript), each help text after `prefix`.
+// `options` must outlive the command (a member of its shared arguments).
+void AddImportOptions(CLI::App* cmd, nn::ImportOptions& options, const std::string& prefix) {
+  auto help = [&prefix](std::string text) {
+    if (prefix.empty()) text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+    return prefix + text;
+  };
+  cmd->add_option("--import-images", options.calibration_images,
+                  help("training images that calibrate the quantization (never test images)"))
+      ->capture_default_str();
+  cmd->add_option("--act-bits", options.act_bits,
+                  help("bits of the analog layers' inputs (0: float)"))
+      ->capture_default_str();
+  cmd->add_option_function<double>(
+      "--threshold-ratio", [&options](double r) { options.threshold_ratios = {r}; },
+      help("one TWN threshold ratio for every layer (default: per layer the one of least output "
+           "error among 0.3, 0.4, ..., 1.0)"));
+  cmd->add_flag("--float-first-last", options.float_first_last,
+                help("keep the first and last layer float and digital"));
+  cmd->add_flag("--no-refit", [&options](std::int64_t) { options.refit = false; },
+                help("TWN's scale (mean |w| of the kept weights) and the module's bias, instead "
+                     "of the scale fitted to the float output and the bias corrected for its "
+                     "mean error"));
+}
 
 void RegisterTrain(CLI::App& app) {
   struct Args {
@@ -180,7 +205,6 @@ void RegisterTest(CLI::App& app) {
     fs::path torchscript;
     std::string dataset;
     nn::ImportOptions import;
-    double threshold_ratio = 0.0;
     double sigma_test = 0.0;
     int chips = 10;
     int chips_per_pass = 0;
@@ -212,19 +236,7 @@ void RegisterTest(CLI::App& app) {
       "post-training quantization on training images, the rest stays digital (docs/byo.md)");
   model->excludes(ts);
   cmd->add_option("--data", a->dataset, "With --torchscript: the data set (as for aimc train)");
-  cmd->add_option("--import-images", a->import.calibration_images,
-                  "With --torchscript: training images that calibrate the quantization")
-      ->capture_default_str();
-  cmd->add_option("--act-bits", a->import.act_bits,
-                  "With --torchscript: bits of the analog layers' inputs (0: float)")
-      ->capture_default_str();
-  cmd->add_option("--threshold-ratio", a->threshold_ratio,
-                  "With --torchscript: one TWN threshold ratio for every layer (default: per "
-                  "layer the one of least output error among 0.3, 0.4, ..., 1.0)");
-  cmd->add_flag("--float-first-last", a->import.float_first_last,
-                "With --torchscript: keep the first and last layer float and digital");
-  cmd->add_flag("--no-refit", [a](std::int64_t) { a->import.refit = false; },
-                "With --torchscript: TWN's scale and the module's bias (no least-squares refit)");
+  AddImportOptions(cmd, a->import, "With --torchscript: ");
   cmd->add_option("--sigma-test", a->sigma_test, "sigma_w,test, same for every level")->capture_default_str();
   cmd->add_option("--card", a->card,
                   "Device card (file or preset name): every weight a pair of devices drawn from "
@@ -272,7 +284,6 @@ void RegisterTest(CLI::App& app) {
     if (a->torchscript.empty()) {
       model = nn::LoadModel(a->model);
     } else {
-      if (a->threshold_ratio > 0) a->import.threshold_ratios = {a->threshold_ratio};
       a->import.Validate();
       model.info.training.dataset = a->dataset;
       model.info.training.data_dir = a->data_dir;
@@ -376,7 +387,6 @@ void RegisterImport(CLI::App& app) {
     std::string dataset;
     fs::path data_dir;
     nn::ImportOptions import;
-    double threshold_ratio = 0.0;
     std::int64_t test_subset = 0;
     int threads = 1;
     fs::path out;
@@ -394,19 +404,7 @@ void RegisterImport(CLI::App& app) {
                   "The data set it takes (as for aimc train; the model file remembers it)")
       ->required();
   cmd->add_option("--data-dir", a->data_dir, "Folder with the data set's files");
-  cmd->add_option("--import-images", a->import.calibration_images,
-                  "Training images that calibrate the quantization (never test images)")
-      ->capture_default_str();
-  cmd->add_option("--act-bits", a->import.act_bits, "Bits of the analog layers' inputs (0: float)")
-      ->capture_default_str();
-  cmd->add_option("--threshold-ratio", a->threshold_ratio,
-                  "One TWN threshold ratio for every layer (default: per layer the one of least "
-                  "output error among 0.3, 0.4, ..., 1.0)");
-  cmd->add_flag("--float-first-last", a->import.float_first_last,
-                "Keep the first and last layer float and digital");
-  cmd->add_flag("--no-refit", [a](std::int64_t) { a->import.refit = false; },
-                "TWN's scale (mean |w| of the kept weights) and the module's bias, instead of "
-                "the scale fitted to the float output and the bias corrected for its mean error");
+  AddImportOptions(cmd, a->import, "");
   cmd->add_option("--test-subset", a->test_subset,
                   "First N test images for the accuracy it prints (0: all)");
   cmd->add_option("--threads", a->threads, "LibTorch/OpenBLAS threads")->capture_default_str();
@@ -415,32 +413,20 @@ void RegisterImport(CLI::App& app) {
     RequireOutputFile(a->out);
     Require(a->test_subset >= 0, "--test-subset must be >= 0 (0: all), got {}", a->test_subset);
     nn::SetThreads(a->threads);
-    if (a->threshold_ratio > 0) a->import.threshold_ratios = {a->threshold_ratio};
     a->import.Validate();
-    nn::ModelInfo info;
-    info.training.dataset = a->dataset;
-    info.training.data_dir = a->data_dir;
-    // The model is the TorchScript file's weights, quantized: a copy of it (epochs 0), its hash
-    // what defines it.
-    info.training.init_from = a->torchscript;
-    info.training.epochs = 0;
-    info.training.Validate();
     const nn::DataSplit split = nn::LoadData(a->dataset, a->data_dir);
-    const nn::ImportResult imported = nn::ImportTorchScript(a->torchscript, a->import, split.train);
-    info.training.init_from_hash = HashFile(a->torchscript);
-    info.network = imported.network->options();
-    fmt::print("{}", imported.Describe());
-    const nn::Dataset test = split.test.Head(a->test_subset);
-    nn::EpochStats stats;
-    stats.test_accuracy = nn::Evaluate(*imported.network, test);
-    info.history.push_back(stats);
-    nn::SaveModel(a->out, *imported.network, info);
+    const nn::ImportedModel m = nn::ImportAsModel(a->torchscript, a->import, a->dataset,
+                                                  a->data_dir, split, a->test_subset);
+    fmt::print("{}", m.import.Describe());
+    nn::SaveModel(a->out, *m.import.network, m.info);
+    const auto& layers = m.import.layers;
     fmt::print("{}: {} imported, {} weight layers ({} analog), digital accuracy {:.2f} % on {} "
                "test images\n",
-               a->out.string(), a->torchscript.string(), imported.layers.size(),
-               std::count_if(imported.layers.begin(), imported.layers.end(),
+               a->out.string(), a->torchscript.string(), layers.size(),
+               std::count_if(layers.begin(), layers.end(),
                              [](const nn::ImportedLayer& l) { return l.analog; }),
-               100 * stats.test_accuracy, test.size());
+               100 * m.info.history.front().test_accuracy,
+               split.test.Head(a->test_subset).size());
   });
 }
 

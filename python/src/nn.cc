@@ -17,7 +17,6 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
-#include "aimc/common/hash.h"
 #include "aimc/device/card.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/nn/data.h"
@@ -99,27 +98,16 @@ void BindNn(py::module_& m) {
         auto r = Run([&] {
           const nn::ImportOptions o =
               ImportOptionsOf(import_images, act_bits, threshold_ratio, float_first_last, refit);
-          nn::ModelInfo info;
-          info.training.dataset = data;
-          info.training.data_dir = data_dir;
-          info.training.init_from = torchscript;
-          info.training.epochs = 0;
-          info.training.Validate();
           RequireOutputFile(out);
           const nn::DataSplit split = nn::LoadData(data, data_dir);
-          nn::ImportResult imported = nn::ImportTorchScript(torchscript, o, split.train);
-          info.training.init_from_hash = HashFile(torchscript);
-          info.network = imported.network->options();
-          nn::EpochStats stats;
-          stats.test_accuracy = nn::Evaluate(*imported.network, split.test);
-          info.history.push_back(stats);
-          nn::SaveModel(out, *imported.network, info);
-          return std::make_pair(std::move(imported), stats.test_accuracy);
+          nn::ImportedModel m = nn::ImportAsModel(torchscript, o, data, data_dir, split);
+          nn::SaveModel(out, *m.import.network, m.info);
+          return m;
         });
         py::dict d;
         d["model"] = out;
-        d["digital_accuracy"] = r.second;
-        d["layers"] = LayersOf(r.first);
+        d["digital_accuracy"] = r.info.history.front().test_accuracy;
+        d["layers"] = LayersOf(r.import);
         return d;
       },
       py::arg("torchscript"), py::arg("data"), py::arg("out"), py::arg("data_dir") = py::none(),

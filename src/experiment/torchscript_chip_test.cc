@@ -12,20 +12,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-#define REQUIRE_MODELS()                                                                  \
-  const fs::path models = nn::testing::TorchScriptModels();                               \
-  if (models.empty()) GTEST_SKIP() << "no Python interpreter that imports torch (python3-torch)"
-
-nn::ImportOptions LikeBuiltIn() {
-  nn::ImportOptions o;
-  o.act_bits = 4;
-  o.input_alpha = 4.0;
-  o.threshold_ratios = {0.7};
-  o.calibration_images = 16;
-  o.refit = false;  // TWN's scale, as aimc's training has
-  return o;
-}
-
 // Labels: the digital network's own predictions, so that the digital accuracy is 1 and a chip's
 // accuracy says how far it moves the network.
 nn::Dataset Labeled(nn::NetworkImpl& net, std::int64_t n, std::uint64_t seed) {
@@ -46,10 +32,10 @@ nn::Dataset Labeled(nn::NetworkImpl& net, std::int64_t n, std::uint64_t seed) {
 // largest: the effective weights are identical doubles, only BatchNorm folding's float
 // products may round differently), and every chip's accuracy is the same.
 TEST(TorchScriptChip, ImportedLeNetOnChipsWithWiresEqualsTheBuiltInOne) {
-  REQUIRE_MODELS();
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
   nn::Network builtin = nn::testing::BuiltInLeNetLike(models / "lenet.pt");
   const nn::ImportResult r =
-      nn::ImportTorchScript(models / "lenet.pt", LikeBuiltIn(), nn::testing::RandomImages(16, 1));
+      nn::ImportTorchScript(models / "lenet.pt", nn::testing::LikeBuiltIn(), nn::testing::RandomImages(16, 1));
   const nn::Dataset test = Labeled(*builtin, 200, 7);
 
   std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
@@ -88,7 +74,7 @@ TEST(TorchScriptChip, ImportedLeNetOnChipsWithWiresEqualsTheBuiltInOne) {
 // an unfolded BatchNorm): chips side by side must give each chip what it gets alone (the
 // results do not depend on chips_per_pass), and noise-free chips the digital accuracy.
 TEST(TorchScriptChip, DigitalStepsWorkWithChipsSideBySide) {
-  REQUIRE_MODELS();
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
   const nn::ImportResult r =
       nn::ImportTorchScript(models / "mixed.pt", {}, nn::testing::RandomImages(16, 5));
   const nn::Dataset test = Labeled(*r.network, 100, 8);

@@ -16,18 +16,13 @@
 #include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
 #include "aimc/nn/user_data.h"
+#include "data_file.h"
 
 namespace aimc::nn {
 namespace fs = std::filesystem;
 
-namespace {
-
-// The largest data file read into memory: CIFAR-100's training batch is 150 MB, full MNIST's
-// images 47 MB; a "file" beyond this is a decompression bomb or a device.
-constexpr std::size_t kMaxDataFileBytes = std::size_t{4} << 30;
-
 // Whole file through zlib: gzread passes plain files through unchanged, so one path reads both.
-std::string ReadMaybeGzip(const fs::path& path) {
+std::string ReadDataFile(const fs::path& path) {
   Require(fs::exists(path), "{}: no such file", path.string());
   Require(!fs::is_directory(path), "{}: is a folder, not a data file", path.string());
   gzFile file = gzopen(path.c_str(), "rb");
@@ -56,6 +51,8 @@ std::string ReadMaybeGzip(const fs::path& path) {
           closed);
   return bytes;
 }
+
+namespace {
 
 std::uint32_t BigEndian32(const std::string& bytes, std::size_t offset) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + offset;
@@ -187,7 +184,7 @@ std::string Fingerprint(const DataSplit& data) {
 }
 
 torch::Tensor ReadIdx(const fs::path& path) {
-  const std::string bytes = ReadMaybeGzip(path);
+  const std::string bytes = ReadDataFile(path);
   Require(bytes.size() >= 8, "{}: {} bytes, too short for an IDX header", path.string(),
           bytes.size());
   // Magic: two zero bytes, the type (0x08: unsigned byte), the rank.
@@ -247,7 +244,7 @@ Dataset ReadCifar(const std::vector<fs::path>& files, bool cifar100, bool fine) 
   std::vector<torch::Tensor> labels;
   const std::int64_t classes = cifar100 ? (fine ? 100 : 20) : 10;
   for (const auto& path : files) {
-    const std::string bytes = ReadMaybeGzip(path);
+    const std::string bytes = ReadDataFile(path);
     Require(!bytes.empty() && bytes.size() % record == 0,
             "{}: {} bytes is not a whole number of {}-byte CIFAR-{} records (truncated or not "
             "the binary version)",

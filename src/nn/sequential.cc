@@ -223,33 +223,9 @@ class SequentialImpl : public NetworkImpl {
     weight = holder->register_parameter("weight", weight);
     torch::Tensor bias;
     if (s.bias) bias = holder->register_parameter("bias", torch::zeros({s.out}));
-    const bool conv = s.type == "conv2d";
     const SequentialStep step = s;
-    steps_.push_back([this, weight, bias, conv, step](const torch::Tensor& input) {
-      const std::int64_t k = chips();
-      torch::Tensor x = input;
-      if (k > 1 && x.size(1) == step.in) {  // the image: the same input for every chip
-        std::vector<std::int64_t> repeat(static_cast<std::size_t>(x.dim()), 1);
-        repeat[1] = k;
-        x = x.repeat(repeat);
-      }
-      std::vector<std::int64_t> repeat(static_cast<std::size_t>(weight.dim()), 1);
-      repeat[0] = k;
-      const torch::Tensor w = k > 1 ? weight.repeat(repeat) : weight;
-      const torch::Tensor b = bias.defined() && k > 1 ? bias.repeat({k}) : bias;
-      if (conv)
-        return F::conv2d(x, w, F::Conv2dFuncOptions()
-                                   .bias(b)
-                                   .stride(step.stride)
-                                   .padding(step.padding)
-                                   .dilation(step.dilation)
-                                   .groups(step.groups * k));
-      if (k == 1) return F::linear(x, w, b);
-      const std::int64_t n = x.size(0);
-      const torch::Tensor xk = x.view({n, k, -1}).transpose(0, 1);
-      const torch::Tensor wk = w.view({k, step.out, -1}).transpose(1, 2);
-      torch::Tensor y = torch::bmm(xk, wk).transpose(0, 1).reshape({n, -1});
-      return b.defined() ? y.add_(b) : y;
+    steps_.push_back([this, weight, bias, step](const torch::Tensor& x) {
+      return FloatStepProduct(step, x, weight, bias, chips());
     });
   }
 
@@ -380,6 +356,34 @@ SequentialStep SequentialStep::FromJson(const nlohmann::json& json, const std::s
   s.count_include_pad = JsonValue(json, "count_include_pad", s.count_include_pad, what);
   s.p = JsonValue(json, "p", s.p, what);
   return s;
+}
+
+torch::Tensor FloatStepProduct(const SequentialStep& step, const torch::Tensor& input,
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               std::int64_t chips) {
+  torch::Tensor x = input;
+  if (chips > 1 && x.size(1) == step.in) {  // the image: the same input for every chip
+    std::vector<std::int64_t> repeat(static_cast<std::size_t>(x.dim()), 1);
+    repeat[1] = chips;
+    x = x.repeat(repeat);
+  }
+  std::vector<std::int64_t> repeat(static_cast<std::size_t>(weight.dim()), 1);
+  repeat[0] = chips;
+  const torch::Tensor w = chips > 1 ? weight.repeat(repeat) : weight;
+  const torch::Tensor b = bias.defined() && chips > 1 ? bias.repeat({chips}) : bias;
+  if (step.type == "conv2d")
+    return F::conv2d(x, w, F::Conv2dFuncOptions()
+                               .bias(b)
+                               .stride(step.stride)
+                               .padding(step.padding)
+                               .dilation(step.dilation)
+                               .groups(step.groups * chips));
+  if (chips == 1) return F::linear(x, w, b);
+  const std::int64_t n = x.size(0);
+  const torch::Tensor xk = x.view({n, chips, -1}).transpose(0, 1);
+  const torch::Tensor wk = w.view({chips, step.out, -1}).transpose(1, 2);
+  torch::Tensor y = torch::bmm(xk, wk).transpose(0, 1).reshape({n, -1});
+  return b.defined() ? y.add_(b) : y;
 }
 
 std::string StepModuleName(const SequentialStep& step) {

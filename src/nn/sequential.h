@@ -17,4 +17,12 @@ Network MakeSequential(const NetworkOptions& options);
 /// The module name of a step inside the network (dots, which torch forbids, become '_').
 std::string StepModuleName(const SequentialStep& step);
 
+/// A float conv2d/linear product as PyTorch computes it (`step`'s stride, padding, dilation and
+/// groups; `bias` may be undefined), for `chips` chips side by side: the same weights for every
+/// chip, and an input of `step.in` channels (the image) read by all of them. The digital
+/// weight layers of a sequential network, and the import's float passes (chips = 1).
+torch::Tensor FloatStepProduct(const SequentialStep& step, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias,
+                               std::int64_t chips = 1);
+
 }  // namespace aimc::nn

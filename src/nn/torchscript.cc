@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "aimc/common/hash.h"
 #include "aimc/nn/quant.h"
 #include "sequential.h"
 
@@ -116,36 +117,44 @@ torch::Tensor OptionalTensor(const Module& m, const std::string& name) {
   return v.isTensor() ? v.toTensor().detach().to(torch::kFloat).clone() : torch::Tensor();
 }
 
-// A Conv2d/Linear as read from the module.
+// A Conv2d/Linear as read from the module: its step (sizes and geometry; the import sets the
+// mapping) and its tensors.
 struct WeightLayer {
-  LayerKind kind = LayerKind::kLinear;
+  SequentialStep step;
   torch::Tensor weight, bias;
-  std::vector<std::int64_t> stride{1, 1}, padding{0, 0}, dilation{1, 1};
-  std::int64_t groups = 1;
   std::string unsupported;  // why a crossbar cannot take it as it is (empty: it can)
 };
 
 WeightLayer ReadWeightLayer(const Leaf& leaf) {
-  WeightLayer w;
-  w.weight = OptionalTensor(leaf.module, "weight");
-  w.bias = OptionalTensor(leaf.module, "bias");
-  Require(w.weight.defined(), "submodule '{}' ({}) has no weight tensor", leaf.name, leaf.type);
+  WeightLayer layer;
+  layer.weight = OptionalTensor(leaf.module, "weight");
+  layer.bias = OptionalTensor(leaf.module, "bias");
+  Require(layer.weight.defined(), "submodule '{}' ({}) has no weight tensor", leaf.name,
+          leaf.type);
+  SequentialStep& w = layer.step;
+  w.name = leaf.name;
+  w.bias = layer.bias.defined();
+  w.out = layer.weight.size(0);
   if (leaf.type == "Linear") {
-    Require(w.weight.dim() == 2, "submodule '{}' (Linear): weight of shape {}", leaf.name,
-            c10::str(w.weight.sizes()));
-    return w;
+    Require(layer.weight.dim() == 2, "submodule '{}' (Linear): weight of shape {}", leaf.name,
+            c10::str(layer.weight.sizes()));
+    w.type = "linear";
+    w.in = layer.weight.size(1);
+    return layer;
   }
-  w.kind = LayerKind::kConv;
+  w.type = "conv2d";
   Require(leaf.module.hasattr("stride") && leaf.module.hasattr("padding"),
           "submodule '{}' (Conv2d) keeps no stride and padding, as in a module made by "
           "torch.jit.trace: save torch.jit.script(model) instead",
           leaf.name);
-  Require(w.weight.dim() == 4, "submodule '{}' (Conv2d): weight of shape {}", leaf.name,
-          c10::str(w.weight.sizes()));
+  Require(layer.weight.dim() == 4, "submodule '{}' (Conv2d): weight of shape {}", leaf.name,
+          c10::str(layer.weight.sizes()));
   const Module& m = leaf.module;
   w.stride = Ints(m.attr("stride"));
   w.dilation = Ints(m.attr("dilation"));
   w.groups = m.attr("groups").toInt();
+  w.in = layer.weight.size(1) * w.groups;
+  w.kernel = {layer.weight.size(2), layer.weight.size(3)};
   const c10::IValue padding = m.attr("padding");
   const std::string mode = m.attr("padding_mode").toStringRef();
   if (padding.isString()) {
@@ -154,7 +163,7 @@ WeightLayer ReadWeightLayer(const Leaf& leaf) {
     w.padding = {0, 0};
     if (padding.toStringRef() == "same") {
       for (std::size_t d = 0; d < 2; ++d) {
-        const std::int64_t total = w.dilation.at(d) * (w.weight.size(2 + d) - 1);
+        const std::int64_t total = w.dilation.at(d) * (layer.weight.size(2 + d) - 1);
         Require(total % 2 == 0,
                 "submodule '{}' (Conv2d): padding='same' of an even kernel pads unequally; give "
                 "the padding as numbers",
@@ -169,55 +178,28 @@ WeightLayer ReadWeightLayer(const Leaf& leaf) {
           "submodule '{}' (Conv2d): padding_mode '{}' is not supported (zeros only)", leaf.name,
           mode);
   std::vector<std::string> why;
-  if (w.weight.size(2) != w.weight.size(3))
-    why.push_back(fmt::format("a {}x{} kernel (square only)", w.weight.size(2), w.weight.size(3)));
+  if (layer.weight.size(2) != layer.weight.size(3))
+    why.push_back(fmt::format("a {}x{} kernel (square only)", layer.weight.size(2), layer.weight.size(3)));
   if (w.stride.size() != 2 || w.stride[0] != w.stride[1]) why.push_back("unequal strides");
   if (w.padding.size() != 2 || w.padding[0] != w.padding[1]) why.push_back("unequal padding");
   if (w.dilation != std::vector<std::int64_t>{1, 1}) why.push_back("dilation != 1");
   if (w.groups != 1) why.push_back(fmt::format("groups={}", w.groups));
   for (std::size_t i = 0; i < why.size(); ++i)
-    w.unsupported += (i ? ", " : "") + why[i];
-  if (!w.unsupported.empty()) w.unsupported = "a crossbar layer takes no " + w.unsupported;
-  return w;
+    layer.unsupported += (i ? ", " : "") + why[i];
+  if (!layer.unsupported.empty()) layer.unsupported = "a crossbar layer takes no " + layer.unsupported;
+  return layer;
 }
 
-// The float product of a weight layer, `chips` copies side by side (grouped).
-torch::Tensor FloatProduct(const WeightLayer& w, torch::Tensor x, std::int64_t chips) {
-  const std::int64_t in = w.weight.size(1) * (w.kind == LayerKind::kConv ? w.groups : 1);
-  if (chips > 1 && x.size(1) == in) {  // the image: the same input for every chip
-    std::vector<std::int64_t> repeat(static_cast<std::size_t>(x.dim()), 1);
-    repeat[1] = chips;
-    x = x.repeat(repeat);
-  }
-  std::vector<std::int64_t> repeat(static_cast<std::size_t>(w.weight.dim()), 1);
-  repeat[0] = chips;
-  const torch::Tensor weight = chips > 1 ? w.weight.repeat(repeat) : w.weight;
-  const torch::Tensor bias = w.bias.defined() && chips > 1 ? w.bias.repeat({chips}) : w.bias;
-  if (w.kind == LayerKind::kConv)
-    return F::conv2d(x, weight, F::Conv2dFuncOptions()
-                                    .bias(bias)
-                                    .stride(w.stride)
-                                    .padding(w.padding)
-                                    .dilation(w.dilation)
-                                    .groups(w.groups * chips));
-  if (chips == 1) return F::linear(x, weight, bias);
-  const std::int64_t n = x.size(0);
-  const torch::Tensor xk = x.view({n, chips, -1}).transpose(0, 1);
-  const torch::Tensor wk = weight.view({chips, w.weight.size(0), -1}).transpose(1, 2);
-  torch::Tensor y = torch::bmm(xk, wk).transpose(0, 1).reshape({n, -1});
-  return bias.defined() ? y.add_(bias) : y;
+torch::Tensor FloatProduct(const WeightLayer& w, const torch::Tensor& x) {
+  return FloatStepProduct(w.step, x, w.weight, w.bias);
 }
 
-// Eval-mode BatchNorm with its statistics `chips` times side by side.
+// Eval-mode BatchNorm as the module holds it.
 struct NormStats {
   torch::Tensor weight, bias, mean, var;
   double eps = 1e-5;
-  torch::Tensor operator()(const torch::Tensor& x, std::int64_t chips) const {
-    auto rep = [chips](const torch::Tensor& t) {
-      return t.defined() && chips > 1 ? t.repeat({chips}) : t;
-    };
-    return F::batch_norm(x, rep(mean), rep(var),
-                         F::BatchNormFuncOptions().weight(rep(weight)).bias(rep(bias)).eps(eps));
+  torch::Tensor operator()(const torch::Tensor& x) const {
+    return F::batch_norm(x, mean, var, F::BatchNormFuncOptions().weight(weight).bias(bias).eps(eps));
   }
 };
 
@@ -264,7 +246,7 @@ double Percentile(const torch::Tensor& x, double percentile) {
 void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& options) {
   WeightLayer layer = plan.layer;
   layer.bias = torch::Tensor();
-  const torch::Tensor y = FloatProduct(layer, xq, 1);
+  const torch::Tensor y = FloatProduct(layer, xq);
   const std::int64_t out = y.size(1);
   std::vector<std::int64_t> dims = {0};  // every dimension but the channel's
   for (std::int64_t d = 2; d < y.dim(); ++d) dims.push_back(d);
@@ -275,7 +257,7 @@ void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& 
   for (double r : options.threshold_ratios) {
     const TernaryWeights t = Ternarize(plan.layer.weight, options.per_channel, r);
     layer.weight = t.levels.to(torch::kFloat);
-    const torch::Tensor unit = FloatProduct(layer, xq, 1);  // the levels' product
+    const torch::Tensor unit = FloatProduct(layer, xq);  // the levels' product
     const torch::Tensor twn = t.scale.reshape({-1}).expand({out}).to(torch::kFloat);
     torch::Tensor scale = twn;
     torch::Tensor shift = torch::zeros({out});
@@ -451,13 +433,13 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
           if (!(alpha > 0.0)) alpha = 1.0;  // a dead input: any range
         }
         p.info.input_alpha = alpha;
-        x = FloatProduct(p.layer, x, 1);
+        x = FloatProduct(p.layer, x);
         plans.push_back(std::move(p));
         non_negative = false;
         continue;
       }
       if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
-        x = ReadNorm(leaf)(x, 1);
+        x = ReadNorm(leaf)(x);
         non_negative = false;
         continue;
       }
@@ -500,10 +482,10 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
             PactQuantizeEval(x, torch::full({1}, p.info.input_alpha), bits);
         ChooseRatio(p, xq, options);
       }
-      x = FloatProduct(p.layer, x, 1);
+      x = FloatProduct(p.layer, x);
       ++next;
     } else if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
-      x = ReadNorm(leaf)(x, 1);
+      x = ReadNorm(leaf)(x);
     } else {
       Module m = leaf.module;
       x = m.forward({x}).toTensor();
@@ -545,20 +527,8 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
       continue;
     }
     const LayerPlan& p = plans[next++];
-    SequentialStep s;
-    s.name = leaf.name;
-    s.type = leaf.type == "Conv2d" ? "conv2d" : "linear";
-    const torch::Tensor& w = p.layer.weight;
-    s.out = w.size(0);
-    s.in = w.size(1) * (p.layer.kind == LayerKind::kConv ? p.layer.groups : 1);
-    if (p.layer.kind == LayerKind::kConv) {
-      s.kernel = {w.size(2), w.size(3)};
-      s.stride = p.layer.stride;
-      s.padding = p.layer.padding;
-      s.dilation = p.layer.dilation;
-      s.groups = p.layer.groups;
-    }
-    s.bias = p.layer.bias.defined() || p.shift.defined();
+    SequentialStep s = p.layer.step;
+    s.bias = s.bias || p.shift.defined();
     s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
     s.reason = p.info.reason;
     s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
@@ -612,6 +582,25 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
   result.network = net;
   for (const LayerPlan& p : plans) result.layers.push_back(p.info);
   return result;
+}
+
+ImportedModel ImportAsModel(const std::filesystem::path& path, const ImportOptions& options,
+                            const std::string& dataset, const std::filesystem::path& data_dir,
+                            const DataSplit& data, std::int64_t test_images) {
+  ImportedModel m;
+  m.info.training.dataset = dataset;
+  m.info.training.data_dir = data_dir;
+  // The model is the TorchScript file's weights, quantized: a copy of it (0 epochs).
+  m.info.training.init_from = path;
+  m.info.training.epochs = 0;
+  m.info.training.Validate();
+  m.import = ImportTorchScript(path, options, data.train);
+  m.info.training.init_from_hash = HashFile(path);
+  m.info.network = m.import.network->options();
+  EpochStats stats;
+  stats.test_accuracy = Evaluate(*m.import.network, data.test.Head(test_images));
+  m.info.history.push_back(stats);
+  return m;
 }
 
 }  // namespace aimc::nn

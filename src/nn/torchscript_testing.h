@@ -16,6 +16,7 @@
 
 #include "aimc/nn/data.h"
 #include "aimc/nn/network.h"
+#include "aimc/nn/torchscript.h"
 
 namespace aimc::nn::testing {
 
@@ -45,6 +46,23 @@ inline std::filesystem::path TorchScriptModels() {
     return std::filesystem::path();
   }()};
   return folder.path;
+}
+
+/// Skips the test where TorchScriptModels() has none; else `models` is their folder.
+#define AIMC_REQUIRE_TORCHSCRIPT_MODELS()                                              \
+  const std::filesystem::path models = ::aimc::nn::testing::TorchScriptModels();      \
+  if (models.empty()) GTEST_SKIP() << "no Python interpreter that imports torch (python3-torch)"
+
+/// The options under which an import of lenet.pt is aimc's LeNet-5 (BuiltInLeNetLike): 4-bit
+/// inputs clipped at the initial PACT alpha 4, threshold ratio 0.7, TWN's scale per channel.
+inline ImportOptions LikeBuiltIn() {
+  ImportOptions o;
+  o.act_bits = 4;
+  o.input_alpha = 4.0;
+  o.threshold_ratios = {0.7};
+  o.calibration_images = 16;
+  o.refit = false;  // TWN's scale, as aimc's training has
+  return o;
 }
 
 /// Images in [0, 255] (uint8, (n, 1, 28, 28)) from `seed`, labels all 0 (callers set them).

@@ -17,29 +17,12 @@
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "data_file.h"
 
 namespace aimc::nn {
 namespace fs = std::filesystem;
 
 namespace {
-
-// As for the built-in sets: a data file beyond this is not one aimc reads into memory.
-constexpr std::uint64_t kMaxDataBytes = std::uint64_t{8} << 30;
-
-std::string ReadWholeFile(const fs::path& path) {
-  Require(fs::exists(path), "{}: no such file", path.string());
-  Require(!fs::is_directory(path), "{}: is a folder, not a data file", path.string());
-  const std::uint64_t size = fs::file_size(path);
-  Require(size <= kMaxDataBytes, "{}: {} bytes, more than the {} GiB aimc reads", path.string(),
-          size, kMaxDataBytes >> 30);
-  std::ifstream in(path, std::ios::binary);
-  Require(static_cast<bool>(in), "{}: cannot open", path.string());
-  std::string bytes(size, '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  Require(static_cast<std::uint64_t>(in.gcount()) == size, "{}: read {} of {} bytes",
-          path.string(), in.gcount(), size);
-  return bytes;
-}
 
 // ---- .npy -------------------------------------------------------------------------------------
 
@@ -552,7 +535,7 @@ NpyArray ParseNpy(std::string_view bytes, const std::string& what) {
   return ParseNpyOwned(std::string(bytes), what);
 }
 
-NpyArray ReadNpy(const fs::path& path) { return ParseNpyOwned(ReadWholeFile(path), path.string()); }
+NpyArray ReadNpy(const fs::path& path) { return ParseNpyOwned(ReadDataFile(path), path.string()); }
 
 std::map<std::string, NpyArray> ReadNpz(const fs::path& path) {
   Require(fs::exists(path), "{}: no such file", path.string());
@@ -580,8 +563,8 @@ std::map<std::string, NpyArray> ReadNpz(const fs::path& path) {
     if (member.ends_with("/")) continue;  // a folder entry
     Require(member.ends_with(".npy"), "{}: not a .npy array (an .npz holds only .npy members)",
             what);
-    Require(stat.size <= kMaxDataBytes, "{}: {} bytes, more than the {} GiB aimc reads", what,
-            stat.size, kMaxDataBytes >> 30);
+    Require(stat.size <= kMaxDataFileBytes, "{}: {} bytes, more than the {} GiB aimc reads",
+            what, stat.size, kMaxDataFileBytes >> 30);
     std::unique_ptr<zip_file_t, ZipFileCloser> file(
         zip_fopen_index(archive.get(), static_cast<zip_uint64_t>(i), 0));
     Require(file != nullptr, "{}: cannot open ({})", what, zip_strerror(archive.get()));
@@ -704,7 +687,7 @@ torch::Tensor LabelsFromNpy(const NpyArray& a, const std::string& what) {
 }
 
 torch::Tensor ReadImage(const fs::path& path) {
-  const std::string bytes = ReadWholeFile(path);
+  const std::string bytes = ReadDataFile(path);
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() >= 8 && png_sig_cmp(data, 0, 8) == 0) return DecodePng(bytes, path);
   Require(bytes.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF,

@@ -43,10 +43,15 @@ Figure SweepFigure(const Table& sweep, const std::string& axis, const std::strin
   for (const std::string& a : axes)
     if (a != axis) others.push_back(a);
   std::vector<std::string> varying;
+  std::vector<std::size_t> varying_cols;
   for (const std::string& c : others) {
-    const std::vector<double> v = sweep.Values(c);
-    if (std::any_of(v.begin(), v.end(), [&](double x) { return x != v.front(); }))
+    const std::size_t col = sweep.Column(c);
+    const double first = sweep.rows.front()[col];
+    if (std::any_of(sweep.rows.begin(), sweep.rows.end(),
+                    [&](const std::vector<double>& row) { return row[col] != first; })) {
       varying.push_back(c);
+      varying_cols.push_back(col);
+    }
   }
   const std::size_t x_col = sweep.Column(axis), err_col = sweep.Column("error_pct");
   // (curve key, x) -> errors of its chips; curves in order of first appearance.
@@ -54,7 +59,7 @@ Figure SweepFigure(const Table& sweep, const std::string& axis, const std::strin
   std::map<std::pair<std::size_t, double>, std::vector<double>> points;
   for (const auto& row : sweep.rows) {
     std::vector<double> key;
-    for (const std::string& c : varying) key.push_back(row[sweep.Column(c)]);
+    for (const std::size_t col : varying_cols) key.push_back(row[col]);
     auto it = std::find(curve_keys.begin(), curve_keys.end(), key);
     if (it == curve_keys.end()) it = curve_keys.insert(curve_keys.end(), key);
     const auto curve = static_cast<std::size_t>(it - curve_keys.begin());

@@ -9,6 +9,7 @@
 
 #include "aimc/nn/data.h"
 #include "aimc/nn/network.h"
+#include "aimc/nn/train.h"
 
 namespace aimc::nn {
 
@@ -83,5 +84,20 @@ struct ImportResult {
 ///   experiment::TestChips(*r.network, test, spec, 10, seed);
 ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOptions& options,
                                const Dataset& calibration);
+
+/// An import with what its model file says of it.
+struct ImportedModel {
+  ImportResult import;
+  /// training: `dataset` and `data_dir`, init_from = the TorchScript file and init_from_hash its
+  /// content's hash (what defines the weights), 0 epochs; history: one entry whose test_accuracy
+  /// is the digital accuracy on the first `test_images` test images (0: all).
+  ModelInfo info;
+};
+
+/// ImportTorchScript on `data.train` as a model: what `aimc import` and Python's
+/// aimc.import_torchscript save with SaveModel(out, *m.import.network, m.info).
+ImportedModel ImportAsModel(const std::filesystem::path& path, const ImportOptions& options,
+                            const std::string& dataset, const std::filesystem::path& data_dir,
+                            const DataSplit& data, std::int64_t test_images = 0);
 
 }  // namespace aimc::nn
