@@ -94,6 +94,11 @@ refused "R_ON outside the card's range" "r_on_ohm must lie in the card's own ran
 sed 's/^cv_on = 0.05/cv_on = nan/; s/^r_on_ohm = 1e8/r_on_ohm = 1e6/' "$tmp/outside.toml" >"$tmp/nan.toml"
 refused "nan in a card" "key 'cv_on' = nan is not a finite number" "$aimc" device stats --card "$tmp/nan.toml"
 refused "a folder as a card" "it is a folder" "$aimc" device stats --card "$tmp/"
+# A top-level key, before the card's first table.
+awk '/^\[/ && !done { print "levels = 4"; done = 1 } 1' \
+  "$(dirname "${BASH_SOURCE[0]}")/../../configs/devices/sot_mram.toml" >"$tmp/mtj_levels.toml"
+refused "intermediate levels on an MTJ card" "kind 'mtj' holds two states" \
+  "$aimc" device stats --card "$tmp/mtj_levels.toml"
 
 # Device physics: the card's parts with their sources, and the spread as read years later.
 "$aimc" device stats --card pcm --samples 2000 --time 3.15e8 --temperature 85 >"$tmp/stdout"
@@ -252,6 +257,19 @@ if "$aimc" help train >/dev/null 2>&1; then
   check "test --calibration-images of an IR-aware model: aims at its trained product" \
     grep -q "trained IR-drop-aware: calibration aims at the product it was trained" "$tmp/stdout"
   rm -f "$tmp/ir.pt"
+  # Multi-level weights: 5 levels trained, then on chips of a card with 3 levels per device.
+  "$aimc" train --net lenet5 --data fashion-mnist --epochs 1 --train-subset 64 --test-subset 32 \
+    --weight-levels 5 --sigma-train 0.1 --out "$tmp/mlc.pt" >"$tmp/stdout" 2>&1
+  check "train --weight-levels 5: runs" test $? -eq 0
+  sed -e 's/^name = "PCM, multi-level"/name = "pcm3"/' -e 's/^levels = 8/levels = 3/' \
+    "$(dirname "${BASH_SOURCE[0]}")/../../configs/devices/pcm_mlc.toml" >"$tmp/pcm3.toml"
+  "$aimc" test --model "$tmp/mlc.pt" --card "$tmp/pcm3.toml" --wire-ohm 20 --time-s 1e6 \
+    --test-subset 50 --chips 1 >"$tmp/stdout" 2>&1
+  check "test of a 5-level model on a 3-level card with wires and drift: runs" test $? -eq 0
+  refused "a 5-level model on a card of two levels" "holds 2 conductance levels per device, 3 needed" \
+    "$aimc" test --model "$tmp/mlc.pt" --card pcm --test-subset 10 --chips 1
+  refused "an even number of weight levels" "weight_levels must be odd" \
+    "$aimc" train --weight-levels 4 --epochs 1 --out "$tmp/mlc4.pt"
   refused "IR-aware wires without a card" "need --ir-aware-card" \
     "$aimc" train --ir-aware-wire-ohm 5 --out "$tmp/ir.pt"
   refused "IR-aware rebuild period 0" "rebuild_every_steps must be in" \

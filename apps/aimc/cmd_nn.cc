@@ -44,6 +44,10 @@ void AddImportOptions(CLI::App* cmd, nn::ImportOptions& options, const std::stri
            "error among 0.3, 0.4, ..., 1.0)"));
   cmd->add_flag("--float-first-last", options.float_first_last,
                 help("keep the first and last layer float and digital"));
+  cmd->add_option("--weight-levels", options.weight_levels,
+                  help("weight levels on the arrays: 3 ternary; an odd K > 3 for multi-level "
+                       "devices (least-squares uniform grid; needs a card with `levels`)"))
+      ->capture_default_str();
   cmd->add_flag("--no-refit", [&options](std::int64_t) { options.refit = false; },
                 help("TWN's scale (mean |w| of the kept weights) and the module's bias, instead "
                      "of the scale fitted to the float output and the bias corrected for its "
@@ -59,6 +63,7 @@ void RegisterTrain(CLI::App& app) {
     bool float_net = false;
     bool float_first_last = false;
     bool per_layer = false;
+    int weight_levels = 3;
     fs::path out = "model.pt";
     std::string ir_card;
     double ir_r_on = 0.0;
@@ -106,13 +111,17 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--init-from", a->train.init_from,
                   "Fine-tune: start from this model's weights, BatchNorm statistics and PACT "
                   "alphas instead of a random init; the network is the model's (an imported one "
-                  "too) unless --net, --width, --act-bits, --float, --float-first-last or "
-                  "--per-layer-scale say otherwise (then they must equal the model's)");
+                  "too) unless --net, --width, --act-bits, --float, --float-first-last, "
+                  "--per-layer-scale or --weight-levels say otherwise (then they must equal the model's)");
   cmd->add_option("--width", a->width, "resnet26 width multiplier")->capture_default_str();
   cmd->add_option("--act-bits", a->act_bits, "Activation bits (0: float)")->capture_default_str();
   cmd->add_flag("--float", a->float_net, "Float weights (the baseline; no ternary, no noise)");
   cmd->add_flag("--float-first-last", a->float_first_last, "Keep first and last layer float");
   cmd->add_flag("--per-layer-scale", a->per_layer, "One ternary scale per layer (default: per output channel)");
+  cmd->add_option("--weight-levels", a->weight_levels,
+                  "Weight levels on the arrays: 3 ternary (the paper's); an odd K > 3 for "
+                  "multi-level devices (docs/train.md)")
+      ->capture_default_str();
   cmd->add_option("--out", a->out, "Model file (checkpoint)")->capture_default_str();
   cmd->add_option("--ir-aware-card", a->ir_card,
                   "IR-drop-aware training: every training forward pass runs through the "
@@ -129,7 +138,7 @@ void RegisterTrain(CLI::App& app) {
                 "training); default: the card's nominal conductances, the IR drop alone");
   std::vector<CLI::Option*> network_options;
   for (const char* name : {"--net", "--width", "--act-bits", "--float", "--float-first-last",
-                           "--per-layer-scale"})
+                           "--per-layer-scale", "--weight-levels"})
     network_options.push_back(cmd->get_option(name));
   auto network_given = [network_options] {
     return std::any_of(network_options.begin(), network_options.end(),
@@ -180,6 +189,7 @@ void RegisterTrain(CLI::App& app) {
     net.ternary = !a->float_net;
     net.float_first_last = a->float_first_last;
     net.per_channel = !a->per_layer;
+    net.weight_levels = a->weight_levels;
     if (!a->train.init_from.empty() && !network_given()) {
       // Fine-tuning takes the init model's network (an imported one included).
       net = nn::LoadModel(a->train.init_from).info.network;

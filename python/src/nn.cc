@@ -50,9 +50,10 @@ auto Run(F&& f) {
 
 nn::ImportOptions ImportOptionsOf(std::int64_t import_images, int act_bits,
                                   std::optional<double> threshold_ratio, bool float_first_last,
-                                  bool refit) {
+                                  bool refit, int weight_levels) {
   nn::ImportOptions o;
   o.refit = refit;
+  o.weight_levels = weight_levels;
   o.calibration_images = import_images;
   o.act_bits = act_bits;
   if (threshold_ratio) o.threshold_ratios = {*threshold_ratio};
@@ -70,6 +71,7 @@ py::list LayersOf(const nn::ImportResult& r) {
     d["analog"] = l.analog;
     d["reason"] = l.reason;
     d["threshold_ratio"] = l.threshold_ratio;
+    d["weight_levels"] = l.weight_levels;
     d["input_alpha"] = l.input_alpha;
     d["relative_error"] = l.relative_error;
     layers.append(d);
@@ -93,11 +95,12 @@ void BindNn(py::module_& m) {
       "import_torchscript",
       [](const fs::path& torchscript, const std::string& data, const fs::path& out,
          const std::optional<fs::path>& data_dir_arg, std::int64_t import_images, int act_bits,
-         std::optional<double> threshold_ratio, bool float_first_last, bool refit) {
+         std::optional<double> threshold_ratio, bool float_first_last, bool refit,
+         int weight_levels) {
         const fs::path data_dir = data_dir_arg.value_or(fs::path());
         auto r = Run([&] {
-          const nn::ImportOptions o =
-              ImportOptionsOf(import_images, act_bits, threshold_ratio, float_first_last, refit);
+          const nn::ImportOptions o = ImportOptionsOf(import_images, act_bits, threshold_ratio,
+                                                      float_first_last, refit, weight_levels);
           RequireOutputFile(out);
           const nn::DataSplit split = nn::LoadData(data, data_dir);
           nn::ImportedModel m = nn::ImportAsModel(torchscript, o, data, data_dir, split);
@@ -113,10 +116,11 @@ void BindNn(py::module_& m) {
       py::arg("torchscript"), py::arg("data"), py::arg("out"), py::arg("data_dir") = py::none(),
       py::arg("import_images") = nn::ImportOptions{}.calibration_images,
       py::arg("act_bits") = nn::ImportOptions{}.act_bits, py::arg("threshold_ratio") = py::none(),
-      py::arg("float_first_last") = false, py::arg("refit") = true,
+      py::arg("float_first_last") = false, py::arg("refit") = true, py::arg("weight_levels") = 3,
       R"(Imports a float PyTorch network (torch.jit.save of torch.jit.script of an nn.Sequential)
-as an aimc model file at `out`, as `aimc import` does: ternary post-training quantization of its
-Conv2d/Linear layers on the first `import_images` training images of `data`. Returns a dict:
+as an aimc model file at `out`, as `aimc import` does: ternary (weight_levels 3) or K-level
+post-training quantization of its Conv2d/Linear layers on the first `import_images` training
+images of `data`. Returns a dict:
 model, digital_accuracy (0..1, all test images), layers (what became of each weight layer).)");
 
   m.def(
@@ -126,7 +130,8 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
          const std::string& card, double r_on_ohm, double wire_ohm,
          std::int64_t tile_rows, double sigma_w_test, std::int64_t calibration_images, int chips,
          std::uint64_t seed, std::int64_t test_images, std::int64_t import_images, int act_bits,
-         std::optional<double> threshold_ratio, bool float_first_last, bool refit, int threads) {
+         std::optional<double> threshold_ratio, bool float_first_last, bool refit,
+         int weight_levels, int threads) {
         // None (not an empty path: pybind11 gives fs::path() back as '.') for what is not given.
         const fs::path model = model_arg.value_or(fs::path());
         const fs::path torchscript = torchscript_arg.value_or(fs::path());
@@ -153,7 +158,7 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
             r.imported = nn::ImportTorchScript(
                 torchscript,
                 ImportOptionsOf(import_images, act_bits, threshold_ratio, float_first_last,
-                                refit),
+                                refit, weight_levels),
                 split.train);
             loaded.network = r.imported->network;
           }
@@ -205,11 +210,12 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
       py::arg("test_images") = 0,
       py::arg("import_images") = nn::ImportOptions{}.calibration_images,
       py::arg("act_bits") = nn::ImportOptions{}.act_bits, py::arg("threshold_ratio") = py::none(),
-      py::arg("float_first_last") = false, py::arg("refit") = true, py::arg("threads") = 1,
+      py::arg("float_first_last") = false, py::arg("refit") = true,
+      py::arg("weight_levels") = 3, py::arg("threads") = 1,
       R"(A network on `chips` Monte-Carlo chips, as `aimc test` runs it. The network is an aimc
 model file (`model`: aimc train or aimc import) or a TorchScript file imported now
-(`torchscript`, with `data`; import_images, act_bits, threshold_ratio, float_first_last, refit
-as for aimc import). The chip: devices drawn from `card` (a preset name or a file; r_on_ohm 0 keeps the
+(`torchscript`, with `data`; import_images, act_bits, threshold_ratio, float_first_last, refit,
+weight_levels as for aimc import). The chip: devices drawn from `card` (a preset name or a file; r_on_ohm 0 keeps the
 card's) with every tile's exact DC circuit (wire_ohm per segment, tile_rows), optionally
 calibrated on the first `calibration_images` training images; or, without a card, weight noise
 sigma_w_test. Returns a dict: accuracies (NumPy, one per chip, on the first `test_images` test

@@ -1,5 +1,6 @@
 #include "aimc/device/card.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -62,6 +63,10 @@ TwoStateOptions ReadTwoState(const TomlReader& t) {
   o.write_voltage_v = t.Double("write_voltage_v");
   o.r_on_min_ohm = t.Double("r_on_min_ohm", o.r_on_ohm);
   o.r_on_max_ohm = t.Double("r_on_max_ohm", o.r_on_ohm);
+  const std::int64_t levels = t.Int("levels", 2);
+  Require(levels >= 2 && levels <= kMaxCardLevels, "{}: must be in [2, {}], got {}",
+          t.Where("levels"), kMaxCardLevels, levels);
+  o.levels = static_cast<int>(levels);
   return o;
 }
 
@@ -199,6 +204,10 @@ std::unique_ptr<DeviceCard> LoadCard(const std::filesystem::path& path) {
   try {
     const std::string kind = t.String("kind");
     std::unique_ptr<DeviceCard> card;
+    Require(kind == "two_state" || !t.Has("levels"),
+            "{}: a card of kind '{}' holds two states; intermediate conductance levels need kind "
+            "'two_state'",
+            t.Where("levels"), kind);
     if (kind == "mtj") {
       const MtjOptions mtj = ReadMtj(t);
       card = std::make_unique<MtjCard>(mtj);
@@ -244,6 +253,36 @@ double DeviceCard::UnitWeightSiemens(double read_voltage_v) const {
          s.off.mean_s * Iv(State::kOff).Shape(read_voltage_v);
 }
 
+double DeviceCard::SampleLevel(int level, int top, Rng& rng) const {
+  Require(top >= 1 && level >= 0 && level <= top, "card '{}': level {} of {} does not exist",
+          name(), level, top);
+  if (level == 0) return Sample(State::kOff, rng);
+  if (level == top) return Sample(State::kOn, rng);
+  Require(levels() > top,
+          "card '{}' holds {} conductance levels per device; weights of {} levels need {} (set "
+          "`levels` in the card, docs/devices.md)",
+          name(), levels(), 2 * top + 1, top + 1);
+  return SampleBetween(static_cast<double>(level) / top, rng);
+}
+
+ConductanceStats DeviceCard::LevelStats(int level, int top) const {
+  Require(top >= 1 && level >= 0 && level <= top, "card '{}': level {} of {} does not exist",
+          name(), level, top);
+  if (level == 0) return Stats().off;
+  if (level == top) return Stats().on;
+  Require(levels() > top, "card '{}' holds {} conductance levels per device, not {}", name(),
+          levels(), top + 1);
+  return BetweenStats(static_cast<double>(level) / top);
+}
+
+double DeviceCard::SampleBetween(double /*fraction*/, Rng& /*rng*/) const {
+  Fail("card '{}' has no intermediate conductance level", name());
+}
+
+ConductanceStats DeviceCard::BetweenStats(double /*fraction*/) const {
+  Fail("card '{}' has no intermediate conductance level", name());
+}
+
 double DeviceCard::Flip(State from, double /*g_s*/, Rng& rng) const {
   return Sample(from == State::kOn ? State::kOff : State::kOn, rng);
 }
@@ -282,8 +321,28 @@ State Other(State s) { return s == State::kOn ? State::kOff : State::kOn; }
 
 DeviceCard::Aged DeviceCard::Age(State written, double g_s, const ReadConditions& conditions,
                                  Rng& aging_rng) const {
+  return AgeAt(written, written == State::kOn ? 1.0 : 0.0, g_s, conditions, aging_rng);
+}
+
+DeviceCard::Aged DeviceCard::AgeLevel(int level, int top, double g_s,
+                                      const ReadConditions& conditions, Rng& aging_rng) const {
+  Require(top >= 1 && level >= 0 && level <= top, "AgeLevel: level {} of {}", level, top);
+  if (level == 0 || level == top)
+    return Age(level == top ? State::kOn : State::kOff, g_s, conditions, aging_rng);
+  Require(!physics_.retention.any(),
+          "card '{}': its retention model is of a binary state; intermediate conductance levels "
+          "(multi-level weights) have none",
+          name());
+  const double fraction = static_cast<double>(level) / top;
+  return AgeAt(2 * level >= top ? State::kOn : State::kOff, fraction, g_s, conditions, aging_rng);
+}
+
+DeviceCard::Aged DeviceCard::AgeAt(State written, double fraction, double g_s,
+                                   const ReadConditions& conditions, Rng& aging_rng) const {
   const std::uint64_t seed = aging_rng.NextU64();
   Aged out{g_s, written};
+  // A device at one of the two states (fraction 0 or 1), or at a level in between.
+  const bool binary = fraction == 0.0 || fraction == 1.0;
   const Physics& p = physics_;
   if (!p.stuck.any() && !p.retention.any() && !p.drift.any()) return out;
   // Every draw is made whether used or not: the same device at another time or temperature
@@ -295,10 +354,11 @@ DeviceCard::Aged DeviceCard::Age(State written, double g_s, const ReadConditions
   const double xi_relax = stream.Normal();
   const std::uint64_t redraw_seed = stream.Next();
   const auto become = [&](State state) {
-    if (state == out.state) return;
+    if (binary && state == out.state) return;
     Rng rng(redraw_seed);
-    out.g_s = Flip(out.state, out.g_s, rng);
+    out.g_s = binary ? Flip(out.state, out.g_s, rng) : Sample(state, rng);
     out.state = state;
+    fraction = state == State::kOn ? 1.0 : 0.0;
   };
   bool stuck = false;
   if (u_stuck < p.stuck.on_fraction) {
@@ -316,10 +376,13 @@ DeviceCard::Aged DeviceCard::Age(State written, double g_s, const ReadConditions
     const Drift& d = p.drift;
     const double t = d.EffectiveTime(conditions.time_s, conditions.temperature_k);
     if (t > d.t0_s) {
-      const bool on = out.state == State::kOn;
+      // The states' nu at fraction 1 (ON) and 0 (OFF), interpolated in between.
+      const auto at = [fraction](double off, double on) {
+        return fraction == 1.0 ? on : fraction == 0.0 ? off : off + fraction * (on - off);
+      };
       // A negative draw of nu would make a device conduct more over time: cut at 0.
-      const double nu = std::max(0.0, on ? d.on_nu_mean + d.on_nu_sigma * xi_nu
-                                         : d.off_nu_mean + d.off_nu_sigma * xi_nu);
+      const double nu = std::max(0.0, at(d.off_nu_mean, d.on_nu_mean) +
+                                          at(d.off_nu_sigma, d.on_nu_sigma) * xi_nu);
       const double decades = std::log10(t / d.t0_s);
       const double sigma = d.relax_per_decade * decades;
       out.g_s *= std::pow(t / d.t0_s, -nu) * std::exp(sigma * xi_relax - 0.5 * sigma * sigma);

@@ -5,8 +5,10 @@
 #include <fstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
+#include "aimc/common/rng.h"
 #include "aimc/device/two_state.h"
 #include "../common/test_error.h"
 
@@ -25,6 +27,11 @@ std::filesystem::path Temp(const std::string& name, const std::string& text) {
 
 std::string LoadError(const std::filesystem::path& path) {
   return ErrorMessage([&] { LoadCard(path); });
+}
+
+std::string kGoodTwoStateText() {
+  return "kind = 'two_state'\nname = 't'\nr_on_ohm = 1e6\nr_on_min_ohm = 1e3\nr_on_max_ohm = 1e7\n"
+         "on_off_ratio = 10.0\ncv_on = 0.05\ncv_off = 0.05\nwrite_voltage_v = 1.0\n";
 }
 
 const std::string kGoodMtj =
@@ -158,9 +165,78 @@ TEST(TwoStateCard, MomentsAreTheCardsValues) {
   EXPECT_THROW(TwoStateCard{o}, Error);
 }
 
-const std::string kGoodTwoState =
-    "kind = 'two_state'\nname = 't'\nr_on_ohm = 1e6\nr_on_min_ohm = 1e3\nr_on_max_ohm = 1e7\n"
-    "on_off_ratio = 10.0\ncv_on = 0.05\ncv_off = 0.05\nwrite_voltage_v = 1.0\n";
+// Level k of L = levels - 1 lies k/L of the way from OFF to ON in mean and in standard
+// deviation (TwoStateOptions::levels); draws have those moments. 100,000 draws: the mean's
+// standard error is sigma/316 and the std's 0.22 %; bounds are five of those.
+TEST(TwoStateCard, IntermediateLevelsInterpolateMeanAndSpread) {
+  TwoStateOptions o;
+  o.name = "mlc";
+  o.r_on_ohm = o.r_on_min_ohm = o.r_on_max_ohm = 1e5;
+  o.on_off_ratio = 20;
+  o.cv_on = 0.02;
+  o.cv_off = 0.2;
+  o.levels = 5;
+  const TwoStateCard card(o);
+  const double g_on = 1e-5, g_off = 5e-7;
+  for (const Spread spread : {Spread::kNormal, Spread::kLognormal}) {
+    o.spread = spread;
+    const TwoStateCard c(o);
+    EXPECT_EQ(c.LevelStats(0, 4).mean_s, c.Stats().off.mean_s);
+    EXPECT_EQ(c.LevelStats(4, 4).mean_s, c.Stats().on.mean_s);
+    for (const int k : {1, 2, 3}) {
+      const double f = k / 4.0;
+      const double mean = g_off + f * (g_on - g_off);
+      const double sigma = 0.2 * g_off + f * (0.02 * g_on - 0.2 * g_off);
+      const ConductanceStats st = c.LevelStats(k, 4);
+      EXPECT_NEAR(st.mean_s, mean, 1e-9 * mean) << k;
+      EXPECT_NEAR(st.stddev_s, sigma, 1e-6 * sigma) << k;
+      Rng rng(static_cast<std::uint64_t>(k));
+      const int n = 100000;
+      double sum = 0, sum2 = 0;
+      for (int i = 0; i < n; ++i) {
+        const double g = c.SampleLevel(k, 4, rng);
+        sum += g;
+        sum2 += g * g;
+      }
+      const double m = sum / n, sd = std::sqrt(sum2 / n - m * m);
+      EXPECT_NEAR(m, mean, 5 * sigma / std::sqrt(n)) << k;
+      EXPECT_NEAR(sd / sigma, 1.0, 0.011) << k;
+    }
+  }
+  // A grid of two levels per sign (L = 2) on five device levels: level 1 of 2 is level 2 of 4.
+  EXPECT_NEAR(card.LevelStats(1, 2).mean_s, card.LevelStats(2, 4).mean_s, 1e-20);
+  // More levels than the card holds, or a card of two states: refused, naming the card.
+  const std::string too_many = ErrorMessage([&] {
+    Rng rng(1);
+    card.SampleLevel(1, 5, rng);
+  });
+  EXPECT_NE(too_many.find("card 'mlc' holds 5 conductance levels"), std::string::npos) << too_many;
+  o.levels = 2;
+  const TwoStateCard binary(o);
+  Rng rng(1);
+  EXPECT_EQ(binary.levels(), 2);
+  EXPECT_THROW(binary.SampleLevel(1, 2, rng), Error);
+  EXPECT_NO_THROW(binary.SampleLevel(2, 2, rng));
+  o.levels = 1;
+  EXPECT_THROW(TwoStateCard{o}, Error);
+}
+
+TEST(DeviceCard, LevelsAreForTwoStateCardsAndChecked) {
+  EXPECT_EQ(LoadError(Temp("mlc.toml", kGoodTwoStateText() + "levels = 8\n")), "");
+  EXPECT_EQ(LoadCard(Temp("mlc.toml", kGoodTwoStateText() + "levels = 8\n"))->levels(), 8);
+  EXPECT_EQ(LoadCard(Temp("mlc.toml", kGoodTwoStateText() + "levels = 8\n"))->ToJson()["levels"], 8);
+  EXPECT_FALSE(LoadCard(Temp("two.toml", kGoodTwoStateText()))->ToJson().contains("levels"));
+  const std::string one = LoadError(Temp("mlc1.toml", kGoodTwoStateText() + "levels = 1\n"));
+  EXPECT_NE(one.find("levels"), std::string::npos) << one;
+  EXPECT_NE(one.find("mlc1.toml"), std::string::npos) << one;
+  const std::string huge =
+      LoadError(Temp("mlc2.toml", kGoodTwoStateText() + "levels = 99999999999\n"));
+  EXPECT_NE(huge.find("levels"), std::string::npos) << huge;
+  const std::string mtj = LoadError(Temp("mtj_levels.toml", kGoodMtj + "levels = 4\n"));
+  EXPECT_NE(mtj.find("holds two states"), std::string::npos) << mtj;
+}
+
+const std::string kGoodTwoState = kGoodTwoStateText();
 
 std::string Edited(std::string text, const std::string& from, const std::string& to) {
   text.replace(text.find(from), from.size(), to);

@@ -254,6 +254,44 @@ TEST(Age, DriftFollowsThePowerLaw) {
               1e-6);
 }
 
+// An intermediate level drifts with nu interpolated between the states' at its place between
+// OFF and ON; the end levels age exactly as the states do; a retention model is refused there.
+TEST(Age, IntermediateLevelsDriftWithInterpolatedNu) {
+  TwoStateOptions o;
+  o.name = "mlc";
+  o.r_on_ohm = 1e6;
+  o.r_on_min_ohm = 1e3;
+  o.r_on_max_ohm = 1e9;
+  o.on_off_ratio = 10;
+  o.cv_on = o.cv_off = 0.0;
+  o.levels = 4;
+  TwoStateCard card(o);
+  Physics p;
+  p.drift.off_nu_mean = 0.1;
+  p.drift.on_nu_mean = 0.01;
+  p.drift.t0_s = 20;
+  card.set_physics(p);
+  ReadConditions c;
+  c.time_s = 2e5;
+  Rng a(4), b(4);
+  // Level 1 of 3: nu = 0.1 + (0.01 - 0.1) / 3 = 0.07.
+  EXPECT_NEAR(card.AgeLevel(1, 3, 4e-7, c, a).g_s, 4e-7 * std::pow(1e4, -0.07), 1e-20);
+  EXPECT_NEAR(card.AgeLevel(2, 3, 7e-7, c, a).g_s, 7e-7 * std::pow(1e4, -0.04), 1e-20);
+  Rng c1(5), c2(5);
+  EXPECT_EQ(card.AgeLevel(3, 3, 1e-6, c, c1).g_s, card.Age(State::kOn, 1e-6, c, c2).g_s);
+  EXPECT_EQ(card.AgeLevel(0, 3, 1e-7, c, c1).g_s, card.Age(State::kOff, 1e-7, c, c2).g_s);
+  // Stuck devices read as a fresh device of the stuck state.
+  p.stuck.on_fraction = 1.0;
+  card.set_physics(p);
+  const double stuck = card.AgeLevel(1, 3, 4e-7, c, b).g_s;
+  EXPECT_NEAR(stuck, 1e-6 * std::pow(1e4, -0.01), 1e-18);
+  p.stuck = {};
+  p.retention.delta = 40;
+  card.set_physics(p);
+  EXPECT_THROW(card.AgeLevel(1, 3, 4e-7, c, b), Error);
+  EXPECT_NO_THROW(card.AgeLevel(3, 3, 1e-6, c, b));
+}
+
 // Relaxation keeps the mean: E[exp(s xi - s^2/2)] = 1; its spread is s = r log10(t / t0).
 TEST(Age, RelaxationSpreadsLogNormallyAroundTheProgrammedValue) {
   TwoStateCard card = Plain();

@@ -53,6 +53,8 @@ void TwoStateOptions::Validate() const {
           "r_on_ohm must lie in the card's own range [r_on_min_ohm, r_on_max_ohm] = [{}, {}], "
           "got {}",
           r_on_min_ohm, r_on_max_ohm, r_on_ohm);
+  Require(levels >= 2 && levels <= kMaxCardLevels, "levels must be in [2, {}], got {}",
+          kMaxCardLevels, levels);
 }
 
 TwoStateCard::TwoStateCard(TwoStateOptions options) : options_(std::move(options)) {
@@ -96,6 +98,24 @@ double TwoStateCard::Sample(State state, Rng& rng) const {
                              : SampleState(g_on / options_.on_off_ratio, options_.cv_off, rng);
 }
 
+std::pair<double, double> TwoStateCard::BetweenMoments(double fraction) const {
+  const double g_on = 1.0 / options_.r_on_ohm;
+  const double g_off = g_on / options_.on_off_ratio;
+  const double mean = g_off + fraction * (g_on - g_off);
+  const double sigma = options_.cv_off * g_off + fraction * (options_.cv_on * g_on - options_.cv_off * g_off);
+  return {mean, sigma};
+}
+
+double TwoStateCard::SampleBetween(double fraction, Rng& rng) const {
+  const auto [mean, sigma] = BetweenMoments(fraction);
+  return SampleState(mean, sigma / mean, rng);
+}
+
+ConductanceStats TwoStateCard::BetweenStats(double fraction) const {
+  const auto [mean, sigma] = BetweenMoments(fraction);
+  return StateMoments(mean, sigma / mean, options_.spread);
+}
+
 std::unique_ptr<DeviceCard> TwoStateCard::WithRon(double r_on_ohm) const {
   Require(r_on_ohm >= options_.r_on_min_ohm && r_on_ohm <= options_.r_on_max_ohm,
           "card '{}' cannot produce R_ON = {:.4g} ohm: its range is {:.4g}-{:.4g} ohm",
@@ -118,6 +138,8 @@ nlohmann::json TwoStateCard::ToJson() const {
           {"cv_on", o.cv_on},        {"cv_off", o.cv_off},
           {"spread", ToString(o.spread)}, {"write_voltage_v", o.write_voltage_v},
           {"r_on_min_ohm", o.r_on_min_ohm}, {"r_on_max_ohm", o.r_on_max_ohm}};
+  // Only where stated: two-state cards keep the JSON (and the result caches keyed by it).
+  if (o.levels != 2) j["levels"] = o.levels;
   if (physics().any()) j["physics"] = physics().ToJson();
   if (cell().any()) j["cell"] = cell().ToJson();
   return j;

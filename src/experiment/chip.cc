@@ -153,9 +153,12 @@ std::string ChipSpec::Describe() const {
   return text;
 }
 
-double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale) {
-  // The largest possible output (every input at full scale, every weight +1) times the fraction.
-  return options.adc_full_scale_fraction * static_cast<double>(tile_rows) * input_full_scale;
+double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale,
+                    int max_level) {
+  // The largest possible output (every input at full scale, every weight at its top level)
+  // times the fraction.
+  return options.adc_full_scale_fraction * static_cast<double>(tile_rows) * input_full_scale *
+         static_cast<double>(max_level);
 }
 
 double AdcStep(double full_scale, int bits) {
@@ -260,7 +263,8 @@ void Chip::Build(const std::vector<Chip*>& chips) {
     } else {
       effective = tile.g_plus - tile.g_minus;
     }
-    tile.weight = effective / job.chip->dg_s_;
+    // In level steps: one step is dG / L.
+    tile.weight = effective / (job.chip->dg_s_ / job.chip->layers_[job.layer].max_level);
     if (tile.compensation.size() > 0) tile.weight *= tile.compensation.asDiagonal();
   });
   for (Chip* chip : chips) {
@@ -280,11 +284,12 @@ void Chip::DrawNoise() {
     const nn::AnalogLayer& layer = all[i];
     if (!layer->analog()) continue;
     const auto& lo = layer->options();
-    const nn::TernaryWeights t = nn::Ternarize(layer->Weight(), lo.per_channel, lo.threshold_ratio);
+    const nn::TernaryWeights t =
+        nn::Ternarize(layer->Weight(), lo.per_channel, lo.threshold_ratio, layer->max_level());
     torch::Tensor w = t.levels.to(torch::kFloat);
     if (!spec_.noise.zero()) {
       at::Generator generator = nn::MakeGenerator(Rng::Derive(seed_, i));
-      w = w + nn::DrawLevelNoise(t.levels, spec_.noise, generator);
+      w = w + nn::DrawLevelNoise(t.levels, spec_.noise, generator, layer->max_level());
     }
     nn::ChipProduct product;
     product.parts.push_back({w, 0, nullptr});
@@ -300,8 +305,8 @@ namespace {
 // `aging_rng` per device in a fixed order) and sets which read ON; with drift compensation, the
 // factor c(0) / c(t) from the same devices aged to time 0 (the same draws: stuck-at faults are
 // there from the start).
-void AgeTile(Tile& tile, const Eigen::MatrixXi& written, const device::DeviceCard& card,
-             const ChipOptions& o, Rng aging_rng) {
+void AgeTile(Tile& tile, const Eigen::MatrixXi& written, int max_level,
+             const device::DeviceCard& card, const ChipOptions& o, Rng aging_rng) {
   const device::ReadConditions now = o.Conditions();
   device::ReadConditions fresh = now;
   fresh.time_s = 0.0;
@@ -312,12 +317,19 @@ void AgeTile(Tile& tile, const Eigen::MatrixXi& written, const device::DeviceCar
   Eigen::VectorXd c0 = Eigen::VectorXd::Zero(tile.cols), ct = Eigen::VectorXd::Zero(tile.cols);
   for (std::int64_t j = 0; j < tile.cols; ++j) {
     for (std::int64_t i = 0; i < tile.rows; ++i) {
-      const mapping::PairStates states = mapping::StatesOf(written(i, j));
+      const int w = written(i, j);
+      const mapping::PairStates states = mapping::StatesOf(max_level == 1 ? w : 0);
       for (const bool plus : {true, false}) {
         double& g = plus ? tile.g_plus(i, j) : tile.g_minus(i, j);
         const device::State state = plus ? states.plus : states.minus;
-        if (compensate) c0(j) += card.Age(state, g, fresh, fresh_rng).g_s;
-        const device::DeviceCard::Aged aged = card.Age(state, g, now, aging_rng);
+        // Multi-level: the device's level of max_level (Program's mapping).
+        const int level = std::max(plus ? w : -w, 0);
+        const auto age = [&](const device::ReadConditions& at, Rng& rng) {
+          return max_level == 1 ? card.Age(state, g, at, rng)
+                                : card.AgeLevel(level, max_level, g, at, rng);
+        };
+        if (compensate) c0(j) += age(fresh, fresh_rng).g_s;
+        const device::DeviceCard::Aged aged = age(now, aging_rng);
         g = aged.g_s;
         (plus ? tile.on_plus : tile.on_minus)(i, j) = aged.state == device::State::kOn;
         ct(j) += g;
@@ -352,6 +364,23 @@ void Chip::DrawTiles(const device::DeviceCard& card) {
     lt.cols = levels.size(1);
     const int bits = layer->input_bits();
     lt.input_full_scale = bits > 0 ? layer->input_step() * ((1 << bits) - 1) : 1.0;
+    lt.max_level = layer->max_level();
+    if (lt.max_level > 1) {
+      const std::string what = fmt::format("analog layer {} ({} weight levels)", l,
+                                           2 * lt.max_level + 1);
+      Require(card.levels() > lt.max_level,
+              "{}: card '{}' holds {} conductance levels per device, {} needed (set `levels` in "
+              "the card, docs/devices.md)",
+              what, card.name(), card.levels(), lt.max_level + 1);
+      Require(card.physics().iv.linear(),
+              "{}: card '{}' has a non-linear I-V, which is stated for its two states only; "
+              "multi-level weights need a linear one",
+              what, card.name());
+      Require(!card.physics().retention.any(),
+              "{}: card '{}' has a retention model of a binary state; intermediate levels have "
+              "none",
+              what, card.name());
+    }
     const int* p = levels.data_ptr<int>();
     std::uint64_t tile_index = 0;
     for (std::int64_t r0 = 0; r0 < lt.rows; r0 += o.tile_rows) {
@@ -366,11 +395,12 @@ void Chip::DrawTiles(const device::DeviceCard& card) {
           for (std::int64_t j = 0; j < tile.cols; ++j) w(i, j) = p[(r0 + i) * lt.cols + c0 + j];
         const std::uint64_t tile_seed = Rng::Derive(Rng::Derive(seed_, l), tile_index++);
         Rng rng(tile_seed);
-        mapping::ProgrammedPairs pairs = mapping::Program(w, card, rng);
+        mapping::ProgrammedPairs pairs = mapping::Program(w, card, rng, lt.max_level);
         tile.g_plus = std::move(pairs.g_plus);
         tile.g_minus = std::move(pairs.g_minus);
         // A stream of its own: the programmed draws, hence a chip at time 0, stay as they were.
-        if (aging) AgeTile(tile, w, card, o, Rng(Rng::Derive(tile_seed, kAgingStream)));
+        if (aging)
+          AgeTile(tile, w, lt.max_level, card, o, Rng(Rng::Derive(tile_seed, kAgingStream)));
         lt.tiles.push_back(std::move(tile));
       }
     }
@@ -442,6 +472,8 @@ void Chip::MakeProducts() {
     const nn::AnalogLayer& layer = analog[l];
     const auto& lo = layer->options();
     const std::int64_t kk = lo.kind == nn::LayerKind::kConv ? lo.kernel * lo.kernel : 1;
+    // One level step in siemens (dG for ternary weights): every matrix below is in level steps.
+    const double unit_s = dg_s_ / lt.max_level;
     // The layer's matrices, outputs first: (cols, rows), rows in im2col order; `of` gives a
     // tile's matrix (rows x cols, unit weights) for each.
     const auto assemble = [&](const std::function<Eigen::MatrixXd(const Tile&)>& of) {
@@ -464,7 +496,7 @@ void Chip::MakeProducts() {
       d.push_back(assemble([&, on](const Tile& tile) {
         const Eigen::MatrixXd dm =
             ((tile.on_plus == on).cast<double>() * tile.g_plus.array() -
-             (tile.on_minus == on).cast<double>() * tile.g_minus.array()).matrix() / dg_s_;
+             (tile.on_minus == on).cast<double>() * tile.g_minus.array()).matrix() / unit_s;
         return compensated(tile, dm, 1);
       }));
     }
@@ -472,7 +504,7 @@ void Chip::MakeProducts() {
     torch::Tensor variance;
     if (sigma > 0) {
       variance = assemble([&](const Tile& tile) {
-        const Eigen::MatrixXd v = (sigma * sigma / (dg_s_ * dg_s_)) *
+        const Eigen::MatrixXd v = (sigma * sigma / (unit_s * unit_s)) *
                                   (tile.g_plus.array().square() + tile.g_minus.array().square()).matrix();
         return compensated(tile, v, 2);
       });
@@ -485,7 +517,7 @@ void Chip::MakeProducts() {
     const device::ReadNoise& rn = card.physics().read_noise;
     torch::Tensor shot;
     if (rn.shot_fano > 0) {
-      const double per_unit = 1.0 / (volts_per_unit * dg_s_ * volts_per_unit * dg_s_);
+      const double per_unit = 1.0 / (volts_per_unit * unit_s * volts_per_unit * unit_s);
       shot = assemble([&](const Tile& tile) {
         const Eigen::MatrixXd v =
             (tile.g_plus + tile.g_minus).unaryExpr([&](double g) {
@@ -533,7 +565,7 @@ void Chip::MakeProducts() {
       for (std::int64_t r0 = 0; r0 < lt.rows; r0 += o.tile_rows) {
         const std::int64_t rows = std::min(o.tile_rows, lt.rows - r0);
         nn::ProductPart part = part_for(r0, r0 + rows);
-        part.post = Adc(AdcFullScale(o, rows, lt.input_full_scale), o.adc_bits);
+        part.post = Adc(AdcFullScale(o, rows, lt.input_full_scale, lt.max_level), o.adc_bits);
         product.parts.push_back(std::move(part));
       }
     }
@@ -710,6 +742,7 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x, MvmRoute rout
   const bool nonlinear = !card.physics().iv.linear();
   const bool circuit = spec_.options.has_parasitics() || crossbar_.access_ohm > 0;
   const double volts_per_unit = spec_.options.read_voltage_v / lt.input_full_scale;
+  const double unit_s = dg_s_ / lt.max_level;  // one level step (DrawTiles)
   const device::IvShape shapes[2] = {card.Iv(device::State::kOn), card.Iv(device::State::kOff)};
   // Eigen's column-major buffer read row-major is M^T: transposing the view gives M.
   const auto view = [](const Eigen::MatrixXd& m) {
@@ -745,7 +778,7 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x, MvmRoute rout
         const Eigen::VectorXd col = layout == circuit::PairLayout::kColumns
                                         ? Eigen::VectorXd(i.row(2 * j) - i.row(2 * j + 1))
                                         : Eigen::VectorXd(i.row(j));
-        ye.col(j) = col / (volts_per_unit * dg_s_);
+        ye.col(j) = col / (volts_per_unit * unit_s);
       }
       if (tile.compensation.size() > 0) ye *= tile.compensation.asDiagonal();
       y = view(ye).clone();
@@ -767,14 +800,15 @@ torch::Tensor Chip::Mvm(std::size_t layer, const torch::Tensor& x, MvmRoute rout
              (tile.on_minus == on).cast<double>() * tile.g_minus.array()).matrix();
         ye += xs * g;
       }
-      ye /= dg_s_;
+      ye /= unit_s;
       if (tile.compensation.size() > 0) ye *= tile.compensation.asDiagonal();
       // tile.weight carries the compensation already.
       if (fast) ye += xe * tile.weight;
       y = view(ye).clone();
     }
     if (spec_.options.adc_bits > 0) {
-      const double full_scale = AdcFullScale(spec_.options, tile.rows, lt.input_full_scale);
+      const double full_scale =
+          AdcFullScale(spec_.options, tile.rows, lt.input_full_scale, lt.max_level);
       const double step = AdcStep(full_scale, spec_.options.adc_bits);
       y = torch::round(y.clamp(-full_scale, full_scale) / step) * step;
     }

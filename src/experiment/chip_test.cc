@@ -13,6 +13,7 @@
 #include "aimc/common/rng.h"
 #include "aimc/device/two_state.h"
 #include "aimc/nn/train.h"
+#include "../common/test_error.h"
 
 namespace aimc::experiment {
 namespace {
@@ -25,12 +26,13 @@ std::shared_ptr<device::DeviceCard> StaticSot() {
   return card;
 }
 
-nn::Network LeNet(std::uint64_t seed) {
+nn::Network LeNet(std::uint64_t seed, int weight_levels = 3) {
   nn::NetworkOptions o;
   o.arch = "lenet5";
   o.in_channels = 1;
   o.image_size = 28;
   o.classes = 10;
+  o.weight_levels = weight_levels;
   auto net = nn::MakeNetwork(o, seed);
   net->eval();
   return net;
@@ -335,10 +337,11 @@ TEST(Chip, ChipsPerPassAndThreadsDoNotChangeResults) {
 
 // A two-state card (R_ON 1 MOhm, on/off 2.5, 5 % spread) with the given physics.
 std::shared_ptr<const device::DeviceCard> TwoStateWith(const device::Physics& physics,
-                                                       double cv = 0.05) {
+                                                       double cv = 0.05, int levels = 2) {
   device::TwoStateOptions o;
   o.name = "two-state";
   o.cv_on = o.cv_off = cv;
+  o.levels = levels;
   auto card = std::make_unique<device::TwoStateCard>(o);
   card->set_physics(physics);
   return card;
@@ -347,6 +350,90 @@ std::shared_ptr<const device::DeviceCard> TwoStateWith(const device::Physics& ph
 // Quantized activations of a layer: levels 0..15 times its input step.
 torch::Tensor Activations(const nn::AnalogLayer& layer, std::vector<std::int64_t> shape) {
   return torch::randint(0, 16, shape, torch::kFloat) * static_cast<float>(layer->input_step());
+}
+
+// Reference: a multi-level network (7 levels, L = 3) on devices of 4 exact conductance levels
+// without parasitics: every pair is L (G+ - G-) / dG = its level, so the chip computes what the
+// noise-free network computes (float rounding as above). A card of fewer levels, or with an
+// I-V stated for two states only, is refused naming what is missing.
+TEST(ChipMultiLevel, ExactDevicesWithoutWiresReproduceTheNetwork) {
+  auto net = LeNet(4, 7);
+  torch::manual_seed(1);
+  const torch::Tensor images = torch::rand({8, 1, 28, 28});
+  const torch::Tensor digital = net->forward(images);
+  torch::Tensor analog;
+  {
+    const Chip chip(*net, ChipSpec::Devices(TwoStateWith({}, 0.0, 4)), 1);
+    analog = net->forward(images);
+    // The levels reach L: the test would pass for ternary levels too otherwise.
+    EXPECT_EQ(net->AnalogLayers()[0]->TernaryMatrix().abs().max().item<int>(), 3);
+  }
+  EXPECT_LE((analog - digital).abs().max().item<double>(), 1e-4);
+  const std::string few = ErrorMessage(
+      [&] { const Chip c(*net, ChipSpec::Devices(TwoStateWith({}, 0.0, 3)), 1); });
+  EXPECT_NE(few.find("holds 3 conductance levels per device, 4 needed"), std::string::npos) << few;
+  device::Physics sinh;
+  sinh.iv.on_v0_v = 0.3;
+  const std::string iv = ErrorMessage(
+      [&] { const Chip c(*net, ChipSpec::Devices(TwoStateWith(sinh, 0.0, 4)), 1); });
+  EXPECT_NE(iv.find("non-linear I-V"), std::string::npos) << iv;
+}
+
+// Reference: as Chip.NetworkPathEqualsFullCircuitSolve, for 5-level weights (L = 2) on a card of
+// 3 levels with spread and wires: a full DC solve per input of each tile's array against the
+// chip's path, in level steps (L I / (V dG)).
+TEST(ChipMultiLevel, NetworkPathEqualsFullCircuitSolve) {
+  auto net = LeNet(3, 5);
+  ChipOptions o;
+  o.tile_rows = 256;
+  o.tile_cols = 64;
+  o.crossbar.wire_row_ohm = 2.0;
+  o.crossbar.wire_col_ohm = 4.0;
+  o.crossbar.driver_ohm = 100.0;
+  const Chip chip(*net, ChipSpec::Devices(TwoStateWith({}, 0.05, 3), o), 17);
+  const std::size_t l = LayerWithRows(*net, 400);
+  const LayerTiles& lt = chip.layers()[l];
+  ASSERT_EQ(lt.max_level, 2);
+  torch::manual_seed(5);
+  const auto layer = net->AnalogLayers()[l];
+  const torch::Tensor x = torch::randint(0, 16, {3, 400}, torch::kDouble) * layer->input_step();
+  const Eigen::MatrixXd ye = ToEigen(chip.Mvm(l, x));
+  const Eigen::MatrixXd xe = ToEigen(x);
+  Eigen::MatrixXd reference = Eigen::MatrixXd::Zero(3, 120);
+  const double volts_per_unit = o.read_voltage_v / lt.input_full_scale;
+  for (const Tile& tile : lt.tiles) {
+    const circuit::Crossbar xbar(
+        circuit::InterleavePairs(tile.g_plus, tile.g_minus, circuit::PairLayout::kColumns),
+        o.crossbar);
+    const circuit::DcSolver solver(xbar);
+    for (int n = 0; n < 3; ++n) {
+      const Eigen::VectorXd v =
+          xe.row(n).segment(tile.row0, tile.rows).transpose() * volts_per_unit;
+      const Eigen::VectorXd i = solver.ColumnCurrents(v);
+      for (std::int64_t j = 0; j < tile.cols; ++j)
+        reference(n, tile.col0 + j) +=
+            2 * (i(2 * j) - i(2 * j + 1)) / (volts_per_unit * chip.dg_s());
+    }
+  }
+  const double scale = reference.cwiseAbs().maxCoeff();
+  EXPECT_GT(scale, 1.0);
+  EXPECT_LE((ye - reference).cwiseAbs().maxCoeff(), 1e-9 * scale);
+  // The devices sit at their levels: level 1 of 2 is halfway between OFF and ON in mean.
+  const Eigen::MatrixXi levels = ToEigen(layer->TernaryMatrix()).cast<int>();
+  const device::StateStats st = TwoStateWith({}, 0.05, 3)->Stats();
+  double sum = 0;
+  int count = 0;
+  for (const Tile& tile : lt.tiles)
+    for (std::int64_t i = 0; i < tile.rows; ++i)
+      for (std::int64_t j = 0; j < tile.cols; ++j)
+        if (levels(tile.row0 + i, tile.col0 + j) == 1) {
+          sum += tile.g_plus(i, j);
+          ++count;
+        }
+  ASSERT_GT(count, 1000);
+  const double half = 0.5 * (st.on.mean_s + st.off.mean_s);
+  // Relative spread 0.05 over > 1000 devices: standard error < 0.16 %; bound 1 %.
+  EXPECT_NEAR(sum / count / half, 1.0, 0.01);
 }
 
 // Reference: physics that does nothing at time 0 (drift, relaxation, retention: all need time)
@@ -457,8 +544,11 @@ TEST(ChipPhysics, NonLinearIvWithoutWiresIsTheExactSumOverDevices) {
 // column's mean lies within 5 standard errors of the noise-free output (the per-MVM route), its
 // sample variance within 5 standard errors (sqrt(2 / n) = 2.2 % relative) of the predicted one,
 // and the mean ratio over 120 columns within 5 x 2.2 % / sqrt(120) = 1 %.
+// With multi-level weights (5 levels: L = 2) every variance is in level steps, dG / L.
 TEST(ChipPhysics, ReadNoiseHasTheVarianceOfIndependentDeviceReads) {
-  auto net = LeNet(22);
+ for (const int weight_levels : {3, 5}) {
+  auto net = LeNet(22, weight_levels);
+  const int top = nn::MaxLevelOf(weight_levels);
   const std::size_t l = LayerWithRows(*net, 400);
   nn::AnalogLayer layer = net->AnalogLayers()[l];
   torch::manual_seed(9);
@@ -473,7 +563,7 @@ TEST(ChipPhysics, ReadNoiseHasTheVarianceOfIndependentDeviceReads) {
     }
     ChipOptions o;
     o.tile_rows = 256;
-    Chip chip(*net, ChipSpec::Devices(TwoStateWith(physics), o), 7);
+    Chip chip(*net, ChipSpec::Devices(TwoStateWith(physics, 0.05, top + 1), o), 7);
     chip.UseMvmHooks();
     nn::ChipProduct product = chip.products()[l];
     ASSERT_EQ(product.parts[0].terms.size(), 1u);
@@ -484,7 +574,7 @@ TEST(ChipPhysics, ReadNoiseHasTheVarianceOfIndependentDeviceReads) {
     layer->ClearChipProduct();
     const torch::Tensor noise_free = chip.Mvm(l, x).squeeze(0);
     const LayerTiles& lt = chip.layers()[l];
-    const double dg = chip.dg_s();
+    const double dg = chip.dg_s() / top;  // one level step
     const double v_unit = o.read_voltage_v / lt.input_full_scale;
     torch::Tensor predicted = torch::zeros({lt.cols}, torch::kDouble);
     for (const Tile& tile : lt.tiles) {
@@ -511,6 +601,7 @@ TEST(ChipPhysics, ReadNoiseHasTheVarianceOfIndependentDeviceReads) {
     // Guard: the noise is well above float rounding of outputs ~10 (1e-6).
     EXPECT_GT(predicted.min().item<double>(), 1e-6) << shot;
   }
+ }
 }
 
 // Reference: a stuck-at-ON fraction of 1 leaves no device OFF, whatever was written.

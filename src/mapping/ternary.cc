@@ -1,10 +1,9 @@
 #include "aimc/mapping/ternary.h"
 
-#include <vector>
-
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <vector>
 
 #include "aimc/common/error.h"
 
@@ -125,18 +124,32 @@ WeightSpread ReadSpread(const device::DeviceCard& card, const device::ReadCondit
   return w;
 }
 
-ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard& card, Rng& rng) {
+ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard& card, Rng& rng,
+                        int max_level) {
   ProgrammedPairs p;
   const device::StateStats stats = card.Stats();
   p.dg_s = stats.on.mean_s - stats.off.mean_s;
   p.g_plus.resize(weights.rows(), weights.cols());
   p.g_minus.resize(weights.rows(), weights.cols());
+  Require(max_level >= 1, "Program: max_level must be >= 1, got {}", max_level);
+  Require(max_level == 1 || card.levels() > max_level,
+          "card '{}' holds {} conductance levels per device; weights of {} levels need {} (set "
+          "`levels` in the card, docs/devices.md)",
+          card.name(), card.levels(), 2 * max_level + 1, max_level + 1);
   // Column-major walk: the draw order is fixed by the matrix layout, so a seed gives one chip.
   for (Eigen::Index j = 0; j < weights.cols(); ++j) {
     for (Eigen::Index i = 0; i < weights.rows(); ++i) {
-      const PairStates states = StatesOf(weights(i, j));
-      p.g_plus(i, j) = card.Sample(states.plus, rng);
-      p.g_minus(i, j) = card.Sample(states.minus, rng);
+      const int w = weights(i, j);
+      if (max_level == 1) {
+        const PairStates states = StatesOf(w);
+        p.g_plus(i, j) = card.Sample(states.plus, rng);
+        p.g_minus(i, j) = card.Sample(states.minus, rng);
+        continue;
+      }
+      Require(w >= -max_level && w <= max_level, "Program: weight level {} outside [-{}, {}]", w,
+              max_level, max_level);
+      p.g_plus(i, j) = card.SampleLevel(std::max(w, 0), max_level, rng);
+      p.g_minus(i, j) = card.SampleLevel(std::max(-w, 0), max_level, rng);
     }
   }
   return p;

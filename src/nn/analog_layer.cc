@@ -22,6 +22,12 @@ void AnalogLayerOptions::Validate() const {
   Require(input_alpha > 0.0, "layer input_alpha must be > 0, got {}", input_alpha);
   Require(threshold_ratio >= 0.0 && threshold_ratio < 10.0,
           "layer threshold_ratio must be in [0, 10), got {}", threshold_ratio);
+  Require(weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1,
+          "layer weight_levels must be odd and in [3, 255] (3: ternary), got {}", weight_levels);
+}
+
+TernaryWeights AnalogLayerImpl::Quantized() const {
+  return Ternarize(weight_, options_.per_channel, options_.threshold_ratio, max_level());
 }
 
 AnalogLayerImpl::AnalogLayerImpl(const AnalogLayerOptions& options) : options_(options) {
@@ -66,7 +72,7 @@ torch::Tensor AnalogLayerImpl::InputColumns(const torch::Tensor& xq) const {
 
 torch::Tensor AnalogLayerImpl::TernaryMatrix() const {
   Require(options_.ternary, "TernaryMatrix: this layer keeps float weights");
-  const TernaryWeights t = Ternarize(weight_, options_.per_channel, options_.threshold_ratio);
+  const TernaryWeights t = Quantized();
   return t.levels.reshape({options_.out, -1}).t().contiguous();
 }
 
@@ -79,7 +85,7 @@ void AnalogLayerImpl::SetChipDeviation(torch::Tensor deviation) {
 
 torch::Tensor AnalogLayerImpl::Scale() const {
   Require(options_.ternary, "Scale: this layer keeps float weights");
-  const TernaryWeights t = Ternarize(weight_, options_.per_channel, options_.threshold_ratio);
+  const TernaryWeights t = Quantized();
   return t.scale.reshape({-1}).expand({options_.out}).contiguous();
 }
 
@@ -170,7 +176,7 @@ ChipProduct AnalogLayerImpl::DigitalProduct(std::int64_t chips) const {
   torch::NoGradGuard no_grad;
   torch::Tensor w = weight_;
   if (options_.ternary) {
-    const TernaryWeights t = Ternarize(weight_, options_.per_channel, options_.threshold_ratio);
+    const TernaryWeights t = Quantized();
     w = t.scale * t.levels.to(weight_.scalar_type());
   }
   std::vector<std::int64_t> repeat(static_cast<std::size_t>(w.dim()), 1);
@@ -249,17 +255,18 @@ torch::Tensor AnalogLayerImpl::ChipForward(const torch::Tensor& xq) const {
 
 torch::Tensor AnalogLayerImpl::EffectiveWeight() {
   if (!options_.ternary) return weight_;
-  const TernaryWeights t = Ternarize(weight_, options_.per_channel, options_.threshold_ratio);
+  const TernaryWeights t = Quantized();
   torch::Tensor w = TernarySte(weight_, t);
   if (is_training() && deviation_.defined()) w = w + t.scale * deviation_;
   if (is_training() && train_sigma_ > 0.0) {
-    // Fig. 12: noise after quantization, relative to the unit weight; no gradient flows into
-    // the draw, and the scale is held fixed for it.
+    // Fig. 12: noise after quantization, relative to the unit weight (the full-scale weight,
+    // L level steps, for multi-level weights: DrawLevelNoise); no gradient flows into the
+    // draw, and the scale is held fixed for it.
     torch::Tensor noise;
     {
       torch::NoGradGuard no_grad;
       noise = t.scale * at::randn(weight_.sizes(), *train_generator_, weight_.options()) *
-              train_sigma_;
+              (train_sigma_ * max_level());
     }
     w = w + noise;
   }

@@ -33,6 +33,8 @@ void NetworkOptions::Validate() const {
           act_bits);
   Require(threshold_ratio >= 0.0 && threshold_ratio < 10.0,
           "threshold_ratio must be in [0, 10), got {}", threshold_ratio);
+  Require(weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1,
+          "weight_levels must be odd and in [3, 255] (3: ternary), got {}", weight_levels);
   if (arch == "sequential") ValidateSequential(*this);
 }
 
@@ -47,6 +49,8 @@ nlohmann::json NetworkOptions::ToJson() const {
           {"per_channel", per_channel},
           {"threshold_ratio", threshold_ratio},
           {"float_first_last", float_first_last}};
+  // Only where not ternary: the paper's networks keep their bytes and model hashes.
+  if (weight_levels != 3) json["weight_levels"] = weight_levels;
   // Only a sequential network has steps: the built-in networks keep the bytes (and the model
   // hashes) they always had.
   if (arch == "sequential") {
@@ -61,6 +65,7 @@ NetworkOptions NetworkOptions::FromJson(const nlohmann::json& json) {
   Require(json.is_object(), "network options: expected an object, got {}", json.dump());
   nlohmann::json known = NetworkOptions{}.ToJson();
   known["steps"] = nullptr;
+  known["weight_levels"] = nullptr;
   RequireKnownKeys(json, known, "network options");
   const std::string what = "network options";
   o.arch = JsonValue(json, "arch", o.arch, what);
@@ -73,6 +78,7 @@ NetworkOptions NetworkOptions::FromJson(const nlohmann::json& json) {
   o.per_channel = JsonValue(json, "per_channel", o.per_channel, what);
   o.threshold_ratio = JsonValue(json, "threshold_ratio", o.threshold_ratio, what);
   o.float_first_last = JsonValue(json, "float_first_last", o.float_first_last, what);
+  o.weight_levels = JsonValue(json, "weight_levels", o.weight_levels, what);
   if (const auto steps = json.find("steps"); steps != json.end()) {
     Require(steps->is_array(), "network options: 'steps' must be a list");
     for (std::size_t i = 0; i < steps->size(); ++i)
@@ -166,6 +172,7 @@ AnalogLayerOptions NetworkImpl::LayerOptions(LayerKind kind, std::int64_t in, st
   o.ternary = options_.ternary && !(options_.float_first_last && (first || last));
   o.per_channel = options_.per_channel;
   o.threshold_ratio = options_.threshold_ratio;
+  o.weight_levels = options_.weight_levels;
   o.input_bits = options_.act_bits;
   if (first) {
     // The image is the first layer's input: pixels are already 8-bit levels in [0, 1].

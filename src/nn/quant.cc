@@ -10,8 +10,39 @@
 
 namespace aimc::nn {
 
-TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double threshold_ratio) {
+namespace {
+
+// The least-squares uniform quantizer of Ternarize for max_level > 1 (see quant.h).
+TernaryWeights UniformLevels(const torch::Tensor& w, bool per_channel, int max_level) {
+  // Enough for the step to settle to float precision on layer-sized rows; each iteration can
+  // only lower the error, so a fixed count keeps the result deterministic.
+  constexpr int kIterations = 20;
+  const double top = max_level;
+  const torch::Tensor rows = per_channel ? w.reshape({w.size(0), -1}) : w.reshape({1, -1});
+  const torch::Tensor peak = rows.abs().amax(1, /*keepdim=*/true);
+  // An all-zero row quantizes to level 0 at any step; 1 keeps it positive.
+  torch::Tensor scale = torch::where(peak > 0, peak / top, torch::ones_like(peak));
+  torch::Tensor levels;
+  for (int it = 0; it < kIterations; ++it) {
+    levels = torch::round(rows / scale).clamp_(-top, top);
+    const torch::Tensor den = levels.square().sum(1, true);
+    const torch::Tensor num = (rows * levels).sum(1, true);
+    scale = torch::where(den > 0, num / den.clamp_min(1), scale);
+  }
+  levels = torch::round(rows / scale).clamp_(-top, top);
+  std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
+  if (per_channel) shape[0] = w.size(0);
+  return {levels.to(torch::kInt8).reshape(w.sizes()), scale.reshape(shape)};
+}
+
+}  // namespace
+
+TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double threshold_ratio,
+                         int max_level) {
   torch::NoGradGuard no_grad;
+  Require(max_level >= 1 && max_level <= 127, "weight levels: the largest level must be in "
+          "1..127 (3..255 levels), got {}", max_level);
+  if (max_level > 1) return UniformLevels(w, per_channel, max_level);
   const torch::Tensor a = w.abs();
   std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
   torch::Tensor delta;
@@ -70,16 +101,17 @@ std::string LevelNoise::ToString() const {
 }
 
 torch::Tensor DrawLevelNoise(const torch::Tensor& levels, const LevelNoise& noise,
-                             at::Generator& generator) {
+                             at::Generator& generator, int max_level) {
   torch::NoGradGuard no_grad;
   const torch::Tensor eps =
       at::randn(levels.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat));
+  const double top = max_level;
   if (noise.sigma[0] == noise.sigma[1] && noise.sigma[1] == noise.sigma[2])
-    return eps * noise.sigma[0];
+    return eps * (noise.sigma[0] * top);
   const torch::Tensor table = torch::tensor(
-      {static_cast<float>(noise.sigma[0]), static_cast<float>(noise.sigma[1]),
-       static_cast<float>(noise.sigma[2])});
-  return eps * table.index({(levels.to(torch::kLong) + 1)});
+      {static_cast<float>(noise.sigma[0] * top), static_cast<float>(noise.sigma[1] * top),
+       static_cast<float>(noise.sigma[2] * top)});
+  return eps * table.index({(levels.to(torch::kLong).sign() + 1)});
 }
 
 at::Generator MakeGenerator(std::uint64_t seed) {

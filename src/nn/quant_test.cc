@@ -1,9 +1,11 @@
 #include "aimc/nn/quant.h"
 
 #include <cmath>
+#include <limits>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
 #include "aimc/nn/analog_layer.h"
@@ -43,6 +45,49 @@ TEST(Ternarize, SteGradientIsIdentity) {
   EXPECT_TRUE(torch::equal(w.grad(), g));  // exactly g: d(w + const)/dw = 1
 }
 
+// Weights already on a grid of step 1 within [-3, 3]: the least-squares grid of 7 levels is
+// that grid, step 1, exactly.
+TEST(Ternarize, SevenLevelsOfWeightsOnTheirGridAreExact) {
+  const torch::Tensor w = torch::tensor({{1.f, 2.f, 3.f, -3.f, 0.f, -1.f}});
+  const TernaryWeights t = Ternarize(w, /*per_channel=*/false, 0.7, /*max_level=*/3);
+  EXPECT_TRUE(torch::equal(t.levels, torch::tensor({{1, 2, 3, -3, 0, -1}}, torch::kInt8)));
+  EXPECT_NEAR(t.scale.item<double>(), 1.0, 1e-7);
+}
+
+// The two conditions that define the least-squares uniform grid, checked per channel on random
+// weights: every weight sits on its nearest grid point within [-L, L], and the step is the
+// least-squares one for those levels. Its error is no larger than the grid that spans max|w|
+// (where the iteration starts) and shrinks as levels are added.
+TEST(Ternarize, MultiLevelGridIsTheLeastSquaresUniformGrid) {
+  torch::manual_seed(7);
+  const torch::Tensor w = torch::randn({6, 3, 5, 5});
+  double previous = std::numeric_limits<double>::infinity();
+  for (const int top : {1, 2, 4, 7}) {
+    const TernaryWeights t = Ternarize(w, /*per_channel=*/true, 0.7, top);
+    const torch::Tensor l = t.levels.to(torch::kFloat);
+    EXPECT_LE(l.abs().max().item<double>(), top);
+    EXPECT_EQ(l.abs().max().item<double>(), top);  // Gaussian weights reach the top level
+    const double err = (w - t.scale * l).square().sum().item<double>();
+    EXPECT_LT(err, previous) << top;
+    previous = err;
+    if (top == 1) continue;  // TWN: its own definition, tested above
+    const torch::Tensor rows = w.reshape({6, -1});
+    const torch::Tensor lr = l.reshape({6, -1});
+    const torch::Tensor s = t.scale.reshape({6, 1});
+    EXPECT_TRUE(torch::equal(lr, torch::round(rows / s).clamp(-top, top))) << top;
+    const torch::Tensor ls = (rows * lr).sum(1, true) / lr.square().sum(1, true);
+    EXPECT_TRUE(torch::allclose(s, ls, 1e-5, 0)) << top;
+    const torch::Tensor peak = rows.abs().amax(1, true) / top;
+    const double spanning = (rows - peak * torch::round(rows / peak)).square().sum().item<double>();
+    EXPECT_LE(err, spanning * (1 + 1e-6)) << top;
+  }
+  // An all-zero channel stays at level 0 with a positive step.
+  const TernaryWeights z = Ternarize(torch::zeros({2, 4}), true, 0.7, 3);
+  EXPECT_EQ(z.levels.abs().sum().item<int>(), 0);
+  EXPECT_TRUE((z.scale > 0).all().item<bool>());
+  EXPECT_THROW(Ternarize(w, true, 0.7, 0), Error);
+}
+
 TEST(Pact, QuantizesToGridWithPactGradients) {
   // alpha 3, 2 bits: grid 0, 1, 2, 3.
   const torch::Tensor x = torch::tensor({-1.0f, 0.4f, 0.6f, 2.2f, 5.0f}).requires_grad_(true);
@@ -80,6 +125,71 @@ AnalogLayerOptions ConvOptions() {
   o.stride = 2;
   o.padding = 1;
   return o;
+}
+
+// Multi-level weights: the noise is relative to the full-scale weight (L level steps), so in
+// level steps its std is L sigma of the level's sign (index 0 for negative, 1 zero, 2 positive).
+TEST(LevelNoise, MultiLevelNoiseIsRelativeToTheFullScaleWeight) {
+  const std::int64_t n = 200000;
+  const torch::Tensor levels =
+      torch::cat({torch::full({n}, -2), torch::zeros({n}), torch::full({n}, 3)}).to(torch::kInt8);
+  at::Generator generator = MakeGenerator(12);
+  const LevelNoise noise{{0.1, 0.2, 0.3}};
+  const torch::Tensor draw = DrawLevelNoise(levels, noise, generator, /*max_level=*/3);
+  for (int part = 0; part < 3; ++part)  // relative standard error 0.16 %, bound 1 %
+    EXPECT_NEAR(draw.narrow(0, part * n, n).std().item<double>() / (3 * noise.sigma[part]), 1.0,
+                0.01)
+        << part;
+}
+
+TEST(AnalogLayer, MultiLevelLayerUsesItsLevelsInEveryProduct) {
+  torch::manual_seed(2);
+  AnalogLayerOptions o = ConvOptions();
+  o.weight_levels = 9;
+  AnalogLayer layer(o);
+  layer->eval();
+  EXPECT_EQ(layer->max_level(), 4);
+  const torch::Tensor m = layer->TernaryMatrix().to(torch::kFloat);
+  EXPECT_EQ(m.abs().max().item<double>(), 4.0);
+  const TernaryWeights t = Ternarize(layer->Weight(), true, o.threshold_ratio, 4);
+  EXPECT_TRUE(torch::equal(m, t.levels.reshape({8, -1}).t().to(torch::kFloat)));
+  const torch::Tensor w = t.scale * t.levels.to(torch::kFloat);
+  EXPECT_TRUE(torch::allclose(layer->EffectiveWeight(), w));
+  EXPECT_TRUE(torch::allclose(layer->Scale(), t.scale.reshape({-1})));
+  // Training noise relative to the full-scale weight: 4 level steps per unit of sigma.
+  layer->train();
+  layer->SetTrainingNoise(0.1, 3);
+  const torch::Tensor noise = (layer->EffectiveWeight().detach() - w) / t.scale;
+  EXPECT_NEAR(noise.std().item<double>(), 0.4, 0.4 * 0.15);  // 216 draws: 4.8 % standard error
+  for (const int bad : {4, 1, 257}) {
+    AnalogLayerOptions b = ConvOptions();
+    b.weight_levels = bad;
+    try {
+      b.Validate();
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("weight_levels"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// The paper's networks keep their JSON (and model hashes) with 3 levels; K levels round-trip.
+TEST(Network, WeightLevelsAreSavedOnlyWhenNotTernary) {
+  NetworkOptions o;
+  EXPECT_FALSE(o.ToJson().contains("weight_levels"));
+  o.weight_levels = 5;
+  const NetworkOptions back = NetworkOptions::FromJson(o.ToJson());
+  EXPECT_EQ(back.weight_levels, 5);
+  auto net = MakeNetwork(back, 1);
+  for (const auto& layer : net->AnalogLayers()) EXPECT_EQ(layer->max_level(), 2);
+  nlohmann::json bad = o.ToJson();
+  bad["weight_levels"] = 6;
+  try {
+    NetworkOptions::FromJson(bad);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("weight_levels must be odd"), std::string::npos);
+  }
 }
 
 TEST(AnalogLayer, TrainingNoiseIsRelativeToTheUnitWeight) {

@@ -37,10 +37,10 @@ Pair PairValue(const nlohmann::json& json, const std::string& key, const Pair& f
 std::vector<std::string> KeysOf(const std::string& type) {
   if (type == "conv2d")
     return {"in", "out", "kernel", "stride", "padding", "dilation", "groups", "bias", "mapping",
-            "reason", "threshold_ratio", "input_alpha", "input_bits"};
+            "reason", "threshold_ratio", "weight_levels", "input_alpha", "input_bits"};
   if (type == "linear")
-    return {"in", "out", "bias", "mapping", "reason", "threshold_ratio", "input_alpha",
-            "input_bits"};
+    return {"in", "out", "bias", "mapping", "reason", "threshold_ratio", "weight_levels",
+            "input_alpha", "input_bits"};
   if (type == "batchnorm2d" || type == "batchnorm1d") return {"out", "eps", "momentum"};
   if (type == "maxpool2d") return {"kernel", "stride", "padding", "dilation", "ceil_mode"};
   if (type == "avgpool2d") return {"kernel", "stride", "padding", "ceil_mode", "count_include_pad"};
@@ -85,6 +85,9 @@ Shape Check(const SequentialStep& s, const Shape& in, const std::string& what) {
             s.out);
     Require(s.threshold_ratio >= 0.0 && s.threshold_ratio < 10.0,
             "{}: threshold_ratio must be in [0, 10), got {}", what, s.threshold_ratio);
+    Require(s.weight_levels >= 3 && s.weight_levels <= 255 && s.weight_levels % 2 == 1,
+            "{}: weight_levels must be odd and in [3, 255] (3: ternary), got {}", what,
+            s.weight_levels);
     Require(std::isfinite(s.input_alpha) && s.input_alpha > 0.0,
             "{}: input_alpha must be > 0, got {}", what, s.input_alpha);
     Require(s.input_bits >= 0 && s.input_bits <= 16, "{}: input_bits must be in 0..16, got {}",
@@ -172,6 +175,7 @@ class SequentialImpl : public NetworkImpl {
         lo.ternary = s.mapping == "ternary";
         lo.per_channel = o.per_channel;
         lo.threshold_ratio = s.threshold_ratio;
+        lo.weight_levels = s.weight_levels;
         lo.input_bits = s.input_bits;
         lo.learn_alpha = false;
         lo.input_alpha = s.input_alpha;
@@ -312,6 +316,8 @@ nlohmann::json SequentialStep::ToJson() const {
     else if (key == "mapping") j[key] = mapping;
     else if (key == "reason") j[key] = reason;
     else if (key == "threshold_ratio") j[key] = threshold_ratio;
+    // Ternary steps keep the bytes, hence the model hashes, of imports made before K levels.
+    else if (key == "weight_levels" && weight_levels != 3) j[key] = weight_levels;
     else if (key == "input_alpha") j[key] = input_alpha;
     else if (key == "input_bits") j[key] = input_bits;
     else if (key == "eps") j[key] = eps;
@@ -348,6 +354,7 @@ SequentialStep SequentialStep::FromJson(const nlohmann::json& json, const std::s
   s.mapping = JsonValue(json, "mapping", s.mapping, what);
   s.reason = JsonValue(json, "reason", s.reason, what);
   s.threshold_ratio = JsonValue(json, "threshold_ratio", s.threshold_ratio, what);
+  s.weight_levels = JsonValue(json, "weight_levels", s.weight_levels, what);
   s.input_alpha = JsonValue(json, "input_alpha", s.input_alpha, what);
   s.input_bits = JsonValue(json, "input_bits", s.input_bits, what);
   s.eps = JsonValue(json, "eps", s.eps, what);

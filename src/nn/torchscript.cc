@@ -32,26 +32,35 @@ void ImportOptions::Validate() const {
     Require(r >= 0.0 && r < 10.0, "import threshold_ratios must be in [0, 10), got {}", r);
   Require(calibration_images >= 1, "import calibration_images must be >= 1, got {}",
           calibration_images);
+  Require(weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1,
+          "import weight_levels must be odd and in [3, 255] (3: ternary), got {}", weight_levels);
 }
 
 nlohmann::json ImportOptions::ToJson() const {
-  return {{"act_bits", act_bits},
-          {"input_percentile", input_percentile},
-          {"input_alpha", input_alpha},
-          {"per_channel", per_channel},
-          {"threshold_ratios", threshold_ratios},
-          {"float_first_last", float_first_last},
-          {"calibration_images", calibration_images},
-          {"refit", refit}};
+  nlohmann::json j = {{"act_bits", act_bits},
+                      {"input_percentile", input_percentile},
+                      {"input_alpha", input_alpha},
+                      {"per_channel", per_channel},
+                      {"threshold_ratios", threshold_ratios},
+                      {"float_first_last", float_first_last},
+                      {"calibration_images", calibration_images},
+                      {"refit", refit}};
+  // Only where not ternary, so that ternary imports keep the manifests they had.
+  if (weight_levels != 3) j["weight_levels"] = weight_levels;
+  return j;
 }
 
 std::string ImportResult::Describe() const {
   std::string s;
   for (const ImportedLayer& l : layers) {
-    if (l.analog)
+    if (l.analog && l.weight_levels == 3)
       s += fmt::format("{} ({}): analog, threshold ratio {}, input alpha {:.4g}, relative output "
                        "error {:.4f} on the calibration images\n",
                        l.name, l.kind, l.threshold_ratio, l.input_alpha, l.relative_error);
+    else if (l.analog)
+      s += fmt::format("{} ({}): analog, {} weight levels, input alpha {:.4g}, relative output "
+                       "error {:.4f} on the calibration images\n",
+                       l.name, l.kind, l.weight_levels, l.input_alpha, l.relative_error);
     else
       s += fmt::format("{} ({}): digital (float): {}\n", l.name, l.kind, l.reason);
   }
@@ -254,8 +263,12 @@ void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& 
   channel_shape[1] = out;
   const double norm = y.norm().item<double>();
   double best = std::numeric_limits<double>::infinity();
+  plan.info.weight_levels = options.weight_levels;
+  const int max_level = MaxLevelOf(options.weight_levels);
   for (double r : options.threshold_ratios) {
-    const TernaryWeights t = Ternarize(plan.layer.weight, options.per_channel, r);
+    // K > 3 levels: one least-squares grid, whatever the ratio.
+    if (max_level > 1 && r != options.threshold_ratios.front()) break;
+    const TernaryWeights t = Ternarize(plan.layer.weight, options.per_channel, r, max_level);
     layer.weight = t.levels.to(torch::kFloat);
     const torch::Tensor unit = FloatProduct(layer, xq);  // the levels' product
     const torch::Tensor twn = t.scale.reshape({-1}).expand({out}).to(torch::kFloat);
@@ -503,6 +516,7 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
   no.per_channel = options.per_channel;
   no.threshold_ratio = options.threshold_ratios.front();
   no.float_first_last = options.float_first_last;
+  no.weight_levels = options.weight_levels;
   next = 0;
   for (const Leaf& leaf : leaves) {
     if (leaf.type != "Conv2d" && leaf.type != "Linear") {
@@ -532,6 +546,7 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
     s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
     s.reason = p.info.reason;
     s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
+    s.weight_levels = p.info.analog ? options.weight_levels : 3;
     s.input_alpha = p.info.input_alpha;
     s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
     no.steps.push_back(s);

@@ -70,6 +70,16 @@ class DeviceCard {
   /// The card's parameters, for manifests (with "physics" when any is set).
   virtual nlohmann::json ToJson() const = 0;
 
+  /// Conductance levels one device can be programmed to: 2 (its ON and OFF states) unless the
+  /// card states more (multi-level devices, for weights of more than three levels).
+  virtual int levels() const { return 2; }
+  /// One device programmed to level `level` of `top` (0: OFF, top: ON; in between: the card's
+  /// intermediate levels, evenly spaced in mean conductance, SampleBetween). Needs levels() >
+  /// top where 0 < level < top; throws aimc::Error naming the card otherwise.
+  double SampleLevel(int level, int top, Rng& rng) const;
+  /// Moments of G at level `level` of `top` (Stats() at the ends).
+  ConductanceStats LevelStats(int level, int top) const;
+
   /// Physics beyond the static linear resistor: I-V, read noise, retention, drift, stuck-at
   /// faults. Empty by default; kept by WithRon and WithOnOffRatio.
   const Physics& physics() const { return physics_; }
@@ -85,6 +95,14 @@ class DeviceCard {
   /// E[G_on] s_on(V) - E[G_off] s_off(V): the unit weight of a pair read at `read_voltage_v`.
   double UnitWeightSiemens(double read_voltage_v) const;
 
+  /// Age() for a device programmed to level `level` of `top` (SampleLevel). An intermediate
+  /// level drifts with nu interpolated between the states' (in the level's place between OFF
+  /// and ON), relaxes like them, and a stuck device reads as a fresh ON or OFF device; it has
+  /// no retention model (a thermally stable binary state), so a card with one is refused.
+  struct Aged;
+  Aged AgeLevel(int level, int top, double g_s, const ReadConditions& conditions,
+                Rng& aging_rng) const;
+
   /// What a device written to `written` and drawn as `g_s` (its low-bias conductance) is when
   /// read under `conditions`: a stuck-at fault replaces it by a device of the stuck state, a
   /// retention flip turns it into the other state (for an MTJ, the same pillar), drift and
@@ -97,6 +115,10 @@ class DeviceCard {
   Aged Age(State written, double g_s, const ReadConditions& conditions, Rng& aging_rng) const;
 
  protected:
+  /// A device at the fraction f in (0, 1) of the way from OFF to ON (SampleLevel): by default
+  /// the card has no intermediate level and throws.
+  virtual double SampleBetween(double fraction, Rng& rng) const;
+  virtual ConductanceStats BetweenStats(double fraction) const;
   /// The same device in the other state (an MTJ: its pillar's other resistance); by default a
   /// fresh draw of the other state.
   virtual double Flip(State from, double g_s, Rng& rng) const;
@@ -104,6 +126,8 @@ class DeviceCard {
   std::unique_ptr<DeviceCard> KeepPhysics(std::unique_ptr<DeviceCard> card) const;
 
  private:
+  Aged AgeAt(State written, double fraction, double g_s, const ReadConditions& conditions,
+             Rng& aging_rng) const;
   Physics physics_;
   CellCost cell_;
 };

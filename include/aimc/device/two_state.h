@@ -15,6 +15,9 @@ std::string ToString(Spread spread);
 /// Parses "normal" or "lognormal"; `where` names the field in the error.
 Spread ParseSpread(const std::string& name, const std::string& where);
 
+/// The most conductance levels a card may state per device (8-bit multi-level cells).
+inline constexpr int kMaxCardLevels = 256;
+
 /// A generic two-state device (Flash, RRAM, PCM, STT-MRAM rows of the paper's Table I): each
 /// state's conductance has a mean (1/R) and a relative spread sigma/mu, drawn from a normal
 /// (cut at G > 0) or a lognormal distribution. The lognormal's G and R = 1/G have the same
@@ -33,6 +36,12 @@ struct TwoStateOptions {
   /// The R_ON range the technology can be made at.
   double r_on_min_ohm = 1e3;
   double r_on_max_ohm = 1e9;
+  /// Conductance levels per device (2: ON and OFF only). Level k of L = levels - 1 has the mean
+  /// E[G_off] + (k / L) (E[G_on] - E[G_off]) and the standard deviation interpolated the same
+  /// way between the states' (cv_off E[G_off] to cv_on E[G_on]), with the states' spread law: a
+  /// programming error of fixed size across the range, as iterative program-and-verify leaves
+  /// in PCM and RRAM multi-level cells (docs/devices.md).
+  int levels = 2;
 
   void Validate() const;
 };
@@ -52,9 +61,16 @@ class TwoStateCard : public DeviceCard {
   std::unique_ptr<DeviceCard> WithRon(double r_on_ohm) const override;
   std::unique_ptr<DeviceCard> WithOnOffRatio(double ratio) const override;
   nlohmann::json ToJson() const override;
+  int levels() const override { return options_.levels; }
   const TwoStateOptions& options() const { return options_; }
 
+ protected:
+  double SampleBetween(double fraction, Rng& rng) const override;
+  ConductanceStats BetweenStats(double fraction) const override;
+
  private:
+  /// Mean and nominal standard deviation (before the cut of a normal at G > 0) at `fraction`.
+  std::pair<double, double> BetweenMoments(double fraction) const;
   double SampleState(double mean_s, double cv, Rng& rng) const;
   TwoStateOptions options_;
 };

@@ -103,11 +103,16 @@ struct Tile {
 struct LayerTiles {
   std::int64_t rows = 0, cols = 0;
   double input_full_scale = 1.0;  // the activation value driven at read_voltage_v
+  /// The layer's largest weight level L (1: ternary): a pair's full ON/OFF difference is L level
+  /// steps, so tile weights (in level steps) are L (G+ - G-) / dG.
+  int max_level = 1;
   std::vector<Tile> tiles;
 };
 
-/// The ADC's full scale for a tile of `tile_rows` rows whose inputs reach input_full_scale.
-double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale);
+/// The ADC's full scale for a tile of `tile_rows` rows whose inputs reach input_full_scale and
+/// whose weights reach level `max_level`.
+double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale,
+                    int max_level = 1);
 /// The step of the ADC of ChipOptions: full_scale / (2^(bits - 1) - 1).
 double AdcStep(double full_scale, int bits);
 

@@ -72,13 +72,17 @@ AllowedSpread AllowedSpreadFor(double sigma_w, double tmr);
 double Sigma0FromCv(double cv_off, double tmr);
 double SigmaPm1FromCv(double cv_on, double cv_off, double tmr);
 
-/// One chip's programmed conductances for a ternary weight matrix (entries -1, 0, +1), each
-/// device drawn independently from the card.
+/// One chip's programmed conductances for a weight matrix of levels in [-L, L] (L = max_level;
+/// 1: ternary, entries -1, 0, +1), each device drawn independently from the card. Level +l is
+/// the pair (G+ at the card's level l of L, G- OFF), -l its mirror, 0 both OFF
+/// (DeviceCard::SampleLevel), so w = L (G+ - G-) / dG in level steps; L > 1 needs a card with
+/// more than L conductance levels.
 struct ProgrammedPairs {
   Eigen::MatrixXd g_plus;   // siemens
   Eigen::MatrixXd g_minus;  // siemens
-  double dg_s = 0.0;
+  double dg_s = 0.0;        // E[G_on] - E[G_off]: L level steps
 };
-ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard& card, Rng& rng);
+ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard& card, Rng& rng,
+                        int max_level = 1);
 
 }  // namespace aimc::mapping

@@ -27,7 +27,10 @@ struct AnalogLayerOptions {
   /// Ternary weights; false keeps float weights (a digital layer: first/last layer option).
   bool ternary = true;
   bool per_channel = true;          // ternary scale per output channel (else per layer)
-  double threshold_ratio = 0.7;     // TWN delta = threshold_ratio * mean|w|
+  double threshold_ratio = 0.7;     // TWN delta = threshold_ratio * mean|w| (3 levels only)
+  /// Weight levels on the arrays: 3 is ternary; an odd K > 3 gives integer levels in
+  /// [-(K-1)/2, (K-1)/2], for multi-level devices (Ternarize's least-squares uniform grid).
+  int weight_levels = 3;
   /// Input activation: ReLU clipped to [0, alpha] and quantized to `input_bits` (0: plain ReLU).
   int input_bits = 4;
   /// alpha is learned (PACT) when true; fixed at `input_alpha` otherwise (the image input: 1).
@@ -120,12 +123,15 @@ class AnalogLayerImpl : public torch::nn::Module {
   const AnalogLayerOptions& options() const { return options_; }
   /// True for ternary layers (the ones mapped onto arrays).
   bool analog() const { return options_.ternary; }
+  /// The largest weight level L: 1 for ternary weights, (weight_levels - 1) / 2 otherwise.
+  int max_level() const { return MaxLevelOf(options_.weight_levels); }
   /// Array size: rows = in * kernel^2 (kernel 1 for Linear), cols = out.
   std::int64_t rows() const;
   std::int64_t cols() const;
 
-  /// The ternary matrix, int8 (rows, cols), entries -1/0/+1; rows in im2col order
-  /// (input channel major, then kernel row, kernel column), cols = output channels.
+  /// The matrix of weight levels, int8 (rows, cols), entries in [-L, L] (-1/0/+1 for ternary
+  /// weights); rows in im2col order (input channel major, then kernel row, kernel column),
+  /// cols = output channels.
   torch::Tensor TernaryMatrix() const;
   /// Per-column scale (float, (cols)): the weight of level +1 in column j is Scale()[j].
   torch::Tensor Scale() const;
@@ -183,6 +189,8 @@ class AnalogLayerImpl : public torch::nn::Module {
   torch::Tensor Product(const torch::Tensor& xq, const torch::Tensor& w, const torch::Tensor& bias,
                         std::int64_t groups = 1) const;
   torch::Tensor ChipForward(const torch::Tensor& xq) const;
+  /// The weights quantized with this layer's options.
+  TernaryWeights Quantized() const;
   /// A product of one part without `post`, whose terms have none either, takes its output scale
   /// into the weights.
   void AbsorbOutScale();

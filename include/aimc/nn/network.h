@@ -36,6 +36,7 @@ struct SequentialStep {
   std::string mapping;  // weight layers only
   std::string reason;   // why a weight layer is not ternary (empty when it is)
   double threshold_ratio = 0.7;
+  int weight_levels = 3;  // on arrays: 3 ternary, odd K > 3 multi-level (AnalogLayerOptions)
   double input_alpha = 1.0;
   int input_bits = 0;
   double eps = 1e-5, momentum = 0.1;  // BatchNorm
@@ -63,6 +64,9 @@ struct NetworkOptions {
   int act_bits = 4;              // activation bits of every analog layer's input (0: float)
   bool per_channel = true;       // ternary scale per output channel
   double threshold_ratio = 0.7;  // TWN threshold
+  /// Weight levels of every layer on arrays: 3 ternary (the paper's), an odd K > 3 integer
+  /// levels in [-(K-1)/2, (K-1)/2] on multi-level devices (written to JSON only when not 3).
+  int weight_levels = 3;
   bool float_first_last = false; // keep the first and last layer float and digital
   /// arch "sequential" only: its steps in forward order (written by ToJson only then).
   std::vector<SequentialStep> steps;

@@ -8,17 +8,28 @@
 
 namespace aimc::nn {
 
-/// Ternary weights of one layer: w_q = scale * levels, levels in {-1, 0, +1}.
+/// Quantized weights of one layer: w_q = scale * levels, levels integers in [-L, L] (L = 1:
+/// ternary, {-1, 0, +1}; L > 1: 2L + 1 levels for multi-level devices). `scale` is the weight of
+/// level +1 (one level step).
 struct TernaryWeights {
   torch::Tensor levels;  // int8, the shape of the float weight
   torch::Tensor scale;   // float, (out, 1, ...) broadcastable to the weight (per layer: all equal)
 };
 
-/// Ternary weight networks (Li & Liu 2016), per output channel or per layer:
+/// The largest level of a layer with `weight_levels` levels (odd, >= 3): (weight_levels - 1) / 2.
+inline int MaxLevelOf(int weight_levels) { return (weight_levels - 1) / 2; }
+
+/// Quantizes weights per output channel or per layer (dim 0 of `w` is the output channel).
+/// max_level 1: ternary weight networks (Li & Liu 2016):
 ///   delta = threshold_ratio * mean|w|,   level = sign(w) where |w| > delta, else 0,
 ///   scale = mean of |w| over the weights with |w| > delta (delta itself when there are none).
-/// Dim 0 of `w` is the output channel.
-TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double threshold_ratio = 0.7);
+/// max_level L > 1: a symmetric uniform quantizer with the least-squares step, found by
+/// alternating its two optimality conditions (Lloyd's iteration restricted to a uniform grid):
+/// level = clamp(round(w / scale), -L, L) is the nearest grid point for a given step, and
+/// scale = <w, level> / <level, level> the best step for given levels, so ||w - scale * level||
+/// never grows; it starts from scale = max|w| / L (no clipping). threshold_ratio is not used.
+TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double threshold_ratio = 0.7,
+                         int max_level = 1);
 
 /// Straight-through estimator: the value is scale * levels, the gradient w.r.t. `w` is the
 /// identity (Fig. 12: float weights are kept and updated, the forward pass sees ternary ones).
@@ -45,10 +56,12 @@ struct LevelNoise {
   std::string ToString() const;
 };
 
-/// One draw of the noise in level units: eps * sigma[level + 1], eps ~ N(0, 1) from `generator`
-/// (float, shape of `levels`).
+/// One draw of the noise in level units: eps * sigma[sign(level) + 1] * max_level, eps ~ N(0, 1)
+/// from `generator` (float, shape of `levels`). With multi-level weights (max_level L > 1) sigma
+/// is relative to the full-scale weight (level L: ON against OFF, as for a ternary pair), so
+/// it is L times larger in level steps; every nonzero level takes the sigma of its sign.
 torch::Tensor DrawLevelNoise(const torch::Tensor& levels, const LevelNoise& noise,
-                             at::Generator& generator);
+                             at::Generator& generator, int max_level = 1);
 
 /// A CPU generator with a fixed seed (all of nn's randomness goes through these).
 at::Generator MakeGenerator(std::uint64_t seed);

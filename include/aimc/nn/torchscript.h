@@ -29,6 +29,10 @@ struct ImportOptions {
   /// TWN threshold ratios tried per layer: the one whose output on the calibration inputs is
   /// closest (mean squared error) to the float layer's output is kept. One entry: fixed.
   std::vector<double> threshold_ratios = {0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+  /// Weight levels of the layers on arrays: 3 ternary (the threshold search above); an odd
+  /// K > 3 quantizes to the least-squares uniform grid of K levels (Ternarize), for
+  /// multi-level devices, and the threshold ratios are not used.
+  int weight_levels = 3;
   /// Keep the first and the last weight layer float and digital.
   bool float_first_last = false;
   /// Per ternary layer and threshold ratio, the scale fitted by least squares to the float
@@ -50,6 +54,7 @@ struct ImportedLayer {
   bool analog = false; // ternary on arrays; else float and digital
   std::string reason;  // why it stays digital (empty when analog)
   double threshold_ratio = 0.0;
+  int weight_levels = 3;
   double input_alpha = 0.0;
   double relative_error = 0.0;  // ||y_ternary - y_float|| / ||y_float|| on the calibration inputs
 };
