@@ -319,6 +319,39 @@ TOML
       "grep -q 'mixed_ft.pt: 1 epochs' '$tmp/stdout'"
     "$aimc" energy --model "$tmp/mixed_ft.pt" --card sot_mram --images 10 >"$tmp/stdout" 2>&1
     check "energy of an imported model" grep -qi "per inference" "$tmp/stdout"
+    # TorchScript straight into train and sweep: imported first, on one thread.
+    ts_train=("$aimc" train --torchscript "$tmp/ts/lenet.pt" --data fashion-mnist --epochs 1
+      --train-subset 256 --test-subset 50 --import-images 32 --weight-levels 5 --sigma-train 0.1
+      --lr 1e-4 --out "$tmp/ts_ft.pt")
+    "${ts_train[@]}" >"$tmp/stdout" 2>&1
+    check "train --torchscript: imports (5 levels), then fine-tunes" bash -c \
+      "test -s '$tmp/ts_ft_import.pt' && grep -q 'ts_ft.pt: 1 epochs' '$tmp/stdout'"
+    "${ts_train[@]}" >"$tmp/stdout" 2>&1
+    check "train --torchscript again: the same import, the training resumes as done" \
+      grep -q 'ts_ft.pt: 1 epochs' "$tmp/stdout"
+    refused "train --torchscript with --net" "--net does not apply to --torchscript" \
+      "$aimc" train --torchscript "$tmp/ts/lenet.pt" --net lenet5 --out "$tmp/ts_x.pt"
+    cat >"$tmp/byo_ts.toml" <<TOML
+name = "byo_ts"
+torchscript = ["$tmp/ts/lenet.pt"]
+dataset = "fashion-mnist"
+cards = ["sot_mram"]
+test_images = 50
+[import]
+import_images = 32
+[axes]
+wire_ohm = [0.0, 20.0]
+TOML
+    "$aimc" sweep "$tmp/byo_ts.toml" --out "$tmp/byo_ts.csv" >"$tmp/stdout" 2>&1
+    check "sweep of a TorchScript file: imported beside the result, 2 points" bash -c \
+      "test -s '$tmp/byo_ts_imports/lenet.pt' && test \$(wc -l <'$tmp/byo_ts.csv') -eq 3"
+    "$aimc" sweep "$tmp/byo_ts.toml" --out "$tmp/byo_ts.csv" >"$tmp/stdout" 2>&1
+    rc=$?
+    check "sweep of a TorchScript file again: the same import, nothing to redo" bash -c \
+      "test $rc -eq 0 && test \$(wc -l <'$tmp/byo_ts.csv') -eq 3"
+    grep -v '^dataset' "$tmp/byo_ts.toml" >"$tmp/byo_ts_nodata.toml"
+    refused "sweep of a TorchScript file without dataset" "an import needs \`dataset\`" \
+      "$aimc" sweep "$tmp/byo_ts_nodata.toml" --out "$tmp/byo_ts2.csv"
   fi
   refused "energy: a negative ADC figure of merit" "energy.adc.walden_fj_per_step" \
     "$aimc" energy --model "$model" --adc-walden-fj -1

@@ -26,8 +26,11 @@ namespace fs = std::filesystem;
 namespace {
 
 // The options of an import (aimc import, aimc test --torchscript), each help text after `prefix`.
-// `options` must outlive the command (a member of its shared arguments).
-void AddImportOptions(CLI::App* cmd, nn::ImportOptions& options, const std::string& prefix) {
+// `options` must outlive the command (a member of its shared arguments). Without
+// `network_flags` the command has its own --act-bits, --float-first-last and --weight-levels
+// (aimc train) and passes them on.
+void AddImportOptions(CLI::App* cmd, nn::ImportOptions& options, const std::string& prefix,
+                      bool network_flags = true) {
   auto help = [&prefix](std::string text) {
     if (prefix.empty()) text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
     return prefix + text;
@@ -35,19 +38,23 @@ void AddImportOptions(CLI::App* cmd, nn::ImportOptions& options, const std::stri
   cmd->add_option("--import-images", options.calibration_images,
                   help("training images that calibrate the quantization (never test images)"))
       ->capture_default_str();
-  cmd->add_option("--act-bits", options.act_bits,
-                  help("bits of the analog layers' inputs (0: float)"))
-      ->capture_default_str();
+  if (network_flags) {
+    cmd->add_option("--act-bits", options.act_bits,
+                    help("bits of the analog layers' inputs (0: float)"))
+        ->capture_default_str();
+  }
   cmd->add_option_function<double>(
       "--threshold-ratio", [&options](double r) { options.threshold_ratios = {r}; },
       help("one TWN threshold ratio for every layer (default: per layer the one of least output "
            "error among 0.3, 0.4, ..., 1.0)"));
-  cmd->add_flag("--float-first-last", options.float_first_last,
-                help("keep the first and last layer float and digital"));
-  cmd->add_option("--weight-levels", options.weight_levels,
-                  help("weight levels on the arrays: 3 ternary; an odd K > 3 for multi-level "
-                       "devices (least-squares uniform grid; needs a card with `levels`)"))
-      ->capture_default_str();
+  if (network_flags) {
+    cmd->add_flag("--float-first-last", options.float_first_last,
+                  help("keep the first and last layer float and digital"));
+    cmd->add_option("--weight-levels", options.weight_levels,
+                    help("weight levels on the arrays: 3 ternary; an odd K > 3 for multi-level "
+                         "devices (least-squares uniform grid; needs a card with `levels`)"))
+        ->capture_default_str();
+  }
   cmd->add_flag("--no-refit", [&options](std::int64_t) { options.refit = false; },
                 help("TWN's scale (mean |w| of the kept weights) and the module's bias, instead "
                      "of the scale fitted to the float output and the bias corrected for its "
@@ -64,6 +71,8 @@ void RegisterTrain(CLI::App& app) {
     bool float_first_last = false;
     bool per_layer = false;
     int weight_levels = 3;
+    fs::path torchscript;
+    nn::ImportOptions import;
     fs::path out = "model.pt";
     std::string ir_card;
     double ir_r_on = 0.0;
@@ -113,6 +122,11 @@ void RegisterTrain(CLI::App& app) {
                   "alphas instead of a random init; the network is the model's (an imported one "
                   "too) unless --net, --width, --act-bits, --float, --float-first-last, "
                   "--per-layer-scale or --weight-levels say otherwise (then they must equal the model's)");
+  cmd->add_option("--torchscript", a->torchscript,
+                  "Fine-tune a float PyTorch network: import this TorchScript file first (as aimc "
+                  "import, on one thread, saved as <out stem>_import.pt beside --out), then "
+                  "train from it as --init-from does (docs/byo.md)");
+  AddImportOptions(cmd, a->import, "With --torchscript: ", /*network_flags=*/false);
   cmd->add_option("--width", a->width, "resnet26 width multiplier")->capture_default_str();
   cmd->add_option("--act-bits", a->act_bits, "Activation bits (0: float)")->capture_default_str();
   cmd->add_flag("--float", a->float_net, "Float weights (the baseline; no ternary, no noise)");
@@ -144,7 +158,8 @@ void RegisterTrain(CLI::App& app) {
     return std::any_of(network_options.begin(), network_options.end(),
                        [](const CLI::Option* o) { return o->count() > 0; });
   };
-  cmd->callback([a, network_given] {
+  const auto network_flag = [cmd](const char* name) { return cmd->get_option(name); };
+  cmd->callback([a, network_given, network_flag] {
     if (!a->ir_card.empty()) {
       experiment::IrAwareOptions ir;
       std::shared_ptr<const device::DeviceCard> card = device::LoadCardOrPreset(a->ir_card);
@@ -183,6 +198,33 @@ void RegisterTrain(CLI::App& app) {
                    a->train.ranks, a->train.batch_size, a->train.batch_size / a->train.ranks,
                    (a->train.batch_size + a->train.ranks - 1) / a->train.ranks, a->train.threads);
     const nn::DataSplit data = nn::LoadData(a->train.dataset, a->train.data_dir);
+    if (!a->torchscript.empty()) {
+      Require(a->train.init_from.empty(), "--torchscript and --init-from exclude each other");
+      // The network is the import's: the network flags that apply to an import go to it.
+      for (const char* name : {"--net", "--width", "--float"})
+        Require(network_flag(name)->count() == 0, "{} does not apply to --torchscript (the "
+                "network is the imported one)", name);
+      if (network_flag("--act-bits")->count() > 0) a->import.act_bits = a->act_bits;
+      if (network_flag("--weight-levels")->count() > 0) a->import.weight_levels = a->weight_levels;
+      a->import.float_first_last = a->float_first_last;
+      a->import.per_channel = !a->per_layer;
+      a->import.Validate();
+      fs::path imported = a->out;
+      imported.replace_filename(a->out.stem().string() + "_import.pt");
+      // One thread: a rerun (a resumed training) imports the same bytes, hence the same
+      // init_from_hash.
+      cluster::OnWriter([&] {
+        nn::SetThreads(1);
+        const nn::ImportedModel m =
+            nn::ImportAsModel(a->torchscript, a->import, a->train.dataset, a->train.data_dir, data,
+                              a->train.test_subset);
+        nn::SaveModel(imported, *m.import.network, m.info);
+        nn::SetThreads(a->train.threads);
+        fmt::print("{}: {} imported, digital accuracy {:.2f} %\n", imported.string(),
+                   a->torchscript.string(), 100 * m.info.history.front().test_accuracy);
+      });
+      a->train.init_from = imported;
+    }
     nn::NetworkOptions net = nn::NetworkFor(a->net, data.train);
     net.width = a->width;
     net.act_bits = a->act_bits;
@@ -190,7 +232,7 @@ void RegisterTrain(CLI::App& app) {
     net.float_first_last = a->float_first_last;
     net.per_channel = !a->per_layer;
     net.weight_levels = a->weight_levels;
-    if (!a->train.init_from.empty() && !network_given()) {
+    if (!a->train.init_from.empty() && (!network_given() || !a->torchscript.empty())) {
       // Fine-tuning takes the init model's network (an imported one included).
       net = nn::LoadModel(a->train.init_from).info.network;
       nn::RequireFits(net, data.train);

@@ -201,7 +201,19 @@ SweepRow FromCsvRow(const std::vector<double>& values) {
 
 void SweepOptions::Validate() const {
   Require(!name.empty(), "name must not be empty");
-  Require(!models.empty(), "models must list at least one model file");
+  Require(!models.empty() || !torchscript.empty(),
+          "models or torchscript must list at least one model file");
+  for (std::size_t m = 0; m < torchscript.size(); ++m) {
+    Require(fs::is_regular_file(torchscript[m]), "torchscript[{}] = '{}': no such file", m,
+            torchscript[m].string());
+    for (std::size_t n = 0; n < m; ++n)
+      Require(torchscript[n].stem() != torchscript[m].stem(),
+              "torchscript[{}] and [{}] have one stem '{}': their imports would share a file",
+              n, m, torchscript[m].stem().string());
+  }
+  Require(torchscript.empty() || !dataset.empty(),
+          "torchscript: an import needs `dataset` (its training images calibrate it)");
+  if (!torchscript.empty()) import.Validate();
   Require(!sigma_w_test.empty(), "axes.sigma_w_test has no values");
   Require(!wire_ohm.empty(), "axes.wire_ohm has no values");
   Require(chips >= 1, "chips must be >= 1, got {}", chips);
@@ -327,6 +339,13 @@ nlohmann::json SweepOptions::ToJson() const {
   if (time_s != defaults.time_s) j["axes"]["time_s"] = time_s;
   if (temperature_k != defaults.temperature_k) j["axes"]["temperature_k"] = temperature_k;
   if (!measure_energy) j["measure_energy"] = false;
+  // Only with TorchScript files: other experiments keep their definitions (and results).
+  if (!torchscript.empty()) {
+    std::vector<std::string> files;
+    for (const auto& f : torchscript) files.push_back(f.string());
+    j["torchscript"] = files;
+    j["import"] = import.ToJson();
+  }
   if (energy.ToJson() != defaults.energy.ToJson()) j["energy"] = energy.ToJson();
   return j;
 }
@@ -338,10 +357,25 @@ SweepOptions LoadSweep(const fs::path& path) {
     o.name = t.String("name", path.stem().string());
     // A relative path that is not there from the working directory may name a shipped model
     // (models/...), found like the shipped cards.
-    for (const auto& m : t.Strings("models")) {
+    // Only a sweep of TorchScript files may leave `models` out.
+    const std::vector<std::string> model_list =
+        t.Has("models") || !t.Has("torchscript") ? t.Strings("models") : std::vector<std::string>{};
+    for (const auto& m : model_list) {
       const fs::path path(m);
       const auto shipped = path.is_relative() && !fs::exists(path) ? FindShippedFile(path) : std::nullopt;
       o.models.push_back(shipped ? *shipped : path);
+    }
+    if (t.Has("torchscript"))
+      for (const auto& f : t.Strings("torchscript")) o.torchscript.push_back(f);
+    if (t.Has("import")) {
+      const TomlReader i = t.Table("import");
+      nn::ImportOptions& im = o.import;
+      im.calibration_images = i.Int("import_images", im.calibration_images);
+      im.act_bits = i.Integer<int>("act_bits", im.act_bits);
+      if (i.Has("threshold_ratio")) im.threshold_ratios = {i.Double("threshold_ratio")};
+      im.weight_levels = i.Integer<int>("weight_levels", im.weight_levels);
+      im.float_first_last = i.Bool("float_first_last", im.float_first_last);
+      im.refit = i.Bool("refit", im.refit);
     }
     if (t.Has("cards")) o.cards = t.Strings("cards");
     o.dataset = t.String("dataset", "");
@@ -429,6 +463,7 @@ nlohmann::json Definition(const SweepOptions& options,
                           const std::map<std::string, std::string>& data_fingerprints) {
   nlohmann::json d = options.ToJson();
   d.erase("models");  // paths: the contents below define the models
+  d.erase("torchscript");  // imported into models: their hashes define them
   d["model_files"] = model_hashes;
   nlohmann::json card_json = nlohmann::json::array();
   for (const auto& c : cards) card_json.push_back(c->ToJson());
@@ -462,9 +497,46 @@ std::string Join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-Table RunSweep(const SweepOptions& options, const fs::path& csv, const std::string& command,
+namespace {
+
+// SweepOptions::torchscript: each file imported (by the writer, on one thread) and saved beside
+// the result, then one more model of the sweep on every rank.
+SweepOptions WithImports(const SweepOptions& requested, const fs::path& csv) {
+  requested.Validate();
+  if (requested.torchscript.empty()) return requested;
+  SweepOptions o = requested;
+  const fs::path dir = (csv.parent_path().empty() ? fs::path(".") : csv.parent_path()) /
+                       (csv.stem().string() + "_imports");
+  std::vector<fs::path> outs;
+  for (const auto& f : o.torchscript) outs.push_back(dir / (f.stem().string() + ".pt"));
+  cluster::OnWriter([&] {
+    fs::create_directories(dir);
+    const nn::DataSplit split = nn::LoadData(o.dataset, o.data_dir);
+    nn::SetThreads(1);
+    for (std::size_t m = 0; m < outs.size(); ++m) {
+      try {
+        const nn::ImportedModel im =
+            nn::ImportAsModel(o.torchscript[m], o.import, o.dataset, o.data_dir, split,
+                              o.test_images);
+        nn::SaveModel(outs[m], *im.import.network, im.info);
+        spdlog::info("{}: imported as {}, digital accuracy {:.2f} %", o.torchscript[m].string(),
+                     outs[m].string(), 100 * im.info.history.front().test_accuracy);
+      } catch (const Error& e) {
+        Fail("torchscript[{}]: {}", m, e.what());
+      }
+    }
+    nn::SetThreads(o.threads);
+  });
+  o.models.insert(o.models.end(), outs.begin(), outs.end());
+  o.Validate();
+  return o;
+}
+
+}  // namespace
+
+Table RunSweep(const SweepOptions& requested, const fs::path& csv, const std::string& command,
                OnChange on_change) {
-  options.Validate();
+  const SweepOptions options = WithImports(requested, csv);
   nn::SetThreads(options.threads);
   Require(!fs::is_directory(csv), "{}: is a folder; the result must be a CSV file", csv.string());
   fs::path manifest_path = csv;

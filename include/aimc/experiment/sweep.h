@@ -11,6 +11,7 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/experiment/chip.h"
+#include "aimc/nn/torchscript.h"
 
 namespace aimc::experiment {
 
@@ -28,6 +29,13 @@ energy::EnergyOptions SweepEnergyDefaults();
 struct SweepOptions {
   std::string name = "sweep";
   std::vector<std::filesystem::path> models;
+  /// TorchScript files (float PyTorch networks, docs/byo.md) imported when the sweep runs, as
+  /// `aimc import` does with `import` (table [import]) on the training images of `dataset`,
+  /// which they need; on one thread, so that a rerun imports the same bytes. Each import is
+  /// saved as <result stem>_imports/<file stem>.pt beside the result CSV and is one more model,
+  /// after `models`.
+  std::vector<std::filesystem::path> torchscript;
+  nn::ImportOptions import;
   /// Card files or preset names (sot_mram, ...); empty: weight-noise mode.
   std::vector<std::string> cards;
   /// The data set the models are tested on ("" = the one each model was trained on).
