@@ -19,7 +19,8 @@ namespace {
 
 const std::vector<std::string> kStepTypes = {
     "conv2d",    "linear",    "batchnorm2d",       "batchnorm1d", "relu",    "relu6",
-    "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "flatten",     "dropout", "identity"};
+    "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "flatten",     "dropout", "identity",
+    "add"};
 
 using Pair = std::vector<std::int64_t>;
 
@@ -49,6 +50,7 @@ std::vector<std::string> KeysOf(const std::string& type) {
   return {};
 }
 
+
 // What flows between steps: an image stack (C, H, W) or features.
 struct Shape {
   bool flat = false;
@@ -71,11 +73,36 @@ std::int64_t Slide(std::int64_t n, std::int64_t k, std::int64_t s, std::int64_t 
 bool Positive(const Pair& p) { return p.size() == 2 && p[0] >= 1 && p[1] >= 1; }
 bool NonNegative(const Pair& p) { return p.size() == 2 && p[0] >= 0 && p[1] >= 0; }
 
+bool operator==(const Shape& a, const Shape& b) {
+  return a.flat == b.flat && a.c == b.c && (a.flat || (a.h == b.h && a.w == b.w));
+}
+
+// The steps whose outputs step i takes (-1: the image), checked: earlier steps only, two for
+// an add, one otherwise.
+std::vector<std::int64_t> InputsOf(const std::vector<SequentialStep>& steps, std::size_t i,
+                                   const std::string& what) {
+  const SequentialStep& s = steps[i];
+  std::vector<std::int64_t> in = s.inputs;
+  if (in.empty()) in = {static_cast<std::int64_t>(i) - 1};
+  Require(in.size() == (s.type == "add" ? 2u : 1u),
+          "{}: takes {} inputs where a step of type {} takes {}", what, in.size(), s.type,
+          s.type == "add" ? 2 : 1);
+  for (const std::int64_t j : in)
+    Require(j >= -1 && j < static_cast<std::int64_t>(i),
+            "{}: input {} is not an earlier step (-1: the image, 0..{})", what, j,
+            static_cast<std::int64_t>(i) - 1);
+  return in;
+}
+
+// The output shapes of every step (checked); `image` is the input's.
+std::vector<Shape> Shapes(const std::vector<SequentialStep>& steps, const Shape& image,
+                          const std::function<std::string(std::size_t)>& what);
+
 // Checks one step against its input shape and returns its output shape.
 Shape Check(const SequentialStep& s, const Shape& in, const std::string& what) {
   Require(std::find(kStepTypes.begin(), kStepTypes.end(), s.type) != kStepTypes.end(),
           "{}: type '{}' is none of conv2d, linear, batchnorm2d, batchnorm1d, relu, relu6, "
-          "maxpool2d, avgpool2d, adaptiveavgpool2d, flatten, dropout, identity",
+          "maxpool2d, avgpool2d, adaptiveavgpool2d, flatten, dropout, identity, add",
           what, s.type);
   Shape out = in;
   if (s.is_weight_layer()) {
@@ -148,21 +175,54 @@ Shape Check(const SequentialStep& s, const Shape& in, const std::string& what) {
   return out;
 }
 
-// An imported nn.Sequential: each step as the step table says, every crossbar layer an
-// AnalogLayer, every BatchNorm right after one folded into it on chips.
+std::vector<Shape> Shapes(const std::vector<SequentialStep>& steps, const Shape& image,
+                          const std::function<std::string(std::size_t)>& what) {
+  std::vector<Shape> shapes;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const std::vector<std::int64_t> in = InputsOf(steps, i, what(i));
+    const auto at = [&](std::int64_t j) { return j < 0 ? image : shapes[static_cast<std::size_t>(j)]; };
+    if (steps[i].type == "add")
+      Require(at(in[0]) == at(in[1]), "{}: adds {} to {}; the shapes must be equal", what(i),
+              at(in[0]).str(), at(in[1]).str());
+    shapes.push_back(Check(steps[i], at(in[0]), what(i)));
+  }
+  return shapes;
+}
+
+// An imported network: each step as the step table says, every crossbar layer an AnalogLayer,
+// every BatchNorm that alone takes one's output folded into it on chips.
 class SequentialImpl : public NetworkImpl {
  public:
   explicit SequentialImpl(const NetworkOptions& o) : NetworkImpl(o) {
-    bool after_layer = false;
-    Shape shape{false, o.in_channels, o.image_size, o.image_size};
+    const Shape image{false, o.in_channels, o.image_size, o.image_size};
+    const std::vector<Shape> shapes =
+        Shapes(o.steps, image, [&o](std::size_t i) { return o.steps[i].name; });
+    // How many steps take each step's output, and the last that does (its output is freed then).
+    std::vector<int> consumers(o.steps.size(), 0);
+    last_use_.assign(o.steps.size(), -1);
+    for (std::size_t i = 0; i < o.steps.size(); ++i) {
+      inputs_.push_back(InputsOf(o.steps, i, o.steps[i].name));
+      for (const std::int64_t j : inputs_.back()) {
+        if (j < 0) continue;
+        ++consumers[static_cast<std::size_t>(j)];
+        last_use_[static_cast<std::size_t>(j)] = static_cast<std::int64_t>(i);
+      }
+    }
+    std::vector<AnalogLayer> layer_of(o.steps.size(), AnalogLayer(nullptr));
     std::set<std::string> names;
-    for (const SequentialStep& s : o.steps) {
+    for (std::size_t i = 0; i < o.steps.size(); ++i) {
+      const SequentialStep& s = o.steps[i];
       const std::string name = StepModuleName(s);
-      const Shape in = shape;
-      shape = Check(s, shape, s.name);
+      const std::int64_t from = inputs_[i][0];
+      const Shape in = from < 0 ? image : shapes[static_cast<std::size_t>(from)];
+      const Shape& shape = shapes[i];
       if (s.is_weight_layer() || s.type == "batchnorm2d" || s.type == "batchnorm1d")
         Require(names.insert(name).second, "network step '{}': a second module named '{}'",
                 s.name, name);
+      // A BatchNorm that alone takes a crossbar layer's output folds into it on chips.
+      AnalogLayer before(nullptr);
+      if (from >= 0 && consumers[static_cast<std::size_t>(from)] == 1)
+        before = layer_of[static_cast<std::size_t>(from)];
       if (s.is_crossbar()) {
         AnalogLayerOptions lo;
         lo.kind = s.type == "conv2d" ? LayerKind::kConv : LayerKind::kLinear;
@@ -181,30 +241,37 @@ class SequentialImpl : public NetworkImpl {
         lo.input_alpha = s.input_alpha;
         AnalogLayer layer = AddLayer(name, lo);
         steps_.push_back([layer](const torch::Tensor& x) mutable { return layer(x); });
-        last_layer_ = layer;
-        after_layer = true;
+        layer_of[i] = layer;
       } else if (s.is_weight_layer()) {
         AddDigital(s, name, shape);
-        after_layer = false;
       } else if (s.type == "batchnorm2d") {
-        AddNormStep<torch::nn::BatchNorm2d>(s, name, after_layer);
-        after_layer = false;
+        AddNormStep<torch::nn::BatchNorm2d>(s, name, before);
       } else if (s.type == "batchnorm1d") {
-        AddNormStep<torch::nn::BatchNorm1d>(s, name, after_layer);
-        after_layer = false;
+        AddNormStep<torch::nn::BatchNorm1d>(s, name, before);
       } else {
         AddFunction(s, in, shape);
-        after_layer = false;
       }
     }
-    Require(shape.flat && shape.c == o.classes,
-            "network steps end in {}, expected logits of {} classes", shape.str(), o.classes);
+    const Shape& last = shapes.back();
+    Require(last.flat && last.c == o.classes,
+            "network steps end in {}, expected logits of {} classes", last.str(), o.classes);
   }
 
   torch::Tensor forward(const torch::Tensor& images) override {
-    torch::Tensor x = images;
-    for (auto& step : steps_) x = step(x);
-    return x;
+    std::vector<torch::Tensor> outs(steps_.size());
+    const auto at = [&](std::int64_t j) -> const torch::Tensor& {
+      return j < 0 ? images : outs[static_cast<std::size_t>(j)];
+    };
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      const std::vector<std::int64_t>& in = inputs_[i];
+      outs[i] = in.size() == 2 ? at(in[0]) + at(in[1]) : steps_[i](at(in[0]));
+      // Free what no later step reads (the last step's output is the result).
+      for (const std::int64_t j : in)
+        if (j >= 0 && last_use_[static_cast<std::size_t>(j)] == static_cast<std::int64_t>(i) &&
+            static_cast<std::size_t>(j) + 1 != steps_.size())
+          outs[static_cast<std::size_t>(j)] = torch::Tensor();
+    }
+    return outs.back();
   }
 
   energy::OtherOps CountOtherOps(const std::vector<double>&) const override { return ops_; }
@@ -236,10 +303,10 @@ class SequentialImpl : public NetworkImpl {
   // A BatchNorm: folded into the crossbar layer right before it on chips; otherwise applied
   // with its statistics repeated for chips side by side.
   template <typename Holder>
-  void AddNormStep(const SequentialStep& s, const std::string& name, bool after_layer) {
+  void AddNormStep(const SequentialStep& s, const std::string& name, const AnalogLayer& before) {
     Holder norm(torch::nn::BatchNormOptions(s.out).eps(s.eps).momentum(s.momentum));
-    if (after_layer) {
-      norm = AddNorm(name, last_layer_, norm);
+    if (before) {
+      norm = AddNorm(name, before, norm);
       steps_.push_back([this, norm](const torch::Tensor& x) mutable { return Normalize(norm, x); });
       return;
     }
@@ -259,43 +326,27 @@ class SequentialImpl : public NetworkImpl {
   // The steps without weights, and the digital work they do per image (per chip).
   void AddFunction(const SequentialStep& s, const Shape& in, const Shape& out) {
     const double outputs = static_cast<double>(out.features());
-    if (s.type == "relu") {
-      steps_.push_back([](const torch::Tensor& x) { return torch::relu(x); });
-    } else if (s.type == "relu6") {
-      steps_.push_back([](const torch::Tensor& x) { return torch::clamp(x, 0.0, 6.0); });
-    } else if (s.type == "maxpool2d") {
-      const auto o = F::MaxPool2dFuncOptions(s.kernel)
-                         .stride(s.stride)
-                         .padding(s.padding)
-                         .dilation(s.dilation)
-                         .ceil_mode(s.ceil_mode);
-      steps_.push_back([o](const torch::Tensor& x) { return F::max_pool2d(x, o); });
+    if (s.type == "maxpool2d") {
       ops_.compares += static_cast<double>(s.kernel[0] * s.kernel[1] - 1) * outputs;
     } else if (s.type == "avgpool2d") {
-      const auto o = F::AvgPool2dFuncOptions(s.kernel)
-                         .stride(s.stride)
-                         .padding(s.padding)
-                         .ceil_mode(s.ceil_mode)
-                         .count_include_pad(s.count_include_pad);
-      steps_.push_back([o](const torch::Tensor& x) { return F::avg_pool2d(x, o); });
       ops_.adds += static_cast<double>(s.kernel[0] * s.kernel[1] - 1) * outputs;
     } else if (s.type == "adaptiveavgpool2d") {
-      const auto o = F::AdaptiveAvgPool2dFuncOptions(s.output_size);
-      steps_.push_back([o](const torch::Tensor& x) { return F::adaptive_avg_pool2d(x, o); });
       ops_.adds += std::max(0.0, static_cast<double>(in.features()) - outputs);
-    } else if (s.type == "flatten") {
-      steps_.push_back([](const torch::Tensor& x) { return x.flatten(1); });
-    } else if (s.type == "dropout") {
-      const double p = s.p;
-      steps_.push_back([this, p](const torch::Tensor& x) {
-        return F::dropout(x, F::DropoutFuncOptions().p(p).training(is_training()));
-      });
+    } else if (s.type == "add") {
+      ops_.adds += outputs;
+      steps_.push_back(nullptr);  // forward() adds its two inputs
+      return;
     }
-    // identity: no step
+    steps_.push_back([this, s](const torch::Tensor& x) {
+      return ApplyFunctionStep(s, x, is_training());
+    });
   }
 
+  // Per step: its function of one input (add: none), the steps it reads, and the last step that
+  // reads its output (-1: none).
   std::vector<std::function<torch::Tensor(const torch::Tensor&)>> steps_;
-  AnalogLayer last_layer_{nullptr};
+  std::vector<std::vector<std::int64_t>> inputs_;
+  std::vector<std::int64_t> last_use_;
   energy::OtherOps ops_;
 };
 
@@ -303,6 +354,8 @@ class SequentialImpl : public NetworkImpl {
 
 nlohmann::json SequentialStep::ToJson() const {
   nlohmann::json j = {{"type", type}, {"name", name}};
+  // Only in a graph: a chain keeps the bytes (and model hashes) it had.
+  if (!inputs.empty()) j["inputs"] = inputs;
   for (const std::string& key : KeysOf(type)) {
     if (key == "in") j[key] = in;
     else if (key == "out") j[key] = out;
@@ -336,9 +389,17 @@ SequentialStep SequentialStep::FromJson(const nlohmann::json& json, const std::s
   Require(std::find(kStepTypes.begin(), kStepTypes.end(), s.type) != kStepTypes.end(),
           "{}: type '{}' is unknown", what, s.type);
   s.name = JsonValue(json, "name", s.name, what);
+  if (const auto it = json.find("inputs"); it != json.end()) {
+    Require(it->is_array() && !it->empty() &&
+                std::all_of(it->begin(), it->end(),
+                            [](const nlohmann::json& v) { return v.is_number_integer(); }),
+            "{}: 'inputs' must be a list of step indices, got {}", what, it->dump());
+    for (const auto& v : *it) s.inputs.push_back(v.get<std::int64_t>());
+  }
   std::vector<std::string> known = KeysOf(s.type);
   known.push_back("type");
   known.push_back("name");
+  known.push_back("inputs");
   for (const auto& item : json.items())
     Require(std::find(known.begin(), known.end(), item.key()) != known.end(),
             "{}: unknown key '{}' for a {} step", what, item.key(), s.type);
@@ -401,17 +462,43 @@ std::string StepModuleName(const SequentialStep& step) {
 
 void ValidateSequential(const NetworkOptions& o) {
   Require(!o.steps.empty(), "a sequential network needs steps");
-  Shape shape{false, o.in_channels, o.image_size, o.image_size};
   bool any_weight = false;
   for (std::size_t i = 0; i < o.steps.size(); ++i) {
-    const SequentialStep& s = o.steps[i];
-    Require(!s.name.empty(), "network step {}: no name", i);
-    shape = Check(s, shape, fmt::format("network step {} '{}'", i, s.name));
-    any_weight = any_weight || s.is_weight_layer();
+    Require(!o.steps[i].name.empty(), "network step {}: no name", i);
+    any_weight = any_weight || o.steps[i].is_weight_layer();
   }
+  const std::vector<Shape> shapes =
+      Shapes(o.steps, {false, o.in_channels, o.image_size, o.image_size}, [&o](std::size_t i) {
+        return fmt::format("network step {} '{}'", i, o.steps[i].name);
+      });
   Require(any_weight, "a sequential network needs a conv2d or linear step");
+  const Shape& shape = shapes.back();
   Require(shape.flat && shape.c == o.classes,
           "network steps end in {}, expected logits of {} classes", shape.str(), o.classes);
+}
+
+torch::Tensor ApplyFunctionStep(const SequentialStep& s, const torch::Tensor& x, bool training) {
+  if (s.type == "relu") return torch::relu(x);
+  if (s.type == "relu6") return torch::clamp(x, 0.0, 6.0);
+  if (s.type == "maxpool2d")
+    return F::max_pool2d(x, F::MaxPool2dFuncOptions(s.kernel)
+                                .stride(s.stride)
+                                .padding(s.padding)
+                                .dilation(s.dilation)
+                                .ceil_mode(s.ceil_mode));
+  if (s.type == "avgpool2d")
+    return F::avg_pool2d(x, F::AvgPool2dFuncOptions(s.kernel)
+                                .stride(s.stride)
+                                .padding(s.padding)
+                                .ceil_mode(s.ceil_mode)
+                                .count_include_pad(s.count_include_pad));
+  if (s.type == "adaptiveavgpool2d")
+    return F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(s.output_size));
+  if (s.type == "flatten") return x.flatten(1);
+  if (s.type == "dropout") return F::dropout(x, F::DropoutFuncOptions().p(s.p).training(training));
+  Require(s.type == "identity", "step '{}': a {} step is not a function of one input", s.name,
+          s.type);
+  return x;
 }
 
 Network MakeSequential(const NetworkOptions& options) {

@@ -17,6 +17,11 @@ Network MakeSequential(const NetworkOptions& options);
 /// The module name of a step inside the network (dots, which torch forbids, become '_').
 std::string StepModuleName(const SequentialStep& step);
 
+/// A step without weights (relu, relu6, pooling, flatten, dropout, identity) applied to `x` as
+/// the network applies it (dropout only when `training`): the network's steps and the import's
+/// float passes.
+torch::Tensor ApplyFunctionStep(const SequentialStep& step, const torch::Tensor& x, bool training);
+
 /// A float conv2d/linear product as PyTorch computes it (`step`'s stride, padding, dilation and
 /// groups; `bias` may be undefined), for `chips` chips side by side: the same weights for every
 /// chip, and an input of `step.in` channels (the image) read by all of them. The digital

@@ -93,26 +93,6 @@ struct Leaf {
   Module module;
 };
 
-void Flatten(const Module& m, const std::string& prefix, std::vector<Leaf>& out) {
-  for (const auto& child : m.named_children()) {
-    const std::string name = prefix.empty() ? child.name : prefix + "." + child.name;
-    const std::string type = TorchNnClass(child.value);
-    if (type == "Sequential") {
-      Flatten(child.value, name, out);
-      continue;
-    }
-    static const std::vector<std::string> kKnown = {
-        "Conv2d",  "Linear",  "BatchNorm2d", "BatchNorm1d", "ReLU",     "ReLU6",
-        "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "Identity"};
-    Require(std::find(kKnown.begin(), kKnown.end(), type) != kKnown.end(),
-            "submodule '{}' is {}: aimc imports Sequentials of Conv2d, Linear, BatchNorm2d, "
-            "BatchNorm1d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Dropout "
-            "and Identity",
-            name, DescribeType(child.value));
-    out.push_back({name, type, child.value});
-  }
-}
-
 std::vector<std::int64_t> Ints(const c10::IValue& v) {
   if (v.isInt()) return {v.toInt()};
   std::vector<std::int64_t> out;
@@ -378,6 +358,331 @@ SequentialStep FunctionStep(const Leaf& leaf) {
   return s;
 }
 
+// ---- The module's graph --------------------------------------------------------------------
+
+// A node of the imported module in the order its forward runs: a submodule of a torch.nn type
+// aimc knows (`leaf`), or a functional step (relu, add, flatten, pooling...: `step`), and the
+// nodes whose outputs it takes (-1: the image).
+struct GraphNode {
+  Leaf leaf;            // leaf.type empty: a functional node
+  SequentialStep step;  // functional nodes
+  std::vector<std::int64_t> inputs;
+  bool functional() const { return leaf.type.empty(); }
+};
+
+const std::vector<std::string> kLeafTypes = {
+    "Conv2d",    "Linear",    "BatchNorm2d",       "BatchNorm1d", "ReLU",    "ReLU6",
+    "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten",     "Dropout", "Identity"};
+
+// Follows a module's forward through its TorchScript graphs (a user's modules, Sequentials,
+// calls of other methods) down to the torch.nn leaves and the functional operations between
+// them. What the graph does must not depend on the input (no if or loop left after scripting):
+// aimc builds a fixed graph of steps from it.
+class GraphWalker {
+ public:
+  std::vector<GraphNode> nodes;
+
+  // Runs `method` of module `m` (at `path`) on the nodes `args`; returns its result's node.
+  std::int64_t Walk(const Module& m, const std::string& path, const std::string& method,
+                    const std::vector<std::int64_t>& args) {
+    const std::string type = TorchNnClass(m);
+    const std::string where = path.empty() ? "the module" : fmt::format("submodule '{}'", path);
+    if (method == "forward" && type == "Sequential") {
+      Require(args.size() == 1, "{} (Sequential) takes one input, gets {}", where, args.size());
+      std::int64_t x = args[0];
+      for (const auto& child : m.named_children())
+        x = Walk(child.value, Join(path, child.name), "forward", {x});
+      return x;
+    }
+    if (method == "forward" &&
+        std::find(kLeafTypes.begin(), kLeafTypes.end(), type) != kLeafTypes.end()) {
+      Require(args.size() == 1, "{} ({}) takes one input, gets {}", where, type, args.size());
+      nodes.push_back({Leaf{path, type, m}, {}, {args[0]}});
+      return Last();
+    }
+    Require(type.empty(),
+            "{} is {}: aimc imports Conv2d, Linear, BatchNorm2d, BatchNorm1d, ReLU, ReLU6, "
+            "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Dropout and Identity, and "
+            "modules whose forward combines them (docs/byo.md)",
+            where, DescribeType(m));
+    const auto found = m.find_method(method);
+    Require(found.has_value(), "{} ({}) has no method '{}'", where, DescribeType(m), method);
+    return WalkGraph(*found->graph(), m, path, args,
+                     fmt::format("{} ({}), {}()", where, DescribeType(m), method));
+  }
+
+ private:
+  // What a value of the graph is to the walker.
+  struct Ref {
+    enum class Kind { kNode, kModule, kConstant, kFunction, kSize, kList } kind = Kind::kConstant;
+    std::int64_t node = -1;        // kNode; kSize: the node whose size it is
+    std::int64_t dim = 0;          // kSize
+    Module module;                 // kModule
+    std::string path;              // kModule
+    c10::IValue value;             // kConstant
+    std::string function;          // kFunction
+    std::vector<Ref> items;        // kList
+  };
+
+  static std::string Join(const std::string& path, const std::string& name) {
+    return path.empty() ? name : path + "." + name;
+  }
+  std::int64_t Last() const { return static_cast<std::int64_t>(nodes.size()) - 1; }
+
+  std::int64_t AddStep(SequentialStep step, std::vector<std::int64_t> inputs) {
+    nodes.push_back({Leaf{}, std::move(step), std::move(inputs)});
+    return Last();
+  }
+
+  std::int64_t WalkGraph(const torch::jit::Graph& graph, const Module& self,
+                         const std::string& path, const std::vector<std::int64_t>& args,
+                         const std::string& where) {
+    std::unordered_map<const torch::jit::Value*, Ref> env;
+    const auto inputs = graph.inputs();
+    Require(inputs.size() == args.size() + 1, "{} takes {} inputs, gets {}", where,
+            inputs.size() - 1, args.size());
+    Ref me;
+    me.kind = Ref::Kind::kModule;
+    me.module = self;
+    me.path = path;
+    env[inputs[0]] = me;
+    for (std::size_t i = 0; i < args.size(); ++i) env[inputs[i + 1]] = NodeRef(args[i]);
+    // First, what no graph of steps can be: the input decides what runs.
+    for (const torch::jit::Node* n : graph.nodes())
+      Require(n->kind() != c10::prim::If && n->kind() != c10::prim::Loop,
+              "{}: an if or a loop that depends on the input; aimc imports a forward that runs "
+              "the same operations for every input",
+              where);
+    int count = 0;
+    for (const torch::jit::Node* n : graph.nodes()) {
+      const std::string op = n->kind().toQualString();
+      const std::string name = fmt::format("{}:{}{}", path.empty() ? "forward" : path,
+                                           n->kind().toUnqualString(), count++);
+      const auto in = [&](std::size_t i) -> const Ref& {
+        const auto it = env.find(n->input(i));
+        Require(it != env.end(), "{}: {} reads a value aimc did not follow", where, op);
+        return it->second;
+      };
+      const auto node = [&](std::size_t i) {
+        const Ref& r = in(i);
+        Require(r.kind == Ref::Kind::kNode, "{}: {} takes a tensor that is not an activation "
+                "(a parameter or a constant used outside a Conv2d/Linear/BatchNorm)", where, op);
+        return r.node;
+      };
+      const auto constant = [&](std::size_t i) -> const c10::IValue& {
+        const Ref& r = in(i);
+        Require(r.kind == Ref::Kind::kConstant, "{}: argument {} of {} is computed, not a "
+                "constant", where, i, op);
+        return r.value;
+      };
+      const auto ints = [&](std::size_t i) {
+        const Ref& r = in(i);
+        std::vector<std::int64_t> out;
+        if (r.kind == Ref::Kind::kList) {
+          for (const Ref& e : r.items) {
+            Require(e.kind == Ref::Kind::kConstant && e.value.isInt(),
+                    "{}: argument {} of {} is not a list of whole numbers", where, i, op);
+            out.push_back(e.value.toInt());
+          }
+        } else {
+          const c10::IValue& v = constant(i);
+          if (v.isNone()) return out;  // a default (stride None: the kernel)
+          if (v.isInt()) {
+            out = {v.toInt()};
+          } else {
+            Require(v.isIntList(), "{}: argument {} of {} is not whole numbers", where, i, op);
+            out = v.toIntVector();
+          }
+        }
+        if (out.size() == 1) out.push_back(out[0]);
+        return out;
+      };
+      // An in-place operation on a tensor that is read again later: the later read would see
+      // the new value, which a graph of steps does not model.
+      const auto not_read_after = [&](std::size_t i) {
+        for (const torch::jit::Use& u : n->input(i)->uses())
+          Require(!u.user->isAfter(n), "{}: {} changes a tensor in place that is read again "
+                  "after it", where, op);
+      };
+      const auto step = [&](const std::string& type) {
+        SequentialStep s;
+        s.type = type;
+        s.name = name;
+        return s;
+      };
+      const auto set = [&](Ref r) { env[n->output()] = std::move(r); };
+      const auto kind = n->kind();
+      if (kind == c10::prim::Constant) {
+        Ref r;
+        if (n->output()->type()->kind() == c10::TypeKind::FunctionType) {
+          r.kind = Ref::Kind::kFunction;
+          r.function = n->output()->type()->expectRef<c10::FunctionType>().function()->name();
+        } else {
+          const auto v = torch::jit::toIValue(n->output());
+          Require(v.has_value(), "{}: a constant aimc cannot read", where);
+          r.value = *v;
+        }
+        set(r);
+      } else if (kind == c10::prim::GetAttr) {
+        const Ref& base = in(0);
+        Require(base.kind == Ref::Kind::kModule, "{}: reads an attribute of a non-module", where);
+        const std::string attr = n->s(c10::attr::name);
+        const c10::IValue v = base.module.attr(attr);
+        Ref r;
+        if (v.isModule()) {
+          r.kind = Ref::Kind::kModule;
+          r.module = v.toModule();
+          r.path = Join(base.path, attr);
+        } else if (attr == "training") {
+          r.value = false;  // imported for inference
+        } else {
+          r.value = v;
+        }
+        set(r);
+      } else if (kind == c10::prim::CallMethod) {
+        const Ref& target = in(0);
+        Require(target.kind == Ref::Kind::kModule, "{}: calls a method of a non-module", where);
+        std::vector<std::int64_t> call_args;
+        for (std::size_t i = 1; i < n->inputs().size(); ++i) call_args.push_back(node(i));
+        set(NodeRef(Walk(target.module, target.path, n->s(c10::attr::name), call_args)));
+      } else if (kind == c10::prim::CallFunction) {
+        const Ref& f = in(0);
+        Require(f.kind == Ref::Kind::kFunction, "{}: calls a function aimc cannot name", where);
+        set(NodeRef(Function(f.function, n, node, constant, ints, step, where)));
+      } else if (kind == c10::prim::ListConstruct) {
+        Ref r;
+        r.kind = Ref::Kind::kList;
+        for (std::size_t i = 0; i < n->inputs().size(); ++i) r.items.push_back(in(i));
+        set(r);
+      } else if (kind == c10::aten::size) {
+        Ref r;
+        r.kind = Ref::Kind::kSize;
+        r.node = node(0);
+        r.dim = constant(1).toInt();
+        set(r);
+      } else if (kind == c10::aten::relu || kind == c10::aten::relu_) {
+        if (kind == c10::aten::relu_) not_read_after(0);
+        set(NodeRef(AddStep(step("relu"), {node(0)})));
+      } else if (kind == c10::aten::hardtanh || kind == c10::aten::hardtanh_) {
+        Require(constant(1).toDouble() == 0.0 && constant(2).toDouble() == 6.0,
+                "{}: hardtanh other than ReLU6 (0, 6)", where);
+        set(NodeRef(AddStep(step("relu6"), {node(0)})));
+      } else if (kind == c10::aten::add || kind == c10::aten::add_) {
+        Require(constant(2).isInt() ? constant(2).toInt() == 1 : constant(2).toDouble() == 1.0,
+                "{}: {} with alpha != 1", where, op);
+        if (kind == c10::aten::add_) not_read_after(0);
+        set(NodeRef(AddStep(step("add"), {node(0), node(1)})));
+      } else if (kind == c10::aten::flatten) {
+        Require(constant(1).toInt() == 1 && constant(2).toInt() == -1,
+                "{}: flatten from dimension {} to {}; aimc flattens all but the batch (1, -1)",
+                where, constant(1).toInt(), constant(2).toInt());
+        set(NodeRef(AddStep(step("flatten"), {node(0)})));
+      } else if (kind == c10::aten::view || kind == c10::aten::reshape) {
+        // x.view(x.size(0), -1): a flatten.
+        const std::int64_t x = node(0);
+        const Ref& shape = in(1);
+        const bool flatten = shape.kind == Ref::Kind::kList && shape.items.size() == 2 &&
+                             shape.items[0].kind == Ref::Kind::kSize &&
+                             shape.items[0].node == x && shape.items[0].dim == 0 &&
+                             shape.items[1].kind == Ref::Kind::kConstant &&
+                             shape.items[1].value.isInt() && shape.items[1].value.toInt() == -1;
+        Require(flatten, "{}: {} other than x.{}(x.size(0), -1), a flatten", where, op,
+                n->kind().toUnqualString());
+        set(NodeRef(AddStep(step("flatten"), {x})));
+      } else if (kind == c10::aten::mean) {
+        // x.mean((2, 3)): global average pooling, then flatten.
+        Require(ints(1) == std::vector<std::int64_t>{2, 3} && !constant(2).toBool(),
+                "{}: a mean other than over dimensions (2, 3) without keepdim", where);
+        SequentialStep pool = step("adaptiveavgpool2d");
+        pool.output_size = {1, 1};
+        const std::int64_t pooled = AddStep(pool, {node(0)});
+        set(NodeRef(AddStep(step("flatten"), {pooled})));
+      } else if (kind == c10::aten::adaptive_avg_pool2d) {
+        SequentialStep s = step("adaptiveavgpool2d");
+        s.output_size = ints(1);
+        set(NodeRef(AddStep(s, {node(0)})));
+      } else if (kind == c10::aten::max_pool2d) {
+        SequentialStep s = step("maxpool2d");
+        s.kernel = ints(1);
+        s.stride = ints(2);
+        if (s.stride.empty()) s.stride = s.kernel;
+        s.padding = ints(3);
+        s.dilation = ints(4);
+        s.ceil_mode = constant(5).toBool();
+        set(NodeRef(AddStep(s, {node(0)})));
+      } else if (kind == c10::aten::avg_pool2d) {
+        SequentialStep s = step("avgpool2d");
+        s.kernel = ints(1);
+        s.stride = ints(2);
+        if (s.stride.empty()) s.stride = s.kernel;
+        s.padding = ints(3);
+        s.ceil_mode = constant(4).toBool();
+        s.count_include_pad = constant(5).toBool();
+        Require(constant(6).isNone(), "{}: avg_pool2d with divisor_override", where);
+        set(NodeRef(AddStep(s, {node(0)})));
+      } else if (kind == c10::aten::dropout || kind == c10::aten::dropout_) {
+        SequentialStep s = step("dropout");
+        s.p = constant(1).toDouble();
+        set(NodeRef(AddStep(s, {node(0)})));
+      } else {
+        Fail("{}: uses {}, which aimc does not import (docs/byo.md lists what it does)", where,
+             op);
+      }
+    }
+    const auto outputs = graph.outputs();
+    Require(outputs.size() == 1, "{} returns {} values, expected one tensor", where,
+            outputs.size());
+    const auto it = env.find(outputs[0]);
+    Require(it != env.end() && it->second.kind == Ref::Kind::kNode,
+            "{} returns something other than an activation", where);
+    return it->second.node;
+  }
+
+  // A call of a torch.nn.functional function (scripted as a call, not an operator).
+  template <typename NodeFn, typename ConstantFn, typename IntsFn, typename StepFn>
+  std::int64_t Function(const std::string& f, const torch::jit::Node* /*n*/, NodeFn node,
+                        ConstantFn constant, IntsFn ints, StepFn step, const std::string& where) {
+    if (f == "relu") return AddStep(step("relu"), {node(1)});
+    if (f == "relu6") return AddStep(step("relu6"), {node(1)});
+    if (f == "hardtanh") {
+      Require(constant(2).toDouble() == 0.0 && constant(3).toDouble() == 6.0,
+              "{}: hardtanh other than ReLU6 (0, 6)", where);
+      return AddStep(step("relu6"), {node(1)});
+    }
+    if (f == "dropout") {
+      SequentialStep s = step("dropout");
+      s.p = constant(2).toDouble();
+      return AddStep(s, {node(1)});
+    }
+    if (f == "adaptive_avg_pool2d") {
+      SequentialStep s = step("adaptiveavgpool2d");
+      s.output_size = ints(2);
+      return AddStep(s, {node(1)});
+    }
+    if (f == "_max_pool2d" || f == "max_pool2d") {
+      SequentialStep s = step("maxpool2d");
+      s.kernel = ints(2);
+      s.stride = ints(3);
+      if (s.stride.empty()) s.stride = s.kernel;
+      s.padding = ints(4);
+      s.dilation = ints(5);
+      s.ceil_mode = constant(6).toBool();
+      Require(!constant(7).toBool(), "{}: max_pool2d with return_indices", where);
+      return AddStep(s, {node(1)});
+    }
+    Fail("{}: calls torch.nn.functional.{}, which aimc does not import (docs/byo.md lists what "
+         "it does)",
+         where, f);
+  }
+
+  static Ref NodeRef(std::int64_t node) {
+    Ref r;
+    r.kind = Ref::Kind::kNode;
+    r.node = node;
+    return r;
+  }
+};
+
 Module Load(const std::filesystem::path& path) {
   Require(std::filesystem::is_regular_file(path), "{}: no such file", path.string());
   try {
@@ -402,110 +707,150 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
           "importing {}: no calibration images", path.string());
   Module module = Load(path);
   module.eval();
-  const std::string top = TorchNnClass(module);
-  Require(top == "Sequential",
-          "{}: the module is {}, whose forward aimc cannot follow; aimc imports an "
-          "nn.Sequential (nested ones allowed) of Conv2d, Linear, BatchNorm, ReLU, pooling, "
-          "Flatten, Dropout and Identity (docs/byo.md)",
-          path.string(), DescribeType(module));
-  std::vector<Leaf> leaves;
+  // The graph of the module's forward: a Sequential's chain, or a forward of its own.
+  GraphWalker walker;
+  std::int64_t output = -1;
   try {
-    Flatten(module, "", leaves);
-  } catch (const Error& e) {
-    Fail("{}: {}", path.string(), e.what());
-  }
-
-  // Float pass over the calibration images: each weight layer's input, and whether it can be
-  // negative (an analog layer's DACs take [0, alpha]: a ReLU's output, or the image).
-  torch::NoGradGuard no_grad;
-  const Dataset calib = calibration.Head(options.calibration_images);
-  torch::Tensor x = ToInput(calib.images);
-  bool non_negative = true;
-  std::vector<LayerPlan> plans;
-  std::int64_t classes = 0;
-  try {
-    for (const Leaf& leaf : leaves) {
-      if (leaf.type == "Conv2d" || leaf.type == "Linear") {
-        LayerPlan p;
-        p.layer = ReadWeightLayer(leaf);
-        p.first = plans.empty();
-        p.info.name = leaf.name;
-        p.info.kind = leaf.type;
-        if (!p.layer.unsupported.empty()) {
-          p.info.reason = p.layer.unsupported;
-        } else if (!non_negative) {
-          p.info.reason = "its input can be negative (no ReLU before it); an analog layer's "
-                          "input is a ReLU's output";
-        }
-        p.crossbar = p.info.reason.empty();
-        // The input range: the image's [0, 1], else the percentile (or the fixed alpha).
-        double alpha = 1.0;
-        if (!p.first) {
-          alpha = options.input_alpha > 0.0 ? options.input_alpha
-                                            : Percentile(x, options.input_percentile);
-          if (!(alpha > 0.0)) alpha = 1.0;  // a dead input: any range
-        }
-        p.info.input_alpha = alpha;
-        x = FloatProduct(p.layer, x);
-        plans.push_back(std::move(p));
-        non_negative = false;
-        continue;
-      }
-      if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
-        x = ReadNorm(leaf)(x);
-        non_negative = false;
-        continue;
-      }
-      Module m = leaf.module;
-      m.eval();
-      x = m.forward({x}).toTensor();
-      if (leaf.type == "ReLU" || leaf.type == "ReLU6") non_negative = true;
-    }
+    output = walker.Walk(module, "", "forward", {-1});
   } catch (const Error& e) {
     Fail("{}: {}", path.string(), e.what());
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
-    Fail("{}: the module does not run on images of {} channels, {}x{} ({})", path.string(),
-         calibration.images.size(1), calibration.images.size(2), calibration.images.size(3),
-         what.substr(0, what.find('\n')));
+    Fail("{}: {}", path.string(), what.substr(0, what.find('\n')));
   }
-  classes = x.dim() == 2 ? x.size(1) : 0;
+  const std::vector<GraphNode>& nodes = walker.nodes;
+  Require(output >= 0 && output + 1 == static_cast<std::int64_t>(nodes.size()),
+          "{}: the module's forward returns the image or an activation that is not its last "
+          "step",
+          path.string());
+  const auto is_weight = [](const GraphNode& n) {
+    return n.leaf.type == "Conv2d" || n.leaf.type == "Linear";
+  };
+  const auto is_norm = [](const GraphNode& n) {
+    return n.leaf.type == "BatchNorm2d" || n.leaf.type == "BatchNorm1d";
+  };
+  // Every weight node's plan, in forward order.
+  std::vector<std::int64_t> plan_of(nodes.size(), -1);
+
+  // A float pass over the calibration images: every node's output from its inputs', with the
+  // weight layers' products as `product` gives them.
+  torch::NoGradGuard no_grad;
+  const Dataset calib = calibration.Head(options.calibration_images);
+  const auto float_pass = [&](const std::function<torch::Tensor(std::size_t, const torch::Tensor&)>& product) {
+    const torch::Tensor image = ToInput(calib.images);
+    std::vector<torch::Tensor> outs(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const GraphNode& n = nodes[i];
+      const auto at = [&](std::int64_t j) { return j < 0 ? image : outs[static_cast<std::size_t>(j)]; };
+      const torch::Tensor x = at(n.inputs[0]);
+      if (n.functional()) {
+        outs[i] = n.step.type == "add" ? x + at(n.inputs[1]) : ApplyFunctionStep(n.step, x, false);
+      } else if (is_weight(n)) {
+        outs[i] = product(i, x);
+      } else if (is_norm(n)) {
+        outs[i] = ReadNorm(n.leaf)(x);
+      } else {
+        Module m = n.leaf.module;
+        outs[i] = m.forward({x}).toTensor();
+      }
+    }
+    return outs.back();
+  };
+  const auto running = [&](const std::function<torch::Tensor()>& pass) {
+    try {
+      return pass();
+    } catch (const Error& e) {
+      Fail("{}: {}", path.string(), e.what());
+    } catch (const c10::Error& e) {
+      std::string what = e.what_without_backtrace();
+      Fail("{}: the module does not run on images of {} channels, {}x{} ({})", path.string(),
+           calibration.images.size(1), calibration.images.size(2), calibration.images.size(3),
+           what.substr(0, what.find('\n')));
+    }
+  };
+
+  // Whether a node's output can be negative (an analog layer's DACs take [0, alpha]: the image,
+  // or a ReLU's output through pooling, flattening, dropout and sums of such).
+  std::vector<bool> non_negative(nodes.size(), false);
+  std::vector<LayerPlan> plans;
+  try {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const GraphNode& n = nodes[i];
+      const auto nn_of = [&](std::int64_t j) {
+        return j < 0 || non_negative[static_cast<std::size_t>(j)];
+      };
+      const std::string type = n.functional() ? n.step.type : n.leaf.type;
+      if (type == "relu" || type == "relu6" || type == "ReLU" || type == "ReLU6") {
+        non_negative[i] = true;
+      } else if (type == "add") {
+        non_negative[i] = nn_of(n.inputs[0]) && nn_of(n.inputs[1]);
+      } else if (!is_weight(n) && !is_norm(n)) {
+        non_negative[i] = nn_of(n.inputs[0]);  // pooling, flatten, dropout, identity
+      }
+      if (!is_weight(n)) continue;
+      LayerPlan p;
+      p.layer = ReadWeightLayer(n.leaf);
+      p.first = n.inputs[0] < 0;
+      p.info.name = n.leaf.name;
+      p.info.kind = n.leaf.type;
+      if (!p.layer.unsupported.empty()) {
+        p.info.reason = p.layer.unsupported;
+      } else if (!nn_of(n.inputs[0])) {
+        p.info.reason = "its input can be negative (no ReLU before it); an analog layer's "
+                        "input is a ReLU's output";
+      }
+      p.crossbar = p.info.reason.empty();
+      plan_of[i] = static_cast<std::int64_t>(plans.size());
+      plans.push_back(std::move(p));
+    }
+  } catch (const Error& e) {
+    Fail("{}: {}", path.string(), e.what());
+  }
   Require(!plans.empty(), "{}: no Conv2d or Linear layer to map", path.string());
-  Require(x.dim() == 2, "{}: the module's output has shape {}, expected logits (N, classes)",
-          path.string(), c10::str(x.sizes()));
+
+  // The input ranges: the image's [0, 1], else the percentile of each layer's inputs (or the
+  // fixed alpha).
+  const torch::Tensor logits = running([&] {
+    return float_pass([&](std::size_t i, const torch::Tensor& x) {
+      LayerPlan& p = plans[static_cast<std::size_t>(plan_of[i])];
+      double alpha = 1.0;
+      if (!p.first) {
+        alpha = options.input_alpha > 0.0 ? options.input_alpha
+                                          : Percentile(x, options.input_percentile);
+        if (!(alpha > 0.0)) alpha = 1.0;  // a dead input: any range
+      }
+      p.info.input_alpha = alpha;
+      return FloatProduct(p.layer, x);
+    });
+  });
+  Require(logits.dim() == 2, "{}: the module's output has shape {}, expected logits (N, classes)",
+          path.string(), c10::str(logits.sizes()));
+  const std::int64_t classes = logits.size(1);
   if (calibration.classes > 0)
     Require(classes == calibration.classes,
             "{}: the module gives {} outputs, the data '{}' has {} classes", path.string(),
             classes, calibration.name, calibration.classes);
 
-  // Which layers go on arrays, and their threshold ratios: each mapped layer's ternary product
+  // Which layers go on arrays, and their quantization: each mapped layer's ternary product
   // against its float product on its own (quantized) calibration inputs.
-  x = ToInput(calib.images);
-  std::size_t next = 0;
-  for (const Leaf& leaf : leaves) {
-    if (leaf.type == "Conv2d" || leaf.type == "Linear") {
-      LayerPlan& p = plans[next];
-      const bool edge = next == 0 || next + 1 == plans.size();
+  running([&] {
+    return float_pass([&](std::size_t i, const torch::Tensor& x) {
+      const std::size_t k = static_cast<std::size_t>(plan_of[i]);
+      LayerPlan& p = plans[k];
+      const bool edge = k == 0 || k + 1 == plans.size();
       if (p.info.reason.empty() && options.float_first_last && edge)
         p.info.reason = "first or last layer, kept float (float_first_last)";
       p.info.analog = p.info.reason.empty();
       if (p.info.analog) {
         const int bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
-        const torch::Tensor xq =
-            PactQuantizeEval(x, torch::full({1}, p.info.input_alpha), bits);
-        ChooseRatio(p, xq, options);
+        ChooseRatio(p, PactQuantizeEval(x, torch::full({1}, p.info.input_alpha), bits), options);
       }
-      x = FloatProduct(p.layer, x);
-      ++next;
-    } else if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
-      x = ReadNorm(leaf)(x);
-    } else {
-      Module m = leaf.module;
-      x = m.forward({x}).toTensor();
-    }
-  }
+      return FloatProduct(p.layer, x);
+    });
+  });
 
-  // The network: one step per leaf, the plans' decisions in the weight layers' steps.
+  // The network: one step per node (an Identity is its input), the plans' decisions in the
+  // weight layers' steps.
   NetworkOptions no;
   no.arch = "sequential";
   no.in_channels = calibration.images.size(1);
@@ -517,40 +862,56 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
   no.threshold_ratio = options.threshold_ratios.front();
   no.float_first_last = options.float_first_last;
   no.weight_levels = options.weight_levels;
-  next = 0;
-  for (const Leaf& leaf : leaves) {
-    if (leaf.type != "Conv2d" && leaf.type != "Linear") {
-      if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
-        SequentialStep s;
-        s.name = leaf.name;
-        s.type = leaf.type == "BatchNorm2d" ? "batchnorm2d" : "batchnorm1d";
-        const NormStats n = ReadNorm(leaf);
-        s.out = n.mean.size(0);
-        s.eps = n.eps;
-        // momentum None (a cumulative average) matters only for fine-tuning: PyTorch's default.
-        const c10::IValue m = leaf.module.attr("momentum");
-        s.momentum = m.isNone() ? 0.1 : m.toDouble();
-        no.steps.push_back(s);
-      } else if (leaf.type != "Identity") {
-        try {
-          no.steps.push_back(FunctionStep(leaf));
-        } catch (const Error& e) {
-          Fail("{}: {}", path.string(), e.what());
-        }
-      }
+  std::vector<std::int64_t> step_of(nodes.size(), -1);
+  const auto step_at = [&](std::int64_t node) {
+    return node < 0 ? std::int64_t{-1} : step_of[static_cast<std::size_t>(node)];
+  };
+  bool chain = true;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const GraphNode& n = nodes[i];
+    SequentialStep s;
+    if (n.functional()) {
+      s = n.step;
+    } else if (n.leaf.type == "Identity") {
+      step_of[i] = step_at(n.inputs[0]);
       continue;
+    } else if (is_norm(n)) {
+      s.name = n.leaf.name;
+      s.type = n.leaf.type == "BatchNorm2d" ? "batchnorm2d" : "batchnorm1d";
+      const NormStats stats = ReadNorm(n.leaf);
+      s.out = stats.mean.size(0);
+      s.eps = stats.eps;
+      // momentum None (a cumulative average) matters only for fine-tuning: PyTorch's default.
+      const c10::IValue m = n.leaf.module.attr("momentum");
+      s.momentum = m.isNone() ? 0.1 : m.toDouble();
+    } else if (is_weight(n)) {
+      const LayerPlan& p = plans[static_cast<std::size_t>(plan_of[i])];
+      s = p.layer.step;
+      s.bias = s.bias || p.shift.defined();
+      s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
+      s.reason = p.info.reason;
+      s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
+      s.weight_levels = p.info.analog ? options.weight_levels : 3;
+      s.input_alpha = p.info.input_alpha;
+      s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
+    } else {
+      try {
+        s = FunctionStep(n.leaf);
+      } catch (const Error& e) {
+        Fail("{}: {}", path.string(), e.what());
+      }
     }
-    const LayerPlan& p = plans[next++];
-    SequentialStep s = p.layer.step;
-    s.bias = s.bias || p.shift.defined();
-    s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
-    s.reason = p.info.reason;
-    s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
-    s.weight_levels = p.info.analog ? options.weight_levels : 3;
-    s.input_alpha = p.info.input_alpha;
-    s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
-    no.steps.push_back(s);
+    for (const std::int64_t j : n.inputs) s.inputs.push_back(step_at(j));
+    const std::int64_t index = static_cast<std::int64_t>(no.steps.size());
+    chain = chain && s.inputs.size() == 1 && s.inputs[0] == index - 1;
+    step_of[i] = index;
+    no.steps.push_back(std::move(s));
   }
+  // A chain is written as one (its steps' JSON, hence model hashes, as before graphs).
+  if (chain)
+    for (SequentialStep& s : no.steps) s.inputs.clear();
+  Require(!no.steps.empty() && step_of.back() + 1 == static_cast<std::int64_t>(no.steps.size()),
+          "{}: the module's output is not its last step", path.string());
   try {
     no.Validate();
   } catch (const Error& e) {
@@ -568,13 +929,14 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
             "{}: cannot place {} of shape {}", path.string(), key, c10::str(value.sizes()));
     target->copy_(value);
   };
-  next = 0;
-  for (const Leaf& leaf : leaves) {
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const GraphNode& n = nodes[i];
+    if (n.functional()) continue;
     SequentialStep named;
-    named.name = leaf.name;
+    named.name = n.leaf.name;
     const std::string prefix = StepModuleName(named) + ".";
-    if (leaf.type == "Conv2d" || leaf.type == "Linear") {
-      const LayerPlan& p = plans[next++];
+    if (is_weight(n)) {
+      const LayerPlan& p = plans[static_cast<std::size_t>(plan_of[i])];
       torch::Tensor weight = p.layer.weight, bias = p.layer.bias;
       if (p.gain.defined()) {
         std::vector<std::int64_t> shape(static_cast<std::size_t>(weight.dim()), 1);
@@ -584,12 +946,12 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
       }
       set(prefix + "weight", weight);
       if (bias.defined()) set(prefix + "bias", bias);
-    } else if (leaf.type == "BatchNorm2d" || leaf.type == "BatchNorm1d") {
-      const NormStats n = ReadNorm(leaf);
-      set(prefix + "weight", n.weight);
-      set(prefix + "bias", n.bias);
-      set(prefix + "running_mean", n.mean);
-      set(prefix + "running_var", n.var);
+    } else if (is_norm(n)) {
+      const NormStats stats = ReadNorm(n.leaf);
+      set(prefix + "weight", stats.weight);
+      set(prefix + "bias", stats.bias);
+      set(prefix + "running_mean", stats.mean);
+      set(prefix + "running_var", stats.var);
     }
   }
   net->eval();

@@ -116,7 +116,14 @@ TEST(TorchScript, RefusesWhatItCannotImportNamingIt) {
   }
   EXPECT_NE(error(models / "missing.pt").find("missing.pt: no such file"), std::string::npos);
   const std::string custom = error(models / "custom.pt");
-  EXPECT_NE(custom.find("custom.pt: the module is __torch__.Custom"), std::string::npos) << custom;
+  EXPECT_NE(custom.find("custom.pt: the module (__torch__.Custom), forward(): uses aten::mul, "
+                        "which aimc does not import"),
+            std::string::npos)
+      << custom;
+  const std::string branchy = error(models / "branchy.pt");
+  EXPECT_NE(branchy.find("branchy.pt: the module (__torch__.Branchy), forward(): an if or a loop"),
+            std::string::npos)
+      << branchy;
   const std::string sigmoid = error(models / "sigmoid.pt");
   EXPECT_NE(sigmoid.find("submodule '2' is __torch__.torch.nn.modules.activation.Sigmoid"),
             std::string::npos)
@@ -226,6 +233,84 @@ TEST(TorchScript, EveryStepTypeComputesAsTheModuleDoes) {
   EXPECT_LE((y - ref).abs().max().item<double>(), 1e-5 * scale);
 }
 
+// A submodule by its path ("layer1.conv1").
+torch::jit::Module Submodule(torch::jit::Module m, const std::string& path) {
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t dot = std::min(path.find('.', start), path.size());
+    m = m.attr(path.substr(start, dot - start)).toModule();
+    start = dot + 1;
+  }
+  return m;
+}
+
+// Residual networks with forwards of their own (make_torchscript.py's resnet.pt: F.relu, `+=`,
+// F.max_pool2d, a global mean; resnet_b.pt: nn.ReLU called twice, `out + x`, an empty
+// Sequential as the shortcut, x.view, F.dropout) import as graphs of steps that compute what
+// the module computes with the quantized weights put in (act_bits 0: no input quantization;
+// no refit: the module's biases).
+TEST(TorchScript, ResidualNetworksImportAsGraphsThatComputeAsTheModuleDoes) {
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
+  const Dataset calib = testing::RandomImages(16, 7);
+  ImportOptions o;
+  o.act_bits = 0;
+  o.refit = false;
+  for (const char* file : {"resnet.pt", "resnet_b.pt"}) {
+    SCOPED_TRACE(file);
+    const ImportResult r = ImportTorchScript(models / file, o, calib);
+    int adds = 0;
+    for (const SequentialStep& s : r.network->options().steps)
+      if (s.type == "add") {
+        ++adds;
+        EXPECT_EQ(s.inputs.size(), 2u);
+      }
+    EXPECT_EQ(adds, 2);
+    // Every Conv2d and the Linear on arrays: each takes a ReLU's output (or the image).
+    std::vector<std::string> analog_names;
+    for (const ImportedLayer& l : r.layers) {
+      EXPECT_TRUE(l.analog) << l.name << ": " << l.reason;
+      analog_names.push_back(l.name);
+    }
+    EXPECT_EQ(analog_names.size(), 7u);  // 5 or 6 convolutions, a 1x1 shortcut, the Linear
+    torch::NoGradGuard no_grad;
+    const torch::Tensor x = ToInput(testing::RandomImages(32, 8).images);
+    torch::jit::Module m = torch::jit::load((models / file).string());
+    m.eval();
+    auto analog = r.network->AnalogLayers();
+    ASSERT_EQ(analog.size(), analog_names.size());
+    for (std::size_t i = 0; i < analog.size(); ++i)
+      Submodule(m, analog_names[i]).attr("weight").toTensor().copy_(analog[i]->EffectiveWeight());
+    const torch::Tensor ref = m.forward({x}).toTensor();
+    const torch::Tensor y = r.network->forward(x);
+    ASSERT_EQ(y.sizes(), ref.sizes());
+    const double scale = ref.abs().max().item<double>();
+    ASSERT_GT(scale, 0.0);
+    EXPECT_LE((y - ref).abs().max().item<double>(), 1e-5 * scale);
+  }
+}
+
+// Steps of a graph are checked: inputs are earlier steps, an add takes two of equal shape.
+TEST(TorchScript, GraphStepsAreCheckedNamingTheStep) {
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
+  const ImportResult r = ImportTorchScript(models / "resnet_b.pt", {}, testing::RandomImages(8, 3));
+  const NetworkOptions good = r.network->options();
+  std::size_t add = 0;
+  while (good.steps[add].type != "add") ++add;
+  const auto refused = [&](const std::function<void(NetworkOptions&)>& edit) {
+    NetworkOptions o = good;
+    edit(o);
+    return ErrorOf([&] { NetworkOptions::FromJson(o.ToJson()); });
+  };
+  EXPECT_NE(refused([&](NetworkOptions& o) { o.steps[add].inputs = {static_cast<std::int64_t>(add)}; })
+                .find("takes 1 inputs where a step of type add takes 2"),
+            std::string::npos);
+  EXPECT_NE(refused([&](NetworkOptions& o) { o.steps[add].inputs[1] = static_cast<std::int64_t>(add) + 1; })
+                .find("is not an earlier step"),
+            std::string::npos);
+  EXPECT_NE(refused([&](NetworkOptions& o) { o.steps[add].inputs[1] = -1; }).find("the shapes must be equal"),
+            std::string::npos);
+}
+
 // An import is a model: SaveModel keeps its steps, LoadModel rebuilds it without the TorchScript
 // file, and the rebuilt network gives the same logits bit for bit, alone and as two chips side
 // by side (mixed.pt: a digital dilated conv, a BatchNorm after it that cannot fold, a digital
@@ -233,7 +318,7 @@ TEST(TorchScript, EveryStepTypeComputesAsTheModuleDoes) {
 TEST(TorchScript, AnImportSavesAndLoadsAsAModel) {
   AIMC_REQUIRE_TORCHSCRIPT_MODELS();
   const Dataset calib = testing::RandomImages(16, 5);
-  for (const char* file : {"mixed.pt", "pools.pt", "lenet.pt"}) {
+  for (const char* file : {"mixed.pt", "pools.pt", "lenet.pt", "resnet.pt", "resnet_b.pt"}) {
     SCOPED_TRACE(file);
     const ImportResult r = ImportTorchScript(models / file, {}, calib);
     ModelInfo info;

@@ -21,13 +21,19 @@ namespace aimc::nn {
 ///   batchnorm2d / batchnorm1d: out (features), eps, momentum
 ///   maxpool2d: kernel, stride, padding, dilation, ceil_mode
 ///   avgpool2d: kernel, stride, padding, ceil_mode, count_include_pad
-///   adaptiveavgpool2d: output_size;  flatten (from dim 1);  dropout: p;  relu, relu6, identity.
+///   adaptiveavgpool2d: output_size;  flatten (from dim 1);  dropout: p;  relu, relu6, identity;
+///   add: the sum of its two inputs (a residual connection).
+/// A step takes the output of the step before it (the image for the first), or, where `inputs`
+/// is set, the outputs of those earlier steps (-1: the image): the graph of a module with its
+/// own forward (a ResNet), in the order its forward runs. The network's output is the last
+/// step's.
 /// A weight layer's `mapping` is "ternary" (on arrays: threshold_ratio, input_alpha,
 /// input_bits), "float" (an AnalogLayer kept float and digital: float_first_last) or "digital"
 /// (a float product no crossbar layer takes; `reason` says why).
 struct SequentialStep {
   std::string type;
   std::string name;  // the submodule's path in the imported module ("features.0")
+  std::vector<std::int64_t> inputs;  // earlier steps' indices (-1: the image); empty: the last
   std::int64_t in = 0, out = 0;
   std::vector<std::int64_t> kernel = {1, 1}, stride = {1, 1}, padding = {0, 0},
                             dilation = {1, 1}, output_size = {1, 1};

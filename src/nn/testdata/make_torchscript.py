@@ -12,12 +12,18 @@ mixed.pt        a Sequential with a dilated Conv2d and a Linear whose input can 
 pools.pt        every other step aimc imports: ReLU6, AvgPool2d (ceil_mode, padding not
                 counted), MaxPool2d (ceil_mode), AdaptiveAvgPool2d, Identity, Dropout; the
                 test rebuilds it from its model file and runs it on chips side by side.
+resnet.pt       a small ResNet with forwards of its own: residual blocks (a 1x1 downsample
+                with BatchNorm on the shortcut), F.relu, in-place `+=`, F.max_pool2d and a
+                global mean; resnet_b.pt the same kind with nn.ReLU, `out + identity`,
+                nn.AdaptiveAvgPool2d, F.dropout and x.view(x.size(0), -1). Imported as graphs.
+branchy.pt      a forward with an if on its input: refused.
 """
 import os
 import sys
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def lenet5():
@@ -51,6 +57,88 @@ class Custom(nn.Module):
 
     def forward(self, x):
         return self.fc(x.flatten(1)) * 2
+
+
+class Block(nn.Module):
+    # A ResNet basic block: F.relu, in-place add, a downsample where the shape changes.
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                      nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.down is None else self.down(x)
+        out += identity
+        return F.relu(out)
+
+
+class BlockB(nn.Module):
+    # The same with modules and an out-of-place add.
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
+                                  nn.ReLU())
+        self.layer1 = Block(8, 8, 1)
+        self.layer2 = Block(8, 16, 2)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.stem(x), 2)
+        x = self.layer2(self.layer1(x))
+        return self.fc(x.mean((2, 3)))
+
+
+class ResNetB(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.blocks = nn.Sequential(BlockB(8, 8, 1), BlockB(8, 16, 2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        x = self.pool(self.blocks(x))
+        x = F.dropout(x.view(x.size(0), -1), 0.1, self.training)
+        return self.fc(x)
+
+
+class Branchy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        if bool(x.mean() > 0.5):
+            x = x * 0.5
+        return self.fc(x.flatten(1))
 
 
 def main():
@@ -95,6 +183,10 @@ def main():
         nn.Flatten(), nn.Dropout(0.2), nn.Linear(72, 10))
     randomize_norms(pools, gen)
     torch.jit.save(torch.jit.script(pools.eval()), os.path.join(out, "pools.pt"))
+    for name, net in (("resnet", ResNet()), ("resnet_b", ResNetB())):
+        randomize_norms(net, gen)
+        torch.jit.save(torch.jit.script(net.eval()), os.path.join(out, name + ".pt"))
+    torch.jit.save(torch.jit.script(Branchy().eval()), os.path.join(out, "branchy.pt"))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,94 @@
+"""A float ResNet-8 (torchvision-style basic blocks, a forward of its own) trained in plain
+PyTorch on Fashion-MNIST, saved as TorchScript for `aimc import` (docs/byo.md).
+
+    python3 docs/examples/resnet_torchscript.py --epochs 2 --out resnet_float.pt
+    aimc import --torchscript resnet_float.pt --data fashion-mnist --out resnet_aimc.pt
+    aimc test --model resnet_aimc.pt --card sot_mram --wire-ohm 20
+
+Three stages of one block each (16, 32, 64 channels; stride 2 and a 1x1 shortcut with
+BatchNorm where the shape changes), F.relu, `out += identity`, a global mean and a Linear.
+Inputs are pixels / 255 (what aimc feeds).
+"""
+import argparse
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lenet_torchscript import read_idx
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                            nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        out += identity
+        return F.relu(out)
+
+
+class ResNet8(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.layer1 = BasicBlock(16, 16, 1)
+        self.layer2 = BasicBlock(16, 32, 2)
+        self.layer3 = BasicBlock(32, 64, 2)
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="resnet_float.pt")
+    a = p.parse_args()
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)
+    x = torch.from_numpy(read_idx(f"{a.data}/train-images-idx3-ubyte.gz").copy()).float()
+    x = x.unsqueeze(1) / 255
+    y = torch.from_numpy(read_idx(f"{a.data}/train-labels-idx1-ubyte.gz").astype(np.int64))
+    xt = torch.from_numpy(read_idx(f"{a.data}/t10k-images-idx3-ubyte.gz").copy()).float()
+    xt = xt.unsqueeze(1) / 255
+    yt = torch.from_numpy(read_idx(f"{a.data}/t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    model = ResNet8()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for epoch in range(a.epochs):
+        model.train()
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), 128):
+            idx = perm[i:i + 128]
+            opt.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            acc = torch.cat([model(xt[i:i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
+            acc = (acc == yt).float().mean().item()
+        print(f"epoch {epoch + 1}: test accuracy {100 * acc:.2f} %")
+    torch.jit.save(torch.jit.script(model.eval()), a.out)
+    print(f"{a.out}: saved")
+
+
+if __name__ == "__main__":
+    main()
