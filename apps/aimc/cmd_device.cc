@@ -82,6 +82,21 @@ void RegisterDevice(CLI::App& app) {
                      fmt::format("{:.4g} - {:.4g}", card->r_on_range_ohm().first,
                                  card->r_on_range_ohm().second),
                      ""}});
+    if (card->levels() > 2) {
+      // Multi-level: the weight levels of the largest K the card holds (mapping::MultiLevelSpread).
+      const int top = card->levels() - 1;
+      fmt::print("\nWeights of {} levels ({} conductance levels per device), in units of the "
+                 "full-scale weight:\n",
+                 2 * top + 1, card->levels());
+      std::vector<std::vector<std::string>> rows = {{"level", "G+ (S)", "mean", "sigma_w"}};
+      const std::vector<mapping::LevelSpread> spread = mapping::MultiLevelSpread(*card, top);
+      for (int m = 0; m <= top; ++m)
+        rows.push_back({m == 0 ? "0" : fmt::format("+-{}", m),
+                        fmt::format("{:.4g}", card->LevelStats(m, top).mean_s),
+                        fmt::format("{:.4f}", spread[static_cast<std::size_t>(m)].mean),
+                        fmt::format("{:.5f}", spread[static_cast<std::size_t>(m)].sigma)});
+      PrintTextTable(rows);
+    }
     double rms[3] = {0, 0, 0};
     const mapping::WeightSpread read =
         mapping::ReadSpread(*card, conditions, args->samples, args->seed, rms);

@@ -45,6 +45,15 @@ void BindMapping(py::module_& m) {
         py::arg("seed"), "Fig. 10 by Monte Carlo: `pairs` pairs per level drawn with `seed`",
         py::call_guard<py::gil_scoped_release>());
 
+  py::class_<mapping::LevelSpread>(m, "LevelSpread",
+                                   "Mean and sigma of one weight level, in units of the "
+                                   "full-scale weight dG = mu_ON - mu_OFF")
+      .def_readonly("mean", &mapping::LevelSpread::mean)
+      .def_readonly("sigma", &mapping::LevelSpread::sigma);
+  m.def("multi_level_spread", &mapping::MultiLevelSpread, py::arg("card"), py::arg("max_level"),
+        "Fig. 10 for weights of 2 max_level + 1 levels on a multi-level card: the spread of "
+        "levels 0..max_level (-m mirrors +m), analytically");
+
   using mapping::AllowedSpread;
   py::class_<AllowedSpread>(m, "AllowedSpread",
                             "Largest sigma/mu of the conductance states for a target sigma_w")
@@ -66,14 +75,16 @@ void BindMapping(py::module_& m) {
 
   m.def(
       "program",
-      [](const Eigen::MatrixXi& weights, const device::DeviceCard& card, std::uint64_t seed) {
+      [](const Eigen::MatrixXi& weights, const device::DeviceCard& card, std::uint64_t seed,
+         int max_level) {
         Rng rng(seed);
-        mapping::ProgrammedPairs p = mapping::Program(weights, card, rng);
+        mapping::ProgrammedPairs p = mapping::Program(weights, card, rng, max_level);
         return std::make_tuple(std::move(p.g_plus), std::move(p.g_minus), p.dg_s);
       },
-      py::arg("weights"), py::arg("card"), py::arg("seed"),
-      "One chip's conductances for a ternary weight matrix (entries -1, 0, +1): (g_plus, "
-      "g_minus, dg_s), every device drawn independently with `seed`");
+      py::arg("weights"), py::arg("card"), py::arg("seed"), py::arg("max_level") = 1,
+      "One chip's conductances for a weight matrix of levels in [-max_level, max_level] "
+      "(ternary: -1, 0, +1; more levels need a multi-level card): (g_plus, g_minus, dg_s), "
+      "every device drawn independently with `seed`");
 }
 
 }  // namespace aimc::python

@@ -65,6 +65,22 @@ def test_weight_spread_analytic_monte_carlo_and_from_stats():
         assert mc.sigma[k] == pytest.approx(exact.sigma[k], rel=0.02)
 
 
+def test_multi_level_spread_of_the_multi_level_pcm_card():
+    card = aimc.load_card("pcm_mlc")
+    levels = aimc.multi_level_spread(card, 7)
+    assert len(levels) == 8
+    # Level m of 7 lies m/7 of the way from OFF to ON; the top level is a ternary pair's +1.
+    for m, level in enumerate(levels):
+        assert level.mean == pytest.approx(m / 7, abs=1e-9)
+    assert levels[7].sigma == pytest.approx(aimc.analytic_spread(card).sigma_plus1, rel=1e-9)
+    with pytest.raises(aimc.Error, match="conductance levels"):
+        aimc.multi_level_spread(aimc.load_card("pcm"), 2)
+    # Programmed pairs of levels -7..7 sit at their levels in mean.
+    g_plus, g_minus, dg = aimc.program(np.arange(-7, 8).reshape(1, 15).repeat(2000, 0), card,
+                                       seed=3, max_level=7)
+    assert ((g_plus - g_minus).mean(0) * 7 / dg) == pytest.approx(np.arange(-7, 8), abs=0.05)
+
+
 @pytest.mark.parametrize("sigma_w,tmr", [(0.15, 1.5), (0.05, 2.0), (0.3, 0.8)])
 def test_allowed_spread_inverts_the_forward_relations(sigma_w, tmr):
     a = aimc.allowed_spread(sigma_w, tmr)

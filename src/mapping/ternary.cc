@@ -124,6 +124,23 @@ WeightSpread ReadSpread(const device::DeviceCard& card, const device::ReadCondit
   return w;
 }
 
+std::vector<LevelSpread> MultiLevelSpread(const device::DeviceCard& card, int max_level) {
+  Require(max_level >= 1, "MultiLevelSpread: max_level must be >= 1, got {}", max_level);
+  Require(max_level == 1 || card.levels() > max_level,
+          "card '{}' holds {} conductance levels per device; weights of {} levels need {}",
+          card.name(), card.levels(), 2 * max_level + 1, max_level + 1);
+  const device::StateStats stats = card.Stats();
+  const double dg = stats.on.mean_s - stats.off.mean_s;
+  const device::ConductanceStats zero = card.LevelStats(0, max_level);
+  std::vector<LevelSpread> out;
+  for (int m = 0; m <= max_level; ++m) {
+    const device::ConductanceStats g = card.LevelStats(m, max_level);
+    out.push_back({(g.mean_s - zero.mean_s) / dg,
+                   std::sqrt(g.stddev_s * g.stddev_s + zero.stddev_s * zero.stddev_s) / dg});
+  }
+  return out;
+}
+
 ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard& card, Rng& rng,
                         int max_level) {
   ProgrammedPairs p;

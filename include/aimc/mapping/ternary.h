@@ -57,6 +57,18 @@ WeightSpread ReadSpread(const device::DeviceCard& card, const device::ReadCondit
                         std::int64_t pairs, std::uint64_t seed, double rms_error[3] = nullptr,
                         bool drift_compensation = false);
 
+/// Fig. 10 for K-level weights (K = 2M + 1) on a multi-level card, analytically: for each weight
+/// level m = 0..M (-m mirrors +m), the mean and standard deviation of (G+ - G-) / dG with G+ at
+/// the card's level m of M and G- OFF (Program's pairs), devices independent:
+///   mean_m = (E[G_m] - E[G_0]) / dG (m / M),  sigma_m = sqrt(sigma(G_m)^2 + sigma(G_0)^2) / dG,
+/// in units of the full-scale weight dG = mu_ON - mu_OFF, as sigma_w is for ternary weights
+/// (M = 1 gives AnalyticSpread's sigma_0 and sigma_+1). Needs card.levels() > M.
+struct LevelSpread {
+  double mean = 0.0;
+  double sigma = 0.0;
+};
+std::vector<LevelSpread> MultiLevelSpread(const device::DeviceCard& card, int max_level);
+
 /// Fig. 11, inverse: the largest relative spread (sigma/mu) of the conductance states that keeps
 /// a level's weight spread at `sigma_w`, for an on/off ratio 1 + TMR.
 struct AllowedSpread {
