@@ -72,12 +72,15 @@ struct ImportResult {
 /// LoadModel rebuilds it without the file) that runs on chips like the built-in ones
 /// (experiment::Chip, TestChips).
 ///
-/// What it takes: an nn.Sequential, nested Sequentials allowed, of Conv2d, Linear, BatchNorm2d/
-/// BatchNorm1d, ReLU, ReLU6, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten, Dropout and
-/// Identity, taking images (N, C, H, W) scaled to [0, 1] and returning logits. A module with its
-/// own forward (anything but a Sequential) or another submodule type is refused (aimc::Error
-/// naming it). Each Conv2d/Linear whose input is non-negative (the image, or a ReLU's output
-/// through pooling/flatten/dropout) and that a crossbar can take (square kernel, symmetric zero
+/// What it takes: Conv2d, Linear, BatchNorm2d/BatchNorm1d, ReLU, ReLU6, MaxPool2d, AvgPool2d,
+/// AdaptiveAvgPool2d, Flatten, Dropout and Identity, in Sequentials or in modules whose own
+/// forward combines them with a ResNet's functional operations (relu, pooling, flatten, view,
+/// mean, dropout, the sum of two activations): the forward's TorchScript graph is followed into
+/// a graph of steps (SequentialStep::inputs, "add"). It takes images (N, C, H, W) scaled to
+/// [0, 1] and returns logits. Anything else (another operation or submodule type, an if or loop
+/// on the input) is refused (aimc::Error naming the module, method and operation). Each
+/// Conv2d/Linear whose input is non-negative (the image, or a ReLU's output through
+/// pooling/flatten/dropout and sums of such) and that a crossbar can take (square kernel, symmetric zero
 /// padding, no dilation, one group) becomes a ternary AnalogLayer; the others stay float and
 /// digital, and ImportResult::layers says why. A BatchNorm right after a layer is folded into it
 /// on chips, as in aimc's networks.
