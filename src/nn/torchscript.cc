@@ -95,6 +95,7 @@ struct Leaf {
 
 std::vector<std::int64_t> Ints(const c10::IValue& v) {
   if (v.isInt()) return {v.toInt()};
+  if (v.isIntList()) return v.toIntVector();
   std::vector<std::int64_t> out;
   for (const auto& e : v.toTupleRef().elements()) out.push_back(e.toInt());
   return out;
@@ -104,6 +105,88 @@ torch::Tensor OptionalTensor(const Module& m, const std::string& name) {
   if (!m.hasattr(name)) return {};
   const c10::IValue v = m.attr(name);
   return v.isTensor() ? v.toTensor().detach().to(torch::kFloat).clone() : torch::Tensor();
+}
+
+// Where a module made by torch.jit.trace keeps what its scripted form holds as attributes: an
+// argument of the one operation its forward runs (the tracer baked the attributes in as
+// constants). Per torch.nn type and attribute: the operations (any of) and the argument.
+struct TracedArg {
+  const char* type;
+  const char* attr;
+  std::vector<c10::Symbol> ops;
+  std::size_t input;
+};
+const std::vector<TracedArg>& TracedArgs() {
+  using namespace c10;
+  static const std::vector<TracedArg> args = {
+      {"Conv2d", "stride", {aten::_convolution, aten::conv2d}, 3},
+      {"Conv2d", "padding", {aten::_convolution, aten::conv2d}, 4},
+      {"Conv2d", "dilation", {aten::_convolution, aten::conv2d}, 5},
+      {"Conv2d", "groups", {aten::_convolution}, 8},
+      {"Conv2d", "groups", {aten::conv2d}, 6},
+      {"MaxPool2d", "kernel_size", {aten::max_pool2d}, 1},
+      {"MaxPool2d", "stride", {aten::max_pool2d}, 2},
+      {"MaxPool2d", "padding", {aten::max_pool2d}, 3},
+      {"MaxPool2d", "dilation", {aten::max_pool2d}, 4},
+      {"MaxPool2d", "ceil_mode", {aten::max_pool2d}, 5},
+      {"AvgPool2d", "kernel_size", {aten::avg_pool2d}, 1},
+      {"AvgPool2d", "stride", {aten::avg_pool2d}, 2},
+      {"AvgPool2d", "padding", {aten::avg_pool2d}, 3},
+      {"AvgPool2d", "ceil_mode", {aten::avg_pool2d}, 4},
+      {"AvgPool2d", "count_include_pad", {aten::avg_pool2d}, 5},
+      {"AvgPool2d", "divisor_override", {aten::avg_pool2d}, 6},
+      {"AdaptiveAvgPool2d", "output_size", {aten::adaptive_avg_pool2d}, 1},
+      {"Flatten", "start_dim", {aten::flatten}, 1},
+      {"Flatten", "end_dim", {aten::flatten}, 2},
+      {"Dropout", "p", {aten::dropout, aten::feature_dropout}, 1},
+      {"BatchNorm2d", "momentum", {aten::batch_norm}, 6},
+      {"BatchNorm2d", "eps", {aten::batch_norm}, 7},
+      {"BatchNorm1d", "momentum", {aten::batch_norm}, 6},
+      {"BatchNorm1d", "eps", {aten::batch_norm}, 7},
+  };
+  return args;
+}
+
+// A constant of a traced graph: a prim::Constant, or a list built of them.
+std::optional<c10::IValue> ConstantOf(const torch::jit::Value* v) {
+  if (auto c = torch::jit::toIValue(v)) return c;
+  const torch::jit::Node* n = v->node();
+  if (n->kind() != c10::prim::ListConstruct) return std::nullopt;
+  c10::List<std::int64_t> list;
+  for (const torch::jit::Value* e : n->inputs()) {
+    const auto c = torch::jit::toIValue(e);
+    if (!c || !c->isInt()) return std::nullopt;
+    list.push_back(c->toInt());
+  }
+  return c10::IValue(list);
+}
+
+// A module's attribute, or, where a traced module lost it, the constant its forward's operation
+// was traced with (TracedArgs); none when neither is there.
+std::optional<c10::IValue> AttrOrTraced(const Module& m, const std::string& type,
+                                        const std::string& attr) {
+  if (m.hasattr(attr)) return m.attr(attr);
+  const auto forward = m.find_method("forward");
+  if (!forward) return std::nullopt;
+  for (const TracedArg& a : TracedArgs()) {
+    if (type != a.type || attr != a.attr) continue;
+    for (const torch::jit::Node* n : forward->graph()->nodes())
+      if (std::find(a.ops.begin(), a.ops.end(), n->kind()) != a.ops.end() &&
+          n->inputs().size() > a.input)
+        return ConstantOf(n->input(a.input));
+  }
+  return std::nullopt;
+}
+
+// Whether a traced module's forward pads by itself (a padding_mode other than zeros).
+bool TracedPadding(const Module& m) {
+  const auto forward = m.find_method("forward");
+  if (!forward) return false;
+  for (const torch::jit::Node* n : forward->graph()->nodes()) {
+    const std::string op = n->kind().toQualString();
+    if (op.find("pad") != std::string::npos) return true;
+  }
+  return false;
 }
 
 // A Conv2d/Linear as read from the module: its step (sizes and geometry; the import sets the
@@ -132,20 +215,27 @@ WeightLayer ReadWeightLayer(const Leaf& leaf) {
     return layer;
   }
   w.type = "conv2d";
-  Require(leaf.module.hasattr("stride") && leaf.module.hasattr("padding"),
-          "submodule '{}' (Conv2d) keeps no stride and padding, as in a module made by "
-          "torch.jit.trace: save torch.jit.script(model) instead",
-          leaf.name);
   Require(layer.weight.dim() == 4, "submodule '{}' (Conv2d): weight of shape {}", leaf.name,
           c10::str(layer.weight.sizes()));
   const Module& m = leaf.module;
-  w.stride = Ints(m.attr("stride"));
-  w.dilation = Ints(m.attr("dilation"));
-  w.groups = m.attr("groups").toInt();
+  // A scripted Conv2d keeps these as attributes; a traced one in its forward's convolution.
+  const auto attr = [&](const char* name) {
+    const auto v = AttrOrTraced(m, "Conv2d", name);
+    Require(v.has_value(),
+            "submodule '{}' (Conv2d) keeps no {}, neither as an attribute nor in a traced "
+            "convolution: save torch.jit.script(model) instead",
+            leaf.name, name);
+    return *v;
+  };
+  w.stride = Ints(attr("stride"));
+  w.dilation = Ints(attr("dilation"));
+  w.groups = attr("groups").toInt();
   w.in = layer.weight.size(1) * w.groups;
   w.kernel = {layer.weight.size(2), layer.weight.size(3)};
-  const c10::IValue padding = m.attr("padding");
-  const std::string mode = m.attr("padding_mode").toStringRef();
+  const c10::IValue padding = attr("padding");
+  const std::string mode = m.hasattr("padding_mode") ? m.attr("padding_mode").toStringRef()
+                           : TracedPadding(m)        ? "other than zeros (traced)"
+                                                     : "zeros";
   if (padding.isString()) {
     // 'valid': none; 'same': dilation * (k - 1) / 2 on each side, where that is a whole number
     // (else PyTorch pads one more on one side, which no symmetric padding reproduces).
@@ -198,7 +288,9 @@ NormStats ReadNorm(const Leaf& leaf) {
   n.bias = OptionalTensor(leaf.module, "bias");
   n.mean = OptionalTensor(leaf.module, "running_mean");
   n.var = OptionalTensor(leaf.module, "running_var");
-  n.eps = leaf.module.attr("eps").toDouble();
+  const auto eps = AttrOrTraced(leaf.module, leaf.type, "eps");
+  Require(eps.has_value(), "submodule '{}' ({}) keeps no eps", leaf.name, leaf.type);
+  n.eps = eps->toDouble();
   Require(n.mean.defined() && n.var.defined(),
           "submodule '{}' ({}) has no running statistics (track_running_stats=False): aimc "
           "evaluates with fixed statistics",
@@ -277,11 +369,12 @@ void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& 
 // An optional int or pair attribute of a pooling module (None: `fallback`).
 std::vector<std::int64_t> PairAttr(const Leaf& leaf, const std::string& attr,
                                    const std::vector<std::int64_t>& fallback) {
-  Require(leaf.module.hasattr(attr),
-          "submodule '{}' ({}) keeps no {}, as in a module made by torch.jit.trace: save "
-          "torch.jit.script(model) instead",
+  const auto found = AttrOrTraced(leaf.module, leaf.type, attr);
+  Require(found.has_value(),
+          "submodule '{}' ({}) keeps no {}, neither as an attribute nor in a traced operation: "
+          "save torch.jit.script(model) instead",
           leaf.name, leaf.type, attr);
-  const c10::IValue v = leaf.module.attr(attr);
+  const c10::IValue v = *found;
   if (v.isNone()) return fallback;
   std::vector<std::int64_t> out;
   if (v.isInt()) {
@@ -303,11 +396,12 @@ std::vector<std::int64_t> PairAttr(const Leaf& leaf, const std::string& attr,
 
 template <typename T>
 T Attr(const Leaf& leaf, const std::string& attr) {
-  Require(leaf.module.hasattr(attr),
-          "submodule '{}' ({}) keeps no {}, as in a module made by torch.jit.trace: save "
-          "torch.jit.script(model) instead",
+  const auto found = AttrOrTraced(leaf.module, leaf.type, attr);
+  Require(found.has_value(),
+          "submodule '{}' ({}) keeps no {}, neither as an attribute nor in a traced operation: "
+          "save torch.jit.script(model) instead",
           leaf.name, leaf.type, attr);
-  return leaf.module.attr(attr).to<T>();
+  return found->to<T>();
 }
 
 // The step of a leaf without weights.
@@ -324,20 +418,18 @@ SequentialStep FunctionStep(const Leaf& leaf) {
     s.ceil_mode = Attr<bool>(leaf, "ceil_mode");
     if (leaf.type == "MaxPool2d") {
       s.dilation = PairAttr(leaf, "dilation", {1, 1});
-      Require(!Attr<bool>(leaf, "return_indices"),
+      // A traced one has it only through its operation: max_pool2d found above, not the one
+      // with indices.
+      Require(!leaf.module.hasattr("return_indices") || !Attr<bool>(leaf, "return_indices"),
               "submodule '{}' (MaxPool2d): return_indices=True gives a tuple, not a tensor",
               leaf.name);
     } else {
       s.count_include_pad = Attr<bool>(leaf, "count_include_pad");
-      Require(leaf.module.attr("divisor_override").isNone(),
+      Require(Attr<c10::IValue>(leaf, "divisor_override").isNone(),
               "submodule '{}' (AvgPool2d): divisor_override is not supported", leaf.name);
     }
   } else if (leaf.type == "AdaptiveAvgPool2d") {
-    Require(leaf.module.hasattr("output_size"),
-            "submodule '{}' (AdaptiveAvgPool2d) keeps no output_size: save "
-            "torch.jit.script(model) instead",
-            leaf.name);
-    const c10::IValue v = leaf.module.attr("output_size");
+    const c10::IValue v = Attr<c10::IValue>(leaf, "output_size");
     if (v.isTuple())
       for (const c10::IValue& x : v.toTupleRef().elements())
         Require(x.isInt(),
@@ -882,7 +974,8 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
       s.out = stats.mean.size(0);
       s.eps = stats.eps;
       // momentum None (a cumulative average) matters only for fine-tuning: PyTorch's default.
-      const c10::IValue m = n.leaf.module.attr("momentum");
+      const c10::IValue m =
+          AttrOrTraced(n.leaf.module, n.leaf.type, "momentum").value_or(c10::IValue());
       s.momentum = m.isNone() ? 0.1 : m.toDouble();
     } else if (is_weight(n)) {
       const LayerPlan& p = plans[static_cast<std::size_t>(plan_of[i])];

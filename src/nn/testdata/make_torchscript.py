@@ -3,7 +3,8 @@
 lenet.pt        aimc's LeNet-5 (src/nn/network.cc, 28x28 input) as an nn.Sequential with random
                 weights and BatchNorm statistics (seeded); the test copies them into aimc's own
                 LeNet-5 and expects the same outputs, digital and on chips.
-lenet_traced.pt the same, torch.jit.trace'd (Conv2d keeps no stride or padding): refused.
+lenet_traced.pt the same, torch.jit.trace'd (the layers keep no stride, padding, eps...: read
+                from their traced operations); imports as lenet.pt does.
 custom.pt       a module with its own forward: refused.
 sigmoid.pt      a Sequential with an nn.Sigmoid: refused, naming it.
 same.pt         padding='same' (mapped, padding 1); reflect.pt padding_mode='reflect': refused.
@@ -16,6 +17,7 @@ resnet.pt       a small ResNet with forwards of its own: residual blocks (a 1x1 
                 with BatchNorm on the shortcut), F.relu, in-place `+=`, F.max_pool2d and a
                 global mean; resnet_b.pt the same kind with nn.ReLU, `out + identity`,
                 nn.AdaptiveAvgPool2d, F.dropout and x.view(x.size(0), -1). Imported as graphs.
+resnet_traced.pt resnet.pt's network, torch.jit.trace'd: imports as resnet.pt does.
 branchy.pt      a forward with an if on its input: refused.
 """
 import os
@@ -186,6 +188,9 @@ def main():
     for name, net in (("resnet", ResNet()), ("resnet_b", ResNetB())):
         randomize_norms(net, gen)
         torch.jit.save(torch.jit.script(net.eval()), os.path.join(out, name + ".pt"))
+        if name == "resnet":
+            torch.jit.save(torch.jit.trace(net, torch.zeros(2, 1, 28, 28)),
+                           os.path.join(out, "resnet_traced.pt"))
     torch.jit.save(torch.jit.script(Branchy().eval()), os.path.join(out, "branchy.pt"))
 
 
