@@ -11,12 +11,11 @@ Inputs are pixels / 255 (what aimc feeds).
 """
 import argparse
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lenet_torchscript import read_idx
+from lenet_torchscript import train_and_save
 
 
 class BasicBlock(nn.Module):
@@ -65,29 +64,7 @@ def main():
     a = p.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
-    x = torch.from_numpy(read_idx(f"{a.data}/train-images-idx3-ubyte.gz").copy()).float()
-    x = x.unsqueeze(1) / 255
-    y = torch.from_numpy(read_idx(f"{a.data}/train-labels-idx1-ubyte.gz").astype(np.int64))
-    xt = torch.from_numpy(read_idx(f"{a.data}/t10k-images-idx3-ubyte.gz").copy()).float()
-    xt = xt.unsqueeze(1) / 255
-    yt = torch.from_numpy(read_idx(f"{a.data}/t10k-labels-idx1-ubyte.gz").astype(np.int64))
-    model = ResNet8()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for epoch in range(a.epochs):
-        model.train()
-        perm = torch.randperm(len(x))
-        for i in range(0, len(x), 128):
-            idx = perm[i:i + 128]
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            acc = torch.cat([model(xt[i:i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
-            acc = (acc == yt).float().mean().item()
-        print(f"epoch {epoch + 1}: test accuracy {100 * acc:.2f} %")
-    torch.jit.save(torch.jit.script(model.eval()), a.out)
-    print(f"{a.out}: saved")
+    train_and_save(ResNet8(), a.data, a.epochs, a.out)
 
 
 if __name__ == "__main__":

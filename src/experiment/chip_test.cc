@@ -53,6 +53,31 @@ std::size_t LayerWithRows(nn::NetworkImpl& net, std::int64_t rows) {
   return 0;
 }
 
+// The reference of the chip's path: each tile's array solved in full (sparse Cholesky of the
+// nodal equations) for every input row of x, column currents in level steps,
+// L (I+ - I-) / (V_unit dG).
+Eigen::MatrixXd FullSolveReference(const Chip& chip, const LayerTiles& lt, const ChipOptions& o,
+                                   const torch::Tensor& x) {
+  const Eigen::MatrixXd xe = ToEigen(x);
+  Eigen::MatrixXd reference = Eigen::MatrixXd::Zero(xe.rows(), lt.cols);
+  const double volts_per_unit = o.read_voltage_v / lt.input_full_scale;
+  for (const Tile& tile : lt.tiles) {
+    const circuit::Crossbar xbar(
+        circuit::InterleavePairs(tile.g_plus, tile.g_minus, circuit::PairLayout::kColumns),
+        o.crossbar);
+    const circuit::DcSolver solver(xbar);
+    for (Eigen::Index n = 0; n < xe.rows(); ++n) {
+      const Eigen::VectorXd v =
+          xe.row(n).segment(tile.row0, tile.rows).transpose() * volts_per_unit;
+      const Eigen::VectorXd i = solver.ColumnCurrents(v);
+      for (std::int64_t j = 0; j < tile.cols; ++j)
+        reference(n, tile.col0 + j) +=
+            lt.max_level * (i(2 * j) - i(2 * j + 1)) / (volts_per_unit * chip.dg_s());
+    }
+  }
+  return reference;
+}
+
 // Reference: for sampled MVMs of LeNet-5's FC1 (400 x 120, the paper's Fig. 15b layer), a full
 // DC solve of each tile's array (sparse Cholesky of the nodal equations, per input vector)
 // against the chip's path (effective matrix, then a dense product). Both are exact solutions of
@@ -81,22 +106,7 @@ TEST(Chip, NetworkPathEqualsFullCircuitSolve) {
   const torch::Tensor x =
       torch::randint(0, 16, {3, 400}, torch::kDouble) * layer->input_step();
   const torch::Tensor y = chip.Mvm(l, x);
-  const Eigen::MatrixXd xe = ToEigen(x);
-  Eigen::MatrixXd reference = Eigen::MatrixXd::Zero(3, 120);
-  const double volts_per_unit = o.read_voltage_v / lt.input_full_scale;
-  for (const Tile& tile : lt.tiles) {
-    const circuit::Crossbar xbar(
-        circuit::InterleavePairs(tile.g_plus, tile.g_minus, circuit::PairLayout::kColumns),
-        o.crossbar);
-    const circuit::DcSolver solver(xbar);
-    for (int n = 0; n < 3; ++n) {
-      const Eigen::VectorXd v = xe.row(n).segment(tile.row0, tile.rows).transpose() * volts_per_unit;
-      const Eigen::VectorXd i = solver.ColumnCurrents(v);
-      for (std::int64_t j = 0; j < tile.cols; ++j) {
-        reference(n, tile.col0 + j) += (i(2 * j) - i(2 * j + 1)) / (volts_per_unit * chip.dg_s());
-      }
-    }
-  }
+  const Eigen::MatrixXd reference = FullSolveReference(chip, lt, o, x);
   const Eigen::MatrixXd ye = ToEigen(y);
   const double scale = reference.cwiseAbs().maxCoeff();
   EXPECT_GT(scale, 1.0);
@@ -398,23 +408,7 @@ TEST(ChipMultiLevel, NetworkPathEqualsFullCircuitSolve) {
   const auto layer = net->AnalogLayers()[l];
   const torch::Tensor x = torch::randint(0, 16, {3, 400}, torch::kDouble) * layer->input_step();
   const Eigen::MatrixXd ye = ToEigen(chip.Mvm(l, x));
-  const Eigen::MatrixXd xe = ToEigen(x);
-  Eigen::MatrixXd reference = Eigen::MatrixXd::Zero(3, 120);
-  const double volts_per_unit = o.read_voltage_v / lt.input_full_scale;
-  for (const Tile& tile : lt.tiles) {
-    const circuit::Crossbar xbar(
-        circuit::InterleavePairs(tile.g_plus, tile.g_minus, circuit::PairLayout::kColumns),
-        o.crossbar);
-    const circuit::DcSolver solver(xbar);
-    for (int n = 0; n < 3; ++n) {
-      const Eigen::VectorXd v =
-          xe.row(n).segment(tile.row0, tile.rows).transpose() * volts_per_unit;
-      const Eigen::VectorXd i = solver.ColumnCurrents(v);
-      for (std::int64_t j = 0; j < tile.cols; ++j)
-        reference(n, tile.col0 + j) +=
-            2 * (i(2 * j) - i(2 * j + 1)) / (volts_per_unit * chip.dg_s());
-    }
-  }
+  const Eigen::MatrixXd reference = FullSolveReference(chip, lt, o, x);
   const double scale = reference.cwiseAbs().maxCoeff();
   EXPECT_GT(scale, 1.0);
   EXPECT_LE((ye - reference).cwiseAbs().maxCoeff(), 1e-9 * scale);

@@ -637,10 +637,6 @@ class GraphWalker {
         std::vector<std::int64_t> call_args;
         for (std::size_t i = 1; i < n->inputs().size(); ++i) call_args.push_back(node(i));
         set(NodeRef(Walk(target.module, target.path, n->s(c10::attr::name), call_args)));
-      } else if (kind == c10::prim::CallFunction) {
-        const Ref& f = in(0);
-        Require(f.kind == Ref::Kind::kFunction, "{}: calls a function aimc cannot name", where);
-        set(NodeRef(Function(f.function, n, node, constant, ints, step, where)));
       } else if (kind == c10::prim::ListConstruct) {
         Ref r;
         r.kind = Ref::Kind::kList;
@@ -652,73 +648,92 @@ class GraphWalker {
         r.node = node(0);
         r.dim = constant(1).toInt();
         set(r);
-      } else if (kind == c10::aten::relu || kind == c10::aten::relu_) {
-        if (kind == c10::aten::relu_) not_read_after(0);
-        set(NodeRef(AddStep(step("relu"), {node(0)})));
-      } else if (kind == c10::aten::hardtanh || kind == c10::aten::hardtanh_) {
-        Require(constant(1).toDouble() == 0.0 && constant(2).toDouble() == 6.0,
-                "{}: hardtanh other than ReLU6 (0, 6)", where);
-        set(NodeRef(AddStep(step("relu6"), {node(0)})));
-      } else if (kind == c10::aten::add || kind == c10::aten::add_) {
-        Require(constant(2).isInt() ? constant(2).toInt() == 1 : constant(2).toDouble() == 1.0,
-                "{}: {} with alpha != 1", where, op);
-        if (kind == c10::aten::add_) not_read_after(0);
-        set(NodeRef(AddStep(step("add"), {node(0), node(1)})));
-      } else if (kind == c10::aten::flatten) {
-        Require(constant(1).toInt() == 1 && constant(2).toInt() == -1,
-                "{}: flatten from dimension {} to {}; aimc flattens all but the batch (1, -1)",
-                where, constant(1).toInt(), constant(2).toInt());
-        set(NodeRef(AddStep(step("flatten"), {node(0)})));
-      } else if (kind == c10::aten::view || kind == c10::aten::reshape) {
-        // x.view(x.size(0), -1): a flatten.
-        const std::int64_t x = node(0);
-        const Ref& shape = in(1);
-        const bool flatten = shape.kind == Ref::Kind::kList && shape.items.size() == 2 &&
-                             shape.items[0].kind == Ref::Kind::kSize &&
-                             shape.items[0].node == x && shape.items[0].dim == 0 &&
-                             shape.items[1].kind == Ref::Kind::kConstant &&
-                             shape.items[1].value.isInt() && shape.items[1].value.toInt() == -1;
-        Require(flatten, "{}: {} other than x.{}(x.size(0), -1), a flatten", where, op,
-                n->kind().toUnqualString());
-        set(NodeRef(AddStep(step("flatten"), {x})));
-      } else if (kind == c10::aten::mean) {
-        // x.mean((2, 3)): global average pooling, then flatten.
-        Require(ints(1) == std::vector<std::int64_t>{2, 3} && !constant(2).toBool(),
-                "{}: a mean other than over dimensions (2, 3) without keepdim", where);
-        SequentialStep pool = step("adaptiveavgpool2d");
-        pool.output_size = {1, 1};
-        const std::int64_t pooled = AddStep(pool, {node(0)});
-        set(NodeRef(AddStep(step("flatten"), {pooled})));
-      } else if (kind == c10::aten::adaptive_avg_pool2d) {
-        SequentialStep s = step("adaptiveavgpool2d");
-        s.output_size = ints(1);
-        set(NodeRef(AddStep(s, {node(0)})));
-      } else if (kind == c10::aten::max_pool2d) {
-        SequentialStep s = step("maxpool2d");
-        s.kernel = ints(1);
-        s.stride = ints(2);
-        if (s.stride.empty()) s.stride = s.kernel;
-        s.padding = ints(3);
-        s.dilation = ints(4);
-        s.ceil_mode = constant(5).toBool();
-        set(NodeRef(AddStep(s, {node(0)})));
-      } else if (kind == c10::aten::avg_pool2d) {
-        SequentialStep s = step("avgpool2d");
-        s.kernel = ints(1);
-        s.stride = ints(2);
-        if (s.stride.empty()) s.stride = s.kernel;
-        s.padding = ints(3);
-        s.ceil_mode = constant(4).toBool();
-        s.count_include_pad = constant(5).toBool();
-        Require(constant(6).isNone(), "{}: avg_pool2d with divisor_override", where);
-        set(NodeRef(AddStep(s, {node(0)})));
-      } else if (kind == c10::aten::dropout || kind == c10::aten::dropout_) {
-        SequentialStep s = step("dropout");
-        s.p = constant(1).toDouble();
-        set(NodeRef(AddStep(s, {node(0)})));
       } else {
-        Fail("{}: uses {}, which aimc does not import (docs/byo.md lists what it does)", where,
-             op);
+        // An operator (aten::relu(x), arguments from 0) or a torch.nn.functional call scripted
+        // as a function (prim::CallFunction(relu, x), arguments from 1): one table of both.
+        std::size_t b = 0;
+        std::string f = n->kind().toUnqualString();
+        if (kind == c10::prim::CallFunction) {
+          const Ref& fn = in(0);
+          Require(fn.kind == Ref::Kind::kFunction, "{}: calls a function aimc cannot name", where);
+          f = fn.function;
+          b = 1;
+        } else {
+          Require(n->kind().is_aten(),
+                  "{}: uses {}, which aimc does not import (docs/byo.md lists what it does)",
+                  where, op);
+        }
+        // In-place variants (relu_, add_) are the operation on a tensor not read again.
+        if (f.size() > 1 && f.back() == '_' && f.front() != '_') {
+          not_read_after(b);
+          f.pop_back();
+        }
+        if (f == "_max_pool2d") f = "max_pool2d";
+        SequentialStep st = step(f);
+        std::vector<std::int64_t> inputs = {node(b)};
+        if (f == "relu") {
+        } else if (f == "relu6" || f == "hardtanh") {
+          Require(f == "relu6" ||
+                      (constant(b + 1).toDouble() == 0.0 && constant(b + 2).toDouble() == 6.0),
+                  "{}: hardtanh other than ReLU6 (0, 6)", where);
+          st.type = "relu6";
+        } else if (f == "add" && b == 0) {
+          const c10::IValue& alpha = constant(2);
+          Require(alpha.isInt() ? alpha.toInt() == 1 : alpha.toDouble() == 1.0,
+                  "{}: {} with alpha != 1", where, op);
+          inputs.push_back(node(1));
+        } else if (f == "flatten" && b == 0) {
+          Require(constant(1).toInt() == 1 && constant(2).toInt() == -1,
+                  "{}: flatten from dimension {} to {}; aimc flattens all but the batch (1, -1)",
+                  where, constant(1).toInt(), constant(2).toInt());
+        } else if ((f == "view" || f == "reshape") && b == 0) {
+          // x.view(x.size(0), -1): a flatten.
+          const Ref& shape = in(1);
+          const bool flatten =
+              shape.kind == Ref::Kind::kList && shape.items.size() == 2 &&
+              shape.items[0].kind == Ref::Kind::kSize && shape.items[0].node == inputs[0] &&
+              shape.items[0].dim == 0 && shape.items[1].kind == Ref::Kind::kConstant &&
+              shape.items[1].value.isInt() && shape.items[1].value.toInt() == -1;
+          Require(flatten, "{}: {} other than x.{}(x.size(0), -1), a flatten", where, op, f);
+          st.type = "flatten";
+        } else if (f == "mean" && b == 0) {
+          // x.mean((2, 3)): global average pooling, then flatten.
+          Require(ints(1) == std::vector<std::int64_t>{2, 3} && !constant(2).toBool(),
+                  "{}: a mean other than over dimensions (2, 3) without keepdim", where);
+          SequentialStep pool = step("adaptiveavgpool2d");
+          pool.output_size = {1, 1};
+          inputs = {AddStep(pool, inputs)};
+          st.type = "flatten";
+        } else if (f == "adaptive_avg_pool2d") {
+          st.type = "adaptiveavgpool2d";
+          st.output_size = ints(b + 1);
+        } else if (f == "max_pool2d" || f == "avg_pool2d") {
+          // (x, kernel, stride ([] or None: the kernel), padding, then dilation and ceil_mode
+          // (max) or ceil_mode, count_include_pad and divisor_override (avg)).
+          const bool max = f == "max_pool2d";
+          st.type = max ? "maxpool2d" : "avgpool2d";
+          st.kernel = ints(b + 1);
+          st.stride = ints(b + 2);
+          if (st.stride.empty()) st.stride = st.kernel;
+          st.padding = ints(b + 3);
+          if (max) {
+            st.dilation = ints(b + 4);
+            st.ceil_mode = constant(b + 5).toBool();
+            // The functional form's return_indices (the operator has none).
+            Require(n->inputs().size() <= b + 6 || !constant(b + 6).toBool(),
+                    "{}: max_pool2d with return_indices", where);
+          } else {
+            st.ceil_mode = constant(b + 4).toBool();
+            st.count_include_pad = constant(b + 5).toBool();
+            Require(constant(b + 6).isNone(), "{}: avg_pool2d with divisor_override", where);
+          }
+        } else if (f == "dropout") {
+          st.p = constant(b + 1).toDouble();
+        } else {
+          Fail("{}: {}, which aimc does not import (docs/byo.md lists what it does)", where,
+               b == 1 ? "calls torch.nn.functional." + f : "uses " + op);
+        }
+        set(NodeRef(AddStep(st, inputs)));
       }
     }
     const auto outputs = graph.outputs();
@@ -728,43 +743,6 @@ class GraphWalker {
     Require(it != env.end() && it->second.kind == Ref::Kind::kNode,
             "{} returns something other than an activation", where);
     return it->second.node;
-  }
-
-  // A call of a torch.nn.functional function (scripted as a call, not an operator).
-  template <typename NodeFn, typename ConstantFn, typename IntsFn, typename StepFn>
-  std::int64_t Function(const std::string& f, const torch::jit::Node* /*n*/, NodeFn node,
-                        ConstantFn constant, IntsFn ints, StepFn step, const std::string& where) {
-    if (f == "relu") return AddStep(step("relu"), {node(1)});
-    if (f == "relu6") return AddStep(step("relu6"), {node(1)});
-    if (f == "hardtanh") {
-      Require(constant(2).toDouble() == 0.0 && constant(3).toDouble() == 6.0,
-              "{}: hardtanh other than ReLU6 (0, 6)", where);
-      return AddStep(step("relu6"), {node(1)});
-    }
-    if (f == "dropout") {
-      SequentialStep s = step("dropout");
-      s.p = constant(2).toDouble();
-      return AddStep(s, {node(1)});
-    }
-    if (f == "adaptive_avg_pool2d") {
-      SequentialStep s = step("adaptiveavgpool2d");
-      s.output_size = ints(2);
-      return AddStep(s, {node(1)});
-    }
-    if (f == "_max_pool2d" || f == "max_pool2d") {
-      SequentialStep s = step("maxpool2d");
-      s.kernel = ints(2);
-      s.stride = ints(3);
-      if (s.stride.empty()) s.stride = s.kernel;
-      s.padding = ints(4);
-      s.dilation = ints(5);
-      s.ceil_mode = constant(6).toBool();
-      Require(!constant(7).toBool(), "{}: max_pool2d with return_indices", where);
-      return AddStep(s, {node(1)});
-    }
-    Fail("{}: calls torch.nn.functional.{}, which aimc does not import (docs/byo.md lists what "
-         "it does)",
-         where, f);
   }
 
   static Ref NodeRef(std::int64_t node) {
