@@ -22,7 +22,9 @@
 #include "aimc/circuit/wires.h"
 #include "aimc/device/two_state.h"
 #include "aimc/experiment/chip.h"
+#include "aimc/experiment/evaluate_chips.h"
 #include "aimc/nn/data.h"
+#include "aimc/nn/runtime.h"
 #include "aimc/nn/train.h"
 
 namespace {

@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include "aimc/nn/data.h"
+#include "aimc/nn/runtime.h"
 #include "aimc/nn/train.h"
 
 namespace {

@@ -76,7 +76,7 @@ refused "subnormal wire" "wire_row_ohm must be 0 (ideal) or within" \
 refused "absurd driver" "driver_ohm must be 0 (ideal) or within" \
   "$aimc" xbar solve --rows 4 --cols 4 --r-driver 1e13
 refused "empty array" "at least 1 x 1" "$aimc" xbar solve --rows 0 --cols 4
-refused "nan read voltage" "v-read must be a finite voltage" "$aimc" xbar solve --rows 4 --cols 4 --v-read nan
+refused "nan read voltage" "read-voltage-v must be a finite voltage" "$aimc" xbar solve --rows 4 --cols 4 --v-read nan
 refused "nan TMR" "tmr must be > 0" "$aimc" map spec --tmr nan
 cat >"$tmp/outside.toml" <<'TOML'
 kind = "two_state"
@@ -101,7 +101,7 @@ refused "intermediate levels on an MTJ card" "kind 'mtj' holds two states" \
   "$aimc" device stats --card "$tmp/mtj_levels.toml"
 
 # Device physics: the card's parts with their sources, and the spread as read years later.
-"$aimc" device stats --card pcm --samples 2000 --time 3.15e8 --temperature 85 >"$tmp/stdout"
+"$aimc" device stats --card pcm --samples 2000 --time-s 3.15e8 --temperature-k 358.15 >"$tmp/stdout"
 check "device stats shows the drift of PCM" grep -q "^drift .*Nandakumar" "$tmp/stdout"
 check "... and the spread as read then" grep -q "Read at 0.2 V, 3.15e+08 s after programming, 85 C" "$tmp/stdout"
 refused "a negative time" "time_s must be in" "$aimc" device stats --card pcm --time -1
@@ -167,7 +167,7 @@ check "solve prints the read power and its split" grep -q "^read power of input 
 .* W, access .* W, row wires .* W, column wires .* W, drivers .* W, sense .* W)$" "$tmp/stdout"
 # Without parasitics every device sees its row's voltage: the read power is sum_ij G_ij V^2
 # (analytic; 1e-5 relative: the power is printed with 6 significant digits).
-"$aimc" xbar solve --conductances "$tmp/g.csv" --inputs ones --v-read 0.3 >"$tmp/stdout"
+"$aimc" xbar solve --conductances "$tmp/g.csv" --inputs ones --read-voltage-v 0.3 >"$tmp/stdout"
 power=$(sed -n 's/^read power of input 0: \([^ ]*\) W.*/\1/p' "$tmp/stdout")
 expected=$(awk -F, '{ for (j = 1; j <= NF; j++) s += $j * 0.09 } END { printf "%.17g", s }' \
   "$tmp/g.csv")
@@ -184,7 +184,7 @@ check "both routes give the same currents ($error)" below "$error" 1e-9
 
 # Non-linear devices: Newton per input, with its iterations and residual printed; the netlist of
 # B sources run by ngspice gives the same currents (1e-9 relative, the circuit tests' bar).
-"$aimc" xbar solve --rows 16 --cols 8 --r-on 1e4 --r-wire-row 5 --r-wire-col 5 --v-read 0.8 \
+"$aimc" xbar solve --rows 16 --cols 8 --r-on 1e4 --r-wire-row 5 --r-wire-col 5 --read-voltage-v 0.8 \
   --v-half 0.4 --count 3 --csv "$tmp/i_nl.csv" >"$tmp/stdout"
 check "--v-half takes the Newton route" grep -q "^route: newton" "$tmp/stdout"
 check "... and prints its iterations and residual" \
@@ -196,7 +196,7 @@ refused "--meff of a non-linear array" "has no effective matrix" \
   "$aimc" xbar solve --rows 2 --cols 2 --sinh-v0 0.3 --meff "$tmp/m_nl.csv"
 refused "a negative V0" "must be > 0 V" "$aimc" xbar solve --rows 2 --cols 2 --sinh-v0 -0.3
 "$aimc" xbar netlist --rows 8 --cols 8 --r-on 1e4 --r-wire-row 5 --r-wire-col 5 --r-access 1e3 \
-  --v-read 0.8 --sinh-v0 0.3 --out "$tmp/nl.cir" --run >"$tmp/stdout" 2>&1
+  --read-voltage-v 0.8 --sinh-v0 0.3 --out "$tmp/nl.cir" --run >"$tmp/stdout" 2>&1
 error=$(sed -n 's/.*largest relative difference \(.*\)$/\1/p' "$tmp/stdout")
 check "the non-linear netlist agrees with ngspice (${error:-no result})" below "${error:-1}" 1e-9
 
@@ -210,10 +210,14 @@ if "$aimc" help train >/dev/null 2>&1; then
   refused "test --threads -1" "threads must be in 1..256" "$aimc" test --model "$model" --threads -1
   refused "negative test subset" "test-subset must be >= 0" \
     "$aimc" test --model "$model" --test-subset -3
-  refused "a read time without a card" "need --card" \
+  refused "a read time without a card" "time_s = 10 needs a card" \
     "$aimc" test --model "$model" --time-s 10
   refused "a negative read time" "time_s must be >= 0" \
     "$aimc" test --model "$model" --card sot_mram --time-s -1 --test-subset 10 --chips 1
+  refused "a wire resistance that is no number" "wire_ohm must be a number, got '20ohm'" \
+    "$aimc" test --model "$model" --card sot_mram --wire-ohm 20ohm
+  refused "a wire preset and a wire resistance" "exclude each other" \
+    "$aimc" test --model "$model" --card sot_mram --wire-ohm 2 --wires layout22nm
   refused "an unknown drift compensation" "drift_compensation must be none, array or column" \
     "$aimc" test --model "$model" --card sot_mram --drift-compensation row --test-subset 10
   refused "export --out a folder" "$tmp/folder: is a folder" \
@@ -237,7 +241,11 @@ if "$aimc" help train >/dev/null 2>&1; then
   check "energy: JSON and manifest" bash -c \
     "grep -q '\"tops_per_w\"' '$tmp/cost.json' && grep -q '\"aimc energy\"' '$tmp/cost.manifest.json'"
   "$aimc" energy --model "$model" --card sot_mram --r-on 1.5e7 --wires layout22nm --images 8 \
-    --json "$tmp/cost15.json" >/dev/null 2>&1
+    --json "$tmp/cost15.json" >"$tmp/stdout" 2>&1
+  check "energy: an old flag name works and says which replaced it" \
+    grep -q -- "--r-on is now --r-on-ohm" "$tmp/stdout"
+  check "energy: the chip in the manifest has the R_ON of the old flag" \
+    grep -Eq '"r_on_ohm": ?(15000000|1\.5e\+?07)' "$tmp/cost15.manifest.json"
   array_j() { sed -n 's/^ *"array": \([0-9.eE+-]*\),*$/\1/p' "$1" | head -1; }
   low=$(array_j "$tmp/cost.json")
   high=$(array_j "$tmp/cost15.json")
@@ -249,10 +257,10 @@ if "$aimc" help train >/dev/null 2>&1; then
     "$tmp/stdout"
   # Both mitigations together: an IR-drop-aware model, then calibrated chips of it.
   "$aimc" train --net lenet5 --data fashion-mnist --epochs 1 --train-subset 64 --test-subset 32 \
-    --ir-aware-card sot_mram --ir-aware-r-on 1.5e6 --ir-aware-wire-ohm 20 --ir-aware-every 1 \
+    --ir-aware-card sot_mram --ir-aware-r-on-ohm 1.5e6 --ir-aware-wire-ohm 20 --ir-aware-every 1 \
     --out "$tmp/ir.pt" >"$tmp/stdout" 2>&1
   check "train --ir-aware: runs" test $? -eq 0
-  "$aimc" test --model "$tmp/ir.pt" --card sot_mram --r-on 1.5e6 --wire-ohm 20 \
+  "$aimc" test --model "$tmp/ir.pt" --card sot_mram --r-on-ohm 1.5e6 --wire-ohm 20 \
     --calibration-images 32 --test-subset 50 --chips 1 >"$tmp/stdout" 2>&1
   check "test --calibration-images of an IR-aware model: aims at its trained product" \
     grep -q "trained IR-drop-aware: calibration aims at the product it was trained" "$tmp/stdout"
@@ -274,7 +282,7 @@ if "$aimc" help train >/dev/null 2>&1; then
     "$aimc" train --ir-aware-wire-ohm 5 --out "$tmp/ir.pt"
   refused "IR-aware rebuild period 0" "rebuild_every_steps must be in" \
     "$aimc" train --ir-aware-card sot_mram --ir-aware-every 0 --out "$tmp/ir.pt"
-  refused "calibration without a card" "need --card" \
+  refused "calibration without a card" "calibration_images = 8 needs a card" \
     "$aimc" test --model "$model" --calibration-images 8
   # Bring your own network: a TorchScript file imported on the fly (docs/byo.md).
   refused "a file that is no TorchScript model" "$tmp/cut.pt: not a TorchScript model" \

@@ -6,6 +6,7 @@
 #include "aimc/device/card.h"
 #include "aimc/mapping/ternary.h"
 #include "commands.h"
+#include "field_flags.h"
 #include "text_table.h"
 
 namespace aimc::cli {
@@ -28,7 +29,7 @@ void RegisterDevice(CLI::App& app) {
     std::string csv;
     double read_voltage_v = 0.2;
     double time_s = 0.0;
-    double temperature_c = 25.0;
+    double temperature_k = 298.15;
   };
   auto args = std::make_shared<StatsArgs>();
   CLI::App* stats = device->add_subcommand(
@@ -43,22 +44,43 @@ void RegisterDevice(CLI::App& app) {
       ->capture_default_str();
   stats->add_option("--seed", args->seed, "Seed of the Monte-Carlo draws")->capture_default_str();
   stats->add_option("--csv", args->csv, "Also write the table as CSV to this file");
-  stats->add_option("--read-voltage", args->read_voltage_v,
+  // The names and units of aimc test's chip (experiment::ChipConfig); the old spellings stay.
+  stats->add_option("--read-voltage-v", args->read_voltage_v,
                     "Voltage across a device read at full scale (V), for the card's I-V and shot "
                     "noise")
       ->capture_default_str();
-  stats->add_option("--time", args->time_s,
+  stats->add_option("--time-s", args->time_s,
                     "Time since programming (s), for retention, drift and 1/f read noise")
       ->capture_default_str();
-  stats->add_option("--temperature", args->temperature_c, "Temperature (degrees C)")
+  stats->add_option("--temperature-k", args->temperature_k, "Temperature of the read (K)")
       ->capture_default_str();
+  const auto number = [](const std::string& flag, const std::string& text) {
+    try {
+      std::size_t end = 0;
+      const double x = std::stod(text, &end);
+      if (end == text.size()) return x;
+    } catch (const std::exception&) {
+    }
+    throw Error(flag + " must be a number, got '" + text + "'");
+  };
+  AddRenamedFlag(stats, "--read-voltage", "--read-voltage-v", [args, number](const std::string& t) {
+    args->read_voltage_v = number("--read-voltage", t);
+  });
+  AddRenamedFlag(stats, "--time", "--time-s",
+                 [args, number](const std::string& t) { args->time_s = number("--time", t); });
+  AddRenamedFlag(
+      stats, "--temperature", "--temperature-k",
+      [args, number](const std::string& t) {
+        args->temperature_k = number("--temperature", t) + 273.15;
+      },
+      " in kelvin (the old flag, in degrees C, is converted)");
   stats->callback([args] {
     if (!args->csv.empty()) RequireOutputFile(args->csv);
     // Checked before anything is printed.
     device::ReadConditions conditions;
     conditions.read_voltage_v = args->read_voltage_v;
     conditions.time_s = args->time_s;
-    conditions.temperature_k = args->temperature_c + 273.15;
+    conditions.temperature_k = args->temperature_k;
     conditions.Validate();
     const auto card = device::LoadCardOrPreset(args->card);
     const device::StateStats s = card->Stats();
@@ -141,7 +163,7 @@ void RegisterDevice(CLI::App& app) {
       PrintTextTable(rows);
     }
     fmt::print("\nRead at {:.3g} V, {:.4g} s after programming, {:.4g} C ({} pairs per level):\n",
-               conditions.read_voltage_v, conditions.time_s, args->temperature_c, args->samples);
+               conditions.read_voltage_v, conditions.time_s, args->temperature_k - 273.15, args->samples);
     PrintTextTable(
         {{"level", "mean", "sigma (around its mean)", "rms error (around the level)"},
          {"-1", fmt::format("{:.4f}", read.mean[0]), fmt::format("{:.5f}", read.sigma[0]),

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "aimc/circuit/wires.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"
@@ -14,8 +13,10 @@
 #include "aimc/energy/model.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/nn/data.h"
-#include "aimc/nn/train.h"
+#include "aimc/nn/model_io.h"
+#include "aimc/nn/runtime.h"
 #include "commands.h"
+#include "field_flags.h"
 
 namespace aimc::cli {
 namespace fs = std::filesystem;
@@ -41,13 +42,11 @@ std::string Share(double part, double total) {
 void RegisterEnergy(CLI::App& app) {
   struct Args {
     fs::path model;
-    std::string card = "sot_mram";
-    double r_on_ohm = 0.0;
-    double wire_ohm = 0.0;
-    std::string wires;
-    double wire_scale = 1.0;
-    experiment::ChipOptions chip;
-    std::string drift_compensation = "none";
+    experiment::ChipConfig chip = [] {
+      experiment::ChipConfig c;
+      c.card = "sot_mram";
+      return c;
+    }();
     energy::EnergyOptions energy;
     std::string adc_fom = "walden";
     bool serial_tiles = false;
@@ -64,26 +63,11 @@ void RegisterEnergy(CLI::App& app) {
       "(DACs, sense amplifiers, ADCs, digital, buffer) from cited models, and the cost of "
       "writing the weights. Prints the breakdown; --json writes it with a manifest.");
   cmd->add_option("--model", a->model, "Model file from aimc train")->required();
-  cmd->add_option("--card", a->card, "Device card (file or preset name)")->capture_default_str();
-  cmd->add_option("--r-on", a->r_on_ohm, "Nominal R_ON in ohm (default: the card's)");
-  cmd->add_option("--wire-ohm", a->wire_ohm, "Wire resistance per segment, rows and columns (ohm)")
-      ->capture_default_str();
-  cmd->add_option("--wires", a->wires, "A wire preset instead of --wire-ohm (layout22nm)");
-  cmd->add_option("--wire-scale", a->wire_scale, "Multiply the preset's segments")
-      ->capture_default_str();
-  cmd->add_option("--tile-rows", a->chip.tile_rows, "Rows per tile")->capture_default_str();
-  cmd->add_option("--tile-cols", a->chip.tile_cols, "Weight columns per tile")->capture_default_str();
-  cmd->add_option("--read-voltage", a->chip.read_voltage_v, "Read voltage at full-scale input (V)")
-      ->capture_default_str();
-  cmd->add_option("--adc-bits", a->chip.adc_bits,
-                  "The chip's ADC (0: ideal readout; the energy model then counts --adc-model-bits)")
-      ->capture_default_str();
-  cmd->add_option("--time-s", a->chip.time_s, "Read this long after programming (s)")
-      ->capture_default_str();
-  cmd->add_option("--temperature-k", a->chip.temperature_k, "Temperature of the read (K)")
-      ->capture_default_str();
-  cmd->add_option("--drift-compensation", a->drift_compensation, "none, array or column")
-      ->capture_default_str();
+  // The chip: one flag per field of experiment::ChipConfig but weight noise and calibration
+  // (the energy is the devices' and is counted before any calibration).
+  AddFieldFlags(cmd, experiment::ChipConfigFields(), a->chip,
+                {.prefix = "", .help_prefix = "", .only = {},
+                 .exclude = {"sigma_w_test", "calibration_images"}});
   cmd->add_option("--images", a->energy.images, "Test images the energy is averaged over (0: all)")
       ->capture_default_str();
   cmd->add_option("--split-mvms", a->energy.split_mvms,
@@ -125,18 +109,10 @@ void RegisterEnergy(CLI::App& app) {
     a->energy.tiles_parallel = !a->serial_tiles;
     a->energy.Validate();
     nn::SetThreads(a->threads);
-    std::shared_ptr<const device::DeviceCard> card = device::LoadCardOrPreset(a->card);
-    if (a->r_on_ohm > 0) card = card->WithRon(a->r_on_ohm);
-    experiment::ChipOptions chip = a->chip;
-    if (!a->wires.empty()) {
-      Require(a->wire_ohm == 0.0, "--wires and --wire-ohm exclude each other");
-      chip.crossbar.UseWires(circuit::WirePresetByName(a->wires), a->wire_scale);
-    } else {
-      chip.crossbar.wire_row_ohm = chip.crossbar.wire_col_ohm = a->wire_ohm;
-    }
-    chip.drift_compensation = experiment::ParseDriftCompensation(a->drift_compensation);
-    const experiment::ChipSpec spec = experiment::ChipSpec::Devices(card, chip);
+    Require(a->chip.uses_devices(), "--card must name a device card (energy is the devices')");
+    const experiment::ChipSpec spec = experiment::ChipSpec::FromConfig(a->chip);
     spec.Validate();
+    const std::shared_ptr<const device::DeviceCard>& card = spec.card;
     nn::Model model = nn::LoadModel(a->model);
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
     const nn::Dataset test = nn::LoadData(model.info.training.dataset, dir).test;
@@ -165,7 +141,7 @@ void RegisterEnergy(CLI::App& app) {
     row("DACs", e.dac_j, "[1]");
     row("sense amplifiers", e.sense_j, "[2]");
     row("ADCs", e.adc_j, fmt::format("[3] {} FoM, {} bits", a->energy.adc.FomName(),
-                                     chip.adc_bits > 0 ? chip.adc_bits : a->energy.adc.bits));
+                                     spec.options.adc_bits > 0 ? spec.options.adc_bits : a->energy.adc.bits));
     row("partial-sum accumulation", e.accumulate_j, "[4]");
     row("digital (BN, quant., pool)", e.digital_j,
         fmt::format("[4] {} x {:g}", a->energy.digital.node, a->energy.digital.node_scale));
@@ -195,6 +171,7 @@ void RegisterEnergy(CLI::App& app) {
     if (!a->json.empty()) {
       nlohmann::json options = {{"model", a->model.string()},
                                 {"chip", spec.ToJson()},
+                                {"chip_config", a->chip.ToJson()},
                                 {"energy", a->energy.ToJson()},
                                 {"seed", a->seed}};
       WriteManifest(a->json, cost.ToJson());

@@ -8,17 +8,23 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "aimc/circuit/wires.h"
 #include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/device/card.h"
 #include "aimc/experiment/chip.h"
+#include "aimc/experiment/chip_config.h"
+#include "aimc/experiment/chip_run.h"
+#include "aimc/experiment/ir_aware.h"
 #include "aimc/mapping/ternary.h"
 #include "aimc/nn/data.h"
+#include "aimc/nn/evaluate.h"
+#include "aimc/nn/model_io.h"
+#include "aimc/nn/runtime.h"
 #include "aimc/nn/torchscript.h"
 #include "aimc/nn/train.h"
 #include "commands.h"
+#include "field_flags.h"
 
 namespace aimc::cli {
 namespace fs = std::filesystem;
@@ -74,11 +80,7 @@ void RegisterTrain(CLI::App& app) {
     fs::path torchscript;
     nn::ImportOptions import;
     fs::path out = "model.pt";
-    std::string ir_card;
-    double ir_r_on = 0.0;
-    double ir_wire_ohm = 0.0;
-    std::string ir_wires;
-    std::int64_t ir_tile_rows = experiment::ChipOptions{}.tile_rows;
+    experiment::ChipConfig ir;
     int ir_every = experiment::IrAwareOptions{}.rebuild_every_steps;
     bool ir_redraw = false;
   };
@@ -137,14 +139,14 @@ void RegisterTrain(CLI::App& app) {
                   "multi-level devices (docs/train.md)")
       ->capture_default_str();
   cmd->add_option("--out", a->out, "Model file (checkpoint)")->capture_default_str();
-  cmd->add_option("--ir-aware-card", a->ir_card,
-                  "IR-drop-aware training: every training forward pass runs through the "
-                  "effective weights of a chip of this card (file or preset), IR drop included "
-                  "(docs/train.md)");
-  cmd->add_option("--ir-aware-r-on", a->ir_r_on, "Its nominal R_ON (ohm; default: the card's)");
-  cmd->add_option("--ir-aware-wire-ohm", a->ir_wire_ohm, "Its wire resistance per segment (ohm)");
-  cmd->add_option("--ir-aware-wires", a->ir_wires, "Its wires from a preset (layout22nm)");
-  cmd->add_option("--ir-aware-tile-rows", a->ir_tile_rows, "Its rows per tile")->capture_default_str();
+  // IR-drop-aware training: every training forward pass runs through the effective weights of
+  // a chip of this configuration, IR drop included (docs/train.md).
+  AddFieldFlags(cmd, experiment::ChipConfigFields(), a->ir,
+                {.prefix = "ir-aware-",
+                 .help_prefix = "IR-drop-aware training (docs/train.md), its chip: ",
+                 .only = {},
+                 .exclude = {"sigma_w_test", "calibration_images", "adc_bits",
+                             "adc_full_scale_fraction"}});
   cmd->add_option("--ir-aware-every", a->ir_every, "Steps between rebuilds of the chip")
       ->capture_default_str();
   cmd->add_flag("--ir-aware-variation", a->ir_redraw,
@@ -160,27 +162,19 @@ void RegisterTrain(CLI::App& app) {
   };
   const auto network_flag = [cmd](const char* name) { return cmd->get_option(name); };
   cmd->callback([a, network_given, network_flag] {
-    if (!a->ir_card.empty()) {
+    if (a->ir.uses_devices()) {
+      a->ir.Validate();
       experiment::IrAwareOptions ir;
-      std::shared_ptr<const device::DeviceCard> card = device::LoadCardOrPreset(a->ir_card);
-      if (a->ir_r_on > 0) card = card->WithRon(a->ir_r_on);
-      ir.card = card;
-      if (!a->ir_wires.empty()) {
-        Require(a->ir_wire_ohm == 0.0, "--ir-aware-wires and --ir-aware-wire-ohm exclude each other");
-        ir.chip.crossbar.UseWires(circuit::WirePresetByName(a->ir_wires));
-      } else {
-        ir.chip.crossbar.wire_row_ohm = ir.chip.crossbar.wire_col_ohm = a->ir_wire_ohm;
-      }
-      ir.chip.tile_rows = a->ir_tile_rows;
+      ir.card = a->ir.LoadCard();
+      ir.chip = a->ir.Options();
       ir.rebuild_every_steps = a->ir_every;
       ir.device_variation = a->ir_redraw;
       ir.seed = a->train.seed;
       a->train.hardware = ir.ToJson();
       a->train.before_step = experiment::IrAwareHook(ir);
     } else {
-      Require(a->ir_r_on == 0.0 && a->ir_wire_ohm == 0.0 && a->ir_wires.empty() && !a->ir_redraw,
-              "--ir-aware-r-on, --ir-aware-wire-ohm, --ir-aware-wires and --ir-aware-variation "
-              "need --ir-aware-card");
+      Require(a->ir.ToJson() == experiment::ChipConfig{}.ToJson() && !a->ir_redraw,
+              "the --ir-aware-* options need --ir-aware-card (the devices of the chip)");
     }
     // Under mpirun every rank of the job trains the one network (data-parallel).
     a->train.ranks = cluster::Size();
@@ -257,20 +251,9 @@ void RegisterTest(CLI::App& app) {
     fs::path torchscript;
     std::string dataset;
     nn::ImportOptions import;
-    double sigma_test = 0.0;
-    int chips = 10;
-    int chips_per_pass = 0;
-    std::string card;
-    double wire_ohm = 0.0;
-    double r_on_ohm = 0.0;
-    std::int64_t tile_rows = experiment::ChipOptions{}.tile_rows;
-    double time_s = experiment::ChipOptions{}.time_s;
-    double temperature_k = experiment::ChipOptions{}.temperature_k;
-    std::string drift_compensation = ToString(experiment::ChipOptions{}.drift_compensation);
-    std::int64_t calibration_images = 0;
+    experiment::ChipConfig chip;
+    experiment::ChipRunOptions run;
     fs::path data_dir;
-    std::uint64_t seed = 1;
-    std::int64_t test_subset = 0;
     int threads = 1;
     fs::path csv;
   };
@@ -278,55 +261,37 @@ void RegisterTest(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "test",
       "Test a trained model on N Monte-Carlo chips (one chip = one draw, fixed over the test "
-      "set): weight noise on the ternary levels (--sigma-test), or devices drawn from a card with "
-      "the exact circuit of every tile (--card). Prints mean, std, min, max accuracy.");
+      "set): weight noise on the ternary levels (--sigma-w-test), or devices drawn from a card "
+      "with the exact circuit of every tile (--card). Prints mean, std, min, max accuracy.");
   CLI::Option* model = cmd->add_option("--model", a->model, "Model file from aimc train");
   CLI::Option* ts = cmd->add_option(
       "--torchscript", a->torchscript,
       "Instead of --model: a float PyTorch network saved with torch.jit.save(torch.jit.script("
-      "model)), an nn.Sequential; its Conv2d/Linear layers become ternary analog layers by "
-      "post-training quantization on training images, the rest stays digital (docs/byo.md)");
+      "model)) (an nn.Sequential or a module with its own forward); its Conv2d/Linear layers "
+      "become ternary analog layers by post-training quantization on training images, the rest "
+      "stays digital (docs/byo.md)");
   model->excludes(ts);
   cmd->add_option("--data", a->dataset, "With --torchscript: the data set (as for aimc train)");
   AddImportOptions(cmd, a->import, "With --torchscript: ");
-  cmd->add_option("--sigma-test", a->sigma_test, "sigma_w,test, same for every level")->capture_default_str();
-  cmd->add_option("--card", a->card,
-                  "Device card (file or preset name): every weight a pair of devices drawn from "
-                  "it, every tile solved as its DC circuit (replaces --sigma-test)");
-  cmd->add_option("--r-on", a->r_on_ohm, "With --card: nominal R_ON in ohm (default: the card's)");
-  cmd->add_option("--wire-ohm", a->wire_ohm, "With --card: wire resistance per segment, rows and "
-                                             "columns (ohm)")->capture_default_str();
-  cmd->add_option("--tile-rows", a->tile_rows, "With --card: rows per tile")->capture_default_str();
-  cmd->add_option("--time-s", a->time_s,
-                  "With --card: read this long after programming (s): the card's retention, "
-                  "drift and read noise at that time")
-      ->capture_default_str();
-  cmd->add_option("--temperature-k", a->temperature_k, "With --card: temperature of the read (K)")
-      ->capture_default_str();
-  cmd->add_option("--drift-compensation", a->drift_compensation,
-                  "With --card: none, array or column (a reference read at time 0 and at read "
-                  "time rescales each array or column)")
-      ->capture_default_str();
-  cmd->add_option("--calibration-images", a->calibration_images,
-                  "With --card: calibrate every chip after programming, a digital gain and "
-                  "offset per output column fitted on the first N training images (never test "
-                  "images), then frozen (0: none)")
-      ->capture_default_str();
-  cmd->add_option("--chips", a->chips, "Monte-Carlo chips")->capture_default_str();
-  cmd->add_option("--chips-per-pass", a->chips_per_pass,
+  // The chip: one flag per field of experiment::ChipConfig (docs/sweep.md, "Chip options").
+  AddFieldFlags(cmd, experiment::ChipConfigFields(), a->chip);
+  cmd->add_option("--chips", a->run.chips, "Monte-Carlo chips")->capture_default_str();
+  cmd->add_option("--chips-per-pass", a->run.chips_per_pass,
                   "Chips evaluated side by side in one pass over the images (0: automatic); "
                   "the results do not depend on it")
       ->capture_default_str();
   cmd->add_option("--data-dir", a->data_dir, "Data folder (default: the one the model was trained on)");
-  cmd->add_option("--seed", a->seed, "Seed of the chips")->capture_default_str();
-  cmd->add_option("--test-subset", a->test_subset, "First N test images only (0: all)");
+  cmd->add_option("--seed", a->run.seed, "Seed of the chips")->capture_default_str();
+  cmd->add_option("--test-subset", a->run.test_images, "First N test images only (0: all)");
   cmd->add_option("--threads", a->threads, "LibTorch/OpenBLAS threads")->capture_default_str();
   cmd->add_option("--csv", a->csv, "Write per-chip accuracies here");
   cmd->callback([a] {
-    Require(a->chips >= 1, "--chips must be >= 1, got {}", a->chips);
-    Require(a->chips_per_pass >= 0, "--chips-per-pass must be >= 0 (0: automatic), got {}",
-            a->chips_per_pass);
-    Require(a->test_subset >= 0, "--test-subset must be >= 0 (0: all), got {}", a->test_subset);
+    Require(a->run.chips >= 1, "--chips must be >= 1, got {}", a->run.chips);
+    Require(a->run.chips_per_pass >= 0, "--chips-per-pass must be >= 0 (0: automatic), got {}",
+            a->run.chips_per_pass);
+    Require(a->run.test_images >= 0, "--test-subset must be >= 0 (0: all), got {}",
+            a->run.test_images);
+    a->chip.Validate();
     if (!a->csv.empty()) RequireOutputFile(a->csv);
     nn::SetThreads(a->threads);
     Require(!a->model.empty() || !a->torchscript.empty(), "give --model or --torchscript");
@@ -340,35 +305,11 @@ void RegisterTest(CLI::App& app) {
       model.info.training.dataset = a->dataset;
       model.info.training.data_dir = a->data_dir;
     }
-    experiment::ChipSpec spec =
-        experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(a->sigma_test));
-    if (!a->card.empty()) {
-      Require(a->sigma_test == 0.0, "--sigma-test and --card exclude each other: with a card the "
-                                    "weight spread comes from the devices");
-      std::shared_ptr<const device::DeviceCard> card = device::LoadCardOrPreset(a->card);
-      if (a->r_on_ohm > 0) card = card->WithRon(a->r_on_ohm);
-      experiment::ChipOptions chip;
-      chip.crossbar.wire_row_ohm = chip.crossbar.wire_col_ohm = a->wire_ohm;
-      chip.tile_rows = a->tile_rows;
-      chip.time_s = a->time_s;
-      chip.temperature_k = a->temperature_k;
-      chip.drift_compensation = experiment::ParseDriftCompensation(a->drift_compensation);
-      chip.calibration_images = a->calibration_images;
-      spec = experiment::ChipSpec::Devices(card, chip);
-      const mapping::WeightSpread spread = mapping::AnalyticSpread(card->Stats());
-      spdlog::info("{}: sigma_-1 {:.4f}, sigma_0 {:.4f}, sigma_+1 {:.4f}", a->card,
+    if (a->chip.uses_devices()) {
+      const mapping::WeightSpread spread = mapping::AnalyticSpread(a->chip.LoadCard()->Stats());
+      spdlog::info("{}: sigma_-1 {:.4f}, sigma_0 {:.4f}, sigma_+1 {:.4f}", a->chip.card,
                    spread.sigma[0], spread.sigma[1], spread.sigma[2]);
-    } else {
-      const experiment::ChipOptions defaults;
-      Require(a->wire_ohm == 0.0 && a->r_on_ohm == 0.0 && a->time_s == defaults.time_s &&
-                  a->temperature_k == defaults.temperature_k &&
-                  a->drift_compensation == ToString(defaults.drift_compensation) &&
-                  a->calibration_images == 0,
-              "--wire-ohm, --r-on, --time-s, --temperature-k, --drift-compensation and "
-              "--calibration-images need --card: they act on devices, not on weight noise");
     }
-    Require(a->calibration_images >= 0, "--calibration-images must be >= 0 (0: none), got {}",
-            a->calibration_images);
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
     const nn::DataSplit split = nn::LoadData(model.info.training.dataset, dir);
     if (!a->torchscript.empty()) {
@@ -378,30 +319,21 @@ void RegisterTest(CLI::App& app) {
       model.network = imported.network;
       model.info.network = imported.network->options();
       a->model = a->torchscript;
-      const nn::Dataset test = split.test.Head(a->test_subset);
+      const nn::Dataset test = split.test.Head(a->run.test_images);
       fmt::print("{} imported: digital accuracy {:.2f} % on {} test images\n",
                  a->torchscript.string(), 100 * nn::Evaluate(*model.network, test), test.size());
     }
-    // Calibration images come from the training set: the test images stay unseen.
-    if (a->calibration_images > 0) {
-      spec.calibration =
-          experiment::CaptureCalibration(*model.network, split.train.Head(a->calibration_images));
-      const auto analog = model.network->AnalogLayers();
-      if (std::any_of(analog.begin(), analog.end(),
-                      [](const auto& l) { return l->chip_deviation().defined(); }))
-        fmt::print("{} was trained IR-drop-aware: calibration aims at the product it was trained "
-                   "with (levels + its chip deviation)\n",
-                   a->model.string());
-    }
-    spec.Validate();
-    const nn::Dataset test = split.test.Head(a->test_subset);
-    const experiment::ChipStats s =
-        experiment::TestChips(*model.network, test, spec, a->chips, a->seed, /*progress=*/true,
-                              a->chips_per_pass);
+    a->run.progress = true;
+    const experiment::ChipRun run = experiment::RunChips(*model.network, split, a->chip, a->run);
+    if (run.calibrates_ir_aware_network)
+      fmt::print("{} was trained IR-drop-aware: calibration aims at the product it was trained "
+                 "with (levels + its chip deviation)\n",
+                 a->model.string());
+    const experiment::ChipStats& s = run.stats;
     fmt::print("{} on {} ({} images), {}, {} chips: accuracy mean {:.2f} %, std {:.2f} %, min "
                "{:.2f} %, max {:.2f} %\n",
-               a->model.string(), model.info.training.dataset, test.size(), spec.Describe(),
-               a->chips, 100 * s.mean, 100 * s.stddev, 100 * s.min, 100 * s.max);
+               a->model.string(), model.info.training.dataset, run.test_images, run.chip,
+               a->run.chips, 100 * s.mean, 100 * s.stddev, 100 * s.min, 100 * s.max);
     if (!a->csv.empty()) {
       Table table;
       table.columns = {"chip", "accuracy"};
@@ -446,8 +378,8 @@ void RegisterImport(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "import",
-      "Import a float PyTorch network (torch.jit.save(torch.jit.script(model)) of an "
-      "nn.Sequential) as an aimc model file: its Conv2d/Linear layers become ternary analog "
+      "Import a float PyTorch network (torch.jit.save of torch.jit.script or torch.jit.trace "
+      "of an nn.Sequential or of a module with its own forward) as an aimc model file: its Conv2d/Linear layers become ternary analog "
       "layers by post-training quantization on training images, the rest stays digital "
       "(docs/byo.md). The model file then works like a trained one: aimc test, sweep, energy, "
       "and aimc train --init-from (hardware-aware fine-tuning).");

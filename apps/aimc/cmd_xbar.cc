@@ -24,6 +24,7 @@
 #include "aimc/device/card.h"
 #include "aimc/report/figure.h"
 #include "commands.h"
+#include "field_flags.h"
 
 namespace aimc::cli {
 
@@ -85,7 +86,16 @@ void AddArrayOptions(CLI::App* cmd, XbarArgs& a) {
                   "vectors (volts, one a line)")
       ->capture_default_str();
   cmd->add_option("--count", a.count, "Number of random input vectors")->capture_default_str();
-  cmd->add_option("--v-read", a.v_read, "Read voltage (V)")->capture_default_str();
+  cmd->add_option("--read-voltage-v", a.v_read, "Read voltage (V)")->capture_default_str();
+  AddRenamedFlag(cmd, "--v-read", "--read-voltage-v", [&a](const std::string& t) {
+    try {
+      std::size_t end = 0;
+      a.v_read = std::stod(t, &end);
+      if (end == t.size()) return;
+    } catch (const std::exception&) {
+    }
+    throw Error("--v-read must be a number, got '" + t + "'");
+  });
   cmd->add_option("--seed", a.seed, "Seed of the array and input draws")->capture_default_str();
   auto* v_half = cmd->add_option(
       "--v-half", a.v_half_v,
@@ -129,7 +139,7 @@ circuit::Crossbar MakeArray(XbarArgs& a, Rng& rng) {
 }
 
 Eigen::MatrixXd MakeInputs(const XbarArgs& a, Rng& rng) {
-  Require(std::isfinite(a.v_read), "--v-read must be a finite voltage, got {}", a.v_read);
+  Require(std::isfinite(a.v_read), "--read-voltage-v must be a finite voltage, got {}", a.v_read);
   if (a.inputs == "ones") return Eigen::MatrixXd::Constant(a.rows, 1, a.v_read);
   if (a.inputs == "random") {
     Require(a.count >= 1, "--count must be >= 1, got {}", a.count);

@@ -2,7 +2,7 @@
 simulated chips.
 
 The compiled part, aimc._aimc, binds aimc::core (no LibTorch); aimc._aimc_nn, where aimc was
-built with LibTorch, runs networks (aimc model files, TorchScript files) on chips: test_chips,
+built with LibTorch, runs networks (aimc model files, TorchScript files) on chips: ChipConfig, test_chips,
 import_torchscript. Arrays go in and come out as
 NumPy float64 arrays; conductances are in siemens, resistances in ohm, voltages in volts. A user
 error of aimc (a bad option, an unknown card, a matrix of the wrong size) raises aimc.Error, a
@@ -24,7 +24,7 @@ from . import _aimc
 import importlib.util as _util
 
 if _util.find_spec(__name__ + "._aimc_nn") is not None:
-    from ._aimc_nn import import_torchscript, test_chips  # noqa: F401
+    from ._aimc_nn import ChipConfig, import_torchscript, test_chips  # noqa: F401
 
 
 def card_params(card):

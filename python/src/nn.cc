@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <c10/util/Exception.h>
+#include <nlohmann/json.hpp>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -18,10 +19,15 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/device/card.h"
+#include "aimc/common/fields.h"
 #include "aimc/experiment/chip.h"
+#include "aimc/experiment/chip_config.h"
+#include "aimc/experiment/chip_run.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/torchscript.h"
-#include "aimc/nn/train.h"
+#include "aimc/nn/evaluate.h"
+#include "aimc/nn/model_io.h"
+#include "aimc/nn/runtime.h"
 
 namespace py = pybind11;
 namespace fs = std::filesystem;
@@ -31,12 +37,17 @@ namespace {
 
 // Runs `f` without the GIL; an aimc or LibTorch error is raised as aimc.Error (the first line of
 // LibTorch's message: the rest is a C++ backtrace).
-template <typename F>
+// kReleaseGil false: for `f` that uses Python objects.
+template <bool kReleaseGil = true, typename F>
 auto Run(F&& f) {
   std::string message;
   try {
-    py::gil_scoped_release release;
-    return f();
+    if constexpr (kReleaseGil) {
+      py::gil_scoped_release release;
+      return f();
+    } else {
+      return f();
+    }
   } catch (const Error& e) {
     message = e.what();
   } catch (const c10::Error& e) {
@@ -81,16 +92,147 @@ py::list LayersOf(const nn::ImportResult& r) {
 
 // What test_chips does without the GIL.
 struct ChipRun {
-  experiment::ChipStats stats;
+  experiment::ChipRun run;
   double digital_accuracy = 0.0;
-  std::int64_t test_images = 0;
-  std::string spec;
   std::optional<nn::ImportResult> imported;
 };
+
+using Fields = FieldTable<experiment::ChipConfig>;
+
+// A Python value as the field's JSON value; bools are not numbers here (True is no R_ON).
+nlohmann::json ToFieldValue(const Field<experiment::ChipConfig>& f, const py::handle& value) {
+  const bool is_bool = py::isinstance<py::bool_>(value);
+  switch (f.kind) {
+    case FieldKind::kDouble:
+      if (!is_bool && (py::isinstance<py::float_>(value) || py::isinstance<py::int_>(value)))
+        return value.cast<double>();
+      break;
+    case FieldKind::kInt:
+      if (!is_bool && py::isinstance<py::int_>(value)) {
+        // Beyond 64 bits Python's int does not convert: say so, naming the field.
+        try {
+          if (value.cast<py::int_>() < py::int_(0)) return value.cast<std::int64_t>();
+          return value.cast<std::uint64_t>();
+        } catch (const py::cast_error&) {
+          Fail("{} = {} does not fit a 64-bit integer", f.name, py::str(value).cast<std::string>());
+        }
+      }
+      break;
+    case FieldKind::kBool:
+      if (is_bool) return value.cast<bool>();
+      break;
+    case FieldKind::kString:
+    case FieldKind::kEnum:
+      if (py::isinstance<py::str>(value)) return value.cast<std::string>();
+      // A card given as a path.
+      if (f.name == "card" && py::isinstance(value, py::module_::import("os").attr("PathLike")))
+        return py::str(value).cast<std::string>();
+      break;
+  }
+  Fail("{} must be {}, got {}", f.name,
+       f.kind == FieldKind::kDouble  ? "a number"
+       : f.kind == FieldKind::kInt   ? "an integer"
+       : f.kind == FieldKind::kBool  ? "True or False"
+                                     : "a string",
+       py::repr(value).cast<std::string>());
+}
+
+py::object FromFieldValue(const nlohmann::json& v) {
+  if (v.is_string()) return py::str(v.get<std::string>());
+  if (v.is_boolean()) return py::bool_(v.get<bool>());
+  if (v.is_number_float()) return py::float_(v.get<double>());
+  if (v.is_number_unsigned()) return py::int_(v.get<std::uint64_t>());
+  return py::int_(v.get<std::int64_t>());
+}
+
+void SetField(experiment::ChipConfig& c, const std::string& name, const py::handle& value) {
+  Run<false>([&] {
+    const Fields& fields = experiment::ChipConfigFields();
+    const auto& f = fields.at(name);
+    fields.SetValue(c, f, ToFieldValue(f, value));
+    return 0;
+  });
+}
 
 }  // namespace
 
 void BindNn(py::module_& m) {
+  py::class_<experiment::ChipConfig> config(m, "ChipConfig", R"(A chip as `aimc test` takes it: the
+same fields, names, units and checks as its flags and a sweep's [chip] table (card, r_on_ohm,
+sigma_w_test, wire_ohm, wires, wire_scale, tile_rows, tile_cols, read_voltage_v, ..., time_s,
+temperature_k, drift_compensation, calibration_images; see fields()). Keyword arguments set
+fields: aimc.ChipConfig(card="sot_mram", wires="layout22nm", time_s=3600).)");
+  config.def(py::init([](const py::kwargs& kwargs) {
+    experiment::ChipConfig c;
+    for (const auto& [key, value] : kwargs) SetField(c, key.cast<std::string>(), value);
+    return c;
+  }));
+  for (const Field<experiment::ChipConfig>& f : experiment::ChipConfigFields().fields()) {
+    const std::string name = f.name;
+    std::string doc = f.help;
+    if (!f.unit.empty()) doc += " (" + f.unit + ")";
+    config.def_property(
+        name.c_str(),
+        [name](const experiment::ChipConfig& c) {
+          return FromFieldValue(experiment::ChipConfigFields().at(name).get(c));
+        },
+        [name](experiment::ChipConfig& c, const py::object& value) { SetField(c, name, value); },
+        doc.c_str());
+  }
+  config
+      .def("validate", [](const experiment::ChipConfig& c) { Run([&] { c.Validate(); return 0; }); },
+           "Raises aimc.Error naming the first field out of range or out of place (an array "
+           "option without a card, a card with sigma_w_test).")
+      .def("to_json", [](const experiment::ChipConfig& c) { return c.ToJson().dump(); },
+           "Every field as JSON.")
+      .def_static(
+          "from_json",
+          [](const std::string& text) {
+            return Run([&] {
+              nlohmann::json j;
+              try {
+                j = nlohmann::json::parse(text);
+              } catch (const nlohmann::json::exception& e) {
+                Fail("ChipConfig.from_json: not JSON ({})", e.what());
+              }
+              return experiment::ChipConfig::FromJson(j);
+            });
+          },
+          "A configuration from to_json's text (the fields it states, on top of the defaults).")
+      .def_static(
+          "fields",
+          [] {
+            py::list out;
+            const experiment::ChipConfig defaults;
+            for (const auto& f : experiment::ChipConfigFields().fields()) {
+              py::dict d;
+              d["name"] = f.name;
+              d["unit"] = f.unit;
+              d["help"] = f.help;
+              d["default"] = FromFieldValue(f.get(defaults));
+              d["flag"] = f.flag();
+              if (!f.choices.empty()) d["choices"] = f.choices;
+              out.append(d);
+            }
+            return out;
+          },
+          "The fields: name, unit, help, default, the flag of aimc test, choices.")
+      .def("__eq__", [](const experiment::ChipConfig& a, const experiment::ChipConfig& b) {
+        return a.ToJson() == b.ToJson();
+      })
+      .def("__repr__", [](const experiment::ChipConfig& c) {
+        // Only what differs from the defaults, as the keywords that make it.
+        const experiment::ChipConfig defaults;
+        std::string args;
+        for (const auto& f : experiment::ChipConfigFields().fields()) {
+          const nlohmann::json v = f.get(c);
+          if (v == f.get(defaults)) continue;
+          if (!args.empty()) args += ", ";
+          args += f.name + "=" + py::repr(FromFieldValue(v)).cast<std::string>();
+        }
+        return "aimc.ChipConfig(" + args + ")";
+      });
+
   m.def(
       "import_torchscript",
       [](const fs::path& torchscript, const std::string& data, const fs::path& out,
@@ -117,7 +259,8 @@ void BindNn(py::module_& m) {
       py::arg("import_images") = nn::ImportOptions{}.calibration_images,
       py::arg("act_bits") = nn::ImportOptions{}.act_bits, py::arg("threshold_ratio") = py::none(),
       py::arg("float_first_last") = false, py::arg("refit") = true, py::arg("weight_levels") = 3,
-      R"(Imports a float PyTorch network (torch.jit.save of torch.jit.script of an nn.Sequential)
+      R"(Imports a float PyTorch network (torch.jit.save of torch.jit.script or torch.jit.trace of an
+nn.Sequential or of a module with its own forward)
 as an aimc model file at `out`, as `aimc import` does: ternary (weight_levels 3) or K-level
 post-training quantization of its Conv2d/Linear layers on the first `import_images` training
 images of `data`. Returns a dict:
@@ -131,7 +274,7 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
          std::int64_t tile_rows, double sigma_w_test, std::int64_t calibration_images, int chips,
          std::uint64_t seed, std::int64_t test_images, std::int64_t import_images, int act_bits,
          std::optional<double> threshold_ratio, bool float_first_last, bool refit,
-         int weight_levels, int threads) {
+         int weight_levels, int threads, const std::optional<experiment::ChipConfig>& chip) {
         // None (not an empty path: pybind11 gives fs::path() back as '.') for what is not given.
         const fs::path model = model_arg.value_or(fs::path());
         const fs::path torchscript = torchscript_arg.value_or(fs::path());
@@ -141,8 +284,17 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
           Require(torchscript.empty() || !data.empty(), "a torchscript model needs data");
           Require(chips >= 1, "chips must be >= 1, got {}", chips);
           Require(test_images >= 0, "test_images must be >= 0 (0: all), got {}", test_images);
-          Require(calibration_images >= 0, "calibration_images must be >= 0, got {}",
-                  calibration_images);
+          experiment::ChipConfig config = chip.value_or(experiment::ChipConfig{});
+          // The keywords of earlier versions, where given, on top of `chip`.
+          const experiment::ChipConfig defaults;
+          if (!card.empty()) config.card = card;
+          if (r_on_ohm != defaults.r_on_ohm) config.r_on_ohm = r_on_ohm;
+          if (wire_ohm != defaults.wire_ohm) config.wire_ohm = wire_ohm;
+          if (tile_rows != defaults.chip.tile_rows) config.chip.tile_rows = tile_rows;
+          if (sigma_w_test != defaults.sigma_w_test) config.sigma_w_test = sigma_w_test;
+          if (calibration_images != defaults.chip.calibration_images)
+            config.chip.calibration_images = calibration_images;
+          config.Validate();
           nn::SetThreads(threads);
           ChipRun r;
           nn::Model loaded;
@@ -163,42 +315,25 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
             loaded.network = r.imported->network;
           }
           nn::RequireFits(loaded.network->options(), split.test);
-          experiment::ChipSpec spec =
-              experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(sigma_w_test));
-          if (!card.empty()) {
-            Require(sigma_w_test == 0.0, "sigma_w_test and card exclude each other");
-            std::shared_ptr<const device::DeviceCard> c = device::LoadCardOrPreset(card);
-            if (r_on_ohm > 0) c = c->WithRon(r_on_ohm);
-            experiment::ChipOptions o;
-            o.crossbar.wire_row_ohm = o.crossbar.wire_col_ohm = wire_ohm;
-            o.tile_rows = tile_rows;
-            o.calibration_images = calibration_images;
-            spec = experiment::ChipSpec::Devices(c, o);
-          } else {
-            Require(r_on_ohm == 0.0 && wire_ohm == 0.0 && calibration_images == 0,
-                    "r_on_ohm, wire_ohm and calibration_images need a card");
-          }
-          if (calibration_images > 0)
-            spec.calibration = experiment::CaptureCalibration(
-                *loaded.network, split.train.Head(calibration_images));
-          spec.Validate();
-          const nn::Dataset test = split.test.Head(test_images);
-          r.test_images = test.size();
-          r.digital_accuracy = nn::Evaluate(*loaded.network, test);
-          r.stats = experiment::TestChips(*loaded.network, test, spec, chips, seed);
-          r.spec = spec.Describe();
+          r.digital_accuracy = nn::Evaluate(*loaded.network, split.test.Head(test_images));
+          experiment::ChipRunOptions run;
+          run.chips = chips;
+          run.seed = seed;
+          run.test_images = test_images;
+          r.run = experiment::RunChips(*loaded.network, split, config, run);
           return r;
         });
         py::dict d;
-        d["accuracies"] = py::array_t<double>(static_cast<py::ssize_t>(run.stats.accuracies.size()),
-                                              run.stats.accuracies.data());
-        d["mean"] = run.stats.mean;
-        d["std"] = run.stats.stddev;
-        d["min"] = run.stats.min;
-        d["max"] = run.stats.max;
+        const experiment::ChipStats& stats = run.run.stats;
+        d["accuracies"] = py::array_t<double>(static_cast<py::ssize_t>(stats.accuracies.size()),
+                                              stats.accuracies.data());
+        d["mean"] = stats.mean;
+        d["std"] = stats.stddev;
+        d["min"] = stats.min;
+        d["max"] = stats.max;
         d["digital_accuracy"] = run.digital_accuracy;
-        d["test_images"] = run.test_images;
-        d["chip"] = run.spec;
+        d["test_images"] = run.run.test_images;
+        d["chip"] = run.run.chip;
         if (run.imported) d["layers"] = LayersOf(*run.imported);
         return d;
       },
@@ -211,11 +346,15 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
       py::arg("import_images") = nn::ImportOptions{}.calibration_images,
       py::arg("act_bits") = nn::ImportOptions{}.act_bits, py::arg("threshold_ratio") = py::none(),
       py::arg("float_first_last") = false, py::arg("refit") = true,
-      py::arg("weight_levels") = 3, py::arg("threads") = 1,
-      R"(A network on `chips` Monte-Carlo chips, as `aimc test` runs it. The network is an aimc
+      py::arg("weight_levels") = 3, py::arg("threads") = 1, py::arg("chip") = py::none(),
+      R"(A network on `chips` Monte-Carlo chips, as `aimc test` runs it (the same library call,
+experiment::RunChips: the same seed gives the same chips, bit for bit). The network is an aimc
 model file (`model`: aimc train or aimc import) or a TorchScript file imported now
 (`torchscript`, with `data`; import_images, act_bits, threshold_ratio, float_first_last, refit,
-weight_levels as for aimc import). The chip: devices drawn from `card` (a preset name or a file; r_on_ohm 0 keeps the
+weight_levels as for aimc import). The chip: `chip`, an aimc.ChipConfig (every option of
+`aimc test`'s chip, by the same names); or, as before, the keywords card, r_on_ohm, wire_ohm,
+tile_rows, sigma_w_test and calibration_images, which also override `chip`'s fields where given.
+With those keywords: devices drawn from `card` (a preset name or a file; r_on_ohm 0 keeps the
 card's) with every tile's exact DC circuit (wire_ohm per segment, tile_rows), optionally
 calibrated on the first `calibration_images` training images; or, without a card, weight noise
 sigma_w_test. Returns a dict: accuracies (NumPy, one per chip, on the first `test_images` test

@@ -51,6 +51,10 @@ def test_an_imported_model_file_gives_what_the_cli_gives(lenet, tmp_path):
     on_the_fly = aimc.test_chips(torchscript=lenet, data="fashion-mnist", import_images=32,
                                  **options)
     np.testing.assert_array_equal(r["accuracies"], on_the_fly["accuracies"])
+    # The chip as one object is the same chip as the keywords.
+    chip = aimc.ChipConfig(card="sot_mram", wire_ohm=20.0, tile_rows=128)
+    as_object = aimc.test_chips(model=model, chip=chip, chips=2, seed=3, test_images=300)
+    np.testing.assert_array_equal(r["accuracies"], as_object["accuracies"])
     # aimc test on the model file: the same per-chip accuracies.
     cli = os.environ.get("AIMC_CLI")
     if not cli:
@@ -73,3 +77,36 @@ def test_errors_name_the_file_and_the_option(tmp_path):
         aimc.test_chips()
     with pytest.raises(aimc.Error, match="chips must be >= 1"):
         aimc.test_chips(model=missing, chips=0)
+
+
+def test_chip_config_has_the_fields_names_and_checks_of_the_cli():
+    c = aimc.ChipConfig(card="sot_mram", wire_ohm=20.0, tile_rows=128)
+    assert (c.card, c.wire_ohm, c.tile_rows) == ("sot_mram", 20.0, 128)
+    assert (c.read_voltage_v, c.temperature_k, c.drift_compensation) == (0.2, 298.15, "none")
+    fields = aimc.ChipConfig.fields()
+    names = [f["name"] for f in fields]
+    for name in ("card", "r_on_ohm", "wires", "adc_bits", "time_s", "calibration_images"):
+        assert name in names
+    assert all(f["flag"] == "--" + f["name"].replace("_", "-") for f in fields)
+    # JSON round trip; repr shows what differs from the defaults.
+    assert aimc.ChipConfig.from_json(c.to_json()) == c
+    assert repr(c) == "aimc.ChipConfig(card='sot_mram', wire_ohm=20.0, tile_rows=128)"
+    c.validate()
+    # Each refusal names the field.
+    with pytest.raises(aimc.Error, match="tile_rows must be an integer"):
+        c.tile_rows = 2.5
+    with pytest.raises(aimc.Error, match="wire_ohm must be a number"):
+        c.wire_ohm = True
+    with pytest.raises(aimc.Error, match="drift_compensation must be none, array or column"):
+        c.drift_compensation = "row"
+    with pytest.raises(aimc.Error, match="does not fit a 64-bit integer"):
+        c.calibration_images = 2**70
+    with pytest.raises(aimc.Error, match="no option named 'wire_ohms'"):
+        aimc.ChipConfig(wire_ohms=3.0)
+    with pytest.raises(aimc.Error, match="wire_ohm = 20 needs a card"):
+        aimc.ChipConfig(wire_ohm=20.0).validate()
+    c.r_on_ohm = float("nan")
+    with pytest.raises(aimc.Error, match="r_on_ohm must be a finite number"):
+        c.validate()
+    with pytest.raises(aimc.Error, match="wire_ohm must be 0 .ideal. or within"):
+        aimc.test_chips(model="unused.pt", chip=aimc.ChipConfig(card="sot_mram", wire_ohm=-1.0))

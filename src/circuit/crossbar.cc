@@ -17,29 +17,28 @@ void RequireResistance(double value, const char* field) {
 
 }  // namespace
 
-std::string ToString(DriveSide side) { return side == DriveSide::kLeft ? "left" : "both"; }
-std::string ToString(SenseSide side) { return side == SenseSide::kBottom ? "bottom" : "both"; }
-std::string ToString(PairLayout layout) {
-  return layout == PairLayout::kColumns ? "columns" : "rows";
+const EnumNames<DriveSide>& DriveSideNames() {
+  static const EnumNames<DriveSide> names("drive", {{DriveSide::kLeft, "left"},
+                                                    {DriveSide::kBoth, "both"}});
+  return names;
+}
+const EnumNames<SenseSide>& SenseSideNames() {
+  static const EnumNames<SenseSide> names("sense", {{SenseSide::kBottom, "bottom"},
+                                                    {SenseSide::kBoth, "both"}});
+  return names;
+}
+const EnumNames<PairLayout>& PairLayoutNames() {
+  static const EnumNames<PairLayout> names("layout", {{PairLayout::kColumns, "columns"},
+                                                      {PairLayout::kRows, "rows"}});
+  return names;
 }
 
-DriveSide ParseDriveSide(const std::string& name) {
-  if (name == "left") return DriveSide::kLeft;
-  if (name == "both") return DriveSide::kBoth;
-  Fail("drive side must be 'left' or 'both', got '{}'", name);
-}
-
-SenseSide ParseSenseSide(const std::string& name) {
-  if (name == "bottom") return SenseSide::kBottom;
-  if (name == "both") return SenseSide::kBoth;
-  Fail("sense side must be 'bottom' or 'both', got '{}'", name);
-}
-
-PairLayout ParsePairLayout(const std::string& name) {
-  if (name == "columns") return PairLayout::kColumns;
-  if (name == "rows") return PairLayout::kRows;
-  Fail("pair layout must be 'columns' or 'rows', got '{}'", name);
-}
+std::string ToString(DriveSide side) { return DriveSideNames().Name(side); }
+std::string ToString(SenseSide side) { return SenseSideNames().Name(side); }
+std::string ToString(PairLayout layout) { return PairLayoutNames().Name(layout); }
+DriveSide ParseDriveSide(const std::string& name) { return DriveSideNames().Parse(name); }
+SenseSide ParseSenseSide(const std::string& name) { return SenseSideNames().Parse(name); }
+PairLayout ParsePairLayout(const std::string& name) { return PairLayoutNames().Parse(name); }
 
 void CrossbarOptions::Validate() const {
   RequireResistance(wire_row_ohm, "wire_row_ohm");

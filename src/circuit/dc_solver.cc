@@ -12,9 +12,13 @@
 
 namespace aimc::circuit {
 
-std::string ToString(Backend backend) {
-  return backend == Backend::kCholmod ? "cholmod" : "eigen";
+const EnumNames<Backend>& BackendNames() {
+  static const EnumNames<Backend> names("backend", {{Backend::kCholmod, "cholmod"},
+                                                    {Backend::kEigen, "eigen"}});
+  return names;
 }
+
+std::string ToString(Backend backend) { return BackendNames().Name(backend); }
 
 struct DcSolver::Impl {
   explicit Impl(const Crossbar& xbar) : sys(xbar), array(xbar.Describe()) {}

@@ -10,6 +10,7 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/rng.h"
 #include "test_arrays.h"
+#include "../common/test_dir.h"
 
 namespace aimc::circuit {
 namespace {
@@ -56,7 +57,7 @@ TEST_P(MatchesNgspice, ColumnCurrents) {
   const Crossbar xbar(RandomConductances(c.rows, c.cols, rng), o);
   const Eigen::VectorXd v = RandomInputs(c.rows, rng);
 
-  const auto dir = std::filesystem::temp_directory_path() / "aimc_ngspice_test";
+  const auto dir = UniqueTempPath("aimc_ngspice_test");
   std::filesystem::create_directories(dir);
   const auto path = dir / (CaseName({c, 0}) + ".cir");
   WriteFileAtomic(path, NgspiceNetlist(xbar, v));

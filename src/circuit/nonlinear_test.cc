@@ -13,6 +13,7 @@
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
 #include "test_arrays.h"
+#include "../common/test_dir.h"
 
 namespace aimc::circuit {
 namespace {
@@ -258,7 +259,7 @@ TEST_P(NonlinearMatchesNgspice, ColumnCurrents) {
   const NonlinearCrossbar array = MakeArray(c.rows, c.cols, c.law, c.wire_ohm, c.access_ohm, seed);
   const Eigen::VectorXd v = Inputs(c.rows, seed + 1);
 
-  const auto dir = std::filesystem::temp_directory_path() / "aimc_ngspice_test";
+  const auto dir = UniqueTempPath("aimc_ngspice_test");
   std::filesystem::create_directories(dir);
   const auto path = dir / ("nonlinear_" + CaseName({c, 0}) + ".cir");
   WriteFileAtomic(path, NgspiceNetlist(array, v));

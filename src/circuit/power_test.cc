@@ -22,6 +22,7 @@
 #include "aimc/common/rng.h"
 #include "nodal.h"
 #include "test_arrays.h"
+#include "../common/test_dir.h"
 
 namespace aimc::circuit {
 namespace {
@@ -354,7 +355,7 @@ TEST(ReadPower, ToJsonNamesEveryPart) {
 }
 
 std::filesystem::path NetlistPath(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "aimc_ngspice_test";
+  const auto dir = UniqueTempPath("aimc_ngspice_test");
   std::filesystem::create_directories(dir);
   return dir / ("power_" + name + ".cir");
 }

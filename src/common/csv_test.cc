@@ -10,14 +10,14 @@
 
 #include "aimc/common/error.h"
 #include "test_error.h"
+#include "../common/test_dir.h"
 
 namespace aimc {
 namespace {
 
 std::filesystem::path TempPath(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "aimc_csv_test";
-  std::filesystem::create_directories(dir);
-  return dir / name;
+  static const TempDir dir("aimc_csv_test");  // one per test program, removed at its exit
+  return dir.path() / name;
 }
 
 TEST(Csv, RoundTripsDoublesBitExactly) {

@@ -11,6 +11,7 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/device/card.h"
+#include "../common/test_dir.h"
 
 namespace aimc::device {
 namespace {
@@ -22,7 +23,7 @@ namespace fs = std::filesystem;
 // kills it. The seed is fixed, so a failing case reproduces.
 TEST(CardFuzz, EveryMutantLoadsOrIsRefusedWithAnAimcError) {
   const auto start = std::chrono::steady_clock::now();
-  const fs::path dir = fs::temp_directory_path() / "aimc_card_fuzz";
+  const fs::path dir = UniqueTempPath("aimc_card_fuzz");
   fs::create_directories(dir);
   testing::Mutator mutate(20240901);
   int cases = 0, loaded = 0;

@@ -11,6 +11,7 @@
 #include "aimc/common/rng.h"
 #include "aimc/device/two_state.h"
 #include "../common/test_error.h"
+#include "../common/test_dir.h"
 
 namespace aimc::device {
 namespace {
@@ -18,9 +19,8 @@ namespace {
 const char* kPresets[] = {"sot_mram", "stt_mram", "flash", "rram", "pcm"};
 
 std::filesystem::path Temp(const std::string& name, const std::string& text) {
-  const auto dir = std::filesystem::temp_directory_path() / "aimc_card_test";
-  std::filesystem::create_directories(dir);
-  const auto path = dir / name;
+  static const TempDir dir("aimc_card_test");  // one per test program, removed at its exit
+  const auto path = dir.path() / name;
   std::ofstream(path) << text;
   return path;
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "aimc/common/error.h"
+#include "../common/test_error.h"
 
 namespace aimc::device {
 namespace {
@@ -134,14 +135,7 @@ TEST(MtjCard, WithOnOffRatioSetsTheTmr) {
 }
 
 TEST(MtjOptions, ValidateNamesTheField) {
-  const auto message = [](MtjOptions o) {
-    try {
-      o.Validate();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto message = [](MtjOptions o) { return ErrorMessage([&] { o.Validate(); }); };
   MtjOptions o = SotMramPreset();
   o.electrical_cd_nm = -1;
   EXPECT_NE(message(o).find("electrical_cd_nm"), std::string::npos);

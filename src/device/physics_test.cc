@@ -12,14 +12,14 @@
 #include "aimc/device/mtj.h"
 #include "aimc/device/two_state.h"
 #include "../common/test_error.h"
+#include "../common/test_dir.h"
 
 namespace aimc::device {
 namespace {
 
 std::filesystem::path Temp(const std::string& name, const std::string& text) {
-  const auto dir = std::filesystem::temp_directory_path() / "aimc_physics_test";
-  std::filesystem::create_directories(dir);
-  const auto path = dir / name;
+  static const TempDir dir("aimc_physics_test");  // one per test program, removed at its exit
+  const auto path = dir.path() / name;
   std::ofstream(path) << text;
   return path;
 }

@@ -4,18 +4,23 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "aimc/common/json_default.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/device/mtj.h"
 
 namespace aimc::device {
 
-std::string ToString(Spread spread) { return spread == Spread::kNormal ? "normal" : "lognormal"; }
+const EnumNames<Spread>& SpreadNames() {
+  static const EnumNames<Spread> names("spread", {{Spread::kNormal, "normal"},
+                                                  {Spread::kLognormal, "lognormal"}});
+  return names;
+}
+
+std::string ToString(Spread spread) { return SpreadNames().Name(spread); }
 
 Spread ParseSpread(const std::string& name, const std::string& where) {
-  if (name == "normal") return Spread::kNormal;
-  if (name == "lognormal") return Spread::kLognormal;
-  Fail("{}: must be 'normal' or 'lognormal', got '{}'", where, name);
+  return SpreadNames().Parse(name, where);
 }
 
 namespace {
@@ -138,8 +143,8 @@ nlohmann::json TwoStateCard::ToJson() const {
           {"cv_on", o.cv_on},        {"cv_off", o.cv_off},
           {"spread", ToString(o.spread)}, {"write_voltage_v", o.write_voltage_v},
           {"r_on_min_ohm", o.r_on_min_ohm}, {"r_on_max_ohm", o.r_on_max_ohm}};
-  // Only where stated: two-state cards keep the JSON (and the result caches keyed by it).
-  if (o.levels != 2) j["levels"] = o.levels;
+  // Two levels is the default: two-state cards keep the JSON (and the result caches keyed by it).
+  SetUnlessDefault(j, "levels", o.levels, TwoStateOptions{}.levels);
   if (physics().any()) j["physics"] = physics().ToJson();
   if (cell().any()) j["cell"] = cell().ToJson();
   return j;

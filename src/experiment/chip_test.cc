@@ -12,8 +12,14 @@
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
 #include "aimc/device/two_state.h"
+#include "aimc/experiment/calibration.h"
+#include "aimc/experiment/evaluate_chips.h"
+#include "aimc/experiment/ir_aware.h"
+#include "aimc/nn/evaluate.h"
+#include "aimc/nn/runtime.h"
 #include "aimc/nn/train.h"
 #include "../common/test_error.h"
+#include "chip_tiles.h"
 
 namespace aimc::experiment {
 namespace {
@@ -441,10 +447,14 @@ TEST(ChipPhysics, AtTimeZeroAChipIsTheChipAsProgrammed) {
   drift.retention.delta = 40.0;
   ChipOptions o;
   o.tile_rows = 128;
-  const Chip plain(*net, ChipSpec::Devices(TwoStateWith({}), o), 4);
+  // One chip at a time on a network (programming is exclusive): what is compared is copied.
   std::vector<torch::Tensor> before;
-  for (const auto& p : plain.products()) before.push_back(p.parts[0].weight.clone());
-  std::vector<LayerTiles> tiles = plain.layers();
+  std::vector<LayerTiles> tiles;
+  {
+    const Chip plain(*net, ChipSpec::Devices(TwoStateWith({}), o), 4);
+    for (const auto& p : plain.products()) before.push_back(p.parts[0].weight.clone());
+    tiles = plain.layers();
+  }
   {
     const Chip aged(*net, ChipSpec::Devices(TwoStateWith(drift), o), 4);
     ASSERT_EQ(aged.products().size(), before.size());
@@ -653,19 +663,24 @@ TEST(ChipPhysics, DriftCompensationRestoresAUniformlyDriftedChip) {
   const auto card = TwoStateWith(physics);
   ChipOptions o;
   o.tile_rows = 200;
-  const Chip fresh(*net, ChipSpec::Devices(card, o), 5);
+  // One chip at a time on a network (programming is exclusive): the tiles compared are copied.
+  const auto tiles_of = [&](const ChipOptions& options) {
+    const Chip chip(*net, ChipSpec::Devices(card, options), 5);
+    return chip.layers();
+  };
+  const std::vector<LayerTiles> fresh = tiles_of(o);
   o.time_s = 1e4;
-  const Chip drifted(*net, ChipSpec::Devices(card, o), 5);
+  const std::vector<LayerTiles> drifted = tiles_of(o);
   for (const DriftCompensation c : {DriftCompensation::kArray, DriftCompensation::kColumn}) {
     o.drift_compensation = c;
-    const Chip compensated(*net, ChipSpec::Devices(card, o), 5);
-    for (std::size_t l = 0; l < fresh.layers().size(); ++l) {
-      for (std::size_t t = 0; t < fresh.layers()[l].tiles.size(); ++t) {
-        const Eigen::MatrixXd& w0 = fresh.layers()[l].tiles[t].weight;
+    const std::vector<LayerTiles> compensated = tiles_of(o);
+    for (std::size_t l = 0; l < fresh.size(); ++l) {
+      for (std::size_t t = 0; t < fresh[l].tiles.size(); ++t) {
+        const Eigen::MatrixXd& w0 = fresh[l].tiles[t].weight;
         const double scale = w0.cwiseAbs().maxCoeff();
-        EXPECT_LE((compensated.layers()[l].tiles[t].weight - w0).cwiseAbs().maxCoeff(),
-                  1e-12 * scale) << ToString(c);
-        EXPECT_NEAR(drifted.layers()[l].tiles[t].weight.cwiseAbs().sum() / w0.cwiseAbs().sum(),
+        EXPECT_LE((compensated[l].tiles[t].weight - w0).cwiseAbs().maxCoeff(), 1e-12 * scale)
+            << ToString(c);
+        EXPECT_NEAR(drifted[l].tiles[t].weight.cwiseAbs().sum() / w0.cwiseAbs().sum(),
                     std::pow(1e4, -0.1), 1e-9);
       }
     }
@@ -781,12 +796,18 @@ TEST(ChipPhysics, ExactRouteSolvesTheNonlinearCircuitAndTheFastRouteIsClose) {
   torch::manual_seed(5);
   const torch::Tensor x = torch::randint(0, 16, {2, 400}, torch::kDouble) * layer->input_step();
   {
-    const Chip chip(*net, ChipSpec::Devices(card, o), 3);
+    // One chip at a time on a network (programming is exclusive).
+    torch::Tensor exact, sum;
+    {
+      const Chip chip(*net, ChipSpec::Devices(card, o), 3);
+      exact = chip.Mvm(l, x, Chip::MvmRoute::kExact);
+    }
     ChipOptions ideal = o;
     ideal.crossbar = {};
-    const Chip reference(*net, ChipSpec::Devices(card, ideal), 3);
-    const torch::Tensor exact = chip.Mvm(l, x, Chip::MvmRoute::kExact);
-    const torch::Tensor sum = reference.Mvm(l, x, Chip::MvmRoute::kExact);
+    {
+      const Chip reference(*net, ChipSpec::Devices(card, ideal), 3);
+      sum = reference.Mvm(l, x, Chip::MvmRoute::kExact);
+    }
     const double scale = sum.abs().max().item<double>();
     EXPECT_GT(scale, 1.0);
     EXPECT_LE((exact - sum).abs().max().item<double>(), 1e-8 * scale);
@@ -922,31 +943,37 @@ TEST(ChipEnergy, WithoutWiresArrayEnergyIsSumOfGV2AndHalvesWhenRonDoubles) {
   energy::EnergyOptions e;
   e.images = 0;
   e.read_time_s = 20e-9;
-  Chip chip(*net, ChipSpec::Devices(card, o), 3);
-  const energy::InferenceCost cost = chip.MeasureCost(data, e);
-  const std::vector<torch::Tensor> inputs = LayerInputs(*net, data);
-  double reference = 0.0;
-  for (std::size_t l = 0; l < chip.layers().size(); ++l) {
-    const LayerTiles& lt = chip.layers()[l];
-    const double vpu = o.read_voltage_v / lt.input_full_scale;
-    const Eigen::MatrixXd x = ToEigen(inputs[l]);
-    for (const Tile& tile : lt.tiles) {
-      const Eigen::VectorXd g = (tile.g_plus + tile.g_minus).rowwise().sum();
-      for (Eigen::Index n = 0; n < x.rows(); ++n)
-        for (std::int64_t i = 0; i < tile.rows; ++i) {
-          const double v = x(n, tile.row0 + i) * vpu;
-          reference += g(i) * v * v * 20e-9;
-        }
+  // One chip at a time on a network (programming is exclusive).
+  energy::InferenceCost cost, half;
+  {
+    Chip chip(*net, ChipSpec::Devices(card, o), 3);
+    cost = chip.MeasureCost(data, e);
+    const std::vector<torch::Tensor> inputs = LayerInputs(*net, data);
+    double reference = 0.0;
+    for (std::size_t l = 0; l < chip.layers().size(); ++l) {
+      const LayerTiles& lt = chip.layers()[l];
+      const double vpu = o.read_voltage_v / lt.input_full_scale;
+      const Eigen::MatrixXd x = ToEigen(inputs[l]);
+      for (const Tile& tile : lt.tiles) {
+        const Eigen::VectorXd g = (tile.g_plus + tile.g_minus).rowwise().sum();
+        for (Eigen::Index n = 0; n < x.rows(); ++n)
+          for (std::int64_t i = 0; i < tile.rows; ++i) {
+            const double v = x(n, tile.row0 + i) * vpu;
+            reference += g(i) * v * v * 20e-9;
+          }
+      }
     }
+    EXPECT_NEAR(cost.energy.array_j, reference / 3, 1e-12 * reference);
+    EXPECT_DOUBLE_EQ(cost.energy.devices_j, cost.energy.array_j);  // no parasitics
+    // Row lines charged to V_i on every read: C per cell x the tile's summation lines x V^2.
+    EXPECT_GT(cost.energy.lines_j, 0.0);
+    EXPECT_EQ(cost.images, 3.0);
+    EXPECT_DOUBLE_EQ(cost.accuracy, chip.Evaluate(data));  // the same pass counts both
   }
-  EXPECT_NEAR(cost.energy.array_j, reference / 3, 1e-12 * reference);
-  EXPECT_DOUBLE_EQ(cost.energy.devices_j, cost.energy.array_j);  // no parasitics
-  // Row lines charged to V_i on every read: C per cell x the tile's summation lines x V^2.
-  EXPECT_GT(cost.energy.lines_j, 0.0);
-  EXPECT_EQ(cost.images, 3.0);
-  EXPECT_DOUBLE_EQ(cost.accuracy, chip.Evaluate(data));  // the same pass counts both
-  Chip doubled(*net, ChipSpec::Devices(card->WithRon(2e6), o), 3);
-  const energy::InferenceCost half = doubled.MeasureCost(data, e);
+  {
+    Chip doubled(*net, ChipSpec::Devices(card->WithRon(2e6), o), 3);
+    half = doubled.MeasureCost(data, e);
+  }
   EXPECT_NEAR(half.energy.array_j / cost.energy.array_j, 0.5, 1e-12);
   // Everything else (periphery, digital) is the same: the activations did not change.
   EXPECT_NEAR(half.energy.Total() - half.energy.array_j,

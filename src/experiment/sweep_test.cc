@@ -12,7 +12,8 @@
 
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"
-#include "aimc/nn/train.h"
+#include "aimc/nn/model_io.h"
+#include "../common/test_error.h"
 
 namespace aimc::experiment {
 namespace {
@@ -178,11 +179,13 @@ TEST(Sweep, RowsRoundTripThroughTheirColumns) {
   EXPECT_THROW(FromCsvRow(bad), Error);
 }
 
+// What `aimc sweep` meets before any point runs: the file read and validated, the files it
+// names checked. The error's message ("" when none), which names the experiment file.
 std::string LoadError(const std::string& name, const std::string& text) {
   const fs::path path = Dir() / name;
   std::ofstream(path) << text;
   try {
-    LoadSweep(path);
+    CheckSweepInputs(LoadSweep(path));
   } catch (const Error& e) {
     const std::string message = e.what();
     EXPECT_NE(message.find(path.string()), std::string::npos) << message;
@@ -358,6 +361,42 @@ TEST(Sweep, EnergyTableOfAnExperimentFile) {
             std::string::npos);
 }
 
+// Validate reads no file: options naming a card file and a model that do not exist pass it. The
+// input check refuses them, naming the file, and RunSweep runs it before it writes anything.
+TEST(Sweep, ValidateReadsNoFileAndTheInputCheckNamesTheMissingOne) {
+  SweepOptions card = CardSweep();
+  const std::string card_file = (Dir() / "no_such_card.toml").string();
+  card.cards = {card_file};
+  EXPECT_NO_THROW(card.Validate());
+  const std::string card_error = ErrorMessage([&] { CheckSweepInputs(card); });
+  EXPECT_NE(card_error.find("cards[0] = '" + card_file + "'"), std::string::npos) << card_error;
+
+  SweepOptions model = CardSweep();
+  const fs::path model_file = Dir() / "no_such_model.pt";
+  model.models = {model_file};
+  EXPECT_NO_THROW(model.Validate());
+  const std::string model_error = ErrorMessage([&] { CheckSweepInputs(model); });
+  EXPECT_NE(model_error.find("models[0] = '" + model_file.string() + "': no such file"),
+            std::string::npos)
+      << model_error;
+
+  const fs::path csv = Dir() / "missing_card.csv";
+  fs::remove(csv);
+  EXPECT_EQ(ErrorMessage([&] { RunSweep(card, csv, "test"); }), card_error);
+  EXPECT_FALSE(fs::exists(csv));
+}
+
+// The migration leaves a table of today's columns, or of columns no sweep wrote, as it is.
+TEST(Sweep, UpgradeLeavesCurrentAndForeignTablesAlone) {
+  Table now{SweepColumns(), {std::vector<double>(SweepColumns().size(), 1.0)}};
+  EXPECT_FALSE(UpgradeSweepTable(now));
+  EXPECT_EQ(now.columns, SweepColumns());
+  Table foreign{{"a", "b"}, {{1.0, 2.0}}};
+  EXPECT_FALSE(UpgradeSweepTable(foreign));
+  EXPECT_EQ(foreign.columns, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(foreign.rows[0], (std::vector<double>{1.0, 2.0}));
+}
+
 // A point's read conditions are key columns; a default experiment's definition does not mention
 // them, so results written before they existed continue.
 TEST(Sweep, ReadConditionsAreKeyColumnsAndAbsentFromADefaultDefinition) {
@@ -387,7 +426,7 @@ TEST(Sweep, ShippedExperimentFilesLoad) {
        fs::directory_iterator(fs::path(AIMC_SOURCE_DIR) / "configs" / "experiments")) {
     if (entry.path().extension() != ".toml" || entry.path().stem() == "table1") continue;
     ++files;
-    EXPECT_NO_THROW(LoadSweep(entry.path())) << entry.path();
+    EXPECT_NO_THROW(CheckSweepInputs(LoadSweep(entry.path()))) << entry.path();
   }
   EXPECT_GE(files, 3);
 }

@@ -3,8 +3,9 @@
 
 #include "aimc/device/card.h"
 #include "aimc/experiment/chip.h"
+#include "aimc/experiment/evaluate_chips.h"
+#include "aimc/nn/evaluate.h"
 #include "aimc/nn/torchscript.h"
-#include "aimc/nn/train.h"
 #include "../nn/torchscript_testing.h"
 
 namespace aimc::experiment {

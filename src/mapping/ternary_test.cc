@@ -10,6 +10,7 @@
 #include "aimc/common/error.h"
 #include "aimc/device/mtj.h"
 #include "aimc/device/two_state.h"
+#include "../common/test_dir.h"
 
 namespace aimc::mapping {
 namespace {
@@ -107,7 +108,7 @@ TEST(Ternary, RelativeFormsAgreeWithAnalyticSpread) {
 // the bootstrap's population variance is (n - 1) / n = 0.25 % below the sample's: 1.5 % is
 // over 5 standard errors beyond that bias.
 TEST(Ternary, MeasuredCardExactAndMonteCarloSigmaAgreeAtBothEndsOfTheRange) {
-  const auto dir = std::filesystem::temp_directory_path() / "aimc_ternary_test";
+  const auto dir = UniqueTempPath("aimc_ternary_test");
   std::filesystem::create_directories(dir);
   double exact_at_bottom = 0.0;
   for (const double base : {2.0, 3e14}) {

@@ -1,7 +1,7 @@
 #pragma once
 
 // Whole data files in memory (data.cc): the built-in sets' IDX and CIFAR files and a user's
-// .npy arrays (user_data.cc) go through one reader with one size limit.
+// .npy arrays (npy.cc) and images (image_file.cc) go through one reader with one size limit.
 
 #include <cstdint>
 #include <filesystem>

@@ -4,6 +4,7 @@
 #include "aimc/common/cluster.h"
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
+#include "aimc/nn/model_io.h"
 #include "aimc/nn/train.h"
 
 #include <unistd.h>

@@ -13,7 +13,8 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
-#include "aimc/nn/train.h"
+#include "aimc/nn/evaluate.h"
+#include "aimc/nn/model_io.h"
 #include "test_archive.h"
 #include "../common/test_error.h"
 

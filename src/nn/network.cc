@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "aimc/common/json_default.h"
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"
 #include "aimc/common/rng.h"
@@ -49,8 +50,8 @@ nlohmann::json NetworkOptions::ToJson() const {
           {"per_channel", per_channel},
           {"threshold_ratio", threshold_ratio},
           {"float_first_last", float_first_last}};
-  // Only where not ternary: the paper's networks keep their bytes and model hashes.
-  if (weight_levels != 3) json["weight_levels"] = weight_levels;
+  // Ternary (3) is the default: the paper's networks keep their bytes and model hashes.
+  SetUnlessDefault(json, "weight_levels", weight_levels, NetworkOptions{}.weight_levels);
   // Only a sequential network has steps: the built-in networks keep the bytes (and the model
   // hashes) they always had.
   if (arch == "sequential") {
@@ -148,6 +149,22 @@ void NetworkImpl::ProgramChips(std::vector<ChipProduct> products) {
   }
   folded_ = true;
   chips_ = chips;
+}
+
+void NetworkImpl::ClaimChips(const void* owner, const std::string& what) {
+  Require(chip_owner_ == nullptr || chip_owner_ == owner,
+          "the network is already programmed with {}: a second chip would silently reprogram "
+          "it; destroy the first before programming {} (or run several chips side by side with "
+          "EvaluateChips)",
+          chip_owner_what_, what);
+  chip_owner_ = owner;
+  chip_owner_what_ = what;
+}
+
+void NetworkImpl::ReleaseChips(const void* owner) {
+  if (chip_owner_ != owner) return;
+  chip_owner_ = nullptr;
+  chip_owner_what_.clear();
 }
 
 void NetworkImpl::ClearChips() {

@@ -451,5 +451,114 @@ TEST(Network, ResNet26On32And28) {
   EXPECT_EQ(narrow->layers().back()->TernaryMatrix().sizes(), (std::vector<std::int64_t>{128, 100}));
 }
 
+// BatchNorm statistics and affine parameters away from the identity, so that a BatchNorm skipped
+// or applied in the wrong place changes the logits.
+void RandomizeNorms(NetworkImpl& net) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(5);
+  for (auto& b : net.named_buffers()) {
+    if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.3, 0.3);
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+  }
+  for (auto& p : net.named_parameters())
+    if (p.key().find("bn") != std::string::npos) p.value().uniform_(0.5, 1.5);
+}
+
+// A registered submodule of `net` by name, as its type.
+template <typename M>
+std::shared_ptr<M> Child(NetworkImpl& net, const std::string& name) {
+  for (const auto& c : net.named_children())
+    if (c.key() == name) return std::dynamic_pointer_cast<M>(c.value());
+  ADD_FAILURE() << "no submodule " << name;
+  return nullptr;
+}
+
+// Reference: LeNet-5 as CNN 1 of the paper states it (Fig. 13a: conv 6@5x5, BN, maxpool 2, conv
+// 16@5x5, BN, maxpool 2, FC 400-120-84-10 with BN after each hidden FC; each layer's ReLU is its
+// input quantizer), composed here from the network's own modules. The network's forward must give
+// the same logits (1e-6: the same float operations in the same order).
+TEST(Network, LeNet5ComputesTheLayersOfCnn1InTheirOrder) {
+  const Network net = MakeNetwork(NetworkOptions{}, 1);
+  RandomizeNorms(*net);
+  net->eval();
+  torch::manual_seed(2);
+  const torch::Tensor images = torch::rand({4, 1, 28, 28});
+  namespace F = torch::nn::functional;
+  const auto layer = [&](const char* name) { return Child<AnalogLayerImpl>(*net, name); };
+  const auto bn2d = [&](const char* name) { return Child<torch::nn::BatchNorm2dImpl>(*net, name); };
+  const auto bn1d = [&](const char* name) { return Child<torch::nn::BatchNorm1dImpl>(*net, name); };
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = F::max_pool2d(bn2d("bn1")->forward(layer("conv1")->forward(images)),
+                                  F::MaxPool2dFuncOptions(2));
+  x = F::max_pool2d(bn2d("bn2")->forward(layer("conv2")->forward(x)), F::MaxPool2dFuncOptions(2));
+  ASSERT_EQ(x.sizes(), (std::vector<std::int64_t>{4, 16, 5, 5}));  // 400 inputs of FC1
+  x = bn1d("bn3")->forward(layer("fc1")->forward(x.flatten(1)));
+  x = bn1d("bn4")->forward(layer("fc2")->forward(x));
+  const torch::Tensor reference = layer("fc3")->forward(x);
+  const torch::Tensor logits = net->forward(images);
+  EXPECT_TRUE(torch::allclose(logits, reference, 1e-6, 1e-6));
+  // The logits depend on the image, and an image's logits not on the rest of the batch.
+  EXPECT_FALSE(torch::allclose(logits[0], logits[1]));
+  EXPECT_TRUE(torch::allclose(net->forward(images.narrow(0, 2, 1)), logits.narrow(0, 2, 1), 1e-5,
+                              1e-5));
+}
+
+// The weights per layer of CNN 2 (ResNet-26, CIFAR variant of He et al. 2016: 3x3 stem of 16,
+// stages of 16/32/64 channels x 4 basic blocks, 1x1 projections into stages 2 and 3, FC): rows x
+// cols of each layer's ternary matrix, counted by hand from that definition, 373,424 weights in
+// all at width 1 with 3 input channels and 100 classes.
+TEST(Network, ResNet26HasTheLayersOfCnn2) {
+  NetworkOptions o;
+  o.arch = "resnet26";
+  o.in_channels = 3;
+  o.image_size = 32;
+  o.classes = 100;
+  const Network net = MakeNetwork(o, 1);
+  std::int64_t weights = 0;
+  for (const auto& l : net->layers()) weights += l->TernaryMatrix().numel();
+  EXPECT_EQ(weights, 432 + 8 * 2304 + (4608 + 7 * 9216) + 512 + (18432 + 7 * 36864) + 2048 + 6400);
+  EXPECT_EQ(net->layers().front()->TernaryMatrix().sizes(), (std::vector<std::int64_t>{27, 16}));
+  EXPECT_EQ(Child<AnalogLayerImpl>(*net, "s2b1_short")->TernaryMatrix().sizes(),
+            (std::vector<std::int64_t>{16, 32}));
+  EXPECT_EQ(Child<AnalogLayerImpl>(*net, "s3b1_conv1")->TernaryMatrix().sizes(),
+            (std::vector<std::int64_t>{288, 64}));
+}
+
+// Reference: the residual blocks composed from the network's own modules as He et al. define a
+// basic block, relu(BN(conv2(BN(conv1 x))) + shortcut(x)), the shortcut a 1x1 projection with BN
+// where the shape changes, then global average pooling and FC. At 28 x 28 and width 2 as well.
+TEST(Network, ResNet26ComputesResidualBlocks) {
+  NetworkOptions o;
+  o.arch = "resnet26";
+  o.in_channels = 1;
+  o.image_size = 28;
+  o.width = 2;
+  const Network net = MakeNetwork(o, 3);
+  RandomizeNorms(*net);
+  net->eval();
+  torch::manual_seed(4);
+  const torch::Tensor images = torch::rand({2, 1, 28, 28});
+  const auto layer = [&](const std::string& name) { return Child<AnalogLayerImpl>(*net, name); };
+  const auto bn = [&](const std::string& name) {
+    return Child<torch::nn::BatchNorm2dImpl>(*net, name);
+  };
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::relu(bn("stem_bn")->forward(layer("stem")->forward(images)));
+  for (int stage = 1; stage <= 3; ++stage) {
+    for (int b = 1; b <= 4; ++b) {
+      const std::string n = "s" + std::to_string(stage) + "b" + std::to_string(b);
+      const torch::Tensor y = bn(n + "_bn2")->forward(
+          layer(n + "_conv2")->forward(bn(n + "_bn1")->forward(layer(n + "_conv1")->forward(x))));
+      const bool projection = stage > 1 && b == 1;
+      const torch::Tensor shortcut =
+          projection ? bn(n + "_short_bn")->forward(layer(n + "_short")->forward(x)) : x;
+      x = torch::relu(y + shortcut);
+    }
+  }
+  ASSERT_EQ(x.sizes(), (std::vector<std::int64_t>{2, 128, 7, 7}));
+  const torch::Tensor reference = layer("fc")->forward(x.mean({2, 3}));
+  EXPECT_TRUE(torch::allclose(net->forward(images), reference, 1e-5, 1e-5));
+}
+
 }  // namespace
 }  // namespace aimc::nn

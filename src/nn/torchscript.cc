@@ -12,8 +12,11 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "aimc/common/json_default.h"
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
+#include "aimc/nn/evaluate.h"
+#include "aimc/nn/model_io.h"
 #include "aimc/nn/quant.h"
 #include "sequential.h"
 
@@ -45,8 +48,8 @@ nlohmann::json ImportOptions::ToJson() const {
                       {"float_first_last", float_first_last},
                       {"calibration_images", calibration_images},
                       {"refit", refit}};
-  // Only where not ternary, so that ternary imports keep the manifests they had.
-  if (weight_levels != 3) j["weight_levels"] = weight_levels;
+  // Ternary (3) is the default: ternary imports keep the manifests they had.
+  SetUnlessDefault(j, "weight_levels", weight_levels, ImportOptions{}.weight_levels);
   return j;
 }
 

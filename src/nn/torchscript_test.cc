@@ -13,23 +13,16 @@
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
+#include "aimc/nn/model_io.h"
 #include "aimc/nn/quant.h"
 #include "aimc/nn/train.h"
 #include "torchscript_testing.h"
+#include "../common/test_error.h"
 
 namespace aimc::nn {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ErrorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // Reference: aimc's LeNet-5 with lenet.pt's weights copied in. Both run the same operations in
 // the same order (ternarize, quantize, conv/linear, BatchNorm, pool) on the same tensors, so the
@@ -107,7 +100,7 @@ TEST(TorchScript, RefusesWhatItCannotImportNamingIt) {
     std::ofstream(corrupt, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
   const auto error = [&](const fs::path& p) {
-    return ErrorOf([&] { ImportTorchScript(p, {}, calib); });
+    return ErrorMessage([&] { ImportTorchScript(p, {}, calib); });
   };
   for (const fs::path& p : {text, corrupt}) {
     const std::string e = error(p);
@@ -141,7 +134,7 @@ TEST(TorchScript, RefusesWhatItCannotImportNamingIt) {
   // Data the module cannot take: 10 classes expected.
   Dataset three = calib;
   three.classes = 3;
-  EXPECT_NE(ErrorOf([&] { ImportTorchScript(models / "lenet.pt", {}, three); })
+  EXPECT_NE(ErrorMessage([&] { ImportTorchScript(models / "lenet.pt", {}, three); })
                 .find("gives 10 outputs, the data 'random' has 3 classes"),
             std::string::npos);
 }
@@ -317,7 +310,7 @@ TEST(TorchScript, GraphStepsAreCheckedNamingTheStep) {
   const auto refused = [&](const std::function<void(NetworkOptions&)>& edit) {
     NetworkOptions o = good;
     edit(o);
-    return ErrorOf([&] { NetworkOptions::FromJson(o.ToJson()); });
+    return ErrorMessage([&] { NetworkOptions::FromJson(o.ToJson()); });
   };
   EXPECT_NE(refused([&](NetworkOptions& o) { o.steps[add].inputs = {static_cast<std::int64_t>(add)}; })
                 .find("takes 1 inputs where a step of type add takes 2"),
@@ -379,32 +372,32 @@ TEST(TorchScript, MalformedStepsAreRefusedNamingTheStep) {
   ASSERT_EQ(j["steps"][0]["name"], "0");
   nlohmann::json wrong = j;
   wrong["steps"][0]["out"] = 5;  // the next conv takes 4 channels
-  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); }).find("network step 2 '2': takes 4 channels, gets 5"),
+  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); }).find("network step 2 '2': takes 4 channels, gets 5"),
             std::string::npos)
-      << ErrorOf([&] { NetworkOptions::FromJson(wrong); });
+      << ErrorMessage([&] { NetworkOptions::FromJson(wrong); });
   wrong = j;
   wrong["steps"][1]["kernel"] = {3, 3};  // a ReLU has no kernel
-  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); })
+  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); })
                 .find("network options step 1: unknown key 'kernel' for a relu step"),
             std::string::npos);
   wrong = j;
   wrong["steps"][0]["mapping"] = "quaternary";
-  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); })
+  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); })
                 .find("mapping must be ternary, float or digital, got 'quaternary'"),
             std::string::npos);
   wrong = j;
   wrong["classes"] = 12;
-  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); })
+  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); })
                 .find("network steps end in (10), expected logits of 12 classes"),
             std::string::npos);
   wrong = j;
   wrong["steps"][2]["dilation"] = {2, 2};
   wrong["steps"][2]["mapping"] = "ternary";  // a crossbar takes no dilation
-  EXPECT_NE(ErrorOf([&] { NetworkOptions::FromJson(wrong); }).find("no dilation"),
+  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); }).find("no dilation"),
             std::string::npos);
   NetworkOptions lenet;
   lenet.steps = r.network->options().steps;
-  EXPECT_NE(ErrorOf([&] { lenet.Validate(); }).find("steps are for arch 'sequential' only"),
+  EXPECT_NE(ErrorMessage([&] { lenet.Validate(); }).find("steps are for arch 'sequential' only"),
             std::string::npos);
 }
 

@@ -1,3 +1,6 @@
+#include "aimc/nn/evaluate.h"
+#include "aimc/nn/model_io.h"
+#include "aimc/nn/runtime.h"
 #include "aimc/nn/train.h"
 
 #include "aimc/common/csv.h"

@@ -21,6 +21,9 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/nn/data.h"
+#include "aimc/nn/image_file.h"
+#include "aimc/nn/model_io.h"
+#include "aimc/nn/npy.h"
 #include "aimc/nn/train.h"
 #include "../common/test_error.h"
 

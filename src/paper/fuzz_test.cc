@@ -23,7 +23,7 @@
 #include "aimc/experiment/sweep.h"
 #include "aimc/paper/table1.h"
 #include "aimc/nn/data.h"
-#include "aimc/nn/train.h"
+#include "aimc/nn/model_io.h"
 #include "../nn/test_archive.h"
 
 namespace aimc::nn {

@@ -11,10 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include "aimc/circuit/wires.h"
-#include "aimc/common/cluster.h"
-#include "aimc/common/progress.h"
 #include "aimc/experiment/chip.h"
-#include "aimc/nn/train.h"
+#include "aimc/experiment/calibration.h"
+#include "aimc/nn/evaluate.h"
 #include "energy_part.h"
 #include "parts.h"
 #include "units.h"
@@ -144,21 +143,18 @@ Fig16Points RunFig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan,
     for (auto it = plan.r_on_ohm.rbegin(); it != plan.r_on_ohm.rend(); ++it)
       out.points.push_back({scale, *it});
   const std::vector<Fig16Points::Point>& points = out.points;
-  const std::size_t fields = 2 + CostColumns().size();
-  Progress bar("fig16", points.size(), "point");
-  std::size_t done = 0;
-  cluster::DistributeOptions work;
-  work.on_done = [&](std::size_t i, const std::string& bytes) {
-    if (i == points.size()) return;
-    const std::vector<double> r = UnpackDoubles(bytes, fields);
-    bar.Update(++done, fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} %, {:.3g} pJ ({:.1f} s)",
-                                   points[i].r_on_ohm, points[i].wire_scale, r[0], r[2], r[1]));
+  UnitsOptions show;
+  show.progress = "fig16";
+  show.shown = points.size();  // the last unit, the error without wires, is no point
+  show.status = [&](std::size_t i, const std::vector<double>& r) {
+    return fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} %, {:.3g} pJ ({:.1f} s)",
+                       points[i].r_on_ohm, points[i].wire_scale, r.at(0), r.at(2), r.at(1));
   };
-  const std::vector<std::string> results = cluster::Distribute(
+  const std::vector<std::vector<double>> results = RunUnits(
       points.size() + 1,
-      [&](std::size_t i) {
+      [&](std::size_t i) -> std::vector<double> {
         const auto start = std::chrono::steady_clock::now();
-        if (i == points.size()) return PackDoubles({DigitalErrorPct(cnn1), SecondsSince(start)});
+        if (i == points.size()) return {DigitalErrorPct(cnn1), SecondsSince(start)};
         double seconds = 0.0;
         energy::InferenceCost cost;
         const double error =
@@ -166,13 +162,11 @@ Fig16Points RunFig16(Cnn1IrDrop& cnn1, const IrDropPlan& plan,
                         points[i].wire_scale, &seconds, &energy_options, &cost);
         std::vector<double> r = {error, seconds};
         for (double v : CostFields(cost)) r.push_back(v);
-        return PackDoubles(r);
+        return r;
       },
-      work);
-  bar.Finish();
-  out.digital_error_pct = UnpackDoubles(results.back(), 2)[0];
-  for (std::size_t i = 0; i < points.size(); ++i)
-    out.results.push_back(UnpackDoubles(results[i], fields));
+      show);
+  out.digital_error_pct = results.back().at(0);
+  for (std::size_t i = 0; i < points.size(); ++i) out.results.push_back(results[i]);
   return out;
 }
 
@@ -426,27 +420,23 @@ void AddIrDropPart(report::Study& study, const StudyOptions& options) {
                  const Fig16Points& plain = points();
                  const auto calibration = experiment::CaptureCalibration(
                      *cnn1.net.network, cnn1.data.split.train.Head(calibration_images));
-                 Progress bar("fig22", plain.points.size(), "point");
-                 std::size_t done = 0;
-                 cluster::DistributeOptions work;
-                 work.on_done = [&](std::size_t i, const std::string& bytes) {
-                   bar.Update(++done, fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} %",
-                                                  plain.points[i].r_on_ohm,
-                                                  plain.points[i].wire_scale,
-                                                  UnpackDoubles(bytes, 1)[0]));
+                 UnitsOptions show;
+                 show.progress = "fig22";
+                 show.status = [&](std::size_t i, const std::vector<double>& r) {
+                   return fmt::format("R_ON {:.3g} Ohm, wire x{}: {:.2f} %",
+                                      plain.points[i].r_on_ohm, plain.points[i].wire_scale,
+                                      r.at(0));
                  };
-                 const std::vector<std::string> results = cluster::Distribute(
+                 const std::vector<std::vector<double>> results = RunUnits(
                      plain.points.size(),
                      [&](std::size_t i) {
-                       return PackDoubles({IrDropError(*cnn1.net.network, cnn1.test,
-                                                       plain.points[i].r_on_ohm, plan.tmr,
-                                                       plain.points[i].wire_scale, nullptr,
-                                                       nullptr, nullptr, calibration)});
+                       return std::vector<double>{IrDropError(
+                           *cnn1.net.network, cnn1.test, plain.points[i].r_on_ohm, plan.tmr,
+                           plain.points[i].wire_scale, nullptr, nullptr, nullptr, calibration)};
                      },
-                     work);
-                 bar.Finish();
+                     show);
                  std::vector<double> errors;
-                 for (const std::string& r : results) errors.push_back(UnpackDoubles(r, 1)[0]);
+                 for (const std::vector<double>& r : results) errors.push_back(r.at(0));
                  return Fig22(cnn1, plan, plain, *calibration, errors);
                });
              }});

@@ -7,7 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "aimc/nn/data.h"
-#include "aimc/nn/train.h"
+#include "aimc/nn/evaluate.h"
+#include "aimc/nn/model_io.h"
 
 namespace aimc::paper {
 namespace {

@@ -15,12 +15,13 @@
 #include "aimc/circuit/wires.h"
 #include "aimc/common/cluster.h"
 #include "aimc/common/csv.h"
-#include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
 #include "aimc/device/two_state.h"
 #include "aimc/experiment/chip.h"
+#include "aimc/experiment/calibration.h"
+#include "aimc/experiment/ir_aware.h"
 #include "aimc/mapping/ternary.h"
-#include "aimc/nn/train.h"
+#include "aimc/nn/model_io.h"
 #include "irdrop.h"
 #include "parts.h"
 #include "units.h"
@@ -248,28 +249,27 @@ report::Figure Fig23(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
   std::vector<Unit> units;
   for (Mitigation m : kMitigations)
     for (std::size_t k = plan.r_on_ohm.size(); k-- > 0;) units.push_back({m, k});
-  Progress bar("fig23", units.size(), "point");
-  std::size_t done = 0;
-  cluster::DistributeOptions work;
-  work.on_done = [&](std::size_t i, const std::string& bytes) {
-    bar.Update(++done, fmt::format("{}, R_ON {:.3g} Ohm: {:.2f} %", Name(units[i].m),
-                                   plan.r_on_ohm[units[i].r], UnpackDoubles(bytes, 1)[0]));
+  UnitsOptions show;
+  show.progress = "fig23";
+  show.status = [&](std::size_t i, const std::vector<double>& r) {
+    return fmt::format("{}, R_ON {:.3g} Ohm: {:.2f} %", Name(units[i].m),
+                       plan.r_on_ohm[units[i].r], r.at(0));
   };
-  const std::vector<std::string> results = cluster::Distribute(
+  const std::vector<std::vector<double>> results = RunUnits(
       units.size(),
       [&](std::size_t i) {
         const Unit& u = units[i];
         const double r = plan.r_on_ohm[u.r];
-        return PackDoubles({UnitError(nets, u.m, u.r, cnn1, plan, IdealCard(r, plan.tmr), 1)});
+        return std::vector<double>{
+            UnitError(nets, u.m, u.r, cnn1, plan, IdealCard(r, plan.tmr), 1)};
       },
-      work);
-  bar.Finish();
+      show);
   std::string moves;
   std::size_t at = 0;
   for (Mitigation m : kMitigations) {
     std::vector<double> r_on, increase;
     for (std::size_t k = 0; k < plan.r_on_ohm.size(); ++k, ++at) {
-      const double e = UnpackDoubles(results[at], 1)[0];
+      const double e = results[at].at(0);
       const double r = plan.r_on_ohm[units[at].r];
       f.table.Add({static_cast<double>(m), r, e, e - digital_pct});
       r_on.push_back(r);
@@ -328,25 +328,24 @@ report::Figure Fig24(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
     for (std::size_t s = 0; s < plan.sigma_w.size(); ++s)
       for (int c = 0; c < (plan.sigma_w[s] > 0 ? plan.chips : 1); ++c) units.push_back({m, s, c});
   const std::uint64_t chip_seed = Rng::Derive(seed, 2401);
-  Progress bar("fig24", units.size(), "chip");
-  std::size_t done = 0;
-  cluster::DistributeOptions work;
-  work.on_done = [&](std::size_t i, const std::string& bytes) {
-    bar.Update(++done, fmt::format("{}, sigma_w {:.3f}, chip {}: {:.2f} %", Name(units[i].m),
-                                   plan.sigma_w[units[i].s], units[i].chip,
-                                   UnpackDoubles(bytes, 1)[0]));
+  UnitsOptions show;
+  show.progress = "fig24";
+  show.item = "chip";
+  show.status = [&](std::size_t i, const std::vector<double>& r) {
+    return fmt::format("{}, sigma_w {:.3f}, chip {}: {:.2f} %", Name(units[i].m),
+                       plan.sigma_w[units[i].s], units[i].chip, r.at(0));
   };
-  const std::vector<std::string> results = cluster::Distribute(
+  const std::vector<std::vector<double>> results = RunUnits(
       units.size(),
       [&](std::size_t i) {
         const Unit& u = units[i];
         // The same chips (devices) for every mitigation.
-        return PackDoubles({UnitError(nets, u.m, at_sigma_r, cnn1, plan,
-                                      SpreadCard(plan.sigma_r_on_ohm, plan.tmr, plan.sigma_w[u.s]),
-                                      Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip)))});
+        return std::vector<double>{
+            UnitError(nets, u.m, at_sigma_r, cnn1, plan,
+                      SpreadCard(plan.sigma_r_on_ohm, plan.tmr, plan.sigma_w[u.s]),
+                      Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip)))};
       },
-      work);
-  bar.Finish();
+      show);
   std::string moves;
   std::size_t at = 0;
   for (Mitigation m : kMitigations) {
@@ -354,7 +353,7 @@ report::Figure Fig24(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
     for (std::size_t s = 0; s < plan.sigma_w.size(); ++s) {
       std::vector<double> e;
       for (; at < units.size() && units[at].m == m && units[at].s == s; ++at)
-        e.push_back(UnpackDoubles(results[at], 1)[0]);
+        e.push_back(results[at].at(0));
       const double mean = std::accumulate(e.begin(), e.end(), 0.0) / static_cast<double>(e.size());
       const double cv = plan.sigma_w[s] > 0
                             ? mapping::AllowedSpreadFor(plan.sigma_w[s], plan.tmr).pm1_equal_cv
@@ -397,15 +396,6 @@ report::Figure Fig24(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
   return f;
 }
 
-// The cards of Table I: the shipped ones and the SOT-MRAM diameter reading.
-std::vector<std::unique_ptr<device::DeviceCard>> MitigationCards() {
-  std::vector<std::unique_ptr<device::DeviceCard>> cards;
-  for (const std::string& name : device::PresetCardNames())
-    cards.push_back(device::LoadCardOrPreset(name));
-  cards.push_back(SotDiameterReading());
-  return cards;
-}
-
 // Table I under mitigation: the specs each mitigation gives, and which cards meet them.
 report::Figure Table1Mitigation(const StudyOptions& options, const MitigationPlan& plan,
                                 const Specs& specs) {
@@ -414,9 +404,11 @@ report::Figure Table1Mitigation(const StudyOptions& options, const MitigationPla
     double r_on, sigma, v_wr;
   };
   std::vector<Card> cards;
-  for (const auto& card : MitigationCards())
-    cards.push_back({card->name(), card->r_on_ohm(),
-                     mapping::AnalyticSpread(card->Stats()).sigma_max(), card->write_voltage_v()});
+  // Table I's columns with the shipped cards (the verdict's default list).
+  for (const Table1Card& c : Table1Cards(device::PresetCardNames()))
+    cards.push_back({c.label, c.card->r_on_ohm(),
+                     mapping::AnalyticSpread(c.card->Stats()).sigma_max(),
+                     c.card->write_voltage_v()});
   constexpr double kMaxWriteV = 1.0;  // Table I's V_WR spec, a system requirement
   report::Figure f;
   f.title = "Table I under mitigation: R_ON and sigma_w specs (CNN 1) and the cards that meet them";
@@ -512,7 +504,8 @@ void AddMitigationPart(report::Study& study, const StudyOptions& options) {
                const MitigationPlan plan = PlanOf(options, p16);
                MitigationNets nets = TrainNets(options, plan, p16, cnn1);
                nlohmann::json cards = nlohmann::json::array();
-               for (const auto& card : MitigationCards()) cards.push_back(card->ToJson());
+               for (const Table1Card& c : Table1Cards(device::PresetCardNames()))
+                 cards.push_back(c.card->ToJson());
                const nlohmann::json inputs = {{"plan", plan.ToJson()},
                                               {"data", cnn1.data.Key()},
                                               {"test", cnn1.test.size()},
@@ -520,9 +513,10 @@ void AddMitigationPart(report::Study& study, const StudyOptions& options) {
                double digital_pct = std::nan("");
                const auto digital = [&] {
                  if (std::isnan(digital_pct)) {
-                   const std::vector<std::string> r = cluster::Distribute(
-                       1, [&](std::size_t) { return PackDoubles({DigitalErrorPct(cnn1)}); });
-                   digital_pct = UnpackDoubles(r[0], 1)[0];
+                   const std::vector<std::vector<double>> r = RunUnits(1, [&](std::size_t) {
+                     return std::vector<double>{DigitalErrorPct(cnn1)};
+                   });
+                   digital_pct = r[0].at(0);
                  }
                  return digital_pct;
                };

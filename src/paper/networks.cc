@@ -10,6 +10,8 @@
 #include "aimc/common/cluster.h"
 #include "aimc/common/hash.h"
 #include "aimc/common/resources.h"
+#include "aimc/nn/model_io.h"
+#include "aimc/nn/train.h"
 
 namespace aimc::paper {
 namespace fs = std::filesystem;

@@ -9,7 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "aimc/nn/data.h"
-#include "aimc/nn/train.h"
+#include "aimc/nn/model_io.h"
+#include "aimc/nn/train_options.h"
 #include "aimc/paper/study.h"
 
 namespace aimc::paper {

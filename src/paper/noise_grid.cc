@@ -7,10 +7,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "aimc/common/cluster.h"
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
 #include "aimc/experiment/chip.h"
+#include "aimc/experiment/evaluate_chips.h"
 #include "units.h"
 
 namespace aimc::paper {
@@ -137,7 +137,7 @@ Table NoiseGrid(GridNetworks& nets, const nn::Dataset& test, const NoiseGridPlan
     int chips;
   };
   std::vector<Point> points;
-  cluster::DistributeOptions work;
+  UnitsOptions work;
   for (double sigma_train : plan.sigma_train) {
     for (double sigma_test : plan.sigma_test) {
       points.push_back({sigma_train, sigma_test, sigma_test == 0.0 ? 1 : plan.chips});
@@ -148,27 +148,26 @@ Table NoiseGrid(GridNetworks& nets, const nn::Dataset& test, const NoiseGridPlan
   const nn::NetworkOptions& kind = nets.networks.at(0).info.network;
   const std::string network =
       kind.width == 1 ? kind.arch : fmt::format("{} width {}", kind.arch, kind.width);
-  work.on_done = [&](std::size_t i, const std::string& bytes) {
-    const std::vector<double> r = UnpackDoubles(bytes, 5);
+  work.on_done = [&](std::size_t i, const std::vector<double>& r) {
     spdlog::info("{}: sigma_train {:.2f}, sigma_test {:.2f}: error {:.2f} % +- {:.2f} ({} chips x "
                  "{} images in {:.3g} s)",
                  network, points[i].sigma_train, points[i].sigma_test, 100 * (1 - r[0]),
                  100 * r[1], points[i].chips, test.size(), r[4]);
   };
-  const std::vector<std::string> results = cluster::Distribute(
+  const std::vector<std::vector<double>> results = RunUnits(
       points.size(),
-      [&](std::size_t i) {
+      [&](std::size_t i) -> std::vector<double> {
         const auto start = std::chrono::steady_clock::now();
         const Point& p = points[i];
         const experiment::ChipStats s = experiment::TestChips(
             *nets.At(p.sigma_train).network, test,
             experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(p.sigma_test)), p.chips,
             chip_seed);
-        return PackDoubles({s.mean, s.stddev, s.min, s.max, SecondsSince(start)});
+        return {s.mean, s.stddev, s.min, s.max, SecondsSince(start)};
       },
       work);
   for (std::size_t i = 0; i < points.size(); ++i) {
-    const std::vector<double> r = UnpackDoubles(results[i], 5);
+    const std::vector<double>& r = results[i];
     t.Add({points[i].sigma_train, points[i].sigma_test, 100 * (1 - r[0]), 100 * r[1],
            100 * (1 - r[3]), 100 * (1 - r[2]), static_cast<double>(points[i].chips)});
   }

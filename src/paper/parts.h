@@ -2,11 +2,13 @@
 // The parts of the paper's study, one file each (private to the paper module).
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "aimc/device/card.h"
 #include "aimc/device/mtj.h"
 #include "aimc/paper/study.h"
-#include "aimc/report/study.h"
+#include "aimc/report/figure_store.h"
 
 namespace aimc::paper {
 
@@ -21,6 +23,17 @@ std::unique_ptr<device::DeviceCard> IdealCard(double r_on_ohm, double tmr);
 /// The SOT-MRAM card read with sigma = 3 nm on the pillar's diameter instead of its radius (the
 /// paper is ambiguous): the same pillar, R_ON, physics and cell; Table I's last column.
 std::unique_ptr<device::DeviceCard> SotDiameterReading();
+
+/// A column of Table I: a card and how it is labelled.
+struct Table1Card {
+  std::string label;
+  std::shared_ptr<device::DeviceCard> card;
+  bool reading = false;  // the diameter reading of the SOT-MRAM card, shown beside the verdict
+};
+
+/// Table I's columns, the one list of them (the verdict and Table I under mitigation): the cards
+/// `names` (files or presets) in order, then SotDiameterReading().
+std::vector<Table1Card> Table1Cards(const std::vector<std::string>& names);
 
 /// Figs. 4, 8b, 8c, 10b, 11 and the sigma_r reading: device statistics, weight spread.
 void AddDevicePart(report::Study& study, const StudyOptions& options);

@@ -10,12 +10,11 @@
 #include <spdlog/spdlog.h>
 
 #include "aimc/circuit/wires.h"
-#include "aimc/common/cluster.h"
-#include "aimc/common/progress.h"
 #include "aimc/common/rng.h"
 #include "aimc/device/card.h"
 #include "aimc/device/mtj.h"
 #include "aimc/experiment/chip.h"
+#include "aimc/experiment/evaluate_chips.h"
 #include "aimc/mapping/ternary.h"
 #include "aimc/nn/network.h"
 #include "noise_grid.h"
@@ -181,14 +180,12 @@ report::Figure Fig18(Cnn1Grid& cnn1, double cnn1_sigma, Cnn2Grid& cnn2, double c
   for (std::size_t s = 0; s < series.size(); ++s)
     for (double v : plan.read_voltage_v) points.push_back({s, v});
   const std::uint64_t chip_seed = Rng::Derive(seed, 1801);
-  Progress bar("fig18", points.size(), "point");
-  std::size_t done = 0;
-  cluster::DistributeOptions work;
-  work.on_done = [&](std::size_t i, const std::string& bytes) {
-    if (i >= points.size()) return;  // a check of the fast route
-    const std::vector<double> r = UnpackDoubles(bytes, 2);
-    bar.Update(++done, fmt::format("{} at {:.2g} V: {:.2f} % ({:.1f} s)",
-                                   series[points[i].series].label, points[i].v, r[0], r[1]));
+  UnitsOptions work;
+  work.progress = "fig18";
+  work.shown = points.size();  // the checks of the fast route after them are no points
+  work.status = [&](std::size_t i, const std::vector<double>& r) {
+    return fmt::format("{} at {:.2g} V: {:.2f} % ({:.1f} s)", series[points[i].series].label,
+                       points[i].v, r.at(0), r.at(1));
   };
   for (std::size_t i = 0; i < points.size(); ++i)
     work.cost.push_back(series[points[i].series].network == 1 ? 3.0 : 1.0);
@@ -197,9 +194,9 @@ report::Figure Fig18(Cnn1Grid& cnn1, double cnn1_sigma, Cnn2Grid& cnn2, double c
   const std::vector<double> check_v = {0.2, plan.read_voltage_v.back()};
   for (std::size_t k = 0; k < check_v.size(); ++k) work.cost.push_back(2.0);
   const std::int64_t check_samples = 8;
-  std::vector<std::string> results = cluster::Distribute(
+  std::vector<std::vector<double>> results = RunUnits(
       points.size() + check_v.size(),
-      [&](std::size_t i) {
+      [&](std::size_t i) -> std::vector<double> {
         const auto start = std::chrono::steady_clock::now();
         if (i >= points.size()) {
           experiment::ChipOptions o;
@@ -208,21 +205,20 @@ report::Figure Fig18(Cnn1Grid& cnn1, double cnn1_sigma, Cnn2Grid& cnn2, double c
           experiment::Chip chip(*cnn1.nets.At(cnn1_sigma).network,
                                 experiment::ChipSpec::Devices(series[0].card, o), chip_seed);
           const auto e = chip.MeasureFastRoute(nn::ToInput(test1.Head(4).images), check_samples);
-          return PackDoubles({e.max_rel, static_cast<double>(e.max_newton_iterations),
-                              static_cast<double>(e.mvms), SecondsSince(start)});
+          return {e.max_rel, static_cast<double>(e.max_newton_iterations),
+                  static_cast<double>(e.mvms), SecondsSince(start)};
         }
         const Fig18Series& s = series[points[i].series];
         nn::NetworkImpl& net = s.network == 0 ? *cnn1.nets.At(cnn1_sigma).network
                                               : *cnn2.nets.At(cnn2_sigma).network;
         const double e = ReadVoltageError(net, s.network == 0 ? test1 : test2, s.card,
                                           points[i].v, plan.chips, chip_seed);
-        return PackDoubles({e, SecondsSince(start)});
+        return {e, SecondsSince(start)};
       },
       work);
-  bar.Finish();
   std::string check;
   for (std::size_t k = 0; k < check_v.size(); ++k) {
-    const std::vector<double> r = UnpackDoubles(results[points.size() + k], 4);
+    const std::vector<double>& r = results[points.size() + k];
     check += fmt::format("{}{:.2g} V: {:.2g} of the layer's largest output ({:.0f} MVMs, Newton "
                          "converged in at most {:.0f} steps)",
                          k == 0 ? "" : "; at ", check_v[k], r[0], r[2], r[1]);
@@ -238,7 +234,7 @@ report::Figure Fig18(Cnn1Grid& cnn1, double cnn1_sigma, Cnn2Grid& cnn2, double c
     double best = HUGE_VAL, best_v = 0.0, at_low = 0.0, at_high = 0.0;
     for (std::size_t i = 0; i < points.size(); ++i) {
       if (points[i].series != s) continue;
-      const std::vector<double> r = UnpackDoubles(results[i], 2);
+      const std::vector<double>& r = results[i];
       f.table.Add({static_cast<double>(s), points[i].v, r[0], r[1]});
       if (r[0] < best) {
         best = r[0];
@@ -313,19 +309,16 @@ report::Figure Fig19(Cnn1Grid& cnn1, double cnn1_sigma, const PhysicsPlan& plan,
         for (double t : plan.time_s) points.push_back({c, temperature, compensate, t});
   }
   const std::uint64_t chip_seed = Rng::Derive(seed, 1901);
-  Progress bar("fig19", points.size(), "point");
-  std::size_t done = 0;
-  cluster::DistributeOptions work;
-  work.on_done = [&](std::size_t i, const std::string& bytes) {
-    const std::vector<double> r = UnpackDoubles(bytes, 2);
+  UnitsOptions show;
+  show.progress = "fig19";
+  show.status = [&](std::size_t i, const std::vector<double>& r) {
     const Point& p = points[i];
-    bar.Update(++done, fmt::format("{}, {} at {:.0f} C{}: {:.2f} %", cards[p.card].label,
-                                   Duration(p.time_s), p.temperature_c,
-                                   p.compensate ? ", compensated" : "", r[0]));
+    return fmt::format("{}, {} at {:.0f} C{}: {:.2f} %", cards[p.card].label, Duration(p.time_s),
+                       p.temperature_c, p.compensate ? ", compensated" : "", r.at(0));
   };
-  const std::vector<std::string> results = cluster::Distribute(
+  const std::vector<std::vector<double>> results = RunUnits(
       points.size(),
-      [&](std::size_t i) {
+      [&](std::size_t i) -> std::vector<double> {
         const auto start = std::chrono::steady_clock::now();
         const Point& p = points[i];
         experiment::ChipOptions o;
@@ -339,10 +332,9 @@ report::Figure Fig19(Cnn1Grid& cnn1, double cnn1_sigma, const PhysicsPlan& plan,
         const double e = 100 * (1 - experiment::TestChips(network, test, spec, plan.chips,
                                                           chip_seed)
                                         .mean);
-        return PackDoubles({e, SecondsSince(start)});
+        return {e, SecondsSince(start)};
       },
-      work);
-  bar.Finish();
+      show);
   report::Figure f;
   f.title = "Fig. 19: CNN 1 error vs time after programming, every card, 25 and 85 C";
   f.table.columns = {"curve", "card_index", "temperature_c", "drift_compensation", "time_s",
@@ -350,7 +342,7 @@ report::Figure Fig19(Cnn1Grid& cnn1, double cnn1_sigma, const PhysicsPlan& plan,
   // One curve per (card, temperature, compensation); the t = 0 point is every curve's start.
   std::vector<double> at_zero(cards.size());
   for (std::size_t i = 0; i < points.size(); ++i)
-    if (points[i].time_s == 0.0) at_zero[points[i].card] = UnpackDoubles(results[i], 2)[0];
+    if (points[i].time_s == 0.0) at_zero[points[i].card] = results[i].at(0);
   const std::size_t per_card = plan.temperature_c.size() * 2;
   std::string summary;
   double first_ok_delta = std::nan("");
@@ -362,7 +354,7 @@ report::Figure Fig19(Cnn1Grid& cnn1, double cnn1_sigma, const PhysicsPlan& plan,
                                            p.temperature_c) -
                                  plan.temperature_c.begin());
     const double curve = static_cast<double>(p.card * per_card + t_index * 2 + (p.compensate ? 1 : 0));
-    const std::vector<double> r = UnpackDoubles(results[i], 2);
+    const std::vector<double>& r = results[i];
     f.table.Add({curve, static_cast<double>(p.card), p.temperature_c, p.compensate ? 1.0 : 0.0,
                  p.time_s, r[0], r[1]});
   }
@@ -374,7 +366,7 @@ report::Figure Fig19(Cnn1Grid& cnn1, double cnn1_sigma, const PhysicsPlan& plan,
     for (std::size_t i = 0; i < points.size(); ++i) {
       const Point& p = points[i];
       if (p.card != c || p.time_s != last || p.temperature_c != hot) continue;
-      (p.compensate ? compensated : plain) = UnpackDoubles(results[i], 2)[0];
+      (p.compensate ? compensated : plain) = results[i].at(0);
     }
     summary += fmt::format("; {}: {:.2f} % at t = 0, after {} at {:.0f} C {:.2f} % ({:.2f} % "
                            "drift-compensated)",

@@ -9,19 +9,21 @@
 #include "aimc/common/error.h"
 #include "aimc/common/version.h"
 #ifdef AIMC_WITH_TORCH
-#include "aimc/nn/train.h"
+#include "aimc/nn/runtime.h"
 #endif
 #include "parts.h"
 
 namespace aimc::paper {
 
-std::string ToString(Profile profile) { return profile == Profile::kQuick ? "quick" : "paper"; }
-
-Profile ParseProfile(const std::string& name) {
-  if (name == "quick") return Profile::kQuick;
-  if (name == "paper") return Profile::kPaper;
-  Fail("profile must be 'quick' or 'paper', got '{}'", name);
+const EnumNames<Profile>& ProfileNames() {
+  static const EnumNames<Profile> names("profile", {{Profile::kQuick, "quick"},
+                                                    {Profile::kPaper, "paper"}});
+  return names;
 }
+
+std::string ToString(Profile profile) { return ProfileNames().Name(profile); }
+
+Profile ParseProfile(const std::string& name) { return ProfileNames().Parse(name); }
 
 void Limits::Validate() const {
   Require(epochs >= 0, "the epoch limit must be >= 0 (0: none), got {}", epochs);

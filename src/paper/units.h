@@ -1,35 +1,48 @@
 #pragma once
-// The study's work units over MPI ranks (private to the paper module): what a unit returns
-// through cluster::Distribute, and the seconds it took.
+// The study's work units over MPI ranks (private to the paper module): units that return doubles,
+// run with a progress bar, and the seconds they took.
 
 #include <chrono>
-#include <cstring>
+#include <cstddef>
+#include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
-#include "aimc/common/error.h"
-
 namespace aimc::paper {
-
-/// Doubles as bytes (exactly: a result read back is bit for bit the one computed).
-inline std::string PackDoubles(const std::vector<double>& values) {
-  std::string bytes(values.size() * sizeof(double), '\0');
-  if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
-  return bytes;
-}
-
-/// The doubles of PackDoubles; `count` of them, as the unit that made them returns.
-inline std::vector<double> UnpackDoubles(const std::string& bytes, std::size_t count) {
-  Require(bytes.size() == count * sizeof(double),
-          "a work unit's result has {} bytes, expected {} doubles", bytes.size(), count);
-  std::vector<double> values(count);
-  if (count > 0) std::memcpy(values.data(), bytes.data(), bytes.size());
-  return values;
-}
 
 /// Seconds since `start`.
 inline double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
+
+/// How RunUnits hands out its units and shows them finishing.
+struct UnitsOptions {
+  /// A progress bar labelled `progress` ("fig16") counting `item`s ("point", "chip"); empty: no
+  /// bar.
+  std::string progress;
+  std::string item = "point";
+  /// The bar counts the first `shown` units only; those after them (a reference, checks) run
+  /// unseen. All by default.
+  std::size_t shown = std::numeric_limits<std::size_t>::max();
+  /// The bar's status text for a finished unit, from its doubles.
+  std::function<std::string(std::size_t unit, const std::vector<double>& result)> status;
+  /// Called for every finished unit (rank 0, in the order units finish): log lines.
+  std::function<void(std::size_t unit, const std::vector<double>& result)> on_done;
+  /// Relative cost of each unit, for handing out the longest first (cluster::DistributeOptions).
+  std::vector<double> cost;
+};
+
+/// Runs units 0..n-1 over the ranks with cluster::Distribute and returns every unit's doubles on
+/// every rank, bit for bit as the unit computed them, in unit order. Collective: every rank calls
+/// it with the same n and options.
+///
+///   UnitsOptions show{.progress = "fig23"};
+///   const auto errors = RunUnits(points.size(), [&](std::size_t i) {
+///     return std::vector<double>{ErrorAt(points[i])};
+///   }, show);
+std::vector<std::vector<double>> RunUnits(
+    std::size_t n, const std::function<std::vector<double>(std::size_t unit)>& compute,
+    const UnitsOptions& options = {});
 
 }  // namespace aimc::paper

@@ -7,7 +7,8 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/hash.h"
 #include "aimc/common/manifest.h"
-#include "aimc/report/study.h"
+#include "aimc/report/figure_store.h"
+#include "../common/test_dir.h"
 
 namespace aimc::report {
 namespace {
@@ -28,7 +29,7 @@ Figure SmallFigure() {
 }
 
 TEST(Figure, WritesCsvManifestAndPlotFromCsv) {
-  const auto dir = std::filesystem::temp_directory_path() / "aimc_figure_test";
+  const auto dir = UniqueTempPath("aimc_figure_test");
   std::filesystem::remove_all(dir);
   const Figure f = SmallFigure();
   WriteFigure(dir, f, "test");
@@ -49,7 +50,7 @@ TEST(Figure, WritesCsvManifestAndPlotFromCsv) {
 }
 
 std::filesystem::path FreshDir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / name;
+  const auto dir = UniqueTempPath(name);
   std::filesystem::remove_all(dir);
   return dir;
 }

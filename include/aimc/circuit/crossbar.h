@@ -6,6 +6,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "aimc/circuit/wires.h"
+#include "aimc/common/enum_names.h"
 
 namespace aimc::circuit {
 
@@ -14,8 +15,11 @@ enum class DriveSide { kLeft, kBoth };
 /// Where the column (summation) lines end in a sense amplifier: at the bottom only, or both ends.
 enum class SenseSide { kBottom, kBoth };
 
-std::string ToString(DriveSide side);  // "left", "both"
-std::string ToString(SenseSide side);  // "bottom", "both"
+/// Their names in files and flags: "left", "both"; "bottom", "both".
+const EnumNames<DriveSide>& DriveSideNames();
+const EnumNames<SenseSide>& SenseSideNames();
+std::string ToString(DriveSide side);
+std::string ToString(SenseSide side);
 /// Parse the names above; throw aimc::Error naming the value otherwise.
 DriveSide ParseDriveSide(const std::string& name);
 SenseSide ParseSenseSide(const std::string& name);
@@ -94,7 +98,8 @@ Eigen::VectorXd IdealCurrents(const Crossbar& xbar, const Eigen::VectorXd& v_row
 ///   kColumns: G+ in column 2j, G- in column 2j+1, output I_2j - I_2j+1; inputs as they are.
 ///   kRows:    G+ in row 2i driven at +V_i, G- in row 2i+1 driven at -V_i.
 enum class PairLayout { kColumns, kRows };
-std::string ToString(PairLayout layout);  // "columns", "rows"
+const EnumNames<PairLayout>& PairLayoutNames();  // "columns", "rows"
+std::string ToString(PairLayout layout);
 PairLayout ParsePairLayout(const std::string& name);
 
 /// Interleaves two R x C conductance matrices into the array of the chosen layout

@@ -7,12 +7,14 @@
 #include <Eigen/Dense>
 
 #include "aimc/circuit/crossbar.h"
+#include "aimc/common/enum_names.h"
 
 namespace aimc::circuit {
 
 /// Which sparse Cholesky factors the nodal matrix: CHOLMOD (supernodal, METIS/AMD ordering) or
 /// Eigen's SimplicialLDLT (AMD ordering), the fallback and a cross-check.
 enum class Backend { kCholmod, kEigen };
+const EnumNames<Backend>& BackendNames();  // "cholmod", "eigen"
 std::string ToString(Backend backend);
 
 /// What a factorization did: data, not log lines.

@@ -5,12 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "aimc/common/enum_names.h"
 #include "aimc/device/card.h"
 
 namespace aimc::device {
 
 /// How a state's conductance is spread.
 enum class Spread { kNormal, kLognormal };
+const EnumNames<Spread>& SpreadNames();  // "normal", "lognormal"
 std::string ToString(Spread spread);
 /// Parses "normal" or "lognormal"; `where` names the field in the error.
 Spread ParseSpread(const std::string& name, const std::string& where);

@@ -15,131 +15,17 @@
 #include "aimc/circuit/nonlinear.h"
 #include "aimc/device/card.h"
 #include "aimc/energy/model.h"
+#include "aimc/experiment/chip_options.h"
+#include "aimc/experiment/chip_spec.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/network.h"
 #include "aimc/nn/quant.h"
 
 namespace aimc::experiment {
 
-/// How a chip corrects the drift of its conductances (as in practice: a reference read of the
-/// all-ones input right after programming and again at read time): every output of a tile is
-/// multiplied by c(0) / c(t), c the summed conductance of both devices of its pairs, per column
-/// (kColumn) or over the whole array (kArray). Written as "none", "array", "column".
-enum class DriftCompensation { kNone, kArray, kColumn };
-std::string ToString(DriftCompensation compensation);
-/// Throws aimc::Error naming drift_compensation and the allowed names.
-DriftCompensation ParseDriftCompensation(const std::string& name);
-
-/// How a network is placed on analog arrays (the paper's Fig. 15a): each ternary layer's matrix
-/// (rows = im2col inputs, cols = outputs) is cut into tiles of at most tile_rows x tile_cols
-/// weights; each weight is a differential pair of devices drawn from a card; each tile's MVM is
-/// the DC circuit of its array (wires, drivers, sense amplifiers), partial sums of row-split tiles
-/// are added digitally. Pooling, ReLU, BatchNorm, scales and biases stay digital and exact.
-struct ChipOptions {
-  /// Weights per tile: rows (activation lines) and weight columns (each a differential pair, so
-  /// 2 x tile_cols summation lines with the column layout).
-  std::int64_t tile_rows = 1024;
-  std::int64_t tile_cols = 512;
-  /// DAC: an input at full scale (the activation clip alpha) drives read_voltage_v.
-  double read_voltage_v = 0.2;
-  /// Wires, drivers, sense amplifiers, access transistor of every tile.
-  circuit::CrossbarOptions crossbar;
-  circuit::PairLayout layout = circuit::PairLayout::kColumns;
-  /// ADC on each tile's outputs: bits (0: none, else 2..24) and full scale as a fraction of the
-  /// largest possible tile output (all inputs at full scale, all weights +1). Symmetric and
-  /// mid-tread: 2^bits - 1 levels from -full scale to +full scale, 0 among them (AdcStep).
-  int adc_bits = 0;
-  double adc_full_scale_fraction = 0.25;
-  /// When the devices are read (the card's physics: retention, drift, read noise): time since
-  /// programming and temperature; and how drift is compensated.
-  double time_s = 0.0;
-  double temperature_k = 298.15;
-  DriftCompensation drift_compensation = DriftCompensation::kNone;
-  /// Calibration after programming, as real chips do (docs/sweep.md, "Calibration"): a digital
-  /// gain and offset per output column of every analog layer, fitted once per chip on this many
-  /// calibration images (never test images: the caller takes them from the training set) and
-  /// then frozen; 0: none. The images themselves come with the ChipSpec (CalibrationSet).
-  std::int64_t calibration_images = 0;
-
-  void Validate() const;
-  /// The read conditions appear only where they differ from their defaults, so that the JSON of
-  /// a chip read right after programming is what it was before they existed.
-  nlohmann::json ToJson() const;
-  device::ReadConditions Conditions() const;
-  /// True when any wire, driver, sense or access resistance is non-zero (the circuit matters).
-  bool has_parasitics() const;
-};
-
-/// What a chip's calibration is fitted on: the quantized inputs every analog layer sees when the
-/// digital network runs the calibration images (im2col columns, double, (M, rows) per layer,
-/// at most max_mvms_per_layer of them, evenly spread). Shared by every chip of a network.
-struct CalibrationSet {
-  std::int64_t images = 0;
-  std::vector<torch::Tensor> inputs;  // per analog layer, AnalogLayers() order
-};
-/// Runs `network` (digital, eval mode, no chip programmed) on `calibration` and keeps each analog
-/// layer's inputs. Throws aimc::Error for an empty set or a network with a chip programmed.
-std::shared_ptr<const CalibrationSet> CaptureCalibration(nn::NetworkImpl& network,
-                                                         const nn::Dataset& calibration,
-                                                         std::int64_t max_mvms_per_layer = 4096);
-
-/// One tile of one layer: which weights it holds, its devices, and its effective matrix.
-struct Tile {
-  std::int64_t row0 = 0, rows = 0, col0 = 0, cols = 0;
-  /// The devices as they read (siemens, rows x cols): drawn, then aged by the card's physics
-  /// (stuck-at faults, retention flips, drift) to the chip's read time; their low-bias G0.
-  Eigen::MatrixXd g_plus, g_minus;
-  /// Which devices read ON now (selects each device's I-V shape); empty for a card without
-  /// physics, whose devices read as written.
-  Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic> on_plus, on_minus;
-  /// Drift compensation c(0) / c(t) per column (the same value in every column for kArray);
-  /// empty without compensation.
-  Eigen::VectorXd compensation;
-  /// Output in unit weights per unit input: y = x W, IR drop and compensation included (rows x
-  /// cols, double), at low bias; a non-linear I-V adds product terms (Chip::products()).
-  Eigen::MatrixXd weight;
-};
-
-struct LayerTiles {
-  std::int64_t rows = 0, cols = 0;
-  double input_full_scale = 1.0;  // the activation value driven at read_voltage_v
-  /// The layer's largest weight level L (1: ternary): a pair's full ON/OFF difference is L level
-  /// steps, so tile weights (in level steps) are L (G+ - G-) / dG.
-  int max_level = 1;
-  std::vector<Tile> tiles;
-};
-
-/// The ADC's full scale for a tile of `tile_rows` rows whose inputs reach input_full_scale and
-/// whose weights reach level `max_level`.
-double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale,
-                    int max_level = 1);
-/// The step of the ADC of ChipOptions: full_scale / (2^(bits - 1) - 1).
-double AdcStep(double full_scale, int bits);
-
-/// What a chip is. One type for both ways aimc simulates a chip, so that a sweep, `aimc test` and
-/// the figures call one interface:
-///  - weight noise (the paper's Figs. 13-14): every ternary weight gets Gaussian noise of its
-///    level's sigma (relative to the unit weight), drawn once per chip;
-///  - devices: every weight a differential pair drawn from `card`, every tile's MVM the DC circuit
-///    of its array (`options`: tiles, wires, drivers, sense amplifiers, ADC; Fig. 16), its devices
-///    read under the card's physics at options.time_s and temperature_k.
-struct ChipSpec {
-  nn::LevelNoise noise;
-  std::shared_ptr<const device::DeviceCard> card;  // set: device mode
-  ChipOptions options;
-  /// Device mode with options.calibration_images > 0: what the calibration is fitted on.
-  std::shared_ptr<const CalibrationSet> calibration;
-
-  static ChipSpec WeightNoise(const nn::LevelNoise& noise);
-  static ChipSpec Devices(std::shared_ptr<const device::DeviceCard> card,
-                          const ChipOptions& options = {});
-  bool uses_devices() const { return card != nullptr; }
-  void Validate() const;
-  /// Everything that defines the chip (the card's parameters in device mode).
-  nlohmann::json ToJson() const;
-  /// One line for logs: "weight noise sigma -1/0/+1 = ..." or "SOT-MRAM devices, R_ON ...".
-  std::string Describe() const;
-};
+struct CalibrationSet;
+struct LayerTiles;
+struct Tile;
 
 /// One simulated chip programmed with a network: created, it makes network.forward run on the
 /// chip; destroyed, the network is digital again. Chip c of a Monte-Carlo run uses seed
@@ -219,7 +105,8 @@ class Chip {
   /// MVMs per layer are solved in full to split it into devices and parasitics. The periphery
   /// comes from energy::Account. Leaves the chip programmed.
   energy::InferenceCost MeasureCost(const nn::Dataset& data, const energy::EnergyOptions& options);
-  /// Device mode: the tiles of every ternary layer (empty in weight-noise mode).
+  /// Device mode: the tiles of every ternary layer (empty in weight-noise mode). LayerTiles is
+  /// the chip's own type (src/experiment/chip_tiles.h), for the chip's files and its tests.
   const std::vector<LayerTiles>& layers() const { return layers_; }
   /// The calibration of each analog layer (empty without): y = gain_j y_chip + offset_j per
   /// output column j, in unit weights, fitted by least squares of the chip's MVM (Mvm, kFast,
@@ -229,10 +116,6 @@ class Chip {
   };
   const std::vector<Calibration>& calibration() const { return calibration_; }
   double dg_s() const { return dg_s_; }
-  /// Seed streams derived from a tile's seed (aging) and from the chip's seed (read noise).
-  static constexpr std::uint64_t kAgingStream = 0x4147494e47ull;     // "AGING"
-  static constexpr std::uint64_t kReadNoiseStream = 0x4e4f495345ull;  // "NOISE"
-  static constexpr std::uint64_t kShotStream = 0x53484f54ull;            // "SHOT", under NOISE
   double build_seconds() const { return build_seconds_; }
   /// Devices on the chip (two per weight; 0 in weight-noise mode).
   std::int64_t devices() const;
@@ -247,6 +130,7 @@ class Chip {
                                                      const std::vector<bool>& layers = {});
 
  private:
+  // Chips side by side (evaluate_chips.cc) build unprogrammed chips and program their products.
   friend std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
                                            const ChipSpec& spec,
                                            const std::vector<std::uint64_t>& seeds,
@@ -282,62 +166,5 @@ class Chip {
   std::vector<Calibration> calibration_;
   double build_seconds_ = 0.0;
 };
-
-/// The accuracy on `data` of the chips with the given seeds, `chips_per_pass` of them side by
-/// side in each pass over the data (their tiles built in parallel); 0 picks it from the network's
-/// size. The result does not depend on chips_per_pass or on the thread count.
-std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
-                                  const ChipSpec& spec, const std::vector<std::uint64_t>& seeds,
-                                  int chips_per_pass = 0);
-
-/// Accuracy over Monte-Carlo chips: mean, sample std (n - 1), min, max.
-struct ChipStats {
-  std::vector<double> accuracies;
-  double mean = 0.0, stddev = 0.0, min = 0.0, max = 0.0;
-};
-ChipStats Summarize(std::vector<double> accuracies);
-
-/// `chips` chips of `spec` (chip c from Rng::Derive(seed, c)), each over the whole of `data`.
-/// Chips are evaluated chips_per_pass at a time (EvaluateChips; 0: automatic).
-ChipStats TestChips(nn::NetworkImpl& network, const nn::Dataset& data, const ChipSpec& spec,
-                    int chips, std::uint64_t seed, bool progress = false, int chips_per_pass = 0);
-
-/// Converts a torch matrix (row-major) to an Eigen (column-major) double matrix.
-Eigen::MatrixXd ToEigen(const torch::Tensor& t);
-
-/// IR-drop-aware training (docs/train.md): every forward pass of training runs the network
-/// through a chip's effective weights, rebuilt every `rebuild_every_steps` steps for the ternary
-/// weights of the moment, with the straight-through gradient of the levels.
-struct IrAwareOptions {
-  std::shared_ptr<const device::DeviceCard> card;
-  ChipOptions chip;
-  /// Steps between rebuilds of the chip (1: every step, exact; the levels that flip in between
-  /// keep the deviation of their last build until the next).
-  int rebuild_every_steps = 50;
-  /// false (the default): the chip's devices are the card's nominal conductances (no spread), so
-  /// the deviation is the IR drop's alone and the network does not learn one chip's devices;
-  /// true: devices drawn from the card anew at every rebuild (device variation in training).
-  bool device_variation = false;
-  std::uint64_t seed = 1;
-
-  /// Throws aimc::Error naming the field.
-  void Validate() const;
-  /// What TrainOptions::hardware records: the card's parameters and the chip's options.
-  nlohmann::json ToJson() const;
-};
-
-/// The card's mean conductances without spread or aging (a two-state card): the devices of
-/// IR-drop-aware training without device variation.
-std::shared_ptr<const device::DeviceCard> NominalDevices(const device::DeviceCard& card);
-
-/// The step hook of IR-drop-aware training (TrainOptions::before_step): at every
-/// rebuild_every_steps-th step it builds the chip (Chip::EffectiveWeights) and gives each ternary
-/// layer its deviation, effective weight minus levels (nn::AnalogLayerImpl::SetChipDeviation).
-/// Without device variation a layer's effective weight depends on its levels only, so only the
-/// layers whose levels flipped since their last build are solved again (none: no build), which
-/// is exact. `builds` (if given) counts the builds, `layer_builds` the layers solved.
-std::function<void(nn::NetworkImpl&, std::int64_t)> IrAwareHook(
-    IrAwareOptions options, std::shared_ptr<std::int64_t> builds = nullptr,
-    std::shared_ptr<std::int64_t> layer_builds = nullptr);
 
 }  // namespace aimc::experiment

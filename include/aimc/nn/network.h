@@ -113,6 +113,14 @@ class NetworkImpl : public torch::nn::Module {
   virtual energy::OtherOps CountOtherOps(const std::vector<double>& layer_outputs) const = 0;
   /// Chips side by side in forward() now (1 when none is programmed).
   std::int64_t chips() const { return chips_; }
+  /// Programming is exclusive: whoever programs chips (experiment::Chip, EvaluateChips) claims
+  /// the network first and releases it when done, so that a second chip is refused rather than
+  /// silently reprogramming the first (or clearing it when destroyed). Claiming again with the
+  /// same owner is allowed; throws aimc::Error naming what holds the network.
+  void ClaimChips(const void* owner, const std::string& what);
+  /// Releases a claim of `owner` (nothing when it holds none).
+  void ReleaseChips(const void* owner);
+  const void* chip_owner() const { return chip_owner_; }
 
  protected:
   AnalogLayer AddLayer(const std::string& name, AnalogLayerOptions layer);
@@ -147,6 +155,8 @@ class NetworkImpl : public torch::nn::Module {
   std::vector<Fold> folds_;
   bool folded_ = false;
   std::int64_t chips_ = 1;
+  const void* chip_owner_ = nullptr;
+  std::string chip_owner_what_;
 };
 using Network = std::shared_ptr<NetworkImpl>;
 

@@ -8,8 +8,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "aimc/nn/data.h"
+#include "aimc/nn/model_io.h"
 #include "aimc/nn/network.h"
-#include "aimc/nn/train.h"
 
 namespace aimc::nn {
 

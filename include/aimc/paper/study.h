@@ -7,7 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "aimc/report/study.h"
+#include "aimc/common/enum_names.h"
+#include "aimc/report/figure_store.h"
 
 namespace aimc::paper {
 
@@ -15,6 +16,7 @@ namespace aimc::paper {
 /// checkpoints) or `paper` (everything from scratch at the paper's sizes).
 enum class Profile { kQuick, kPaper };
 
+const EnumNames<Profile>& ProfileNames();  // "quick", "paper"
 std::string ToString(Profile profile);
 /// Parses "quick" or "paper"; throws aimc::Error naming the value otherwise.
 Profile ParseProfile(const std::string& name);
@@ -62,7 +64,10 @@ struct StudyOptions {
 ///   device   Figs. 4, 8b, 8c, 10b, 11 and the sigma_r reading (src/paper/device.cc)
 ///   circuit  Figs. 15b, 15c (src/paper/circuit.cc)
 ///   training Fig. 13b (src/paper/training.cc)        resnet  Fig. 14b (src/paper/resnet.cc)
-///   irdrop   Fig. 16 (src/paper/irdrop.cc)           verdict Table I (src/paper/table1.cc)
+///   irdrop   Figs. 16, 20, 22 (src/paper/irdrop.cc)
+///   verdict  Table I, Fig. 21 (src/paper/table1.cc; its pieces: src/paper/verdict.h)
+///   mitigation Figs. 23, 24, Table I under mitigation (src/paper/mitigation.cc)
+///   physics  Figs. 17, 18, 19 (src/paper/physics.cc)
 /// The parts that run networks exist only in builds with LibTorch.
 report::Study MakeStudy(const StudyOptions& options);
 

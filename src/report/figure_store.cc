@@ -1,4 +1,4 @@
-#include "aimc/report/study.h"
+#include "aimc/report/figure_store.h"
 
 #include <algorithm>
 #include <chrono>
@@ -14,14 +14,14 @@
 
 namespace aimc::report {
 
-std::string ToString(Outcome outcome) {
-  switch (outcome) {
-    case Outcome::kKept: return "kept";
-    case Outcome::kRedrawn: return "redrawn";
-    case Outcome::kComputed: return "computed";
-  }
-  return "?";
+const EnumNames<Outcome>& OutcomeNames() {
+  static const EnumNames<Outcome> names("outcome", {{Outcome::kKept, "kept"},
+                                                    {Outcome::kRedrawn, "redrawn"},
+                                                    {Outcome::kComputed, "computed"}});
+  return names;
 }
+
+std::string ToString(Outcome outcome) { return OutcomeNames().Name(outcome); }
 
 void RunOptions::Validate() const {
   Require(!out_dir.empty(), "out_dir must not be empty");

@@ -1,4 +1,6 @@
 #pragma once
+// A study's figure store: parts produce figures keyed on everything they depend on, so that a
+// repeated or interrupted run recomputes only what changed (report::Study, StudyContext).
 
 #include <cstdint>
 #include <filesystem>
@@ -9,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aimc/common/enum_names.h"
 #include "aimc/report/figure.h"
 
 namespace aimc::report {
@@ -31,6 +34,7 @@ struct RunOptions {
 
 /// What happened to a figure in a run.
 enum class Outcome { kKept, kRedrawn, kComputed };
+const EnumNames<Outcome>& OutcomeNames();  // "kept", "redrawn", "computed"
 std::string ToString(Outcome outcome);
 
 /// What a study part gets: Produce() makes one figure unless it is up to date, so that a killed

@@ -14,7 +14,7 @@
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"
 #include "aimc/report/figure.h"
-#include "aimc/report/study.h"
+#include "aimc/report/figure_store.h"
 
 namespace aimc::report {
 namespace {
