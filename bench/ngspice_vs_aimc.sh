@@ -14,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p bench/results
 echo "size,ngspice_s,aimc_factorize_s,aimc_solve_s,speedup_per_solve,speedup_with_factorization,max_rel_diff" > "$tmp/out.csv"
 for n in "${sizes[@]}"; do
-  line=$("$aimc" -q xbar netlist --rows "$n" --cols "$n" --wire-preset layout22nm \
+  line=$("$aimc" -q xbar netlist --rows "$n" --cols "$n" --wires layout22nm \
            --out "$tmp/x$n.cir" --run | grep '^ngspice')
   # "ngspice A s; aimc factorize B s, solve C s; largest relative difference D"
   read -r spice factor solve diff < <(echo "$line" |

@@ -58,13 +58,13 @@ circuit="$results/aimc_bench_circuit.csv"
 # is the program that holds every command, as aimc was before the split), and a batch of inputs.
 xbar_small="n/a" xbar_torch="n/a" one_vector="n/a" hundred="n/a"
 if [ -x "$aimc" ]; then
-  xbar_small=$(median_seconds 5 "$aimc" xbar solve --rows 64 --cols 64 --wire-preset layout22nm)
+  xbar_small=$(median_seconds 5 "$aimc" xbar solve --rows 64 --cols 64 --wires layout22nm)
   if [ -x "$build_dir/apps/aimc/aimc-torch" ]; then
     xbar_torch=$(median_seconds 5 "$build_dir/apps/aimc/aimc-torch" xbar solve --rows 64 --cols 64 \
-      --wire-preset layout22nm)
+      --wires layout22nm)
   fi
-  one_vector=$(median_seconds 3 "$aimc" xbar solve --rows 256 --cols 256 --wire-preset layout22nm --count 1)
-  hundred=$(median_seconds 3 "$aimc" xbar solve --rows 256 --cols 256 --wire-preset layout22nm --count 100)
+  one_vector=$(median_seconds 3 "$aimc" xbar solve --rows 256 --cols 256 --wires layout22nm --count 1)
+  hundred=$(median_seconds 3 "$aimc" xbar solve --rows 256 --cols 256 --wires layout22nm --count 100)
 fi
 # The same as a user runs it: whole `aimc test` commands (start-up, model and data included).
 test_one="n/a" test_twenty="n/a"

@@ -73,8 +73,10 @@ refused() {
 # Non-physical values are refused, not computed (a subnormal wire gave NaN and exit 0).
 refused "subnormal wire" "wire_row_ohm must be 0 (ideal) or within" \
   "$aimc" xbar solve --rows 4 --cols 4 --r-wire-row 1e-320
+check "an old xbar flag still works and says which replaced it" \
+  grep -q -- "--r-wire-row is now --wire-row-ohm" "$tmp/stderr"
 refused "absurd driver" "driver_ohm must be 0 (ideal) or within" \
-  "$aimc" xbar solve --rows 4 --cols 4 --r-driver 1e13
+  "$aimc" xbar solve --rows 4 --cols 4 --driver-ohm 1e13
 refused "empty array" "at least 1 x 1" "$aimc" xbar solve --rows 0 --cols 4
 refused "nan read voltage" "read-voltage-v must be a finite voltage" "$aimc" xbar solve --rows 4 --cols 4 --v-read nan
 refused "nan TMR" "tmr must be > 0" "$aimc" map spec --tmr nan
@@ -133,8 +135,8 @@ awk 'BEGIN { srand(3); for (i = 0; i < 12; i++) { for (j = 0; j < 9; j++)
   printf "%s%.6e", (j ? "," : ""), 1 / (5e4 + 1e6 * rand()); print "" } }' >"$tmp/g.csv"
 awk 'BEGIN { srand(4); for (n = 0; n < 3; n++) { for (i = 0; i < 12; i++)
   printf "%s%.17g", (i ? "," : ""), 0.1 * rand(); print "" } }' >"$tmp/v.csv"
-"$aimc" xbar solve --conductances "$tmp/g.csv" --inputs "$tmp/v.csv" --wire-preset layout22nm \
-  --r-driver 100 --r-sense 50 --drive both --route solves --csv "$tmp/i.csv" \
+"$aimc" xbar solve --conductances "$tmp/g.csv" --inputs "$tmp/v.csv" --wires layout22nm \
+  --driver-ohm 100 --sense-ohm 50 --drive both --route solves --csv "$tmp/i.csv" \
   --meff "$tmp/meff.csv" >/dev/null
 check "M_eff is R lines of C values" \
   awk -F, 'NF != 9 { exit 1 } END { exit NR != 12 }' "$tmp/meff.csv"
@@ -161,7 +163,7 @@ refused "--meff named like its manifest" "its manifest is written beside it" \
   "$aimc" xbar solve --rows 2 --cols 2 --meff "$tmp/m.json"
 
 # A batch: auto takes the M_eff route from 16 inputs on, solves below; both give the same currents.
-"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 1 >"$tmp/stdout"
+"$aimc" xbar solve --rows 16 --cols 8 --wires layout22nm --count 1 >"$tmp/stdout"
 check "one input takes the solve route" grep -q "^route: solves" "$tmp/stdout"
 check "solve prints the read power and its split" grep -q "^read power of input 0: .* W (devices \
 .* W, access .* W, row wires .* W, column wires .* W, drivers .* W, sense .* W)$" "$tmp/stdout"
@@ -173,10 +175,10 @@ expected=$(awk -F, '{ for (j = 1; j <= NF; j++) s += $j * 0.09 } END { printf "%
   "$tmp/g.csv")
 error=$(awk -v a="${power:-0}" -v b="$expected" 'BEGIN { e = (a - b) / b; printf "%.3g", e < 0 ? -e : e }')
 check "the read power without parasitics is sum G V^2 ($error)" below "$error" 1e-5
-"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 20 \
+"$aimc" xbar solve --rows 16 --cols 8 --wires layout22nm --count 20 \
   --csv "$tmp/i_meff.csv" >"$tmp/stdout"
 check "a batch takes the M_eff route" grep -q "^route: meff" "$tmp/stdout"
-"$aimc" xbar solve --rows 16 --cols 8 --wire-preset layout22nm --count 20 --route solves \
+"$aimc" xbar solve --rows 16 --cols 8 --wires layout22nm --count 20 --route solves \
   --csv "$tmp/i_solves.csv" >/dev/null
 check "both routes give every current" test "$(wc -l <"$tmp/i_meff.csv")" -eq 21
 error=$(worst_relative "$tmp/i_meff.csv" "$tmp/i_solves.csv")
@@ -184,7 +186,7 @@ check "both routes give the same currents ($error)" below "$error" 1e-9
 
 # Non-linear devices: Newton per input, with its iterations and residual printed; the netlist of
 # B sources run by ngspice gives the same currents (1e-9 relative, the circuit tests' bar).
-"$aimc" xbar solve --rows 16 --cols 8 --r-on 1e4 --r-wire-row 5 --r-wire-col 5 --read-voltage-v 0.8 \
+"$aimc" xbar solve --rows 16 --cols 8 --r-on-ohm 1e4 --wire-row-ohm 5 --wire-col-ohm 5 --read-voltage-v 0.8 \
   --v-half 0.4 --count 3 --csv "$tmp/i_nl.csv" >"$tmp/stdout"
 check "--v-half takes the Newton route" grep -q "^route: newton" "$tmp/stdout"
 check "... and prints its iterations and residual" \
@@ -195,7 +197,7 @@ check "... and the read power of its first input" \
 refused "--meff of a non-linear array" "has no effective matrix" \
   "$aimc" xbar solve --rows 2 --cols 2 --sinh-v0 0.3 --meff "$tmp/m_nl.csv"
 refused "a negative V0" "must be > 0 V" "$aimc" xbar solve --rows 2 --cols 2 --sinh-v0 -0.3
-"$aimc" xbar netlist --rows 8 --cols 8 --r-on 1e4 --r-wire-row 5 --r-wire-col 5 --r-access 1e3 \
+"$aimc" xbar netlist --rows 8 --cols 8 --r-on-ohm 1e4 --wire-row-ohm 5 --wire-col-ohm 5 --access-ohm 1e3 \
   --read-voltage-v 0.8 --sinh-v0 0.3 --out "$tmp/nl.cir" --run >"$tmp/stdout" 2>&1
 error=$(sed -n 's/.*largest relative difference \(.*\)$/\1/p' "$tmp/stdout")
 check "the non-linear netlist agrees with ngspice (${error:-no result})" below "${error:-1}" 1e-9

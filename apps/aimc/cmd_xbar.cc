@@ -54,27 +54,52 @@ struct XbarArgs {
 void AddArrayOptions(CLI::App* cmd, XbarArgs& a) {
   cmd->add_option("--rows", a.rows, "Rows (inputs)")->capture_default_str();
   cmd->add_option("--cols", a.cols, "Columns (outputs)")->capture_default_str();
-  cmd->add_option("--r-on", a.r_on_ohm, "ON resistance (ohm); with --card: the card at this R_on")
+  // The names of aimc test's chip options (experiment::ChipConfig); the old spellings stay.
+  cmd->add_option("--r-on-ohm", a.r_on_ohm,
+                  "ON resistance (ohm); with --card: the card at this R_on")
       ->capture_default_str();
   cmd->add_option("--tmr", a.tmr, "OFF/ON - 1 for random ON/OFF devices")->capture_default_str();
   cmd->add_option("--card", a.card,
                   "Device card (TOML file or preset name such as sot_mram): devices drawn from it");
   cmd->add_option("--conductances", a.conductances,
                   "CSV of the array's conductances: R lines of C values in siemens");
-  cmd->add_option("--r-wire-row", a.options.wire_row_ohm, "Row-line resistance per segment (ohm)")
+  cmd->add_option("--wire-row-ohm", a.options.wire_row_ohm,
+                  "Row-line resistance per segment (ohm)")
       ->capture_default_str();
-  cmd->add_option("--r-wire-col", a.options.wire_col_ohm,
+  cmd->add_option("--wire-col-ohm", a.options.wire_col_ohm,
                   "Column-line resistance per segment (ohm)")
       ->capture_default_str();
-  cmd->add_option("--wire-preset", a.wire_preset,
+  cmd->add_option("--wires", a.wire_preset,
                   "Wire resistances from a preset: layout22nm (estimate for the paper's layout)");
-  cmd->add_option("--r-driver", a.options.driver_ohm, "Row driver output resistance (ohm)")
+  cmd->add_option("--driver-ohm", a.options.driver_ohm, "Row driver output resistance (ohm)")
       ->capture_default_str();
-  cmd->add_option("--r-sense", a.options.sense_ohm, "Sense amplifier input resistance (ohm)")
+  cmd->add_option("--sense-ohm", a.options.sense_ohm, "Sense amplifier input resistance (ohm)")
       ->capture_default_str();
-  cmd->add_option("--r-access", a.options.access_ohm,
+  cmd->add_option("--access-ohm", a.options.access_ohm,
                   "Access-transistor on-resistance in series with each device (ohm)")
       ->capture_default_str();
+  const auto number = [](const std::string& flag, const std::string& text) {
+    try {
+      std::size_t end = 0;
+      const double x = std::stod(text, &end);
+      if (end == text.size()) return x;
+    } catch (const std::exception&) {
+    }
+    throw Error(flag + " must be a number, got '" + text + "'");
+  };
+  const auto renamed = [cmd, number](const std::string& old_flag, const std::string& new_flag,
+                                     double& target) {
+    AddRenamedFlag(cmd, old_flag, new_flag,
+                   [&target, number, old_flag](const std::string& t) { target = number(old_flag, t); });
+  };
+  renamed("--r-on", "--r-on-ohm", a.r_on_ohm);
+  renamed("--r-wire-row", "--wire-row-ohm", a.options.wire_row_ohm);
+  renamed("--r-wire-col", "--wire-col-ohm", a.options.wire_col_ohm);
+  renamed("--r-driver", "--driver-ohm", a.options.driver_ohm);
+  renamed("--r-sense", "--sense-ohm", a.options.sense_ohm);
+  renamed("--r-access", "--access-ohm", a.options.access_ohm);
+  renamed("--v-read", "--read-voltage-v", a.v_read);
+  AddRenamedFlag(cmd, "--wire-preset", "--wires", [&a](const std::string& t) { a.wire_preset = t; });
   cmd->add_option("--drive", a.drive, "Rows driven at: left, both")
       ->check(CLI::IsMember({"left", "both"}))
       ->capture_default_str();
@@ -87,15 +112,6 @@ void AddArrayOptions(CLI::App* cmd, XbarArgs& a) {
       ->capture_default_str();
   cmd->add_option("--count", a.count, "Number of random input vectors")->capture_default_str();
   cmd->add_option("--read-voltage-v", a.v_read, "Read voltage (V)")->capture_default_str();
-  AddRenamedFlag(cmd, "--v-read", "--read-voltage-v", [&a](const std::string& t) {
-    try {
-      std::size_t end = 0;
-      a.v_read = std::stod(t, &end);
-      if (end == t.size()) return;
-    } catch (const std::exception&) {
-    }
-    throw Error("--v-read must be a number, got '" + t + "'");
-  });
   cmd->add_option("--seed", a.seed, "Seed of the array and input draws")->capture_default_str();
   auto* v_half = cmd->add_option(
       "--v-half", a.v_half_v,

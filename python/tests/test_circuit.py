@@ -116,8 +116,8 @@ def test_meff_equals_the_one_the_cli_writes(tmp_path):
     csv = tmp_path / "g.csv"
     np.savetxt(csv, g, delimiter=",", fmt="%.17g")
     out = tmp_path / "meff.csv"
-    subprocess.run([cli, "xbar", "solve", "--conductances", str(csv), "--r-wire-row", "3",
-                    "--r-wire-col", "5", "--r-driver", "20", "--meff", str(out)],
+    subprocess.run([cli, "xbar", "solve", "--conductances", str(csv), "--wire-row-ohm", "3",
+                    "--wire-col-ohm", "5", "--driver-ohm", "20", "--meff", str(out)],
                    check=True, capture_output=True)
     from_cli = np.loadtxt(out, delimiter=",")
     xbar = aimc.Crossbar(g, aimc.CrossbarOptions(wire_row_ohm=3, wire_col_ohm=5, driver_ohm=20))

@@ -1,5 +1,6 @@
 #include "aimc/experiment/chip_config.h"
 
+#include <array>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -145,18 +146,15 @@ TEST(ChipConfig, TextIsReadAsTheFieldsKind) {
   EXPECT_EQ(c.chip.tile_rows, 256);
   t.SetFromText(c, t.at("drift_compensation"), "array");
   EXPECT_EQ(c.chip.drift_compensation, DriftCompensation::kArray);
-  EXPECT_THAT(ErrorMessage([&] { t.SetFromText(c, t.at("wire_ohm"), "20ohm"); }),
-              HasSubstr("wire_ohm must be a number, got '20ohm'"));
-  EXPECT_THAT(ErrorMessage([&] { t.SetFromText(c, t.at("r_on_ohm"), "nan"); }),
-              HasSubstr("r_on_ohm must be a finite number"));
-  EXPECT_THAT(ErrorMessage([&] { t.SetFromText(c, t.at("adc_bits"), "99999999999"); }),
-              HasSubstr("does not fit a 32-bit int"));
-  EXPECT_THAT(ErrorMessage([&] { t.SetFromText(c, t.at("tile_rows"), "99999999999999999999"); }),
-              HasSubstr("does not fit a 64-bit integer"));
-  EXPECT_THAT(ErrorMessage([&] { t.SetFromText(c, t.at("tile_rows"), "1.5"); }),
-              HasSubstr("tile_rows must be an integer"));
-  EXPECT_THAT(ErrorMessage([&] { t.SetFromText(c, t.at("drift_compensation"), "row"); }),
-              HasSubstr("drift_compensation must be none, array or column, got 'row'"));
+  // Refused, naming the field: {field, text, what the message says}.
+  for (const auto& row : std::vector<std::array<std::string, 3>>{
+           {"wire_ohm", "20ohm", "wire_ohm must be a number, got '20ohm'"},
+           {"r_on_ohm", "nan", "r_on_ohm must be a finite number"},
+           {"adc_bits", "99999999999", "does not fit a 32-bit int"},
+           {"tile_rows", "99999999999999999999", "does not fit a 64-bit integer"},
+           {"tile_rows", "1.5", "tile_rows must be an integer"},
+           {"drift_compensation", "row", "drift_compensation must be none, array or column, got 'row'"}})
+    EXPECT_THAT(ErrorMessage([&] { t.SetFromText(c, t.at(row[0]), row[1]); }), HasSubstr(row[2]));
   // Every field has a flag, a help text and a line in the documentation's table.
   const std::string doc = t.Markdown();
   for (const auto& f : t.fields()) {

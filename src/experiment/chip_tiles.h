@@ -1,6 +1,9 @@
 #pragma once
 // The chip's own types: its tiles, and the helpers its files share. Not public: the chip's
-// sources (chip*.cc, calibration.cc, evaluate_chips.cc, ir_aware.cc) and their tests use them.
+// sources (chip.cc: the chip's life; chip_build.cc: drawing and ageing tiles; chip_products.cc:
+// the products the network runs, non-linear terms and ADC; chip_mvm.cc: the MVM routes;
+// calibration.cc, evaluate_chips.cc, route_check.cc, chip_energy.cc, ir_aware.cc) and their tests
+// use them.
 
 #include <cstdint>
 #include <functional>
@@ -48,6 +51,10 @@ inline constexpr std::uint64_t kShotStream = 0x53484f54ull;         // "SHOT", u
 /// Converts a torch matrix (row-major) to an Eigen (column-major) double matrix.
 Eigen::MatrixXd ToEigen(const torch::Tensor& t);
 
+
+/// Row-major float tensor of an Eigen matrix, transposed: (cols, rows), the layout of a layer's
+/// weight (outputs first).
+torch::Tensor TransposedToTorch(const Eigen::MatrixXd& m);
 
 /// One chip's term posts applied to their own block of output channels, side by side.
 nn::Elementwise SideBySide(std::vector<nn::Elementwise> posts);

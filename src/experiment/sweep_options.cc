@@ -33,25 +33,20 @@ void ValidateAxes(const SweepOptions& o) {
   Require(!o.time_s.empty(), "axes.time_s has no values");
   Require(!o.temperature_k.empty(), "axes.temperature_k has no values");
   o.chip.Validate();
-  // The axis values replace the chip's read conditions.
-  for (double t : o.time_s) {
-    ChipOptions at = o.chip;
-    at.time_s = t;
-    try {
-      at.Validate();
-    } catch (const Error& e) {
-      Fail("axes.{}", e.what());
+  // The axis values replace the chip's read conditions: each must make a valid chip.
+  const auto check_axis = [&o](const std::vector<double>& values, double ChipOptions::*member) {
+    for (double v : values) {
+      ChipOptions at = o.chip;
+      at.*member = v;
+      try {
+        at.Validate();
+      } catch (const Error& e) {
+        Fail("axes.{}", e.what());
+      }
     }
-  }
-  for (double t : o.temperature_k) {
-    ChipOptions at = o.chip;
-    at.temperature_k = t;
-    try {
-      at.Validate();
-    } catch (const Error& e) {
-      Fail("axes.{}", e.what());
-    }
-  }
+  };
+  check_axis(o.time_s, &ChipOptions::time_s);
+  check_axis(o.temperature_k, &ChipOptions::temperature_k);
 }
 
 // Weight-noise mode takes none of the device axes and options; device mode takes no

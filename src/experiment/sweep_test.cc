@@ -14,6 +14,7 @@
 #include "aimc/common/manifest.h"
 #include "aimc/nn/model_io.h"
 #include "../common/test_error.h"
+#include "../common/test_dir.h"
 
 namespace aimc::experiment {
 namespace {
@@ -21,9 +22,8 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path Dir() {
-  const fs::path dir = fs::temp_directory_path() / "aimc_sweep_test";
-  fs::create_directories(dir);
-  return dir;
+  static const TempDir dir("aimc_sweep_test");  // one per test program, removed at its exit
+  return dir.path();
 }
 
 /// An untrained LeNet-5 saved as a model for Fashion-MNIST: enough to exercise the sweep

@@ -17,15 +17,15 @@
 #include "aimc/nn/model_io.h"
 #include "test_archive.h"
 #include "../common/test_error.h"
+#include "../common/test_dir.h"
 
 namespace aimc::nn {
 namespace {
 namespace fs = std::filesystem;
 
 fs::path TempFile(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "aimc_model_file_test";
-  fs::create_directories(dir);
-  return dir / name;
+  static const TempDir dir("aimc_model_file_test");  // one per test program, removed at its exit
+  return dir.path() / name;
 }
 
 ModelInfo InfoOf(const NetworkOptions& network) {

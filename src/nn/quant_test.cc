@@ -431,12 +431,18 @@ TEST(Network, LeNet5LayersAndFc1Array) {
   EXPECT_EQ(n32->AnalogLayers().size(), 3u);
 }
 
-TEST(Network, ResNet26On32And28) {
+// CNN 2 as the paper runs it: ResNet-26 on 32 x 32 RGB images, 100 classes.
+NetworkOptions Cnn2OnCifar100() {
   NetworkOptions o;
   o.arch = "resnet26";
   o.in_channels = 3;
   o.image_size = 32;
   o.classes = 100;
+  return o;
+}
+
+TEST(Network, ResNet26On32And28) {
+  NetworkOptions o = Cnn2OnCifar100();
   const Network net = MakeNetwork(o, 1);
   // 26 layers on the main path plus the two 1x1 projection shortcuts.
   EXPECT_EQ(net->layers().size(), 28u);
@@ -508,11 +514,7 @@ TEST(Network, LeNet5ComputesTheLayersOfCnn1InTheirOrder) {
 // cols of each layer's ternary matrix, counted by hand from that definition, 373,424 weights in
 // all at width 1 with 3 input channels and 100 classes.
 TEST(Network, ResNet26HasTheLayersOfCnn2) {
-  NetworkOptions o;
-  o.arch = "resnet26";
-  o.in_channels = 3;
-  o.image_size = 32;
-  o.classes = 100;
+  NetworkOptions o = Cnn2OnCifar100();
   const Network net = MakeNetwork(o, 1);
   std::int64_t weights = 0;
   for (const auto& l : net->layers()) weights += l->TernaryMatrix().numel();
@@ -528,8 +530,7 @@ TEST(Network, ResNet26HasTheLayersOfCnn2) {
 // basic block, relu(BN(conv2(BN(conv1 x))) + shortcut(x)), the shortcut a 1x1 projection with BN
 // where the shape changes, then global average pooling and FC. At 28 x 28 and width 2 as well.
 TEST(Network, ResNet26ComputesResidualBlocks) {
-  NetworkOptions o;
-  o.arch = "resnet26";
+  NetworkOptions o = Cnn2OnCifar100();
   o.in_channels = 1;
   o.image_size = 28;
   o.width = 2;

@@ -9,6 +9,7 @@
 #include "aimc/common/resources.h"
 #include "../common/test_error.h"
 #include "augment.h"
+#include "../common/test_dir.h"
 
 #include <cmath>
 #include <filesystem>
@@ -53,7 +54,8 @@ TrainOptions Quick(int epochs) {
 }
 
 fs::path TempFile(const std::string& name) {
-  const fs::path path = fs::temp_directory_path() / ("aimc_nn_train_" + name);
+  static const TempDir dir("aimc_nn_train");  // one per test program, removed at its exit
+  const fs::path path = dir.path() / name;
   fs::remove(path);
   return path;
 }
@@ -397,7 +399,7 @@ TEST(TrainFineTune, ShippedNoisyCnn2NamesTheShippedCleanOne) {
 
   // A model from a random init is written with its old bytes: saving the clean model again
   // (under its name, which the archive contains) keeps the hash the fine-tuned stems name.
-  const fs::path dir = fs::temp_directory_path() / "aimc_nn_train_resave";
+  const fs::path dir = UniqueTempPath("aimc_nn_train_resave");
   fs::create_directories(dir);
   SaveModel(dir / clean_name, *clean_model.network, clean_model.info);
   EXPECT_EQ(HashFile(dir / clean_name), hash);

@@ -25,13 +25,14 @@
 #include "aimc/nn/data.h"
 #include "aimc/nn/model_io.h"
 #include "../nn/test_archive.h"
+#include "../common/test_dir.h"
 
 namespace aimc::nn {
 namespace {
 namespace fs = std::filesystem;
 
 fs::path FuzzDir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("aimc_fuzz_" + name);
+  const fs::path dir = UniqueTempPath("aimc_fuzz_" + name);
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

@@ -8,6 +8,7 @@
 #include "irdrop.h"
 #include "noise_grid.h"
 #include "parts.h"
+#include "../common/test_dir.h"
 
 namespace aimc::paper {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 StudyOptions Quick() {
   StudyOptions options;
   options.profile = Profile::kQuick;
-  options.run.out_dir = std::filesystem::temp_directory_path() / "aimc_study_models_test";
+  options.run.out_dir = UniqueTempPath("aimc_study_models_test");
   return options;
 }
 

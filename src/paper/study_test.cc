@@ -10,6 +10,7 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"
+#include "../common/test_dir.h"
 
 namespace aimc::paper {
 namespace {
@@ -18,14 +19,18 @@ namespace fs = std::filesystem;
 
 // A copy of the shipped configs under a temporary AIMC_HOME, whose cards the test edits.
 struct Home {
-  fs::path dir = fs::temp_directory_path() / "aimc_paper_study_home";
+  fs::path dir = UniqueTempPath("aimc_paper_study_home");
   Home() {
     fs::remove_all(dir);
     fs::create_directories(dir);
     fs::copy(fs::path(AIMC_SOURCE_DIR) / "configs", dir / "configs", fs::copy_options::recursive);
     setenv("AIMC_HOME", dir.c_str(), 1);
   }
-  ~Home() { unsetenv("AIMC_HOME"); }
+  ~Home() {
+    unsetenv("AIMC_HOME");
+    std::error_code ignored;  // leftovers must not fail the test
+    fs::remove_all(dir, ignored);
+  }
   void Edit(const std::string& key, const std::string& value) {
     const fs::path card = dir / "configs/devices/sot_mram.toml";
     const std::string text = ReadFile(card);

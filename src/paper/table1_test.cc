@@ -7,12 +7,14 @@
 #include <gtest/gtest.h>
 
 #include "aimc/common/error.h"
+#include "../common/test_dir.h"
 
 namespace aimc::paper {
 namespace {
 
 std::filesystem::path Write(const std::string& name, const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / name;
+  static const TempDir dir("aimc_table1_test");  // one per test program, removed at its exit
+  const auto path = dir.path() / name;
   std::ofstream(path) << text;
   return path;
 }
