@@ -74,7 +74,7 @@ refused() {
 refused "subnormal wire" "wire_row_ohm must be 0 (ideal) or within" \
   "$aimc" xbar solve --rows 4 --cols 4 --r-wire-row 1e-320
 check "an old xbar flag still works and says which replaced it" \
-  grep -q -- "--r-wire-row is now --wire-row-ohm" "$tmp/stderr"
+  grep -q -- "--r-wire-row is now --wire-row-ohm" "$tmp/stdout"
 refused "absurd driver" "driver_ohm must be 0 (ideal) or within" \
   "$aimc" xbar solve --rows 4 --cols 4 --driver-ohm 1e13
 refused "empty array" "at least 1 x 1" "$aimc" xbar solve --rows 0 --cols 4
