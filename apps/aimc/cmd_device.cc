@@ -54,14 +54,7 @@ void RegisterDevice(CLI::App& app) {
       ->capture_default_str();
   stats->add_option("--temperature-k", args->temperature_k, "Temperature of the read (K)")
       ->capture_default_str();
-  // The whole text as a number; range checks (a subnormal, a nan) are the options' own.
-  const auto number = [](const std::string& flag, const std::string& text) {
-    char* end = nullptr;
-    const double x = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size())
-      throw Error(flag + " must be a number, got '" + text + "'");
-    return x;
-  };
+  const auto number = NumberFlag;
   AddRenamedFlag(stats, "--read-voltage", "--read-voltage-v", [args, number](const std::string& t) {
     args->read_voltage_v = number("--read-voltage", t);
   });

@@ -78,14 +78,7 @@ void AddArrayOptions(CLI::App* cmd, XbarArgs& a) {
   cmd->add_option("--access-ohm", a.options.access_ohm,
                   "Access-transistor on-resistance in series with each device (ohm)")
       ->capture_default_str();
-  // The whole text as a number; range checks (a subnormal, a nan) are the options' own.
-  const auto number = [](const std::string& flag, const std::string& text) {
-    char* end = nullptr;
-    const double x = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size())
-      throw Error(flag + " must be a number, got '" + text + "'");
-    return x;
-  };
+  const auto number = NumberFlag;
   const auto renamed = [cmd, number](const std::string& old_flag, const std::string& new_flag,
                                      double& target) {
     AddRenamedFlag(cmd, old_flag, new_flag,

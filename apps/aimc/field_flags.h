@@ -5,6 +5,7 @@
 // default; earlier spellings stay as hidden aliases that say which flag replaced them.
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <functional>
 #include <memory>
@@ -25,6 +26,16 @@ struct FieldFlagsOptions {
   std::vector<std::string> only;     // these fields (empty: all)
   std::vector<std::string> exclude;  // not these
 };
+
+/// A flag's text as a number: the whole text must be one (range checks, such as a subnormal or a
+/// nan, are the option's own).
+inline double NumberFlag(const std::string& flag, const std::string& text) {
+  char* end = nullptr;
+  const double x = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size())
+    throw Error(flag + " must be a number, got '" + text + "'");
+  return x;
+}
 
 /// An earlier spelling of a flag: still taken, hidden from the help, and says which flag
 /// replaced it (and, where the unit changed, `set` converts).
