@@ -226,7 +226,8 @@ TEST(Chip, ProgrammingIsExclusive) {
   EXPECT_TRUE(torch::equal(net->forward(images), first));
 }
 
-// RunChips is TestChips with the configuration resolved: the same chips, seed for seed.
+// RunChips is TestChips with the configuration resolved. Reference: the spec built by hand from
+// the card and the options (not through ChipConfig): the same chips, seed for seed.
 TEST(RunChips, EqualsTestChipsOfTheResolvedSpec) {
   auto net = LeNet(5);
   torch::manual_seed(2);
@@ -245,8 +246,13 @@ TEST(RunChips, EqualsTestChipsOfTheResolvedSpec) {
   options.seed = 3;
   options.test_images = 50;
   const ChipRun run = RunChips(*net, data, config, options);
-  const ChipStats reference =
-      TestChips(*net, data.test.Head(50), ChipSpec::FromConfig(config), 2, 3);
+  ChipOptions by_hand;
+  by_hand.tile_rows = 128;
+  by_hand.crossbar.wire_row_ohm = by_hand.crossbar.wire_col_ohm = 20;
+  const ChipSpec spec = ChipSpec::Devices(
+      std::shared_ptr<const device::DeviceCard>(device::LoadCardOrPreset("sot_mram")->WithRon(1.5e6)),
+      by_hand);
+  const ChipStats reference = TestChips(*net, data.test.Head(50), spec, 2, 3);
   EXPECT_EQ(run.stats.accuracies, reference.accuracies);
   EXPECT_EQ(run.test_images, 50);
   EXPECT_THAT(run.chip, HasSubstr("SOT-MRAM"));

@@ -5,7 +5,6 @@
 
 #include "aimc/common/error.h"
 #include "aimc/experiment/calibration.h"
-#include "chip_tiles.h"
 
 namespace aimc::experiment {
 
