@@ -78,6 +78,11 @@ void RegisterDevice(CLI::App& app) {
     const device::StateStats s = card->Stats();
     const mapping::WeightSpread analytic = mapping::AnalyticSpread(s);
     const mapping::WeightSpread mc = mapping::MonteCarloSpread(*card, args->samples, args->seed);
+    // Read before anything is printed: a card that cannot be read at these conditions is refused
+    // without a partial table.
+    double rms[3] = {0, 0, 0};
+    const mapping::WeightSpread read =
+        mapping::ReadSpread(*card, conditions, args->samples, args->seed, rms);
     fmt::print("{} — {}\n\n", card->name(), card->source());
     PrintTextTable({{"quantity", "exact", "Monte Carlo"},
                     {"R_ON = 1/E[G_on] (ohm)", fmt::format("{:.5g}", card->r_on_ohm()), ""},
@@ -111,9 +116,6 @@ void RegisterDevice(CLI::App& app) {
                         fmt::format("{:.5f}", spread[static_cast<std::size_t>(m)].sigma)});
       PrintTextTable(rows);
     }
-    double rms[3] = {0, 0, 0};
-    const mapping::WeightSpread read =
-        mapping::ReadSpread(*card, conditions, args->samples, args->seed, rms);
     const device::Physics& p = card->physics();
     if (p.any()) {
       fmt::print("\nPhysics beyond the static resistor:\n");

@@ -247,7 +247,14 @@ IvShape DeviceCard::Iv(State state) const {
   return iv.off_v0_v > 0 ? IvShape::Sinh(iv.off_v0_v) : IvShape::Linear();
 }
 
+void DeviceCard::RequireReadableAt(double read_voltage_v) const {
+  RequireReadVoltage(read_voltage_v, "read_voltage_v");
+  Iv(State::kOn).RequireHoldsAt(read_voltage_v, fmt::format("card '{}': iv.on_v0_v", name()));
+  Iv(State::kOff).RequireHoldsAt(read_voltage_v, fmt::format("card '{}': iv.off_v0_v", name()));
+}
+
 double DeviceCard::UnitWeightSiemens(double read_voltage_v) const {
+  RequireReadableAt(read_voltage_v);
   const StateStats s = Stats();
   return s.on.mean_s * Iv(State::kOn).Shape(read_voltage_v) -
          s.off.mean_s * Iv(State::kOff).Shape(read_voltage_v);
@@ -405,7 +412,19 @@ std::filesystem::path PresetCardPath(const std::string& stem) {
 std::unique_ptr<DeviceCard> LoadCardOrPreset(const std::string& path_or_name) {
   const bool is_file =
       path_or_name.find('/') != std::string::npos || path_or_name.ends_with(".toml");
-  return LoadCard(is_file ? std::filesystem::path(path_or_name) : PresetCardPath(path_or_name));
+  try {
+    return LoadCard(is_file ? std::filesystem::path(path_or_name) : PresetCardPath(path_or_name));
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The operating system's refusal (a name too long, a folder without permission), said
+    // about the card; a name of thousands of characters is shown by its start.
+    constexpr std::size_t kShown = 80;
+    const std::string shown =
+        path_or_name.size() <= kShown
+            ? path_or_name
+            : fmt::format("{}... ({} characters)", path_or_name.substr(0, kShown),
+                          path_or_name.size());
+    Fail("card '{}' cannot be read: {}", shown, e.code().message());
+  }
 }
 
 }  // namespace aimc::device

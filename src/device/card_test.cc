@@ -66,6 +66,14 @@ TEST(DeviceCard, LoadCardOrPresetTakesANameOrAPath) {
   EXPECT_EQ(LoadCardOrPreset("rram")->name(), "RRAM");
   EXPECT_EQ(LoadCardOrPreset(PresetCardPath("pcm").string())->name(), "PCM");
   EXPECT_THROW(LoadCardOrPreset("no_such_card"), Error);
+  // A name the file system refuses (longer than a file name may be) is an aimc::Error about the
+  // card, shown by its start, not std::filesystem's text.
+  const std::string long_name = ErrorMessage([] { LoadCardOrPreset(std::string(5000, 'a')); });
+  EXPECT_NE(long_name.find("card 'aaaa"), std::string::npos) << long_name;
+  EXPECT_NE(long_name.find("... (5000 characters)' cannot be read: File name too long"),
+            std::string::npos)
+      << long_name;
+  EXPECT_EQ(long_name.find("filesystem error"), std::string::npos) << long_name;
 }
 
 TEST(DeviceCard, GoodCardLoads) { EXPECT_EQ(LoadError(Temp("good.toml", kGoodMtj)), ""); }

@@ -153,6 +153,9 @@ std::unique_ptr<DeviceCard> MtjCard::WithRon(double r_on_ohm) const {
 
 std::unique_ptr<DeviceCard> MtjCard::WithOnOffRatio(double ratio) const {
   Require(std::isfinite(ratio) && ratio > 1.0, "on/off ratio must be > 1 (TMR > 0), got {}", ratio);
+  Require(r_on_ohm() * ratio <= kMaxDeviceOhm,
+          "card '{}': on/off ratio x R_ON (R_OFF) must be <= {:g} ohm, got {} x {:.6g} = {:g}",
+          options_.name, kMaxDeviceOhm, ratio, r_on_ohm(), ratio * r_on_ohm());
   MtjOptions o = options_;
   o.tmr = ratio - 1.0;
   return KeepPhysics(std::make_unique<MtjCard>(o));

@@ -132,6 +132,11 @@ TEST(MtjCard, WithOnOffRatioSetsTheTmr) {
   EXPECT_NEAR(moved->Stats().on_off_ratio(), 3.0, 1e-12);
   EXPECT_NEAR(moved->r_on_ohm(), card.r_on_ohm(), 1e-6);
   EXPECT_THROW(card.WithOnOffRatio(1.0), Error);
+  // 1e308 made R_OFF = 1 / (G_P / 1e308) infinite: refused as the two-state card refuses it.
+  const std::string huge = ErrorMessage([&] { card.WithOnOffRatio(1e308); });
+  EXPECT_NE(huge.find("on/off ratio x R_ON (R_OFF) must be <= 1e+15 ohm"), std::string::npos)
+      << huge;
+  EXPECT_NO_THROW(card.WithOnOffRatio(1e15 / card.r_on_ohm()));
 }
 
 TEST(MtjOptions, ValidateNamesTheField) {

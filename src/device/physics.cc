@@ -30,7 +30,23 @@ void RequireTemperature(double value, const std::string& field) {
           "{} must be a temperature in [1, 1000] K, got {}", field, value);
 }
 
+void RequireIvScale(double value, const std::string& field, const char* zero_means) {
+  Require(value == 0.0 ||
+              (std::isfinite(value) && value >= kMinIvScaleV && value <= kMaxIvScaleV),
+          "{} must be 0 ({}) or within [{:g}, {:g}] V, got {}", field, zero_means, kMinIvScaleV,
+          kMaxIvScaleV, value);
+}
+
 }  // namespace
+
+void RequireReadVoltage(double read_voltage_v, const std::string& field) {
+  Require(read_voltage_v == 0.0 ||
+              (std::isfinite(read_voltage_v) && read_voltage_v >= kMinReadVoltageV &&
+               read_voltage_v <= kMaxReadVoltageV),
+          "{} must be 0 (the low-bias limit) or within [{:g}, {:g}] V, got {} (below 1 mV a read "
+          "counts too few electrons for the noise and I-V models)",
+          field, kMinReadVoltageV, kMaxReadVoltageV, read_voltage_v);
+}
 
 IvShape IvShape::TmrBias(double tmr0, double v_half_v) {
   IvShape s;
@@ -87,14 +103,29 @@ void IvShape::Validate(const std::string& where) const {
     case Kind::kLinear:
       return;
     case Kind::kTmrBias:
-      Require(std::isfinite(v_half_v) && v_half_v > 0, "{}: V_h must be > 0 V, got {}", where,
+      Require(std::isfinite(v_half_v) && v_half_v >= kMinIvScaleV && v_half_v <= kMaxIvScaleV,
+              "{}: V_h must be within [{:g}, {:g}] V, got {}", where, kMinIvScaleV, kMaxIvScaleV,
               v_half_v);
-      Require(std::isfinite(tmr0) && tmr0 >= 0, "{}: TMR0 must be >= 0, got {}", where, tmr0);
+      // Devices within [kMinDeviceOhm, kMaxDeviceOhm] have on/off ratios up to 1e15.
+      Require(std::isfinite(tmr0) && tmr0 >= 0 && tmr0 <= 1e15,
+              "{}: TMR0 must be in [0, 1e15], got {}", where, tmr0);
       return;
     case Kind::kSinh:
-      Require(std::isfinite(v0_v) && v0_v > 0, "{}: V0 must be > 0 V, got {}", where, v0_v);
+      Require(std::isfinite(v0_v) && v0_v >= kMinIvScaleV && v0_v <= kMaxIvScaleV,
+              "{}: V0 must be within [{:g}, {:g}] V, got {}", where, kMinIvScaleV, kMaxIvScaleV,
+              v0_v);
       return;
   }
+}
+
+void IvShape::RequireHoldsAt(double v, const std::string& where) const {
+  if (kind != Kind::kSinh) return;
+  const double x = std::abs(v) / v0_v;
+  Require(x <= kMaxSinhArgument,
+          "{}: the sinh law with V0 = {:g} V read at {:g} V has V / V0 = {:.4g}, beyond {:g}, "
+          "where it no longer describes a read (the current would exceed 1e7 times its low-bias "
+          "value)",
+          where, v0_v, v, x, kMaxSinhArgument);
 }
 
 nlohmann::json IvShape::ToJson() const {
@@ -168,9 +199,9 @@ double Drift::EffectiveTime(double time_s, double temperature_k) const {
 }
 
 void Physics::Validate() const {
-  RequireNonNegative(iv.v_half_v, "iv.v_half_v");
-  RequireNonNegative(iv.on_v0_v, "iv.on_v0_v");
-  RequireNonNegative(iv.off_v0_v, "iv.off_v0_v");
+  RequireIvScale(iv.v_half_v, "iv.v_half_v", "bias-independent TMR");
+  RequireIvScale(iv.on_v0_v, "iv.on_v0_v", "linear");
+  RequireIvScale(iv.off_v0_v, "iv.off_v0_v", "linear");
   Require(iv.access_ohm == 0.0 || (std::isfinite(iv.access_ohm) && iv.access_ohm >= 1e-3 &&
                                    iv.access_ohm <= 1e9),
           "iv.access_ohm must be 0 (none) or within [1e-3, 1e9] ohm, got {}", iv.access_ohm);
@@ -184,9 +215,11 @@ void Physics::Validate() const {
   Require(std::isfinite(read_noise.shot_fano) && read_noise.shot_fano >= 0 &&
               read_noise.shot_fano <= 10.0,
           "read_noise.shot_fano must be in [0, 10], got {}", read_noise.shot_fano);
-  Require(std::isfinite(read_noise.read_time_s) && read_noise.read_time_s > 0 &&
-              read_noise.read_time_s <= 1.0,
-          "read_noise.read_time_s must be in (0, 1] s, got {}", read_noise.read_time_s);
+  // The shot noise F q I / t_read and the 1/f band 1 / (2 t_read) divide by it.
+  Require(std::isfinite(read_noise.read_time_s) && read_noise.read_time_s >= kMinReadTimeS &&
+              read_noise.read_time_s <= kMaxReadTimeS,
+          "read_noise.read_time_s must be within [{:g}, {:g}] s, got {}", kMinReadTimeS,
+          kMaxReadTimeS, read_noise.read_time_s);
   // 0 is "no retention model"; anything else must be a barrier.
   Require(retention.delta == 0.0 ||
               (std::isfinite(retention.delta) && retention.delta > 0 && retention.delta <= 1000),
@@ -260,8 +293,7 @@ nlohmann::json Physics::ToJson() const {
 }
 
 void ReadConditions::Validate() const {
-  Require(std::isfinite(read_voltage_v) && read_voltage_v >= 0 && read_voltage_v <= 10,
-          "read_voltage_v must be in [0, 10] V, got {}", read_voltage_v);
+  RequireReadVoltage(read_voltage_v, "read_voltage_v");
   // Up to a thousand years: beyond, retention figures are extrapolations of extrapolations.
   Require(std::isfinite(time_s) && time_s >= 0 && time_s <= 3.2e10,
           "time_s must be in [0, 3.2e10] s (a thousand years), got {}", time_s);

@@ -328,5 +328,85 @@ TEST(DeviceCard, UnitWeightAtTheReadVoltageShrinksWithTheTmr) {
   EXPECT_NEAR(card.UnitWeightSiemens(0.5), s.on.mean_s * (1 - 1 / 1.75), 1e-20);
 }
 
+// The reproducers of values where the models do not hold: each was read and printed as NaN or
+// inf (a shot noise dividing by a subnormal read time or current, a sinh or TMR(V) law whose
+// argument overflows); each is refused where it is read, naming the key and the file.
+TEST(Physics, ScalesWhereTheModelsDoNotHoldAreRefusedWhereTheyAreRead) {
+  const auto refused = [](const std::string& file, const std::string& text,
+                          const std::string& key) {
+    const std::string m = ErrorMessage([&] { LoadCard(Temp(file, text)); });
+    EXPECT_NE(m.find(key), std::string::npos) << m;
+    EXPECT_NE(m.find(file), std::string::npos) << m;
+  };
+  refused("rt.toml", kTwoState + "[read_noise]\nshot_fano = 1\nread_time_s = 1e-320\n",
+          "read_noise.read_time_s must be within [1e-12, 1] s, got 1e-320");
+  refused("off_v0.toml", kTwoState + "[iv]\noff_v0_v = 1e-30\n",
+          "iv.off_v0_v must be 0 (linear) or within [0.001, 1000] V, got 1e-30");
+  refused("on_v0.toml", kTwoState + "[iv]\non_v0_v = 1e-12\n", "iv.on_v0_v");
+  refused("vh.toml", kMtj + "[iv]\nv_half_v = 1e-300\n",
+          "iv.v_half_v must be 0 (bias-independent TMR) or within [0.001, 1000] V, got 1e-300");
+  refused("vh_big.toml", kMtj + "[iv]\nv_half_v = 1e300\n", "iv.v_half_v");
+  // The ends of the ranges are models that hold.
+  EXPECT_NO_THROW(LoadCard(Temp("ends.toml", kTwoState +
+                                                 "[iv]\non_v0_v = 0.001\noff_v0_v = 1000.0\n"
+                                                 "[read_noise]\nshot_fano = 1\n"
+                                                 "read_time_s = 1e-12\n")));
+}
+
+TEST(ReadConditions, AReadVoltageIsZeroOrFromOneMillivoltToTenVolts) {
+  const auto message = [](double v) {
+    ReadConditions c;
+    c.read_voltage_v = v;
+    return ErrorMessage([&] { c.Validate(); });
+  };
+  for (double v : {1e-200, 1e-300, 5e-4, -0.1, 10.5, std::nan("")}) {
+    EXPECT_NE(message(v).find("read_voltage_v must be 0 (the low-bias limit) or within [0.001, "
+                              "10] V"),
+              std::string::npos)
+        << v;
+  }
+  for (double v : {0.0, 1e-3, 0.2, 10.0}) EXPECT_EQ(message(v), "") << v;
+}
+
+// A card is read only where its I-V laws hold: a sinh law at V / V0 <= 20 (sinh overflows near
+// 710, and long before that the law no longer describes a read).
+TEST(DeviceCard, IsReadOnlyWhereItsIvLawsHold) {
+  TwoStateCard card = Plain();
+  Physics p;
+  p.iv.on_v0_v = 0.01;
+  card.set_physics(p);
+  EXPECT_NO_THROW(card.UnitWeightSiemens(0.2));  // V / V0 = 20
+  const std::string at_10v = ErrorMessage([&] { card.UnitWeightSiemens(10.0); });
+  EXPECT_NE(at_10v.find("card 't': iv.on_v0_v: the sinh law with V0 = 0.01 V read at 10 V has "
+                        "V / V0 = 1000, beyond 20"),
+            std::string::npos)
+      << at_10v;
+  p.iv = {};
+  p.iv.off_v0_v = 0.001;
+  card.set_physics(p);
+  EXPECT_NE(ErrorMessage([&] { card.UnitWeightSiemens(0.1); }).find("iv.off_v0_v"),
+            std::string::npos);
+  EXPECT_NE(ErrorMessage([&] { card.UnitWeightSiemens(1e-200); }).find("read_voltage_v"),
+            std::string::npos);
+  // Every preset card is readable over the whole range of read voltages.
+  for (const std::string& name : PresetCardNames()) {
+    const auto preset = LoadCardOrPreset(name);
+    for (double v : {0.0, kMinReadVoltageV, 0.2, kMaxReadVoltageV}) {
+      EXPECT_TRUE(std::isfinite(preset->UnitWeightSiemens(v))) << name << " at " << v;
+    }
+  }
+}
+
+TEST(IvShape, ValidateRefusesScalesWhereTheLawOverflows) {
+  EXPECT_NE(ErrorMessage([] { IvShape::Sinh(1e-12).Validate("x"); }).find("x: V0 must be within"),
+            std::string::npos);
+  EXPECT_NE(ErrorMessage([] { IvShape::TmrBias(1.5, 1e-300).Validate("x"); })
+                .find("x: V_h must be within"),
+            std::string::npos);
+  EXPECT_NE(ErrorMessage([] { IvShape::TmrBias(1e308, 0.5).Validate("x"); }).find("TMR0"),
+            std::string::npos);
+  EXPECT_EQ(ErrorMessage([] { IvShape::TmrBias(1.5, 0.5).Validate("x"); }), "");
+}
+
 }  // namespace
 }  // namespace aimc::device

@@ -5,6 +5,8 @@
 #include <numbers>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "aimc/common/error.h"
 
 namespace aimc::mapping {
@@ -26,7 +28,38 @@ PairStates StatesOf(int weight) {
 
 double WeightSpread::sigma_max() const { return std::max({sigma[0], sigma[1], sigma[2]}); }
 
+namespace {
+
+void RequireMoments(const device::ConductanceStats& s, const char* state) {
+  Require(std::isfinite(s.mean_s) && s.mean_s > 0, "stats.{}.mean_s must be > 0 S, got {}", state,
+          s.mean_s);
+  Require(std::isfinite(s.stddev_s) && s.stddev_s >= 0,
+          "stats.{}.stddev_s must be >= 0 S, got {}", state, s.stddev_s);
+}
+
+void RequireTmr(double tmr) {
+  Require(std::isfinite(tmr) && tmr >= kMinTmr && tmr <= kMaxTmr,
+          "tmr must be within [{:g}, {:g}] (the on/off ratio - 1), got {}", kMinTmr, kMaxTmr, tmr);
+}
+
+void RequireSpread(double value, const char* argument) {
+  Require(std::isfinite(value) && value >= 0 && value <= kMaxRelativeSpread,
+          "{} must be in [0, {:g}], got {}", argument, kMaxRelativeSpread, value);
+}
+
+// A weight spread that reaches a user is finite or an error naming its inputs.
+bool Finite(const WeightSpread& w) {
+  for (int k = 0; k < 3; ++k) {
+    if (!std::isfinite(w.mean[k]) || !std::isfinite(w.sigma[k])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 WeightSpread AnalyticSpread(const device::StateStats& stats) {
+  RequireMoments(stats.on, "on");
+  RequireMoments(stats.off, "off");
   WeightSpread w;
   w.dg_s = stats.on.mean_s - stats.off.mean_s;
   Require(w.dg_s > 0, "the ON state must conduct more than the OFF state (dG = {} S)", w.dg_s);
@@ -35,6 +68,10 @@ WeightSpread AnalyticSpread(const device::StateStats& stats) {
   w.sigma[0] = pm1;
   w.sigma[1] = std::numbers::sqrt2 * stats.off.stddev_s / w.dg_s;
   w.sigma[2] = pm1;
+  Require(Finite(w),
+          "the weight spread of states with dG = {} S and standard deviations {} S (ON), {} S "
+          "(OFF) is not finite: dG is too small beside them",
+          w.dg_s, stats.on.stddev_s, stats.off.stddev_s);
   return w;
 }
 
@@ -52,15 +89,22 @@ WeightSpread MonteCarloSpread(const device::DeviceCard& card, std::int64_t pairs
 // sigma_OFF = cv_off mu_OFF, the Fig. 10 relations in relative terms read
 //   sigma_0   = sqrt(2) cv_off / TMR
 //   sigma_+-1 = sqrt(cv_on^2 (1 + TMR)^2 + cv_off^2) / TMR.
-double Sigma0FromCv(double cv_off, double tmr) { return std::numbers::sqrt2 * cv_off / tmr; }
+double Sigma0FromCv(double cv_off, double tmr) {
+  RequireSpread(cv_off, "cv_off");
+  RequireTmr(tmr);
+  return std::numbers::sqrt2 * cv_off / tmr;
+}
 
 double SigmaPm1FromCv(double cv_on, double cv_off, double tmr) {
+  RequireSpread(cv_on, "cv_on");
+  RequireSpread(cv_off, "cv_off");
+  RequireTmr(tmr);
   return std::hypot(cv_on * (1.0 + tmr), cv_off) / tmr;
 }
 
 AllowedSpread AllowedSpreadFor(double sigma_w, double tmr) {
-  Require(std::isfinite(sigma_w) && sigma_w >= 0, "sigma_w must be >= 0, got {}", sigma_w);
-  Require(std::isfinite(tmr) && tmr > 0, "tmr must be > 0, got {}", tmr);
+  RequireSpread(sigma_w, "sigma_w");
+  RequireTmr(tmr);
   AllowedSpread a;
   a.zero_cv_off = sigma_w * tmr / std::numbers::sqrt2;
   a.pm1_equal_cv = sigma_w * tmr / std::hypot(1.0 + tmr, 1.0);
@@ -81,6 +125,10 @@ WeightSpread ReadSpread(const device::DeviceCard& card, const device::ReadCondit
   const device::IvShape iv[2] = {card.Iv(device::State::kOn), card.Iv(device::State::kOff)};
   WeightSpread w;
   w.dg_s = card.UnitWeightSiemens(v);
+  Require(w.dg_s > 0,
+          "card '{}': the unit weight at read_voltage_v = {} V is {} S; ON must conduct more "
+          "than OFF",
+          card.name(), v, w.dg_s);
   Rng rng(seed);
   Rng aging(Rng::Derive(seed, 1));
   Rng reads(Rng::Derive(seed, 2));
@@ -120,7 +168,12 @@ WeightSpread ReadSpread(const device::DeviceCard& card, const device::ReadCondit
     w.mean[level + 1] = mean;
     w.sigma[level + 1] = std::sqrt(std::max(0.0, (sum2 - n * mean * mean) / (n - 1.0)));
     if (rms_error) rms_error[level + 1] = std::sqrt(err2 / n);
+    Require(!rms_error || std::isfinite(rms_error[level + 1]),
+            "card '{}' read at {}: the rms error of level {} is {}, not a finite number",
+            card.name(), conditions.ToJson().dump(), level, rms_error[level + 1]);
   }
+  Require(Finite(w), "card '{}' read at {}: the weight spread is not finite (sigma {}, {}, {})",
+          card.name(), conditions.ToJson().dump(), w.sigma[0], w.sigma[1], w.sigma[2]);
   return w;
 }
 

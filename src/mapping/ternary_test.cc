@@ -11,6 +11,7 @@
 #include "aimc/device/mtj.h"
 #include "aimc/device/two_state.h"
 #include "../common/test_dir.h"
+#include "../common/test_error.h"
 
 namespace aimc::mapping {
 namespace {
@@ -271,6 +272,88 @@ TEST(ReadSpread, BiasDependentTmrShrinksTheUnitWeight) {
   EXPECT_NEAR(high.dg_s, mu_p * (1 - 1 / 1.75), 1e-12 * mu_p);
   // Same draws: the +1 level's devices are G_P and G_P / 1.75 instead of G_P / 2.5.
   EXPECT_GT(high.sigma[1], low.sigma[1] * 1.5);
+}
+
+// Fig. 11's relations take the arguments where they are finite: each reproducer returned inf,
+// a negative spread or a non-finite limit, or accepted a subnormal TMR.
+TEST(Ternary, RelationsRefuseArgumentsOutsideTheirDomainNamingThem) {
+  const auto message = [](auto run) { return ErrorMessage([&] { run(); }); };
+  EXPECT_NE(message([] { Sigma0FromCv(0.1, 0.0); }).find("tmr must be within [1e-06, 1e+15]"),
+            std::string::npos);
+  EXPECT_NE(message([] { Sigma0FromCv(-1, 1.5); }).find("cv_off must be in [0, 100], got -1"),
+            std::string::npos);
+  EXPECT_NE(message([] { SigmaPm1FromCv(0.1, 0.1, std::nan("")); }).find("tmr"),
+            std::string::npos);
+  EXPECT_NE(message([] { SigmaPm1FromCv(1e308, 0.1, 1.5); }).find("cv_on"), std::string::npos);
+  EXPECT_NE(message([] { AllowedSpreadFor(1e308, 1e308); }).find("sigma_w must be in [0, 100]"),
+            std::string::npos);
+  EXPECT_NE(message([] { AllowedSpreadFor(0.15, 1e-320); }).find("tmr must be within"),
+            std::string::npos);
+  // At the ends of the domain every result is finite.
+  for (double tmr : {kMinTmr, kMaxTmr}) {
+    for (double x : {0.0, kMaxRelativeSpread}) {
+      const AllowedSpread a = AllowedSpreadFor(x, tmr);
+      EXPECT_TRUE(std::isfinite(a.zero_cv_off) && std::isfinite(a.pm1_equal_cv) &&
+                  std::isfinite(a.pm1_on_only_cv) && std::isfinite(a.pm1_off_only_cv));
+      EXPECT_TRUE(std::isfinite(Sigma0FromCv(x, tmr)));
+      EXPECT_TRUE(std::isfinite(SigmaPm1FromCv(x, x, tmr)));
+    }
+  }
+}
+
+TEST(Ternary, AnalyticSpreadRefusesMomentsThatAreNotMomentsAndNonFiniteSpreads) {
+  const auto message = [](device::StateStats s) {
+    return ErrorMessage([&] { AnalyticSpread(s); });
+  };
+  EXPECT_NE(message({{1e-4, -1.0}, {1e-5, 1e-6}}).find("stats.on.stddev_s must be >= 0 S, got -1"),
+            std::string::npos);
+  EXPECT_NE(message({{1e-4, 1e-5}, {std::nan(""), 1e-6}}).find("stats.off.mean_s"),
+            std::string::npos);
+  EXPECT_NE(message({{1e-4, 1e-5}, {1e-5, INFINITY}}).find("stats.off.stddev_s"),
+            std::string::npos);
+  // dG subnormal beside a finite spread: the spread overflows.
+  EXPECT_NE(message({{2e-320, 1e-5}, {1e-320, 1e-6}}).find("not finite"), std::string::npos);
+}
+
+// `aimc device stats --read-voltage 1e-200` printed -nan: the shot noise divides by the square
+// of a current that underflows. Refused now; at the lowest read voltage allowed the spread of
+// the shipped MTJ cards (shot noise, bias-dependent TMR) is finite.
+TEST(ReadSpread, ReadVoltagesWhereTheModelsDoNotHoldAreRefusedAndTheLowestIsFinite) {
+  for (const char* stem : {"sot_mram", "stt_mram"}) {
+    const auto card = device::LoadCardOrPreset(stem);
+    device::ReadConditions c;
+    for (double v : {1e-200, 1e-300}) {
+      c.read_voltage_v = v;
+      EXPECT_NE(ErrorMessage([&] { ReadSpread(*card, c, 100, 1); }).find("read_voltage_v"),
+                std::string::npos)
+          << stem << " at " << v;
+    }
+    c.read_voltage_v = device::kMinReadVoltageV;
+    double rms[3];
+    const WeightSpread w = ReadSpread(*card, c, 1000, 1, rms);
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_TRUE(std::isfinite(w.mean[k]) && std::isfinite(w.sigma[k]) && std::isfinite(rms[k]))
+          << stem;
+    }
+  }
+}
+
+// A read where OFF conducts as much as ON has no unit weight: refused, not divided by.
+TEST(ReadSpread, AReadWithoutAUnitWeightIsRefused) {
+  device::TwoStateOptions o;
+  o.name = "t";
+  o.r_on_ohm = 1e6;
+  o.on_off_ratio = 2.0;
+  o.cv_on = o.cv_off = 0.0;
+  device::TwoStateCard card(o);
+  device::Physics p;
+  p.iv.off_v0_v = 0.01;  // at 0.2 V the OFF state conducts sinh(20)/20 = 1.2e7 times more
+  card.set_physics(p);
+  device::ReadConditions c;
+  c.read_voltage_v = 0.2;
+  EXPECT_NE(ErrorMessage([&] { ReadSpread(card, c, 100, 1); })
+                .find("card 't': the unit weight at read_voltage_v = 0.2 V is"),
+            std::string::npos);
 }
 
 }  // namespace

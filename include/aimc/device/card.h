@@ -93,7 +93,11 @@ class DeviceCard {
   /// a sinh law its V0; linear otherwise.
   IvShape Iv(State state) const;
   /// E[G_on] s_on(V) - E[G_off] s_off(V): the unit weight of a pair read at `read_voltage_v`.
+  /// Throws aimc::Error where the card cannot be read there (RequireReadableAt).
   double UnitWeightSiemens(double read_voltage_v) const;
+  /// Throws aimc::Error naming the card and the key unless `read_voltage_v` is a read voltage
+  /// (RequireReadVoltage) at which both states' I-V laws hold (IvShape::RequireHoldsAt).
+  void RequireReadableAt(double read_voltage_v) const;
 
   /// Age() for a device programmed to level `level` of `top` (SampleLevel). An intermediate
   /// level drifts with nu interpolated between the states' (in the level's place between OFF

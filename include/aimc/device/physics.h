@@ -6,6 +6,24 @@
 
 namespace aimc::device {
 
+/// The scales where the device models hold. A read voltage is 0 (the low-bias limit) or from
+/// 1 mV to 10 V: below 1 mV a 10 ns read of a mega-ohm device counts a few electrons, where shot
+/// noise is no longer Gaussian and no read circuit senses the signal. The voltage scales of the
+/// I-V laws (V_h, V0) lie from 1 mV to 1 kV, and the sinh law is read at V / V0 <= 20 (a current
+/// 1e7 times the low-bias one; beyond, it describes breakdown, not a read). A read integrates
+/// for 1 ps to 1 s.
+inline constexpr double kMinReadVoltageV = 1e-3;
+inline constexpr double kMaxReadVoltageV = 10.0;
+inline constexpr double kMinIvScaleV = 1e-3;
+inline constexpr double kMaxIvScaleV = 1e3;
+inline constexpr double kMaxSinhArgument = 20.0;
+inline constexpr double kMinReadTimeS = 1e-12;
+inline constexpr double kMaxReadTimeS = 1.0;
+
+/// Throws aimc::Error unless `read_voltage_v` is 0 or within [kMinReadVoltageV,
+/// kMaxReadVoltageV]; `field` names it in the message ("read_voltage_v").
+void RequireReadVoltage(double read_voltage_v, const std::string& field);
+
 /// How a device's current depends on the voltage V across it: I = G0 V s(V), with G0 the
 /// low-bias conductance a card draws and s an even shape with s(0) = 1.
 ///   kLinear:  s = 1.
@@ -31,8 +49,13 @@ struct IvShape {
   double Current(double g0_s, double v) const { return g0_s * v * Shape(v); }
   /// dI/dV (siemens): the small-signal conductance at V.
   double Slope(double g0_s, double v) const;
-  /// Throws aimc::Error naming `where` and the bad parameter (V_h <= 0, V0 <= 0, TMR0 < 0).
+  /// Throws aimc::Error naming `where` and the bad parameter: V_h or V0 outside [kMinIvScaleV,
+  /// kMaxIvScaleV], TMR0 outside [0, 1e15] (the on/off ratios of devices within kMinDeviceOhm to
+  /// kMaxDeviceOhm).
   void Validate(const std::string& where) const;
+  /// Throws aimc::Error naming `where` unless the law holds at `v` (a sinh law at |V| / V0 <=
+  /// kMaxSinhArgument).
+  void RequireHoldsAt(double v, const std::string& where) const;
   nlohmann::json ToJson() const;
   /// "linear", "tmr_bias V_h 0.5 V", "sinh V0 0.25 V".
   std::string Describe() const;

@@ -33,7 +33,9 @@ struct WeightSpread {
 };
 
 /// Fig. 10, analytically: sigma_0 = sqrt(2) sigma_OFF / dG,
-/// sigma_+-1 = sqrt(sigma_ON^2 + sigma_OFF^2) / dG (devices independent).
+/// sigma_+-1 = sqrt(sigma_ON^2 + sigma_OFF^2) / dG (devices independent). Throws aimc::Error
+/// naming the member for a mean that is not > 0 or a standard deviation that is not >= 0 (both
+/// finite), and where the spread is not finite (dG too small beside the deviations).
 WeightSpread AnalyticSpread(const device::StateStats& stats);
 
 /// Fig. 10 by Monte Carlo: `pairs` pairs per level drawn from the card with `seed`, as drawn (the
@@ -77,10 +79,20 @@ struct AllowedSpread {
   double pm1_on_only_cv = 0.0;   // weights +-1: ON (P) spread alone, OFF exact
   double pm1_off_only_cv = 0.0;  // weights +-1: OFF (AP) spread alone, ON exact
 };
+/// Throws aimc::Error naming the argument unless sigma_w is in [0, kMaxRelativeSpread] and tmr in
+/// [kMinTmr, kMaxTmr].
 AllowedSpread AllowedSpreadFor(double sigma_w, double tmr);
 
+/// The arguments Fig. 11's relations take: a TMR (on/off ratio - 1) from 1e-6 (below, ON and OFF
+/// are one state) to 1e15 (the widest ratio of devices within kMinDeviceOhm to kMaxDeviceOhm),
+/// and relative spreads (sigma/mu of a state, sigma_w of a weight) up to 100.
+inline constexpr double kMinTmr = 1e-6;
+inline constexpr double kMaxTmr = 1e15;
+inline constexpr double kMaxRelativeSpread = 100.0;
+
 /// The forward relations of Fig. 11 in terms of relative spreads, for the inverse's tests:
-/// weight spread of level 0 and of +-1 given sigma/mu of ON and OFF and the TMR.
+/// weight spread of level 0 and of +-1 given sigma/mu of ON and OFF and the TMR. Arguments as
+/// AllowedSpreadFor's (sigma/mu in [0, kMaxRelativeSpread]).
 double Sigma0FromCv(double cv_off, double tmr);
 double SigmaPm1FromCv(double cv_on, double cv_off, double tmr);
 
