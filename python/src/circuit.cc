@@ -199,6 +199,8 @@ void BindCircuit(py::module_& m) {
   m.def(
       "interleave_pairs",
       [](const Eigen::MatrixXd& g_plus, const Eigen::MatrixXd& g_minus, const std::string& layout) {
+        RequireFinite(g_plus, "interleave_pairs", "g_plus");
+        RequireFinite(g_minus, "interleave_pairs", "g_minus");
         return InterleavePairs(g_plus, g_minus, ParsePairLayout(layout));
       },
       py::arg("g_plus"), py::arg("g_minus"), py::arg("layout") = "columns",
@@ -206,12 +208,14 @@ void BindCircuit(py::module_& m) {
   m.def(
       "pair_inputs",
       [](const Eigen::VectorXd& x, const std::string& layout) {
+        RequireFinite(x, "pair_inputs", "x");
         return PairInputs(x, ParsePairLayout(layout));
       },
       py::arg("x"), py::arg("layout") = "columns");
   m.def(
       "combine_pairs",
       [](const Eigen::MatrixXd& m_eff, const std::string& layout) {
+        RequireFinite(m_eff, "combine_pairs", "m_eff");
         return CombinePairs(m_eff, ParsePairLayout(layout));
       },
       py::arg("m_eff"), py::arg("layout") = "columns",

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
@@ -34,8 +35,25 @@ State ParseState(const std::string& name) {
 py::array_t<double> Sample(const DeviceCard& card, const std::string& state,
                            const std::vector<py::ssize_t>& shape, std::uint64_t seed) {
   const State s = ParseState(state);
-  for (const py::ssize_t d : shape) Require(d >= 0, "shape must have no negative size, got {}", d);
-  py::array_t<double> out(shape);
+  double count = 1.0;  // in doubles, so that the product of the sizes cannot wrap
+  for (const py::ssize_t d : shape) {
+    Require(d >= 0, "shape must have no negative size, got {}", d);
+    count *= static_cast<double>(d);
+  }
+  const auto asked = [&] {
+    return fmt::format("sample: an array of shape ({}) holds {:g} doubles ({:g} bytes)",
+                       fmt::join(shape, ", "), count, 8 * count);
+  };
+  Require(count * 8 < 9.2e18, "{}, more than an address space holds", asked());
+  py::array_t<double> out;
+  try {
+    out = py::array_t<double>(shape);
+  } catch (const py::error_already_set& e) {
+    if (!e.matches(PyExc_MemoryError)) throw;
+    Fail("{}: out of memory", asked());
+  } catch (const std::bad_alloc&) {
+    Fail("{}: out of memory", asked());
+  }
   double* data = out.mutable_data();
   const py::ssize_t n = out.size();
   {

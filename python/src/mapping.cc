@@ -1,12 +1,19 @@
 // The ternary mapping: weight spread from the devices' statistics (Fig. 10), the allowed device
 // spread for a target sigma_w (Fig. 11), a chip's programmed pairs.
 #include <pybind11/eigen.h>
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
 #include <tuple>
+#include <type_traits>
 
+#include "aimc/common/error.h"
 #include "aimc/common/rng.h"
 #include "aimc/mapping/ternary.h"
 #include "bindings.h"
@@ -17,6 +24,63 @@ namespace aimc::python {
 namespace {
 
 std::array<double, 3> Three(const double (&v)[3]) { return {v[0], v[1], v[2]}; }
+
+// A NumPy array of weight levels (1-D: one column) as the int matrix Program takes. NumPy's own
+// cast would cut an int64 2^32 + 1 to 1 and a float 1.5 to 1: every entry is checked to be an
+// integer that an int holds instead, naming the entry.
+template <typename T>
+Eigen::MatrixXi LevelsOf(const py::array& weights) {
+  const auto a = py::array_t<T, py::array::forcecast | py::array::c_style>::ensure(weights);
+  if (!a) throw py::error_already_set();
+  const Eigen::Index rows = a.shape(0);
+  const Eigen::Index cols = a.ndim() == 2 ? a.shape(1) : 1;
+  Eigen::MatrixXi w(rows, cols);
+  const T* data = a.data();
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      const T v = data[i * cols + j];
+      const auto entry = [&] {
+        return a.ndim() == 2 ? fmt::format("weights[{}, {}]", i, j) : fmt::format("weights[{}]", i);
+      };
+      if constexpr (std::is_floating_point_v<T>) {
+        if (!std::isfinite(v) || v != std::trunc(v))
+          Fail("program: {} is {}, not an integer weight level", entry(), v);
+      }
+      bool fits = v <= static_cast<T>(std::numeric_limits<int>::max());
+      if constexpr (std::is_signed_v<T>)
+        fits = fits && v >= static_cast<T>(std::numeric_limits<int>::min());
+      if (!fits) {
+        Fail("program: {} is {}, beyond the 32-bit integers that hold a weight level", entry(),
+             v);
+      }
+      w(i, j) = static_cast<int>(v);
+    }
+  }
+  return w;
+}
+
+Eigen::MatrixXi WeightLevels(const py::object& given) {
+  const py::array weights = py::array::ensure(given);
+  Require(static_cast<bool>(weights),
+          "program: weights must be an array of integer weight levels, got a {}",
+          std::string(py::str(py::type::of(given).attr("__name__"))));
+  Require(weights.ndim() == 1 || weights.ndim() == 2,
+          "program: weights must be a 2-D array of weight levels (1-D: one column), got {} "
+          "dimensions",
+          weights.ndim());
+  switch (weights.dtype().kind()) {
+    case 'b':
+    case 'i':
+      return LevelsOf<std::int64_t>(weights);
+    case 'u':
+      return LevelsOf<std::uint64_t>(weights);
+    case 'f':
+      return LevelsOf<double>(weights);
+    default:
+      Fail("program: weights must be an array of integer weight levels, got dtype {}",
+           std::string(py::str(weights.dtype())));
+  }
+}
 
 }  // namespace
 
@@ -75,10 +139,11 @@ void BindMapping(py::module_& m) {
 
   m.def(
       "program",
-      [](const Eigen::MatrixXi& weights, const device::DeviceCard& card, std::uint64_t seed,
+      [](const py::object& weights, const device::DeviceCard& card, std::uint64_t seed,
          int max_level) {
+        const Eigen::MatrixXi levels = WeightLevels(weights);
         Rng rng(seed);
-        mapping::ProgrammedPairs p = mapping::Program(weights, card, rng, max_level);
+        mapping::ProgrammedPairs p = mapping::Program(levels, card, rng, max_level);
         return std::make_tuple(std::move(p.g_plus), std::move(p.g_minus), p.dg_s);
       },
       py::arg("weights"), py::arg("card"), py::arg("seed"), py::arg("max_level") = 1,

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -181,3 +182,57 @@ def test_errors_are_aimc_errors_with_aimc_messages():
     with pytest.raises(aimc.Error, match="backend"):
         aimc.DcSolver(xbar, "spice")
     assert issubclass(aimc.Error, ValueError)
+
+
+def test_inputs_that_are_not_finite_are_refused_naming_the_argument():
+    xbar = aimc.Crossbar(np.full((2, 2), 1e-4))
+    v = np.array([np.nan, 1.0])
+    # Each returned NaN currents, or wrote "DC nan" into the netlist.
+    with pytest.raises(aimc.Error, match="ideal currents of the 2 x 2 array: the voltage of row 0 "
+                                         "is nan, not a finite voltage"):
+        aimc.ideal_currents(xbar, v)
+    with pytest.raises(aimc.Error, match="ngspice netlist of the 2 x 2 array: the voltage of row 0"):
+        aimc.ngspice_netlist(xbar, v)
+    with pytest.raises(aimc.Error, match="the power of the 2 x 2 array"):
+        aimc.power_of(xbar, v, aimc.DcSolver(xbar).solve(np.ones(2)))
+    with pytest.raises(aimc.Error, match="overflows"):
+        aimc.ideal_currents(aimc.Crossbar(np.full((2, 2), 1.0)), np.array([1e308, 1e308]))
+    with pytest.raises(aimc.Error, match=r"pair_inputs: x\[1\] is inf"):
+        aimc.pair_inputs(np.array([1.0, np.inf]), "rows")
+    with pytest.raises(aimc.Error, match=r"interleave_pairs: g_minus\[0, 1\] is nan"):
+        aimc.interleave_pairs(np.ones((2, 2)), np.array([[1.0, np.nan], [1.0, 1.0]]))
+    with pytest.raises(aimc.Error, match=r"combine_pairs: m_eff\[1, 0\] is nan"):
+        aimc.combine_pairs(np.array([[1.0, 1.0], [np.nan, 1.0]]))
+    # segment_resistance_ohm(1e308, 1e308, 1e-320) returned inf.
+    with pytest.raises(aimc.Error, match=r"sheet resistance must be in \[0, 1e9\] ohm/sq"):
+        aimc.segment_resistance_ohm(1e308, 1e308, 1e-320)
+    with pytest.raises(aimc.Error, match=r"line width must be in \[0.01, 1e9\] nm, got 1e-320"):
+        aimc.segment_resistance_ohm(0.5, 100.0, 1e-320)
+    with pytest.raises(aimc.Error, match="exceeds 1e\\+12 ohm"):
+        aimc.segment_resistance_ohm(1e9, 1e9, 0.01)
+    assert aimc.segment_resistance_ohm(0.5, 100.0, 50.0) == 1.0
+
+
+_OUT_OF_MEMORY = """
+import resource, sys
+import numpy as np
+import aimc
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+xbar = aimc.Crossbar(np.full((50000, 1), 1e-4))
+try:
+    aimc.effective_port_matrices(xbar)
+except aimc.Error as e:
+    print(e)
+"""
+
+
+def test_an_allocation_that_cannot_be_met_names_the_call_and_the_size():
+    # Y of a 50000 x 1 array is 50000 x 50000 doubles (20 GB): beyond an address space cut to
+    # 2 GiB, in a process of its own. It raised MemoryError: std::bad_alloc.
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("AddressSanitizer reserves more address space than the limit leaves")
+    run = subprocess.run([sys.executable, "-c", _OUT_OF_MEMORY], capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ))
+    assert run.returncode == 0, run.stderr
+    assert ("the port matrices of the 50000 x 1 array: out of memory: it needs M_eff "
+            "(50000 x 1 doubles, 400 kB), Y (50000 x 50000 doubles, 20 GB)") in run.stdout

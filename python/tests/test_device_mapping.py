@@ -118,3 +118,60 @@ def test_card_errors_are_aimc_errors():
         aimc.load_card("rram").with_r_on(-5.0)
     with pytest.raises(ValueError, match="no_such.toml"):
         aimc.load_card("/nonexistent/no_such.toml")
+
+
+def test_program_refuses_weights_that_are_not_int_levels():
+    card = aimc.load_card("sot_mram")
+    # NumPy's cast to int32 took 2^32 + 1, 2^40 and 2^32 - 1 as 1, 0 and -1.
+    with pytest.raises(aimc.Error, match=r"program: weights\[0, 0\] is 4294967297, beyond the "
+                                         r"32-bit integers"):
+        aimc.program(np.array([[2**32 + 1, 2**40, 2**32 - 1]]), card, seed=1)
+    with pytest.raises(aimc.Error, match=r"weights\[0, 1\] is 18446744073709551615"):
+        aimc.program(np.array([[1, np.iinfo(np.uint64).max]], dtype=np.uint64), card, seed=1)
+    with pytest.raises(aimc.Error, match=r"weights\[0, 1\] is 1.5, not an integer weight level"):
+        aimc.program(np.array([[1.0, 1.5]]), card, seed=1)
+    with pytest.raises(aimc.Error, match=r"weights\[1\] is nan"):
+        aimc.program(np.array([0.0, np.nan]), card, seed=1)
+    with pytest.raises(aimc.Error, match="got dtype <U1"):
+        aimc.program(np.array([["a"]]), card, seed=1)
+    with pytest.raises(aimc.Error, match="got 3 dimensions"):
+        aimc.program(np.zeros((2, 2, 2), dtype=int), card, seed=1)
+    with pytest.raises(aimc.Error, match="a ternary weight must be -1, 0 or \\+1, got 2"):
+        aimc.program(np.array([[1, 2]]), card, seed=1)
+    # Integer levels of any integer dtype, integral floats and lists draw the same chip.
+    expected = aimc.program(np.array([[1, 0, -1]]), card, seed=4)[0]
+    for weights in (np.array([[1, 0, -1]], dtype=np.int8), np.array([[1.0, 0.0, -1.0]]),
+                    [[1, 0, -1]]):
+        np.testing.assert_array_equal(aimc.program(weights, card, seed=4)[0], expected)
+
+
+def test_spreads_and_ratios_refuse_arguments_outside_their_domain():
+    card = aimc.load_card("sot_mram")
+    # R_OFF = inf.
+    with pytest.raises(aimc.Error, match=r"on/off ratio x R_ON \(R_OFF\) must be <= 1e\+15 ohm"):
+        card.with_on_off_ratio(1e308)
+    with pytest.raises(aimc.Error, match="stats.on.stddev_s must be >= 0 S, got -1"):
+        aimc.analytic_spread(aimc.StateStats(1e-4, -1.0, 1e-5, 1e-6))
+    # inf, a negative spread, non-finite limits, a subnormal TMR accepted.
+    with pytest.raises(aimc.Error, match="tmr must be > 0"):
+        aimc.sigma0_from_cv(0.1, 0.0)
+    with pytest.raises(aimc.Error, match=r"cv_off must be in \[0, 100\], got -1"):
+        aimc.sigma0_from_cv(-1, 1.5)
+    with pytest.raises(aimc.Error, match="sigma_w must be in"):
+        aimc.allowed_spread(1e308, 1e308)
+    with pytest.raises(aimc.Error, match="tmr must be > 0, within"):
+        aimc.allowed_spread(0.15, 1e-320)
+
+
+def test_every_failure_is_an_aimc_error_naming_what_was_asked():
+    # std::filesystem's "filesystem error" came through as RuntimeError.
+    with pytest.raises(aimc.Error, match=r"\(5000 characters\)' cannot be read: File name too "
+                                         r"long"):
+        aimc.load_card("a" * 5000)
+    card = aimc.load_card("rram")
+    # An array no memory holds: the call and the size, not MemoryError.
+    with pytest.raises(aimc.Error, match=r"sample: an array of shape \(1000000000, 1000000000\) "
+                                         r"holds 1e\+18 doubles \(8e\+18 bytes\): out of memory"):
+        card.sample("on", (10**9, 10**9), seed=1)
+    with pytest.raises(aimc.Error, match="more than an address space holds"):
+        card.sample("on", (10**10, 10**10), seed=1)

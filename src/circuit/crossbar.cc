@@ -61,13 +61,19 @@ nlohmann::json CrossbarOptions::ToJson() const {
 }
 
 double SegmentResistanceOhm(double sheet_ohm_per_square, double length_nm, double width_nm) {
-  Require(std::isfinite(sheet_ohm_per_square) && sheet_ohm_per_square >= 0.0,
-          "sheet resistance must be finite and >= 0 ohm/sq, got {}", sheet_ohm_per_square);
-  Require(std::isfinite(length_nm) && length_nm > 0.0, "segment length must be > 0 nm, got {}",
-          length_nm);
-  Require(std::isfinite(width_nm) && width_nm > 0.0, "line width must be > 0 nm, got {}",
-          width_nm);
-  return sheet_ohm_per_square * length_nm / width_nm;
+  Require(std::isfinite(sheet_ohm_per_square) && sheet_ohm_per_square >= 0.0 &&
+              sheet_ohm_per_square <= 1e9,
+          "sheet resistance must be in [0, 1e9] ohm/sq, got {}", sheet_ohm_per_square);
+  Require(std::isfinite(length_nm) && length_nm >= 0.01 && length_nm <= 1e9,
+          "segment length must be in [0.01, 1e9] nm, got {}", length_nm);
+  Require(std::isfinite(width_nm) && width_nm >= 0.01 && width_nm <= 1e9,
+          "line width must be in [0.01, 1e9] nm, got {}", width_nm);
+  const double ohm = sheet_ohm_per_square * length_nm / width_nm;
+  Require(ohm <= kMaxParasiticOhm,
+          "a segment of {} ohm/sq x {} nm / {} nm = {:g} ohm exceeds {:g} ohm, the most a wire "
+          "segment may be",
+          sheet_ohm_per_square, length_nm, width_nm, ohm, kMaxParasiticOhm);
+  return ohm;
 }
 
 Crossbar::Crossbar(Eigen::MatrixXd conductance_s, CrossbarOptions options, std::string name)
@@ -96,10 +102,25 @@ Eigen::MatrixXd Crossbar::CellConductances() const {
   return (conductance_s_.cwiseInverse().array() + options_.access_ohm).inverse().matrix();
 }
 
+void RequireFiniteVoltages(const Crossbar& xbar, const Eigen::VectorXd& v_rows, const char* call) {
+  for (Eigen::Index i = 0; i < v_rows.size(); ++i) {
+    Require(std::isfinite(v_rows(i)), "{} of {}: the voltage of row {} is {}, not a finite voltage",
+            call, xbar.Describe(), i, v_rows(i));
+  }
+}
+
 Eigen::VectorXd IdealCurrents(const Crossbar& xbar, const Eigen::VectorXd& v_rows) {
   Require(v_rows.size() == xbar.rows(), "input has {} voltages for {} rows", v_rows.size(),
           xbar.rows());
-  return xbar.conductance_s().transpose() * v_rows;
+  RequireFiniteVoltages(xbar, v_rows, "the ideal currents");
+  Eigen::VectorXd currents = xbar.conductance_s().transpose() * v_rows;
+  for (Eigen::Index j = 0; j < currents.size(); ++j) {
+    Require(std::isfinite(currents(j)),
+            "the ideal currents of {}: the current of column {} overflows (|V| up to {:g} V on "
+            "conductances up to {:g} S)",
+            xbar.Describe(), j, v_rows.cwiseAbs().maxCoeff(), xbar.conductance_s().maxCoeff());
+  }
+  return currents;
 }
 
 Eigen::MatrixXd InterleavePairs(const Eigen::MatrixXd& g_plus, const Eigen::MatrixXd& g_minus,

@@ -6,6 +6,8 @@
 
 #include "aimc/circuit/dc_solver.h"
 #include "aimc/circuit/effective_matrix.h"
+#include "aimc/circuit/netlist.h"
+#include "aimc/circuit/power.h"
 #include "aimc/circuit/wires.h"
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
@@ -254,6 +256,53 @@ TEST(CrossbarErrors, BadInputsAreRejected) {
   const DcSolver solver(xbar);
   EXPECT_THROW(solver.ColumnCurrents(Eigen::VectorXd::Ones(4)), Error);
   EXPECT_THROW(solver.ColumnCurrents(Eigen::VectorXd::Constant(3, std::nan(""))), Error);
+}
+
+// The ideal product, the netlist and the power took NaN inputs (the netlist got "DC nan") and an
+// overflowing product returned inf: each names the call, the array and the row now.
+TEST(CrossbarErrors, NonFiniteInputsOfEveryCallAreRefused) {
+  const Crossbar xbar(Eigen::MatrixXd::Constant(3, 2, 1e-6), Wires(1.0, 1.0), "tile (0, 1)");
+  Eigen::VectorXd v = Eigen::VectorXd::Ones(3);
+  v(2) = std::nan("");
+  const auto message = [&](auto run) {
+    try {
+      run();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message([&] { IdealCurrents(xbar, v); }),
+            "the ideal currents of array 'tile (0, 1)' (3 x 2): the voltage of row 2 is nan, not "
+            "a finite voltage");
+  EXPECT_NE(message([&] { NgspiceNetlist(xbar, v); }).find("the ngspice netlist of array"),
+            std::string::npos);
+  const NodeVoltages nodes = DcSolver(xbar).Solve(Eigen::VectorXd::Ones(3));
+  EXPECT_NE(message([&] { PowerOf(xbar, v, nodes); }).find("the power of array"),
+            std::string::npos);
+  const Crossbar unit(Eigen::MatrixXd::Constant(3, 2, 1.0), CrossbarOptions{});
+  EXPECT_NE(message([&] { IdealCurrents(unit, Eigen::VectorXd::Constant(3, 1e308)); })
+                .find("the current of column 0 overflows"),
+            std::string::npos);
+  EXPECT_TRUE(IdealCurrents(xbar, Eigen::VectorXd::Ones(3)).allFinite());
+}
+
+// R = R_sheet length / width returned inf for (1e308, 1e308, 1e-320).
+TEST(CrossbarErrors, SegmentResistanceRefusesArgumentsOutsideTheirDomain) {
+  const auto message = [](double sheet, double length, double width) {
+    try {
+      SegmentResistanceOhm(sheet, length, width);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message(1e308, 1e308, 1e-320),
+            "sheet resistance must be in [0, 1e9] ohm/sq, got 1e+308");
+  EXPECT_EQ(message(0.5, 100, 1e-320), "line width must be in [0.01, 1e9] nm, got 1e-320");
+  EXPECT_EQ(message(0.5, 1e10, 40), "segment length must be in [0.01, 1e9] nm, got 10000000000");
+  EXPECT_NE(message(1e9, 1e9, 0.01).find("exceeds 1e+12 ohm"), std::string::npos);
+  EXPECT_DOUBLE_EQ(SegmentResistanceOhm(0.5, 100, 50), 1.0);
 }
 
 // Reference: the arithmetic of the stated derivation (docs/xbar.md): sqrt(0.076 um^2) = 275.7 nm,

@@ -7,6 +7,8 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <new>
+#include <string>
 
 #include "aimc/circuit/dc_solver.h"
 #include "aimc/common/error.h"
@@ -27,6 +29,19 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// "1.6 MB", "320 GB": a size for messages.
+std::string ByteCount(double bytes) {
+  if (bytes < 1e3) return fmt::format("{:.0f} bytes", bytes);
+  const char* units[] = {"kB", "MB", "GB", "TB", "PB", "EB"};
+  int u = 0;
+  bytes /= 1e3;
+  while (bytes >= 1e3 && u < 5) {
+    bytes /= 1e3;
+    ++u;
+  }
+  return fmt::format("{:.3g} {}", bytes, units[u]);
 }
 
 // How a port couples to the wire network. `kSpread`: the IR-drop form, the port's vector holds
@@ -166,12 +181,43 @@ PlanCache& Plans() {
 
 namespace internal {
 
+namespace {
+
+PortMatrices PortMatricesOf(const Crossbar& xbar, bool spread_rows, bool spread_cols,
+                            bool row_admittance, EffectiveMatrixInfo& out);
+
+}  // namespace
+
 PortMatrices PortMatricesWith(const Crossbar& xbar, bool spread_rows, bool spread_cols,
                               bool row_admittance, EffectiveMatrixInfo* info) {
-  const auto start = std::chrono::steady_clock::now();
   EffectiveMatrixInfo local;
   EffectiveMatrixInfo& out = info != nullptr ? *info : local;
   out = EffectiveMatrixInfo{};
+  try {
+    return PortMatricesOf(xbar, spread_rows, spread_cols, row_admittance, out);
+  } catch (const std::bad_alloc&) {
+    // What was asked for: the dense results and, once planned, the elimination's work.
+    const double r = double(xbar.rows()), c = double(xbar.cols());
+    std::string asked = fmt::format("M_eff ({} x {} doubles, {})", xbar.rows(), xbar.cols(),
+                                    ByteCount(8 * r * c));
+    if (row_admittance) {
+      asked += fmt::format(", Y ({} x {} doubles, {})", xbar.rows(), xbar.rows(),
+                           ByteCount(8 * r * r));
+    }
+    if (out.work_bytes > 0) {
+      asked += fmt::format(" and the elimination's work ({} over {} unknowns)",
+                           ByteCount(double(out.work_bytes)), out.unknowns);
+    }
+    Fail("{} of {}: out of memory: it needs {}", row_admittance ? "the port matrices" :
+         "the effective matrix", xbar.Describe(), asked);
+  }
+}
+
+namespace {
+
+PortMatrices PortMatricesOf(const Crossbar& xbar, bool spread_rows, bool spread_cols,
+                            bool row_admittance, EffectiveMatrixInfo& out) {
+  const auto start = std::chrono::steady_clock::now();
   const internal::NodalSystem sys(xbar, false);
   PortMatrices result;
   if (sys.unknowns == 0) {  // ideal wires, drivers and sense amplifiers: no IR drop
@@ -296,6 +342,8 @@ PortMatrices PortMatricesWith(const Crossbar& xbar, bool spread_rows, bool sprea
   return result;
 }
 
+}  // namespace
+
 Eigen::MatrixXd EffectiveMatrixWith(const Crossbar& xbar, bool spread_rows, bool spread_cols,
                                     EffectiveMatrixInfo* info) {
   return PortMatricesWith(xbar, spread_rows, spread_cols, false, info).m_eff;
@@ -313,15 +361,38 @@ PortMatrices EffectivePortMatrices(const Crossbar& xbar, EffectiveMatrixInfo* in
 
 void ClearEffectiveMatrixPlans() { Plans().Clear(); }
 
+namespace {
+
+// R solves of unit inputs: an R x R identity and R x C (or R x R) currents.
+template <typename Solve>
+Eigen::MatrixXd BySolves(const Crossbar& xbar, const char* what, Eigen::Index out_cols,
+                         Solve&& solve) {
+  try {
+    const DcSolver solver(xbar);
+    return solve(solver, Eigen::MatrixXd::Identity(xbar.rows(), xbar.rows()));
+  } catch (const std::bad_alloc&) {
+    const double r = double(xbar.rows());
+    Fail("{} of {} by solves: out of memory: it needs the unit inputs ({} x {} doubles, {}), "
+         "the result ({} x {} doubles, {}) and the factorization",
+         what, xbar.Describe(), xbar.rows(), xbar.rows(), ByteCount(8 * r * r), xbar.rows(),
+         out_cols, ByteCount(8 * r * double(out_cols)));
+  }
+}
+
+}  // namespace
+
 Eigen::MatrixXd EffectiveMatrixBySolves(const Crossbar& xbar) {
-  const DcSolver solver(xbar);
-  const Eigen::MatrixXd unit = Eigen::MatrixXd::Identity(xbar.rows(), xbar.rows());
-  return solver.BatchColumnCurrents(unit).transpose();
+  return BySolves(xbar, "the effective matrix", xbar.cols(),
+                  [](const DcSolver& solver, const Eigen::MatrixXd& unit) {
+                    return Eigen::MatrixXd(solver.BatchColumnCurrents(unit).transpose());
+                  });
 }
 
 Eigen::MatrixXd RowAdmittanceBySolves(const Crossbar& xbar) {
-  const DcSolver solver(xbar);
-  return solver.BatchRowCurrents(Eigen::MatrixXd::Identity(xbar.rows(), xbar.rows()));
+  return BySolves(xbar, "the row admittance", xbar.rows(),
+                  [](const DcSolver& solver, const Eigen::MatrixXd& unit) {
+                    return solver.BatchRowCurrents(unit);
+                  });
 }
 
 }  // namespace aimc::circuit

@@ -50,6 +50,7 @@ std::string Netlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows, const s
                     const std::string& options, WriteCell&& cell) {
   Require(v_rows.size() == xbar.rows(), "input has {} voltages for {} rows", v_rows.size(),
           xbar.rows());
+  RequireFiniteVoltages(xbar, v_rows, "the ngspice netlist");
   const CrossbarOptions& o = xbar.options();
   const Names names{o};
   const int rows = xbar.rows();

@@ -13,6 +13,7 @@ void RequireFits(const Crossbar& xbar, const Eigen::VectorXd& v_rows, const Node
   const int cols = xbar.cols();
   Require(v_rows.size() == rows, "power of {}: v_rows has {} voltages for {} rows", xbar.Describe(),
           v_rows.size(), rows);
+  RequireFiniteVoltages(xbar, v_rows, "the power");
   Require(nodes.row_v.rows() == rows && nodes.row_v.cols() == cols && nodes.col_v.rows() == rows &&
               nodes.col_v.cols() == cols,
           "power of {}: nodes.row_v and nodes.col_v must be {} x {}, got {} x {} and {} x {}",

@@ -39,7 +39,8 @@ void RequireMoments(const device::ConductanceStats& s, const char* state) {
 
 void RequireTmr(double tmr) {
   Require(std::isfinite(tmr) && tmr >= kMinTmr && tmr <= kMaxTmr,
-          "tmr must be within [{:g}, {:g}] (the on/off ratio - 1), got {}", kMinTmr, kMaxTmr, tmr);
+          "tmr must be > 0, within [{:g}, {:g}] (the on/off ratio - 1), got {}", kMinTmr,
+          kMaxTmr, tmr);
 }
 
 void RequireSpread(double value, const char* argument) {

@@ -278,7 +278,7 @@ TEST(ReadSpread, BiasDependentTmrShrinksTheUnitWeight) {
 // a negative spread or a non-finite limit, or accepted a subnormal TMR.
 TEST(Ternary, RelationsRefuseArgumentsOutsideTheirDomainNamingThem) {
   const auto message = [](auto run) { return ErrorMessage([&] { run(); }); };
-  EXPECT_NE(message([] { Sigma0FromCv(0.1, 0.0); }).find("tmr must be within [1e-06, 1e+15]"),
+  EXPECT_NE(message([] { Sigma0FromCv(0.1, 0.0); }).find("tmr must be > 0, within [1e-06, 1e+15]"),
             std::string::npos);
   EXPECT_NE(message([] { Sigma0FromCv(-1, 1.5); }).find("cv_off must be in [0, 100], got -1"),
             std::string::npos);
@@ -287,7 +287,7 @@ TEST(Ternary, RelationsRefuseArgumentsOutsideTheirDomainNamingThem) {
   EXPECT_NE(message([] { SigmaPm1FromCv(1e308, 0.1, 1.5); }).find("cv_on"), std::string::npos);
   EXPECT_NE(message([] { AllowedSpreadFor(1e308, 1e308); }).find("sigma_w must be in [0, 100]"),
             std::string::npos);
-  EXPECT_NE(message([] { AllowedSpreadFor(0.15, 1e-320); }).find("tmr must be within"),
+  EXPECT_NE(message([] { AllowedSpreadFor(0.15, 1e-320); }).find("tmr must be > 0, within"),
             std::string::npos);
   // At the ends of the domain every result is finite.
   for (double tmr : {kMinTmr, kMaxTmr}) {

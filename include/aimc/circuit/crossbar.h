@@ -62,7 +62,9 @@ struct CrossbarOptions {
 };
 
 /// Resistance of one wire segment from a sheet resistance and the segment's length and width:
-/// R = R_sheet * length / width (e.g. length = cell pitch).
+/// R = R_sheet * length / width (e.g. length = cell pitch). Throws aimc::Error naming the
+/// argument unless the sheet resistance is in [0, 1e9] ohm/sq and length and width in [0.01, 1e9]
+/// nm (a hundredth of an atom to a metre), and where R exceeds kMaxParasiticOhm.
 double SegmentResistanceOhm(double sheet_ohm_per_square, double length_nm, double width_nm);
 
 /// An R x C array: one conductance per crosspoint (siemens) and its parasitics. The conductance
@@ -92,7 +94,12 @@ class Crossbar {
 };
 
 /// The ideal MVM without any parasitic: I_j = sum_i G_ij V_i (amperes, one per column).
+/// Throws aimc::Error for an input that is not finite and where a current overflows.
 Eigen::VectorXd IdealCurrents(const Crossbar& xbar, const Eigen::VectorXd& v_rows);
+
+/// Throws aimc::Error naming `call`, the array and the row unless every voltage of `v_rows` is
+/// finite (a NaN would reach a netlist as "DC nan" and every current as NaN).
+void RequireFiniteVoltages(const Crossbar& xbar, const Eigen::VectorXd& v_rows, const char* call);
 
 /// How a differential weight pair sits in the array (the paper's Fig. 9 uses columns).
 ///   kColumns: G+ in column 2j, G- in column 2j+1, output I_2j - I_2j+1; inputs as they are.
