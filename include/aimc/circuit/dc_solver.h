@@ -43,6 +43,11 @@ struct NodeVoltages {
 /// at 0 V), so the IR drop is computed directly rather than as a small difference of large
 /// voltages; the nodal matrix is symmetric positive definite.
 ///
+/// With Backend::kCholmod the dense blocks of the supernodal factorization are OpenBLAS's, which
+/// rounds differently with one thread and with several: results can move by up to 1e-13
+/// relative with OPENBLAS_NUM_THREADS (docs/xbar.md, "Thread count"). Backend::kEigen uses no
+/// BLAS.
+///
 ///   DcSolver solver(xbar);                              // factorizes
 ///   Eigen::VectorXd i = solver.ColumnCurrents(v);       // one MVM
 ///   Eigen::MatrixXd batch = solver.BatchColumnCurrents(vs);  // R x N -> C x N
