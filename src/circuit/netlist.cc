@@ -144,6 +144,10 @@ std::string NgspiceNetlist(const Crossbar& xbar, const Eigen::VectorXd& v_rows,
 std::string NgspiceNetlist(const NonlinearCrossbar& array, const Eigen::VectorXd& v_rows,
                            const std::string& title) {
   const Crossbar& xbar = array.crossbar();
+  Require(v_rows.size() == xbar.rows(), "input has {} voltages for {} rows", v_rows.size(),
+          xbar.rows());
+  RequireFiniteVoltages(xbar, v_rows, "the ngspice netlist");
+  array.RequireHoldsFor(v_rows, "the ngspice netlist");
   const double access_ohm = xbar.options().access_ohm;
   const auto cell = [&](std::ostream& net, int i, int j, const std::string& row,
                         const std::string& col) {

@@ -102,10 +102,21 @@ NonlinearCrossbar WithTmrBias(Crossbar xbar, double tmr0, double v_half_v, doubl
                            index);
 }
 
+void NonlinearCrossbar::RequireHoldsFor(const Eigen::MatrixXd& inputs, const char* call) const {
+  if (inputs.size() == 0 || linear()) return;
+  const double v_max = inputs.cwiseAbs().maxCoeff();
+  for (std::size_t k = 0; k < shapes_.size(); ++k) {
+    shapes_[k].RequireHoldsAt(v_max, fmt::format("{}: shape {} of {}", call, k, xbar_.Describe()));
+  }
+}
+
 Eigen::MatrixXd IdealCurrents(const NonlinearCrossbar& array, const Eigen::MatrixXd& v_rows) {
   const int rows = array.crossbar().rows();
   const int cols = array.crossbar().cols();
   Require(v_rows.rows() == rows, "input has {} voltages for {} rows", v_rows.rows(), rows);
+  Require(v_rows.allFinite(), "the ideal currents of {}: input voltages must be finite",
+          array.crossbar().Describe());
+  array.RequireHoldsFor(v_rows, "the ideal currents");
   Eigen::MatrixXd out = Eigen::MatrixXd::Zero(cols, v_rows.cols());
   for (Eigen::Index n = 0; n < v_rows.cols(); ++n)
     for (int j = 0; j < cols; ++j)
@@ -313,6 +324,7 @@ struct NonlinearSolver::Impl {
   void RequireInputs(const Eigen::MatrixXd& v) const {
     Require(v.rows() == sys.rows, "input has {} voltages for {} rows", v.rows(), sys.rows);
     Require(v.allFinite(), "input voltages must be finite");
+    array.RequireHoldsFor(v, "the Newton solve");
   }
 
   struct CellSlots {

@@ -112,6 +112,37 @@ TEST(NonlinearCrossbar, RefusesAnIndexThatDoesNotFit) {
   EXPECT_THROW(NonlinearCrossbar(xbar, IvShape::Sinh(-1.0)), Error);
 }
 
+// `aimc xbar solve --sinh-v0 0.001 --read-voltage-v 10` printed NaN currents and power: sinh
+// overflowed at V / V0 = 1e4. Every route refuses inputs beyond the law's domain, naming it.
+TEST(NonlinearCrossbar, InputsBeyondTheDomainOfAShapeAreRefused) {
+  CrossbarOptions o;
+  o.wire_row_ohm = o.wire_col_ohm = 1.0;
+  const Crossbar xbar(Eigen::MatrixXd::Constant(4, 4, 1e-4), o, "tile (0, 0)");
+  const NonlinearCrossbar array(xbar, IvShape::Sinh(0.001));
+  const Eigen::VectorXd v = Eigen::VectorXd::Constant(4, 10.0);
+  const auto message = [](auto run) {
+    try {
+      run();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  NonlinearSolver solver(array);
+  EXPECT_NE(message([&] { solver.Solve(v); })
+                .find("the Newton solve: shape 0 of array 'tile (0, 0)' (4 x 4): the sinh law "
+                      "with V0 = 0.001 V read at 10 V has V / V0 = 1e+04, beyond 50"),
+            std::string::npos);
+  EXPECT_NE(message([&] { solver.BatchColumnCurrents(v); }).find("beyond 50"), std::string::npos);
+  EXPECT_NE(message([&] { IdealCurrents(array, v); }).find("the ideal currents: shape 0"),
+            std::string::npos);
+  EXPECT_NE(message([&] { NgspiceNetlist(array, v); }).find("the ngspice netlist: shape 0"),
+            std::string::npos);
+  // Within the domain the same array solves.
+  const NonlinearSolution within = solver.Solve(Eigen::VectorXd::Constant(4, 0.04));
+  EXPECT_TRUE(within.voltages.column_current_a.allFinite());
+}
+
 // Reference: the device law itself. Without wires every node is fixed and the cell sees its
 // input; with an access resistor alone the device voltage is V - I R_a, at which the law must
 // give I back. Tolerance: a few ulps of the law's evaluation.

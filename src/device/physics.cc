@@ -123,8 +123,8 @@ void IvShape::RequireHoldsAt(double v, const std::string& where) const {
   const double x = std::abs(v) / v0_v;
   Require(x <= kMaxSinhArgument,
           "{}: the sinh law with V0 = {:g} V read at {:g} V has V / V0 = {:.4g}, beyond {:g}, "
-          "where it no longer describes a read (the current would exceed 1e7 times its low-bias "
-          "value)",
+          "where it no longer describes a device (the current would exceed 1e19 times its "
+          "low-bias value)",
           where, v0_v, v, x, kMaxSinhArgument);
 }
 

@@ -39,6 +39,10 @@ class NonlinearCrossbar {
   const device::IvShape& Shape(int i, int j) const { return shapes_[index_(i, j)]; }
   /// True when every cell's shape is linear: the array is the linear Crossbar.
   bool linear() const;
+  /// Throws aimc::Error naming `call`, the shape and the array unless every shape holds at the
+  /// cell voltages `inputs` (R x N) can make (IvShape::RequireHoldsAt): a passive array sees no
+  /// cell voltage beyond the largest input's magnitude.
+  void RequireHoldsFor(const Eigen::MatrixXd& inputs, const char* call) const;
 
   /// The current (A) through cell (i, j), device and access transistor in series, at a voltage
   /// `v_cell` across both, and its small-signal conductance dI/dV_cell (S).

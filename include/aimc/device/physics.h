@@ -9,14 +9,15 @@ namespace aimc::device {
 /// The scales where the device models hold. A read voltage is 0 (the low-bias limit) or from
 /// 1 mV to 10 V: below 1 mV a 10 ns read of a mega-ohm device counts a few electrons, where shot
 /// noise is no longer Gaussian and no read circuit senses the signal. The voltage scales of the
-/// I-V laws (V_h, V0) lie from 1 mV to 1 kV, and the sinh law is read at V / V0 <= 20 (a current
-/// 1e7 times the low-bias one; beyond, it describes breakdown, not a read). A read integrates
-/// for 1 ps to 1 s.
+/// I-V laws (V_h, V0) lie from 1 mV to 1 kV, and a sinh law is used at V / V0 <= 50 (a current
+/// 1e19 times the low-bias one, far past any device's read; sinh overflows near 710, and the
+/// currents, their slopes and squares stay finite within this bound). A read integrates for 1 ps
+/// to 1 s.
 inline constexpr double kMinReadVoltageV = 1e-3;
 inline constexpr double kMaxReadVoltageV = 10.0;
 inline constexpr double kMinIvScaleV = 1e-3;
 inline constexpr double kMaxIvScaleV = 1e3;
-inline constexpr double kMaxSinhArgument = 20.0;
+inline constexpr double kMaxSinhArgument = 50.0;
 inline constexpr double kMinReadTimeS = 1e-12;
 inline constexpr double kMaxReadTimeS = 1.0;
 
