@@ -70,7 +70,10 @@ refused() {
   check "$name says why" grep -q -- "$pattern" "$tmp/stderr"
 }
 
-# Non-physical values are refused, not computed (a subnormal wire gave NaN and exit 0).
+# Non-physical values are refused, not computed (a subnormal wire gave NaN and exit 0; device
+# stats at 1e-200 V printed -nan).
+refused "device stats at 1e-200 V" "read_voltage_v must be 0 (the low-bias limit) or within" \
+  "$aimc" device stats --card sot_mram --read-voltage-v 1e-200
 refused "subnormal wire" "wire_row_ohm must be 0 (ideal) or within" \
   "$aimc" xbar solve --rows 4 --cols 4 --r-wire-row 1e-320
 check "an old xbar flag still works and says which replaced it" \
@@ -212,6 +215,19 @@ if "$aimc" help train >/dev/null 2>&1; then
   refused "test --threads -1" "threads must be in 1..256" "$aimc" test --model "$model" --threads -1
   refused "negative test subset" "test-subset must be >= 0" \
     "$aimc" test --model "$model" --test-subset -3
+  refused "a negative seed" "--seed must be an integer in .*got '-1'" \
+    "$aimc" test --model "$model" --seed -1
+  refused "a seed beyond 64 bits" "--seed = 18446744073709551616 does not fit a 64-bit seed" \
+    "$aimc" train --seed 18446744073709551616 --out "$tmp/m.pt"
+  refused "a seed with a fraction" "--seed must be an integer" \
+    "$aimc" energy --model "$model" --card sot_mram --seed 1.5
+  # Energies at a read voltage far below the models' scales were printed as NaN with exit 0.
+  refused "energy at 1e-200 V" "read_voltage_v must be in .*got 1e-200" \
+    "$aimc" energy --model "$model" --card sot_mram --read-voltage-v 1e-200
+  refused "energy with R_ON = -1 (old flag)" "r_on_ohm must be >= 0" \
+    "$aimc" energy --model "$model" --card sot_mram --r-on -1
+  refused "energy with R_ON = nan" "r_on_ohm must be a finite number" \
+    "$aimc" energy --model "$model" --card sot_mram --r-on-ohm nan
   refused "a read time without a card" "time_s = 10 needs a card" \
     "$aimc" test --model "$model" --time-s 10
   refused "a negative read time" "time_s must be >= 0" \

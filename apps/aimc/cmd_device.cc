@@ -42,7 +42,7 @@ void RegisterDevice(CLI::App& app) {
   stats->add_option("--samples", args->samples, "Monte-Carlo devices (pairs) per state (level)")
       ->check(CLI::Range(std::int64_t{2}, std::int64_t{1} << 40))
       ->capture_default_str();
-  stats->add_option("--seed", args->seed, "Seed of the Monte-Carlo draws")->capture_default_str();
+  AddSeedFlag(stats, args->seed, "Seed of the Monte-Carlo draws");
   stats->add_option("--csv", args->csv, "Also write the table as CSV to this file");
   // The names and units of aimc test's chip (experiment::ChipConfig); the old spellings stay.
   stats->add_option("--read-voltage-v", args->read_voltage_v,

@@ -99,7 +99,7 @@ void RegisterEnergy(CLI::App& app) {
   cmd->add_flag("--serial-tiles", a->serial_tiles,
                 "Read a layer's tiles one after another (default: in parallel)");
   cmd->add_option("--data-dir", a->data_dir, "Data folder (default: the one the model was trained on)");
-  cmd->add_option("--seed", a->seed, "Seed of the chip")->capture_default_str();
+  AddSeedFlag(cmd, a->seed, "Seed of the chip");
   cmd->add_option("--threads", a->threads, "LibTorch/OpenBLAS threads")->capture_default_str();
   cmd->add_option("--json", a->json, "Write the cost (and <file>.manifest.json) here");
   cmd->callback([a] {

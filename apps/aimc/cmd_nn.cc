@@ -113,7 +113,7 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--batch-size", a->train.batch_size, "Batch size")->capture_default_str();
   cmd->add_option("--lr", a->train.learning_rate, "Adam learning rate (cosine decay)")->capture_default_str();
   cmd->add_option("--weight-decay", a->train.weight_decay, "Adam weight decay")->capture_default_str();
-  cmd->add_option("--seed", a->train.seed, "Seed of weights, shuffling, noise")->capture_default_str();
+  AddSeedFlag(cmd, a->train.seed, "Seed of weights, shuffling, noise");
   cmd->add_option("--train-subset", a->train.train_subset, "Use the first N training images (0: all)");
   cmd->add_option("--test-subset", a->train.test_subset, "Use the first N test images (0: all)");
   cmd->add_flag("--augment", a->train.augment, "Random 2-pixel shifts (and flips for CIFAR)");
@@ -281,7 +281,7 @@ void RegisterTest(CLI::App& app) {
                   "the results do not depend on it")
       ->capture_default_str();
   cmd->add_option("--data-dir", a->data_dir, "Data folder (default: the one the model was trained on)");
-  cmd->add_option("--seed", a->run.seed, "Seed of the chips")->capture_default_str();
+  AddSeedFlag(cmd, a->run.seed, "Seed of the chips");
   cmd->add_option("--test-subset", a->run.test_images, "First N test images only (0: all)");
   cmd->add_option("--threads", a->threads, "LibTorch/OpenBLAS threads")->capture_default_str();
   cmd->add_option("--csv", a->csv, "Write per-chip accuracies here");

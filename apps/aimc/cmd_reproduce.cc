@@ -6,6 +6,7 @@
 #include "aimc/common/error.h"
 #include "aimc/paper/study.h"
 #include "commands.h"
+#include "field_flags.h"
 
 namespace aimc::cli {
 
@@ -26,7 +27,7 @@ void RegisterReproduce(CLI::App& app) {
       ->check(CLI::IsMember({"quick", "paper"}))
       ->capture_default_str();
   cmd->add_option("--out", args->options.run.out_dir, "Output folder")->capture_default_str();
-  cmd->add_option("--seed", args->options.run.seed, "Seed of every random draw")->capture_default_str();
+  AddSeedFlag(cmd, args->options.run.seed, "Seed of every random draw");
   cmd->add_option("--data-dir", args->options.data_dir,
                   "Folder with full MNIST / CIFAR-10/100 files in their standard formats");
   cmd->add_flag("--force", args->options.run.force, "Recompute figures that are up to date");

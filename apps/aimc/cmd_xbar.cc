@@ -104,7 +104,7 @@ void AddArrayOptions(CLI::App* cmd, XbarArgs& a) {
       ->capture_default_str();
   cmd->add_option("--count", a.count, "Number of random input vectors")->capture_default_str();
   cmd->add_option("--read-voltage-v", a.v_read, "Read voltage (V)")->capture_default_str();
-  cmd->add_option("--seed", a.seed, "Seed of the array and input draws")->capture_default_str();
+  AddSeedFlag(cmd, a.seed, "Seed of the array and input draws");
   auto* v_half = cmd->add_option(
       "--v-half", a.v_half_v,
       "Non-linear: the AP cells (below the geometric midpoint of the array's conductances) lose "

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "aimc/common/fields.h"
+#include "aimc/common/rng.h"
 
 namespace aimc::cli {
 
@@ -35,6 +36,16 @@ inline double NumberFlag(const std::string& flag, const std::string& text) {
   if (text.empty() || end != text.c_str() + text.size())
     throw Error(flag + " must be a number, got '" + text + "'");
   return x;
+}
+
+/// --seed into `seed` (which must outlive the command): the whole text an integer in
+/// [0, 2^64 - 1] (ParseSeed); -1 or 2^64 is refused, not wrapped or saturated.
+inline CLI::Option* AddSeedFlag(CLI::App* cmd, std::uint64_t& seed, const std::string& help) {
+  return cmd
+      ->add_option_function<std::string>(
+          "--seed", [&seed](const std::string& text) { seed = ParseSeed(text, "--seed"); }, help)
+      ->type_name("UINT")
+      ->default_str(std::to_string(seed));
 }
 
 /// An earlier spelling of a flag: still taken, hidden from the help, and says which flag

@@ -3,10 +3,13 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <cstdint>
+#include <string>
 
 #include <Eigen/Core>
 
 #include "aimc/common/error.h"
+#include "aimc/common/rng.h"
 
 namespace aimc::python {
 
@@ -26,6 +29,15 @@ void RequireFinite(const Eigen::DenseBase<Derived>& a, const char* call, const c
       Fail("{}: {}[{}, {}] is {}, not a finite number", call, argument, i, j, a(i, j));
     }
   }
+}
+
+/// A seed as the CLI reads it (ParseSeed): a Python int in [0, 2^64 - 1]; -1 or 2^64 is refused,
+/// not wrapped or saturated, and so is a float or a bool. Needs the GIL.
+inline std::uint64_t SeedOf(const pybind11::handle& seed) {
+  Require(pybind11::isinstance<pybind11::int_>(seed) && !pybind11::isinstance<pybind11::bool_>(seed),
+          "seed must be an integer in [0, 18446744073709551615], got {}",
+          pybind11::repr(seed).cast<std::string>());
+  return ParseSeed(pybind11::str(seed).cast<std::string>(), "seed");
 }
 
 }  // namespace aimc::python

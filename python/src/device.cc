@@ -33,7 +33,8 @@ State ParseState(const std::string& name) {
 // Conductances of `shape` devices in `state` (siemens), drawn in C order from one Rng(seed): the
 // same seed gives the same array on any machine (aimc::Rng's own distributions).
 py::array_t<double> Sample(const DeviceCard& card, const std::string& state,
-                           const std::vector<py::ssize_t>& shape, std::uint64_t seed) {
+                           const std::vector<py::ssize_t>& shape, const py::object& seed_arg) {
+  const std::uint64_t seed = SeedOf(seed_arg);
   const State s = ParseState(state);
   double count = 1.0;  // in doubles, so that the product of the sizes cannot wrap
   for (const py::ssize_t d : shape) {
@@ -129,7 +130,7 @@ void BindDevice(py::module_& m) {
       .def(
           "sample",
           [](const DeviceCard& c, const std::string& state, py::ssize_t count,
-             std::uint64_t seed) { return Sample(c, state, {count}, seed); },
+             const py::object& seed) { return Sample(c, state, {count}, seed); },
           py::arg("state"), py::arg("shape"), py::arg("seed"))
       .def("__repr__", [](const DeviceCard& c) {
         return fmt::format("<aimc.DeviceCard '{}', R_ON {:.6g} ohm>", c.name(), c.r_on_ohm());

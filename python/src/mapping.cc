@@ -105,9 +105,15 @@ void BindMapping(py::module_& m) {
       "analytic_spread",
       [](const device::DeviceCard& card) { return mapping::AnalyticSpread(card.Stats()); },
       py::arg("card"));
-  m.def("monte_carlo_spread", &mapping::MonteCarloSpread, py::arg("card"), py::arg("pairs"),
-        py::arg("seed"), "Fig. 10 by Monte Carlo: `pairs` pairs per level drawn with `seed`",
-        py::call_guard<py::gil_scoped_release>());
+  m.def(
+      "monte_carlo_spread",
+      [](const device::DeviceCard& card, std::int64_t pairs, const py::object& seed) {
+        const std::uint64_t s = SeedOf(seed);
+        py::gil_scoped_release release;
+        return mapping::MonteCarloSpread(card, pairs, s);
+      },
+      py::arg("card"), py::arg("pairs"), py::arg("seed"),
+      "Fig. 10 by Monte Carlo: `pairs` pairs per level drawn with `seed`");
 
   py::class_<mapping::LevelSpread>(m, "LevelSpread",
                                    "Mean and sigma of one weight level, in units of the "
@@ -139,10 +145,10 @@ void BindMapping(py::module_& m) {
 
   m.def(
       "program",
-      [](const py::object& weights, const device::DeviceCard& card, std::uint64_t seed,
+      [](const py::object& weights, const device::DeviceCard& card, const py::object& seed,
          int max_level) {
         const Eigen::MatrixXi levels = WeightLevels(weights);
-        Rng rng(seed);
+        Rng rng(SeedOf(seed));
         mapping::ProgrammedPairs p = mapping::Program(levels, card, rng, max_level);
         return std::make_tuple(std::move(p.g_plus), std::move(p.g_minus), p.dg_s);
       },

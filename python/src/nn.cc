@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,6 +29,7 @@
 #include "aimc/nn/evaluate.h"
 #include "aimc/nn/model_io.h"
 #include "aimc/nn/runtime.h"
+#include "bindings.h"
 
 namespace py = pybind11;
 namespace fs = std::filesystem;
@@ -53,6 +55,10 @@ auto Run(F&& f) {
   } catch (const c10::Error& e) {
     message = e.what_without_backtrace();
     message = message.substr(0, message.find('\n'));
+  } catch (const std::filesystem::filesystem_error& e) {
+    message = e.what();
+  } catch (const std::bad_alloc&) {
+    message = "out of memory: the run asked for more memory than this machine can give";
   }
   const py::object error = py::module_::import("aimc._aimc").attr("Error");
   PyErr_SetString(error.ptr(), message.c_str());
@@ -128,11 +134,27 @@ nlohmann::json ToFieldValue(const Field<experiment::ChipConfig>& f, const py::ha
       if (f.name == "card" && py::isinstance(value, py::module_::import("os").attr("PathLike")))
         return py::str(value).cast<std::string>();
       break;
+    case FieldKind::kDoubles:
+      if (py::isinstance<py::sequence>(value) && !py::isinstance<py::str>(value)) {
+        std::vector<double> values;
+        for (const py::handle item : value) {
+          if (py::isinstance<py::bool_>(item) ||
+              !(py::isinstance<py::float_>(item) || py::isinstance<py::int_>(item)))
+            Fail("{} must be a list of numbers, got {}", f.name,
+                 py::repr(value).cast<std::string>());
+          values.push_back(item.cast<double>());
+        }
+        return values;
+      }
+      break;
+    case FieldKind::kObject:
+    case FieldKind::kJson: break;
   }
   Fail("{} must be {}, got {}", f.name,
        f.kind == FieldKind::kDouble  ? "a number"
        : f.kind == FieldKind::kInt   ? "an integer"
        : f.kind == FieldKind::kBool  ? "True or False"
+       : f.kind == FieldKind::kDoubles ? "a list of numbers"
                                      : "a string",
        py::repr(value).cast<std::string>());
 }
@@ -272,13 +294,15 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
          const std::string& data, const std::optional<fs::path>& data_dir_arg,
          const std::string& card, double r_on_ohm, double wire_ohm,
          std::int64_t tile_rows, double sigma_w_test, std::int64_t calibration_images, int chips,
-         std::uint64_t seed, std::int64_t test_images, std::int64_t import_images, int act_bits,
+         const py::object& seed, std::int64_t test_images, std::int64_t import_images, int act_bits,
          std::optional<double> threshold_ratio, bool float_first_last, bool refit,
          int weight_levels, int threads, const std::optional<experiment::ChipConfig>& chip) {
         // None (not an empty path: pybind11 gives fs::path() back as '.') for what is not given.
         const fs::path model = model_arg.value_or(fs::path());
         const fs::path torchscript = torchscript_arg.value_or(fs::path());
         const fs::path data_dir = data_dir_arg.value_or(fs::path());
+        // Python objects: read with the GIL held, before the run releases it.
+        const std::uint64_t seed_value = Run<false>([&] { return python::SeedOf(seed); });
         ChipRun run = Run([&] {
           Require(model.empty() != torchscript.empty(), "give model or torchscript (one of them)");
           Require(torchscript.empty() || !data.empty(), "a torchscript model needs data");
@@ -316,7 +340,7 @@ model, digital_accuracy (0..1, all test images), layers (what became of each wei
           }
           experiment::ChipRunOptions run;
           run.chips = chips;
-          run.seed = seed;
+          run.seed = seed_value;
           run.test_images = test_images;
           r.run = experiment::RunChips(*loaded.network, split, config, run);
           // After RunChips, which checks that the network fits the data first.

@@ -175,3 +175,18 @@ def test_every_failure_is_an_aimc_error_naming_what_was_asked():
         card.sample("on", (10**9, 10**9), seed=1)
     with pytest.raises(aimc.Error, match="more than an address space holds"):
         card.sample("on", (10**10, 10**10), seed=1)
+
+
+def test_seeds_are_read_as_the_cli_reads_them():
+    # -1 and 2**64 were wrapped or refused with a bare TypeError; a seed is an int in [0, 2**64).
+    card = aimc.load_card("sot_mram")
+    weights = np.array([[1, 0], [-1, 1]])
+    for seed in (-1, 2**64, 1.5, True):
+        with pytest.raises(aimc.Error, match="seed"):
+            card.sample("on", [2], seed)
+        with pytest.raises(aimc.Error, match="seed"):
+            aimc.program(weights, card, seed)
+        with pytest.raises(aimc.Error, match="seed"):
+            aimc.monte_carlo_spread(card, 10, seed)
+    largest = 2**64 - 1
+    assert np.array_equal(card.sample("on", [3], largest), card.sample("on", [3], largest))

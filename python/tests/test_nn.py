@@ -77,6 +77,10 @@ def test_errors_name_the_file_and_the_option(tmp_path):
         aimc.test_chips()
     with pytest.raises(aimc.Error, match="chips must be >= 1"):
         aimc.test_chips(model=missing, chips=0)
+    # Seeds as the CLI reads them: -1 and 2**64 were wrapped or saturated, never refused.
+    for seed in (-1, 2**64, 1.5, True):
+        with pytest.raises(aimc.Error, match="seed"):
+            aimc.test_chips(model=missing, seed=seed)
 
 
 def test_chip_config_has_the_fields_names_and_checks_of_the_cli():

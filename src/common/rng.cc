@@ -1,6 +1,9 @@
 #include "aimc/common/rng.h"
 
+#include <charconv>
 #include <cmath>
+
+#include "aimc/common/error.h"
 
 namespace aimc {
 
@@ -28,6 +31,16 @@ std::uint64_t Rng::Derive(std::uint64_t seed, std::uint64_t stream) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
+}
+
+std::uint64_t ParseSeed(const std::string& text, const std::string& what) {
+  Require(!text.empty() && text.find_first_not_of("0123456789") == std::string::npos,
+          "{} must be an integer in [0, 18446744073709551615], got '{}'", what, text);
+  std::uint64_t seed = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seed);
+  Require(ec == std::errc() && end == text.data() + text.size(),
+          "{} = {} does not fit a 64-bit seed (at most 18446744073709551615)", what, text);
+  return seed;
 }
 
 }  // namespace aimc

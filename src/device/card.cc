@@ -19,18 +19,11 @@ namespace {
 
 MtjOptions ReadMtj(const TomlReader& t) {
   MtjOptions o;
-  o.name = t.String("name");
-  o.source = t.String("source", "");
-  o.ra_ohm_um2 = t.Double("ra_ohm_um2", o.ra_ohm_um2);
-  o.t_mgo_nm = t.Double("t_mgo_nm", 0.0);
-  o.ra0_ohm_um2 = t.Double("ra0_ohm_um2", 0.0);
-  o.t0_nm = t.Double("t0_nm", 0.0);
-  o.ra_min_ohm_um2 = t.Double("ra_min_ohm_um2", o.ra_min_ohm_um2);
-  o.ra_max_ohm_um2 = t.Double("ra_max_ohm_um2", o.ra_max_ohm_um2);
-  o.nominal_cd_nm = t.Double("nominal_cd_nm", o.nominal_cd_nm);
-  o.sigma_radius_nm = t.Double("sigma_radius_nm", o.sigma_radius_nm);
-  o.tmr = t.Double("tmr", o.tmr);
-  o.write_voltage_v = t.Double("write_voltage_v", o.write_voltage_v);
+  // Every field but the pillar, which the card gives as its diameter or as the R_ON it makes.
+  std::vector<std::string> keys;
+  for (const auto& f : MtjOptionsFields().fields())
+    if (f.name != "electrical_cd_nm") keys.push_back(f.name);
+  MtjOptionsFields().ReadToml(t, o, keys);
   const bool has_ecd = t.Has("electrical_cd_nm");
   const bool has_ron = t.Has("r_on_ohm");
   Require(has_ecd != has_ron, "{}: give exactly one of electrical_cd_nm and r_on_ohm",
@@ -53,20 +46,10 @@ MtjOptions ReadMtj(const TomlReader& t) {
 
 TwoStateOptions ReadTwoState(const TomlReader& t) {
   TwoStateOptions o;
-  o.name = t.String("name");
-  o.source = t.String("source", "");
-  o.r_on_ohm = t.Double("r_on_ohm");
-  o.on_off_ratio = t.Double("on_off_ratio");
-  o.cv_on = t.Double("cv_on");
-  o.cv_off = t.Double("cv_off");
-  o.spread = ParseSpread(t.String("spread", "normal"), t.Where("spread"));
-  o.write_voltage_v = t.Double("write_voltage_v");
-  o.r_on_min_ohm = t.Double("r_on_min_ohm", o.r_on_ohm);
-  o.r_on_max_ohm = t.Double("r_on_max_ohm", o.r_on_ohm);
-  const std::int64_t levels = t.Int("levels", 2);
-  Require(levels >= 2 && levels <= kMaxCardLevels, "{}: must be in [2, {}], got {}",
-          t.Where("levels"), kMaxCardLevels, levels);
-  o.levels = static_cast<int>(levels);
+  TwoStateOptionsFields().ReadToml(t, o);
+  // A card that gives no range makes its own R_ON only.
+  if (!t.Has("r_on_min_ohm")) o.r_on_min_ohm = o.r_on_ohm;
+  if (!t.Has("r_on_max_ohm")) o.r_on_max_ohm = o.r_on_ohm;
   return o;
 }
 

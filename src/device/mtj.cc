@@ -66,31 +66,60 @@ double MtjOptions::EffectiveRa() const {
   return t_mgo_nm > 0.0 ? ra0_ohm_um2 * std::exp(t_mgo_nm / t0_nm) : ra_ohm_um2;
 }
 
+const FieldTable<MtjOptions>& MtjOptionsFields() {
+  static const FieldTable<MtjOptions> table = [] {
+    using O = MtjOptions;
+    FieldTable<O> t;
+    t.String("name", "the card's name", [](O& o) -> std::string& { return o.name; }).Required();
+    // Where the numbers come from: shown with results, not part of what defines a device.
+    t.String("source", "where the numbers come from",
+             [](O& o) -> std::string& { return o.source; })
+        .OmitWhen([](const O&) { return true; });
+    // Written as in use: from the thickness when it is set.
+    t.Custom(
+        "ra_ohm_um2", "ohm um^2", "RA product (when t_mgo_nm is 0)", FieldKind::kDouble,
+        [](const O& o) { return nlohmann::json(o.EffectiveRa()); },
+        [](O& o, const nlohmann::json& v) { o.ra_ohm_um2 = v.get<double>(); });
+    t.Double("t_mgo_nm", "nm", "MgO thickness (0: use ra_ohm_um2)",
+             [](O& o) -> double& { return o.t_mgo_nm; }, range::AtLeast(0, " (0: use ra_ohm_um2)"));
+    t.Double("ra0_ohm_um2", "ohm um^2", "RA = ra0 exp(t_mgo / t0): its prefactor",
+             [](O& o) -> double& { return o.ra0_ohm_um2; }, range::AtLeast(0));
+    t.Double("t0_nm", "nm", "RA = ra0 exp(t_mgo / t0): its thickness scale",
+             [](O& o) -> double& { return o.t0_nm; }, range::AtLeast(0));
+    t.Double("ra_min_ohm_um2", "ohm um^2", "lowest RA the stack is made at",
+             [](O& o) -> double& { return o.ra_min_ohm_um2; }, range::Above(0));
+    t.Double("ra_max_ohm_um2", "ohm um^2", "highest RA the stack is made at",
+             [](O& o) -> double& { return o.ra_max_ohm_um2; }, range::Above(0));
+    t.Double("nominal_cd_nm", "nm", "nominal pillar diameter",
+             [](O& o) -> double& { return o.nominal_cd_nm; }, range::Above(0));
+    t.Double("electrical_cd_nm", "nm", "electrical pillar diameter (sets the resistance)",
+             [](O& o) -> double& { return o.electrical_cd_nm; }, range::Above(0));
+    t.Double("sigma_radius_nm", "nm", "standard deviation of the pillar radius",
+             [](O& o) -> double& { return o.sigma_radius_nm; }, range::AtLeast(0));
+    t.Double("tmr", "", "tunnel magnetoresistance (R_AP - R_P) / R_P",
+             [](O& o) -> double& { return o.tmr; }, range::Above(0));
+    t.Double("write_voltage_v", "V", "programming voltage",
+             [](O& o) -> double& { return o.write_voltage_v; }, range::Above(0));
+    return t;
+  }();
+  return table;
+}
+
 void MtjOptions::Validate() const {
-  const auto positive = [](double v, const char* field) {
-    Require(std::isfinite(v) && v > 0.0, "{} must be > 0, got {}", field, v);
-  };
-  positive(nominal_cd_nm, "nominal_cd_nm");
-  positive(electrical_cd_nm, "electrical_cd_nm");
-  Require(std::isfinite(sigma_radius_nm) && sigma_radius_nm >= 0.0,
-          "sigma_radius_nm must be >= 0, got {}", sigma_radius_nm);
+  // The thickness fit first: the RA in use, checked with the fields, comes from it.
+  if (std::isfinite(t_mgo_nm) && t_mgo_nm > 0.0) {
+    Require(std::isfinite(ra0_ohm_um2) && ra0_ohm_um2 > 0.0, "ra0_ohm_um2 must be > 0, got {}",
+            ra0_ohm_um2);
+    Require(std::isfinite(t0_nm) && t0_nm > 0.0, "t0_nm must be > 0, got {}", t0_nm);
+  }
+  MtjOptionsFields().Validate(*this);
   Require(sigma_radius_nm < electrical_cd_nm / 2.0,
           "sigma_radius_nm must be < the electrical radius electrical_cd_nm / 2 = {} nm, got {}",
           electrical_cd_nm / 2.0, sigma_radius_nm);
   Require(electrical_cd_nm <= 2.0 * nominal_cd_nm,
           "electrical_cd_nm must be <= 2 x nominal_cd_nm = {} nm, got {}", 2.0 * nominal_cd_nm,
           electrical_cd_nm);
-  positive(tmr, "tmr");
-  positive(write_voltage_v, "write_voltage_v");
-  Require(std::isfinite(t_mgo_nm) && t_mgo_nm >= 0.0, "t_mgo_nm must be >= 0 (0: use ra_ohm_um2), got {}",
-          t_mgo_nm);
-  if (t_mgo_nm > 0.0) {
-    positive(ra0_ohm_um2, "ra0_ohm_um2");
-    positive(t0_nm, "t0_nm");
-  } else {
-    positive(ra_ohm_um2, "ra_ohm_um2");
-  }
-  positive(ra_min_ohm_um2, "ra_min_ohm_um2");
+  if (t_mgo_nm == 0.0) Require(ra_ohm_um2 > 0.0, "ra_ohm_um2 must be > 0, got {}", ra_ohm_um2);
   Require(ra_max_ohm_um2 >= ra_min_ohm_um2, "ra_max_ohm_um2 must be >= ra_min_ohm_um2 = {}, got {}",
           ra_min_ohm_um2, ra_max_ohm_um2);
 }
@@ -166,20 +195,8 @@ double MtjCard::Flip(State from, double g_s, Rng& /*rng*/) const {
 }
 
 nlohmann::json MtjCard::ToJson() const {
-  const MtjOptions& o = options_;
-  nlohmann::json j = {{"kind", "mtj"},
-          {"name", o.name},
-          {"ra_ohm_um2", o.EffectiveRa()},
-          {"t_mgo_nm", o.t_mgo_nm},
-          {"ra0_ohm_um2", o.ra0_ohm_um2},
-          {"t0_nm", o.t0_nm},
-          {"ra_min_ohm_um2", o.ra_min_ohm_um2},
-          {"ra_max_ohm_um2", o.ra_max_ohm_um2},
-          {"nominal_cd_nm", o.nominal_cd_nm},
-          {"electrical_cd_nm", o.electrical_cd_nm},
-          {"sigma_radius_nm", o.sigma_radius_nm},
-          {"tmr", o.tmr},
-          {"write_voltage_v", o.write_voltage_v}};
+  nlohmann::json j = MtjOptionsFields().ToJson(options_);
+  j["kind"] = "mtj";
   if (physics().any()) j["physics"] = physics().ToJson();
   if (cell().any()) j["cell"] = cell().ToJson();
   return j;

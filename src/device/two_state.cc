@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "aimc/common/json_default.h"
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/device/mtj.h"
@@ -32,34 +32,76 @@ void RequireDeviceOhm(double value, const char* field) {
 
 }  // namespace
 
+std::function<std::string(const nlohmann::json&)> DeviceOhmRule() {
+  return range::Within(kMinDeviceOhm, kMaxDeviceOhm,
+                       fmt::format("within [{:g}, {:g}] ohm", kMinDeviceOhm, kMaxDeviceOhm));
+}
+
+const FieldTable<TwoStateOptions>& TwoStateOptionsFields() {
+  static const FieldTable<TwoStateOptions> table = [] {
+    using O = TwoStateOptions;
+    FieldTable<O> t;
+    t.String("name", "the card's name", [](O& o) -> std::string& { return o.name; },
+             [](const nlohmann::json& v) {
+               return v.get<std::string>().empty() ? std::string("must not be empty")
+                                                   : std::string();
+             })
+        .Required();
+    // Where the numbers come from: shown with results, not part of what defines a device.
+    t.String("source", "where the numbers come from",
+             [](O& o) -> std::string& { return o.source; })
+        .OmitWhen([](const O&) { return true; });
+    t.Double("r_on_ohm", "ohm", "mean resistance of the ON (low-resistance) state",
+             [](O& o) -> double& { return o.r_on_ohm; }, DeviceOhmRule())
+        .Required();
+    t.Double("on_off_ratio", "", "R_OFF / R_ON", [](O& o) -> double& { return o.on_off_ratio; },
+             range::Above(1, " (ON conducts more than OFF)"))
+        .Required();
+    // The bound of a normal spread is tighter (TwoStateOptions::Validate).
+    t.Double("cv_on", "", "coefficient of variation of the ON conductance",
+             [](O& o) -> double& { return o.cv_on; }, range::Within(0, 10, "in [0, 10]"))
+        .Required();
+    t.Double("cv_off", "", "coefficient of variation of the OFF conductance",
+             [](O& o) -> double& { return o.cv_off; }, range::Within(0, 10, "in [0, 10]"))
+        .Required();
+    t.Enum<Spread>("spread", "distribution of a state's conductance", SpreadNames(),
+                   [](O& o) -> Spread& { return o.spread; });
+    t.Double("write_voltage_v", "V", "programming voltage",
+             [](O& o) -> double& { return o.write_voltage_v; }, range::Above(0))
+        .Required();
+    t.Double("r_on_min_ohm", "ohm", "lowest R_ON the technology makes (default: r_on_ohm)",
+             [](O& o) -> double& { return o.r_on_min_ohm; }, DeviceOhmRule());
+    t.Double("r_on_max_ohm", "ohm", "highest R_ON the technology makes (default: r_on_ohm)",
+             [](O& o) -> double& { return o.r_on_max_ohm; }, DeviceOhmRule());
+    // Two levels is the default: two-state cards keep the JSON (and the result caches keyed by
+    // it).
+    t.Integer<int>("levels", "", "conductance levels a device holds (2: ON and OFF)",
+                   [](O& o) -> int& { return o.levels; },
+                   range::Within(2, kMaxCardLevels, fmt::format("in [2, {}]", kMaxCardLevels)))
+        .OmitWhenDefault();
+    return t;
+  }();
+  return table;
+}
+
 void TwoStateOptions::Validate() const {
-  Require(!name.empty(), "name must not be empty");
-  RequireDeviceOhm(r_on_ohm, "r_on_ohm");
-  Require(std::isfinite(on_off_ratio) && on_off_ratio > 1.0,
-          "on_off_ratio must be > 1 (ON conducts more than OFF), got {}", on_off_ratio);
+  TwoStateOptionsFields().Validate(*this);
   Require(r_on_ohm * on_off_ratio <= kMaxDeviceOhm,
           "on_off_ratio x r_on_ohm (R_OFF) must be <= {:g} ohm, got {} x {} = {:g}", kMaxDeviceOhm,
           on_off_ratio, r_on_ohm, on_off_ratio * r_on_ohm);
   // A normal spread beyond 1/3 puts more than 0.1 % of devices at G <= 0, where the cut
   // distorts the moments; a lognormal has no such limit.
   const double cv_max = spread == Spread::kNormal ? 1.0 / 3.0 : 10.0;
-  Require(std::isfinite(cv_on) && cv_on >= 0 && cv_on <= cv_max,
-          "cv_on must be in [0, {:.4g}] for a {} spread, got {}", cv_max, ToString(spread), cv_on);
-  Require(std::isfinite(cv_off) && cv_off >= 0 && cv_off <= cv_max,
-          "cv_off must be in [0, {:.4g}] for a {} spread, got {}", cv_max, ToString(spread),
-          cv_off);
-  Require(std::isfinite(write_voltage_v) && write_voltage_v > 0,
-          "write_voltage_v must be > 0, got {}", write_voltage_v);
-  RequireDeviceOhm(r_on_min_ohm, "r_on_min_ohm");
-  RequireDeviceOhm(r_on_max_ohm, "r_on_max_ohm");
+  Require(cv_on <= cv_max, "cv_on must be in [0, {:.4g}] for a {} spread, got {}", cv_max,
+          ToString(spread), cv_on);
+  Require(cv_off <= cv_max, "cv_off must be in [0, {:.4g}] for a {} spread, got {}", cv_max,
+          ToString(spread), cv_off);
   Require(r_on_min_ohm <= r_on_max_ohm, "r_on_min_ohm ({}) must be <= r_on_max_ohm ({})",
           r_on_min_ohm, r_on_max_ohm);
   Require(r_on_ohm >= r_on_min_ohm && r_on_ohm <= r_on_max_ohm,
           "r_on_ohm must lie in the card's own range [r_on_min_ohm, r_on_max_ohm] = [{}, {}], "
           "got {}",
           r_on_min_ohm, r_on_max_ohm, r_on_ohm);
-  Require(levels >= 2 && levels <= kMaxCardLevels, "levels must be in [2, {}], got {}",
-          kMaxCardLevels, levels);
 }
 
 TwoStateCard::TwoStateCard(TwoStateOptions options) : options_(std::move(options)) {
@@ -137,14 +179,8 @@ std::unique_ptr<DeviceCard> TwoStateCard::WithOnOffRatio(double ratio) const {
 }
 
 nlohmann::json TwoStateCard::ToJson() const {
-  const TwoStateOptions& o = options_;
-  nlohmann::json j = {{"kind", "two_state"},     {"name", o.name},
-          {"r_on_ohm", o.r_on_ohm},  {"on_off_ratio", o.on_off_ratio},
-          {"cv_on", o.cv_on},        {"cv_off", o.cv_off},
-          {"spread", ToString(o.spread)}, {"write_voltage_v", o.write_voltage_v},
-          {"r_on_min_ohm", o.r_on_min_ohm}, {"r_on_max_ohm", o.r_on_max_ohm}};
-  // Two levels is the default: two-state cards keep the JSON (and the result caches keyed by it).
-  SetUnlessDefault(j, "levels", o.levels, TwoStateOptions{}.levels);
+  nlohmann::json j = TwoStateOptionsFields().ToJson(options_);
+  j["kind"] = "two_state";
   if (physics().any()) j["physics"] = physics().ToJson();
   if (cell().any()) j["cell"] = cell().ToJson();
   return j;

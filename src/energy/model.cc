@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
@@ -10,12 +12,6 @@
 namespace aimc::energy {
 
 namespace {
-
-void RequireRange(double value, double lo, double hi, const std::string& field,
-                  const std::string& unit) {
-  Require(std::isfinite(value) && value >= lo && value <= hi, "{} must be in [{:g}, {:g}] {}, got {}",
-          field, lo, hi, unit, value);
-}
 
 constexpr double kFemto = 1e-15;
 constexpr double kPico = 1e-12;
@@ -37,119 +33,158 @@ double AdcOptions::ConversionJ(int resolution_bits) const {
   return 0.5 * std::pow(10.0, (sndr_db - schreier_db) / 10.0);
 }
 
-std::string AdcOptions::FomName() const { return fom == Fom::kWalden ? "walden" : "schreier"; }
+std::string AdcOptions::FomName() const { return AdcFomNames().Name(fom); }
 
-void EnergyOptions::Validate() const {
-  // Ranges: a few orders of magnitude around published circuits, so that a unit slip (pJ for fJ,
-  // um^2 for mm^2) is refused rather than silently reported.
-  RequireRange(dac.energy_1bit_fj, 0.0, 1e6, "energy.dac.energy_1bit_fj", "fJ");
-  RequireRange(dac.line_cap_ff_per_cell, 0.0, 1e3, "energy.dac.line_cap_ff_per_cell", "fF");
-  RequireRange(dac.area_um2, 0.0, 1e6, "energy.dac.area_um2", "um^2");
-  Require(dac.image_bits >= 1 && dac.image_bits <= 16,
-          "energy.dac.image_bits must be in [1, 16], got {}", dac.image_bits);
-  RequireRange(sense.energy_fj, 0.0, 1e7, "energy.sense.energy_fj", "fJ");
-  RequireRange(sense.area_um2, 0.0, 1e6, "energy.sense.area_um2", "um^2");
-  RequireRange(adc.walden_fj_per_step, 1e-3, 1e6, "energy.adc.walden_fj_per_step", "fJ");
-  RequireRange(adc.schreier_db, 100.0, 200.0, "energy.adc.schreier_db", "dB");
-  RequireRange(adc.enob_loss_bits, 0.0, 8.0, "energy.adc.enob_loss_bits", "bits");
-  Require(adc.bits >= 1 && adc.bits <= 24, "energy.adc.bits must be in [1, 24], got {}", adc.bits);
-  RequireRange(adc.sample_rate_hz, 1e3, 1e11, "energy.adc.sample_rate_hz", "Hz");
-  Require(adc.columns_per_adc >= 1 && adc.columns_per_adc <= 4096,
-          "energy.adc.columns_per_adc must be in [1, 4096], got {}", adc.columns_per_adc);
-  RequireRange(adc.area_um2, 0.0, 1e7, "energy.adc.area_um2", "um^2");
-  RequireRange(digital.add_pj, 0.0, 1e4, "energy.digital.add_pj", "pJ");
-  RequireRange(digital.mul_pj, 0.0, 1e4, "energy.digital.mul_pj", "pJ");
-  RequireRange(digital.fadd_pj, 0.0, 1e4, "energy.digital.fadd_pj", "pJ");
-  RequireRange(digital.sram_pj_per_byte, 0.0, 1e5, "energy.digital.sram_pj_per_byte", "pJ");
-  RequireRange(digital.node_scale, 1e-3, 1e3, "energy.digital.node_scale", "");
-  Require(read_time_s == 0.0 || (std::isfinite(read_time_s) && read_time_s >= 1e-12 &&
-                                 read_time_s <= 1.0),
-          "energy.read_time_s must be 0 (the card's) or in [1e-12, 1] s, got {}", read_time_s);
-  Require(images >= 0, "energy.images must be >= 0 (0: all), got {}", images);
-  Require(split_mvms >= 0 && split_mvms <= 1000, "energy.split_mvms must be in [0, 1000], got {}",
-          split_mvms);
+const EnumNames<AdcOptions::Fom>& AdcFomNames() {
+  static const EnumNames<AdcOptions::Fom> names(
+      "fom", {{AdcOptions::Fom::kWalden, "walden"}, {AdcOptions::Fom::kSchreier, "schreier"}});
+  return names;
 }
 
-nlohmann::json EnergyOptions::ToJson() const {
-  return {{"dac",
-           {{"energy_1bit_fj", dac.energy_1bit_fj},
-            {"line_cap_ff_per_cell", dac.line_cap_ff_per_cell},
-            {"area_um2", dac.area_um2},
-            {"image_bits", dac.image_bits},
-            {"source", SourceOrAssumed(dac.source)}}},
-          {"sense",
-           {{"energy_fj", sense.energy_fj},
-            {"area_um2", sense.area_um2},
-            {"source", SourceOrAssumed(sense.source)}}},
-          {"adc",
-           {{"fom", adc.FomName()},
-            {"walden_fj_per_step", adc.walden_fj_per_step},
-            {"schreier_db", adc.schreier_db},
-            {"enob_loss_bits", adc.enob_loss_bits},
-            {"bits", adc.bits},
-            {"sample_rate_hz", adc.sample_rate_hz},
-            {"columns_per_adc", adc.columns_per_adc},
-            {"area_um2", adc.area_um2},
-            {"source", SourceOrAssumed(adc.source)}}},
-          {"digital",
-           {{"add_pj", digital.add_pj},
-            {"mul_pj", digital.mul_pj},
-            {"fadd_pj", digital.fadd_pj},
-            {"sram_pj_per_byte", digital.sram_pj_per_byte},
-            {"node_scale", digital.node_scale},
-            {"node", digital.node},
-            {"source", SourceOrAssumed(digital.source)}}},
-          {"read_time_s", read_time_s},
-          {"tiles_parallel", tiles_parallel},
-          {"images", images},
-          {"split_mvms", split_mvms}};
+namespace {
+
+// Ranges: a few orders of magnitude around published circuits, so that a unit slip (pJ for fJ,
+// um^2 for mm^2) is refused rather than silently reported.
+std::function<std::string(const nlohmann::json&)> In(double lo, double hi, const char* unit) {
+  return range::Within(lo, hi, fmt::format("in [{:g}, {:g}] {}", lo, hi, unit));
 }
+
+// A source as written: where none is given, the value is an assumption.
+template <typename O>
+void AddSource(FieldTable<O>& t) {
+  t.Custom(
+      "source", "", "where the values come from (empty: assumed)", FieldKind::kString,
+      [](const O& o) { return nlohmann::json(SourceOrAssumed(o.source)); },
+      [](O& o, const nlohmann::json& v) { o.source = v.get<std::string>(); });
+}
+
+const FieldTable<DacOptions>& DacFields() {
+  static const FieldTable<DacOptions> table = [] {
+    using O = DacOptions;
+    FieldTable<O> t;
+    t.Double("energy_1bit_fj", "fJ", "energy of a 1-bit conversion",
+             [](O& o) -> double& { return o.energy_1bit_fj; }, In(0, 1e6, "fJ"));
+    t.Double("line_cap_ff_per_cell", "fF", "row line capacitance per cell pitch",
+             [](O& o) -> double& { return o.line_cap_ff_per_cell; }, In(0, 1e3, "fF"));
+    t.Double("area_um2", "um^2", "area of one driver with its DAC",
+             [](O& o) -> double& { return o.area_um2; }, In(0, 1e6, "um^2"));
+    t.Integer<int>("image_bits", "", "bits of the image pixels (the first layer's input)",
+                   [](O& o) -> int& { return o.image_bits; },
+                   range::Within(1, 16, "in [1, 16]"));
+    AddSource(t);
+    return t;
+  }();
+  return table;
+}
+
+const FieldTable<SenseOptions>& SenseFields() {
+  static const FieldTable<SenseOptions> table = [] {
+    using O = SenseOptions;
+    FieldTable<O> t;
+    t.Double("energy_fj", "fJ", "energy per read and summation line",
+             [](O& o) -> double& { return o.energy_fj; }, In(0, 1e7, "fJ"));
+    t.Double("area_um2", "um^2", "area of one sense amplifier",
+             [](O& o) -> double& { return o.area_um2; }, In(0, 1e6, "um^2"));
+    AddSource(t);
+    return t;
+  }();
+  return table;
+}
+
+const FieldTable<AdcOptions>& AdcFields() {
+  static const FieldTable<AdcOptions> table = [] {
+    using O = AdcOptions;
+    FieldTable<O> t;
+    t.Enum<O::Fom>("fom", "figure of merit", AdcFomNames(),
+                   [](O& o) -> O::Fom& { return o.fom; });
+    t.Double("walden_fj_per_step", "fJ", "Walden figure of merit",
+             [](O& o) -> double& { return o.walden_fj_per_step; }, In(1e-3, 1e6, "fJ"));
+    t.Double("schreier_db", "dB", "Schreier figure of merit",
+             [](O& o) -> double& { return o.schreier_db; }, In(100, 200, "dB"));
+    t.Double("enob_loss_bits", "bits", "effective bits lost to noise and distortion",
+             [](O& o) -> double& { return o.enob_loss_bits; }, In(0, 8, "bits"));
+    t.Integer<int>("bits", "", "resolution where the chip states none",
+                   [](O& o) -> int& { return o.bits; }, range::Within(1, 24, "in [1, 24]"));
+    t.Double("sample_rate_hz", "Hz", "conversions per second",
+             [](O& o) -> double& { return o.sample_rate_hz; }, In(1e3, 1e11, "Hz"));
+    t.Integer<int>("columns_per_adc", "", "summation lines sharing one ADC",
+                   [](O& o) -> int& { return o.columns_per_adc; },
+                   range::Within(1, 4096, "in [1, 4096]"));
+    t.Double("area_um2", "um^2", "area of one ADC", [](O& o) -> double& { return o.area_um2; },
+             In(0, 1e7, "um^2"));
+    AddSource(t);
+    return t;
+  }();
+  return table;
+}
+
+const FieldTable<DigitalOptions>& DigitalFields() {
+  static const FieldTable<DigitalOptions> table = [] {
+    using O = DigitalOptions;
+    FieldTable<O> t;
+    t.Double("add_pj", "pJ", "32-bit integer add", [](O& o) -> double& { return o.add_pj; },
+             In(0, 1e4, "pJ"));
+    t.Double("mul_pj", "pJ", "16-bit float multiply", [](O& o) -> double& { return o.mul_pj; },
+             In(0, 1e4, "pJ"));
+    t.Double("fadd_pj", "pJ", "16-bit float add", [](O& o) -> double& { return o.fadd_pj; },
+             In(0, 1e4, "pJ"));
+    t.Double("sram_pj_per_byte", "pJ", "activation buffer access per byte",
+             [](O& o) -> double& { return o.sram_pj_per_byte; }, In(0, 1e5, "pJ"));
+    t.Double("node_scale", "", "scale of the digital energies to another node",
+             [](O& o) -> double& { return o.node_scale; }, In(1e-3, 1e3, ""));
+    t.String("node", "technology node of the digital energies",
+             [](O& o) -> std::string& { return o.node; });
+    AddSource(t);
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+const FieldTable<EnergyOptions>& EnergyOptionsFields() {
+  static const FieldTable<EnergyOptions> table = [] {
+    using O = EnergyOptions;
+    FieldTable<O> t;
+    t.Sub<DacOptions>("dac", "drivers and DACs", DacFields(),
+                      [](O& o) -> DacOptions& { return o.dac; });
+    t.Sub<SenseOptions>("sense", "sense amplifiers", SenseFields(),
+                        [](O& o) -> SenseOptions& { return o.sense; });
+    t.Sub<AdcOptions>("adc", "ADCs", AdcFields(), [](O& o) -> AdcOptions& { return o.adc; });
+    t.Sub<DigitalOptions>("digital", "digital operations", DigitalFields(),
+                          [](O& o) -> DigitalOptions& { return o.digital; });
+    t.Double("read_time_s", "s", "how long the devices conduct per read (0: the card's)",
+             [](O& o) -> double& { return o.read_time_s; }, [](const nlohmann::json& v) {
+               const double x = v.get<double>();
+               return x == 0.0 || (x >= 1e-12 && x <= 1.0)
+                          ? std::string()
+                          : std::string("must be 0 (the card's) or in [1e-12, 1] s");
+             });
+    t.Bool("tiles_parallel", "tiles of a layer read at once (false: one after another)",
+           [](O& o) -> bool& { return o.tiles_parallel; });
+    t.Integer<std::int64_t>("images", "", "test images the energy is averaged over (0: all)",
+                            [](O& o) -> std::int64_t& { return o.images; },
+                            range::AtLeast(0, " (0: all)"));
+    t.Integer<int>("split_mvms", "",
+                   "MVMs per layer solved in full to split the array energy (0: no split)",
+                   [](O& o) -> int& { return o.split_mvms; },
+                   range::Within(0, 1000, "in [0, 1000]"));
+    return t;
+  }();
+  return table;
+}
+
+void EnergyOptions::Validate() const { EnergyOptionsFields().Validate(*this, "energy."); }
+
+nlohmann::json EnergyOptions::ToJson() const { return EnergyOptionsFields().ToJson(*this); }
 
 EnergyOptions ReadEnergyOptions(const TomlReader& t, EnergyOptions o) {
-  o.read_time_s = t.Double("read_time_s", o.read_time_s);
-  o.tiles_parallel = t.Bool("tiles_parallel", o.tiles_parallel);
-  o.images = t.Int("images", o.images);
-  o.split_mvms = t.Integer<int>("split_mvms", o.split_mvms);
-  if (t.Has("dac")) {
-    const TomlReader d = t.Table("dac");
-    o.dac.energy_1bit_fj = d.Double("energy_1bit_fj", o.dac.energy_1bit_fj);
-    o.dac.line_cap_ff_per_cell = d.Double("line_cap_ff_per_cell", o.dac.line_cap_ff_per_cell);
-    o.dac.area_um2 = d.Double("area_um2", o.dac.area_um2);
-    o.dac.image_bits = d.Integer<int>("image_bits", o.dac.image_bits);
-    // A changed value without its own source is an assumption of the user's.
-    o.dac.source = d.String("source", "");
-  }
-  if (t.Has("sense")) {
-    const TomlReader d = t.Table("sense");
-    o.sense.energy_fj = d.Double("energy_fj", o.sense.energy_fj);
-    o.sense.area_um2 = d.Double("area_um2", o.sense.area_um2);
-    o.sense.source = d.String("source", "");
-  }
-  if (t.Has("adc")) {
-    const TomlReader d = t.Table("adc");
-    const std::string fom = d.String("fom", o.adc.FomName());
-    Require(fom == "walden" || fom == "schreier", "{}: must be 'walden' or 'schreier', got '{}'",
-            d.Where("fom"), fom);
-    o.adc.fom = fom == "walden" ? AdcOptions::Fom::kWalden : AdcOptions::Fom::kSchreier;
-    o.adc.walden_fj_per_step = d.Double("walden_fj_per_step", o.adc.walden_fj_per_step);
-    o.adc.schreier_db = d.Double("schreier_db", o.adc.schreier_db);
-    o.adc.enob_loss_bits = d.Double("enob_loss_bits", o.adc.enob_loss_bits);
-    o.adc.bits = d.Integer<int>("bits", o.adc.bits);
-    o.adc.sample_rate_hz = d.Double("sample_rate_hz", o.adc.sample_rate_hz);
-    o.adc.columns_per_adc = d.Integer<int>("columns_per_adc", o.adc.columns_per_adc);
-    o.adc.area_um2 = d.Double("area_um2", o.adc.area_um2);
-    o.adc.source = d.String("source", "");
-  }
-  if (t.Has("digital")) {
-    const TomlReader d = t.Table("digital");
-    o.digital.add_pj = d.Double("add_pj", o.digital.add_pj);
-    o.digital.mul_pj = d.Double("mul_pj", o.digital.mul_pj);
-    o.digital.fadd_pj = d.Double("fadd_pj", o.digital.fadd_pj);
-    o.digital.sram_pj_per_byte = d.Double("sram_pj_per_byte", o.digital.sram_pj_per_byte);
-    o.digital.node_scale = d.Double("node_scale", o.digital.node_scale);
-    o.digital.node = d.String("node", o.digital.node);
-    o.digital.source = d.String("source", "");
-  }
+  // A sub-table that changes values without its own source is an assumption of the user's.
+  if (t.Has("dac")) o.dac.source.clear();
+  if (t.Has("sense")) o.sense.source.clear();
+  if (t.Has("adc")) o.adc.source.clear();
+  if (t.Has("digital")) o.digital.source.clear();
+  EnergyOptionsFields().ReadToml(t, o);
   try {
     o.Validate();
   } catch (const Error& e) {

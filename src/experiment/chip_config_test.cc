@@ -81,7 +81,10 @@ TEST(ChipConfig, ValidateNamesTheFieldAndWhatGoesTogether) {
   };
   EXPECT_EQ(message([](ChipConfig&) {}), "");
   EXPECT_THAT(message([](ChipConfig& c) { c.chip.read_voltage_v = -1; }),
-              HasSubstr("read_voltage_v must be > 0, got -1"));
+              HasSubstr("read_voltage_v must be in [0.001, 10] V, got -1"));
+  // A read voltage far below any sense amplifier's offset gave NaN energies and noise.
+  EXPECT_THAT(message([](ChipConfig& c) { c.chip.read_voltage_v = 1e-200; }),
+              HasSubstr("read_voltage_v must be in [0.001, 10] V, got 1e-200"));
   EXPECT_THAT(message([](ChipConfig& c) { c.r_on_ohm = std::nan(""); }),
               HasSubstr("r_on_ohm must be a finite number"));
   EXPECT_EQ(message([](ChipConfig& c) { c.chip.temperature_k = 25; }), "");  // cryogenic is fine

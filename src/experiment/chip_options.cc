@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aimc/common/error.h"
+#include "aimc/device/physics.h"
 
 namespace aimc::experiment {
 
@@ -75,8 +76,13 @@ const FieldTable<ChipOptions>& ChipOptionsFields() {
     t.Integer<std::int64_t>("tile_cols", "",
                             "weight columns per tile (each a differential pair)",
                             [](O& o) -> std::int64_t& { return o.tile_cols; }, range::AtLeast(1));
+    // The range where the device models hold (device::kMinReadVoltageV..kMaxReadVoltageV):
+    // far below it the energies and shot noise were NaN.
     t.Double("read_voltage_v", "V", "read voltage of a full-scale input (the DAC's top)",
-             [](O& o) -> double& { return o.read_voltage_v; }, range::Above(0))
+             [](O& o) -> double& { return o.read_voltage_v; },
+             range::Within(device::kMinReadVoltageV, device::kMaxReadVoltageV,
+                           fmt::format("in [{}, {}] V", device::kMinReadVoltageV,
+                                       device::kMaxReadVoltageV)))
         .Alias("read-voltage")
         .Alias("v-read");
     t.Double("driver_ohm", "ohm", "output resistance of each row driver",

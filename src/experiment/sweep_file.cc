@@ -9,6 +9,7 @@
 #include "aimc/common/resources.h"
 #include "aimc/common/toml_reader.h"
 #include "aimc/energy/model.h"
+#include "aimc/nn/torchscript.h"
 
 namespace aimc::experiment {
 
@@ -19,7 +20,7 @@ SweepOptions LoadSweep(const fs::path& path) {
   SweepOptions o;
   o.source_file = path;
   try {
-    o.name = t.String("name", path.stem().string());
+    o.name = path.stem().string();  // unless the file names it
     // A relative path that is not there from the working directory may name a shipped model
     // (models/...), found like the shipped cards.
     // Only a sweep of TorchScript files may leave `models` out.
@@ -35,20 +36,16 @@ SweepOptions LoadSweep(const fs::path& path) {
     if (t.Has("import")) {
       const TomlReader i = t.Table("import");
       nn::ImportOptions& im = o.import;
+      // The keys are the fields' names but two, which are named as `aimc import`'s flags:
+      // import_images (calibration_images) and one threshold_ratio (of threshold_ratios).
+      nn::ImportOptionsFields().ReadToml(i, im,
+                                         {"act_bits", "weight_levels", "float_first_last", "refit"});
       im.calibration_images = i.Int("import_images", im.calibration_images);
-      im.act_bits = i.Integer<int>("act_bits", im.act_bits);
       if (i.Has("threshold_ratio")) im.threshold_ratios = {i.Double("threshold_ratio")};
-      im.weight_levels = i.Integer<int>("weight_levels", im.weight_levels);
-      im.float_first_last = i.Bool("float_first_last", im.float_first_last);
-      im.refit = i.Bool("refit", im.refit);
     }
     if (t.Has("cards")) o.cards = t.Strings("cards");
-    o.dataset = t.String("dataset", "");
-    o.data_dir = t.String("data_dir", "");
-    o.test_images = t.Int("test_images", 0);
-    o.chips = t.Integer<int>("chips", 1);
-    o.seed = t.Integer<std::uint64_t>("seed", 1);
-    o.threads = t.Integer<int>("threads", 1);
+    SweepOptionsFields().ReadToml(t, o, {"name", "dataset", "data_dir", "test_images", "chips", "seed",
+                                         "threads"});
     if (t.Has("axes")) {
       const TomlReader a = t.Table("axes");
       if (a.Has("sigma_w_test")) o.sigma_w_test = a.Doubles("sigma_w_test");

@@ -1,15 +1,15 @@
 #include "aimc/experiment/sweep_options.h"
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
 #include "aimc/circuit/crossbar.h"
-#include "aimc/common/json_default.h"
 #include "aimc/common/error.h"
 #include "aimc/device/card.h"
 #include "aimc/nn/data.h"
-#include "aimc/nn/runtime.h"
 
 namespace aimc::experiment {
 
@@ -81,8 +81,115 @@ energy::EnergyOptions SweepEnergyDefaults() {
   return o;
 }
 
+namespace {
+
+template <typename V>
+nlohmann::json Texts(const std::vector<V>& values) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& v : values) {
+    if constexpr (std::is_same_v<V, std::filesystem::path>)
+      j.push_back(v.string());
+    else
+      j.push_back(v);
+  }
+  return j;
+}
+
+template <typename V>
+std::vector<V> FromTexts(const nlohmann::json& j, const std::string& name) {
+  Require(j.is_array() && std::all_of(j.begin(), j.end(),
+                                      [](const nlohmann::json& x) { return x.is_string(); }),
+          "{} must be a list of strings, got {}", name, j.dump());
+  std::vector<V> values;
+  for (const auto& x : j) values.emplace_back(x.get<std::string>());
+  return values;
+}
+
+}  // namespace
+
+const FieldTable<SweepOptions>& SweepOptionsFields() {
+  static const FieldTable<SweepOptions> table = [] {
+    using O = SweepOptions;
+    using nlohmann::json;
+    FieldTable<O> t;
+    t.String("name", "the experiment's name", [](O& o) -> std::string& { return o.name; },
+             [](const json& v) {
+               return v.get<std::string>().empty() ? std::string("must not be empty")
+                                                   : std::string();
+             });
+    t.Custom(
+        "models", "", "model files tested", FieldKind::kJson,
+        [](const O& o) { return Texts(o.models); },
+        [](O& o, const json& v) { o.models = FromTexts<std::filesystem::path>(v, "models"); });
+    t.Custom(
+        "cards", "", "card files or preset names (none: weight-noise mode)", FieldKind::kJson,
+        [](const O& o) { return Texts(o.cards); },
+        [](O& o, const json& v) { o.cards = FromTexts<std::string>(v, "cards"); });
+    t.String("dataset", "the data set the models are tested on (empty: each model's own)",
+             [](O& o) -> std::string& { return o.dataset; });
+    t.Path("data_dir", "folder of the data set's files",
+           [](O& o) -> std::filesystem::path& { return o.data_dir; });
+    t.Integer<std::int64_t>("test_images", "", "first N test images (0: all)",
+                            [](O& o) -> std::int64_t& { return o.test_images; },
+                            range::AtLeast(0, " (0: all)"));
+    // The axes: every combination is a point (ValidateAxes checks their values). The read time
+    // and temperature only where set, so that experiments from before these axes keep their
+    // definitions and results.
+    t.Custom(
+        "axes", "", "the axes of the grid", FieldKind::kJson,
+        [](const O& o) {
+          json axes = {{"sigma_w_test", o.sigma_w_test},
+                       {"r_on_ohm", o.r_on_ohm},
+                       {"wire_ohm", o.wire_ohm},
+                       {"tile_rows", o.tile_rows},
+                       {"tmr", o.tmr}};
+          const O defaults;
+          if (o.time_s != defaults.time_s) axes["time_s"] = o.time_s;
+          if (o.temperature_k != defaults.temperature_k) axes["temperature_k"] = o.temperature_k;
+          return axes;
+        },
+        [](O&, const json&) { Fail("axes are read from an experiment file's [axes] table"); });
+    t.Integer<int>("chips", "", "Monte-Carlo chips per point", [](O& o) -> int& { return o.chips; },
+                   range::AtLeast(1));
+    t.Custom(
+        "chip", "", "the chips' options (ChipOptions)", FieldKind::kObject,
+        [](const O& o) { return o.chip.ToJson(); },
+        [](O&, const json&) { Fail("chip is read from an experiment file's [chip] table"); });
+    t.Integer<std::uint64_t>("seed", "", "seed of the chips' draws",
+                             [](O& o) -> std::uint64_t& { return o.seed; });
+    t.Bool("measure_energy", "device mode: measure each point's energy per inference",
+           [](O& o) -> bool& { return o.measure_energy; })
+        .OmitWhenDefault();
+    // Only with TorchScript files: other experiments keep their definitions (and results).
+    const auto no_imports = [](const O& o) { return o.torchscript.empty(); };
+    t.Custom(
+         "torchscript", "", "TorchScript files imported when the sweep runs", FieldKind::kJson,
+         [](const O& o) { return Texts(o.torchscript); },
+         [](O& o, const json& v) {
+           o.torchscript = FromTexts<std::filesystem::path>(v, "torchscript");
+         })
+        .OmitWhen(no_imports);
+    t.Custom(
+         "import", "", "how the TorchScript files are imported (ImportOptions)", FieldKind::kObject,
+         [](const O& o) { return o.import.ToJson(); },
+         [](O& o, const json& v) { nn::ImportOptionsFields().FromJson(v, o.import, "import: "); })
+        .OmitWhen(no_imports);
+    t.Custom(
+         "energy", "", "the energy model's options (EnergyOptions)", FieldKind::kObject,
+         [](const O& o) { return o.energy.ToJson(); },
+         [](O& o, const json& v) { energy::EnergyOptionsFields().FromJson(v, o.energy, "energy: "); })
+        .OmitWhen([](const O& o) { return o.energy.ToJson() == O{}.energy.ToJson(); });
+    t.Integer<int>("threads", "", "threads of a point", [](O& o) -> int& { return o.threads; },
+                   range::Between(1, 256))
+        .OmitWhen([](const O&) { return true; });
+    t.Bool("progress", "progress bar on stderr", [](O& o) -> bool& { return o.progress; })
+        .OmitWhen([](const O&) { return true; });
+    return t;
+  }();
+  return table;
+}
+
 void SweepOptions::Validate() const {
-  Require(!name.empty(), "name must not be empty");
   Require(!models.empty() || !torchscript.empty(),
           "models or torchscript must list at least one model file");
   for (std::size_t m = 0; m < torchscript.size(); ++m)
@@ -95,49 +202,14 @@ void SweepOptions::Validate() const {
   if (!torchscript.empty()) import.Validate();
   Require(!sigma_w_test.empty(), "axes.sigma_w_test has no values");
   Require(!wire_ohm.empty(), "axes.wire_ohm has no values");
-  Require(chips >= 1, "chips must be >= 1, got {}", chips);
+  SweepOptionsFields().Validate(*this);
   energy.Validate();
-  Require(test_images >= 0, "test_images must be >= 0 (0: all), got {}", test_images);
-  nn::RequireThreads(threads);
   ValidateAxes(*this);
   ValidateMode(*this);
   // A name only: ShapeOf reads no file for a name that is not a user's data set.
   if (!dataset.empty() && !nn::IsUserDataset(dataset)) nn::ShapeOf(dataset);
 }
 
-nlohmann::json SweepOptions::ToJson() const {
-  std::vector<std::string> model_paths;
-  for (const auto& m : models) model_paths.push_back(m.string());
-  nlohmann::json j = {{"name", name},
-                      {"models", model_paths},
-                      {"cards", cards},
-                      {"dataset", dataset},
-                      {"data_dir", data_dir.string()},
-                      {"test_images", test_images},
-                      {"axes",
-                       {{"sigma_w_test", sigma_w_test},
-                        {"r_on_ohm", r_on_ohm},
-                        {"wire_ohm", wire_ohm},
-                        {"tile_rows", tile_rows},
-                        {"tmr", tmr}}},
-                      {"chips", chips},
-                      {"chip", chip.ToJson()},
-                      {"seed", seed}};
-  // Only where set, so that the definition of an experiment from before these axes is unchanged
-  // and its results continue.
-  const SweepOptions defaults;
-  SetUnlessDefault(j["axes"], "time_s", time_s, defaults.time_s);
-  SetUnlessDefault(j["axes"], "temperature_k", temperature_k, defaults.temperature_k);
-  SetUnlessDefault(j, "measure_energy", measure_energy, defaults.measure_energy);
-  // Only with TorchScript files: other experiments keep their definitions (and results).
-  if (!torchscript.empty()) {
-    std::vector<std::string> files;
-    for (const auto& f : torchscript) files.push_back(f.string());
-    j["torchscript"] = files;
-    j["import"] = import.ToJson();
-  }
-  SetUnlessDefault(j, "energy", energy.ToJson(), defaults.energy.ToJson());
-  return j;
-}
+nlohmann::json SweepOptions::ToJson() const { return SweepOptionsFields().ToJson(*this); }
 
 }  // namespace aimc::experiment

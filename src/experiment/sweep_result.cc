@@ -98,7 +98,10 @@ std::vector<std::size_t> PointsLeft(const std::vector<std::vector<double>>& keys
 
 std::string ResultLine(const std::vector<double>& values) {
   std::string line;
-  for (std::size_t i = 0; i < values.size(); ++i) line += (i ? "," : "") + FormatDouble(values[i]);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) line += ',';
+    line += FormatDouble(values[i]);
+  }
   return line;
 }
 

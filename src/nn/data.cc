@@ -22,9 +22,15 @@ namespace aimc::nn {
 namespace fs = std::filesystem;
 
 // Whole file through zlib: gzread passes plain files through unchanged, so one path reads both.
-std::string ReadDataFile(const fs::path& path) {
-  Require(fs::exists(path), "{}: no such file", path.string());
-  Require(!fs::is_directory(path), "{}: is a folder, not a data file", path.string());
+std::string ReadDataFile(const fs::path& path,
+                         const std::function<void(std::string_view head)>& check_head) {
+  std::error_code error;
+  const fs::file_status status = fs::status(path, error);
+  Require(!error && fs::exists(status), "{}: no such file", path.string());
+  Require(!fs::is_directory(status), "{}: is a folder, not a data file", path.string());
+  Require(fs::is_regular_file(status),
+          "{}: not a regular file (a device, FIFO or socket): aimc reads data from files only",
+          path.string());
   gzFile file = gzopen(path.c_str(), "rb");
   Require(file != nullptr, "{}: cannot open", path.string());
   std::string bytes;
@@ -38,7 +44,16 @@ std::string ReadDataFile(const fs::path& path) {
       Fail("{}: corrupt gzip data ({})", path.string(), message);
     }
     if (got == 0) break;
+    const bool first = bytes.empty();
     bytes.append(chunk.data(), static_cast<std::size_t>(got));
+    if (first && check_head) {
+      try {
+        check_head(bytes);
+      } catch (...) {
+        gzclose(file);
+        throw;
+      }
+    }
     if (bytes.size() > kMaxDataFileBytes) {
       gzclose(file);
       Fail("{}: more than {} GiB (uncompressed): not a data file aimc reads", path.string(),
@@ -49,6 +64,7 @@ std::string ReadDataFile(const fs::path& path) {
   const int closed = gzclose(file);
   Require(closed == Z_OK, "{}: truncated or corrupt gzip stream (zlib error {})", path.string(),
           closed);
+  if (bytes.empty() && check_head) check_head(bytes);
   return bytes;
 }
 

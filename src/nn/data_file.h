@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <string_view>
 
 namespace aimc::nn {
 
@@ -14,7 +16,12 @@ namespace aimc::nn {
 inline constexpr std::uint64_t kMaxDataFileBytes = std::uint64_t{4} << 30;
 
 /// The whole file, gunzipped when it is gzip (zlib passes plain files through unchanged).
-/// Errors name the file: missing, a folder, corrupt or truncated gzip, beyond the limit.
-std::string ReadDataFile(const std::filesystem::path& path);
+/// Only a regular file (or a link to one) is read: a device such as /dev/zero would never end
+/// and a FIFO would block. `check_head`, when given, sees the first bytes (up to 64 KiB, fewer
+/// only for a shorter file) before the rest is read, so that a file of another kind is refused
+/// by its magic at once. Errors name the file: missing, a folder, not a regular file, corrupt or
+/// truncated gzip, beyond the limit.
+std::string ReadDataFile(const std::filesystem::path& path,
+                         const std::function<void(std::string_view head)>& check_head = {});
 
 }  // namespace aimc::nn

@@ -169,7 +169,10 @@ TEST_F(DataFiles, DigitsSplitIsStratifiedAndDocumented) {
   for (int d = 0; d < 10; ++d) {
     const int count = 6 + d;
     std::string json = "{\"data\":[";
-    for (int i = 0; i < count * 784; ++i) json += (i ? "," : "") + std::to_string((d + 1) / 20.0);
+    for (int i = 0; i < count * 784; ++i) {
+      if (i > 0) json += ',';
+      json += std::to_string((d + 1) / 20.0);
+    }
     json += "]}";
     WriteFileAtomic(dir_ / (std::to_string(d) + ".json"), json);
     for (int i = 0; i < count; ++i) (i % 5 == 4 ? expected_test : expected_train) += 1;

@@ -84,7 +84,34 @@ torch::Tensor Planar(std::vector<std::uint8_t>& hwc, int height, int width, int 
       .clone(at::MemoryFormat::Contiguous);
 }
 
+// The chunks from the signature to IEND, each within the file: libpng's simplified reader stops
+// after the image data, so a file cut after them (no IEND) would load as if whole.
+void RequireWholePng(const std::string& bytes, const fs::path& path) {
+  const auto u32 = [&bytes](std::size_t at) {
+    return (std::uint32_t{static_cast<unsigned char>(bytes[at])} << 24) |
+           (std::uint32_t{static_cast<unsigned char>(bytes[at + 1])} << 16) |
+           (std::uint32_t{static_cast<unsigned char>(bytes[at + 2])} << 8) |
+           std::uint32_t{static_cast<unsigned char>(bytes[at + 3])};
+  };
+  std::size_t at = 8;
+  for (;;) {
+    Require(at + 12 <= bytes.size(),
+            "{}: corrupt or truncated PNG (it ends inside a chunk header, before the IEND chunk)",
+            path.string());
+    const std::uint64_t length = u32(at);
+    const std::string type = bytes.substr(at + 4, 4);
+    Require(length <= bytes.size() - at - 12,
+            "{}: corrupt or truncated PNG (chunk '{}' says {} bytes, the file has {} after its header)",
+            path.string(), type, length, bytes.size() - at - 12);
+    at += 12 + length;
+    if (type == "IEND") break;
+  }
+  Require(at == bytes.size(), "{}: {} bytes after the PNG's IEND chunk: not a PNG file as written",
+          path.string(), bytes.size() - at);
+}
+
 torch::Tensor DecodePng(const std::string& bytes, const fs::path& path) {
+  RequireWholePng(bytes, path);
   png_image image;
   std::memset(&image, 0, sizeof(image));
   image.version = PNG_IMAGE_VERSION;
@@ -109,7 +136,15 @@ torch::Tensor DecodePng(const std::string& bytes, const fs::path& path) {
 }  // namespace
 
 torch::Tensor ReadImage(const fs::path& path) {
-  const std::string bytes = ReadDataFile(path);
+  // By its first bytes, before a large file of another kind is read whole.
+  const auto check_head = [&path](std::string_view head) {
+    const auto* data = reinterpret_cast<const unsigned char*>(head.data());
+    const bool png = head.size() >= 8 && png_sig_cmp(data, 0, 8) == 0;
+    const bool jpeg = head.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
+    Require(png || jpeg, "{}: neither a PNG nor a JPEG image (by its first bytes)",
+            path.string());
+  };
+  const std::string bytes = ReadDataFile(path, check_head);
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() >= 8 && png_sig_cmp(data, 0, 8) == 0) return DecodePng(bytes, path);
   Require(bytes.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF,

@@ -2,90 +2,95 @@
 
 
 #include <torch/torch.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "aimc/common/json_default.h"
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"
 #include "aimc/common/rng.h"
+#include "aimc/nn/weight_levels.h"
 #include "sequential.h"
 
 namespace aimc::nn {
 namespace F = torch::nn::functional;
 
+const FieldTable<NetworkOptions>& NetworkOptionsFields() {
+  static const FieldTable<NetworkOptions> table = [] {
+    using O = NetworkOptions;
+    FieldTable<O> t;
+    t.String("arch", "lenet5 (CNN 1), resnet26 (CNN 2) or sequential (an imported network)",
+             [](O& o) -> std::string& { return o.arch; }, [](const nlohmann::json& v) {
+               const std::string a = v.get<std::string>();
+               return a == "lenet5" || a == "resnet26" || a == "sequential"
+                          ? std::string()
+                          : std::string("must be lenet5, resnet26 or sequential (an imported "
+                                        "network)");
+             });
+    t.Integer<std::int64_t>("in_channels", "", "channels of the input images",
+                            [](O& o) -> std::int64_t& { return o.in_channels; },
+                            range::Between(1, 64));
+    t.Integer<std::int64_t>("image_size", "", "side of the square input images",
+                            [](O& o) -> std::int64_t& { return o.image_size; },
+                            range::Between(1, 1024));
+    t.Integer<std::int64_t>("classes", "", "classes (logits)",
+                            [](O& o) -> std::int64_t& { return o.classes; },
+                            range::Between(2, 1000));
+    t.Integer<std::int64_t>("width", "", "resnet26: channels 16/32/64 times width",
+                            [](O& o) -> std::int64_t& { return o.width; }, range::Between(1, 16));
+    t.Bool("ternary", "ternary weights (false: a float network)",
+           [](O& o) -> bool& { return o.ternary; });
+    t.Integer<int>("act_bits", "", "bits of every analog layer's input (0: float)",
+                   [](O& o) -> int& { return o.act_bits; }, range::Between(0, 16, " (0: float)"));
+    t.Bool("per_channel", "ternary scale per output channel",
+           [](O& o) -> bool& { return o.per_channel; });
+    t.Double("threshold_ratio", "", "TWN threshold ratio",
+             [](O& o) -> double& { return o.threshold_ratio; },
+             range::All({range::AtLeast(0), range::Below(10)}));
+    t.Bool("float_first_last", "keep the first and last layer float and digital",
+           [](O& o) -> bool& { return o.float_first_last; });
+    // Ternary (3) is the default: the paper's networks keep their bytes and model hashes.
+    t.Integer<int>("weight_levels", "", "weight levels on arrays (3: ternary; odd)",
+                   [](O& o) -> int& { return o.weight_levels; }, WeightLevelsRule())
+        .OmitWhenDefault();
+    // Only a sequential network has steps: the built-in networks keep the bytes (and the model
+    // hashes) they always had.
+    t.Custom(
+         "steps", "", "arch sequential: its steps in forward order", FieldKind::kJson,
+         [](const O& o) {
+           nlohmann::json steps = nlohmann::json::array();
+           for (const SequentialStep& step : o.steps) steps.push_back(step.ToJson());
+           return steps;
+         },
+         [](O& o, const nlohmann::json& v) {
+           Require(v.is_array(), "'steps' must be a list");
+           o.steps.clear();
+           for (std::size_t i = 0; i < v.size(); ++i)
+             o.steps.push_back(
+                 SequentialStep::FromJson(v.at(i), fmt::format("network options step {}", i)));
+         })
+        .OmitWhen([](const O& o) { return o.arch != "sequential"; });
+    return t;
+  }();
+  return table;
+}
+
 void NetworkOptions::Validate() const {
-  Require(arch == "lenet5" || arch == "resnet26" || arch == "sequential",
-          "net must be lenet5, resnet26 or sequential (an imported network), got '{}'", arch);
+  NetworkOptionsFields().Validate(*this);
   Require(arch == "sequential" || steps.empty(), "steps are for arch 'sequential' only");
-  if (arch == "sequential") {
-    Require(in_channels >= 1 && in_channels <= 64, "in_channels must be in 1..64, got {}",
-            in_channels);
-    Require(image_size >= 1 && image_size <= 1024, "image_size must be in 1..1024, got {}",
-            image_size);
-  } else {
+  if (arch != "sequential") {
     Require(in_channels == 1 || in_channels == 3, "in_channels must be 1 or 3, got {}",
             in_channels);
     Require(image_size == 28 || image_size == 32, "image_size must be 28 or 32, got {}",
             image_size);
   }
-  Require(classes >= 2 && classes <= 1000, "classes must be in 2..1000, got {}", classes);
-  Require(width >= 1 && width <= 16, "width must be in 1..16, got {}", width);
-  Require(act_bits >= 0 && act_bits <= 16, "act_bits must be in 0..16 (0: float), got {}",
-          act_bits);
-  Require(threshold_ratio >= 0.0 && threshold_ratio < 10.0,
-          "threshold_ratio must be in [0, 10), got {}", threshold_ratio);
-  Require(weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1,
-          "weight_levels must be odd and in [3, 255] (3: ternary), got {}", weight_levels);
   if (arch == "sequential") ValidateSequential(*this);
 }
 
-nlohmann::json NetworkOptions::ToJson() const {
-  nlohmann::json json = {{"arch", arch},
-          {"in_channels", in_channels},
-          {"image_size", image_size},
-          {"classes", classes},
-          {"width", width},
-          {"ternary", ternary},
-          {"act_bits", act_bits},
-          {"per_channel", per_channel},
-          {"threshold_ratio", threshold_ratio},
-          {"float_first_last", float_first_last}};
-  // Ternary (3) is the default: the paper's networks keep their bytes and model hashes.
-  SetUnlessDefault(json, "weight_levels", weight_levels, NetworkOptions{}.weight_levels);
-  // Only a sequential network has steps: the built-in networks keep the bytes (and the model
-  // hashes) they always had.
-  if (arch == "sequential") {
-    json["steps"] = nlohmann::json::array();
-    for (const SequentialStep& step : steps) json["steps"].push_back(step.ToJson());
-  }
-  return json;
-}
+nlohmann::json NetworkOptions::ToJson() const { return NetworkOptionsFields().ToJson(*this); }
 
 NetworkOptions NetworkOptions::FromJson(const nlohmann::json& json) {
   NetworkOptions o;
-  Require(json.is_object(), "network options: expected an object, got {}", json.dump());
-  nlohmann::json known = NetworkOptions{}.ToJson();
-  known["steps"] = nullptr;
-  known["weight_levels"] = nullptr;
-  RequireKnownKeys(json, known, "network options");
-  const std::string what = "network options";
-  o.arch = JsonValue(json, "arch", o.arch, what);
-  o.in_channels = JsonValue(json, "in_channels", o.in_channels, what);
-  o.image_size = JsonValue(json, "image_size", o.image_size, what);
-  o.classes = JsonValue(json, "classes", o.classes, what);
-  o.width = JsonValue(json, "width", o.width, what);
-  o.ternary = JsonValue(json, "ternary", o.ternary, what);
-  o.act_bits = JsonValue(json, "act_bits", o.act_bits, what);
-  o.per_channel = JsonValue(json, "per_channel", o.per_channel, what);
-  o.threshold_ratio = JsonValue(json, "threshold_ratio", o.threshold_ratio, what);
-  o.float_first_last = JsonValue(json, "float_first_last", o.float_first_last, what);
-  o.weight_levels = JsonValue(json, "weight_levels", o.weight_levels, what);
-  if (const auto steps = json.find("steps"); steps != json.end()) {
-    Require(steps->is_array(), "network options: 'steps' must be a list");
-    for (std::size_t i = 0; i < steps->size(); ++i)
-      o.steps.push_back(
-          SequentialStep::FromJson(steps->at(i), fmt::format("network options step {}", i)));
-  }
+  NetworkOptionsFields().FromJson(json, o, "network options: ");
   o.Validate();
   return o;
 }
@@ -264,7 +269,7 @@ class ResNet26Impl : public NetworkImpl {
       const std::int64_t out = (16 << stage) * w;
       for (int b = 0; b < 4; ++b) {
         const std::int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
-        const std::string name = "s" + std::to_string(stage + 1) + "b" + std::to_string(b + 1);
+        const std::string name = fmt::format("s{}b{}", stage + 1, b + 1);
         Block block;
         block.conv1 = AddLayer(name + "_conv1", Conv(LayerOptions(LayerKind::kConv, in, out, false, false), 3, stride, 1));
         block.bn1 = AddNorm(name + "_bn1", block.conv1, torch::nn::BatchNorm2d(out));

@@ -284,7 +284,14 @@ NpyArray ParseNpy(std::string_view bytes, const std::string& what) {
   return ParseNpyOwned(std::string(bytes), what);
 }
 
-NpyArray ReadNpy(const fs::path& path) { return ParseNpyOwned(ReadDataFile(path), path.string()); }
+NpyArray ReadNpy(const fs::path& path) {
+  // The magic first, before a large file of another kind is read whole.
+  const auto check_head = [&path](std::string_view head) {
+    Require(head.substr(0, 6) == std::string_view("\x93NUMPY", 6),
+            "{}: not a NumPy .npy file (it does not start with \\x93NUMPY)", path.string());
+  };
+  return ParseNpyOwned(ReadDataFile(path, check_head), path.string());
+}
 
 std::map<std::string, NpyArray> ReadNpz(const fs::path& path) {
   Require(fs::exists(path), "{}: no such file", path.string());

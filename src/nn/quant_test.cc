@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -547,7 +548,7 @@ TEST(Network, ResNet26ComputesResidualBlocks) {
   torch::Tensor x = torch::relu(bn("stem_bn")->forward(layer("stem")->forward(images)));
   for (int stage = 1; stage <= 3; ++stage) {
     for (int b = 1; b <= 4; ++b) {
-      const std::string n = "s" + std::to_string(stage) + "b" + std::to_string(b);
+      const std::string n = fmt::format("s{}b{}", stage, b);
       const torch::Tensor y = bn(n + "_bn2")->forward(
           layer(n + "_conv2")->forward(bn(n + "_bn1")->forward(layer(n + "_conv1")->forward(x))));
       const bool projection = stage > 1 && b == 1;

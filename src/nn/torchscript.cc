@@ -12,46 +12,58 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
-#include "aimc/common/json_default.h"
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
 #include "aimc/nn/evaluate.h"
 #include "aimc/nn/model_io.h"
 #include "aimc/nn/quant.h"
+#include "aimc/nn/weight_levels.h"
 #include "sequential.h"
 
 namespace aimc::nn {
 namespace F = torch::nn::functional;
 
-void ImportOptions::Validate() const {
-  Require(act_bits >= 0 && act_bits <= 16, "import act_bits must be in 0..16 (0: float), got {}",
-          act_bits);
-  Require(input_percentile > 0.0 && input_percentile <= 100.0,
-          "import input_percentile must be in (0, 100], got {}", input_percentile);
-  Require(std::isfinite(input_alpha) && input_alpha >= 0.0,
-          "import input_alpha must be >= 0 (0: from the calibration images), got {}", input_alpha);
-  Require(!threshold_ratios.empty(), "import threshold_ratios: at least one ratio");
-  for (double r : threshold_ratios)
-    Require(r >= 0.0 && r < 10.0, "import threshold_ratios must be in [0, 10), got {}", r);
-  Require(calibration_images >= 1, "import calibration_images must be >= 1, got {}",
-          calibration_images);
-  Require(weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1,
-          "import weight_levels must be odd and in [3, 255] (3: ternary), got {}", weight_levels);
+const FieldTable<ImportOptions>& ImportOptionsFields() {
+  static const FieldTable<ImportOptions> table = [] {
+    using O = ImportOptions;
+    FieldTable<O> t;
+    t.Integer<int>("act_bits", "", "bits of every analog layer's input (0: float)",
+                   [](O& o) -> int& { return o.act_bits; }, range::Between(0, 16, " (0: float)"));
+    t.Double("input_percentile", "%",
+             "percentile of a layer's calibration inputs that sets its input range",
+             [](O& o) -> double& { return o.input_percentile; },
+             range::Within(0, 100, "in (0, 100]"));
+    t.Double("input_alpha", "", "a fixed input range of every layer but the first (0: calibrated)",
+             [](O& o) -> double& { return o.input_alpha; },
+             range::AtLeast(0, " (0: from the calibration images)"));
+    t.Bool("per_channel", "ternary scale per output channel",
+           [](O& o) -> bool& { return o.per_channel; });
+    t.Doubles("threshold_ratios", "", "TWN threshold ratios tried per layer",
+              [](O& o) -> std::vector<double>& { return o.threshold_ratios; },
+              range::All({range::AtLeast(0), range::Below(10)}));
+    t.Bool("float_first_last", "keep the first and last weight layer float and digital",
+           [](O& o) -> bool& { return o.float_first_last; });
+    t.Integer<std::int64_t>("calibration_images", "", "training images that calibrate the import",
+                            [](O& o) -> std::int64_t& { return o.calibration_images; },
+                            range::AtLeast(1));
+    t.Bool("refit", "scales fitted to the float output and bias correction (false: TWN's)",
+           [](O& o) -> bool& { return o.refit; });
+    t.Integer<int>("weight_levels", "", "weight levels on arrays (3: ternary; odd)",
+                   [](O& o) -> int& { return o.weight_levels; }, WeightLevelsRule())
+        .OmitWhenDefault();
+    return t;
+  }();
+  return table;
 }
 
-nlohmann::json ImportOptions::ToJson() const {
-  nlohmann::json j = {{"act_bits", act_bits},
-                      {"input_percentile", input_percentile},
-                      {"input_alpha", input_alpha},
-                      {"per_channel", per_channel},
-                      {"threshold_ratios", threshold_ratios},
-                      {"float_first_last", float_first_last},
-                      {"calibration_images", calibration_images},
-                      {"refit", refit}};
-  // Ternary (3) is the default: ternary imports keep the manifests they had.
-  SetUnlessDefault(j, "weight_levels", weight_levels, ImportOptions{}.weight_levels);
-  return j;
+void ImportOptions::Validate() const {
+  // input_percentile 0 would clip every input to nothing.
+  Require(input_percentile > 0.0, "import input_percentile must be in (0, 100], got {}",
+          input_percentile);
+  ImportOptionsFields().Validate(*this, "import ");
 }
+
+nlohmann::json ImportOptions::ToJson() const { return ImportOptionsFields().ToJson(*this); }
 
 std::string ImportResult::Describe() const {
   std::string s;
@@ -756,19 +768,53 @@ class GraphWalker {
   }
 };
 
+// LibTorch's reason for refusing an archive, as a sentence about the file: its first line (the
+// rest is a backtrace), and, where LibTorch's own consistency check failed on the archive's code
+// ("INTERNAL ASSERT FAILED ... please report a bug"), what that means for the user.
+std::string LoadFailure(const std::string& what) {
+  const std::string first = what.substr(0, what.find('\n'));
+  if (first.find("INTERNAL ASSERT FAILED") != std::string::npos ||
+      first.find("please report a bug") != std::string::npos)
+    return "the archive's TorchScript code is damaged: LibTorch cannot parse it; save the module "
+           "again with torch.jit.save";
+  return first;
+}
+
+// The module's numbers, before anything is computed from them: a NaN or inf weight, or a
+// BatchNorm variance below 0, imported and tested at chance without a word.
+void RequireSoundTensors(const Module& module, const std::filesystem::path& path) {
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+    if (!p.value.is_floating_point()) continue;
+    Require(torch::isfinite(p.value).all().item<bool>(),
+            "{}: parameter '{}' holds NaN or infinite values ({} of {})", path.string(), p.name,
+            (~torch::isfinite(p.value)).sum().item<std::int64_t>(), p.value.numel());
+  }
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) {
+    if (!b.value.is_floating_point()) continue;
+    Require(torch::isfinite(b.value).all().item<bool>(),
+            "{}: buffer '{}' holds NaN or infinite values", path.string(), b.name);
+    const std::string suffix = "running_var";
+    if (b.name.size() >= suffix.size() &&
+        b.name.compare(b.name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      Require((b.value >= 0).all().item<bool>(),
+              "{}: buffer '{}' (a BatchNorm's running variance) has a negative value, {}",
+              path.string(), b.name, b.value.min().item<double>());
+  }
+}
+
 Module Load(const std::filesystem::path& path) {
   Require(std::filesystem::is_regular_file(path), "{}: no such file", path.string());
+  Module module;
   try {
-    return torch::jit::load(path.string(), torch::kCPU);
+    module = torch::jit::load(path.string(), torch::kCPU);
   } catch (const c10::Error& e) {
-    // The first line of torch's message says what is wrong; the rest is a C++ backtrace.
-    std::string what = e.what_without_backtrace();
-    what = what.substr(0, what.find('\n'));
-    Fail("{}: not a TorchScript model ({})", path.string(), what);
+    Fail("{}: not a TorchScript model ({})", path.string(),
+         LoadFailure(e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    std::string what = e.what();
-    Fail("{}: not a TorchScript model ({})", path.string(), what.substr(0, what.find('\n')));
+    Fail("{}: not a TorchScript model ({})", path.string(), LoadFailure(e.what()));
   }
+  RequireSoundTensors(module, path);
+  return module;
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 #include "aimc/common/error.h"
 #include "aimc/common/manifest.h"
 #include "aimc/nn/data.h"
-#include "aimc/nn/runtime.h"
 
 namespace aimc::nn {
 namespace {
@@ -27,6 +26,72 @@ bool TrainOptions::SameWeightsAs(const TrainOptions& other) const {
   return WeightDefining(*this) == WeightDefining(other);
 }
 
+const FieldTable<TrainOptions>& TrainOptionsFields() {
+  static const FieldTable<TrainOptions> table = [] {
+    using O = TrainOptions;
+    FieldTable<O> t;
+    // Only for a fine-tuning run: a model from a random init is saved with the bytes it had
+    // before fine-tuning existed, so a re-save keeps the content hash by which fine-tuned models
+    // name it.
+    const auto not_fine_tuning = [](const O& o) {
+      return o.init_from.empty() && o.init_from_hash.empty();
+    };
+    t.String("dataset", "the data set (mnist, fashion-mnist, cifar10, cifar100, npy, npz, folder)",
+             [](O& o) -> std::string& { return o.dataset; });
+    t.Path("data_dir", "folder of the data set's files (empty: the built-in data)",
+           [](O& o) -> std::filesystem::path& { return o.data_dir; });
+    t.Integer<int>("epochs", "", "epochs (0 only when fine-tuning: a copy of init_from)",
+                   [](O& o) -> int& { return o.epochs; }, range::Between(0, 10000));
+    // BatchNorm normalizes over the batch in training, which takes at least 2 images.
+    t.Integer<std::int64_t>("batch_size", "", "images per batch",
+                            [](O& o) -> std::int64_t& { return o.batch_size; },
+                            range::Between(2, 65536, " (BatchNorm needs 2 images per batch)"));
+    t.Double("learning_rate", "", "Adam's learning rate (cosine decay to 0)",
+             [](O& o) -> double& { return o.learning_rate; },
+             range::All({range::Above(0), range::Below(10)}));
+    t.Double("weight_decay", "", "Adam's weight decay",
+             [](O& o) -> double& { return o.weight_decay; },
+             range::All({range::AtLeast(0), range::Below(1)}));
+    t.Double("sigma_train", "", "sigma_w,train: weight noise relative to the unit weight",
+             [](O& o) -> double& { return o.sigma_train; }, range::Within(0, 10, "in [0, 10]"));
+    t.Integer<std::uint64_t>("seed", "", "seed of weights, shuffling, noise and augmentation",
+                             [](O& o) -> std::uint64_t& { return o.seed; });
+    t.Integer<std::int64_t>("train_subset", "", "first N training images only (0: all)",
+                            [](O& o) -> std::int64_t& { return o.train_subset; },
+                            range::AtLeast(0, " (0: all)"));
+    t.Integer<std::int64_t>("test_subset", "", "first N test images only (0: all)",
+                            [](O& o) -> std::int64_t& { return o.test_subset; },
+                            range::AtLeast(0, " (0: all)"));
+    t.Bool("augment", "random shifts of up to 2 pixels (and flips for CIFAR)",
+           [](O& o) -> bool& { return o.augment; });
+    t.Integer<int>("threads", "", "intra-op threads", [](O& o) -> int& { return o.threads; },
+                   range::Between(1, 256));
+    t.Bool("progress", "progress bar on stderr", [](O& o) -> bool& { return o.progress; });
+    t.Path("init_from", "fine-tune from this model file's weights (empty: a random init)",
+           [](O& o) -> std::filesystem::path& { return o.init_from; })
+        .OmitWhen(not_fine_tuning);
+    t.String("init_from_hash", "HashFile(init_from), 16 hex digits",
+             [](O& o) -> std::string& { return o.init_from_hash; },
+             [](const nlohmann::json& v) {
+               const std::string h = v.get<std::string>();
+               return h.empty() || (h.size() == 16 &&
+                                    h.find_first_not_of("0123456789abcdef") == std::string::npos)
+                          ? std::string()
+                          : std::string("must be 16 lowercase hex digits (aimc::HashFile) or empty");
+             })
+        .OmitWhen(not_fine_tuning);
+    // Weight-defining (the sums depend on the ranks), so written only for a data-parallel run.
+    t.Integer<int>("ranks", "", "MPI ranks that train the network data-parallel",
+                   [](O& o) -> int& { return o.ranks; }, range::Between(1, 4096))
+        .OmitWhenDefault();
+    t.Json("hardware", "the chip of IR-drop-aware training (experiment::IrAwareOptions)",
+           [](O& o) -> nlohmann::json& { return o.hardware; })
+        .OmitWhen([](const O& o) { return o.hardware.is_null(); });
+    return t;
+  }();
+  return table;
+}
+
 void TrainOptions::Validate() const {
   Require(IsDatasetName(dataset),
           "data must be mnist, fashion-mnist, cifar10, cifar100, or a user format npy, npz or "
@@ -34,34 +99,14 @@ void TrainOptions::Validate() const {
           dataset);
   Require(!IsUserDataset(dataset) || !data_dir.empty(),
           "data '{}' is a user's data set: give its path as the data folder (--data-dir)", dataset);
-  if (init_from.empty())
-    Require(epochs >= 1 && epochs <= 10000, "epochs must be in 1..10000, got {}", epochs);
-  else
-    Require(epochs >= 0 && epochs <= 10000,
-            "epochs must be in 0..10000 when fine-tuning (0: a copy of init_from), got {}", epochs);
-  // BatchNorm normalizes over the batch in training, which takes at least 2 images.
-  Require(batch_size >= 2 && batch_size <= 65536,
-          "batch_size must be in 2..65536 (BatchNorm needs 2 images per batch), got {}",
-          batch_size);
-  Require(ranks >= 1 && ranks <= 4096, "ranks must be in 1..4096, got {}", ranks);
+  TrainOptionsFields().Validate(*this);
+  Require(epochs >= 1 || !init_from.empty(),
+          "epochs must be in 1..10000 (0 only when fine-tuning: a copy of init_from), got {}",
+          epochs);
   Require(batch_size >= 2 * std::int64_t{ranks},
           "batch_size {} over {} ranks leaves {} image(s) to a rank, but BatchNorm needs 2 images "
           "per rank: use a batch size of at least {} (or fewer ranks)",
           batch_size, ranks, batch_size / ranks, 2 * ranks);
-  Require(learning_rate > 0.0 && learning_rate < 10.0, "learning_rate must be in (0, 10), got {}",
-          learning_rate);
-  Require(weight_decay >= 0.0 && weight_decay < 1.0, "weight_decay must be in [0, 1), got {}",
-          weight_decay);
-  Require(std::isfinite(sigma_train) && sigma_train >= 0.0 && sigma_train <= 10.0,
-          "sigma_train must be in [0, 10], got {}", sigma_train);
-  Require(train_subset >= 0 && test_subset >= 0, "subsets must be >= 0 (0: all), got {}/{}",
-          train_subset, test_subset);
-  RequireThreads(threads);
-  Require(init_from_hash.empty() ||
-              (init_from_hash.size() == 16 &&
-               init_from_hash.find_first_not_of("0123456789abcdef") == std::string::npos),
-          "init_from_hash must be 16 lowercase hex digits (aimc::HashFile) or empty, got '{}'",
-          init_from_hash);
   Require(hardware.is_null() || hardware.is_object(),
           "hardware must be an object (the chip of IR-drop-aware training) or absent");
   Require(hardware.is_null() == !before_step,
@@ -72,57 +117,13 @@ void TrainOptions::Validate() const {
           init_from_hash);
 }
 
-nlohmann::json TrainOptions::ToJson() const {
-  nlohmann::json json = {{"dataset", dataset},         {"data_dir", data_dir.string()},
-                         {"epochs", epochs},           {"batch_size", batch_size},
-                         {"learning_rate", learning_rate}, {"weight_decay", weight_decay},
-                         {"sigma_train", sigma_train}, {"seed", seed},
-                         {"train_subset", train_subset}, {"test_subset", test_subset},
-                         {"augment", augment},         {"threads", threads},
-                         {"progress", progress}};
-  // Only for a fine-tuning run: a model from a random init is saved with the bytes it had before
-  // fine-tuning existed, so a re-save keeps the content hash by which fine-tuned models name it.
-  if (!init_from.empty() || !init_from_hash.empty()) {
-    json["init_from"] = init_from.string();
-    json["init_from_hash"] = init_from_hash;
-  }
-  // Likewise only for a data-parallel run (weight-defining: the sums depend on the ranks).
-  if (ranks != 1) json["ranks"] = ranks;
-  if (!hardware.is_null()) json["hardware"] = hardware;
-  return json;
-}
+nlohmann::json TrainOptions::ToJson() const { return TrainOptionsFields().ToJson(*this); }
 
 TrainOptions TrainOptions::FromJson(const nlohmann::json& json) {
   TrainOptions o;
-  Require(json.is_object(), "training options: expected an object, got {}", json.dump());
-  TrainOptions keys;
-  keys.init_from = "-";
-  keys.ranks = 2;
-  keys.hardware = nlohmann::json::object();
-  keys.before_step = [](NetworkImpl&, std::int64_t) {};
-  RequireKnownKeys(json, keys.ToJson(), "training options");
-  const std::string what = "training options";
-  o.dataset = JsonValue(json, "dataset", o.dataset, what);
-  o.data_dir = JsonValue(json, "data_dir", std::string(), what);
-  o.epochs = JsonValue(json, "epochs", o.epochs, what);
-  o.batch_size = JsonValue(json, "batch_size", o.batch_size, what);
-  o.learning_rate = JsonValue(json, "learning_rate", o.learning_rate, what);
-  o.weight_decay = JsonValue(json, "weight_decay", o.weight_decay, what);
-  o.sigma_train = JsonValue(json, "sigma_train", o.sigma_train, what);
-  o.seed = JsonValue(json, "seed", o.seed, what);
-  o.train_subset = JsonValue(json, "train_subset", o.train_subset, what);
-  o.test_subset = JsonValue(json, "test_subset", o.test_subset, what);
-  o.augment = JsonValue(json, "augment", o.augment, what);
-  o.threads = JsonValue(json, "threads", o.threads, what);
-  o.progress = JsonValue(json, "progress", o.progress, what);
-  // Absent for one process, and in models written before data-parallel training existed.
-  o.ranks = JsonValue(json, "ranks", o.ranks, what);
-  // Absent for a random init, and in models written before fine-tuning existed.
-  o.init_from = JsonValue(json, "init_from", std::string(), what);
-  o.init_from_hash = JsonValue(json, "init_from_hash", o.init_from_hash, what);
-  // Absent for plain training. A model read back has no hook: it is not trained further here.
-  if (json.contains("hardware")) {
-    o.hardware = json.at("hardware");
+  TrainOptionsFields().FromJson(json, o, "training options: ");
+  // A model read back has no hook: it is not trained further here.
+  if (!o.hardware.is_null()) {
     o.before_step = [](NetworkImpl&, std::int64_t) {
       Fail("a model's hardware-aware training options carry no hook to train with");
     };

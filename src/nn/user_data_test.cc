@@ -2,6 +2,7 @@
 
 #include <jpeglib.h>
 #include <png.h>
+#include <sys/stat.h>
 #include <zip.h>
 
 #include <cmath>
@@ -9,12 +10,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -361,6 +364,49 @@ TEST_F(UserData, MalformedArraysAreRefusedNamingTheFile) {
   EXPECT_NE(ErrorMessage([&] { LoadData("npy", dir_ / "none"); }).find("not a folder"),
             std::string::npos);
   EXPECT_NE(ErrorMessage([&] { LoadData("npz", {}); }).find("--data-dir"), std::string::npos);
+}
+
+// A data path that is no regular file is refused before it is opened: a link to /dev/zero was
+// read without end (588 MB in 6 s) and a FIFO blocked forever.
+TEST_F(UserData, OnlyRegularFilesAreReadAndTheMagicComesFirst) {
+  const fs::path zero = dir_ / "zero.npy";
+  fs::create_symlink("/dev/zero", zero);
+  EXPECT_THAT(ErrorMessage([&] { ReadNpy(zero); }),
+              ::testing::HasSubstr("zero.npy: not a regular file (a device, FIFO or socket)"));
+  const fs::path fifo = dir_ / "fifo.npy";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(ErrorMessage([&] { ReadNpy(fifo); }),
+              ::testing::HasSubstr("fifo.npy: not a regular file"));
+  EXPECT_THAT(ErrorMessage([&] { ReadImage(fifo); }),
+              ::testing::HasSubstr("fifo.npy: not a regular file"));
+  // 8 MiB of text named .npy: refused by its first bytes.
+  WriteBytes(dir_ / "text.npy", std::string(8 << 20, 'a'));
+  EXPECT_THAT(ErrorMessage([&] { ReadNpy(dir_ / "text.npy"); }),
+              ::testing::HasSubstr("text.npy: not a NumPy .npy file"));
+  WriteBytes(dir_ / "empty.npy", "");
+  EXPECT_THAT(ErrorMessage([&] { ReadNpy(dir_ / "empty.npy"); }),
+              ::testing::HasSubstr("empty.npy: not a NumPy .npy file"));
+}
+
+// A PNG cut after its image data (no IEND chunk) loaded as if whole: libpng's simplified reader
+// stops at the last data chunk. Refused, as is a PNG cut inside a chunk or with bytes after IEND.
+TEST_F(UserData, PngWithoutItsEndIsRefused) {
+  const fs::path whole = dir_ / "whole.png";
+  WritePng(whole, Pattern({1, 28, 28}));
+  std::ifstream in(whole, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(bytes.substr(bytes.size() - 8, 4), "IEND");
+  EXPECT_TRUE(Same(ReadImage(whole), Pattern({1, 28, 28})));
+  WriteBytes(dir_ / "no_iend.png", bytes.substr(0, bytes.size() - 12));
+  EXPECT_THAT(ErrorMessage([&] { ReadImage(dir_ / "no_iend.png"); }),
+              ::testing::HasSubstr(
+                  "no_iend.png: corrupt or truncated PNG (it ends inside a chunk header"));
+  WriteBytes(dir_ / "cut.png", bytes.substr(0, bytes.size() - 20));
+  EXPECT_THAT(ErrorMessage([&] { ReadImage(dir_ / "cut.png"); }),
+              ::testing::HasSubstr("cut.png: corrupt or truncated PNG (chunk"));
+  WriteBytes(dir_ / "tail.png", bytes + "extra");
+  EXPECT_THAT(ErrorMessage([&] { ReadImage(dir_ / "tail.png"); }),
+              ::testing::HasSubstr("tail.png: 5 bytes after the PNG's IEND chunk"));
 }
 
 TEST_F(UserData, NamesOfTheUserFormats) {

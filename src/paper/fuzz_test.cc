@@ -1,11 +1,14 @@
 // Seeded fuzzing of what aimc reads from outside: experiment files, model archives, model
-// options and IDX headers. The property of every case: the input loads, and what it loads is
+// options, IDX headers, energy tables, .npy arrays and PNG images. The property of every case: the input loads, and what it loads is
 // sound (finite weights), or the reader throws aimc::Error. Any other exception fails the test;
 // a crash or a sanitizer report kills it. Seeds are fixed, so a failing case reproduces.
 
+#include <png.h>
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -20,10 +23,14 @@
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
 #include "aimc/common/resources.h"
+#include "aimc/common/toml_reader.h"
+#include "aimc/energy/model.h"
 #include "aimc/experiment/sweep.h"
 #include "aimc/paper/table1.h"
 #include "aimc/nn/data.h"
+#include "aimc/nn/image_file.h"
 #include "aimc/nn/model_io.h"
+#include "aimc/nn/npy.h"
 #include "../nn/test_archive.h"
 #include "../common/test_dir.h"
 
@@ -204,6 +211,128 @@ TEST(Fuzz, IdxHeaders) {
           EXPECT_LE(static_cast<std::size_t>(t.numel()), bytes.size()) << what;
         },
         what));
+  }
+  EXPECT_GT(tally.loaded, 0);
+  EXPECT_LT(tally.loaded, tally.cases);
+}
+
+// True when every number in `j` is finite (nlohmann writes NaN and inf as null, which a value
+// computed from a finite one never is).
+bool AllFinite(const nlohmann::json& j) {
+  if (j.is_null()) return false;
+  if (j.is_number()) return std::isfinite(j.get<double>());
+  if (j.is_structured())
+    for (const auto& v : j)
+      if (!AllFinite(v)) return false;
+  return true;
+}
+
+// [energy] tables (every sub-table and key, as a sweep file or `aimc energy` gives them) with
+// hostile values: each loads with finite options or is refused naming the key.
+TEST(Fuzz, EnergyTables) {
+  const std::string original =
+      "read_time_s = 1e-8\ntiles_parallel = true\nimages = 10\nsplit_mvms = 2\n"
+      "[dac]\nenergy_1bit_fj = 2.0\nline_cap_ff_per_cell = 0.2\narea_um2 = 2.0\nimage_bits = 8\n"
+      "source = 'a'\n[sense]\nenergy_fj = 20.0\narea_um2 = 10.0\n"
+      "[adc]\nfom = 'schreier'\nwalden_fj_per_step = 5.0\nschreier_db = 175.0\n"
+      "enob_loss_bits = 0.5\nbits = 8\nsample_rate_hz = 1e8\ncolumns_per_adc = 8\n"
+      "area_um2 = 500.0\n[digital]\nadd_pj = 0.1\nmul_pj = 1.1\nfadd_pj = 0.4\n"
+      "sram_pj_per_byte = 1.25\nnode_scale = 1.0\nnode = '45 nm'\n";
+  testing::Mutator mutate(7005);
+  Tally tally{"energy tables"};
+  for (int i = 0; i < 300; ++i) {
+    const std::string text = mutate.Mutate(original, /*toml=*/true);
+    tally.Add(LoadsOrIsRefused(
+        [&] {
+          const TomlReader t = TomlReader::FromString(text, "energy.toml");
+          const energy::EnergyOptions o = energy::ReadEnergyOptions(t, {});
+          EXPECT_TRUE(AllFinite(o.ToJson())) << text;
+        },
+        text));
+  }
+  EXPECT_GT(tally.loaded, 0);
+  EXPECT_LT(tally.loaded, tally.cases);
+}
+
+// .npy arrays (uint8 images, float pixels, int64 labels) mutated in their header (version,
+// header length, dict) and data, cut or padded: each loads with no more elements than its bytes
+// hold or is refused.
+TEST(Fuzz, NpyArrays) {
+  const fs::path dir = FuzzDir("npy");
+  const auto npy = [](const std::string& descr, const std::string& shape, std::size_t bytes) {
+    std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape +
+                         ", }";
+    while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+    header += '\n';
+    std::string out("\x93NUMPY\x01\x00", 8);
+    out += static_cast<char>(header.size() & 0xff);
+    out += static_cast<char>(header.size() >> 8);
+    std::string data(bytes, '\0');
+    for (std::size_t b = 0; b < bytes; ++b) data[b] = static_cast<char>((b * 37) % 251);
+    return out + header + data;
+  };
+  const std::vector<std::string> originals = {npy("|u1", "(4, 1, 8, 8)", 256),
+                                              npy("<f4", "(2, 3, 4, 4)", 384),
+                                              npy("<i8", "(6,)", 48)};
+  testing::Mutator mutate(7006);
+  Tally tally{"npy arrays"};
+  for (int i = 0; i < 300; ++i) {
+    const std::string& original = originals[i % originals.size()];
+    std::string bytes;
+    switch (mutate.Below(3)) {
+      case 0:  // the header: version, length or dict
+        bytes = mutate.FlipBytes(original.substr(0, 64), 1 + static_cast<int>(mutate.Below(3))) +
+                original.substr(64);
+        break;
+      default: bytes = mutate.Mutate(original, /*toml=*/false);
+    }
+    const fs::path path = dir / fmt::format("case_{}.npy", i);
+    WriteFileAtomic(path, bytes);
+    tally.Add(LoadsOrIsRefused(
+        [&] {
+          const NpyArray a = ReadNpy(path);
+          EXPECT_EQ(a.data.size(), static_cast<std::size_t>(a.size() * a.item_bytes)) << path;
+          EXPECT_LE(a.data.size(), bytes.size()) << path;
+        },
+        path.string()));
+  }
+  EXPECT_GT(tally.loaded, 0);
+  EXPECT_LT(tally.loaded, tally.cases);
+}
+
+// PNG images (gray and RGB) mutated: chunk lengths and types, pixel data, cut or padded. Each
+// decodes to an image of the header's size or is refused (libpng's errors, CRCs, IEND).
+TEST(Fuzz, PngImages) {
+  const fs::path dir = FuzzDir("png");
+  std::vector<std::string> originals;
+  for (const int channels : {1, 3}) {
+    const torch::Tensor hwc =
+        torch::arange(12 * 10 * channels).remainder(251).to(torch::kUInt8).reshape({12, 10, channels});
+    png_image image;
+    std::memset(&image, 0, sizeof(image));
+    image.version = PNG_IMAGE_VERSION;
+    image.width = 10;
+    image.height = 12;
+    image.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+    const fs::path path = dir / fmt::format("original_{}.png", channels);
+    ASSERT_NE(png_image_write_to_file(&image, path.c_str(), 0, hwc.data_ptr<std::uint8_t>(), 0,
+                                      nullptr),
+              0);
+    originals.push_back(ReadFile(path));
+  }
+  testing::Mutator mutate(7007);
+  Tally tally{"PNG images"};
+  for (int i = 0; i < 300; ++i) {
+    const std::string bytes = mutate.Mutate(originals[i % 2], /*toml=*/false);
+    const fs::path path = dir / fmt::format("case_{}.png", i);
+    WriteFileAtomic(path, bytes);
+    tally.Add(LoadsOrIsRefused(
+        [&] {
+          const torch::Tensor t = ReadImage(path);
+          EXPECT_EQ(t.dim(), 3) << path;
+          EXPECT_LE(static_cast<std::size_t>(t.numel()), 1u << 24) << path;
+        },
+        path.string()));
   }
   EXPECT_GT(tally.loaded, 0);
   EXPECT_LT(tally.loaded, tally.cases);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 
 namespace aimc {
 
@@ -30,5 +31,10 @@ class Rng {
   double spare_ = 0.0;
   bool has_spare_ = false;
 };
+
+/// A seed from text (a command-line flag): the whole text an integer in [0, 2^64 - 1]. A sign, a
+/// fraction or a value beyond 64 bits is refused, naming `what`, never wrapped or saturated (two
+/// different seeds must not give the same draws).
+std::uint64_t ParseSeed(const std::string& text, const std::string& what);
 
 }  // namespace aimc

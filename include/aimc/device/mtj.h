@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "aimc/common/fields.h"
 #include "aimc/device/card.h"
 
 namespace aimc::device {
@@ -38,6 +39,10 @@ struct MtjOptions {
   /// The RA product in use (from t_mgo_nm when it is set).
   double EffectiveRa() const;
 };
+
+/// The fields of MtjOptions: the keys of an MTJ card file and of its JSON (ra_ohm_um2 as in use,
+/// EffectiveRa; no source), their ranges (the rules between fields are MtjOptions::Validate's).
+const FieldTable<MtjOptions>& MtjOptionsFields();
 
 /// The fit of Fig. 4 (RA exponential in MgO thickness) through RA = 5 kOhm um^2 at 1.80 nm and
 /// 50 kOhm um^2 at 2.10 nm: one decade per 0.3 nm, a slope typical of MgO barriers. The paper gives

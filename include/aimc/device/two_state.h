@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "aimc/common/enum_names.h"
+#include "aimc/common/fields.h"
 #include "aimc/device/card.h"
 
 namespace aimc::device {
@@ -47,6 +48,14 @@ struct TwoStateOptions {
 
   void Validate() const;
 };
+
+/// The fields of TwoStateOptions: the keys of a two-state card file and of its JSON (which leaves
+/// out the source, and levels where it is 2, so that two-state cards keep their JSON), their
+/// ranges (the rules between fields are TwoStateOptions::Validate's) and the keys a card must give.
+const FieldTable<TwoStateOptions>& TwoStateOptionsFields();
+
+/// The range rule of a resistance: within [kMinDeviceOhm, kMaxDeviceOhm].
+std::function<std::string(const nlohmann::json&)> DeviceOhmRule();
 
 class TwoStateCard : public DeviceCard {
  public:

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "aimc/common/fields.h"
 #include "aimc/common/toml_reader.h"
 #include "aimc/device/physics.h"
 
@@ -115,6 +116,11 @@ struct EnergyOptions {
 /// [energy.adc] (fom = "walden" | "schreier"), [energy.digital]. Validated; errors name the file
 /// and the key.
 EnergyOptions ReadEnergyOptions(const TomlReader& table, EnergyOptions defaults);
+
+/// The fields of EnergyOptions, its periphery's options as sub-tables ("dac", "sense", "adc",
+/// "digital"): ranges, JSON (a source left empty is written "assumed") and TOML.
+const FieldTable<EnergyOptions>& EnergyOptionsFields();
+const EnumNames<AdcOptions::Fom>& AdcFomNames();
 
 /// One tile as counted over the measured images, per inference.
 struct TileCount {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "aimc/common/fields.h"
 #include "aimc/energy/model.h"
 #include "aimc/experiment/chip_options.h"
 #include "aimc/nn/torchscript.h"
@@ -69,6 +70,12 @@ struct SweepOptions {
   void Validate() const;
   nlohmann::json ToJson() const;
 };
+
+/// The fields of SweepOptions: names, ranges, and the JSON that defines an experiment (the key
+/// of its results: read time and temperature axes, measure_energy, the imports and the energy
+/// options only where they are not the defaults, so that older experiments keep their results).
+/// threads and progress are options of a run, not of the experiment: never written.
+const FieldTable<SweepOptions>& SweepOptionsFields();
 
 /// Reads an experiment file and validates it (SweepOptions::Validate); errors name the file, the
 /// key and the reason (unknown keys too). The files it names are checked by CheckSweepInputs.

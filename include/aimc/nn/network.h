@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <torch/nn/module.h>
 
+#include "aimc/common/fields.h"
 #include "aimc/energy/model.h"
 #include "aimc/nn/analog_layer.h"
 
@@ -84,6 +85,11 @@ struct NetworkOptions {
   /// Reads what ToJson wrote; unknown keys are an error naming them.
   static NetworkOptions FromJson(const nlohmann::json& json);
 };
+
+/// The fields of NetworkOptions: names, ranges (those that depend on the arch are
+/// NetworkOptions::Validate's) and how a model file's JSON writes them (weight_levels only when
+/// not 3, steps only for "sequential": the built-in networks keep their bytes and model hashes).
+const FieldTable<NetworkOptions>& NetworkOptionsFields();
 
 /// A network whose weight layers are AnalogLayers. The input is images scaled to [0, 1]
 /// (float, (N, C, H, W)); the output is logits (N, classes).

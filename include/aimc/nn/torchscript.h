@@ -7,6 +7,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "aimc/common/fields.h"
 #include "aimc/nn/data.h"
 #include "aimc/nn/model_io.h"
 #include "aimc/nn/network.h"
@@ -46,6 +47,10 @@ struct ImportOptions {
   void Validate() const;
   nlohmann::json ToJson() const;
 };
+
+/// The fields of ImportOptions: names (the JSON keys of a manifest), ranges, and weight_levels
+/// written only when not 3 (ternary imports keep the manifests they had).
+const FieldTable<ImportOptions>& ImportOptionsFields();
 
 /// What became of one Conv2d/Linear of the imported module.
 struct ImportedLayer {

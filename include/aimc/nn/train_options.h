@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aimc/common/fields.h"
+
 namespace aimc::nn {
 
 class NetworkImpl;
@@ -54,6 +56,7 @@ struct TrainOptions {
   /// (experiment::IrAwareHook). Required exactly when `hardware` is set; not saved.
   std::function<void(NetworkImpl&, std::int64_t step)> before_step;
 
+  /// The fields' ranges (TrainOptionsFields), then the rules between fields.
   void Validate() const;
   nlohmann::json ToJson() const;
   static TrainOptions FromJson(const nlohmann::json& json);
@@ -62,5 +65,10 @@ struct TrainOptions {
   /// checkpoint or a shipped model must match.
   bool SameWeightsAs(const TrainOptions& other) const;
 };
+
+/// The fields of TrainOptions (all but the hook): names, units, ranges and how the JSON of a model
+/// file writes them (init_from and its hash only when fine-tuning, ranks only when not 1,
+/// hardware only when set: models saved before these existed keep their bytes and hashes).
+const FieldTable<TrainOptions>& TrainOptionsFields();
 
 }  // namespace aimc::nn

@@ -1,0 +1,24 @@
+#pragma once
+
+// The weight levels a layer on arrays may have: 3 (ternary, the paper's) or an odd K up to 255
+// (integer levels in [-(K-1)/2, (K-1)/2] on multi-level devices).
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace aimc::nn {
+
+/// The range rule of a weight_levels field (FieldTable): odd and in [3, 255].
+inline std::function<std::string(const nlohmann::json&)> WeightLevelsRule() {
+  return [](const nlohmann::json& v) {
+    const auto k = v.get<std::int64_t>();
+    return k >= 3 && k <= 255 && k % 2 == 1
+               ? std::string()
+               : std::string("must be odd and in [3, 255] (3: ternary)");
+  };
+}
+
+}  // namespace aimc::nn
