@@ -1075,6 +1075,13 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
     }
   }
   net->eval();
+  // Finite weights can still overflow float on the way (a weight of 1e38, a variance of 1e-45):
+  // such a network would test at chance without a word.
+  Require(torch::isfinite(net->forward(ToInput(calib.images))).all().item<bool>(),
+          "{}: the imported network's logits on the calibration images are not finite (NaN or "
+          "inf): a weight, bias or BatchNorm statistic of the module is too large or too small "
+          "for float arithmetic",
+          path.string());
   ImportResult result;
   result.network = net;
   for (const LayerPlan& p : plans) result.layers.push_back(p.info);
