@@ -168,10 +168,12 @@ WeightSpread ReadSpread(const device::DeviceCard& card, const device::ReadCondit
     const double mean = sum / n;
     w.mean[level + 1] = mean;
     w.sigma[level + 1] = std::sqrt(std::max(0.0, (sum2 - n * mean * mean) / (n - 1.0)));
-    if (rms_error) rms_error[level + 1] = std::sqrt(err2 / n);
-    Require(!rms_error || std::isfinite(rms_error[level + 1]),
-            "card '{}' read at {}: the rms error of level {} is {}, not a finite number",
-            card.name(), conditions.ToJson().dump(), level, rms_error[level + 1]);
+    if (rms_error) {
+      rms_error[level + 1] = std::sqrt(err2 / n);
+      Require(std::isfinite(rms_error[level + 1]),
+              "card '{}' read at {}: the rms error of level {} is {}, not a finite number",
+              card.name(), conditions.ToJson().dump(), level, rms_error[level + 1]);
+    }
   }
   Require(Finite(w), "card '{}' read at {}: the weight spread is not finite (sigma {}, {}, {})",
           card.name(), conditions.ToJson().dump(), w.sigma[0], w.sigma[1], w.sigma[2]);
