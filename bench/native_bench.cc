@@ -8,6 +8,9 @@
 //  - CNN 2 (ResNet-26, width 1) likewise against a plain float ResNet-26 in LibTorch (with its
 //    BatchNorms in eval mode), two threads (the plain network alone takes tens of seconds).
 //  - 20 Monte-Carlo chips of CNN 1 (devices with 5 % spread) against one chip, two threads.
+//  - The same three with the shipped SOT-MRAM card and its physics (spread of the pillar radius,
+//    bias-dependent TMR, shot noise of the tunnel current; configs/devices/sot_mram.toml), the
+//    paper's own device: BM_*SotMram*.
 // Weights are those of untrained networks: the time does not depend on their values.
 #include <benchmark/benchmark.h>
 
@@ -20,6 +23,7 @@
 #include <torch/torch.h>
 
 #include "aimc/circuit/wires.h"
+#include "aimc/device/card.h"
 #include "aimc/device/two_state.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/experiment/evaluate_chips.h"
@@ -136,6 +140,13 @@ aimc::experiment::ChipSpec IrDropSpec(double cv) {
   return aimc::experiment::ChipSpec::Devices(Card(cv), chip);
 }
 
+// The shipped SOT-MRAM card at its own R_ON, the 22 nm layout's wires.
+aimc::experiment::ChipSpec SotMramSpec() {
+  aimc::experiment::ChipOptions chip;
+  chip.crossbar.UseWires(aimc::circuit::Layout22nm());
+  return aimc::experiment::ChipSpec::Devices(aimc::device::LoadCardOrPreset("sot_mram"), chip);
+}
+
 // One chip, built and run over the test set; seconds.
 double ChipSeconds(aimc::nn::NetworkImpl& net, const aimc::experiment::ChipSpec& spec,
                    bool hooks, double* accuracy, double* build = nullptr) {
@@ -158,13 +169,14 @@ void SetCounters(benchmark::State& state, const std::map<std::string, double>& v
   }
 }
 
-void ChipVsPlain(benchmark::State& state, const std::string& arch, int threads) {
+void ChipVsPlain(benchmark::State& state, const std::string& arch, int threads,
+                 bool sot_mram = false) {
   const auto& test = FashionTest();
   aimc::nn::SetThreads(threads);
   aimc::nn::Network net = aimc::nn::MakeNetwork(aimc::nn::NetworkFor(arch, test), 1);
   net->eval();
   torch::manual_seed(1);
-  const auto spec = IrDropSpec(0.0);
+  const auto spec = sot_mram ? SotMramSpec() : IrDropSpec(0.0);
   double plain = 0, cold = 0, chip = 0, hooks = 0, accuracy = 0, hook_accuracy = 0;
   double cold_build = 0, build = 0;
   for (auto _ : state) {
@@ -177,8 +189,8 @@ void ChipVsPlain(benchmark::State& state, const std::string& arch, int threads) 
     }
     cold = ChipSeconds(*net, spec, false, &accuracy, &cold_build);  // first arrays of their shapes
     chip = ChipSeconds(*net, spec, false, &accuracy, &build);       // shapes known
-    // The per-MVM route on CNN 2 takes minutes; it is measured on CNN 1.
-    if (arch == "lenet5") hooks = ChipSeconds(*net, spec, true, &hook_accuracy);
+    // The per-MVM route on CNN 2 takes minutes; it is measured on CNN 1's ideal devices.
+    if (arch == "lenet5" && !sot_mram) hooks = ChipSeconds(*net, spec, true, &hook_accuracy);
     state.SetIterationTime(chip);
   }
   SetCounters(state, {{"plain_s", plain},
@@ -196,13 +208,19 @@ void ChipVsPlain(benchmark::State& state, const std::string& arch, int threads) 
 
 void BM_Cnn1ChipVsPlain(benchmark::State& state) { ChipVsPlain(state, "lenet5", 1); }
 void BM_Cnn2ChipVsPlain(benchmark::State& state) { ChipVsPlain(state, "resnet26", 2); }
+void BM_Cnn1SotMramChipVsPlain(benchmark::State& state) {
+  ChipVsPlain(state, "lenet5", 1, true);
+}
+void BM_Cnn2SotMramChipVsPlain(benchmark::State& state) {
+  ChipVsPlain(state, "resnet26", 2, true);
+}
 
-void BM_Cnn1TwentyChips(benchmark::State& state) {
+void TwentyChips(benchmark::State& state, bool sot_mram) {
   const auto& test = FashionTest();
   aimc::nn::SetThreads(2);
   aimc::nn::Network net = aimc::nn::MakeNetwork(aimc::nn::NetworkFor("lenet5", test), 1);
   net->eval();
-  const auto spec = IrDropSpec(0.05);
+  const auto spec = sot_mram ? SotMramSpec() : IrDropSpec(0.05);
   double one = 0, twenty = 0;
   (void)aimc::experiment::TestChips(*net, test, spec, 1, 1);  // the shapes' plans
   for (auto _ : state) {
@@ -216,10 +234,15 @@ void BM_Cnn1TwentyChips(benchmark::State& state) {
   }
   SetCounters(state, {{"one_chip_s", one}, {"twenty_chips_s", twenty}, {"ratio", twenty / one}});
 }
+void BM_Cnn1TwentyChips(benchmark::State& state) { TwentyChips(state, false); }
+void BM_Cnn1SotMramTwentyChips(benchmark::State& state) { TwentyChips(state, true); }
 
 BENCHMARK(BM_Cnn1ChipVsPlain)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_Cnn2ChipVsPlain)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 BENCHMARK(BM_Cnn1TwentyChips)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_Cnn1SotMramChipVsPlain)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_Cnn2SotMramChipVsPlain)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
+BENCHMARK(BM_Cnn1SotMramTwentyChips)->Iterations(1)->UseManualTime()->Unit(benchmark::kSecond);
 
 }  // namespace
 

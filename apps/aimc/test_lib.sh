@@ -16,3 +16,12 @@ values() {
              for (i = 1; i <= NF; i++) if (keep[i]) { line = line sep $i; sep = "," }
              print line }' "$1"
 }
+# refused NAME PATTERN COMMAND...: exits 2 (a user error, not an internal one) with PATTERN on
+# stderr.
+refused() {
+  local name="$1" pattern="$2"; shift 2
+  "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+  local rc=$?
+  check "$name exits 2" test "$rc" -eq 2
+  check "$name says why" grep -q -- "$pattern" "$tmp/stderr"
+}

@@ -128,11 +128,15 @@ Elementwise GaussianOfVariance(std::uint64_t seed) {
     const std::optional<std::int64_t> scope = ReadIndexScope::Current();
     const std::int64_t first = scope ? *scope : next->fetch_add(n);
     torch::Tensor xi = torch::empty_like(z, torch::MemoryFormat::Contiguous);
-    // One generator per sample: its draws depend on its read number only, not on the batch.
-    for (std::int64_t i = 0; i < n; ++i) {
-      at::Generator g = MakeGenerator(Rng::Derive(seed, static_cast<std::uint64_t>(first + i)));
-      xi[i].copy_(at::randn(z[i].sizes(), g, z.options()));
-    }
+    // One generator per sample: its draws depend on its read number only, not on the batch or
+    // the threads, so the samples are drawn in parallel. Each is drawn in place: normal_ is
+    // what randn runs on a new tensor, so the numbers are those of randn(z[i].sizes(), g).
+    at::parallel_for(0, n, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) {
+        at::Generator g = MakeGenerator(Rng::Derive(seed, static_cast<std::uint64_t>(first + i)));
+        xi[i].normal_(0.0, 1.0, g);
+      }
+    });
     return z.clamp_min(0).sqrt_().mul_(xi);
   };
 }
