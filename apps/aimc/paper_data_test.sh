@@ -42,9 +42,7 @@ for name, n in (("train.bin", 50000), ("test.bin", 10000)):
     records[:, 2:] = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
     records.tofile(os.path.join(root, "cifar-100-binary", name))
 PY
-check "the data files are written" test -s "$data/cifar-100-binary/train.bin"
-check "CIFAR-100's train.bin has 50,000 records of 3,074 bytes" \
-  test "$(stat -c %s "$data/cifar-100-binary/train.bin")" -eq $((50000 * 3074))
+check "NumPy wrote the data files" test -s "$data/cifar-100-binary/train.bin"
 
 paper=(reproduce --profile paper --data-dir "$data" --limit-epochs 1 --limit-train-images 32
        --limit-test-images 8 --only training resnet)

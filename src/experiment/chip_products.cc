@@ -57,20 +57,19 @@ double ShapeMinusOne(const device::IvShape& shape, double v) {
 // ten passes and as many allocations, a tenth of a SOT-MRAM chip's evaluation).
 nn::Elementwise NonLinearPre(const device::IvShape& shape, double volts_per_unit) {
   return [shape, volts_per_unit](const torch::Tensor& x) {
-    const auto apply = [&]<typename T>(const torch::Tensor& in) {
-      torch::Tensor out = torch::empty_like(in, torch::MemoryFormat::Contiguous);
-      const T* src = in.data_ptr<T>();
-      T* dst = out.data_ptr<T>();
+    const torch::Tensor in = x.contiguous();
+    torch::Tensor out = torch::empty_like(in);
+    AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "NonLinearPre", [&] {
+      const scalar_t* src = in.data_ptr<scalar_t>();
+      scalar_t* dst = out.data_ptr<scalar_t>();
       at::parallel_for(0, in.numel(), 1 << 14, [&](std::int64_t begin, std::int64_t end) {
         for (std::int64_t i = begin; i < end; ++i) {
           const double xd = static_cast<double>(src[i]);
-          dst[i] = static_cast<T>(xd * ShapeMinusOne(shape, xd * volts_per_unit));
+          dst[i] = static_cast<scalar_t>(xd * ShapeMinusOne(shape, xd * volts_per_unit));
         }
       });
-      return out;
-    };
-    if (x.scalar_type() == torch::kFloat) return apply.operator()<float>(x.contiguous());
-    return apply.operator()<double>(x.to(torch::kDouble).contiguous()).to(x.scalar_type());
+    });
+    return out;
   };
 }
 
