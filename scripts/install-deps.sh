@@ -11,7 +11,7 @@ PACKAGES=(
   gnuplot-nox ngspice
   libtorch-dev libopenblas-dev zlib1g-dev
   libzip-dev libpng-dev libjpeg-dev
-  python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest python3-torch
+  python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest python3-torch python3-torchvision
   libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
 )

@@ -61,6 +61,13 @@ void AddImportOptions(CLI::App* cmd, nn::ImportOptions& options, const std::stri
                          "devices (least-squares uniform grid; needs a card with `levels`)"))
         ->capture_default_str();
   }
+  cmd->add_option("--execution", options.execution,
+                  help("auto: aimc's steps where they express every operation of the module, "
+                       "else the module as it is (LibTorch runs it, its weight layers on "
+                       "arrays); steps: refuse what the steps cannot express; module: always "
+                       "the module as it is"))
+      ->check(CLI::IsMember({"auto", "steps", "module"}))
+      ->capture_default_str();
   cmd->add_flag("--no-refit", [&options](std::int64_t) { options.refit = false; },
                 help("TWN's scale (mean |w| of the kept weights) and the module's bias, instead "
                      "of the scale fitted to the float output and the bias corrected for its "
@@ -405,12 +412,12 @@ void RegisterImport(CLI::App& app) {
     nn::SaveModel(a->out, *m.import.network, m.info);
     const auto& layers = m.import.layers;
     fmt::print("{}: {} imported, {} weight layers ({} analog), digital accuracy {:.2f} % on {} "
-               "test images\n",
+               "test images (the float module: {:.2f} %)\n",
                a->out.string(), a->torchscript.string(), layers.size(),
                std::count_if(layers.begin(), layers.end(),
                              [](const nn::ImportedLayer& l) { return l.analog; }),
                100 * m.info.history.front().test_accuracy,
-               split.test.Head(a->test_subset).size());
+               split.test.Head(a->test_subset).size(), 100 * m.float_accuracy);
   });
 }
 

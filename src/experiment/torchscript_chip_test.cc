@@ -91,5 +91,55 @@ TEST(TorchScriptChip, DigitalStepsWorkWithChipsSideBySide) {
   for (const double acc : EvaluateChips(*r.network, test, clean, seeds, 3)) EXPECT_EQ(acc, 1.0);
 }
 
+// The module form on chips. LeNet-5 run as its module holds the same layers as its steps form:
+// on chips with devices and wires (same seed, same devices) their logits agree to float
+// rounding (the steps fold BatchNorm into the chip product, the module runs it digitally).
+// A module with operations the steps lack (se.pt: a sigmoid gate, Hardswish, SiLU) runs its
+// chips side by side as one at a time, and noise-free chips keep its digital accuracy.
+TEST(TorchScriptChip, ModuleFormRunsOnChipsLikeTheStepsForm) {
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
+  nn::ImportOptions o = nn::testing::LikeBuiltIn();
+  const nn::Dataset calib = nn::testing::RandomImages(16, 1);
+  const nn::ImportResult steps = nn::ImportTorchScript(models / "lenet.pt", o, calib);
+  o.execution = "module";
+  const nn::ImportResult module = nn::ImportTorchScript(models / "lenet.pt", o, calib);
+  ASSERT_EQ(module.network->options().arch, "torchscript");
+  std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
+  card->set_physics({});
+  ChipOptions options;
+  options.tile_rows = 128;
+  options.crossbar.wire_row_ohm = options.crossbar.wire_col_ohm = 2.0;
+  const ChipSpec spec = ChipSpec::Devices(card, options);
+  const nn::Dataset test = Labeled(*steps.network, 100, 7);
+  const torch::Tensor x = nn::ToInput(test.images);
+  torch::Tensor a, b;
+  {
+    torch::NoGradGuard no_grad;
+    Chip on_steps(*steps.network, spec, 11);
+    a = steps.network->forward(x);
+  }
+  {
+    torch::NoGradGuard no_grad;
+    Chip on_module(*module.network, spec, 11);
+    b = module.network->forward(x);
+  }
+  ASSERT_EQ(a.sizes(), b.sizes());
+  EXPECT_LE((a - b).abs().max().item<double>(), 1e-4 * a.abs().max().item<double>());
+  const std::vector<std::uint64_t> seeds = {1, 2, 3};
+  EXPECT_EQ(EvaluateChips(*steps.network, test, spec, seeds, 3),
+            EvaluateChips(*module.network, test, spec, seeds, 3));
+
+  const nn::ImportResult se = nn::ImportTorchScript(models / "se.pt", {}, calib);
+  ASSERT_EQ(se.network->options().arch, "torchscript");
+  const nn::Dataset se_test = Labeled(*se.network, 100, 8);
+  EXPECT_GT(std::get<0>(at::_unique(se_test.labels)).numel(), 1);
+  const ChipSpec noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(1.0));
+  const std::vector<double> one = EvaluateChips(*se.network, se_test, noisy, seeds, 1);
+  EXPECT_EQ(one, EvaluateChips(*se.network, se_test, noisy, seeds, 3));
+  EXPECT_LT(*std::min_element(one.begin(), one.end()), 1.0);  // the noise acts
+  const ChipSpec clean = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.0));
+  for (const double acc : EvaluateChips(*se.network, se_test, clean, seeds, 3)) EXPECT_EQ(acc, 1.0);
+}
+
 }  // namespace
 }  // namespace aimc::experiment

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <map>
 #include <string>
 #include <utility>
@@ -14,6 +16,7 @@
 
 #include "aimc/common/csv.h"
 #include "aimc/common/error.h"
+#include "aimc/common/hash.h"
 #include "aimc/common/manifest.h"
 #include "aimc/nn/analog_layer.h"
 #include "model_file.h"
@@ -133,6 +136,12 @@ void SaveCheckpoint(const fs::path& path, NetworkImpl& network, torch::optim::Op
   network.save(model);
   archive.write("model", model);
   archive.write("aimc_info", c10::IValue(info.ToJson().dump()));
+  // An imported module that runs as it is: its TorchScript archive, byte for byte.
+  if (const auto& script = network.options().script) {
+    torch::Tensor bytes = torch::empty({static_cast<std::int64_t>(script->size())}, torch::kUInt8);
+    std::memcpy(bytes.data_ptr(), script->data(), script->size());
+    archive.write("script", bytes);
+  }
   // IR-drop-aware training: the chip deviation each layer was last trained with, so that a
   // resumed run continues with it and calibration can aim at the product the network learned.
   const auto analog = network.AnalogLayers();
@@ -157,7 +166,22 @@ ModelInfo ReadInfo(torch::serialize::InputArchive& archive, const fs::path& path
   Require(archive.try_read("aimc_info", value) && value.isString(),
           "{}: not an aimc model file (no model info)", path.string());
   try {
-    return ModelInfo::FromJson(nlohmann::json::parse(value.toStringRef()));
+    ModelInfo info = ModelInfo::FromJson(nlohmann::json::parse(value.toStringRef()));
+    if (info.network.arch == "torchscript") {
+      torch::Tensor bytes;
+      Require(archive.try_read("script", bytes) && bytes.scalar_type() == torch::kUInt8 &&
+                  bytes.dim() == 1,
+              "{}: a network of arch torchscript without its TorchScript module", path.string());
+      bytes = bytes.contiguous();
+      auto script = std::make_shared<std::string>(static_cast<const char*>(bytes.data_ptr()),
+                                                  static_cast<std::size_t>(bytes.numel()));
+      Require(HashHex(*script) == info.network.script_hash,
+              "{}: its TorchScript module has hash {}, the model info says {}: the file is "
+              "corrupt",
+              path.string(), HashHex(*script), info.network.script_hash);
+      info.network.script = std::move(script);
+    }
+    return info;
   } catch (const Error& e) {
     Rethrow(e, path.string());
   } catch (const nlohmann::json::exception& e) {

@@ -9,6 +9,7 @@
 #include "aimc/common/manifest.h"
 #include "aimc/common/rng.h"
 #include "aimc/nn/weight_levels.h"
+#include "script_network.h"
 #include "sequential.h"
 
 namespace aimc::nn {
@@ -18,13 +19,15 @@ const FieldTable<NetworkOptions>& NetworkOptionsFields() {
   static const FieldTable<NetworkOptions> table = [] {
     using O = NetworkOptions;
     FieldTable<O> t;
-    t.String("arch", "lenet5 (CNN 1), resnet26 (CNN 2) or sequential (an imported network)",
+    t.String("arch",
+             "lenet5 (CNN 1), resnet26 (CNN 2), sequential or torchscript (imported networks)",
              [](O& o) -> std::string& { return o.arch; }, [](const nlohmann::json& v) {
                const std::string a = v.get<std::string>();
-               return a == "lenet5" || a == "resnet26" || a == "sequential"
+               return a == "lenet5" || a == "resnet26" || a == "sequential" ||
+                              a == "torchscript"
                           ? std::string()
-                          : std::string("must be lenet5, resnet26 or sequential (an imported "
-                                        "network)");
+                          : std::string("must be lenet5, resnet26, sequential or torchscript "
+                                        "(imported networks)");
              });
     t.Integer<std::int64_t>("in_channels", "", "channels of the input images",
                             [](O& o) -> std::int64_t& { return o.in_channels; },
@@ -68,7 +71,10 @@ const FieldTable<NetworkOptions>& NetworkOptionsFields() {
              o.steps.push_back(
                  SequentialStep::FromJson(v.at(i), fmt::format("network options step {}", i)));
          })
-        .OmitWhen([](const O& o) { return o.arch != "sequential"; });
+        .OmitWhen([](const O& o) { return o.arch != "sequential" && o.arch != "torchscript"; });
+    t.String("script_hash", "arch torchscript: the content hash of its TorchScript module",
+             [](O& o) -> std::string& { return o.script_hash; })
+        .OmitWhen([](const O& o) { return o.arch != "torchscript"; });
     return t;
   }();
   return table;
@@ -76,14 +82,18 @@ const FieldTable<NetworkOptions>& NetworkOptionsFields() {
 
 void NetworkOptions::Validate() const {
   NetworkOptionsFields().Validate(*this);
-  Require(arch == "sequential" || steps.empty(), "steps are for arch 'sequential' only");
-  if (arch != "sequential") {
+  const bool imported = arch == "sequential" || arch == "torchscript";
+  Require(imported || steps.empty(), "steps are for arch 'sequential' and 'torchscript' only");
+  Require(arch == "torchscript" || (script_hash.empty() && !script),
+          "script_hash is for arch 'torchscript' only");
+  if (!imported) {
     Require(in_channels == 1 || in_channels == 3, "in_channels must be 1 or 3, got {}",
             in_channels);
     Require(image_size == 28 || image_size == 32, "image_size must be 28 or 32, got {}",
             image_size);
   }
   if (arch == "sequential") ValidateSequential(*this);
+  if (arch == "torchscript") ValidateScriptSteps(*this);
 }
 
 nlohmann::json NetworkOptions::ToJson() const { return NetworkOptionsFields().ToJson(*this); }
@@ -329,6 +339,7 @@ Network MakeNetwork(const NetworkOptions& options, std::uint64_t seed) {
   torch::manual_seed(seed);
   if (options.arch == "lenet5") return std::make_shared<LeNet5Impl>(options);
   if (options.arch == "sequential") return MakeSequential(options);
+  if (options.arch == "torchscript") return MakeScriptNetwork(options);
   return std::make_shared<ResNet26Impl>(options);
 }
 

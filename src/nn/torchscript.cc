@@ -5,10 +5,14 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <torch/script.h>
 #include <torch/torch.h>
 
@@ -18,6 +22,7 @@
 #include "aimc/nn/model_io.h"
 #include "aimc/nn/quant.h"
 #include "aimc/nn/weight_levels.h"
+#include "script_network.h"
 #include "sequential.h"
 
 namespace aimc::nn {
@@ -50,6 +55,18 @@ const FieldTable<ImportOptions>& ImportOptionsFields() {
            [](O& o) -> bool& { return o.refit; });
     t.Integer<int>("weight_levels", "", "weight levels on arrays (3: ternary; odd)",
                    [](O& o) -> int& { return o.weight_levels; }, WeightLevelsRule())
+        .OmitWhenDefault();
+    // "auto" is the default: imports made before the module form keep their manifests.
+    t.String("execution",
+             "auto (aimc's steps where it knows every operation, else the module as it is), "
+             "steps or module",
+             [](O& o) -> std::string& { return o.execution; },
+             [](const nlohmann::json& v) {
+               const std::string e = v.get<std::string>();
+               return e == "auto" || e == "steps" || e == "module"
+                          ? std::string()
+                          : std::string("must be auto, steps or module");
+             })
         .OmitWhenDefault();
     return t;
   }();
@@ -100,6 +117,11 @@ std::string DescribeType(const Module& m) {
   const auto& name = m.type()->name();
   return name ? name->qualifiedName() : "an unnamed type";
 }
+
+// Why a module cannot be translated into aimc's steps: it then runs as it is (execution auto).
+struct NotTranslatable {
+  std::string message;
+};
 
 // A leaf of the flattened Sequential, in forward order.
 struct Leaf {
@@ -819,12 +841,10 @@ Module Load(const std::filesystem::path& path) {
 
 }  // namespace
 
-ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOptions& options,
-                               const Dataset& calibration) {
-  options.Validate();
-  Require(calibration.size() > 0 && calibration.images.dim() == 4,
-          "importing {}: no calibration images", path.string());
-  Module module = Load(path);
+// The module translated into aimc's steps (arch "sequential"); NotTranslatable where it holds
+// an operation or layer that the steps do not have.
+ImportResult Translate(const std::filesystem::path& path, Module module,
+                       const ImportOptions& options, const Dataset& calibration) {
   module.eval();
   // The graph of the module's forward: a Sequential's chain, or a forward of its own.
   GraphWalker walker;
@@ -832,16 +852,16 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
   try {
     output = walker.Walk(module, "", "forward", {-1});
   } catch (const Error& e) {
-    Fail("{}: {}", path.string(), e.what());
+    throw NotTranslatable{fmt::format("{}: {}", path.string(), e.what())};
   } catch (const c10::Error& e) {
     std::string what = e.what_without_backtrace();
-    Fail("{}: {}", path.string(), what.substr(0, what.find('\n')));
+    throw NotTranslatable{fmt::format("{}: {}", path.string(), what.substr(0, what.find('\n')))};
   }
   const std::vector<GraphNode>& nodes = walker.nodes;
-  Require(output >= 0 && output + 1 == static_cast<std::int64_t>(nodes.size()),
-          "{}: the module's forward returns the image or an activation that is not its last "
-          "step",
-          path.string());
+  if (output < 0 || output + 1 != static_cast<std::int64_t>(nodes.size()))
+    throw NotTranslatable{fmt::format(
+        "{}: the module's forward returns the image or an activation that is not its last step",
+        path.string())};
   const auto is_weight = [](const GraphNode& n) {
     return n.leaf.type == "Conv2d" || n.leaf.type == "Linear";
   };
@@ -923,7 +943,7 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
       plans.push_back(std::move(p));
     }
   } catch (const Error& e) {
-    Fail("{}: {}", path.string(), e.what());
+    throw NotTranslatable{fmt::format("{}: {}", path.string(), e.what())};
   }
   Require(!plans.empty(), "{}: no Conv2d or Linear layer to map", path.string());
 
@@ -1018,7 +1038,7 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
       try {
         s = FunctionStep(n.leaf);
       } catch (const Error& e) {
-        Fail("{}: {}", path.string(), e.what());
+        throw NotTranslatable{fmt::format("{}: {}", path.string(), e.what())};
       }
     }
     for (const std::int64_t j : n.inputs) s.inputs.push_back(step_at(j));
@@ -1035,7 +1055,7 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
   try {
     no.Validate();
   } catch (const Error& e) {
-    Fail("{}: {}", path.string(), e.what());
+    throw NotTranslatable{fmt::format("{}: {}", path.string(), e.what())};
   }
   Network net = MakeNetwork(no, 1);
 
@@ -1088,6 +1108,245 @@ ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOp
   return result;
 }
 
+// A layer of the module as it runs: every call of one weight (a layer called twice is one
+// layer on one array).
+struct ModuleLayer {
+  LayerPlan plan;
+  std::vector<std::size_t> calls;
+  bool chosen = false;  // its ratio picked (on its first call's inputs)
+};
+
+// The module as it is (arch "torchscript"): its forward runs in LibTorch, each weight layer
+// that a crossbar can take on an AnalogLayer, everything else as the module computes it.
+ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions& options,
+                          const Dataset& calibration) {
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    Require(in.good() || in.eof(), "{}: cannot read the file", path.string());
+  }
+  internal::ScriptGraph g = internal::ReadScript(bytes, path.string());
+  g.module.eval();
+  Require(calibration.images.size(2) == calibration.images.size(3),
+          "{}: the images are {}x{}; aimc's networks take square images", path.string(),
+          calibration.images.size(2), calibration.images.size(3));
+
+  // The layers, in the order the forward first calls them.
+  std::vector<ModuleLayer> layers;
+  std::map<std::string, int> computed;  // products on weights the forward computes, by kind
+  std::map<std::string, std::size_t> layer_of;
+  for (std::size_t i = 0; i < g.calls.size(); ++i) {
+    const internal::WeightCall& c = g.calls[i];
+    if (c.name.empty()) {
+      ++computed[c.kind];
+      continue;
+    }
+    const auto [it, added] = layer_of.emplace(c.name, layers.size());
+    if (added) {
+      ModuleLayer l;
+      l.plan.layer.step = c.step;
+      l.plan.layer.weight = c.weight;
+      l.plan.layer.bias = c.bias;
+      l.plan.info.name = c.name;
+      l.plan.info.kind = c.kind;
+      l.plan.first = true;
+      layers.push_back(std::move(l));
+    }
+    ModuleLayer& l = layers[it->second];
+    l.calls.push_back(i);
+    LayerPlan& p = l.plan;
+    p.first = p.first && c.takes_image;
+    if (p.info.reason.empty() && !c.unsupported.empty()) p.info.reason = c.unsupported;
+    if (p.info.reason.empty() && (c.step.type != p.layer.step.type || c.step.kernel != p.layer.step.kernel ||
+                                  c.step.stride != p.layer.step.stride ||
+                                  c.step.padding != p.layer.step.padding))
+      p.info.reason = "called twice with different geometries";
+    if (p.info.reason.empty() && !c.non_negative)
+      p.info.reason = "its input can be negative (no ReLU before it); an analog layer's input is "
+                      "a ReLU's output";
+  }
+  Require(!layers.empty(), "{}: no Conv2d or Linear layer to map", path.string());
+  std::vector<std::size_t> mapped;
+  for (std::size_t k = 0; k < layers.size(); ++k) {
+    LayerPlan& p = layers[k].plan;
+    p.crossbar = p.info.reason.empty();
+    if (p.crossbar) mapped.push_back(k);
+  }
+  if (options.float_first_last && !mapped.empty())
+    for (const std::size_t k : {mapped.front(), mapped.back()})
+      layers[k].plan.info.reason = "first or last layer, kept float (float_first_last)";
+  for (ModuleLayer& l : layers) l.plan.info.analog = l.plan.info.reason.empty();
+
+  // Every crossbar layer's calls go through a slot: the calibration passes see its inputs.
+  internal::Slots slots;
+  std::vector<std::int64_t> call_slots(g.calls.size(), -1);
+  int pass = 0;
+  for (const std::size_t k : mapped) {
+    ModuleLayer* l = &layers[k];
+    const std::int64_t slot = slots.Add([l, &pass, &options](const torch::Tensor& x) {
+      LayerPlan& p = l->plan;
+      const bool linear = p.layer.step.type == "linear";
+      // A Linear over tokens: each token is one input vector.
+      const torch::Tensor x2 = linear ? x.reshape({-1, x.size(-1)}) : x;
+      if (pass == 0 && !p.first) {
+        double alpha = options.input_alpha > 0.0 ? options.input_alpha
+                                                 : Percentile(x2, options.input_percentile);
+        if (!(alpha > 0.0)) alpha = 1.0;  // a dead input: any range
+        p.info.input_alpha = std::max(p.info.input_alpha, alpha);  // the widest of its calls
+      } else if (pass == 0) {
+        p.info.input_alpha = 1.0;
+      } else if (pass == 1 && p.info.analog && !l->chosen) {
+        const int bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
+        ChooseRatio(p, PactQuantizeEval(x2, torch::full({1}, p.info.input_alpha), bits), options);
+        l->chosen = true;
+      }
+      return FloatProduct(p.layer, x);
+    });
+    for (const std::size_t i : l->calls) call_slots[i] = slot;
+  }
+  internal::ReplaceCalls(g, call_slots);
+  const internal::ScriptRunner run(g.module, g.graph, path.string());
+  torch::NoGradGuard no_grad;
+  const Dataset calib = calibration.Head(options.calibration_images);
+  const torch::Tensor image = ToInput(calib.images);
+  torch::Tensor logits;
+  for (pass = 0; pass < 2; ++pass) {
+    try {
+      logits = run(image);
+    } catch (const Error& e) {
+      Fail("{}: the module does not run on images of {} channels, {}x{} ({})", path.string(),
+           calibration.images.size(1), calibration.images.size(2), calibration.images.size(3),
+           e.what());
+    }
+  }
+  Require(logits.dim() == 2, "{}: the module's output has shape {}, expected logits (N, classes)",
+          path.string(), c10::str(logits.sizes()));
+  const std::int64_t classes = logits.size(1);
+  if (calibration.classes > 0)
+    Require(classes == calibration.classes,
+            "{}: the module gives {} outputs, the data '{}' has {} classes", path.string(),
+            classes, calibration.name, calibration.classes);
+
+  NetworkOptions no;
+  no.arch = "torchscript";
+  no.in_channels = calibration.images.size(1);
+  no.image_size = calibration.images.size(2);
+  no.classes = classes;
+  no.ternary = true;
+  no.act_bits = options.act_bits;
+  no.per_channel = options.per_channel;
+  no.threshold_ratio = options.threshold_ratios.front();
+  no.float_first_last = options.float_first_last;
+  no.weight_levels = options.weight_levels;
+  no.script_hash = HashHex(bytes);
+  no.script = std::make_shared<const std::string>(std::move(bytes));
+  for (const ModuleLayer& l : layers) {
+    const LayerPlan& p = l.plan;
+    SequentialStep s = p.layer.step;
+    s.bias = s.bias || p.shift.defined();
+    s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
+    s.reason = p.info.reason;
+    s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
+    s.weight_levels = p.info.analog ? options.weight_levels : 3;
+    s.input_alpha = p.crossbar ? p.info.input_alpha : 1.0;
+    s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
+    no.steps.push_back(std::move(s));
+  }
+  try {
+    no.Validate();
+  } catch (const Error& e) {
+    Fail("{}: {}", path.string(), e.what());
+  }
+  Network net = MakeNetwork(no, 1);
+  auto params = net->named_parameters(true);
+  const auto set = [&](const std::string& key, const torch::Tensor& value) {
+    torch::Tensor* target = params.find(key);
+    Require(target != nullptr && target->sizes() == value.sizes(),
+            "{}: cannot place {} of shape {}", path.string(), key, c10::str(value.sizes()));
+    target->copy_(value);
+  };
+  for (const std::size_t k : mapped) {
+    const LayerPlan& p = layers[k].plan;
+    const std::string prefix = StepModuleName(p.layer.step) + ".";
+    torch::Tensor weight = p.layer.weight, bias = p.layer.bias;
+    if (p.gain.defined()) {
+      std::vector<std::int64_t> shape(static_cast<std::size_t>(weight.dim()), 1);
+      shape[0] = weight.size(0);
+      weight = weight * p.gain.view(shape);
+      bias = (bias.defined() ? bias : torch::zeros({weight.size(0)})) + p.shift;
+    }
+    set(prefix + "weight", weight);
+    if (bias.defined()) set(prefix + "bias", bias);
+  }
+  net->eval();
+  Require(torch::isfinite(net->forward(image)).all().item<bool>(),
+          "{}: the imported network's logits on the calibration images are not finite (NaN or "
+          "inf): a weight or statistic of the module is too large or too small for float "
+          "arithmetic",
+          path.string());
+  ImportResult result;
+  result.network = net;
+  for (const ModuleLayer& l : layers) result.layers.push_back(l.plan.info);
+  // One line for them all (a packed attention projection has several such calls, some in
+  // branches that never run).
+  for (const auto& [kind, n] : computed) {
+    ImportedLayer info;
+    info.name = fmt::format("({} {} calls in the forward's code)", n, kind);
+    info.kind = kind;
+    info.reason = "their weights are computed in the forward (slices of a packed attention "
+                  "projection, say), not a tensor of the module that an array could hold";
+    result.layers.push_back(info);
+  }
+  return result;
+}
+
+namespace {
+
+// The float module's accuracy as LibTorch computes it (its file as it is, batches of 100).
+double FloatModuleAccuracy(const std::filesystem::path& path, const Dataset& test) {
+  if (test.size() == 0) return 0.0;
+  Module module = Load(path);
+  module.eval();
+  torch::NoGradGuard no_grad;
+  std::int64_t correct = 0;
+  for (std::int64_t i = 0; i < test.size(); i += 100) {
+    const std::int64_t n = std::min<std::int64_t>(100, test.size() - i);
+    c10::IValue out;
+    try {
+      out = module.forward({ToInput(test.images.narrow(0, i, n))});
+    } catch (const c10::Error& e) {
+      std::string what = e.what_without_backtrace();
+      Fail("{}: the float module does not run on the test images ({})", path.string(),
+           what.substr(0, what.find('\n')));
+    }
+    if (out.isTuple()) out = out.toTupleRef().elements().at(0);
+    Require(out.isTensor() && out.toTensor().dim() == 2,
+            "{}: the float module returns no logits (N, classes)", path.string());
+    correct += out.toTensor().argmax(1).eq(test.labels.narrow(0, i, n)).sum().item<std::int64_t>();
+  }
+  return static_cast<double>(correct) / static_cast<double>(test.size());
+}
+
+}  // namespace
+
+ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOptions& options,
+                               const Dataset& calibration) {
+  options.Validate();
+  Require(calibration.size() > 0 && calibration.images.dim() == 4,
+          "importing {}: no calibration images", path.string());
+  Module module = Load(path);
+  if (options.execution != "module") {
+    try {
+      return Translate(path, module, options, calibration);
+    } catch (const NotTranslatable& e) {
+      Require(options.execution != "steps", "{}", e.message);
+      spdlog::info("{}; the module runs as it is, its weight layers on arrays", e.message);
+    }
+  }
+  return ImportModule(path, options, calibration);
+}
+
 ImportedModel ImportAsModel(const std::filesystem::path& path, const ImportOptions& options,
                             const std::string& dataset, const std::filesystem::path& data_dir,
                             const DataSplit& data, std::int64_t test_images) {
@@ -1102,8 +1361,31 @@ ImportedModel ImportAsModel(const std::filesystem::path& path, const ImportOptio
   m.info.training.init_from_hash = HashFile(path);
   m.info.network = m.import.network->options();
   EpochStats stats;
-  stats.test_accuracy = Evaluate(*m.import.network, data.test.Head(test_images));
+  const Dataset test = data.test.Head(test_images);
+  stats.test_accuracy = Evaluate(*m.import.network, test);
   m.info.history.push_back(stats);
+  m.float_accuracy = FloatModuleAccuracy(path, test);
+  const double lost = 100.0 * (m.float_accuracy - stats.test_accuracy);
+  if (lost > 2.0) {
+    std::vector<const ImportedLayer*> worst;
+    for (const ImportedLayer& l : m.import.layers)
+      if (l.analog) worst.push_back(&l);
+    std::sort(worst.begin(), worst.end(), [](const ImportedLayer* a, const ImportedLayer* b) {
+      return a->relative_error > b->relative_error;
+    });
+    worst.resize(std::min<std::size_t>(worst.size(), 3));
+    std::string names;
+    for (const ImportedLayer* l : worst)
+      names += fmt::format("{}{} ({:.3f})", names.empty() ? "" : ", ", l->name, l->relative_error);
+    m.warning = fmt::format(
+        "{}: the import loses {:.1f} points ({:.2f} % against the float module's {:.2f} % on the "
+        "same {} test images); largest relative output errors: {}. Remedies: more weight "
+        "levels (--weight-levels on a multi-level card), --float-first-last, more activation "
+        "bits, or fine-tuning (aimc train --init-from)",
+        path.string(), lost, 100.0 * stats.test_accuracy, 100.0 * m.float_accuracy, test.size(),
+        names.empty() ? "none on arrays" : names);
+    spdlog::warn("{}", m.warning);
+  }
   return m;
 }
 

@@ -104,8 +104,12 @@ TEST(TorchScript, RefusesWhatItCannotImportNamingIt) {
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::ofstream(corrupt, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
+  // What the steps cannot express is refused where the steps are asked for (execution auto
+  // runs such a module as it is: script_network_test.cc).
+  ImportOptions steps;
+  steps.execution = "steps";
   const auto error = [&](const fs::path& p) {
-    return ErrorMessage([&] { ImportTorchScript(p, {}, calib); });
+    return ErrorMessage([&] { ImportTorchScript(p, steps, calib); });
   };
   for (const fs::path& p : {text, corrupt}) {
     const std::string e = error(p);
@@ -530,7 +534,7 @@ TEST(TorchScript, MalformedStepsAreRefusedNamingTheStep) {
             std::string::npos);
   NetworkOptions lenet;
   lenet.steps = r.network->options().steps;
-  EXPECT_NE(ErrorMessage([&] { lenet.Validate(); }).find("steps are for arch 'sequential' only"),
+  EXPECT_NE(ErrorMessage([&] { lenet.Validate(); }).find("steps are for arch 'sequential' and 'torchscript' only"),
             std::string::npos);
 }
 

@@ -60,8 +60,9 @@ struct SequentialStep {
 
 /// What a network is made of; saved in every checkpoint, so a model file rebuilds itself.
 struct NetworkOptions {
-  /// "lenet5" (CNN 1, Fig. 13a), "resnet26" (CNN 2, Fig. 14a) or "sequential" (`steps`, an
-  /// imported network).
+  /// "lenet5" (CNN 1, Fig. 13a), "resnet26" (CNN 2, Fig. 14a), "sequential" (`steps`, an
+  /// imported network translated into aimc's steps) or "torchscript" (an imported module that
+  /// runs as LibTorch runs it, `script`, with the weight layers of `steps` on arrays).
   std::string arch = "lenet5";
   std::int64_t in_channels = 1;
   std::int64_t image_size = 28;  // 28 or 32 (square images); sequential: 1..1024
@@ -75,8 +76,15 @@ struct NetworkOptions {
   /// levels in [-(K-1)/2, (K-1)/2] on multi-level devices (written to JSON only when not 3).
   int weight_levels = 3;
   bool float_first_last = false; // keep the first and last layer float and digital
-  /// arch "sequential" only: its steps in forward order (written by ToJson only then).
+  /// arch "sequential": its steps in forward order; "torchscript": one step per weight layer
+  /// of the module (conv2d/linear, `name` its path in the module), in the order its forward
+  /// first calls them (written by ToJson only for these two).
   std::vector<SequentialStep> steps;
+  /// arch "torchscript": the content hash (HashHex) of the TorchScript archive (written by
+  /// ToJson only then), and the archive's bytes, which a model file keeps beside the weights
+  /// (not JSON: a module's parameters take megabytes).
+  std::string script_hash;
+  std::shared_ptr<const std::string> script;
 
   /// Checks every field and, for "sequential", that the steps' shapes chain from the image to
   /// the logits (errors name the step).

@@ -43,6 +43,12 @@ struct ImportOptions {
   bool refit = true;
   /// Calibration images (the first N of the set given to ImportTorchScript).
   std::int64_t calibration_images = 256;
+  /// What the imported network runs: "steps" translates the module into aimc's steps (arch
+  /// "sequential", which needs no TorchScript later) and refuses a module with an operation
+  /// they lack; "module" runs the module itself as LibTorch runs it (arch "torchscript": every
+  /// operation the module has, its weight layers on arrays); "auto" translates where it can
+  /// and runs the module otherwise.
+  std::string execution = "auto";
 
   void Validate() const;
   nlohmann::json ToJson() const;
@@ -105,6 +111,11 @@ struct ImportedModel {
   /// content's hash (what defines the weights), 0 epochs; history: one entry whose test_accuracy
   /// is the digital accuracy on the first `test_images` test images (0: all).
   ModelInfo info;
+  /// The float module's own accuracy on the same images (LibTorch runs the file as it is).
+  double float_accuracy = 0.0;
+  /// Empty, or, where the import loses more than 2 points against the float module, what it
+  /// lost, the layers of largest output error and the remedies (also logged as a warning).
+  std::string warning;
 };
 
 /// ImportTorchScript on `data.train` as a model: what `aimc import` and Python's

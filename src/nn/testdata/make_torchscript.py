@@ -18,7 +18,19 @@ resnet.pt       a small ResNet with forwards of its own: residual blocks (a 1x1 
                 global mean; resnet_b.pt the same kind with nn.ReLU, `out + identity`,
                 nn.AdaptiveAvgPool2d, F.dropout and x.view(x.size(0), -1). Imported as graphs.
 resnet_traced.pt resnet.pt's network, torch.jit.trace'd: imports as resnet.pt does.
-branchy.pt      a forward with an if on its input: refused.
+branchy.pt      a forward with an if on its input: refused as steps; runs as the module.
+
+Modules that run as they are (execution "module"/"auto"), one per structural kind, each with
+logits that differ between images:
+cat.pt          two branches concatenated (torch.cat) after a shared stem.
+se.pt           squeeze-excitation: a sigmoid gate multiplied onto the channels, SiLU and
+                Hardswish activations.
+depthwise.pt    a depthwise (groups = channels) and a pointwise convolution.
+attention.pt    a tiny vision transformer: patch embedding, LayerNorm, self-attention with its
+                own q/k/v Linear layers, softmax, a GELU MLP, token mean.
+attr_if.pt      an if on a module attribute (MobileNet's use_res_connect) and a normalization
+                of the input inside the model.
+shared.pt       one Conv2d called twice (one layer on one array).
 """
 import os
 import sys
@@ -143,6 +155,106 @@ class Branchy(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class CatNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.a = nn.Conv2d(4, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 1)
+        self.head = nn.Linear(8 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.stem(x)), 2)
+        x = torch.cat([F.relu(self.a(x)), F.relu(self.b(x))], 1)
+        return self.head(torch.flatten(F.max_pool2d(x, 2), 1))
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, stride=2, padding=1)
+        self.fc1 = nn.Linear(8, 4)
+        self.fc2 = nn.Linear(4, 8)
+        self.conv2 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.act = nn.Hardswish()
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv(x))
+        s = torch.sigmoid(self.fc2(F.relu(self.fc1(x.mean([2, 3])))))
+        x = x * s[:, :, None, None]
+        x = F.silu(self.act(self.conv2(x)))
+        return self.head(x.mean([2, 3]))
+
+
+class AttentionNet(nn.Module):
+    def __init__(self, dim=16):
+        super().__init__()
+        self.embed = nn.Conv2d(1, dim, 4, stride=4)
+        self.pos = nn.Parameter(0.1 * torch.randn(1, 49, dim))
+        self.norm1 = nn.LayerNorm(dim)
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 2 * dim)
+        self.fc2 = nn.Linear(2 * dim, dim)
+        self.head = nn.Linear(dim, 10)
+        self.scale = dim ** -0.5
+
+    def forward(self, x):
+        x = self.embed(x).flatten(2).transpose(1, 2) + self.pos
+        h = self.norm1(x)
+        a = torch.softmax(self.q(h) @ self.k(h).transpose(1, 2) * self.scale, dim=-1)
+        x = x + self.proj(a @ self.v(h))
+        x = x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return self.head(x.mean(1))
+
+
+class AttrIf(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.use_res = True
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 14 * 14, 10)
+
+    def forward(self, x):
+        x = (x - 0.5) / 0.25  # normalization inside the model
+        x = F.relu(self.conv1(x))
+        if self.use_res:
+            x = x + F.relu(self.conv2(x))
+        return self.head(F.max_pool2d(x, 2).flatten(1))
+
+
+class Shared(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.c = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.stem(x)), 2)
+        x = F.relu(self.c(x))
+        x = F.max_pool2d(F.relu(self.c(x)), 2)
+        return self.head(x.flatten(1))
+
+
+def spread_logits(net, last, gen):
+    # Logits that differ between images: the last Linear centered and scaled on images of
+    # random brightness (the default init gives one class for all).
+    net.eval()
+    images = torch.rand(64, 1, 28, 28, generator=gen) * torch.rand(64, 1, 1, 1, generator=gen)
+    with torch.no_grad():
+        for _ in range(2):
+            logits = net(images)
+            last.weight.data /= logits.std(0).mean()
+            last.bias.data -= net(images).mean(0)
+    return net
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -192,6 +304,17 @@ def main():
             torch.jit.save(torch.jit.trace(net, torch.zeros(2, 1, 28, 28)),
                            os.path.join(out, "resnet_traced.pt"))
     torch.jit.save(torch.jit.script(Branchy().eval()), os.path.join(out, "branchy.pt"))
+    for name, net in (("cat", CatNet()), ("se", SqueezeExcite()), ("attention", AttentionNet()),
+                      ("attr_if", AttrIf()), ("shared", Shared())):
+        net = spread_logits(net, net.head, gen)
+        torch.jit.save(torch.jit.script(net), os.path.join(out, name + ".pt"))
+    depthwise = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    randomize_norms(depthwise, gen)
+    depthwise = spread_logits(depthwise, depthwise[-1], gen)
+    torch.jit.save(torch.jit.script(depthwise), os.path.join(out, "depthwise.pt"))
 
 
 if __name__ == "__main__":
