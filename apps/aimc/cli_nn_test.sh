@@ -90,8 +90,8 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   # docs/byo.md's path: import once, then the model file goes wherever a trained one goes.
   "$aimc" import --torchscript "$tmp/ts/mixed.pt" --data fashion-mnist --import-images 32 \
     --test-subset 50 --out "$tmp/mixed_aimc.pt" >"$tmp/stdout" 2>&1
-  check "import: saves a model file and names the digital layers" bash -c \
-    "test -s '$tmp/mixed_aimc.pt' && grep -q '^2 (Conv2d): digital (float)' '$tmp/stdout' && grep -q '4 weight layers (2 analog)' '$tmp/stdout'"
+  check "import: saves a model file, names the digital layers, maps the signed Linear, prints the float module's accuracy" bash -c \
+    "test -s '$tmp/mixed_aimc.pt' && grep -q '^2 (Conv2d): digital (float)' '$tmp/stdout' && grep -q '4 weight layers (3 analog), digital accuracy .* (the float module: ' '$tmp/stdout' && grep -q '^8 (Linear): analog' '$tmp/stdout'"
   cat >"$tmp/byo.toml" <<TOML
 name = "byo"
 models = ["$tmp/mixed_aimc.pt"]

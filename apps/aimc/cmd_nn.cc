@@ -61,6 +61,9 @@ void AddImportOptions(CLI::App* cmd, nn::ImportOptions& options, const std::stri
                          "devices (least-squares uniform grid; needs a card with `levels`)"))
         ->capture_default_str();
   }
+  cmd->add_flag("--no-signed-inputs", [&options](std::int64_t) { options.signed_inputs = false; },
+                help("keep a layer whose input can be negative float and digital (default: on "
+                     "arrays with a signed DAC driving -V to +V)"));
   cmd->add_option("--execution", options.execution,
                   help("auto: aimc's steps where they express every operation of the module, "
                        "else the module as it is (LibTorch runs it, its weight layers on "

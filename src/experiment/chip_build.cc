@@ -81,7 +81,7 @@ void Chip::DrawTiles(const device::DeviceCard& card) {
     lt.rows = levels.size(0);
     lt.cols = levels.size(1);
     const int bits = layer->input_bits();
-    lt.input_full_scale = bits > 0 ? layer->input_step() * ((1 << bits) - 1) : 1.0;
+    lt.input_full_scale = bits > 0 ? layer->input_full_scale() : 1.0;
     lt.max_level = layer->max_level();
     if (lt.max_level > 1) {
       const std::string what = fmt::format("analog layer {} ({} weight levels)", l,

@@ -141,5 +141,49 @@ TEST(TorchScriptChip, ModuleFormRunsOnChipsLikeTheStepsForm) {
   for (const double acc : EvaluateChips(*se.network, se_test, clean, seeds, 3)) EXPECT_EQ(acc, 1.0);
 }
 
+// Signed inputs on chips: a small vision transformer run as its module, its attention and MLP
+// Linear layers on arrays with signed DACs, on SOT-MRAM chips with the card's bias-dependent
+// TMR (an I-V whose conductance is even in V, so a device's current is odd) and 2-ohm wires.
+// A signed layer's chip product is then odd in its drive: y(x) + y(-x) = 2 bias to float
+// rounding (1e-4 of the largest output); a sign error in the drive or in the non-linear term
+// would break it by O(1). Chips side by side give what chips one at a time give.
+TEST(TorchScriptChip, SignedInputsDriveChipsWithBothPolarities) {
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
+  const nn::ImportResult r =
+      nn::ImportTorchScript(models / "attention.pt", {}, nn::testing::RandomImages(32, 3));
+  ASSERT_EQ(r.network->options().arch, "torchscript");
+  std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
+  device::Physics iv_only;
+  iv_only.iv = card->physics().iv;
+  ASSERT_FALSE(iv_only.iv.linear());
+  card->set_physics(iv_only);
+  ChipOptions options;
+  options.crossbar.wire_row_ohm = options.crossbar.wire_col_ohm = 2.0;
+  const ChipSpec spec = ChipSpec::Devices(card, options);
+  const nn::Dataset test = Labeled(*r.network, 60, 9);
+  int checked = 0;
+  {
+    torch::NoGradGuard no_grad;
+    Chip chip(*r.network, spec, 5);
+    for (nn::AnalogLayer layer : r.network->layers()) {
+      if (!layer->signed_input()) continue;
+      const torch::Tensor x =
+          (torch::rand({16, layer->options().in}) * 2 - 1) * layer->input_full_scale();
+      const torch::Tensor y = layer->forward(x), y_neg = layer->forward(-x);
+      const torch::Tensor bias =
+          layer->Bias().defined() ? layer->Bias() : torch::zeros({layer->options().out});
+      const double tol = 1e-4 * std::max(1.0, y.abs().max().item<double>());
+      EXPECT_LE((y + y_neg - 2 * bias).abs().max().item<double>(), tol);
+      EXPECT_GT((y - bias).abs().max().item<double>(), 100 * tol);  // not trivially 0
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 7);  // q, k, v, proj, fc1, fc2, head
+  const std::vector<std::uint64_t> seeds = {1, 2};
+  const ChipSpec noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.5));
+  EXPECT_EQ(EvaluateChips(*r.network, test, noisy, seeds, 1),
+            EvaluateChips(*r.network, test, noisy, seeds, 2));
+}
+
 }  // namespace
 }  // namespace aimc::experiment

@@ -20,6 +20,8 @@ void AnalogLayerOptions::Validate() const {
   Require(input_bits >= 0 && input_bits <= 16, "layer input_bits must be in 0..16, got {}",
           input_bits);
   Require(input_alpha > 0.0, "layer input_alpha must be > 0, got {}", input_alpha);
+  Require(!signed_input || input_bits != 1,
+          "layer input_bits must be 0 or >= 2 for a signed input (a sign bit and magnitude)");
   Require(threshold_ratio >= 0.0 && threshold_ratio < 10.0,
           "layer threshold_ratio must be in [0, 10), got {}", threshold_ratio);
   Require(weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1,
@@ -56,11 +58,15 @@ std::int64_t AnalogLayerImpl::cols() const { return options_.out; }
 
 double AnalogLayerImpl::input_step() const {
   if (options_.input_bits == 0) return 0.0;
-  return alpha_.item<double>() / (std::ldexp(1.0, options_.input_bits) - 1.0);
+  return alpha_.item<double>() / InputLevels(options_.input_bits, options_.signed_input);
+}
+
+double AnalogLayerImpl::input_full_scale() const {
+  return options_.input_bits > 0 ? alpha_.item<double>() : 1.0;
 }
 
 torch::Tensor AnalogLayerImpl::QuantizeInput(const torch::Tensor& x) const {
-  return PactQuantize(x, alpha_, options_.input_bits);
+  return PactQuantize(x, alpha_, options_.input_bits, options_.signed_input);
 }
 
 torch::Tensor AnalogLayerImpl::InputColumns(const torch::Tensor& xq) const {
@@ -295,7 +301,8 @@ torch::Tensor AnalogLayerImpl::Product(const torch::Tensor& xq, const torch::Ten
 
 torch::Tensor AnalogLayerImpl::forward(const torch::Tensor& x) {
   if (chip_ && !is_training()) {
-    const torch::Tensor xq = PactQuantizeEval(x, alpha_, options_.input_bits);
+    const torch::Tensor xq =
+        PactQuantizeEval(x, alpha_, options_.input_bits, options_.signed_input);
     if (observer_) observer_(xq);
     return ChipForward(xq);
   }

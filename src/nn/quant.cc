@@ -66,11 +66,18 @@ torch::Tensor TernarySte(const torch::Tensor& w, const TernaryWeights& t) {
   return w + (q - w).detach();
 }
 
-torch::Tensor PactQuantize(const torch::Tensor& x, const torch::Tensor& alpha, int bits) {
-  if (bits <= 0) return torch::relu(x);
-  // relu(x) - relu(x - alpha) = clip(x, 0, alpha), with the PACT gradient for alpha.
-  const torch::Tensor y = torch::relu(x) - torch::relu(x - alpha);
-  const double levels = std::ldexp(1.0, bits) - 1.0;
+double InputLevels(int bits, bool is_signed) {
+  return is_signed ? std::ldexp(1.0, bits - 1) - 1.0 : std::ldexp(1.0, bits) - 1.0;
+}
+
+torch::Tensor PactQuantize(const torch::Tensor& x, const torch::Tensor& alpha, int bits,
+                           bool is_signed) {
+  if (bits <= 0) return is_signed ? x : torch::relu(x);
+  // relu(x) - relu(x - alpha) = clip(x, 0, alpha), with the PACT gradient for alpha; signed,
+  // x - relu(x - alpha) + relu(-x - alpha) = clip(x, -alpha, alpha).
+  const torch::Tensor y = is_signed ? x - torch::relu(x - alpha) + torch::relu(-x - alpha)
+                                    : torch::relu(x) - torch::relu(x - alpha);
+  const double levels = InputLevels(bits, is_signed);
   torch::Tensor q;
   {
     torch::NoGradGuard no_grad;
@@ -80,12 +87,14 @@ torch::Tensor PactQuantize(const torch::Tensor& x, const torch::Tensor& alpha, i
   return y + (q - y).detach();
 }
 
-torch::Tensor PactQuantizeEval(const torch::Tensor& x, const torch::Tensor& alpha, int bits) {
+torch::Tensor PactQuantizeEval(const torch::Tensor& x, const torch::Tensor& alpha, int bits,
+                               bool is_signed) {
   torch::NoGradGuard no_grad;
-  if (bits <= 0) return torch::relu(x);
+  if (bits <= 0) return is_signed ? x.clone() : torch::relu(x);
   // The step computed and applied as PactQuantize does, so that both give the same levels.
-  const torch::Tensor step = alpha / (std::ldexp(1.0, bits) - 1.0);
-  return x.clamp(0.0, alpha.item<double>()).div_(step).round_().mul_(step);
+  const torch::Tensor step = alpha / InputLevels(bits, is_signed);
+  const double a = alpha.item<double>();
+  return x.clamp(is_signed ? -a : 0.0, a).div_(step).round_().mul_(step);
 }
 
 void LevelNoise::Validate() const {

@@ -100,6 +100,27 @@ TEST(Pact, QuantizesToGridWithPactGradients) {
   EXPECT_EQ(alpha.grad().item<float>(), 1.0f);  // one input above alpha
 }
 
+// A signed DAC of 3 bits: a sign bit and 2 of magnitude, grid alpha / 3 on both sides of 0.
+// Gradients: 1 inside (-alpha, alpha); d/dalpha = +1 above alpha, -1 below -alpha (the clip
+// moves with alpha on both sides). The inference form gives the same levels.
+TEST(Pact, SignedInputsQuantizeSymmetricallyWithPactGradients) {
+  const torch::Tensor x =
+      torch::tensor({-5.0f, -2.2f, -0.4f, 0.4f, 0.6f, 2.2f, 4.0f, 5.0f}).requires_grad_(true);
+  const torch::Tensor alpha = torch::tensor({3.0f}).requires_grad_(true);
+  const torch::Tensor y = PactQuantize(x, alpha, 3, /*is_signed=*/true);
+  const torch::Tensor expected = torch::tensor({-3.0f, -2.0f, 0.0f, 0.0f, 1.0f, 2.0f, 3.0f, 3.0f});
+  EXPECT_TRUE(torch::allclose(y, expected, 0, 1e-6)) << y;
+  EXPECT_TRUE(torch::allclose(PactQuantizeEval(x.detach(), alpha.detach(), 3, true), expected, 0,
+                              1e-6));
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), torch::tensor({0.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f, 0.0f})));
+  EXPECT_EQ(alpha.grad().item<float>(), 1.0f);  // two above alpha, one below -alpha
+  EXPECT_EQ(InputLevels(3, true), 3.0);
+  EXPECT_EQ(InputLevels(3, false), 7.0);
+  // 0 bits: the input as it is (no ReLU).
+  EXPECT_TRUE(torch::equal(PactQuantize(x.detach(), alpha, 0, true), x.detach()));
+}
+
 TEST(LevelNoise, SampleStdMatchesSigmaPerLevel) {
   // n = 200,000 draws per level: the sample std's relative standard error is 1/sqrt(2n) =
   // 0.16 %; the bound 1 % is six of those.

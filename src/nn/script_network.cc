@@ -456,6 +456,7 @@ class ScriptNetworkImpl : public NetworkImpl {
       lo.input_bits = s.input_bits;
       lo.learn_alpha = false;
       lo.input_alpha = s.input_alpha;
+      lo.signed_input = s.signed_input;
       AnalogLayer layer = AddLayer(StepModuleName(s), lo);
       const bool conv = !Linear(s);
       const std::int64_t slot = slots_.Add(
@@ -686,6 +687,8 @@ void ValidateScriptSteps(const NetworkOptions& o) {
       Require(s.input_alpha > 0.0 && std::isfinite(s.input_alpha) && s.input_bits >= 0 &&
                   s.input_bits <= 16,
               "{}: input_alpha must be > 0 and input_bits in 0..16", what);
+    Require(!s.signed_input || s.input_bits != 1,
+            "{}: a signed input needs input_bits 0 or >= 2 (a sign bit and magnitude)", what);
     any = any || s.is_crossbar();
   }
   Require(any, "a torchscript network needs a weight layer on arrays");

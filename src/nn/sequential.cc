@@ -38,10 +38,11 @@ Pair PairValue(const nlohmann::json& json, const std::string& key, const Pair& f
 std::vector<std::string> KeysOf(const std::string& type) {
   if (type == "conv2d")
     return {"in", "out", "kernel", "stride", "padding", "dilation", "groups", "bias", "mapping",
-            "reason", "threshold_ratio", "weight_levels", "input_alpha", "input_bits"};
+            "reason", "threshold_ratio", "weight_levels", "input_alpha", "input_bits",
+            "signed_input"};
   if (type == "linear")
     return {"in", "out", "bias", "mapping", "reason", "threshold_ratio", "weight_levels",
-            "input_alpha", "input_bits"};
+            "input_alpha", "input_bits", "signed_input"};
   if (type == "batchnorm2d" || type == "batchnorm1d") return {"out", "eps", "momentum"};
   if (type == "maxpool2d") return {"kernel", "stride", "padding", "dilation", "ceil_mode"};
   if (type == "avgpool2d") return {"kernel", "stride", "padding", "ceil_mode", "count_include_pad"};
@@ -119,6 +120,8 @@ Shape Check(const SequentialStep& s, const Shape& in, const std::string& what) {
             "{}: input_alpha must be > 0, got {}", what, s.input_alpha);
     Require(s.input_bits >= 0 && s.input_bits <= 16, "{}: input_bits must be in 0..16, got {}",
             what, s.input_bits);
+    Require(!s.signed_input || s.input_bits != 1,
+            "{}: a signed input needs input_bits 0 or >= 2 (a sign bit and magnitude)", what);
   }
   if (s.type == "conv2d") {
     Require(!in.flat, "{}: a conv2d after flattening (input {})", what, in.str());
@@ -239,6 +242,7 @@ class SequentialImpl : public NetworkImpl {
         lo.input_bits = s.input_bits;
         lo.learn_alpha = false;
         lo.input_alpha = s.input_alpha;
+        lo.signed_input = s.signed_input;
         AnalogLayer layer = AddLayer(name, lo);
         steps_.push_back([layer](const torch::Tensor& x) mutable { return layer(x); });
         layer_of[i] = layer;
@@ -373,6 +377,8 @@ nlohmann::json SequentialStep::ToJson() const {
     else if (key == "weight_levels" && weight_levels != 3) j[key] = weight_levels;
     else if (key == "input_alpha") j[key] = input_alpha;
     else if (key == "input_bits") j[key] = input_bits;
+    // Unsigned steps keep the bytes (and model hashes) of imports made before signed DACs.
+    else if (key == "signed_input" && signed_input) j[key] = signed_input;
     else if (key == "eps") j[key] = eps;
     else if (key == "momentum") j[key] = momentum;
     else if (key == "ceil_mode") j[key] = ceil_mode;
@@ -418,6 +424,7 @@ SequentialStep SequentialStep::FromJson(const nlohmann::json& json, const std::s
   s.weight_levels = JsonValue(json, "weight_levels", s.weight_levels, what);
   s.input_alpha = JsonValue(json, "input_alpha", s.input_alpha, what);
   s.input_bits = JsonValue(json, "input_bits", s.input_bits, what);
+  s.signed_input = JsonValue(json, "signed_input", s.signed_input, what);
   s.eps = JsonValue(json, "eps", s.eps, what);
   s.momentum = JsonValue(json, "momentum", s.momentum, what);
   s.ceil_mode = JsonValue(json, "ceil_mode", s.ceil_mode, what);

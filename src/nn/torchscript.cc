@@ -48,6 +48,10 @@ const FieldTable<ImportOptions>& ImportOptionsFields() {
               range::All({range::AtLeast(0), range::Below(10)}));
     t.Bool("float_first_last", "keep the first and last weight layer float and digital",
            [](O& o) -> bool& { return o.float_first_last; });
+    // Written when off only: the manifests of imports without negative inputs keep their bytes.
+    t.Bool("signed_inputs", "layers whose input can be negative on arrays with a signed DAC",
+           [](O& o) -> bool& { return o.signed_inputs; })
+        .OmitWhenDefault();
     t.Integer<std::int64_t>("calibration_images", "", "training images that calibrate the import",
                             [](O& o) -> std::int64_t& { return o.calibration_images; },
                             range::AtLeast(1));
@@ -343,6 +347,7 @@ struct LayerPlan {
   WeightLayer layer;
   ImportedLayer info;
   bool first = false;  // takes the image
+  bool signed_input = false;  // its input can be negative: a signed DAC
   bool crossbar = true;  // an AnalogLayer (ternary, or float for float_first_last) can take it
   // ImportOptions::refit: per output channel, the factor on the float weights that gives the
   // fitted scale (levels unchanged: TWN's threshold scales with the weights) and the bias shift.
@@ -934,9 +939,10 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
       p.info.kind = n.leaf.type;
       if (!p.layer.unsupported.empty()) {
         p.info.reason = p.layer.unsupported;
+      } else if (!nn_of(n.inputs[0]) && options.signed_inputs && options.act_bits != 1) {
+        p.signed_input = true;
       } else if (!nn_of(n.inputs[0])) {
-        p.info.reason = "its input can be negative (no ReLU before it); an analog layer's "
-                        "input is a ReLU's output";
+        p.info.reason = "its input can be negative (no ReLU before it), and signed inputs are off or have 1 bit";
       }
       p.crossbar = p.info.reason.empty();
       plan_of[i] = static_cast<std::int64_t>(plans.size());
@@ -954,8 +960,9 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
       LayerPlan& p = plans[static_cast<std::size_t>(plan_of[i])];
       double alpha = 1.0;
       if (!p.first) {
-        alpha = options.input_alpha > 0.0 ? options.input_alpha
-                                          : Percentile(x, options.input_percentile);
+        alpha = options.input_alpha > 0.0
+                    ? options.input_alpha
+                    : Percentile(p.signed_input ? x.abs() : x, options.input_percentile);
         if (!(alpha > 0.0)) alpha = 1.0;  // a dead input: any range
       }
       p.info.input_alpha = alpha;
@@ -982,7 +989,10 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
       p.info.analog = p.info.reason.empty();
       if (p.info.analog) {
         const int bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
-        ChooseRatio(p, PactQuantizeEval(x, torch::full({1}, p.info.input_alpha), bits), options);
+        ChooseRatio(p,
+                    PactQuantizeEval(x, torch::full({1}, p.info.input_alpha), bits,
+                                     p.signed_input),
+                    options);
       }
       return FloatProduct(p.layer, x);
     });
@@ -1034,6 +1044,7 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
       s.weight_levels = p.info.analog ? options.weight_levels : 3;
       s.input_alpha = p.info.input_alpha;
       s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
+      s.signed_input = p.crossbar && p.signed_input;
     } else {
       try {
         s = FunctionStep(n.leaf);
@@ -1162,9 +1173,12 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
                                   c.step.stride != p.layer.step.stride ||
                                   c.step.padding != p.layer.step.padding))
       p.info.reason = "called twice with different geometries";
-    if (p.info.reason.empty() && !c.non_negative)
-      p.info.reason = "its input can be negative (no ReLU before it); an analog layer's input is "
-                      "a ReLU's output";
+    if (p.info.reason.empty() && !c.non_negative) {
+      if (options.signed_inputs && options.act_bits != 1)
+        p.signed_input = true;
+      else
+        p.info.reason = "its input can be negative (no ReLU before it), and signed inputs are off or have 1 bit";
+    }
   }
   Require(!layers.empty(), "{}: no Conv2d or Linear layer to map", path.string());
   std::vector<std::size_t> mapped;
@@ -1190,15 +1204,19 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
       // A Linear over tokens: each token is one input vector.
       const torch::Tensor x2 = linear ? x.reshape({-1, x.size(-1)}) : x;
       if (pass == 0 && !p.first) {
-        double alpha = options.input_alpha > 0.0 ? options.input_alpha
-                                                 : Percentile(x2, options.input_percentile);
+        double alpha = options.input_alpha > 0.0
+                           ? options.input_alpha
+                           : Percentile(p.signed_input ? x2.abs() : x2, options.input_percentile);
         if (!(alpha > 0.0)) alpha = 1.0;  // a dead input: any range
         p.info.input_alpha = std::max(p.info.input_alpha, alpha);  // the widest of its calls
       } else if (pass == 0) {
         p.info.input_alpha = 1.0;
       } else if (pass == 1 && p.info.analog && !l->chosen) {
         const int bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
-        ChooseRatio(p, PactQuantizeEval(x2, torch::full({1}, p.info.input_alpha), bits), options);
+        ChooseRatio(p,
+                    PactQuantizeEval(x2, torch::full({1}, p.info.input_alpha), bits,
+                                     p.signed_input),
+                    options);
         l->chosen = true;
       }
       return FloatProduct(p.layer, x);
@@ -1251,6 +1269,7 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
     s.weight_levels = p.info.analog ? options.weight_levels : 3;
     s.input_alpha = p.crossbar ? p.info.input_alpha : 1.0;
     s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
+    s.signed_input = p.crossbar && p.signed_input;
     no.steps.push_back(std::move(s));
   }
   try {

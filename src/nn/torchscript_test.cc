@@ -282,7 +282,9 @@ TEST(TorchScript, FuzzedArchivesImportOrAreRefused) {
 TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
   AIMC_REQUIRE_TORCHSCRIPT_MODELS();
   const Dataset calib = testing::RandomImages(16, 5);
-  const ImportResult r = ImportTorchScript(models / "mixed.pt", {}, calib);
+  ImportOptions unsigned_only;
+  unsigned_only.signed_inputs = false;
+  const ImportResult r = ImportTorchScript(models / "mixed.pt", unsigned_only, calib);
   ASSERT_EQ(r.layers.size(), 4u);
   EXPECT_EQ(r.layers[0].name, "0");
   EXPECT_TRUE(r.layers[0].analog);
@@ -307,6 +309,9 @@ TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
   f.act_bits = 16;
   f.input_percentile = 100.0;
   f.refit = false;  // the module's own bias
+  // Linear 8 digital, as before signed inputs: a signed DAC would clip its input at the float
+  // network's maximum, which the ternary conv 5 before it exceeds.
+  f.signed_inputs = false;
   const ImportResult nearly_float = ImportTorchScript(models / "mixed.pt", f, calib);
   EXPECT_NE(nearly_float.layers[0].reason.find("float_first_last"), std::string::npos);
   ASSERT_EQ(nearly_float.network->AnalogLayers().size(), 1u);

@@ -36,6 +36,11 @@ struct AnalogLayerOptions {
   /// alpha is learned (PACT) when true; fixed at `input_alpha` otherwise (the image input: 1).
   bool learn_alpha = true;
   double input_alpha = 4.0;
+  /// A signed input (an imported layer whose input can be negative): clipped to
+  /// [-alpha, alpha] and quantized by a signed DAC that drives both polarities, -V to +V (the
+  /// crossbar is linear in its drive, so the chip's effective matrix holds as it is); a sign
+  /// bit and input_bits - 1 of magnitude (input_bits 0: as it is, no ReLU).
+  bool signed_input = false;
 
   void Validate() const;
 };
@@ -140,9 +145,13 @@ class AnalogLayerImpl : public torch::nn::Module {
   /// The float weights the optimizer updates (out, in[, k, k]).
   torch::Tensor Weight() const { return weight_; }
 
-  /// Input quantization: bits (0: float) and the step between levels (alpha / (2^bits - 1)).
+  /// Input quantization: bits (0: float) and the step between levels (alpha / (2^bits - 1),
+  /// signed alpha / (2^(bits-1) - 1)).
   int input_bits() const { return options_.input_bits; }
   double input_step() const;
+  /// The input that the DACs drive at full read voltage: alpha (1 for float inputs).
+  double input_full_scale() const;
+  bool signed_input() const { return options_.signed_input; }
   /// ReLU, clip and quantize as forward() does before the product.
   torch::Tensor QuantizeInput(const torch::Tensor& x) const;
   /// im2col of quantized inputs: (N, C, H, W) -> (N * L, rows) for conv, (N, in) for Linear.

@@ -46,6 +46,7 @@ struct SequentialStep {
   int weight_levels = 3;  // on arrays: 3 ternary, odd K > 3 multi-level (AnalogLayerOptions)
   double input_alpha = 1.0;
   int input_bits = 0;
+  bool signed_input = false;  // on arrays with a signed DAC (AnalogLayerOptions::signed_input)
   double eps = 1e-5, momentum = 0.1;  // BatchNorm
   bool ceil_mode = false, count_include_pad = true;  // pooling
   double p = 0.5;  // Dropout

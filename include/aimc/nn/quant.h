@@ -38,10 +38,17 @@ torch::Tensor TernarySte(const torch::Tensor& w, const TernaryWeights& t);
 /// PACT-style k-bit activation: y = clip(x, 0, alpha) rounded to the grid alpha/(2^bits-1) * n.
 /// Gradients: d/dx = 1 on (0, alpha) (straight through the rounding), d/dalpha = 1 where
 /// x >= alpha (Choi et al. 2018). `alpha` is a one-element tensor. bits = 0: plain ReLU.
-torch::Tensor PactQuantize(const torch::Tensor& x, const torch::Tensor& alpha, int bits);
+/// `is_signed` (a signed DAC, which drives both polarities): y = clip(x, -alpha, alpha) on the
+/// grid alpha/(2^(bits-1)-1) * n, a sign bit and bits - 1 of magnitude (bits >= 2), with the
+/// gradient d/dalpha = sign(x) where |x| >= alpha; bits = 0: x as it is.
+torch::Tensor PactQuantize(const torch::Tensor& x, const torch::Tensor& alpha, int bits,
+                           bool is_signed = false);
 /// The same levels for inference only (no gradient): clip, scale, round in place, with a
 /// quarter of the passes over memory.
-torch::Tensor PactQuantizeEval(const torch::Tensor& x, const torch::Tensor& alpha, int bits);
+torch::Tensor PactQuantizeEval(const torch::Tensor& x, const torch::Tensor& alpha, int bits,
+                               bool is_signed = false);
+/// Levels of an input quantizer on each side of 0: 2^bits - 1 unsigned, 2^(bits-1) - 1 signed.
+double InputLevels(int bits, bool is_signed);
 
 /// Standard deviation of the weight noise per ternary level, in units of the unit weight (the
 /// layer's scale): index 0 for w = -1, 1 for w = 0, 2 for w = +1. Uniform(s) is the training

@@ -36,6 +36,10 @@ struct ImportOptions {
   int weight_levels = 3;
   /// Keep the first and the last weight layer float and digital.
   bool float_first_last = false;
+  /// A layer whose input can be negative (no ReLU before it: after a normalization, a GELU,
+  /// an attention product) goes on arrays with a signed DAC (AnalogLayerOptions::signed_input:
+  /// alpha the percentile of |input|); false keeps it float and digital.
+  bool signed_inputs = true;
   /// Per ternary layer and threshold ratio, the scale fitted by least squares to the float
   /// layer's output on the calibration inputs (per output channel with per_channel, else one),
   /// instead of TWN's mean |w|, and the bias shifted by the mean error left (bias correction,
