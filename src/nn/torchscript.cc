@@ -599,6 +599,10 @@ class GraphWalker {
       };
       const auto node = [&](std::size_t i) {
         const Ref& r = in(i);
+        // A list of tensors (torch.cat, torch.stack) is an operation the steps lack, not a
+        // parameter misused.
+        Require(r.kind == Ref::Kind::kNode || n->input(i)->node()->kind() != c10::prim::ListConstruct,
+                "{}: {} of a list of activations, which aimc's steps do not have", where, op);
         Require(r.kind == Ref::Kind::kNode, "{}: {} takes a tensor that is not an activation "
                 "(a parameter or a constant used outside a Conv2d/Linear/BatchNorm)", where, op);
         return r.node;
