@@ -86,7 +86,7 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   "$aimc" test --torchscript "$tmp/ts/mixed.pt" --data fashion-mnist --import-images 32 \
     --test-subset 20 --chips 1 >"$tmp/stdout" 2>&1
   check "test --torchscript: names the layers kept digital" \
-    grep -q "^2 (Conv2d): digital (float): a crossbar layer takes no dilation" "$tmp/stdout"
+    grep -q "^2 (Conv2d): digital (float): a crossbar layer takes no groups=2" "$tmp/stdout"
   # docs/byo.md's path: import once, then the model file goes wherever a trained one goes.
   "$aimc" import --torchscript "$tmp/ts/mixed.pt" --data fashion-mnist --import-images 32 \
     --test-subset 50 --out "$tmp/mixed_aimc.pt" >"$tmp/stdout" 2>&1

@@ -106,7 +106,8 @@ void Chip::MakeProducts() {
     const LayerTiles& lt = layers_[l];
     const nn::AnalogLayer& layer = analog[l];
     const auto& lo = layer->options();
-    const std::int64_t kk = lo.kind == nn::LayerKind::kConv ? lo.kernel * lo.kernel : 1;
+    const std::vector<std::int64_t> kernel = lo.Kernel2();
+    const std::int64_t kk = lo.kind == nn::LayerKind::kConv ? kernel[0] * kernel[1] : 1;
     // One level step in siemens (dG for ternary weights): every matrix below is in level steps.
     const double unit_s = dg_s_ / lt.max_level;
     // The layer's matrices, outputs first: (cols, rows), rows in im2col order; `of` gives a
@@ -170,7 +171,7 @@ void Chip::MakeProducts() {
         torch::Tensor w = m.narrow(1, c0 * kk, (c1 - c0) * kk).clone();
         if (r0 > c0 * kk) w.narrow(1, 0, r0 - c0 * kk).zero_();
         if (r1 < c1 * kk) w.narrow(1, r1 - c0 * kk, c1 * kk - r1).zero_();
-        return lo.kind == nn::LayerKind::kConv ? w.view({lt.cols, c1 - c0, lo.kernel, lo.kernel})
+        return lo.kind == nn::LayerKind::kConv ? w.view({lt.cols, c1 - c0, kernel[0], kernel[1]})
                                                : w;
       };
       nn::ProductPart part;

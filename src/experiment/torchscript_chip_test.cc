@@ -7,6 +7,7 @@
 #include "aimc/nn/evaluate.h"
 #include "aimc/nn/torchscript.h"
 #include "../nn/torchscript_testing.h"
+#include "chip_tiles.h"
 
 namespace aimc::experiment {
 namespace {
@@ -183,6 +184,44 @@ TEST(TorchScriptChip, SignedInputsDriveChipsWithBothPolarities) {
   const ChipSpec noisy = ChipSpec::WeightNoise(nn::LevelNoise::Uniform(0.5));
   EXPECT_EQ(EvaluateChips(*r.network, test, noisy, seeds, 1),
             EvaluateChips(*r.network, test, noisy, seeds, 2));
+}
+
+// Any conv geometry on tiles: geometry.pt's 1x5 kernel, dilated 3x3, 3x1 kernel with stride
+// (2, 1) and Conv1d (a 1x3 conv of height 1), on SOT-MRAM devices with 2-ohm wires and tiles of
+// 64 rows (so that layers split into row blocks). Each layer's chip product (the tiles' effective
+// matrices cut into per-row-block kernels of kh x kw) against the per-MVM reference route (im2col
+// with the layer's dilation, one circuit solve per MVM): the same outputs to 1e-4 of the largest.
+TEST(TorchScriptChip, AnyConvGeometryOnTilesEqualsThePerMvmRoute) {
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
+  const nn::ImportResult r =
+      nn::ImportTorchScript(models / "geometry.pt", {}, nn::testing::RandomImages(16, 4));
+  std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
+  card->set_physics({});
+  ChipOptions options;
+  options.tile_rows = 64;
+  options.crossbar.wire_row_ohm = options.crossbar.wire_col_ohm = 2.0;
+  torch::NoGradGuard no_grad;
+  Chip chip(*r.network, ChipSpec::Devices(card, options), 3);
+  chip.UseMvmHooks();
+  auto layers = r.network->AnalogLayers();
+  ASSERT_EQ(layers.size(), 5u);
+  torch::manual_seed(10);
+  for (std::size_t k = 0; k < layers.size(); ++k) {
+    const auto& lo = layers[k]->options();
+    const bool conv = lo.kind == nn::LayerKind::kConv;
+    const torch::Tensor in =
+        torch::rand(conv ? std::vector<std::int64_t>{2, lo.in, 12, 12}
+                         : std::vector<std::int64_t>{8, lo.in}) *
+        layers[k]->input_full_scale();
+    const torch::Tensor hooks = layers[k]->forward(in);
+    layers[k]->SetChipProduct(chip.products()[k]);
+    const torch::Tensor mine = layers[k]->forward(in);
+    layers[k]->ClearChipProduct();
+    ASSERT_EQ(mine.sizes(), hooks.sizes()) << k;
+    EXPECT_LE((mine - hooks).abs().max().item<double>(), 1e-4 * hooks.abs().max().item<double>())
+        << k;
+  }
+  EXPECT_GT(chip.layers()[3].tiles.size(), 1u);  // the Conv1d's 168 rows: 3 row blocks
 }
 
 }  // namespace

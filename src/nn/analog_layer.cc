@@ -17,6 +17,10 @@ void AnalogLayerOptions::Validate() const {
   Require(kernel >= 1 && stride >= 1 && padding >= 0,
           "layer kernel/stride must be >= 1 and padding >= 0, got {}/{}/{}", kernel, stride,
           padding);
+  Require(kernel_w >= 0 && stride_w >= 0 && padding_w >= -1 && dilation >= 1 && dilation_w >= 0,
+          "layer kernel_w/stride_w must be >= 0 (0: the height's), padding_w >= -1 (-1: the "
+          "height's), dilation >= 1 and dilation_w >= 0, got {}/{}/{}/{}/{}",
+          kernel_w, stride_w, padding_w, dilation, dilation_w);
   Require(input_bits >= 0 && input_bits <= 16, "layer input_bits must be in 0..16, got {}",
           input_bits);
   Require(input_alpha > 0.0, "layer input_alpha must be > 0, got {}", input_alpha);
@@ -39,7 +43,8 @@ AnalogLayerImpl::AnalogLayerImpl(const AnalogLayerOptions& options) : options_(o
   // MakeNetwork seeds.
   const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
   torch::Tensor w = options_.kind == LayerKind::kConv
-                        ? torch::empty({options_.out, options_.in, options_.kernel, options_.kernel})
+                        ? torch::empty({options_.out, options_.in, options_.Kernel2()[0],
+                                        options_.Kernel2()[1]})
                         : torch::empty({options_.out, options_.in});
   w.uniform_(-std::sqrt(3.0) * bound, std::sqrt(3.0) * bound);
   weight_ = register_parameter("weight", w);
@@ -50,8 +55,9 @@ AnalogLayerImpl::AnalogLayerImpl(const AnalogLayerOptions& options) : options_(o
 }
 
 std::int64_t AnalogLayerImpl::rows() const {
-  return options_.kind == LayerKind::kConv ? options_.in * options_.kernel * options_.kernel
-                                           : options_.in;
+  return options_.kind == LayerKind::kConv
+             ? options_.in * options_.Kernel2()[0] * options_.Kernel2()[1]
+             : options_.in;
 }
 
 std::int64_t AnalogLayerImpl::cols() const { return options_.out; }
@@ -71,8 +77,10 @@ torch::Tensor AnalogLayerImpl::QuantizeInput(const torch::Tensor& x) const {
 
 torch::Tensor AnalogLayerImpl::InputColumns(const torch::Tensor& xq) const {
   if (options_.kind == LayerKind::kLinear) return xq.reshape({xq.size(0), -1});
-  const torch::Tensor cols = F::unfold(
-      xq, F::UnfoldFuncOptions(options_.kernel).padding(options_.padding).stride(options_.stride));
+  const torch::Tensor cols = F::unfold(xq, F::UnfoldFuncOptions(options_.Kernel2())
+                                               .padding(options_.Padding2())
+                                               .stride(options_.Stride2())
+                                               .dilation(options_.Dilation2()));
   return cols.transpose(1, 2).reshape({-1, rows()});
 }
 
@@ -151,13 +159,14 @@ void AnalogLayerImpl::SetChipProduct(ChipProduct product) {
   Require(product.chips >= 1, "chip product: chips must be >= 1, got {}", product.chips);
   Require(!product.parts.empty(), "chip product: no parts");
   const std::int64_t out = product.chips * options_.out;
-  const std::int64_t k = options_.kind == LayerKind::kConv ? options_.kernel : 0;
+  const bool conv = options_.kind == LayerKind::kConv;
+  const std::vector<std::int64_t> k = options_.Kernel2();
   for (ProductPart& part : product.parts) {
     const torch::Tensor& w = part.weight;
     const bool shape_ok =
-        w.defined() && w.dim() == (k > 0 ? 4 : 2) && w.size(0) == out && w.size(1) >= 1 &&
+        w.defined() && w.dim() == (conv ? 4 : 2) && w.size(0) == out && w.size(1) >= 1 &&
         part.channel0 >= 0 && part.channel0 + w.size(1) <= options_.in &&
-        (k == 0 || (w.size(2) == k && w.size(3) == k));
+        (!conv || (w.size(2) == k[0] && w.size(3) == k[1]));
     Require(shape_ok, "chip product: a part's weight has shape {} at channel {}, which does not fit "
             "the layer ({} chips x {} outputs, {} inputs)", w.defined() ? c10::str(w.sizes()) : "none",
             part.channel0, product.chips, options_.out, options_.in);
@@ -286,8 +295,12 @@ torch::Tensor AnalogLayerImpl::EffectiveWeight() {
 torch::Tensor AnalogLayerImpl::Product(const torch::Tensor& xq, const torch::Tensor& w,
                                        const torch::Tensor& bias, std::int64_t groups) const {
   if (options_.kind == LayerKind::kConv) {
-    return F::conv2d(xq, w, F::Conv2dFuncOptions().bias(bias).stride(options_.stride).padding(
-                                options_.padding).groups(groups));
+    return F::conv2d(xq, w, F::Conv2dFuncOptions()
+                                .bias(bias)
+                                .stride(options_.Stride2())
+                                .padding(options_.Padding2())
+                                .dilation(options_.Dilation2())
+                                .groups(groups));
   }
   if (groups == 1) return F::linear(xq, w, bias);
   // Chips side by side: one batched product per chip, (K, N, in) x (K, in, out).
@@ -319,8 +332,10 @@ torch::Tensor AnalogLayerImpl::forward(const torch::Tensor& x) {
   if (bias_.defined()) y = y + bias_;
   if (options_.kind == LayerKind::kLinear) return y;
   const std::int64_t n = x.size(0);
-  const std::int64_t h = (x.size(2) + 2 * options_.padding - options_.kernel) / options_.stride + 1;
-  const std::int64_t w = (x.size(3) + 2 * options_.padding - options_.kernel) / options_.stride + 1;
+  const auto k = options_.Kernel2(), s = options_.Stride2(), p = options_.Padding2(),
+             d = options_.Dilation2();
+  const std::int64_t h = (x.size(2) + 2 * p[0] - d[0] * (k[0] - 1) - 1) / s[0] + 1;
+  const std::int64_t w = (x.size(3) + 2 * p[1] - d[1] * (k[1] - 1) - 1) / s[1] + 1;
   return y.reshape({n, h, w, cols()}).permute({0, 3, 1, 2}).contiguous();
 }
 

@@ -281,20 +281,23 @@ internal::WeightCall ReadCall(const internal::ScriptGraph& g, Node* n, const Val
     }
     s.groups = groups->toInt();
     s.in = c.weight.size(1) * s.groups;
-    if (c.kind != "Conv2d") {
-      why.push_back(fmt::format("a {} (Conv2d only)", c.kind));
-    } else {
+    if (c.kind == "Conv1d" && stride->size() == 1 && padding->size() == 1 &&
+        dilation->size() == 1) {
+      // A Conv1d is a conv of height 1 (the analog layer's input (N, C, 1, L)).
+      s.kernel = {1, c.weight.size(2)};
+      s.stride = {1, (*stride)[0]};
+      s.padding = {0, (*padding)[0]};
+      s.dilation = {1, (*dilation)[0]};
+    } else if (c.kind == "Conv2d" && stride->size() == 2 && padding->size() == 2 &&
+               dilation->size() == 2) {
       s.kernel = {c.weight.size(2), c.weight.size(3)};
       s.stride = *stride;
       s.padding = *padding;
       s.dilation = *dilation;
-      if (s.kernel[0] != s.kernel[1])
-        why.push_back(fmt::format("a {}x{} kernel (square only)", s.kernel[0], s.kernel[1]));
-      if (s.stride.size() != 2 || s.stride[0] != s.stride[1]) why.push_back("unequal strides");
-      if (s.padding.size() != 2 || s.padding[0] != s.padding[1]) why.push_back("unequal padding");
-      if (s.dilation != std::vector<std::int64_t>{1, 1}) why.push_back("dilation != 1");
-      if (s.groups != 1) why.push_back(fmt::format("groups={}", s.groups));
+    } else {
+      why.push_back(fmt::format("a {} (Conv1d and Conv2d only)", c.kind));
     }
+    if (s.groups != 1) why.push_back(fmt::format("groups={}", s.groups));
   }
   for (std::size_t i = 0; i < why.size(); ++i) c.unsupported += (i ? ", " : "") + why[i];
   if (!c.unsupported.empty()) c.unsupported = "a crossbar layer takes no " + c.unsupported;
@@ -447,9 +450,7 @@ class ScriptNetworkImpl : public NetworkImpl {
       lo.kind = Linear(s) ? LayerKind::kLinear : LayerKind::kConv;
       lo.in = s.in;
       lo.out = s.out;
-      lo.kernel = s.kernel[0];
-      lo.stride = s.stride[0];
-      lo.padding = s.padding[0];
+      SetGeometry(lo, s);
       lo.bias = s.bias;
       lo.ternary = s.mapping == "ternary";
       lo.per_channel = o.per_channel;
@@ -516,9 +517,11 @@ class ScriptNetworkImpl : public NetworkImpl {
   // An analog layer on the chip-major batch: (K * n, ...) -> its chips side by side.
   torch::Tensor RunLayer(AnalogLayer& layer, bool conv, const torch::Tensor& x) {
     const std::int64_t k = is_training() ? 1 : chips();
+    if (conv && x.dim() == 3)  // a Conv1d: a conv of height 1
+      return RunLayer(layer, conv, x.unsqueeze(2)).squeeze(2);
     if (conv) {
-      Require(x.dim() == 4, "analog layer of the module: a Conv2d input of shape {} (N, C, H, W "
-              "expected)", c10::str(x.sizes()));
+      Require(x.dim() == 4, "analog layer of the module: a convolution's input of shape {} "
+              "(N, C, L or N, C, H, W expected)", c10::str(x.sizes()));
       if (k == 1) return layer(x);
       const std::int64_t n = x.size(0) / k;
       const torch::Tensor xs = x.view({k, n, x.size(1), x.size(2), x.size(3)})
@@ -678,12 +681,14 @@ void ValidateScriptSteps(const NetworkOptions& o) {
     Require(s.mapping == "ternary" || s.mapping == "float" || s.mapping == "digital",
             "{}: mapping must be ternary, float or digital, got '{}'", what, s.mapping);
     Require(s.in >= 1 && s.out >= 1, "{}: in and out must be >= 1", what);
+    const auto all = [](const std::vector<std::int64_t>& v, std::int64_t least) {
+      return v.size() == 2 && v[0] >= least && v[1] >= least;
+    };
     if (s.is_crossbar() && s.type == "conv2d")
-      Require(s.kernel.size() == 2 && s.kernel[0] >= 1 && s.kernel[0] == s.kernel[1] &&
-                  s.stride.size() == 2 && s.stride[0] >= 1 && s.stride[0] == s.stride[1] &&
-                  s.padding.size() == 2 && s.padding[0] >= 0 && s.padding[0] == s.padding[1] &&
+      Require(all(s.kernel, 1) && all(s.stride, 1) && all(s.padding, 0) && all(s.dilation, 1) &&
                   s.groups == 1,
-              "{}: an analog conv2d needs a square kernel, equal strides and padding, one group",
+              "{}: an analog conv2d needs kernel, stride and dilation pairs >= 1, padding >= 0 "
+              "and one group",
               what);
     if (s.is_crossbar())
       Require(s.input_alpha > 0.0 && std::isfinite(s.input_alpha) && s.input_bits >= 0 &&

@@ -48,7 +48,8 @@ torch::Tensor ModuleWithArrayWeights(const fs::path& file, NetworkImpl& net,
     EXPECT_NE(it, names.end()) << s.name;
     if (it == names.end()) continue;
     AnalogLayer layer = net.layers()[static_cast<std::size_t>(it - names.begin())];
-    TensorAt(m, s.name + ".weight").copy_(layer->EffectiveWeight());
+    torch::Tensor w = TensorAt(m, s.name + ".weight");
+    w.copy_(layer->EffectiveWeight().reshape(w.sizes()));  // a Conv1d's: height 1 dropped
     if (layer->Bias().defined()) TensorAt(m, s.name + ".bias").copy_(layer->Bias());
   }
   return m.forward({x}).toTensor();
@@ -84,6 +85,7 @@ TEST(TorchScriptModule, EveryStructuralKindRunsAsTheModuleDoes) {
        {"q", "k", "v", "proj", "fc1", "fc2", "head"}},
       {"attr_if.pt", {"conv1", "conv2", "head"}, {}, {"conv1"}},
       {"shared.pt", {"stem", "c", "head"}, {}},
+      {"geometry.pt", {"a", "b", "c", "d", "head"}, {}},
       // Without signed inputs.
       {"attention.pt",
        {"embed"},

@@ -132,10 +132,7 @@ Shape Check(const SequentialStep& s, const Shape& in, const std::string& what) {
     Require(s.in % s.groups == 0 && s.out % s.groups == 0,
             "{}: groups {} must divide in {} and out {}", what, s.groups, s.in, s.out);
     if (s.mapping != "digital")
-      Require(s.kernel[0] == s.kernel[1] && s.stride[0] == s.stride[1] &&
-                  s.padding[0] == s.padding[1] && s.dilation == Pair{1, 1} && s.groups == 1,
-              "{}: a crossbar layer takes a square kernel, equal strides and padding, no "
-              "dilation and one group (mapping 'digital' otherwise)",
+      Require(s.groups == 1, "{}: a crossbar layer takes one group (mapping 'digital' otherwise)",
               what);
     out.c = s.out;
     out.h = Slide(in.h, s.kernel[0], s.stride[0], s.padding[0], s.dilation[0], false);
@@ -231,9 +228,7 @@ class SequentialImpl : public NetworkImpl {
         lo.kind = s.type == "conv2d" ? LayerKind::kConv : LayerKind::kLinear;
         lo.in = s.in;
         lo.out = s.out;
-        lo.kernel = s.kernel[0];
-        lo.stride = s.stride[0];
-        lo.padding = s.padding[0];
+        SetGeometry(lo, s);
         lo.bias = s.bias;
         lo.ternary = s.mapping == "ternary";
         lo.per_channel = o.per_channel;
@@ -459,6 +454,18 @@ torch::Tensor FloatStepProduct(const SequentialStep& step, const torch::Tensor& 
   const torch::Tensor wk = w.view({chips, step.out, -1}).transpose(1, 2);
   torch::Tensor y = torch::bmm(xk, wk).transpose(0, 1).reshape({n, -1});
   return b.defined() ? y.add_(b) : y;
+}
+
+void SetGeometry(AnalogLayerOptions& lo, const SequentialStep& s) {
+  if (s.type != "conv2d") return;
+  lo.kernel = s.kernel.at(0);
+  lo.stride = s.stride.at(0);
+  lo.padding = s.padding.at(0);
+  lo.dilation = s.dilation.at(0);
+  if (s.kernel.at(1) != lo.kernel) lo.kernel_w = s.kernel[1];
+  if (s.stride.at(1) != lo.stride) lo.stride_w = s.stride[1];
+  if (s.padding.at(1) != lo.padding) lo.padding_w = s.padding[1];
+  if (s.dilation.at(1) != lo.dilation) lo.dilation_w = s.dilation[1];
 }
 
 std::string StepModuleName(const SequentialStep& step) {

@@ -297,12 +297,11 @@ WeightLayer ReadWeightLayer(const Leaf& leaf) {
   Require(mode == "zeros" || w.padding == std::vector<std::int64_t>{0, 0},
           "submodule '{}' (Conv2d): padding_mode '{}' is not supported (zeros only)", leaf.name,
           mode);
+  // Any kernel shape, stride, padding and dilation goes on arrays (rows in * kh * kw); groups
+  // do not (yet).
   std::vector<std::string> why;
-  if (layer.weight.size(2) != layer.weight.size(3))
-    why.push_back(fmt::format("a {}x{} kernel (square only)", layer.weight.size(2), layer.weight.size(3)));
-  if (w.stride.size() != 2 || w.stride[0] != w.stride[1]) why.push_back("unequal strides");
-  if (w.padding.size() != 2 || w.padding[0] != w.padding[1]) why.push_back("unequal padding");
-  if (w.dilation != std::vector<std::int64_t>{1, 1}) why.push_back("dilation != 1");
+  if (w.stride.size() != 2 || w.padding.size() != 2 || w.dilation.size() != 2)
+    why.push_back("a stride, padding or dilation that is not a pair");
   if (w.groups != 1) why.push_back(fmt::format("groups={}", w.groups));
   for (std::size_t i = 0; i < why.size(); ++i)
     layer.unsupported += (i ? ", " : "") + why[i];
@@ -1161,7 +1160,9 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
     if (added) {
       ModuleLayer l;
       l.plan.layer.step = c.step;
-      l.plan.layer.weight = c.weight;
+      // A Conv1d's weight as the conv of height 1 that the analog layer holds.
+      l.plan.layer.weight =
+          c.step.type == "conv2d" && c.weight.dim() == 3 ? c.weight.unsqueeze(2) : c.weight;
       l.plan.layer.bias = c.bias;
       l.plan.info.name = c.name;
       l.plan.info.kind = c.kind;
@@ -1205,8 +1206,9 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
     const std::int64_t slot = slots.Add([l, &pass, &options](const torch::Tensor& x) {
       LayerPlan& p = l->plan;
       const bool linear = p.layer.step.type == "linear";
-      // A Linear over tokens: each token is one input vector.
-      const torch::Tensor x2 = linear ? x.reshape({-1, x.size(-1)}) : x;
+      // A Linear over tokens: each token is one input vector; a Conv1d: a conv of height 1.
+      const bool one_d = !linear && x.dim() == 3;
+      const torch::Tensor x2 = linear ? x.reshape({-1, x.size(-1)}) : one_d ? x.unsqueeze(2) : x;
       if (pass == 0 && !p.first) {
         double alpha = options.input_alpha > 0.0
                            ? options.input_alpha
@@ -1223,7 +1225,7 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
                     options);
         l->chosen = true;
       }
-      return FloatProduct(p.layer, x);
+      return one_d ? FloatProduct(p.layer, x2).squeeze(2) : FloatProduct(p.layer, x);
     });
     for (const std::size_t i : l->calls) call_slots[i] = slot;
   }

@@ -276,7 +276,7 @@ TEST(TorchScript, FuzzedArchivesImportOrAreRefused) {
   EXPECT_LT(imported, cases);
 }
 
-// mixed.pt: conv 0 (analog), a dilated conv 2 (digital: no crossbar layer takes dilation), conv
+// mixed.pt: conv 0 (analog), a grouped conv 2 (digital: no crossbar layer takes groups), conv
 // 5 (analog), Linear 8 after a BatchNorm without ReLU (digital: negative inputs). The digital
 // ones are computed as the float module computes them.
 TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
@@ -290,12 +290,12 @@ TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
   EXPECT_TRUE(r.layers[0].analog);
   EXPECT_EQ(r.layers[1].name, "2");
   EXPECT_FALSE(r.layers[1].analog);
-  EXPECT_NE(r.layers[1].reason.find("dilation"), std::string::npos) << r.layers[1].reason;
+  EXPECT_NE(r.layers[1].reason.find("groups=2"), std::string::npos) << r.layers[1].reason;
   EXPECT_TRUE(r.layers[2].analog);
   EXPECT_EQ(r.layers[3].name, "8");
   EXPECT_FALSE(r.layers[3].analog);
   EXPECT_NE(r.layers[3].reason.find("negative"), std::string::npos) << r.layers[3].reason;
-  EXPECT_NE(r.Describe().find("2 (Conv2d): digital (float): a crossbar layer takes no dilation"),
+  EXPECT_NE(r.Describe().find("2 (Conv2d): digital (float): a crossbar layer takes no groups=2"),
             std::string::npos)
       << r.Describe();
   EXPECT_EQ(r.network->AnalogLayers().size(), 2u);
@@ -533,9 +533,9 @@ TEST(TorchScript, MalformedStepsAreRefusedNamingTheStep) {
                 .find("network steps end in (10), expected logits of 12 classes"),
             std::string::npos);
   wrong = j;
-  wrong["steps"][2]["dilation"] = {2, 2};
-  wrong["steps"][2]["mapping"] = "ternary";  // a crossbar takes no dilation
-  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); }).find("no dilation"),
+  wrong["steps"][2]["groups"] = 2;
+  wrong["steps"][2]["mapping"] = "ternary";  // a crossbar takes one group
+  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); }).find("takes one group"),
             std::string::npos);
   NetworkOptions lenet;
   lenet.steps = r.network->options().steps;

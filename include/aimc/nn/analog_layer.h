@@ -22,7 +22,21 @@ struct AnalogLayerOptions {
   LayerKind kind = LayerKind::kLinear;
   std::int64_t in = 1;   // input channels / features
   std::int64_t out = 1;  // output channels / features
-  std::int64_t kernel = 1, stride = 1, padding = 0;  // conv only
+  std::int64_t kernel = 1, stride = 1, padding = 0;  // conv only (height, and width unless set)
+  /// Conv only, where the width's differ from the height's (a 1 x 7 kernel; a Conv1d is a
+  /// conv of height 1): the width's kernel, stride and padding (0, 0 and -1: the height's),
+  /// and the dilation of height and width (dilation_w 0: the height's).
+  std::int64_t kernel_w = 0, stride_w = 0, padding_w = -1;
+  std::int64_t dilation = 1, dilation_w = 0;
+  /// (height, width) of the kernel, stride, padding and dilation.
+  std::vector<std::int64_t> Kernel2() const { return {kernel, kernel_w > 0 ? kernel_w : kernel}; }
+  std::vector<std::int64_t> Stride2() const { return {stride, stride_w > 0 ? stride_w : stride}; }
+  std::vector<std::int64_t> Padding2() const {
+    return {padding, padding_w >= 0 ? padding_w : padding};
+  }
+  std::vector<std::int64_t> Dilation2() const {
+    return {dilation, dilation_w > 0 ? dilation_w : dilation};
+  }
   bool bias = true;
   /// Ternary weights; false keeps float weights (a digital layer: first/last layer option).
   bool ternary = true;
@@ -130,7 +144,7 @@ class AnalogLayerImpl : public torch::nn::Module {
   bool analog() const { return options_.ternary; }
   /// The largest weight level L: 1 for ternary weights, (weight_levels - 1) / 2 otherwise.
   int max_level() const { return MaxLevelOf(options_.weight_levels); }
-  /// Array size: rows = in * kernel^2 (kernel 1 for Linear), cols = out.
+  /// Array size: rows = in * kernel height * kernel width (1 for Linear), cols = out.
   std::int64_t rows() const;
   std::int64_t cols() const;
 

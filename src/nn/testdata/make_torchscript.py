@@ -8,8 +8,8 @@ lenet_traced.pt the same, torch.jit.trace'd (the layers keep no stride, padding,
 custom.pt       a module with its own forward: refused.
 sigmoid.pt      a Sequential with an nn.Sigmoid: refused, naming it.
 same.pt         padding='same' (mapped, padding 1); reflect.pt padding_mode='reflect': refused.
-mixed.pt        a Sequential with a dilated Conv2d and a Linear whose input can be negative:
-                both stay digital, named; the rest is mapped.
+mixed.pt        a Sequential with a grouped Conv2d (digital, named) and a Linear whose input
+                can be negative (digital without signed inputs); the rest is mapped.
 pools.pt        every other step aimc imports: ReLU6, AvgPool2d (ceil_mode, padding not
                 counted), MaxPool2d (ceil_mode), AdaptiveAvgPool2d, Identity, Dropout; the
                 test rebuilds it from its model file and runs it on chips side by side.
@@ -31,6 +31,8 @@ attention.pt    a tiny vision transformer: patch embedding, LayerNorm, self-atte
 attr_if.pt      an if on a module attribute (MobileNet's use_res_connect) and a normalization
                 of the input inside the model.
 shared.pt       one Conv2d called twice (one layer on one array).
+geometry.pt     a 1x5 kernel, a dilated 3x3, a 3x1 kernel with stride (2, 1), and a Conv1d over
+                the rows (any kernel shape, stride, padding and dilation goes on arrays).
 """
 import os
 import sys
@@ -242,6 +244,21 @@ class Shared(nn.Module):
         return self.head(x.flatten(1))
 
 
+class Geometry(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 4, (1, 5), padding=(0, 2))
+        self.b = nn.Conv2d(4, 4, 3, padding=2, dilation=2)
+        self.c = nn.Conv2d(4, 4, (3, 1), stride=(2, 1), padding=(1, 0))
+        self.d = nn.Conv1d(4 * 14, 8, 3, stride=2, padding=1)
+        self.head = nn.Linear(8 * 14, 10)
+
+    def forward(self, x):
+        x = F.relu(self.c(F.relu(self.b(F.relu(self.a(x))))))  # (N, 4, 14, 28)
+        x = F.relu(self.d(x.flatten(1, 2)))  # rows as channels of a sequence: (N, 8, 14)
+        return self.head(x.flatten(1))
+
+
 def spread_logits(net, last, gen):
     # Logits that differ between images: the last Linear centered and scaled on images of
     # random brightness (the default init gives one class for all).
@@ -275,7 +292,7 @@ def main():
         torch.jit.save(torch.jit.script(net.eval()), os.path.join(out, name + ".pt"))
     mixed = nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, padding=2, dilation=2), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, padding=1, groups=2), nn.BatchNorm2d(4), nn.ReLU(),
         nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8),
         nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
     randomize_norms(mixed, gen)
@@ -305,7 +322,7 @@ def main():
                            os.path.join(out, "resnet_traced.pt"))
     torch.jit.save(torch.jit.script(Branchy().eval()), os.path.join(out, "branchy.pt"))
     for name, net in (("cat", CatNet()), ("se", SqueezeExcite()), ("attention", AttentionNet()),
-                      ("attr_if", AttrIf()), ("shared", Shared())):
+                      ("attr_if", AttrIf()), ("shared", Shared()), ("geometry", Geometry())):
         net = spread_logits(net, net.head, gen)
         torch.jit.save(torch.jit.script(net), os.path.join(out, name + ".pt"))
     depthwise = nn.Sequential(
