@@ -239,5 +239,33 @@ TEST(TorchScriptModule, AnImportThatLosesAccuracySaysSo) {
   }
 }
 
+// A zero-initialized layer (ViT's classifier head is) has TWN scale 0: the import keeps it at
+// 0 instead of dividing by it (its network's logits were NaN, refused as "not finite"), in the
+// steps form and as the module.
+TEST(TorchScriptModule, AZeroInitializedLayerImports) {
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
+  const Dataset calib = testing::RandomImages(16, 40);
+  for (const auto& [file, head] : std::vector<std::pair<std::string, std::string>>{
+           {"cat.pt", "head"}, {"lenet.pt", "15"}}) {
+    SCOPED_TRACE(file);
+    torch::jit::Module m = torch::jit::load((models / file).string());
+    {
+      torch::NoGradGuard no_grad;
+      TensorAt(m, head + ".weight").zero_();
+      TensorAt(m, head + ".bias").zero_();
+    }
+    const fs::path zeroed = models / ("zero_head_" + file);
+    m.save(zeroed.string());
+    const ImportResult r = ImportTorchScript(zeroed, {}, calib);
+    ASSERT_FALSE(r.layers.empty());
+    EXPECT_EQ(r.layers.back().name, head);
+    EXPECT_TRUE(r.layers.back().analog);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor y = r.network->forward(ToInput(calib.images));
+    EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+    EXPECT_EQ(y.abs().max().item<double>(), 0.0);  // a zero head gives zero logits
+  }
+}
+
 }  // namespace
 }  // namespace aimc::nn

@@ -401,7 +401,8 @@ void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& 
       best = err;
       plan.info.threshold_ratio = r;
       plan.info.relative_error = norm > 0.0 ? err / norm : 0.0;
-      plan.gain = scale / twn;
+      // An all-zero channel (a zero-initialized classifier) has TWN scale 0 and keeps it.
+      plan.gain = torch::where(twn > 0, scale / twn.clamp_min(1e-30), torch::ones_like(twn));
       plan.shift = shift;
     }
   }
