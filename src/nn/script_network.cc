@@ -14,7 +14,7 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/serialization/import.h>
-#include <torch/library.h>
+#include <torch/csrc/jit/runtime/custom_operator.h>
 #include <torch/torch.h>
 
 #include "aimc/common/error.h"
@@ -53,8 +53,17 @@ at::Tensor WeightLayerOp(const at::Tensor& x, std::int64_t slot) {
   return f(x);
 }
 
-// A composite operator: autograd follows the operations of the analog layer it runs.
-TORCH_LIBRARY(aimc, m) { m.def("weight_layer(Tensor x, int slot) -> Tensor", &WeightLayerOp); }
+// A JIT operator, boxed (no dispatcher kernel): the interpreter calls it with its stack, and
+// autograd follows the eager operations of the analog layer it runs.
+const torch::jit::RegisterOperators kWeightLayerOperator({torch::jit::Operator(
+    "aimc::weight_layer(Tensor x, int slot) -> Tensor",
+    [](torch::jit::Stack& stack) {
+      const std::int64_t slot = stack.back().toInt();
+      const at::Tensor x = stack.at(stack.size() - 2).toTensor();
+      torch::jit::drop(stack, 2);
+      torch::jit::push(stack, WeightLayerOp(x, slot));
+    },
+    c10::AliasAnalysisKind::FROM_SCHEMA)});
 
 // ---- The module's graph ----------------------------------------------------------------------
 
@@ -133,9 +142,9 @@ bool KeepsNonNegative(const std::string& op) {
 // Inputs whose values decide the sign of an output: tensors, lists of tensors, tuples.
 bool CarriesValues(const c10::TypePtr& t) {
   if (t->kind() == c10::TypeKind::TensorType || t->kind() == c10::TypeKind::TupleType) return true;
-  if (const auto list = t->cast<c10::ListType>())
-    return list->getElementType()->kind() == c10::TypeKind::TensorType;
-  return false;
+  // Kinds and contained types, not Type::cast (whose DynamicType case a UBSan build cannot link).
+  return t->kind() == c10::TypeKind::ListType && t->containedTypes().size() == 1 &&
+         t->containedTypes()[0]->kind() == c10::TypeKind::TensorType;
 }
 
 // Whether each value of the graph can be negative: the image (the second input) cannot; an
@@ -157,8 +166,8 @@ void MarkNonNegative(const torch::jit::Block* block, std::set<const Value*>& non
       for (const Value* in : n->inputs()) {
         if (CarriesValues(in->type())) {
           result = result && non_negative.count(in) > 0;
-        } else if (scaled.count(op) && !in->type()->cast<c10::ListType>() &&
-                   !in->type()->cast<c10::StringType>()) {
+        } else if (scaled.count(op) && in->type()->kind() != c10::TypeKind::ListType &&
+                   in->type()->kind() != c10::TypeKind::StringType) {
           // A scalar operand (a scale, an alpha, a padding value) must be a constant >= 0.
           const auto iv = torch::jit::toIValue(in);
           result = result && iv &&
