@@ -28,6 +28,17 @@ nn::Dataset Labeled(nn::NetworkImpl& net, std::int64_t n, std::uint64_t seed) {
   return d;
 }
 
+// SOT-MRAM devices without the card's physics (its spread only), 2-ohm wires, tiles of
+// `tile_rows` rows.
+ChipSpec SotMramWithWires(std::int64_t tile_rows) {
+  std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
+  card->set_physics({});
+  ChipOptions options;
+  options.tile_rows = tile_rows;
+  options.crossbar.wire_row_ohm = options.crossbar.wire_col_ohm = 2.0;
+  return ChipSpec::Devices(card, options);
+}
+
 // The imported LeNet-5 on chips with devices and wires (exact IR drop, tiles of 128 rows so that
 // layers split) against aimc's own LeNet-5 with the same weights: the same chip seed draws the
 // same devices for the same ternary layers, so logits agree to float rounding (1e-4 of the
@@ -40,12 +51,7 @@ TEST(TorchScriptChip, ImportedLeNetOnChipsWithWiresEqualsTheBuiltInOne) {
       nn::ImportTorchScript(models / "lenet.pt", nn::testing::LikeBuiltIn(), nn::testing::RandomImages(16, 1));
   const nn::Dataset test = Labeled(*builtin, 200, 7);
 
-  std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
-  card->set_physics({});
-  ChipOptions options;
-  options.tile_rows = 128;
-  options.crossbar.wire_row_ohm = options.crossbar.wire_col_ohm = 2.0;
-  const ChipSpec spec = ChipSpec::Devices(card, options);
+  const ChipSpec spec = SotMramWithWires(128);
 
   const torch::Tensor x = nn::ToInput(test.images);
   torch::Tensor digital, a, b;
@@ -105,12 +111,7 @@ TEST(TorchScriptChip, ModuleFormRunsOnChipsLikeTheStepsForm) {
   o.execution = "module";
   const nn::ImportResult module = nn::ImportTorchScript(models / "lenet.pt", o, calib);
   ASSERT_EQ(module.network->options().arch, "torchscript");
-  std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
-  card->set_physics({});
-  ChipOptions options;
-  options.tile_rows = 128;
-  options.crossbar.wire_row_ohm = options.crossbar.wire_col_ohm = 2.0;
-  const ChipSpec spec = ChipSpec::Devices(card, options);
+  const ChipSpec spec = SotMramWithWires(128);
   const nn::Dataset test = Labeled(*steps.network, 100, 7);
   const torch::Tensor x = nn::ToInput(test.images);
   torch::Tensor a, b;
@@ -195,13 +196,8 @@ TEST(TorchScriptChip, AnyConvGeometryOnTilesEqualsThePerMvmRoute) {
   AIMC_REQUIRE_TORCHSCRIPT_MODELS();
   const nn::ImportResult r =
       nn::ImportTorchScript(models / "geometry.pt", {}, nn::testing::RandomImages(16, 4));
-  std::shared_ptr<device::DeviceCard> card = device::LoadCard(device::PresetCardPath("sot_mram"));
-  card->set_physics({});
-  ChipOptions options;
-  options.tile_rows = 64;
-  options.crossbar.wire_row_ohm = options.crossbar.wire_col_ohm = 2.0;
   torch::NoGradGuard no_grad;
-  Chip chip(*r.network, ChipSpec::Devices(card, options), 3);
+  Chip chip(*r.network, SotMramWithWires(64), 3);
   chip.UseMvmHooks();
   auto layers = r.network->AnalogLayers();
   ASSERT_EQ(layers.size(), 5u);

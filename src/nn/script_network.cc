@@ -455,21 +455,7 @@ class ScriptNetworkImpl : public NetworkImpl {
     std::set<std::string> owned;  // the module's tensors that analog layers hold now
     for (const SequentialStep& s : o.steps) {
       if (!s.is_crossbar()) continue;
-      AnalogLayerOptions lo;
-      lo.kind = Linear(s) ? LayerKind::kLinear : LayerKind::kConv;
-      lo.in = s.in;
-      lo.out = s.out;
-      SetGeometry(lo, s);
-      lo.bias = s.bias;
-      lo.ternary = s.mapping == "ternary";
-      lo.per_channel = o.per_channel;
-      lo.threshold_ratio = s.threshold_ratio;
-      lo.weight_levels = s.weight_levels;
-      lo.input_bits = s.input_bits;
-      lo.learn_alpha = false;
-      lo.input_alpha = s.input_alpha;
-      lo.signed_input = s.signed_input;
-      AnalogLayer layer = AddLayer(StepModuleName(s), lo);
+      AnalogLayer layer = AddLayer(StepModuleName(s), CrossbarLayerOptions(s, o));
       const bool conv = !Linear(s);
       const std::int64_t slot = slots_.Add(
           [this, layer, conv](const torch::Tensor& x) mutable { return RunLayer(layer, conv, x); });

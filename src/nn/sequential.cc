@@ -224,21 +224,7 @@ class SequentialImpl : public NetworkImpl {
       if (from >= 0 && consumers[static_cast<std::size_t>(from)] == 1)
         before = layer_of[static_cast<std::size_t>(from)];
       if (s.is_crossbar()) {
-        AnalogLayerOptions lo;
-        lo.kind = s.type == "conv2d" ? LayerKind::kConv : LayerKind::kLinear;
-        lo.in = s.in;
-        lo.out = s.out;
-        SetGeometry(lo, s);
-        lo.bias = s.bias;
-        lo.ternary = s.mapping == "ternary";
-        lo.per_channel = o.per_channel;
-        lo.threshold_ratio = s.threshold_ratio;
-        lo.weight_levels = s.weight_levels;
-        lo.input_bits = s.input_bits;
-        lo.learn_alpha = false;
-        lo.input_alpha = s.input_alpha;
-        lo.signed_input = s.signed_input;
-        AnalogLayer layer = AddLayer(name, lo);
+        AnalogLayer layer = AddLayer(name, CrossbarLayerOptions(s, o));
         steps_.push_back([layer](const torch::Tensor& x) mutable { return layer(x); });
         layer_of[i] = layer;
       } else if (s.is_weight_layer()) {
@@ -456,6 +442,10 @@ torch::Tensor FloatStepProduct(const SequentialStep& step, const torch::Tensor& 
   return b.defined() ? y.add_(b) : y;
 }
 
+namespace {
+
+// A conv2d step's kernel, stride, padding and dilation (height, width) into a layer's options
+// (the width's only where they differ from the height's).
 void SetGeometry(AnalogLayerOptions& lo, const SequentialStep& s) {
   if (s.type != "conv2d") return;
   lo.kernel = s.kernel.at(0);
@@ -466,6 +456,26 @@ void SetGeometry(AnalogLayerOptions& lo, const SequentialStep& s) {
   if (s.stride.at(1) != lo.stride) lo.stride_w = s.stride[1];
   if (s.padding.at(1) != lo.padding) lo.padding_w = s.padding[1];
   if (s.dilation.at(1) != lo.dilation) lo.dilation_w = s.dilation[1];
+}
+
+}  // namespace
+
+AnalogLayerOptions CrossbarLayerOptions(const SequentialStep& s, const NetworkOptions& o) {
+  AnalogLayerOptions lo;
+  lo.kind = s.type == "conv2d" ? LayerKind::kConv : LayerKind::kLinear;
+  lo.in = s.in;
+  lo.out = s.out;
+  SetGeometry(lo, s);
+  lo.bias = s.bias;
+  lo.ternary = s.mapping == "ternary";
+  lo.per_channel = o.per_channel;
+  lo.threshold_ratio = s.threshold_ratio;
+  lo.weight_levels = s.weight_levels;
+  lo.input_bits = s.input_bits;
+  lo.learn_alpha = false;  // the import's calibrated range
+  lo.input_alpha = s.input_alpha;
+  lo.signed_input = s.signed_input;
+  return lo;
 }
 
 std::string StepModuleName(const SequentialStep& step) {

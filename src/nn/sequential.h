@@ -17,9 +17,8 @@ Network MakeSequential(const NetworkOptions& options);
 /// The module name of a step inside the network (dots, which torch forbids, become '_').
 std::string StepModuleName(const SequentialStep& step);
 
-/// A conv2d step's kernel, stride, padding and dilation (height, width) into a layer's options
-/// (the width's only where they differ from the height's).
-void SetGeometry(AnalogLayerOptions& layer, const SequentialStep& step);
+/// The AnalogLayer of a crossbar step (mapping "ternary" or "float") of an imported network.
+AnalogLayerOptions CrossbarLayerOptions(const SequentialStep& step, const NetworkOptions& network);
 
 /// A step without weights (relu, relu6, pooling, flatten, dropout, identity) applied to `x` as
 /// the network applies it (dropout only when `training`): the network's steps and the import's

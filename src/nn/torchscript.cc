@@ -353,6 +353,50 @@ struct LayerPlan {
   torch::Tensor gain, shift;
 };
 
+// The imported network's options, before its steps: what the import options and the
+// calibration images say.
+NetworkOptions ImportedOptions(const std::string& arch, const Dataset& calibration,
+                               std::int64_t classes, const ImportOptions& options) {
+  NetworkOptions no;
+  no.arch = arch;
+  no.in_channels = calibration.images.size(1);
+  no.image_size = calibration.images.size(2);
+  no.classes = classes;
+  no.ternary = true;
+  no.act_bits = options.act_bits;
+  no.per_channel = options.per_channel;
+  no.threshold_ratio = options.threshold_ratios.front();
+  no.float_first_last = options.float_first_last;
+  no.weight_levels = options.weight_levels;
+  return no;
+}
+
+// A weight layer's step with the plan's decisions (mapping, ratio, input range and bits).
+SequentialStep PlannedStep(const LayerPlan& p, const ImportOptions& options) {
+  SequentialStep s = p.layer.step;
+  s.bias = s.bias || p.shift.defined();
+  s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
+  s.reason = p.info.reason;
+  s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : options.threshold_ratios.front();
+  s.weight_levels = p.info.analog ? options.weight_levels : 3;
+  s.input_alpha = p.info.input_alpha > 0.0 ? p.info.input_alpha : 1.0;  // 0: never calibrated
+  s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
+  s.signed_input = p.crossbar && p.signed_input;
+  return s;
+}
+
+// The weight and bias a layer's step gets: the module's, with the refit's gain and shift.
+std::pair<torch::Tensor, torch::Tensor> PlannedWeights(const LayerPlan& p) {
+  torch::Tensor weight = p.layer.weight, bias = p.layer.bias;
+  if (p.gain.defined()) {
+    std::vector<std::int64_t> shape(static_cast<std::size_t>(weight.dim()), 1);
+    shape[0] = weight.size(0);
+    weight = weight * p.gain.view(shape);
+    bias = (bias.defined() ? bias : torch::zeros({weight.size(0)})) + p.shift;
+  }
+  return {weight, bias};
+}
+
 double Percentile(const torch::Tensor& x, double percentile) {
   const torch::Tensor flat = x.detach().reshape({-1}).to(torch::kFloat);
   const std::int64_t n = flat.numel();
@@ -1004,17 +1048,7 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
 
   // The network: one step per node (an Identity is its input), the plans' decisions in the
   // weight layers' steps.
-  NetworkOptions no;
-  no.arch = "sequential";
-  no.in_channels = calibration.images.size(1);
-  no.image_size = calibration.images.size(2);
-  no.classes = classes;
-  no.ternary = true;
-  no.act_bits = options.act_bits;
-  no.per_channel = options.per_channel;
-  no.threshold_ratio = options.threshold_ratios.front();
-  no.float_first_last = options.float_first_last;
-  no.weight_levels = options.weight_levels;
+  NetworkOptions no = ImportedOptions("sequential", calibration, classes, options);
   std::vector<std::int64_t> step_of(nodes.size(), -1);
   const auto step_at = [&](std::int64_t node) {
     return node < 0 ? std::int64_t{-1} : step_of[static_cast<std::size_t>(node)];
@@ -1039,16 +1073,7 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
           AttrOrTraced(n.leaf.module, n.leaf.type, "momentum").value_or(c10::IValue());
       s.momentum = m.isNone() ? 0.1 : m.toDouble();
     } else if (is_weight(n)) {
-      const LayerPlan& p = plans[static_cast<std::size_t>(plan_of[i])];
-      s = p.layer.step;
-      s.bias = s.bias || p.shift.defined();
-      s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
-      s.reason = p.info.reason;
-      s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
-      s.weight_levels = p.info.analog ? options.weight_levels : 3;
-      s.input_alpha = p.info.input_alpha;
-      s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
-      s.signed_input = p.crossbar && p.signed_input;
+      s = PlannedStep(plans[static_cast<std::size_t>(plan_of[i])], options);
     } else {
       try {
         s = FunctionStep(n.leaf);
@@ -1091,14 +1116,7 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
     named.name = n.leaf.name;
     const std::string prefix = StepModuleName(named) + ".";
     if (is_weight(n)) {
-      const LayerPlan& p = plans[static_cast<std::size_t>(plan_of[i])];
-      torch::Tensor weight = p.layer.weight, bias = p.layer.bias;
-      if (p.gain.defined()) {
-        std::vector<std::int64_t> shape(static_cast<std::size_t>(weight.dim()), 1);
-        shape[0] = weight.size(0);
-        weight = weight * p.gain.view(shape);
-        bias = (bias.defined() ? bias : torch::zeros({weight.size(0)})) + p.shift;
-      }
+      const auto [weight, bias] = PlannedWeights(plans[static_cast<std::size_t>(plan_of[i])]);
       set(prefix + "weight", weight);
       if (bias.defined()) set(prefix + "bias", bias);
     } else if (is_norm(n)) {
@@ -1253,32 +1271,10 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
             "{}: the module gives {} outputs, the data '{}' has {} classes", path.string(),
             classes, calibration.name, calibration.classes);
 
-  NetworkOptions no;
-  no.arch = "torchscript";
-  no.in_channels = calibration.images.size(1);
-  no.image_size = calibration.images.size(2);
-  no.classes = classes;
-  no.ternary = true;
-  no.act_bits = options.act_bits;
-  no.per_channel = options.per_channel;
-  no.threshold_ratio = options.threshold_ratios.front();
-  no.float_first_last = options.float_first_last;
-  no.weight_levels = options.weight_levels;
+  NetworkOptions no = ImportedOptions("torchscript", calibration, classes, options);
   no.script_hash = HashHex(bytes);
   no.script = std::make_shared<const std::string>(std::move(bytes));
-  for (const ModuleLayer& l : layers) {
-    const LayerPlan& p = l.plan;
-    SequentialStep s = p.layer.step;
-    s.bias = s.bias || p.shift.defined();
-    s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
-    s.reason = p.info.reason;
-    s.threshold_ratio = p.info.analog ? p.info.threshold_ratio : no.threshold_ratio;
-    s.weight_levels = p.info.analog ? options.weight_levels : 3;
-    s.input_alpha = p.crossbar ? p.info.input_alpha : 1.0;
-    s.input_bits = p.first && options.act_bits > 0 ? 8 : options.act_bits;
-    s.signed_input = p.crossbar && p.signed_input;
-    no.steps.push_back(std::move(s));
-  }
+  for (const ModuleLayer& l : layers) no.steps.push_back(PlannedStep(l.plan, options));
   try {
     no.Validate();
   } catch (const Error& e) {
@@ -1295,13 +1291,7 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
   for (const std::size_t k : mapped) {
     const LayerPlan& p = layers[k].plan;
     const std::string prefix = StepModuleName(p.layer.step) + ".";
-    torch::Tensor weight = p.layer.weight, bias = p.layer.bias;
-    if (p.gain.defined()) {
-      std::vector<std::int64_t> shape(static_cast<std::size_t>(weight.dim()), 1);
-      shape[0] = weight.size(0);
-      weight = weight * p.gain.view(shape);
-      bias = (bias.defined() ? bias : torch::zeros({weight.size(0)})) + p.shift;
-    }
+    const auto [weight, bias] = PlannedWeights(p);
     set(prefix + "weight", weight);
     if (bias.defined()) set(prefix + "bias", bias);
   }
