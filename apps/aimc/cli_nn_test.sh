@@ -63,7 +63,7 @@ sed -e 's/^name = "PCM, multi-level"/name = "pcm3"/' -e 's/^levels = 8/levels = 
 check "test of a 5-level model on a 3-level card with wires and drift: runs" test $? -eq 0
 refused "a 5-level model on a card of two levels" "holds 2 conductance levels per device, 3 needed" \
   "$aimc" test --model "$tmp/mlc.pt" --card pcm --test-subset 10 --chips 1
-refused "an even number of weight levels" "weight_levels must be odd" \
+refused "an even number of weight levels" "weight_levels must be 0 (continuous) or odd" \
   "$aimc" train --weight-levels 4 --epochs 1 --out "$tmp/mlc4.pt"
 refused "IR-aware wires without a card" "need --ir-aware-card" \
   "$aimc" train --ir-aware-wire-ohm 5 --out "$tmp/ir.pt"
@@ -85,13 +85,20 @@ if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     "grep -q '^15 (Linear): analog, threshold ratio' '$tmp/stdout' && grep -q 'accuracy mean' '$tmp/stdout'"
   "$aimc" test --torchscript "$tmp/ts/mixed.pt" --data fashion-mnist --import-images 32 \
     --test-subset 20 --chips 1 >"$tmp/stdout" 2>&1
-  check "test --torchscript: names the layers kept digital" \
-    grep -q "^2 (Conv2d): digital (float): a crossbar layer takes no groups=2" "$tmp/stdout"
+  check "test --torchscript: a grouped conv goes on arrays" \
+    grep -q "^2 (Conv2d): analog" "$tmp/stdout"
+  "$aimc" import --torchscript "$tmp/ts/lenet.pt" --data fashion-mnist --import-images 32 \
+    --weight-levels continuous --test-subset 20 --out "$tmp/lenet_cont.pt" >"$tmp/stdout" 2>&1 &&
+    "$aimc" test --model "$tmp/lenet_cont.pt" --card pcm --test-subset 20 --chips 1 \
+      >>"$tmp/stdout" 2>&1
+  check "continuous weights: import, then PCM chips" grep -q "accuracy mean" "$tmp/stdout"
+  refused "continuous weights on an MTJ card" "card 'SOT-MRAM' has no analog states" \
+    "$aimc" test --model "$tmp/lenet_cont.pt" --card sot_mram --test-subset 10 --chips 1
   # docs/byo.md's path: import once, then the model file goes wherever a trained one goes.
   "$aimc" import --torchscript "$tmp/ts/mixed.pt" --data fashion-mnist --import-images 32 \
     --test-subset 50 --out "$tmp/mixed_aimc.pt" >"$tmp/stdout" 2>&1
   check "import: saves a model file, names the digital layers, maps the signed Linear, prints the float module's accuracy" bash -c \
-    "test -s '$tmp/mixed_aimc.pt' && grep -q '^2 (Conv2d): digital (float)' '$tmp/stdout' && grep -q '4 weight layers (3 analog), digital accuracy .* (the float module: ' '$tmp/stdout' && grep -q '^8 (Linear): analog' '$tmp/stdout'"
+    "test -s '$tmp/mixed_aimc.pt' && grep -q '^2 (Conv2d): analog' '$tmp/stdout' && grep -q '4 weight layers (4 analog), digital accuracy .* (the float module: ' '$tmp/stdout' && grep -q '^8 (Linear): analog' '$tmp/stdout'"
   cat >"$tmp/byo.toml" <<TOML
 name = "byo"
 models = ["$tmp/mixed_aimc.pt"]

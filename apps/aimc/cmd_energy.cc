@@ -116,6 +116,8 @@ void RegisterEnergy(CLI::App& app) {
     nn::Model model = nn::LoadModel(a->model);
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
     const nn::Dataset test = nn::LoadData(model.info.training.dataset, dir).test;
+    if (const std::string w = nn::ClassNamesWarning(model.info, test); !w.empty())
+      spdlog::warn("{}: {}", a->model.string(), w);
     experiment::Chip c(*model.network, spec, a->seed);
     // One pass over the images gives both the cost and the accuracy.
     const energy::InferenceCost cost = c.MeasureCost(test, a->energy);

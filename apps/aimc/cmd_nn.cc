@@ -58,7 +58,10 @@ void AddImportOptions(CLI::App* cmd, nn::ImportOptions& options, const std::stri
                   help("keep the first and last layer float and digital"));
     cmd->add_option("--weight-levels", options.weight_levels,
                     help("weight levels on the arrays: 3 ternary; an odd K > 3 for multi-level "
-                         "devices (least-squares uniform grid; needs a card with `levels`)"))
+                         "devices (least-squares uniform grid; needs a card with `levels`); "
+                         "'continuous' (or 0): each weight its own conductance (needs a card "
+                         "with analog states: PCM, RRAM, Flash)"))
+        ->transform(CLI::Transformer({{"continuous", "0"}}))
         ->capture_default_str();
   }
   cmd->add_flag("--no-signed-inputs", [&options](std::int64_t) { options.signed_inputs = false; },
@@ -146,7 +149,9 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--per-layer-scale", a->per_layer, "One ternary scale per layer (default: per output channel)");
   cmd->add_option("--weight-levels", a->weight_levels,
                   "Weight levels on the arrays: 3 ternary (the paper's); an odd K > 3 for "
-                  "multi-level devices (docs/train.md)")
+                  "multi-level devices (docs/train.md); 'continuous' (or 0): each weight its own "
+                  "conductance, on cards with analog states")
+      ->transform(CLI::Transformer({{"continuous", "0"}}))
       ->capture_default_str();
   cmd->add_option("--out", a->out, "Model file (checkpoint)")->capture_default_str();
   // IR-drop-aware training: every training forward pass runs through the effective weights of
@@ -238,8 +243,11 @@ void RegisterTrain(CLI::App& app) {
     net.weight_levels = a->weight_levels;
     if (!a->train.init_from.empty() && (!network_given() || !a->torchscript.empty())) {
       // Fine-tuning takes the init model's network (an imported one included).
-      net = nn::LoadModel(a->train.init_from).info.network;
+      const nn::ModelInfo init = nn::LoadModel(a->train.init_from).info;
+      net = init.network;
       nn::RequireFits(net, data.train);
+      if (const std::string w = nn::ClassNamesWarning(init, data.train); !w.empty())
+        spdlog::warn("{}: {}", a->train.init_from.string(), w);
     }
     net.Validate();
     const nn::Model result =
@@ -322,6 +330,8 @@ void RegisterTest(CLI::App& app) {
     }
     const fs::path dir = a->data_dir.empty() ? model.info.training.data_dir : a->data_dir;
     const nn::DataSplit split = nn::LoadData(model.info.training.dataset, dir);
+    if (const std::string w = nn::ClassNamesWarning(model.info, split.test); !w.empty())
+      spdlog::warn("{}: {}", a->model.string(), w);
     if (!a->torchscript.empty()) {
       // Calibration of the quantization on training images; the test images stay unseen.
       const nn::ImportResult imported = nn::ImportTorchScript(a->torchscript, a->import, split.train);

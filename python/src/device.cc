@@ -108,6 +108,11 @@ void BindDevice(py::module_& m) {
           "tmr", [](const DeviceCard& c) { return c.Stats().on_off_ratio() - 1.0; },
           "on_off_ratio - 1: an MTJ's TMR in the card's mean conductances")
       .def_property_readonly("write_voltage_v", &DeviceCard::write_voltage_v)
+      .def_property_readonly("levels", &DeviceCard::levels,
+                             "Conductance levels a device holds (2: ON and OFF)")
+      .def_property_readonly("analog_states", &DeviceCard::analog_states,
+                             "Whether a device takes any conductance between OFF and ON "
+                             "(continuous weights)")
       .def_property_readonly("r_on_range_ohm", &DeviceCard::r_on_range_ohm)
       .def(
           "with_r_on",

@@ -156,6 +156,17 @@ void BindMapping(py::module_& m) {
       "One chip's conductances for a weight matrix of levels in [-max_level, max_level] "
       "(ternary: -1, 0, +1; more levels need a multi-level card): (g_plus, g_minus, dg_s), "
       "every device drawn independently with `seed`");
+  m.def(
+      "program_continuous",
+      [](const Eigen::MatrixXd& weights, const device::DeviceCard& card, const py::object& seed) {
+        Rng rng(SeedOf(seed));
+        mapping::ProgrammedPairs p = mapping::ProgramContinuous(weights, card, rng);
+        return std::make_tuple(std::move(p.g_plus), std::move(p.g_minus), p.dg_s);
+      },
+      py::arg("weights"), py::arg("card"), py::arg("seed"),
+      "One chip's conductances for continuous weights in [-1, 1] of full scale (a card with "
+      "analog states: pcm, rram, flash): (g_plus, g_minus, dg_s), w > 0 the pair (G+ at the "
+      "fraction w from OFF to ON, G- OFF), every device drawn with `seed`");
 }
 
 }  // namespace aimc::python

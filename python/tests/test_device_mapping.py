@@ -81,6 +81,20 @@ def test_multi_level_spread_of_the_multi_level_pcm_card():
     assert ((g_plus - g_minus).mean(0) * 7 / dg) == pytest.approx(np.arange(-7, 8), abs=0.05)
 
 
+def test_continuous_weights_on_cards_with_analog_states():
+    pcm = aimc.load_card("pcm")
+    assert pcm.analog_states and pcm.levels == 2
+    assert not aimc.load_card("sot_mram").analog_states
+    targets = np.linspace(-1, 1, 9).reshape(1, 9).repeat(3000, 0)
+    gp, gm, dg = aimc.program_continuous(targets, pcm, seed=4)
+    # Each pair's mean weight is its target (pcm's 7 % spread: 3000 pairs per target).
+    assert ((gp - gm).mean(0) / dg) == pytest.approx(np.linspace(-1, 1, 9), abs=0.01)
+    gp2, _, _ = aimc.program_continuous(targets, pcm, seed=4)
+    np.testing.assert_array_equal(gp, gp2)
+    with pytest.raises(aimc.Error, match="has no analog states"):
+        aimc.program_continuous(targets[:2], aimc.load_card("sot_mram"), seed=4)
+
+
 @pytest.mark.parametrize("sigma_w,tmr", [(0.15, 1.5), (0.05, 2.0), (0.3, 0.8)])
 def test_allowed_spread_inverts_the_forward_relations(sigma_w, tmr):
     a = aimc.allowed_spread(sigma_w, tmr)

@@ -79,6 +79,10 @@ const FieldTable<TwoStateOptions>& TwoStateOptionsFields() {
                    [](O& o) -> int& { return o.levels; },
                    range::Within(2, kMaxCardLevels, fmt::format("in [2, {}]", kMaxCardLevels)))
         .OmitWhenDefault();
+    // false is the default, for the same reason.
+    t.Bool("analog", "a device takes any conductance between OFF and ON (continuous weights)",
+           [](O& o) -> bool& { return o.analog; })
+        .OmitWhenDefault();
     return t;
   }();
   return table;

@@ -29,9 +29,9 @@ void Chip::Calibrate() {
     // levels, plus the chip deviation an IR-drop-aware network learned with (else calibration
     // would undo what it learned).
     const Eigen::MatrixXd chip = ToEigen(Mvm(l, x, MvmRoute::kFast));
-    Eigen::MatrixXd target = ToEigen(analog[l]->TernaryMatrix());
+    Eigen::MatrixXd target = ToEigen(analog[l]->LevelMatrix());
     if (const torch::Tensor& dev = analog[l]->chip_deviation(); dev.defined())
-      target += ToEigen(dev.reshape({target.cols(), target.rows()}).t());
+      target += ToEigen(analog[l]->Dense(dev).reshape({target.cols(), target.rows()}).t());
     const Eigen::MatrixXd ideal = ToEigen(x) * target;
     const double n = static_cast<double>(chip.rows());
     Calibration c;

@@ -147,13 +147,12 @@ void Chip::DrawNoise() {
   for (std::size_t i = 0; i < all.size(); ++i) {
     const nn::AnalogLayer& layer = all[i];
     if (!layer->analog()) continue;
-    const auto& lo = layer->options();
-    const nn::TernaryWeights t =
-        nn::Ternarize(layer->Weight(), lo.per_channel, lo.threshold_ratio, layer->max_level());
-    torch::Tensor w = t.levels.to(torch::kFloat);
+    // The arrays' dense weights: a grouped layer's zeros off its diagonal blocks are pairs too.
+    const torch::Tensor levels = layer->Dense(layer->Quantized().levels);
+    torch::Tensor w = levels.to(torch::kFloat);
     if (!spec_.noise.zero()) {
       at::Generator generator = nn::MakeGenerator(Rng::Derive(seed_, i));
-      w = w + nn::DrawLevelNoise(t.levels, spec_.noise, generator, layer->max_level());
+      w = w + nn::DrawLevelNoise(levels, spec_.noise, generator, layer->max_level());
     }
     nn::ChipProduct product;
     product.parts.push_back({w, 0, nullptr});
@@ -186,7 +185,8 @@ double Chip::Evaluate(const nn::Dataset& data) const { return nn::Evaluate(netwo
 
 std::int64_t Chip::devices() const {
   std::int64_t n = 0;
-  for (const auto& l : layers_) n += 2 * l.rows * l.cols;
+  for (const auto& l : layers_)
+    for (const Tile& t : l.tiles) n += 2 * t.rows * t.cols;
   return n;
 }
 
@@ -209,11 +209,15 @@ std::vector<torch::Tensor> Chip::EffectiveWeights(nn::NetworkImpl& network, cons
       continue;
     }
     const LayerTiles& lt = chip.layers_[l];
-    torch::Tensor m = torch::empty({lt.cols, lt.rows}, torch::kFloat);
+    torch::Tensor m = torch::zeros({lt.cols, lt.rows}, torch::kFloat);
     for (const Tile& tile : lt.tiles)
       m.narrow(0, tile.col0, tile.cols).narrow(1, tile.row0, tile.rows).copy_(
           TransposedToTorch(tile.weight));
-    weights.push_back(m.view(analog[l]->Weight().sizes()).clone());
+    // The weight's shape; a grouped layer's diagonal blocks (IR drop couples the groups through
+    // the whole array, which the blocks leave out).
+    std::vector<std::int64_t> dense = analog[l]->Weight().sizes().vec();
+    dense[1] = analog[l]->options().in;
+    weights.push_back(analog[l]->Grouped(m.view(dense)).clone());
   }
   return weights;
 }

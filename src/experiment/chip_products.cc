@@ -113,7 +113,8 @@ void Chip::MakeProducts() {
     // The layer's matrices, outputs first: (cols, rows), rows in im2col order; `of` gives a
     // tile's matrix (rows x cols, unit weights) for each.
     const auto assemble = [&](const std::function<Eigen::MatrixXd(const Tile&)>& of) {
-      torch::Tensor m = torch::empty({lt.cols, lt.rows}, torch::kFloat);
+      // Zeros where a grouped layer places no tile.
+      torch::Tensor m = torch::zeros({lt.cols, lt.rows}, torch::kFloat);
       for (const Tile& tile : lt.tiles)
         m.narrow(0, tile.col0, tile.cols).narrow(1, tile.row0, tile.rows).copy_(
             TransposedToTorch(of(tile)));

@@ -40,6 +40,8 @@ struct LayerTiles {
   /// The layer's largest weight level L (1: ternary): a pair's full ON/OFF difference is L level
   /// steps, so tile weights (in level steps) are L (G+ - G-) / dG.
   int max_level = 1;
+  /// Continuous weights (max_level 1): each pair programmed to its own weight in [-1, 1].
+  bool continuous = false;
   std::vector<Tile> tiles;
 };
 

@@ -58,7 +58,7 @@ std::function<void(nn::NetworkImpl&, std::int64_t)> IrAwareHook(
     auto analog = network.AnalogLayers();
     std::vector<torch::Tensor> levels;
     for (const auto& layer : analog)
-      levels.push_back(layer->TernaryMatrix().t().reshape(layer->Weight().sizes()).to(torch::kFloat));
+      levels.push_back(layer->Quantized().levels.to(torch::kFloat));
     std::vector<bool> stale(analog.size(), true);
     if (!options.device_variation && built_for->size() == analog.size()) {
       for (std::size_t l = 0; l < analog.size(); ++l)

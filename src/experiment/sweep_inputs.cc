@@ -147,6 +147,8 @@ void LoadTestData(const SweepOptions& options, SweepInputs& inputs) {
       inputs.data_fingerprints[key] = nn::Fingerprint(*split);
       inputs.test_data[key] = split->test.Head(options.test_images);
     }
+    if (const std::string w = nn::ClassNamesWarning(model.info, inputs.test_data[key]); !w.empty())
+      spdlog::warn("{}", w);
     inputs.calibrations.push_back(nullptr);
     if (!options.cards.empty() && options.chip.calibration_images > 0) {
       if (!split) split = nn::LoadData(ds, dir);

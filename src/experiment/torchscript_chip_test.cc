@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "aimc/common/error.h"
 #include "aimc/device/card.h"
+#include "aimc/device/two_state.h"
 #include "aimc/experiment/chip.h"
 #include "aimc/experiment/evaluate_chips.h"
 #include "aimc/nn/evaluate.h"
@@ -218,6 +220,109 @@ TEST(TorchScriptChip, AnyConvGeometryOnTilesEqualsThePerMvmRoute) {
         << k;
   }
   EXPECT_GT(chip.layers()[3].tiles.size(), 1u);  // the Conv1d's 168 rows: 3 row blocks
+}
+
+// A depthwise conv on tiles (depthwise.pt's conv 2: 8 groups of one channel, 3x3): its groups
+// on the diagonal blocks of a 72 x 8 array, the other pairs at weight 0, cut into tiles of 32 x
+// 4; of the 6 tiles, the 2 that would hold no group (rows 0-31 x outputs 4-7, rows 64-71 x
+// outputs 0-3) are not placed. With SOT-MRAM devices and 2-ohm wires, the chip product (dense
+// kernels cut from the tiles' effective matrices) against the per-MVM route: the same outputs
+// to 1e-4 of the largest. IR drop and the zero pairs' spread couple the groups within a tile:
+// the chip's weights off the diagonal blocks are not zero there, as on the array.
+TEST(TorchScriptChip, GroupedConvOnTilesEqualsThePerMvmRoute) {
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
+  const nn::ImportResult r =
+      nn::ImportTorchScript(models / "depthwise.pt", {}, nn::testing::RandomImages(16, 4));
+  torch::NoGradGuard no_grad;
+  auto layers = r.network->AnalogLayers();
+  ASSERT_EQ(layers.size(), 4u);
+  nn::AnalogLayer dw = layers[1];
+  ASSERT_EQ(dw->options().groups, 8);
+  ASSERT_EQ(dw->rows(), 72);
+  ChipSpec spec = SotMramWithWires(32);
+  spec.options.tile_cols = 4;
+  Chip chip(*r.network, spec, 3);
+  const auto& tiles = chip.layers()[1].tiles;
+  ASSERT_EQ(tiles.size(), 4u);
+  const std::vector<std::pair<std::int64_t, std::int64_t>> placed = {{0, 0}, {32, 0}, {32, 4},
+                                                                      {64, 4}};
+  for (std::size_t t = 0; t < tiles.size(); ++t)
+    EXPECT_EQ(std::make_pair(tiles[t].row0, tiles[t].col0), placed[t]) << t;
+  const torch::Tensor product = chip.products()[1].parts[0].weight;  // (8, 8, 3, 3) per block
+  chip.UseMvmHooks();
+  torch::manual_seed(11);
+  const torch::Tensor in = torch::rand({2, 8, 10, 10}) * dw->input_full_scale();
+  const torch::Tensor hooks = dw->forward(in);
+  dw->SetChipProduct(chip.products()[1]);
+  const torch::Tensor mine = dw->forward(in);
+  dw->ClearChipProduct();
+  ASSERT_EQ(mine.sizes(), hooks.sizes());
+  EXPECT_LE((mine - hooks).abs().max().item<double>(), 1e-4 * hooks.abs().max().item<double>());
+  EXPECT_GT(product.narrow(0, 0, 1).narrow(1, 1, 1).abs().max().item<double>(), 0.0);
+  EXPECT_EQ(product.narrow(0, 4, 1).narrow(1, 0, 1).abs().max().item<double>(), 0.0);  // no tile
+}
+
+// Continuous weights (weight_levels 0) on cards with analog states. An exact PCM-like card
+// (no spread) without wires holds every weight as it is: each layer's chip product is its
+// digital product to float rounding (1e-5 of the largest output). The shipped PCM card (its 7 %
+// programming spread) moves the logits but few of the network's decisions (at least 90 % of 200
+// images keep theirs). An MTJ card refuses the network, naming the layer and why.
+TEST(TorchScriptChip, ContinuousWeightsOnAnalogCards) {
+  AIMC_REQUIRE_TORCHSCRIPT_MODELS();
+  nn::ImportOptions o;
+  o.weight_levels = nn::kContinuousWeights;
+  const nn::ImportResult r =
+      nn::ImportTorchScript(models / "lenet.pt", o, nn::testing::RandomImages(16, 1));
+  auto layers = r.network->AnalogLayers();
+  ASSERT_EQ(layers.size(), 5u);
+  for (const auto& l : layers) EXPECT_TRUE(l->continuous());
+  const nn::Dataset test = Labeled(*r.network, 200, 7);
+  const torch::Tensor x = nn::ToInput(test.images);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor digital = r.network->forward(x);
+  device::TwoStateOptions exact;
+  exact.name = "exact analog";
+  exact.r_on_ohm = exact.r_on_min_ohm = exact.r_on_max_ohm = 1e6;
+  exact.on_off_ratio = 100;
+  exact.cv_on = exact.cv_off = 0.0;
+  exact.analog = true;
+  {
+    torch::manual_seed(12);
+    std::vector<torch::Tensor> in, want;
+    for (nn::AnalogLayer l : layers) {
+      const auto& lo = l->options();
+      in.push_back(torch::rand(lo.kind == nn::LayerKind::kConv
+                                   ? std::vector<std::int64_t>{2, lo.in, 12, 12}
+                                   : std::vector<std::int64_t>{4, lo.in}) *
+                   l->input_full_scale());
+      want.push_back(l->forward(in.back()));
+    }
+    Chip chip(*r.network, ChipSpec::Devices(std::make_shared<device::TwoStateCard>(exact), {}), 1);
+    for (std::size_t k = 0; k < layers.size(); ++k) {
+      layers[k]->SetChipProduct(chip.products()[k]);
+      EXPECT_LE((layers[k]->forward(in[k]) - want[k]).abs().max().item<double>(),
+                1e-5 * want[k].abs().max().item<double>())
+          << k;
+    }
+  }
+  {
+    Chip chip(*r.network, ChipSpec::Devices(device::LoadCard(device::PresetCardPath("pcm")), {}),
+              5);
+    const torch::Tensor y = r.network->forward(x);
+    EXPECT_GT((y - digital).abs().max().item<double>(), 1e-2 * digital.abs().max().item<double>());
+    EXPECT_GE((y.argmax(1) == test.labels).to(torch::kFloat).mean().item<double>(), 0.9);
+  }
+  const ChipSpec mtj = ChipSpec::Devices(device::LoadCard(device::PresetCardPath("sot_mram")), {});
+  try {
+    Chip chip(*r.network, mtj, 1);
+    ADD_FAILURE() << "an MTJ card took continuous weights";
+  } catch (const Error& e) {
+    const std::string why = e.what();
+    EXPECT_NE(why.find("analog layer 0 (continuous weights): card 'SOT-MRAM' has no analog "
+                       "states"),
+              std::string::npos)
+        << why;
+  }
 }
 
 }  // namespace

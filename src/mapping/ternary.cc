@@ -228,4 +228,28 @@ ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard
   return p;
 }
 
+ProgrammedPairs ProgramContinuous(const Eigen::MatrixXd& weights, const device::DeviceCard& card,
+                                  Rng& rng) {
+  Require(card.analog_states(),
+          "card '{}' has no analog states: its devices hold {} conductance levels (a magnetic "
+          "tunnel junction is parallel or antiparallel), so it cannot hold continuous weights; "
+          "use a card with `analog = true` (PCM, RRAM, Flash) or ternary/K-level weights",
+          card.name(), card.levels());
+  ProgrammedPairs p;
+  const device::StateStats stats = card.Stats();
+  p.dg_s = stats.on.mean_s - stats.off.mean_s;
+  p.g_plus.resize(weights.rows(), weights.cols());
+  p.g_minus.resize(weights.rows(), weights.cols());
+  for (Eigen::Index j = 0; j < weights.cols(); ++j) {
+    for (Eigen::Index i = 0; i < weights.rows(); ++i) {
+      const double w = weights(i, j);
+      Require(std::isfinite(w) && w >= -1.0 && w <= 1.0,
+              "ProgramContinuous: weight ({}, {}) is {}, outside [-1, 1]", i, j, w);
+      p.g_plus(i, j) = card.SampleFraction(std::max(w, 0.0), rng);
+      p.g_minus(i, j) = card.SampleFraction(std::max(-w, 0.0), rng);
+    }
+  }
+  return p;
+}
+
 }  // namespace aimc::mapping

@@ -199,6 +199,61 @@ TEST(Ternary, MultiLevelSpreadMatchesProgrammedPairs) {
   EXPECT_THROW(MultiLevelSpread(binary, 2), Error);
 }
 
+// Continuous weights on a card with analog states: each pair's mean weight is its target, its
+// spread that of the devices at their fractions (FractionStats, the interpolated spread of
+// TwoStateOptions::levels), 20,000 pairs per weight as above. Targets -1, 0 and +1 draw the
+// very devices that Program draws for ternary weights with the same seed; a card without analog
+// states (an MTJ) refuses, naming itself and why.
+TEST(Continuous, EachPairHoldsItsOwnWeightWithTheCardsSpread) {
+  device::TwoStateOptions o;
+  o.name = "analog";
+  o.r_on_ohm = o.r_on_min_ohm = o.r_on_max_ohm = 1e6;
+  o.on_off_ratio = 20;
+  o.cv_on = 0.05;
+  o.cv_off = 0.15;
+  o.analog = true;
+  const device::TwoStateCard card(o);
+  const device::StateStats stats = card.Stats();
+  const double dg = stats.on.mean_s - stats.off.mean_s;
+  const int n = 20000;
+  for (const double target : {-1.0, -0.37, 0.0, 0.05, 0.5, 0.81, 1.0}) {
+    Rng rng(7);
+    const ProgrammedPairs p = ProgramContinuous(Eigen::MatrixXd::Constant(n, 1, target), card, rng);
+    EXPECT_NEAR(p.dg_s, dg, 1e-18);
+    const Eigen::ArrayXd d = (p.g_plus - p.g_minus).array() / p.dg_s;
+    const double mean = d.mean();
+    const double sd = std::sqrt((d - mean).square().sum() / (n - 1));
+    const device::ConductanceStats on = card.FractionStats(std::abs(target));
+    const double sigma = std::sqrt(on.stddev_s * on.stddev_s +
+                                   stats.off.stddev_s * stats.off.stddev_s) / dg;
+    EXPECT_NEAR(mean, target, 5 * sigma / std::sqrt(n)) << target;
+    EXPECT_NEAR(sd / sigma, 1.0, 0.03) << target;
+  }
+  Eigen::MatrixXd t(2, 3);
+  t << 1, 0, -1, -1, 1, 0;
+  Rng a(9), b(9);
+  const ProgrammedPairs c = ProgramContinuous(t, card, a);
+  const ProgrammedPairs i = Program(t.cast<int>(), card, b);
+  EXPECT_EQ(c.g_plus, i.g_plus);
+  EXPECT_EQ(c.g_minus, i.g_minus);
+  Eigen::MatrixXd beyond = Eigen::MatrixXd::Constant(1, 1, 1.5);
+  EXPECT_NE(ErrorMessage([&] { ProgramContinuous(beyond, card, a); }).find("outside [-1, 1]"),
+            std::string::npos);
+  const auto mtj = device::LoadCard(device::PresetCardPath("sot_mram"));
+  const std::string why = ErrorMessage([&] { ProgramContinuous(t * 0.5, *mtj, a); });
+  EXPECT_NE(why.find("card 'SOT-MRAM' has no analog states"), std::string::npos) << why;
+  EXPECT_NE(why.find("parallel or antiparallel"), std::string::npos) << why;
+  o.analog = false;
+  const device::TwoStateCard binary(o);
+  EXPECT_NE(ErrorMessage([&] { ProgramContinuous(t * 0.5, binary, a); }).find("no analog states"),
+            std::string::npos);
+  // The shipped cards: PCM, RRAM and Flash have analog states, the MRAMs have none.
+  for (const std::string name : {"pcm", "rram", "flash"})
+    EXPECT_TRUE(device::LoadCard(device::PresetCardPath(name))->analog_states()) << name;
+  for (const std::string name : {"sot_mram", "stt_mram"})
+    EXPECT_FALSE(device::LoadCard(device::PresetCardPath(name))->analog_states()) << name;
+}
+
 }  // namespace
 }  // namespace aimc::mapping
 

@@ -28,22 +28,53 @@ void AnalogLayerOptions::Validate() const {
           "layer input_bits must be 0 or >= 2 for a signed input (a sign bit and magnitude)");
   Require(threshold_ratio >= 0.0 && threshold_ratio < 10.0,
           "layer threshold_ratio must be in [0, 10), got {}", threshold_ratio);
-  Require(weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1,
-          "layer weight_levels must be odd and in [3, 255] (3: ternary), got {}", weight_levels);
+  Require(IsContinuous(weight_levels) ||
+              (weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1),
+          "layer weight_levels must be 0 (continuous) or odd and in [3, 255] (3: ternary), got {}",
+          weight_levels);
+  Require(groups >= 1 && in % groups == 0 && out % groups == 0 &&
+              (groups == 1 || kind == LayerKind::kConv),
+          "layer groups {} must be >= 1, divide in {} and out {}, and be 1 for a Linear", groups,
+          in, out);
 }
 
 TernaryWeights AnalogLayerImpl::Quantized() const {
-  return Ternarize(weight_, options_.per_channel, options_.threshold_ratio, max_level());
+  return QuantizeWeights(weight_, options_.per_channel, options_.threshold_ratio,
+                         options_.weight_levels);
+}
+
+torch::Tensor AnalogLayerImpl::Dense(const torch::Tensor& w) const {
+  const std::int64_t g = options_.groups;
+  if (g == 1) return w;
+  std::vector<std::int64_t> shape = w.sizes().vec();
+  const std::int64_t per_in = shape[1], per_out = options_.out / g;
+  shape[1] = options_.in;
+  torch::Tensor dense = torch::zeros(shape, w.options());
+  for (std::int64_t k = 0; k < g; ++k)
+    dense.narrow(0, k * per_out, per_out).narrow(1, k * per_in, per_in).copy_(
+        w.narrow(0, k * per_out, per_out));
+  return dense;
+}
+
+torch::Tensor AnalogLayerImpl::Grouped(const torch::Tensor& dense) const {
+  const std::int64_t g = options_.groups;
+  if (g == 1) return dense;
+  const std::int64_t per_in = options_.in / g, per_out = options_.out / g;
+  std::vector<torch::Tensor> blocks;
+  for (std::int64_t k = 0; k < g; ++k)
+    blocks.push_back(dense.narrow(0, k * per_out, per_out).narrow(1, k * per_in, per_in));
+  return torch::cat(blocks, 0);
 }
 
 AnalogLayerImpl::AnalogLayerImpl(const AnalogLayerOptions& options) : options_(options) {
   options_.Validate();
-  const std::int64_t fan_in = rows();
+  const std::int64_t fan_in = rows() / options_.groups;
   // Kaiming-uniform like torch's Conv2d/Linear default, drawn from the global generator that
   // MakeNetwork seeds.
   const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
   torch::Tensor w = options_.kind == LayerKind::kConv
-                        ? torch::empty({options_.out, options_.in, options_.Kernel2()[0],
+                        ? torch::empty({options_.out, options_.in / options_.groups,
+                                        options_.Kernel2()[0],
                                         options_.Kernel2()[1]})
                         : torch::empty({options_.out, options_.in});
   w.uniform_(-std::sqrt(3.0) * bound, std::sqrt(3.0) * bound);
@@ -86,8 +117,15 @@ torch::Tensor AnalogLayerImpl::InputColumns(const torch::Tensor& xq) const {
 
 torch::Tensor AnalogLayerImpl::TernaryMatrix() const {
   Require(options_.ternary, "TernaryMatrix: this layer keeps float weights");
+  Require(!continuous(), "TernaryMatrix: this layer has continuous weights (LevelMatrix)");
   const TernaryWeights t = Quantized();
-  return t.levels.reshape({options_.out, -1}).t().contiguous();
+  return Dense(t.levels).reshape({options_.out, -1}).t().contiguous();
+}
+
+torch::Tensor AnalogLayerImpl::LevelMatrix() const {
+  Require(options_.ternary, "LevelMatrix: this layer keeps float weights");
+  const TernaryWeights t = Quantized();
+  return Dense(t.levels.to(torch::kFloat)).reshape({options_.out, -1}).t().contiguous();
 }
 
 void AnalogLayerImpl::SetChipDeviation(torch::Tensor deviation) {
@@ -198,6 +236,8 @@ ChipProduct AnalogLayerImpl::DigitalProduct(std::int64_t chips) const {
     const TernaryWeights t = Quantized();
     w = t.scale * t.levels.to(weight_.scalar_type());
   }
+  // The arrays' dense product (ChipForward's), each group on its diagonal block.
+  w = Dense(w);
   std::vector<std::int64_t> repeat(static_cast<std::size_t>(w.dim()), 1);
   repeat[0] = chips;
   ChipProduct product;
@@ -321,7 +361,7 @@ torch::Tensor AnalogLayerImpl::forward(const torch::Tensor& x) {
   }
   const torch::Tensor xq = QuantizeInput(x);
   if (observer_) observer_(xq);
-  if (!mvm_) return Product(xq, EffectiveWeight(), bias_);
+  if (!mvm_) return Product(xq, EffectiveWeight(), bias_, options_.groups);
   Require(options_.ternary, "an MVM function is set on a float layer");
   const torch::Tensor columns = InputColumns(xq);
   torch::Tensor y = mvm_(columns);

@@ -297,21 +297,40 @@ fs::path DefaultDataRoot() {
   return "data";
 }
 
+namespace {
+
+// The published label names of the built-in sets (their papers' and sites' tables).
+DataSplit Named(DataSplit split, std::vector<std::string> names) {
+  split.train.class_names = split.test.class_names = std::move(names);
+  return split;
+}
+
+}  // namespace
+
 DataSplit LoadData(const std::string& name, const fs::path& data_dir) {
   if (name == "mnist") {
+    const std::vector<std::string> digits = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
     if (!data_dir.empty())
-      return LoadIdxSplit(data_dir, name, "pass the folder of the four MNIST IDX files");
-    return LoadIdxSplit(DefaultDataRoot() / "mnist-digits", name,
-                        "run `aimc data prepare` (or `make data`) in the repository root first, "
-                        "or pass --data-dir with full MNIST");
+      return Named(LoadIdxSplit(data_dir, name, "pass the folder of the four MNIST IDX files"),
+                   digits);
+    return Named(LoadIdxSplit(DefaultDataRoot() / "mnist-digits", name,
+                              "run `aimc data prepare` (or `make data`) in the repository root "
+                              "first, or pass --data-dir with full MNIST"),
+                 digits);
   }
   if (name == "fashion-mnist") {
     const fs::path dir = data_dir.empty() ? fs::path("/usr/share/datasets/fashion-mnist") : data_dir;
-    return LoadIdxSplit(dir, name,
-                        "install the Debian package dataset-fashion-mnist (scripts/install-deps.sh) "
-                        "or pass --data-dir");
+    // Xiao, Rasul and Vollgraf 2017, Table 1.
+    return Named(LoadIdxSplit(dir, name,
+                              "install the Debian package dataset-fashion-mnist "
+                              "(scripts/install-deps.sh) or pass --data-dir"),
+                 {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                  "Sneaker", "Bag", "Ankle boot"});
   }
-  if (name == "cifar10") return LoadCifar(data_dir, false);
+  if (name == "cifar10")
+    return Named(LoadCifar(data_dir, false),
+                 {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                  "truck"});
   if (name == "cifar100") return LoadCifar(data_dir, true);
   if (IsUserDataset(name) || name.find(':') != std::string::npos)
     return LoadUserData(name, data_dir);

@@ -34,10 +34,12 @@ nlohmann::json ModelInfo::ToJson() const {
                  {"test_accuracy", e.test_accuracy},
                  {"seconds", e.seconds},
                  {"images_per_second", e.images_per_second}});
-  return {{"network", network.ToJson()},
-          {"training", training.ToJson()},
-          {"epochs_done", epochs_done},
-          {"history", h}};
+  nlohmann::json j = {{"network", network.ToJson()},
+                      {"training", training.ToJson()},
+                      {"epochs_done", epochs_done},
+                      {"history", h}};
+  if (!class_names.empty()) j["class_names"] = class_names;
+  return j;
 }
 
 ModelInfo ModelInfo::FromJson(const nlohmann::json& json) {
@@ -48,6 +50,13 @@ ModelInfo ModelInfo::FromJson(const nlohmann::json& json) {
   info.network = NetworkOptions::FromJson(json.at("network"));
   info.training = TrainOptions::FromJson(json.at("training"));
   info.epochs_done = JsonValue(json, "epochs_done", 0, what);
+  if (const auto names = json.find("class_names"); names != json.end()) {
+    Require(names->is_array() &&
+                std::all_of(names->begin(), names->end(),
+                            [](const nlohmann::json& n) { return n.is_string(); }),
+            "{}: 'class_names' must be a list of strings", what);
+    info.class_names = names->get<std::vector<std::string>>();
+  }
   Require(info.epochs_done >= 0, "{}: epochs_done must be >= 0, got {}", what, info.epochs_done);
   const auto history = json.find("history");
   if (history == json.end()) return info;
@@ -65,6 +74,32 @@ ModelInfo ModelInfo::FromJson(const nlohmann::json& json) {
     info.history.push_back(s);
   }
   return info;
+}
+
+std::string ClassNamesWarning(const ModelInfo& model, const Dataset& data) {
+  const std::vector<std::string>& mine = model.class_names;
+  const std::vector<std::string>& theirs = data.class_names;
+  if (mine.empty() || theirs.empty() || mine == theirs) return {};
+  std::vector<std::string> a = mine, b = theirs;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  if (a == b) {
+    std::vector<std::string> moved;
+    for (std::size_t k = 0; k < mine.size(); ++k)
+      if (mine[k] != theirs[k])
+        moved.push_back(fmt::format("label {} is '{}' for the model, '{}' in the data", k,
+                                    mine[k], theirs[k]));
+    return fmt::format(
+        "data '{}' holds the model's classes in another order ({}{}): its accuracy counts "
+        "right answers as wrong; relabel the data or rename its class folders so that they "
+        "sort in the model's order ({})",
+        data.name, fmt::join(moved.begin(), moved.begin() + std::min<std::size_t>(3, moved.size()), "; "),
+        moved.size() > 3 ? fmt::format("; {} more", moved.size() - 3) : "",
+        fmt::join(mine, ", "));
+  }
+  return fmt::format("data '{}' names its classes {}, the model was trained or imported with {}: "
+                     "its labels may mean other classes",
+                     data.name, fmt::join(theirs, ", "), fmt::join(mine, ", "));
 }
 
 namespace {

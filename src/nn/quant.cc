@@ -61,6 +61,23 @@ TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double thresh
   return t;
 }
 
+TernaryWeights ContinuousWeights(const torch::Tensor& w, bool per_channel) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor rows = per_channel ? w.reshape({w.size(0), -1}) : w.reshape({1, -1});
+  const torch::Tensor peak = rows.abs().amax(1, /*keepdim=*/true);
+  const torch::Tensor scale = torch::where(peak > 0, peak, torch::ones_like(peak));
+  std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
+  if (per_channel) shape[0] = w.size(0);
+  return {(rows / scale).clamp_(-1.0, 1.0).to(torch::kFloat).reshape(w.sizes()),
+          scale.reshape(shape)};
+}
+
+TernaryWeights QuantizeWeights(const torch::Tensor& w, bool per_channel, double threshold_ratio,
+                               int weight_levels) {
+  if (IsContinuous(weight_levels)) return ContinuousWeights(w, per_channel);
+  return Ternarize(w, per_channel, threshold_ratio, MaxLevelOf(weight_levels));
+}
+
 torch::Tensor TernarySte(const torch::Tensor& w, const TernaryWeights& t) {
   const torch::Tensor q = t.scale * t.levels.to(w.scalar_type());
   return w + (q - w).detach();
@@ -120,7 +137,7 @@ torch::Tensor DrawLevelNoise(const torch::Tensor& levels, const LevelNoise& nois
   const torch::Tensor table = torch::tensor(
       {static_cast<float>(noise.sigma[0] * top), static_cast<float>(noise.sigma[1] * top),
        static_cast<float>(noise.sigma[2] * top)});
-  return eps * table.index({(levels.to(torch::kLong).sign() + 1)});
+  return eps * table.index({levels.sign().to(torch::kLong) + 1});
 }
 
 at::Generator MakeGenerator(std::uint64_t seed) {

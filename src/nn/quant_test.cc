@@ -195,6 +195,67 @@ TEST(AnalogLayer, MultiLevelLayerUsesItsLevelsInEveryProduct) {
   }
 }
 
+// Continuous weights: each weight as it is, w / max|w| of its channel in [-1, 1] (the largest
+// at full scale), in every product; TernaryMatrix refuses (no integer levels), LevelMatrix holds
+// them; training noise is relative to the full-scale weight.
+TEST(AnalogLayer, ContinuousWeightsAreTheWeightsScaledToFullScale) {
+  torch::manual_seed(3);
+  AnalogLayerOptions o = ConvOptions();
+  o.weight_levels = kContinuousWeights;
+  AnalogLayer layer(o);
+  layer->eval();
+  EXPECT_TRUE(layer->continuous());
+  EXPECT_EQ(layer->max_level(), 1);
+  const torch::Tensor w = layer->Weight().detach();
+  const torch::Tensor peak = w.reshape({8, -1}).abs().amax(1);
+  EXPECT_TRUE(torch::allclose(layer->Scale(), peak));
+  const torch::Tensor m = layer->LevelMatrix();
+  EXPECT_TRUE(torch::allclose(m, (w.reshape({8, -1}) / peak.view({8, 1})).t(), 0, 1e-7));
+  EXPECT_TRUE(torch::allclose(m.abs().amax(0), torch::ones({8})));
+  EXPECT_TRUE(torch::allclose(layer->EffectiveWeight(), w, 0, 1e-7));
+  EXPECT_THROW(layer->TernaryMatrix(), Error);
+  layer->train();
+  layer->SetTrainingNoise(0.1, 3);
+  const torch::Tensor noise =
+      (layer->EffectiveWeight().detach() - w) / peak.view({8, 1, 1, 1});
+  EXPECT_NEAR(noise.std().item<double>(), 0.1, 0.1 * 0.15);  // 216 draws
+}
+
+// A grouped conv on arrays: its groups lie on the diagonal blocks of one in * kh * kw x out
+// matrix (zeros elsewhere), which the layer's own grouped product, the dense product of a
+// digital chip and the per-MVM route all compute alike.
+TEST(AnalogLayer, GroupedConvHoldsItsGroupsOnDiagonalBlocks) {
+  torch::manual_seed(5);
+  AnalogLayerOptions o = ConvOptions();  // 3 -> 8, 3x3
+  o.in = 6;
+  o.groups = 2;
+  AnalogLayer layer(o);
+  layer->eval();
+  EXPECT_EQ(layer->Weight().sizes(), (std::vector<std::int64_t>{8, 3, 3, 3}));
+  const torch::Tensor t = layer->TernaryMatrix();
+  ASSERT_EQ(t.sizes(), (std::vector<std::int64_t>{54, 8}));
+  EXPECT_EQ(t.narrow(0, 0, 27).narrow(1, 4, 4).abs().sum().item<int>(), 0);
+  EXPECT_EQ(t.narrow(0, 27, 27).narrow(1, 0, 4).abs().sum().item<int>(), 0);
+  const TernaryWeights q = layer->Quantized();
+  EXPECT_TRUE(torch::equal(layer->Grouped(layer->Dense(q.levels)), q.levels));
+  const torch::Tensor x = torch::rand({2, 6, 7, 7}) * 5;
+  const torch::Tensor reference = layer->forward(x);
+  const torch::Tensor direct = torch::nn::functional::conv2d(
+      layer->QuantizeInput(x), q.scale * q.levels.to(torch::kFloat),
+      torch::nn::functional::Conv2dFuncOptions().bias(layer->Bias()).stride(2).padding(1).groups(2));
+  EXPECT_TRUE(torch::allclose(reference, direct, 1e-5, 1e-5));
+  layer->SetChipProduct(layer->DigitalProduct(2));
+  const torch::Tensor two = layer->forward(torch::cat({x, x}, 1));
+  EXPECT_TRUE(torch::allclose(two.narrow(1, 0, 8), reference, 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(two.narrow(1, 8, 8), reference, 1e-5, 1e-5));
+  layer->ClearChipProduct();
+  layer->SetMvm([&](const torch::Tensor& columns) { return columns.matmul(t.to(torch::kFloat)); });
+  EXPECT_TRUE(torch::allclose(layer->forward(x), reference, 1e-5, 1e-5));
+  AnalogLayerOptions bad = o;
+  bad.groups = 4;  // does not divide 6
+  EXPECT_THROW(bad.Validate(), Error);
+}
+
 // The paper's networks keep their JSON (and model hashes) with 3 levels; K levels round-trip.
 TEST(Network, WeightLevelsAreSavedOnlyWhenNotTernary) {
   NetworkOptions o;
@@ -210,7 +271,7 @@ TEST(Network, WeightLevelsAreSavedOnlyWhenNotTernary) {
     NetworkOptions::FromJson(bad);
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("weight_levels must be odd"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("weight_levels must be 0 (continuous) or odd"), std::string::npos);
   }
 }
 

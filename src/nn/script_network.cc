@@ -306,7 +306,6 @@ internal::WeightCall ReadCall(const internal::ScriptGraph& g, Node* n, const Val
     } else {
       why.push_back(fmt::format("a {} (Conv1d and Conv2d only)", c.kind));
     }
-    if (s.groups != 1) why.push_back(fmt::format("groups={}", s.groups));
   }
   for (std::size_t i = 0; i < why.size(); ++i) c.unsupported += (i ? ", " : "") + why[i];
   if (!c.unsupported.empty()) c.unsupported = "a crossbar layer takes no " + c.unsupported;
@@ -681,9 +680,9 @@ void ValidateScriptSteps(const NetworkOptions& o) {
     };
     if (s.is_crossbar() && s.type == "conv2d")
       Require(all(s.kernel, 1) && all(s.stride, 1) && all(s.padding, 0) && all(s.dilation, 1) &&
-                  s.groups == 1,
+                  s.groups >= 1 && s.in % s.groups == 0 && s.out % s.groups == 0,
               "{}: an analog conv2d needs kernel, stride and dilation pairs >= 1, padding >= 0 "
-              "and one group",
+              "and groups that divide in and out",
               what);
     if (s.is_crossbar())
       Require(s.input_alpha > 0.0 && std::isfinite(s.input_alpha) && s.input_bits >= 0 &&

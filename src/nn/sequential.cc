@@ -113,9 +113,10 @@ Shape Check(const SequentialStep& s, const Shape& in, const std::string& what) {
             s.out);
     Require(s.threshold_ratio >= 0.0 && s.threshold_ratio < 10.0,
             "{}: threshold_ratio must be in [0, 10), got {}", what, s.threshold_ratio);
-    Require(s.weight_levels >= 3 && s.weight_levels <= 255 && s.weight_levels % 2 == 1,
-            "{}: weight_levels must be odd and in [3, 255] (3: ternary), got {}", what,
-            s.weight_levels);
+    Require(IsContinuous(s.weight_levels) ||
+                (s.weight_levels >= 3 && s.weight_levels <= 255 && s.weight_levels % 2 == 1),
+            "{}: weight_levels must be 0 (continuous) or odd and in [3, 255] (3: ternary), got {}",
+            what, s.weight_levels);
     Require(std::isfinite(s.input_alpha) && s.input_alpha > 0.0,
             "{}: input_alpha must be > 0, got {}", what, s.input_alpha);
     Require(s.input_bits >= 0 && s.input_bits <= 16, "{}: input_bits must be in 0..16, got {}",
@@ -131,9 +132,6 @@ Shape Check(const SequentialStep& s, const Shape& in, const std::string& what) {
     Require(in.c == s.in, "{}: takes {} channels, gets {} (input {})", what, s.in, in.c, in.str());
     Require(s.in % s.groups == 0 && s.out % s.groups == 0,
             "{}: groups {} must divide in {} and out {}", what, s.groups, s.in, s.out);
-    if (s.mapping != "digital")
-      Require(s.groups == 1, "{}: a crossbar layer takes one group (mapping 'digital' otherwise)",
-              what);
     out.c = s.out;
     out.h = Slide(in.h, s.kernel[0], s.stride[0], s.padding[0], s.dilation[0], false);
     out.w = Slide(in.w, s.kernel[1], s.stride[1], s.padding[1], s.dilation[1], false);
@@ -466,6 +464,7 @@ AnalogLayerOptions CrossbarLayerOptions(const SequentialStep& s, const NetworkOp
   lo.in = s.in;
   lo.out = s.out;
   SetGeometry(lo, s);
+  if (lo.kind == LayerKind::kConv) lo.groups = s.groups;
   lo.bias = s.bias;
   lo.ternary = s.mapping == "ternary";
   lo.per_channel = o.per_channel;

@@ -297,12 +297,11 @@ WeightLayer ReadWeightLayer(const Leaf& leaf) {
   Require(mode == "zeros" || w.padding == std::vector<std::int64_t>{0, 0},
           "submodule '{}' (Conv2d): padding_mode '{}' is not supported (zeros only)", leaf.name,
           mode);
-  // Any kernel shape, stride, padding and dilation goes on arrays (rows in * kh * kw); groups
-  // do not (yet).
+  // Any kernel shape, stride, padding, dilation and groups goes on arrays (rows in * kh * kw,
+  // the groups on diagonal blocks).
   std::vector<std::string> why;
   if (w.stride.size() != 2 || w.padding.size() != 2 || w.dilation.size() != 2)
     why.push_back("a stride, padding or dilation that is not a pair");
-  if (w.groups != 1) why.push_back(fmt::format("groups={}", w.groups));
   for (std::size_t i = 0; i < why.size(); ++i)
     layer.unsupported += (i ? ", " : "") + why[i];
   if (!layer.unsupported.empty()) layer.unsupported = "a crossbar layer takes no " + layer.unsupported;
@@ -422,10 +421,12 @@ void ChooseRatio(LayerPlan& plan, const torch::Tensor& xq, const ImportOptions& 
   double best = std::numeric_limits<double>::infinity();
   plan.info.weight_levels = options.weight_levels;
   const int max_level = MaxLevelOf(options.weight_levels);
+  const bool one_candidate = max_level > 1 || IsContinuous(options.weight_levels);
   for (double r : options.threshold_ratios) {
-    // K > 3 levels: one least-squares grid, whatever the ratio.
-    if (max_level > 1 && r != options.threshold_ratios.front()) break;
-    const TernaryWeights t = Ternarize(plan.layer.weight, options.per_channel, r, max_level);
+    // K > 3 levels: one least-squares grid, whatever the ratio; continuous weights: as they are.
+    if (one_candidate && r != options.threshold_ratios.front()) break;
+    const TernaryWeights t =
+        QuantizeWeights(plan.layer.weight, options.per_channel, r, options.weight_levels);
     layer.weight = t.levels.to(torch::kFloat);
     const torch::Tensor unit = FloatProduct(layer, xq);  // the levels' product
     const torch::Tensor twn = t.scale.reshape({-1}).expand({out}).to(torch::kFloat);
@@ -1376,6 +1377,7 @@ ImportedModel ImportAsModel(const std::filesystem::path& path, const ImportOptio
   m.import = ImportTorchScript(path, options, data.train);
   m.info.training.init_from_hash = HashFile(path);
   m.info.network = m.import.network->options();
+  m.info.class_names = data.train.class_names;
   EpochStats stats;
   const Dataset test = data.test.Head(test_images);
   stats.test_accuracy = Evaluate(*m.import.network, test);

@@ -276,9 +276,9 @@ TEST(TorchScript, FuzzedArchivesImportOrAreRefused) {
   EXPECT_LT(imported, cases);
 }
 
-// mixed.pt: conv 0 (analog), a grouped conv 2 (digital: no crossbar layer takes groups), conv
-// 5 (analog), Linear 8 after a BatchNorm without ReLU (digital: negative inputs). The digital
-// ones are computed as the float module computes them.
+// mixed.pt: conv 0 (analog), a grouped conv 2 (analog, its groups on diagonal blocks), conv
+// 5 (analog), Linear 8 after a BatchNorm without ReLU (digital without signed inputs: negative
+// inputs). The digital one is computed as the float module computes it.
 TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
   AIMC_REQUIRE_TORCHSCRIPT_MODELS();
   const Dataset calib = testing::RandomImages(16, 5);
@@ -289,18 +289,17 @@ TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
   EXPECT_EQ(r.layers[0].name, "0");
   EXPECT_TRUE(r.layers[0].analog);
   EXPECT_EQ(r.layers[1].name, "2");
-  EXPECT_FALSE(r.layers[1].analog);
-  EXPECT_NE(r.layers[1].reason.find("groups=2"), std::string::npos) << r.layers[1].reason;
+  EXPECT_TRUE(r.layers[1].analog);
   EXPECT_TRUE(r.layers[2].analog);
   EXPECT_EQ(r.layers[3].name, "8");
   EXPECT_FALSE(r.layers[3].analog);
   EXPECT_NE(r.layers[3].reason.find("negative"), std::string::npos) << r.layers[3].reason;
-  EXPECT_NE(r.Describe().find("2 (Conv2d): digital (float): a crossbar layer takes no groups=2"),
-            std::string::npos)
+  EXPECT_NE(r.Describe().find("8 (Linear): digital (float): "), std::string::npos)
       << r.Describe();
-  EXPECT_EQ(r.network->AnalogLayers().size(), 2u);
+  EXPECT_EQ(r.network->AnalogLayers().size(), 3u);
 
-  // Reference: the float module with conv 5's weights replaced by the imported ternary ones.
+  // Reference: the float module with conv 2's and 5's weights replaced by the imported ternary
+  // ones.
   // With float first/last (conv 0 and Linear 8 float) and 16-bit inputs clipped at their
   // maximum, the imported network differs from it only by input rounding (2^-17 of alpha per
   // input): 1e-3 of the largest logit bounds it, while a wrong digital step would be off by O(1).
@@ -314,13 +313,15 @@ TEST(TorchScript, UnsupportedLayersStayDigitalAndNamed) {
   f.signed_inputs = false;
   const ImportResult nearly_float = ImportTorchScript(models / "mixed.pt", f, calib);
   EXPECT_NE(nearly_float.layers[0].reason.find("float_first_last"), std::string::npos);
-  ASSERT_EQ(nearly_float.network->AnalogLayers().size(), 1u);
+  ASSERT_EQ(nearly_float.network->AnalogLayers().size(), 2u);
   torch::NoGradGuard no_grad;
   const torch::Tensor x = ToInput(calib.images);
   torch::jit::Module m = torch::jit::load((models / "mixed.pt").string());
   m.eval();
-  m.attr("5").toModule().attr("weight").toTensor().copy_(
+  m.attr("2").toModule().attr("weight").toTensor().copy_(
       nearly_float.network->AnalogLayers()[0]->EffectiveWeight());
+  m.attr("5").toModule().attr("weight").toTensor().copy_(
+      nearly_float.network->AnalogLayers()[1]->EffectiveWeight());
   const torch::Tensor ref = m.forward({x}).toTensor();
   const torch::Tensor y = nearly_float.network->forward(x);
   ASSERT_EQ(y.sizes(), ref.sizes());
@@ -533,9 +534,9 @@ TEST(TorchScript, MalformedStepsAreRefusedNamingTheStep) {
                 .find("network steps end in (10), expected logits of 12 classes"),
             std::string::npos);
   wrong = j;
-  wrong["steps"][2]["groups"] = 2;
-  wrong["steps"][2]["mapping"] = "ternary";  // a crossbar takes one group
-  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); }).find("takes one group"),
+  wrong["steps"][2]["groups"] = 3;  // conv 2 is 4 -> 4 channels
+  EXPECT_NE(ErrorMessage([&] { NetworkOptions::FromJson(wrong); })
+                .find("groups 3 must divide in 4 and out 4"),
             std::string::npos);
   NetworkOptions lenet;
   lenet.steps = r.network->options().steps;

@@ -70,6 +70,7 @@ Model TrainRun(const NetworkOptions& network_options, const TrainOptions& option
   Model result;
   result.info.network = network_options;
   result.info.training = options;
+  result.info.class_names = train.class_names;
   result.network = MakeNetwork(network_options, options.seed);
   NetworkImpl& net = *result.network;
   if (!options.init_from.empty()) {

@@ -100,6 +100,7 @@ DataSplit LoadImageFolder(const std::string& name, const fs::path& root) {
   DataSplit split;
   split.train = ReadImageSplit(train, classes, name, &first, &first_path);
   split.test = ReadImageSplit(test, classes, name, &first, &first_path);
+  split.train.class_names = split.test.class_names = classes;
   return split;
 }
 

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "aimc/common/csv.h"
@@ -550,8 +551,40 @@ TEST_F(UserData, PngFoldersRoundTripBitExactInGrayAndRgbWithSortedClasses) {
     EXPECT_TRUE(Same(split.test.images, torch::stack(test_images))) << channels;
     EXPECT_TRUE(Same(split.train.labels, torch::tensor(train_labels, torch::kInt64)));
     EXPECT_EQ(split.train.classes, 3);
+    EXPECT_EQ(split.train.class_names, sorted);
+    EXPECT_EQ(split.test.class_names, sorted);
     EXPECT_EQ(ShapeOf("folder", root).channels, channels);
   }
+}
+
+// A model remembers the class names it learned (model files keep them); data that name their
+// classes in another order or otherwise get a warning that says which labels moved, and data or
+// models that do not know their names get none.
+TEST_F(UserData, DataWhoseClassesDifferFromTheModelsAreNamed) {
+  ModelInfo model;
+  Dataset data;
+  data.name = "folder";
+  EXPECT_EQ(ClassNamesWarning(model, data), "");
+  model.class_names = {"T-shirt/top", "Trouser", "Pullover"};
+  EXPECT_EQ(ClassNamesWarning(model, data), "");  // the data do not name theirs
+  data.class_names = model.class_names;
+  EXPECT_EQ(ClassNamesWarning(model, data), "");
+  data.class_names = {"Pullover", "T-shirt/top", "Trouser"};  // sorted, as a folder's are
+  const std::string order = ClassNamesWarning(model, data);
+  EXPECT_NE(order.find("in another order"), std::string::npos) << order;
+  EXPECT_NE(order.find("label 0 is 'T-shirt/top' for the model, 'Pullover' in the data"),
+            std::string::npos)
+      << order;
+  data.class_names = {"cat", "dog", "emu"};
+  const std::string other = ClassNamesWarning(model, data);
+  EXPECT_NE(other.find("names its classes cat, dog, emu"), std::string::npos) << other;
+  // Round trip through a model's JSON; a model without names writes none.
+  EXPECT_EQ(ModelInfo::FromJson(model.ToJson()).class_names, model.class_names);
+  EXPECT_FALSE(ModelInfo().ToJson().contains("class_names"));
+  nlohmann::json bad = model.ToJson();
+  bad["class_names"] = {1, 2};
+  EXPECT_NE(ErrorMessage([&] { ModelInfo::FromJson(bad); }).find("'class_names' must be a list"),
+            std::string::npos);
 }
 
 TEST_F(UserData, JpegDecodesWithinItsCompressionError) {

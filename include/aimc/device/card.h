@@ -79,6 +79,15 @@ class DeviceCard {
   double SampleLevel(int level, int top, Rng& rng) const;
   /// Moments of G at level `level` of `top` (Stats() at the ends).
   ConductanceStats LevelStats(int level, int top) const;
+  /// Whether a device can be programmed to any conductance between OFF and ON (continuous
+  /// weights): false unless the card states it (a magnetic tunnel junction is P or AP).
+  virtual bool analog_states() const { return false; }
+  /// One device programmed to the fraction f in [0, 1] of the way from OFF to ON (0: OFF,
+  /// 1: ON, in between SampleBetween). Throws aimc::Error naming the card where f is strictly
+  /// between and the card has no analog states.
+  double SampleFraction(double fraction, Rng& rng) const;
+  /// Moments of G at that fraction.
+  ConductanceStats FractionStats(double fraction) const;
 
   /// Physics beyond the static linear resistor: I-V, read noise, retention, drift, stuck-at
   /// faults. Empty by default; kept by WithRon and WithOnOffRatio.
@@ -106,6 +115,10 @@ class DeviceCard {
   struct Aged;
   Aged AgeLevel(int level, int top, double g_s, const ReadConditions& conditions,
                 Rng& aging_rng) const;
+  /// AgeLevel for a device programmed to the fraction f of the way from OFF to ON
+  /// (SampleFraction); AgeLevel(level, top) is AgeFraction(level / top).
+  Aged AgeFraction(double fraction, double g_s, const ReadConditions& conditions,
+                   Rng& aging_rng) const;
 
   /// What a device written to `written` and drawn as `g_s` (its low-bias conductance) is when
   /// read under `conditions`: a stuck-at fault replaces it by a device of the stuck state, a

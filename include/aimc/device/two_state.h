@@ -45,6 +45,10 @@ struct TwoStateOptions {
   /// programming error of fixed size across the range, as iterative program-and-verify leaves
   /// in PCM and RRAM multi-level cells (docs/devices.md).
   int levels = 2;
+  /// Analog states: a device can be programmed to any conductance between OFF and ON (PCM,
+  /// RRAM, Flash: program and verify to a target), with the spread of `levels`' interpolation,
+  /// for continuous weights. false: only its `levels` levels.
+  bool analog = false;
 
   void Validate() const;
 };
@@ -73,6 +77,7 @@ class TwoStateCard : public DeviceCard {
   std::unique_ptr<DeviceCard> WithOnOffRatio(double ratio) const override;
   nlohmann::json ToJson() const override;
   int levels() const override { return options_.levels; }
+  bool analog_states() const override { return options_.analog; }
   const TwoStateOptions& options() const { return options_; }
 
  protected:

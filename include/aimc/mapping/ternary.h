@@ -109,4 +109,13 @@ struct ProgrammedPairs {
 ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard& card, Rng& rng,
                         int max_level = 1);
 
+/// One chip's conductances for continuous weights w in [-1, 1] (fractions of full scale): w > 0
+/// is the pair (G+ at the fraction w of the way from OFF to ON, G- OFF), w < 0 its mirror, so
+/// that E[G+ - G-] = w dG; each device drawn from the card at its target (the card's spread as
+/// the programming error, DeviceCard::SampleFraction). Throws aimc::Error naming the card unless
+/// it has analog states (a two-state card, an MTJ, holds no weight between its levels), and
+/// naming the entry for a weight outside [-1, 1].
+ProgrammedPairs ProgramContinuous(const Eigen::MatrixXd& weights, const device::DeviceCard& card,
+                                  Rng& rng);
+
 }  // namespace aimc::mapping

@@ -28,6 +28,10 @@ struct AnalogLayerOptions {
   /// and the dilation of height and width (dilation_w 0: the height's).
   std::int64_t kernel_w = 0, stride_w = 0, padding_w = -1;
   std::int64_t dilation = 1, dilation_w = 0;
+  /// Conv only: grouped (depthwise: groups = in) convolution. On arrays the groups' weights lie
+  /// on the diagonal blocks of one in * kh * kw x out matrix, its other pairs at weight 0 (both
+  /// OFF): an array G times the weights it holds, read as a whole.
+  std::int64_t groups = 1;
   /// (height, width) of the kernel, stride, padding and dilation.
   std::vector<std::int64_t> Kernel2() const { return {kernel, kernel_w > 0 ? kernel_w : kernel}; }
   std::vector<std::int64_t> Stride2() const { return {stride, stride_w > 0 ? stride_w : stride}; }
@@ -43,7 +47,9 @@ struct AnalogLayerOptions {
   bool per_channel = true;          // ternary scale per output channel (else per layer)
   double threshold_ratio = 0.7;     // TWN delta = threshold_ratio * mean|w| (3 levels only)
   /// Weight levels on the arrays: 3 is ternary; an odd K > 3 gives integer levels in
-  /// [-(K-1)/2, (K-1)/2], for multi-level devices (Ternarize's least-squares uniform grid).
+  /// [-(K-1)/2, (K-1)/2], for multi-level devices (Ternarize's least-squares uniform grid);
+  /// 0 (kContinuousWeights) keeps every weight as it is, scaled to [-1, 1] of full scale, for
+  /// cards with analog states (ContinuousWeights).
   int weight_levels = 3;
   /// Input activation: ReLU clipped to [0, alpha] and quantized to `input_bits` (0: plain ReLU).
   int input_bits = 4;
@@ -142,8 +148,11 @@ class AnalogLayerImpl : public torch::nn::Module {
   const AnalogLayerOptions& options() const { return options_; }
   /// True for ternary layers (the ones mapped onto arrays).
   bool analog() const { return options_.ternary; }
-  /// The largest weight level L: 1 for ternary weights, (weight_levels - 1) / 2 otherwise.
+  /// The largest weight level L: 1 for ternary and continuous weights, (weight_levels - 1) / 2
+  /// otherwise.
   int max_level() const { return MaxLevelOf(options_.weight_levels); }
+  /// Continuous weights (weight_levels 0): LevelMatrix() holds fractions of full scale.
+  bool continuous() const { return IsContinuous(options_.weight_levels); }
   /// Array size: rows = in * kernel height * kernel width (1 for Linear), cols = out.
   std::int64_t rows() const;
   std::int64_t cols() const;
@@ -151,7 +160,18 @@ class AnalogLayerImpl : public torch::nn::Module {
   /// The matrix of weight levels, int8 (rows, cols), entries in [-L, L] (-1/0/+1 for ternary
   /// weights); rows in im2col order (input channel major, then kernel row, kernel column),
   /// cols = output channels.
+  /// Continuous weights have no integer levels: LevelMatrix() holds them.
   torch::Tensor TernaryMatrix() const;
+  /// The weight levels as floats (rows, cols), TernaryMatrix()'s layout: the integer levels, or
+  /// for continuous weights w / scale in [-1, 1].
+  torch::Tensor LevelMatrix() const;
+  /// The weights quantized with this layer's options (levels in the weight's shape).
+  TernaryWeights Quantized() const;
+  /// A tensor of the weight's shape (out, in / groups[, kh, kw]) as the arrays hold it: (out,
+  /// in[, kh, kw]), each group's block on the diagonal, zeros elsewhere (itself for groups 1).
+  torch::Tensor Dense(const torch::Tensor& w) const;
+  /// Dense()'s inverse: the diagonal blocks of (out, in[, kh, kw]), in the weight's shape.
+  torch::Tensor Grouped(const torch::Tensor& dense) const;
   /// Per-column scale (float, (cols)): the weight of level +1 in column j is Scale()[j].
   torch::Tensor Scale() const;
   /// Bias (float, (cols)) or an undefined tensor.
@@ -212,8 +232,6 @@ class AnalogLayerImpl : public torch::nn::Module {
   torch::Tensor Product(const torch::Tensor& xq, const torch::Tensor& w, const torch::Tensor& bias,
                         std::int64_t groups = 1) const;
   torch::Tensor ChipForward(const torch::Tensor& xq) const;
-  /// The weights quantized with this layer's options.
-  TernaryWeights Quantized() const;
   /// A product of one part without `post`, whose terms have none either, takes its output scale
   /// into the weights.
   void AbsorbOutScale();

@@ -15,6 +15,9 @@ struct Dataset {
   torch::Tensor labels;  // int64, (N), 0..classes-1
   std::int64_t classes = 0;
   std::string name;
+  /// The name of each label, where the data say (an image folder's class folders, the built-in
+  /// sets' published names); empty where they do not (npy/npz, CIFAR-100).
+  std::vector<std::string> class_names;
 
   std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   /// The first `n` examples (all of them when n <= 0 or n >= size()).

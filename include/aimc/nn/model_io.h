@@ -3,10 +3,12 @@
 // trained, as Train leaves them and every command reads them.
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "aimc/nn/data.h"
 #include "aimc/nn/network.h"
 #include "aimc/nn/train_options.h"
 
@@ -27,6 +29,9 @@ struct ModelInfo {
   TrainOptions training;
   int epochs_done = 0;
   std::vector<EpochStats> history;
+  /// The names of the classes it was trained or imported with (Dataset::class_names; JSON only
+  /// when known), against which the data it meets later are checked (ClassNamesWarning).
+  std::vector<std::string> class_names;
   nlohmann::json ToJson() const;
   static ModelInfo FromJson(const nlohmann::json& json);
 };
@@ -42,5 +47,10 @@ struct Model {
 void SaveModel(const std::filesystem::path& path, NetworkImpl& network, const ModelInfo& info);
 /// Loads a model saved by SaveModel or Train (errors name the file).
 Model LoadModel(const std::filesystem::path& path);
+
+/// A warning when `data` names its classes otherwise than the model learned them (another
+/// order, which scores the right answers as wrong, or other names); empty when they agree or
+/// either side does not know its names.
+std::string ClassNamesWarning(const ModelInfo& model, const Dataset& data);
 
 }  // namespace aimc::nn

@@ -10,14 +10,32 @@ namespace aimc::nn {
 
 /// Quantized weights of one layer: w_q = scale * levels, levels integers in [-L, L] (L = 1:
 /// ternary, {-1, 0, +1}; L > 1: 2L + 1 levels for multi-level devices). `scale` is the weight of
-/// level +1 (one level step).
+/// level +1 (one level step). Continuous weights: levels are floats in [-1, 1], scale the
+/// full-scale weight.
 struct TernaryWeights {
-  torch::Tensor levels;  // int8, the shape of the float weight
+  torch::Tensor levels;  // int8 (float for continuous weights), the shape of the float weight
   torch::Tensor scale;   // float, (out, 1, ...) broadcastable to the weight (per layer: all equal)
 };
 
-/// The largest level of a layer with `weight_levels` levels (odd, >= 3): (weight_levels - 1) / 2.
-inline int MaxLevelOf(int weight_levels) { return (weight_levels - 1) / 2; }
+/// weight_levels 0: continuous weights, each weight programmed to its own conductance between
+/// OFF and ON (analog cards: PCM, RRAM, Flash), the mapping aihwkit uses by default.
+inline constexpr int kContinuousWeights = 0;
+inline bool IsContinuous(int weight_levels) { return weight_levels == kContinuousWeights; }
+
+/// The largest level of a layer with `weight_levels` levels (odd, >= 3): (weight_levels - 1) / 2;
+/// 1 for continuous weights (level 1 is full scale).
+inline int MaxLevelOf(int weight_levels) {
+  return IsContinuous(weight_levels) ? 1 : (weight_levels - 1) / 2;
+}
+
+/// Continuous weights: levels = w / max|w| (float, in [-1, 1]), scale = max|w| per output
+/// channel or per layer, so that the largest weight is a full ON/OFF pair (an all-zero channel
+/// gets scale 1).
+TernaryWeights ContinuousWeights(const torch::Tensor& w, bool per_channel);
+
+/// Ternarize for weight_levels 3 or odd K > 3, ContinuousWeights for kContinuousWeights.
+TernaryWeights QuantizeWeights(const torch::Tensor& w, bool per_channel, double threshold_ratio,
+                               int weight_levels);
 
 /// Quantizes weights per output channel or per layer (dim 0 of `w` is the output channel).
 /// max_level 1: ternary weight networks (Li & Liu 2016):

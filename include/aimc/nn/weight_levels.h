@@ -1,7 +1,8 @@
 #pragma once
 
-// The weight levels a layer on arrays may have: 3 (ternary, the paper's) or an odd K up to 255
-// (integer levels in [-(K-1)/2, (K-1)/2] on multi-level devices).
+// The weight levels a layer on arrays may have: 3 (ternary, the paper's), an odd K up to 255
+// (integer levels in [-(K-1)/2, (K-1)/2] on multi-level devices), or 0: continuous weights on
+// cards with analog states.
 
 #include <cstdint>
 #include <functional>
@@ -11,13 +12,13 @@
 
 namespace aimc::nn {
 
-/// The range rule of a weight_levels field (FieldTable): odd and in [3, 255].
+/// The range rule of a weight_levels field (FieldTable): 0 (continuous), or odd and in [3, 255].
 inline std::function<std::string(const nlohmann::json&)> WeightLevelsRule() {
   return [](const nlohmann::json& v) {
     const auto k = v.get<std::int64_t>();
-    return k >= 3 && k <= 255 && k % 2 == 1
+    return k == 0 || (k >= 3 && k <= 255 && k % 2 == 1)
                ? std::string()
-               : std::string("must be odd and in [3, 255] (3: ternary)");
+               : std::string("must be 0 (continuous) or odd and in [3, 255] (3: ternary)");
   };
 }
 

@@ -8,8 +8,8 @@ lenet_traced.pt the same, torch.jit.trace'd (the layers keep no stride, padding,
 custom.pt       a module with its own forward: refused.
 sigmoid.pt      a Sequential with an nn.Sigmoid: refused, naming it.
 same.pt         padding='same' (mapped, padding 1); reflect.pt padding_mode='reflect': refused.
-mixed.pt        a Sequential with a grouped Conv2d (digital, named) and a Linear whose input
-                can be negative (digital without signed inputs); the rest is mapped.
+mixed.pt        a Sequential with a grouped Conv2d (on arrays, its groups on diagonal blocks) and
+                a Linear whose input can be negative (digital without signed inputs, named).
 pools.pt        every other step aimc imports: ReLU6, AvgPool2d (ceil_mode, padding not
                 counted), MaxPool2d (ceil_mode), AdaptiveAvgPool2d, Identity, Dropout; the
                 test rebuilds it from its model file and runs it on chips side by side.
