@@ -87,7 +87,8 @@ def test_continuous_weights_on_cards_with_analog_states():
     assert not aimc.load_card("sot_mram").analog_states
     targets = np.linspace(-1, 1, 9).reshape(1, 9).repeat(3000, 0)
     gp, gm, dg = aimc.program_continuous(targets, pcm, seed=4)
-    # Each pair's mean weight is its target (pcm's 7 % spread: 3000 pairs per target).
+    # Each pair's mean weight is its target: pcm's 7 % spread gives a weight sigma of at most
+    # 0.07, so 3000 pairs put the mean within 0.0013 (one standard error); the bound is 7.7 of them.
     assert ((gp - gm).mean(0) / dg) == pytest.approx(np.linspace(-1, 1, 9), abs=0.01)
     gp2, _, _ = aimc.program_continuous(targets, pcm, seed=4)
     np.testing.assert_array_equal(gp, gp2)

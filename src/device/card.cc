@@ -265,33 +265,39 @@ ConductanceStats DeviceCard::LevelStats(int level, int top) const {
   return BetweenStats(static_cast<double>(level) / top);
 }
 
+void DeviceCard::RequireAnalogStates(const std::string& what) const {
+  Require(analog_states(),
+          "{}: card '{}' has no analog states, its devices hold {} conductance levels (a "
+          "magnetic tunnel junction is parallel or antiparallel); continuous weights need a card "
+          "with `analog = true` (PCM, RRAM, Flash), or ternary or K-level weights "
+          "(--weight-levels)",
+          what, name(), levels());
+}
+
 namespace {
 
-// Why a card without analog states refuses an intermediate conductance.
-void RequireAnalogStates(const DeviceCard& card, double fraction) {
+// A fraction of the way from OFF to ON that a card can program: the ends always, in between
+// only with analog states.
+void RequireFraction(const DeviceCard& card, double fraction) {
   Require(std::isfinite(fraction) && fraction >= 0.0 && fraction <= 1.0,
           "card '{}': a device can be programmed to a fraction in [0, 1] of the way from OFF to "
           "ON, not {}",
           card.name(), fraction);
-  Require(fraction == 0.0 || fraction == 1.0 || card.analog_states(),
-          "card '{}' has no analog states: its devices hold {} conductance levels (a magnetic "
-          "tunnel junction is parallel or antiparallel), while continuous weights program each "
-          "device to its own conductance; use a card with `analog = true` (PCM, RRAM, Flash) or "
-          "ternary/K-level weights",
-          card.name(), card.levels());
+  if (fraction > 0.0 && fraction < 1.0)
+    card.RequireAnalogStates(fmt::format("a conductance {} of the way from OFF to ON", fraction));
 }
 
 }  // namespace
 
 double DeviceCard::SampleFraction(double fraction, Rng& rng) const {
-  RequireAnalogStates(*this, fraction);
+  RequireFraction(*this, fraction);
   if (fraction == 0.0) return Sample(State::kOff, rng);
   if (fraction == 1.0) return Sample(State::kOn, rng);
   return SampleBetween(fraction, rng);
 }
 
 ConductanceStats DeviceCard::FractionStats(double fraction) const {
-  RequireAnalogStates(*this, fraction);
+  RequireFraction(*this, fraction);
   if (fraction == 0.0) return Stats().off;
   if (fraction == 1.0) return Stats().on;
   return BetweenStats(fraction);
@@ -349,25 +355,24 @@ DeviceCard::Aged DeviceCard::Age(State written, double g_s, const ReadConditions
 DeviceCard::Aged DeviceCard::AgeLevel(int level, int top, double g_s,
                                       const ReadConditions& conditions, Rng& aging_rng) const {
   Require(top >= 1 && level >= 0 && level <= top, "AgeLevel: level {} of {}", level, top);
-  if (level == 0 || level == top)
-    return Age(level == top ? State::kOn : State::kOff, g_s, conditions, aging_rng);
-  Require(!physics_.retention.any(),
-          "card '{}': its retention model is of a binary state; intermediate conductance levels "
-          "(multi-level weights) have none",
-          name());
-  const double fraction = static_cast<double>(level) / top;
-  return AgeAt(2 * level >= top ? State::kOn : State::kOff, fraction, g_s, conditions, aging_rng);
+  return AgeFractionChecked(static_cast<double>(level) / top, g_s, conditions, aging_rng);
 }
 
 DeviceCard::Aged DeviceCard::AgeFraction(double fraction, double g_s,
                                          const ReadConditions& conditions,
                                          Rng& aging_rng) const {
-  RequireAnalogStates(*this, fraction);
+  RequireFraction(*this, fraction);
+  return AgeFractionChecked(fraction, g_s, conditions, aging_rng);
+}
+
+DeviceCard::Aged DeviceCard::AgeFractionChecked(double fraction, double g_s,
+                                                const ReadConditions& conditions,
+                                                Rng& aging_rng) const {
   if (fraction == 0.0 || fraction == 1.0)
     return Age(fraction == 1.0 ? State::kOn : State::kOff, g_s, conditions, aging_rng);
   Require(!physics_.retention.any(),
-          "card '{}': its retention model is of a binary state; intermediate conductances "
-          "(continuous weights) have none",
+          "card '{}': its retention model is of a binary state; intermediate conductance levels "
+          "(multi-level or continuous weights) have none",
           name());
   return AgeAt(fraction >= 0.5 ? State::kOn : State::kOff, fraction, g_s, conditions,
                aging_rng);

@@ -83,12 +83,7 @@ void Chip::DrawTiles(const device::DeviceCard& card) {
     LayerTiles lt;
     lt.continuous = layer->continuous();
     if (lt.continuous)
-      Require(card.analog_states(),
-              "analog layer {} (continuous weights): card '{}' has no analog states, its devices "
-              "hold {} conductance levels (a magnetic tunnel junction is parallel or "
-              "antiparallel); continuous weights need a card with `analog = true` (PCM, RRAM, "
-              "Flash), or train/import with ternary or K-level weights (--weight-levels)",
-              l, card.name(), card.levels());
+      card.RequireAnalogStates(fmt::format("analog layer {} (continuous weights)", l));
     const torch::Tensor levels = lt.continuous
                                      ? layer->LevelMatrix().to(torch::kDouble).contiguous()
                                      : layer->TernaryMatrix().to(torch::kInt32).contiguous();

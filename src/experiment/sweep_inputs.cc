@@ -136,7 +136,8 @@ SweepOptions WithImports(const SweepOptions& requested, const fs::path& csv, Swe
 
 void LoadTestData(const SweepOptions& options, SweepInputs& inputs) {
   for (const auto& m : options.models) inputs.model_hashes.push_back(HashFile(m));
-  for (nn::Model& model : inputs.models) {
+  for (std::size_t m = 0; m < inputs.models.size(); ++m) {
+    nn::Model& model = inputs.models[m];
     model.network->eval();
     const std::string ds = DatasetOf(options, model.info);
     const std::string key = DataKeyOf(options, model.info);
@@ -148,7 +149,7 @@ void LoadTestData(const SweepOptions& options, SweepInputs& inputs) {
       inputs.test_data[key] = split->test.Head(options.test_images);
     }
     if (const std::string w = nn::ClassNamesWarning(model.info, inputs.test_data[key]); !w.empty())
-      spdlog::warn("{}", w);
+      spdlog::warn("models[{}] = '{}': {}", m, options.models[m].string(), w);
     inputs.calibrations.push_back(nullptr);
     if (!options.cards.empty() && options.chip.calibration_images > 0) {
       if (!split) split = nn::LoadData(ds, dir);

@@ -230,11 +230,7 @@ ProgrammedPairs Program(const Eigen::MatrixXi& weights, const device::DeviceCard
 
 ProgrammedPairs ProgramContinuous(const Eigen::MatrixXd& weights, const device::DeviceCard& card,
                                   Rng& rng) {
-  Require(card.analog_states(),
-          "card '{}' has no analog states: its devices hold {} conductance levels (a magnetic "
-          "tunnel junction is parallel or antiparallel), so it cannot hold continuous weights; "
-          "use a card with `analog = true` (PCM, RRAM, Flash) or ternary/K-level weights",
-          card.name(), card.levels());
+  card.RequireAnalogStates("continuous weights");
   ProgrammedPairs p;
   const device::StateStats stats = card.Stats();
   p.dg_s = stats.on.mean_s - stats.off.mean_s;

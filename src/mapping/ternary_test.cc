@@ -164,6 +164,17 @@ TEST(Ternary, ProgramDrawsEachDeviceFromItsState) {
   EXPECT_THROW(Program(bad, *card, rng), Error);
 }
 
+// Pairs programmed to one weight, read as (G+ - G-) / dG: their mean against `mean` (within 5
+// standard errors of `sigma`) and their sample standard deviation against `sigma` (3 %: with
+// 20,000 pairs the relative standard error of a sigma is 0.5 %).
+void ExpectPairsHold(const ProgrammedPairs& p, double mean, double sigma, double what) {
+  const Eigen::ArrayXd d = (p.g_plus - p.g_minus).array() / p.dg_s;
+  const double n = static_cast<double>(d.size());
+  const double m = d.mean();
+  EXPECT_NEAR(m, mean, 5 * sigma / std::sqrt(n)) << what;
+  EXPECT_NEAR(std::sqrt((d - m).square().sum() / (n - 1)) / sigma, 1.0, 0.03) << what;
+}
+
 // Fig. 10 for 7-level weights on a 4-level card: the analytic spread of each level against the
 // pairs Program draws (20,000 per level: relative standard error of a sigma 0.5 %, bound 3 %);
 // M = 1 is AnalyticSpread's sigma_0 and sigma_+1.
@@ -182,13 +193,9 @@ TEST(Ternary, MultiLevelSpreadMatchesProgrammedPairs) {
   for (int m = 0; m <= 3; ++m) {
     Eigen::MatrixXi w = Eigen::MatrixXi::Constant(n, 1, m);
     Rng rng(static_cast<std::uint64_t>(40 + m));
-    const ProgrammedPairs p = Program(w, card, rng, 3);
-    const Eigen::ArrayXd d = (p.g_plus - p.g_minus).array() / p.dg_s;
-    const double mean = d.mean();
-    const double sd = std::sqrt((d - mean).square().sum() / (n - 1));
     EXPECT_NEAR(spread[static_cast<std::size_t>(m)].mean, m / 3.0, 1e-9) << m;
-    EXPECT_NEAR(mean, m / 3.0, 5 * spread[static_cast<std::size_t>(m)].sigma / std::sqrt(n)) << m;
-    EXPECT_NEAR(sd / spread[static_cast<std::size_t>(m)].sigma, 1.0, 0.03) << m;
+    ExpectPairsHold(Program(w, card, rng, 3), m / 3.0, spread[static_cast<std::size_t>(m)].sigma,
+                    m);
   }
   o.levels = 2;
   const device::TwoStateCard binary(o);
@@ -220,14 +227,11 @@ TEST(Continuous, EachPairHoldsItsOwnWeightWithTheCardsSpread) {
     Rng rng(7);
     const ProgrammedPairs p = ProgramContinuous(Eigen::MatrixXd::Constant(n, 1, target), card, rng);
     EXPECT_NEAR(p.dg_s, dg, 1e-18);
-    const Eigen::ArrayXd d = (p.g_plus - p.g_minus).array() / p.dg_s;
-    const double mean = d.mean();
-    const double sd = std::sqrt((d - mean).square().sum() / (n - 1));
     const device::ConductanceStats on = card.FractionStats(std::abs(target));
-    const double sigma = std::sqrt(on.stddev_s * on.stddev_s +
-                                   stats.off.stddev_s * stats.off.stddev_s) / dg;
-    EXPECT_NEAR(mean, target, 5 * sigma / std::sqrt(n)) << target;
-    EXPECT_NEAR(sd / sigma, 1.0, 0.03) << target;
+    ExpectPairsHold(p, target,
+                    std::sqrt(on.stddev_s * on.stddev_s + stats.off.stddev_s * stats.off.stddev_s) /
+                        dg,
+                    target);
   }
   Eigen::MatrixXd t(2, 3);
   t << 1, 0, -1, -1, 1, 0;

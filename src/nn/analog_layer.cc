@@ -28,10 +28,8 @@ void AnalogLayerOptions::Validate() const {
           "layer input_bits must be 0 or >= 2 for a signed input (a sign bit and magnitude)");
   Require(threshold_ratio >= 0.0 && threshold_ratio < 10.0,
           "layer threshold_ratio must be in [0, 10), got {}", threshold_ratio);
-  Require(IsContinuous(weight_levels) ||
-              (weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1),
-          "layer weight_levels must be 0 (continuous) or odd and in [3, 255] (3: ternary), got {}",
-          weight_levels);
+  Require(IsWeightLevels(weight_levels), "layer weight_levels must be {}, got {}",
+          kWeightLevelsRule, weight_levels);
   Require(groups >= 1 && in % groups == 0 && out % groups == 0 &&
               (groups == 1 || kind == LayerKind::kConv),
           "layer groups {} must be >= 1, divide in {} and out {}, and be 1 for a Linear", groups,
@@ -118,8 +116,7 @@ torch::Tensor AnalogLayerImpl::InputColumns(const torch::Tensor& xq) const {
 torch::Tensor AnalogLayerImpl::TernaryMatrix() const {
   Require(options_.ternary, "TernaryMatrix: this layer keeps float weights");
   Require(!continuous(), "TernaryMatrix: this layer has continuous weights (LevelMatrix)");
-  const TernaryWeights t = Quantized();
-  return Dense(t.levels).reshape({options_.out, -1}).t().contiguous();
+  return LevelMatrix().to(torch::kInt8);  // integer levels: exact through float
 }
 
 torch::Tensor AnalogLayerImpl::LevelMatrix() const {

@@ -68,8 +68,8 @@ TernaryWeights ContinuousWeights(const torch::Tensor& w, bool per_channel) {
   const torch::Tensor scale = torch::where(peak > 0, peak, torch::ones_like(peak));
   std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
   if (per_channel) shape[0] = w.size(0);
-  return {(rows / scale).clamp_(-1.0, 1.0).to(torch::kFloat).reshape(w.sizes()),
-          scale.reshape(shape)};
+  // |w| <= peak, and IEEE division is monotonic and exact for w = peak: levels in [-1, 1].
+  return {(rows / scale).to(torch::kFloat).reshape(w.sizes()), scale.reshape(shape)};
 }
 
 TernaryWeights QuantizeWeights(const torch::Tensor& w, bool per_channel, double threshold_ratio,

@@ -113,10 +113,8 @@ Shape Check(const SequentialStep& s, const Shape& in, const std::string& what) {
             s.out);
     Require(s.threshold_ratio >= 0.0 && s.threshold_ratio < 10.0,
             "{}: threshold_ratio must be in [0, 10), got {}", what, s.threshold_ratio);
-    Require(IsContinuous(s.weight_levels) ||
-                (s.weight_levels >= 3 && s.weight_levels <= 255 && s.weight_levels % 2 == 1),
-            "{}: weight_levels must be 0 (continuous) or odd and in [3, 255] (3: ternary), got {}",
-            what, s.weight_levels);
+    Require(IsWeightLevels(s.weight_levels), "{}: weight_levels must be {}, got {}", what,
+            kWeightLevelsRule, s.weight_levels);
     Require(std::isfinite(s.input_alpha) && s.input_alpha > 0.0,
             "{}: input_alpha must be > 0, got {}", what, s.input_alpha);
     Require(s.input_bits >= 0 && s.input_bits <= 16, "{}: input_bits must be in 0..16, got {}",

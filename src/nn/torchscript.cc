@@ -352,6 +352,16 @@ struct LayerPlan {
   torch::Tensor gain, shift;
 };
 
+// A layer whose input can be negative: on a signed DAC where signed inputs are on and have a
+// sign bit beside magnitude, else digital, saying why.
+void PlanNegativeInput(LayerPlan& p, const ImportOptions& options) {
+  if (options.signed_inputs && options.act_bits != 1)
+    p.signed_input = true;
+  else
+    p.info.reason =
+        "its input can be negative (no ReLU before it), and signed inputs are off or have 1 bit";
+}
+
 // The imported network's options, before its steps: what the import options and the
 // calibration images say.
 NetworkOptions ImportedOptions(const std::string& arch, const Dataset& calibration,
@@ -988,10 +998,8 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
       p.info.kind = n.leaf.type;
       if (!p.layer.unsupported.empty()) {
         p.info.reason = p.layer.unsupported;
-      } else if (!nn_of(n.inputs[0]) && options.signed_inputs && options.act_bits != 1) {
-        p.signed_input = true;
       } else if (!nn_of(n.inputs[0])) {
-        p.info.reason = "its input can be negative (no ReLU before it), and signed inputs are off or have 1 bit";
+        PlanNegativeInput(p, options);
       }
       p.crossbar = p.info.reason.empty();
       plan_of[i] = static_cast<std::int64_t>(plans.size());
@@ -1194,16 +1202,12 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
     LayerPlan& p = l.plan;
     p.first = p.first && c.takes_image;
     if (p.info.reason.empty() && !c.unsupported.empty()) p.info.reason = c.unsupported;
-    if (p.info.reason.empty() && (c.step.type != p.layer.step.type || c.step.kernel != p.layer.step.kernel ||
-                                  c.step.stride != p.layer.step.stride ||
-                                  c.step.padding != p.layer.step.padding))
+    if (p.info.reason.empty() &&
+        (c.step.type != p.layer.step.type || c.step.kernel != p.layer.step.kernel ||
+         c.step.stride != p.layer.step.stride || c.step.padding != p.layer.step.padding ||
+         c.step.dilation != p.layer.step.dilation))
       p.info.reason = "called twice with different geometries";
-    if (p.info.reason.empty() && !c.non_negative) {
-      if (options.signed_inputs && options.act_bits != 1)
-        p.signed_input = true;
-      else
-        p.info.reason = "its input can be negative (no ReLU before it), and signed inputs are off or have 1 bit";
-    }
+    if (p.info.reason.empty() && !c.non_negative) PlanNegativeInput(p, options);
   }
   Require(!layers.empty(), "{}: no Conv2d or Linear layer to map", path.string());
   std::vector<std::size_t> mapped;

@@ -82,6 +82,9 @@ class DeviceCard {
   /// Whether a device can be programmed to any conductance between OFF and ON (continuous
   /// weights): false unless the card states it (a magnetic tunnel junction is P or AP).
   virtual bool analog_states() const { return false; }
+  /// Throws aimc::Error, naming `what` (a layer, a function) and the card, unless the card has
+  /// analog states: the one refusal of continuous weights on a card without them.
+  void RequireAnalogStates(const std::string& what) const;
   /// One device programmed to the fraction f in [0, 1] of the way from OFF to ON (0: OFF,
   /// 1: ON, in between SampleBetween). Throws aimc::Error naming the card where f is strictly
   /// between and the card has no analog states.
@@ -145,6 +148,10 @@ class DeviceCard {
  private:
   Aged AgeAt(State written, double fraction, double g_s, const ReadConditions& conditions,
              Rng& aging_rng) const;
+  /// AgeLevel and AgeFraction once their arguments are checked: the ends age as the states,
+  /// an intermediate fraction without retention model.
+  Aged AgeFractionChecked(double fraction, double g_s, const ReadConditions& conditions,
+                          Rng& aging_rng) const;
   Physics physics_;
   CellCost cell_;
 };

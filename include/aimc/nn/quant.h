@@ -21,6 +21,13 @@ struct TernaryWeights {
 /// OFF and ON (analog cards: PCM, RRAM, Flash), the mapping aihwkit uses by default.
 inline constexpr int kContinuousWeights = 0;
 inline bool IsContinuous(int weight_levels) { return weight_levels == kContinuousWeights; }
+/// What weight_levels may be, and the rule in words for the errors that name it.
+inline bool IsWeightLevels(std::int64_t weight_levels) {
+  return weight_levels == kContinuousWeights ||
+         (weight_levels >= 3 && weight_levels <= 255 && weight_levels % 2 == 1);
+}
+inline constexpr const char* kWeightLevelsRule =
+    "0 (continuous) or odd and in [3, 255] (3: ternary)";
 
 /// The largest level of a layer with `weight_levels` levels (odd, >= 3): (weight_levels - 1) / 2;
 /// 1 for continuous weights (level 1 is full scale).

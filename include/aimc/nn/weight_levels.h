@@ -10,15 +10,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aimc/nn/quant.h"
+
 namespace aimc::nn {
 
 /// The range rule of a weight_levels field (FieldTable): 0 (continuous), or odd and in [3, 255].
 inline std::function<std::string(const nlohmann::json&)> WeightLevelsRule() {
   return [](const nlohmann::json& v) {
-    const auto k = v.get<std::int64_t>();
-    return k == 0 || (k >= 3 && k <= 255 && k % 2 == 1)
-               ? std::string()
-               : std::string("must be 0 (continuous) or odd and in [3, 255] (3: ternary)");
+    return IsWeightLevels(v.get<std::int64_t>()) ? std::string()
+                                                 : std::string("must be ") + kWeightLevelsRule;
   };
 }
 
