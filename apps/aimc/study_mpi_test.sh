@@ -42,6 +42,10 @@ for id in fig13b_cnn1_error_vs_sigma fig16_cnn1_error_vs_ron table1_verdict \
 done
 check "2 ranks: the mitigation table names every mitigation" bash -c \
   "grep -q '| none |' '$tmp/two/table1_mitigation.md' && grep -q '| all |' '$tmp/two/table1_mitigation.md'"
+check "2 ranks: every derived spec has its interval" bash -c \
+  "grep -q 'Intervals (95 %, percentile bootstrap' '$tmp/two/table1_verdict.md' && \
+   grep -q 'over its own error at sigma_w 0' '$tmp/two/table1_mitigation.md' && \
+   head -1 '$tmp/two/table1_verdict.csv' | grep -q sigma_w_crossing_low"
 check "2 ranks: report.md states the limits" grep -q "Limited run: at most 1 epoch" "$tmp/two/report.md"
 check "2 ranks: the limits are inputs of every figure" \
   bash -c "! grep -L '\"limits\"' '$tmp/two'/*.json | grep -q ."

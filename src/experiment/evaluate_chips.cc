@@ -87,12 +87,14 @@ constexpr int kDefaultChipsPerPass = 8;
 
 std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
                                   const ChipSpec& spec, const std::vector<std::uint64_t>& seeds,
-                                  int chips_per_pass) {
+                                  int chips_per_pass,
+                                  std::vector<std::vector<std::uint8_t>>* wrong) {
   Require(chips_per_pass >= 0, "chips_per_pass must be >= 0, got {}", chips_per_pass);
   spec.Validate();
   const std::size_t per_pass = static_cast<std::size_t>(
       chips_per_pass > 0 ? chips_per_pass : kDefaultChipsPerPass);
   std::vector<double> accuracy;
+  if (wrong != nullptr) wrong->clear();
   network.eval();
   // The network is this call's while it runs (released however it ends).
   network.ClaimChips(&accuracy, fmt::format("{} chips side by side", seeds.size()));
@@ -114,9 +116,21 @@ std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& d
     for (const Chip* c : raw) products.push_back(&c->products_);
     network.ProgramChips(Stack(products));
     std::vector<double> pass;
+    const std::int64_t batch =
+        std::max<std::int64_t>(1, kImagesPerPass / static_cast<std::int64_t>(k));
     try {
-      pass = nn::EvaluateSideBySide(network, data,
-                               std::max<std::int64_t>(1, kImagesPerPass / static_cast<std::int64_t>(k)));
+      if (wrong == nullptr) {
+        pass = nn::EvaluateSideBySide(network, data, batch);
+      } else {
+        // The same counts as EvaluateSideBySide's, kept per image.
+        for (std::vector<std::uint8_t>& row : nn::WrongImages(network, data, batch)) {
+          const double errors = static_cast<double>(std::count(row.begin(), row.end(), 1));
+          pass.push_back(data.size() == 0 ? 0.0
+                                          : (static_cast<double>(data.size()) - errors) /
+                                                static_cast<double>(data.size()));
+          wrong->push_back(std::move(row));
+        }
+      }
     } catch (...) {
       network.ClearChips();
       throw;

@@ -57,7 +57,7 @@ class ScopedBlasThreads {
 
 namespace internal {
 
-torch::Tensor CountCorrect(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
+torch::Tensor CorrectFlags(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
   Require(batch_size >= 1, "batch_size must be >= 1, got {}", batch_size);
   RequireFits(network.options(), data);
   KeepLargeBlocks();
@@ -75,12 +75,15 @@ torch::Tensor CountCorrect(NetworkImpl& network, const Dataset& data, std::int64
       const torch::Tensor logits = network.forward(ToInput(data.images.narrow(0, start, n)));
       const torch::Tensor predicted = logits.view({n, chips, -1}).argmax(2);
       correct[static_cast<std::size_t>(b)] =
-          predicted.eq(data.labels.narrow(0, start, n).unsqueeze(1)).sum(0);
+          predicted.eq(data.labels.narrow(0, start, n).unsqueeze(1));
     }
   });
-  torch::Tensor total = torch::zeros({chips}, torch::kLong);
-  for (const auto& c : correct) total += c;
-  return total;
+  if (correct.empty()) return torch::zeros({0, chips}, torch::kBool);
+  return torch::cat(correct, 0);
+}
+
+torch::Tensor CountCorrect(NetworkImpl& network, const Dataset& data, std::int64_t batch_size) {
+  return CorrectFlags(network, data, batch_size).sum(0, /*keepdim=*/false, torch::kLong);
 }
 
 }  // namespace internal
@@ -105,6 +108,18 @@ std::vector<double> EvaluateSideBySide(NetworkImpl& network, const Dataset& data
                     static_cast<double>(data.size());
   }
   return accuracy;
+}
+
+std::vector<std::vector<std::uint8_t>> WrongImages(NetworkImpl& network, const Dataset& data,
+                                                   std::int64_t batch_size) {
+  const torch::Tensor wrong =
+      internal::CorrectFlags(network, data, batch_size).logical_not().t().contiguous().to(torch::kUInt8);
+  std::vector<std::vector<std::uint8_t>> rows(static_cast<std::size_t>(wrong.size(0)));
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const std::uint8_t* p = wrong[static_cast<std::int64_t>(k)].data_ptr<std::uint8_t>();
+    rows[k].assign(p, p + wrong.size(1));
+  }
+  return rows;
 }
 
 }  // namespace aimc::nn

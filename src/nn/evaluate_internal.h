@@ -17,5 +17,7 @@ namespace aimc::nn::internal {
 /// depend on the thread count. Forward passes in eval mode without gradients only read the
 /// network.
 torch::Tensor CountCorrect(NetworkImpl& network, const Dataset& data, std::int64_t batch_size);
+/// Per image and chip (images x chips, bool): whether the chip classified the image correctly.
+torch::Tensor CorrectFlags(NetworkImpl& network, const Dataset& data, std::int64_t batch_size);
 
 }  // namespace aimc::nn::internal

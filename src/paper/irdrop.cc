@@ -64,18 +64,36 @@ Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan) {
   return c;
 }
 
-double DigitalErrorPct(Cnn1IrDrop& cnn1) {
-  return 100 * (1 - nn::Evaluate(*cnn1.net.network, cnn1.test));
+namespace {
+
+// The error (%) of the network as it is programmed (or digital), and its wrong images if asked.
+double ErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
+                std::vector<std::uint8_t>* wrong) {
+  if (wrong == nullptr) return 100 * (1 - nn::Evaluate(network, test));
+  *wrong = nn::WrongImages(network, test).at(0);
+  const auto errors = std::count(wrong->begin(), wrong->end(), 1);
+  // The same number as 100 * (1 - accuracy) of nn::Evaluate.
+  return test.size() == 0 ? 100.0
+                          : 100 * (1 - static_cast<double>(test.size() - errors) /
+                                           static_cast<double>(test.size()));
+}
+
+}  // namespace
+
+double DigitalErrorPct(Cnn1IrDrop& cnn1, std::vector<std::uint8_t>* wrong) {
+  return ErrorPct(*cnn1.net.network, cnn1.test, wrong);
 }
 
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm, double tmr,
                    double wire_scale, double* seconds, const energy::EnergyOptions* energy_options,
                    energy::InferenceCost* cost,
-                   std::shared_ptr<const experiment::CalibrationSet> calibration) {
+                   std::shared_ptr<const experiment::CalibrationSet> calibration,
+                   std::vector<std::uint8_t>* wrong) {
   const auto start = std::chrono::steady_clock::now();
   // No spread: every seed gives the same chip.
   const double error = ChipErrorPct(network, test, IdealCard(r_on_ohm, tmr), wire_scale,
-                                    /*seed=*/1, std::move(calibration), energy_options, cost);
+                                    /*seed=*/1, std::move(calibration), energy_options, cost,
+                                    wrong);
   if (seconds)
     *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return error;
@@ -85,14 +103,15 @@ double ChipErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
                     std::shared_ptr<const device::DeviceCard> card, double wire_scale,
                     std::uint64_t seed,
                     std::shared_ptr<const experiment::CalibrationSet> calibration,
-                    const energy::EnergyOptions* energy_options, energy::InferenceCost* cost) {
+                    const energy::EnergyOptions* energy_options, energy::InferenceCost* cost,
+                    std::vector<std::uint8_t>* wrong) {
   experiment::ChipOptions options;
   options.crossbar.UseWires(circuit::Layout22nm(), wire_scale);
   if (calibration) options.calibration_images = calibration->images;
   auto spec = experiment::ChipSpec::Devices(std::move(card), options);
   spec.calibration = std::move(calibration);
   experiment::Chip chip(network, spec, seed);
-  const double error = 100 * (1 - chip.Evaluate(test));
+  const double error = ErrorPct(network, test, wrong);
   if (energy_options && cost) *cost = chip.MeasureCost(test, *energy_options);
   return error;
 }

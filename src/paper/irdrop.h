@@ -49,7 +49,8 @@ struct Cnn1IrDrop {
 };
 Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan);
 /// Test error (%) of the same network without analog arrays: the reference of the IR-drop error.
-double DigitalErrorPct(Cnn1IrDrop& cnn1);
+/// `wrong`, when given, receives the misclassified test images (1) in test order.
+double DigitalErrorPct(Cnn1IrDrop& cnn1, std::vector<std::uint8_t>* wrong = nullptr);
 
 /// Test error (%) of the network on one chip of ideal devices (no spread; R_ON, TMR) with wires
 /// `wire_scale` x the 22 nm layout's; `seconds` (if given) receives the time taken, `cost` (with
@@ -57,19 +58,22 @@ double DigitalErrorPct(Cnn1IrDrop& cnn1);
 /// a step of Table I's R_ON bisection.
 /// Test error (%) of `network` on one chip of `card` drawn from `seed`, with wires `wire_scale` x
 /// the 22 nm layout's, calibrated with `calibration` when given; `cost` (with `energy_options`)
-/// the cost of an inference on the same chip. The chip of Figs. 16, 22, 23 and 24.
+/// the cost of an inference on the same chip; `wrong` the misclassified test images (1) in test
+/// order. The chip of Figs. 16, 22, 23 and 24.
 double ChipErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
                     std::shared_ptr<const device::DeviceCard> card, double wire_scale,
                     std::uint64_t seed,
                     std::shared_ptr<const experiment::CalibrationSet> calibration = nullptr,
                     const energy::EnergyOptions* energy_options = nullptr,
-                    energy::InferenceCost* cost = nullptr);
+                    energy::InferenceCost* cost = nullptr,
+                    std::vector<std::uint8_t>* wrong = nullptr);
 
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm,
                    double tmr, double wire_scale, double* seconds = nullptr,
                    const energy::EnergyOptions* energy_options = nullptr,
                    energy::InferenceCost* cost = nullptr,
-                   std::shared_ptr<const experiment::CalibrationSet> calibration = nullptr);
+                   std::shared_ptr<const experiment::CalibrationSet> calibration = nullptr,
+                   std::vector<std::uint8_t>* wrong = nullptr);
 
 /// The last point, in the order given (R_ON from high to low, sigma_w from low to high), whose
 /// error increase stays within `budget` before the first that does not (once the error has

@@ -24,6 +24,7 @@
 #include "aimc/nn/model_io.h"
 #include "irdrop.h"
 #include "parts.h"
+#include "spec_interval.h"
 #include "units.h"
 
 namespace aimc::paper {
@@ -203,15 +204,26 @@ MitigationNets TrainNets(const StudyOptions& options, const MitigationPlan& plan
 // Test error (%) of mitigation `m`'s network (trained at R_ON index `r`) on one chip of `card`
 // with the plan's wires, calibrated on the first calibration_images training images where the
 // mitigation calibrates.
-double UnitError(MitigationNets& nets, Mitigation m, std::size_t r, Cnn1IrDrop& cnn1,
-                 const MitigationPlan& plan, std::shared_ptr<const device::DeviceCard> card,
-                 std::uint64_t seed) {
+// A unit's result: the error (%), then its wrong test images (AppendWrong).
+std::vector<double> UnitError(MitigationNets& nets, Mitigation m, std::size_t r, Cnn1IrDrop& cnn1,
+                              const MitigationPlan& plan,
+                              std::shared_ptr<const device::DeviceCard> card, std::uint64_t seed) {
   StudyNetwork& net = nets.For(m, r);
-  return ChipErrorPct(*net.network, cnn1.test, std::move(card), plan.wire_scale, seed,
-                      Calibrated(m) ? nets.CalibrationOf(
-                                          net, cnn1.data.split.train.Head(plan.calibration_images))
-                                    : nullptr);
+  std::vector<std::uint8_t> wrong;
+  std::vector<double> out = {ChipErrorPct(
+      *net.network, cnn1.test, std::move(card), plan.wire_scale, seed,
+      Calibrated(m) ? nets.CalibrationOf(net, cnn1.data.split.train.Head(plan.calibration_images))
+                    : nullptr,
+      nullptr, nullptr, &wrong)};
+  AppendWrong(out, wrong);
+  return out;
 }
+
+// The digital reference (Fig. 16's network without wires): its error and wrong images.
+struct Reference {
+  double pct = 0.0;
+  WrongImages wrong;
+};
 
 // Mean seconds per epoch of trainings (their files' history), for the training-cost ratio.
 double EpochSeconds(const std::vector<StudyNetwork>& nets) {
@@ -226,17 +238,32 @@ double EpochSeconds(const std::vector<StudyNetwork>& nets) {
 }
 
 struct Specs {
+  /// Over the unmitigated network's error without wires (Fig. 16's), as Table I's reading 2.
   double r_on[5];
   double sigma[5];
+  /// sigma_w over the mitigation's own error at sigma_w = 0 (the same wires, no spread), as
+  /// Table I's reading 1: what the mitigation's sensitivity to spread alone allows.
+  double sigma_own[5];
+  /// Where each curve crosses its budget and its 95 % interval (chips and test images).
+  SpecInterval r_on_interval[5], sigma_interval[5], sigma_own_interval[5];
 };
+
+// Intervals of the mitigation specs: the same bootstrap settings for every curve.
+IntervalOptions MitigationIntervals(std::uint64_t seed) {
+  IntervalOptions o;
+  o.seed = Rng::Derive(seed, 2403);
+  return o;
+}
 
 std::string OhmText(double r) {
   if (std::isnan(r)) return "none in the sweep";
-  return r >= 1e6 ? fmt::format("{:.3g} MOhm", r / 1e6) : fmt::format("{:.3g} kOhm", r / 1e3);
+  // 999.96 kOhm prints as 1 MOhm, not "1e+03 kOhm".
+  return r >= 999.5e3 ? fmt::format("{:.3g} MOhm", r / 1e6) : fmt::format("{:.3g} kOhm", r / 1e3);
 }
 
 report::Figure Fig23(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNets& nets,
-                     double digital_pct, Specs& specs) {
+                     const Reference& digital, std::uint64_t seed, Specs& specs) {
+  const double digital_pct = digital.pct;
   report::Figure f;
   f.title = fmt::format("Fig. 23: CNN 1 error vs R_ON under each mitigation ({})",
                         cnn1.data.name);
@@ -260,26 +287,34 @@ report::Figure Fig23(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
       [&](std::size_t i) {
         const Unit& u = units[i];
         const double r = plan.r_on_ohm[u.r];
-        return std::vector<double>{
-            UnitError(nets, u.m, u.r, cnn1, plan, IdealCard(r, plan.tmr), 1)};
+        return UnitError(nets, u.m, u.r, cnn1, plan, IdealCard(r, plan.tmr), 1);
       },
       show);
   std::string moves;
   std::size_t at = 0;
   for (Mitigation m : kMitigations) {
     std::vector<double> r_on, increase;
+    std::vector<WrongImages> wrong;
     for (std::size_t k = 0; k < plan.r_on_ohm.size(); ++k, ++at) {
       const double e = results[at].at(0);
       const double r = plan.r_on_ohm[units[at].r];
       f.table.Add({static_cast<double>(m), r, e, e - digital_pct});
       r_on.push_back(r);
       increase.push_back(e - digital_pct);
+      wrong.push_back({WrongFrom(results[at], 1)});
     }
     const double spec = SpecAt(r_on, increase, plan.error_rise_pct, true);
     specs.r_on[static_cast<int>(m)] = spec;
+    specs.r_on_interval[static_cast<int>(m)] = BootstrapSpec(
+        wrong, digital.wrong,
+        [&](const std::vector<double>& inc) { return SpecAt(r_on, inc, plan.error_rise_pct, true); },
+        r_on.front(), r_on.back(), true, MitigationIntervals(seed));
     const double none = specs.r_on[0];
     const bool bound = spec == r_on.back();
-    moves += fmt::format("; {}: {}{}", Name(m), bound ? "the sweep's lowest, " : "", OhmText(spec));
+    moves += fmt::format("; {}: {}{} (95 % interval {}-{})", Name(m),
+                         bound ? "the sweep's lowest, " : "", OhmText(spec),
+                         OhmText(specs.r_on_interval[static_cast<int>(m)].low),
+                         OhmText(specs.r_on_interval[static_cast<int>(m)].high));
     if (m != Mitigation::kNone && !std::isnan(spec) && !std::isnan(none))
       moves += fmt::format(" (ratio none / this {}{:.3g})", bound ? ">= " : "", none / spec);
   }
@@ -311,7 +346,8 @@ report::Figure Fig23(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
 }
 
 report::Figure Fig24(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNets& nets,
-                     double digital_pct, std::uint64_t seed, Specs& specs) {
+                     const Reference& digital, std::uint64_t seed, Specs& specs) {
+  const double digital_pct = digital.pct;
   report::Figure f;
   f.title = fmt::format("Fig. 24: CNN 1 error vs sigma_w under each mitigation ({})",
                         cnn1.data.name);
@@ -340,20 +376,24 @@ report::Figure Fig24(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
       [&](std::size_t i) {
         const Unit& u = units[i];
         // The same chips (devices) for every mitigation.
-        return std::vector<double>{
-            UnitError(nets, u.m, at_sigma_r, cnn1, plan,
-                      SpreadCard(plan.sigma_r_on_ohm, plan.tmr, plan.sigma_w[u.s]),
-                      Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip)))};
+        return UnitError(nets, u.m, at_sigma_r, cnn1, plan,
+                         SpreadCard(plan.sigma_r_on_ohm, plan.tmr, plan.sigma_w[u.s]),
+                         Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip)));
       },
       show);
   std::string moves;
   std::size_t at = 0;
   for (Mitigation m : kMitigations) {
-    std::vector<double> increase;
+    std::vector<double> increase, own_increase;
+    std::vector<WrongImages> wrong;
     for (std::size_t s = 0; s < plan.sigma_w.size(); ++s) {
       std::vector<double> e;
-      for (; at < units.size() && units[at].m == m && units[at].s == s; ++at)
+      WrongImages rows;
+      for (; at < units.size() && units[at].m == m && units[at].s == s; ++at) {
         e.push_back(results[at].at(0));
+        rows.push_back(WrongFrom(results[at], 1));
+      }
+      wrong.push_back(std::move(rows));
       const double mean = std::accumulate(e.begin(), e.end(), 0.0) / static_cast<double>(e.size());
       const double cv = plan.sigma_w[s] > 0
                             ? mapping::AllowedSpreadFor(plan.sigma_w[s], plan.tmr).pm1_equal_cv
@@ -364,12 +404,30 @@ report::Figure Fig24(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
       increase.push_back(mean - digital_pct);
     }
     // From low to high sigma_w: the last within the budget before the error first rises.
-    const double spec = SpecAt(plan.sigma_w, increase, plan.error_rise_pct, false);
-    specs.sigma[static_cast<int>(m)] = spec;
-    const bool bound = spec == plan.sigma_w.back();
-    moves += fmt::format("; {}: {}", Name(m),
-                         std::isnan(spec) ? std::string("none (over the budget at sigma_w 0)")
-                                          : fmt::format("{}{:.3f}", bound ? ">= " : "", spec));
+    const int i = static_cast<int>(m);
+    const auto rule = [&](const std::vector<double>& inc) {
+      return SpecAt(plan.sigma_w, inc, plan.error_rise_pct, false);
+    };
+    const double spec = rule(increase);
+    specs.sigma[i] = spec;
+    // Over its own error at sigma_w = 0 (the curve's first point, one chip without spread).
+    for (double inc : increase) own_increase.push_back(inc - increase.front());
+    specs.sigma_own[i] = rule(own_increase);
+    const IntervalOptions io = MitigationIntervals(seed);
+    specs.sigma_interval[i] = BootstrapSpec(wrong, digital.wrong, rule, 0.0, plan.sigma_w.back(),
+                                            false, io);
+    specs.sigma_own_interval[i] =
+        BootstrapSpec(wrong, wrong.front(), rule, 0.0, plan.sigma_w.back(), false, io);
+    const auto text = [&](double x, const SpecInterval& iv) {
+      if (std::isnan(x)) return std::string("none (over the budget at sigma_w 0)");
+      return fmt::format("{}{:.3f} (95 % interval {:.3f}-{:.3f})",
+                         x == plan.sigma_w.back() ? ">= " : "", x, iv.low, iv.high);
+    };
+    moves += fmt::format("; {}: {} over Fig. 16's network, {} over its own error at sigma_w 0 "
+                         "({:.2f} %)",
+                         Name(m), text(spec, specs.sigma_interval[i]),
+                         text(specs.sigma_own[i], specs.sigma_own_interval[i]),
+                         increase.front() + digital_pct);
     if (m != Mitigation::kNone && !std::isnan(spec) && !std::isnan(specs.sigma[0]) &&
         specs.sigma[0] > 0)
       moves += fmt::format(" (ratio this / none {:.3g})", spec / specs.sigma[0]);
@@ -387,8 +445,10 @@ report::Figure Fig24(Cnn1IrDrop& cnn1, const MitigationPlan& plan, MitigationNet
       "22 nm layout's wires, the same sigma/mu in both states giving sigma_w of the +-1 levels "
       "(level 0 has about half of it), {} chips per point (the same devices for every "
       "mitigation), {} test images; networks as in Fig. 23, IR-aware ones trained at this R_ON. "
-      "Budget {} points over Fig. 16's network without wires ({:.2f} %). sigma_w spec (where the "
-      "error crosses the budget, interpolated){}. {}",
+      "Budget {} points over Fig. 16's network without wires ({:.2f} %), and over each "
+      "mitigation's own error at sigma_w 0 (its sensitivity to spread alone, apart from what its "
+      "fine-tuning cost without spread). sigma_w spec (where the error crosses the budget, "
+      "interpolated; 95 % intervals by bootstrap over the chips and the test images){}. {}",
       OhmText(plan.sigma_r_on_ohm), 100 * plan.tmr, plan.wire_scale, plan.chips,
       cnn1.test.size(), plan.error_rise_pct, digital_pct, moves,
       Resolution(cnn1.test.size(), plan.chips, digital_pct));
@@ -412,13 +472,17 @@ report::Figure Table1Mitigation(const StudyOptions& options, const MitigationPla
   constexpr double kMaxWriteV = 1.0;  // Table I's V_WR spec, a system requirement
   report::Figure f;
   f.title = "Table I under mitigation: R_ON and sigma_w specs (CNN 1) and the cards that meet them";
-  f.table.columns = {"mitigation", "r_on_spec_ohm", "r_on_ratio", "sigma_w_spec",
-                     "sigma_w_ratio", "cards_passing"};
+  f.table.columns = {"mitigation",          "r_on_spec_ohm",       "r_on_ratio",
+                     "sigma_w_spec",        "sigma_w_ratio",       "cards_passing",
+                     "r_on_spec_low_ohm",   "r_on_spec_high_ohm",  "sigma_w_spec_low",
+                     "sigma_w_spec_high",   "sigma_w_spec_own",    "sigma_w_spec_own_low",
+                     "sigma_w_spec_own_high"};
   for (std::size_t c = 0; c < cards.size(); ++c)
     f.table.columns.push_back(fmt::format("card{}_pass", c));
-  std::string md = "| mitigation | R_ON spec (ratio none / this) | sigma_w spec |";
+  std::string md = "| mitigation | R_ON spec (ratio none / this) | sigma_w spec | sigma_w spec over "
+                   "its own error at sigma_w 0 |";
   for (const Card& c : cards) md += " " + c.label + " |";
-  md += "\n|---|---|---|";
+  md += "\n|---|---|---|---|";
   for (std::size_t c = 0; c < cards.size(); ++c) md += "---|";
   std::string passing;
   for (Mitigation m : kMitigations) {
@@ -427,15 +491,25 @@ report::Figure Table1Mitigation(const StudyOptions& options, const MitigationPla
     // No R_ON of the sweep within the budget: the spec is above it (no card meets it).
     const double r_required = std::isnan(r) ? HUGE_VAL : r;
     const double s_allowed = std::isnan(s) ? -1.0 : s;
+    const SpecInterval& ri = specs.r_on_interval[i];
+    const SpecInterval& si = specs.sigma_interval[i];
+    const SpecInterval& oi = specs.sigma_own_interval[i];
     std::vector<double> row = {static_cast<double>(i), r, specs.r_on[0] / r, s,
-                               s / specs.sigma[0], 0.0};
-    md += fmt::format("\n| {} | >= {}{}{} | <= {} |", Name(m), OhmText(r),
+                               s / specs.sigma[0], 0.0, ri.low, ri.high, si.low, si.high,
+                               specs.sigma_own[i], oi.low, oi.high};
+    const auto sigma_text = [](double x, const SpecInterval& iv) {
+      return std::isnan(x) ? std::string("none")
+                           : fmt::format("<= {:.1f} % ({:.1f}-{:.1f} %)", 100 * x, 100 * iv.low,
+                                         100 * iv.high);
+    };
+    md += fmt::format("\n| {} | >= {}{}{} ({}-{}) | {} | {} |", Name(m), OhmText(r),
                       r == plan.r_on_ohm.front() ? " (the sweep's lowest: or less)" : "",
                       m == Mitigation::kNone || std::isnan(r)
                           ? std::string()
                           : fmt::format(" (ratio {}{:.3g})",
                                         r == plan.r_on_ohm.front() ? ">= " : "", specs.r_on[0] / r),
-                      std::isnan(s) ? std::string("none") : fmt::format("{:.1f} %", 100 * s));
+                      OhmText(ri.low), OhmText(ri.high), sigma_text(s, si),
+                      sigma_text(specs.sigma_own[i], oi));
     std::vector<std::string> names;
     for (const Card& c : cards) {
       const bool r_ok = c.r_on >= r_required, s_ok = c.sigma <= s_allowed,
@@ -460,8 +534,12 @@ report::Figure Table1Mitigation(const StudyOptions& options, const MitigationPla
                       100 * c.sigma, c.v_wr);
   md += fmt::format(
       "\nR_ON spec from Fig. 23 (ideal devices, {} x the 22 nm layout's wires), sigma_w spec from "
-      "Fig. 24 (devices at {}), both CNN 1 with a budget of {} points; V_WR <= {} V is not "
-      "moved by any mitigation.\n",
+      "Fig. 24 (devices at {}), both CNN 1 with a budget of {} points over Fig. 16's network "
+      "without wires (the cards are judged by these); the last column counts the budget from "
+      "the mitigation's own error at sigma_w 0 instead, so that what its fine-tuning costs "
+      "without spread does not read as sensitivity to spread. In brackets: 95 % intervals "
+      "(percentile bootstrap over the chips and the test images). V_WR <= {} V is not moved by "
+      "any mitigation.\n",
       plan.wire_scale, OhmText(plan.sigma_r_on_ohm), plan.error_rise_pct, kMaxWriteV);
   cluster::OnWriter([&] { WriteFileAtomic(options.run.out_dir / "table1_mitigation.md", md); });
   // The chart: each mitigation's spec corner (R_ON >= x, sigma_w <= y) and each card a point.
@@ -510,21 +588,27 @@ void AddMitigationPart(report::Study& study, const StudyOptions& options) {
                                               {"data", cnn1.data.Key()},
                                               {"test", cnn1.test.size()},
                                               {"models", nets.Key()}};
-               double digital_pct = std::nan("");
-               const auto digital = [&] {
-                 if (std::isnan(digital_pct)) {
+               Reference reference;
+               bool have_reference = false;
+               const auto digital = [&]() -> const Reference& {
+                 if (!have_reference) {
                    const std::vector<std::vector<double>> r = RunUnits(1, [&](std::size_t) {
-                     return std::vector<double>{DigitalErrorPct(cnn1)};
+                     std::vector<std::uint8_t> wrong;
+                     std::vector<double> out = {DigitalErrorPct(cnn1, &wrong)};
+                     AppendWrong(out, wrong);
+                     return out;
                    });
-                   digital_pct = r[0].at(0);
+                   reference.pct = r[0].at(0);
+                   reference.wrong = {WrongFrom(r[0], 1)};
+                   have_reference = true;
                  }
-                 return digital_pct;
+                 return reference;
                };
                Specs specs{};
                bool have_r_on = false, have_sigma = false;
                ctx.Produce("fig23_mitigation_error_vs_ron", inputs, [&] {
                  have_r_on = true;
-                 return Fig23(cnn1, plan, nets, digital(), specs);
+                 return Fig23(cnn1, plan, nets, digital(), options.run.seed, specs);
                });
                ctx.Produce("fig24_mitigation_error_vs_sigma", inputs, [&] {
                  have_sigma = true;
@@ -535,7 +619,7 @@ void AddMitigationPart(report::Study& study, const StudyOptions& options) {
                ctx.Produce("table1_mitigation", table_inputs, [&] {
                  // The specs come from the figures' runs; a figure kept from before is run
                  // again here rather than read back.
-                 if (!have_r_on) Fig23(cnn1, plan, nets, digital(), specs);
+                 if (!have_r_on) Fig23(cnn1, plan, nets, digital(), options.run.seed, specs);
                  if (!have_sigma) Fig24(cnn1, plan, nets, digital(), options.run.seed, specs);
                  return Table1Mitigation(options, plan, specs);
                });

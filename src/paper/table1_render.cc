@@ -22,8 +22,9 @@ namespace {
 
 std::string Ohm(double r) {
   if (std::isnan(r)) return "none in range";
-  if (r >= 1e6) return fmt::format("{:.3g} MOhm", r / 1e6);
-  if (r >= 1e3) return fmt::format("{:.3g} kOhm", r / 1e3);
+  // Thresholds at what {:.3g} rounds up: 999.96 kOhm prints as 1 MOhm.
+  if (r >= 999.5e3) return fmt::format("{:.3g} MOhm", r / 1e6);
+  if (r >= 999.5) return fmt::format("{:.3g} kOhm", r / 1e3);
   return fmt::format("{:.3g} Ohm", r);
 }
 
@@ -38,6 +39,34 @@ std::string Lifetime(double seconds) {
 }
 
 }  // namespace
+
+std::string IntervalsText(const Table1Specs& s) {
+  const auto pct = [](double x) { return fmt::format("{:.1f} %", 100 * x); };
+  const SpecInterval& own = s.sigma_own_interval;
+  const SpecInterval& clean = s.sigma_clean_interval;
+  const SpecInterval& r = s.r_on_interval;
+  // +-1 point of sigma_w; +-10 % of R_ON (on its log scale).
+  const double sigma_target = 0.01, r_target = std::log(1.1);
+  std::string text = fmt::format(
+      "Intervals ({:.0f} %, percentile bootstrap of {} replicates over the chips and the test "
+      "images that measured each curve; the spec above is the last bisection point within the "
+      "budget, the crossing is where the measured curve, interpolated between those points, "
+      "leaves it): sigma_w reading 1 crosses at {}, reading 2 at {}; R_ON at {}.",
+      100 * own.level, own.replicates, own.Text(pct), clean.Text(pct), r.Text(Ohm));
+  text += fmt::format(
+      " Their spread (standard deviations): sigma_w (reading 1) {:.2g} points from the chips, "
+      "{:.2g} from the images ({} chips x {} images); +-1 point needs {}.",
+      100 * own.chip_sd, 100 * own.image_sd, own.chips, own.images, own.NeedsText(sigma_target));
+  text += fmt::format(
+      " R_ON (one chip of ideal devices: the images alone) {:.2g} % ({} images); +-10 % needs "
+      "{}.",
+      100 * (std::exp(r.image_sd) - 1), r.images, r.NeedsText(r_target));
+  if (own.no_spec > 0 || clean.no_spec > 0 || r.no_spec > 0)
+    text += fmt::format(" Replicates without a spec in range (counted at the range's good end): "
+                        "sigma_w reading 1 {}, reading 2 {}, R_ON {} of {}.",
+                        own.no_spec, clean.no_spec, r.no_spec, own.replicates);
+  return text;
+}
 
 report::Figure RenderTable1(const StudyOptions& options, const Table1Options& v,
                             const Table1Specs& s, const std::vector<Table1Card>& entries,
@@ -56,7 +85,11 @@ report::Figure RenderTable1(const StudyOptions& options, const Table1Options& v,
                      "sigma_w_read",  "sigma_w_read_pass", "sigma_w_aged", "sigma_w_aged_pass",
                      "delta_card",    "delta_required", "meets_all_in_use",
                      "energy_cnn1_pj", "energy_cnn2_pj", "tops_per_w_cnn1", "tops_per_w_cnn2",
-                     "area_cnn2_mm2", "write_cnn2_nj", "write_cnn2_us"};
+                     "area_cnn2_mm2", "write_cnn2_nj", "write_cnn2_us",
+                     "sigma_w_crossing", "sigma_w_crossing_low", "sigma_w_crossing_high",
+                     "sigma_w_clean_crossing", "sigma_w_clean_crossing_low",
+                     "sigma_w_clean_crossing_high", "r_on_crossing_ohm", "r_on_crossing_low_ohm",
+                     "r_on_crossing_high_ohm"};
   std::string md = "| | ";
   for (const auto& e : entries) md += e.label + " | ";
   md += "inference spec |\n|---|";
@@ -161,7 +194,10 @@ report::Figure RenderTable1(const StudyOptions& options, const Table1Options& v,
                  read_ok ? 1.0 : 0.0, sigma_aged, aged_ok ? 1.0 : 0.0, delta_card, delta_required,
                  in_use ? 1.0 : 0.0, CostField(c1, "energy_pj"), CostField(c2, "energy_pj"),
                  CostField(c1, "tops_per_w"), CostField(c2, "tops_per_w"), area2, write2,
-                 write2_us});
+                 write2_us, s.sigma_own_interval.estimate, s.sigma_own_interval.low,
+                 s.sigma_own_interval.high, s.sigma_clean_interval.estimate,
+                 s.sigma_clean_interval.low, s.sigma_clean_interval.high,
+                 s.r_on_interval.estimate, s.r_on_interval.low, s.r_on_interval.high});
     row_cv += fmt::format(" {:.1f} % / {:.1f} % |", 100 * cv_card, 100 * cv_allowed);
     verdicts += fmt::format("; {}: sigma_w {:.1f} % {}, R_ON {} {}, V_WR {:.2g} V {}",
                             entries[i].label, 100 * sigma, Mark(s_ok), Ohm(r_on), Mark(r_ok), v_wr,
@@ -175,8 +211,10 @@ report::Figure RenderTable1(const StudyOptions& options, const Table1Options& v,
                              fmt::format("{} ({:.2g} V) {}", entries[i].label, v_wr,
                                          all ? "PASS" : "FAIL")});
   }
-  row_s += fmt::format(" <= {:.1f} % |", 100 * s.sigma_own);
-  row_r += fmt::format(" >= {} |", Ohm(s.r_on));
+  const auto pct = [](double x) { return fmt::format("{:.1f} %", 100 * x); };
+  row_s += fmt::format(" <= {:.1f} % (crossing {}) |", 100 * s.sigma_own,
+                       s.sigma_own_interval.Text(pct));
+  row_r += fmt::format(" >= {} (crossing {}) |", Ohm(s.r_on), s.r_on_interval.Text(Ohm));
   row_v += fmt::format(" <= {:.2g} V |", v.max_write_voltage_v);
   row_all += " |";
   row_cv += " |";
@@ -216,6 +254,7 @@ report::Figure RenderTable1(const StudyOptions& options, const Table1Options& v,
       100 * s.sigma_own,
       std::isnan(s.sigma_clean) ? std::string("none: the noise-free error already exceeds the budget")
                                 : fmt::format("{:.1f} %", 100 * s.sigma_clean));
+  md += "\n" + IntervalsText(s) + "\n";
   cluster::OnWriter([&] { WriteFileAtomic(options.run.out_dir / "table1_verdict.md", md); });
 
   // The spec region: R_ON >= spec, sigma_w <= spec.
@@ -230,6 +269,18 @@ report::Figure RenderTable1(const StudyOptions& options, const Table1Options& v,
   f.plot.regions.push_back({std::min(r_required, 1e10), 1e10, 0.0, sigma_required,
                             fmt::format("spec: R_ON >= {}, sigma_w <= {:.1f} %", Ohm(s.r_on),
                                         100 * s.sigma_own)});
+  // Where the boundary could lie with other chips and images: the crossings' 95 % intervals,
+  // an L-shaped band along the region's corner.
+  const SpecInterval& si = s.sigma_own_interval;
+  const SpecInterval& ri = s.r_on_interval;
+  if (std::isfinite(si.low) && std::isfinite(ri.low) && ri.low > 0) {
+    const char* band = "#e6a040";
+    f.plot.regions.push_back({std::min(ri.low, 1e10), 1e10, si.low, si.high,
+                              "95 % intervals of the boundaries (chips and images)", band, true});
+    // The vertical arm below the horizontal one (not over it twice).
+    f.plot.regions.push_back({std::min(ri.low, 1e10), std::min(ri.high, 1e10), 0.0, si.low, "",
+                              band, true});
+  }
   report::Series pass{"r_on_ohm", "sigma_w", "meets all specs", "meets_all", 1.0,
                       "points pt 7 ps 2 lc rgb '#1a9850'"};
   report::Series fail{"r_on_ohm", "sigma_w", "fails a spec", "meets_all", 0.0,
@@ -245,13 +296,13 @@ report::Figure RenderTable1(const StudyOptions& options, const Table1Options& v,
       "{:.2f}, over its own noise-free error {:.2f} %); reading 2 (over the clean-trained "
       "network's {:.2f} %) would give {}; {} test images x {} chips per bisection point. R_ON "
       "spec >= {} (CNN 1, {} x layout wires, ideal devices at TMR {:.0f} %, error without wires "
-      "{:.2f} %, {} test images). V_WR <= {} V (a system requirement){}; meets all: {}; meets all "
+      "{:.2f} %, {} test images). {} V_WR <= {} V (a system requirement){}; meets all: {}; meets all "
       "as read at {:.2g} V and after {} at {:.0f} C: {} (table: table1_verdict.md)",
       v.error_budget_pct, s.sigma_own, v.sigma_train, s.noise_free_pct, s.clean_pct,
       std::isnan(s.sigma_clean) ? std::string("no sigma_w at all (the noise-free error is already over budget)")
                                 : fmt::format("<= {:.3f}", s.sigma_clean),
       s.cnn2_images, v.chips, Ohm(s.r_on), v.wire_scale, 100 * tmr, s.digital_pct, s.cnn1_images,
-      v.max_write_voltage_v, verdicts,
+      IntervalsText(s), v.max_write_voltage_v, verdicts,
       winners.empty() ? std::string("none") : fmt::format("{}", fmt::join(winners, ", ")),
       v.read_voltage_v, Lifetime(v.lifetime_s), v.hot_temperature_c,
       winners_in_use.empty() ? std::string("none")

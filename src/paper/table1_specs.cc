@@ -13,6 +13,8 @@
 #include "aimc/experiment/chip_spec.h"
 #include "aimc/experiment/evaluate_chips.h"
 #include "aimc/nn/evaluate.h"
+#include "irdrop.h"
+#include "spec_interval.h"
 #include "table1_spec_rule.h"
 #include "units.h"
 #include "verdict.h"
@@ -32,21 +34,40 @@ Table1Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridP
   s.cnn1_images = cnn1.test.size();
   nn::NetworkImpl& noisy = *cnn2.nets.At(v.sigma_train).network;
   nn::NetworkImpl& clean = *cnn2.nets.At(0.0).network;
+  // Each point keeps its wrong images (chips x images) for the specs' intervals.
+  WrongImages noise_free_wrong, clean_wrong, digital_wrong;
   {
     const std::vector<std::vector<double>> r =
         RunUnits(3, [&](std::size_t i) -> std::vector<double> {
-          if (i == 0) return {100 * (1 - nn::Evaluate(noisy, test2))};
-          if (i == 1) return {100 * (1 - nn::Evaluate(clean, test2))};
-          return {DigitalErrorPct(cnn1)};
+          std::vector<double> out;
+          if (i == 2) {
+            std::vector<std::uint8_t> wrong;
+            out.push_back(DigitalErrorPct(cnn1, &wrong));
+            AppendWrong(out, wrong);
+            return out;
+          }
+          nn::NetworkImpl& net = i == 0 ? noisy : clean;
+          const std::vector<std::uint8_t> wrong = nn::WrongImages(net, test2).at(0);
+          const auto errors = std::count(wrong.begin(), wrong.end(), 1);
+          // 100 * (1 - accuracy), as nn::Evaluate's accuracy gives it.
+          out.push_back(100 * (1 - static_cast<double>(test2.size() - errors) /
+                                       static_cast<double>(test2.size())));
+          AppendWrong(out, wrong);
+          return out;
         });
     s.noise_free_pct = r[0].at(0);
     s.clean_pct = r[1].at(0);
     s.digital_pct = r[2].at(0);
+    noise_free_wrong = {WrongFrom(r[0], 1)};
+    clean_wrong = {WrongFrom(r[1], 1)};
+    digital_wrong = {WrongFrom(r[2], 1)};
   }
   const std::uint64_t chip_seed = Rng::Derive(seed, 1401);
   // Both readings bisect the same monotone curve, error(sigma_w,test), on the same chips; only the
   // reference differs. Each point is measured once.
   std::map<double, double> measured = {{0.0, s.noise_free_pct}};
+  std::map<double, WrongImages> measured_wrong = {{0.0, noise_free_wrong}};
+  std::map<double, WrongImages> r_on_wrong;  // R_ON -> its chip's wrong images
   SpecSearch own = SpecSearch::SigmaW(v, s.noise_free_pct);
   SpecSearch by_clean = SpecSearch::SigmaW(v, s.clean_pct);
   SpecSearch r_on = SpecSearch::ROn(v, s.digital_pct);
@@ -83,14 +104,23 @@ Table1Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridP
     const auto unit = [&](std::size_t i) -> std::vector<double> {
       const Unit& u = units[i];
       const auto start = std::chrono::steady_clock::now();
+      std::vector<double> out;
+      std::vector<std::uint8_t> wrong;
       if (u.chip < 0) {
-        const double e = IrDropError(*cnn1.net.network, cnn1.test, u.x, tmr, v.wire_scale);
-        return {e, SecondsSince(start)};
+        const double e = IrDropError(*cnn1.net.network, cnn1.test, u.x, tmr, v.wire_scale,
+                                     nullptr, nullptr, nullptr, nullptr, &wrong);
+        out = {e, SecondsSince(start)};
+      } else {
+        const auto spec = experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(u.x));
+        WrongImages rows;
+        const std::vector<double> accuracy = experiment::EvaluateChips(
+            noisy, test2, spec, {Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip))}, 0,
+            &rows);
+        wrong = rows.at(0);
+        out = {accuracy.at(0), SecondsSince(start)};
       }
-      const auto spec = experiment::ChipSpec::WeightNoise(nn::LevelNoise::Uniform(u.x));
-      const std::vector<double> accuracy = experiment::EvaluateChips(
-          noisy, test2, spec, {Rng::Derive(chip_seed, static_cast<std::uint64_t>(u.chip))});
-      return {accuracy.at(0), SecondsSince(start)};
+      AppendWrong(out, wrong);
+      return out;
     };
     // No units when every point asked for is measured already (the noise-free end, a point of
     // the other reading).
@@ -102,11 +132,13 @@ Table1Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridP
     for (std::size_t k = 0; k < sigmas.size(); ++k) {
       std::vector<double> accuracies;
       double seconds = 0.0;
+      WrongImages& rows = measured_wrong[sigmas[k]];
       for (int c = 0; c < v.chips; ++c) {
         const std::size_t i = k * static_cast<std::size_t>(v.chips) + static_cast<std::size_t>(c);
         const std::vector<double>& r = results[i];
         accuracies.push_back(r[0]);
         seconds += r[1];
+        rows.push_back(WrongFrom(r, 2));
       }
       unit_seconds += seconds;
       chip_seconds = seconds / v.chips;
@@ -122,6 +154,7 @@ Table1Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridP
       const std::vector<double>& r = results.back();
       unit_seconds += r[1];
       r_on_seconds = r[1];
+      r_on_wrong[r_on.point()] = {WrongFrom(r, 2)};
       spdlog::info("table1: R_ON {:.4g} Ohm: CNN 1 error {:.2f} % (no wires {:.2f} %; 1 chip x {} "
                    "images in {:.3g} s)",
                    r_on.point(), r[0], s.digital_pct, cnn1.test.size(), r[1]);
@@ -135,6 +168,38 @@ Table1Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridP
   s.sigma_own = own.spec();
   s.sigma_clean = by_clean.spec();
   s.r_on = r_on.spec();
+
+  // The intervals: where each curve, as measured at the bisections' points, crosses the budget
+  // (interpolated), bootstrapped over the chips and the test images (spec_interval.h).
+  IntervalOptions io;
+  io.seed = Rng::Derive(seed, 1403);
+  std::vector<double> sigma_points;
+  std::vector<WrongImages> sigma_wrong;
+  for (const auto& [sigma, rows] : measured_wrong) {  // from 0 up: the good end first
+    sigma_points.push_back(sigma);
+    sigma_wrong.push_back(rows);
+  }
+  const auto sigma_rule = [&](const std::vector<double>& increase) {
+    return SpecAt(sigma_points, increase, v.error_budget_pct, false);
+  };
+  s.sigma_own_interval = BootstrapSpec(sigma_wrong, noise_free_wrong, sigma_rule, 0.0,
+                                       sigma_points.back(), false, io);
+  s.sigma_clean_interval = BootstrapSpec(sigma_wrong, clean_wrong, sigma_rule, 0.0,
+                                         sigma_points.back(), false, io);
+  std::vector<double> r_points;
+  std::vector<WrongImages> r_wrong;
+  for (auto it = r_on_wrong.rbegin(); it != r_on_wrong.rend(); ++it) {  // from high R_ON down
+    r_points.push_back(it->first);
+    r_wrong.push_back(it->second);
+  }
+  if (!r_points.empty()) {
+    const auto r_rule = [&](const std::vector<double>& increase) {
+      return SpecAt(r_points, increase, v.error_budget_pct, true);
+    };
+    // No R_ON in range within the budget: at least the range's top.
+    s.r_on_interval =
+        BootstrapSpec(r_wrong, digital_wrong, r_rule, v.r_on_max_ohm, r_points.back(), true, io);
+  }
   return s;
 }
 

@@ -15,6 +15,7 @@
 #include "irdrop.h"
 #include "noise_grid.h"
 #include "parts.h"
+#include "spec_interval.h"
 
 namespace aimc::paper {
 
@@ -26,6 +27,9 @@ struct Table1Specs {
   double r_on = 0.0;
   double digital_pct = 0.0;
   std::int64_t cnn2_images = 0, cnn1_images = 0;
+  /// Where each curve crosses the budget (interpolated between the bisections' points) and its
+  /// 95 % interval over chips and test images.
+  SpecInterval sigma_own_interval, sigma_clean_interval, r_on_interval;
 };
 
 /// The sigma_w spec (both readings, CNN 2 under weight noise) and the R_ON spec (CNN 1 with exact
@@ -50,6 +54,10 @@ double CostField(const std::vector<double>& fields, const std::string& column);
 /// Fig. 21: TOPS/W and energy per inference of every card, CNN 1 and CNN 2.
 report::Figure Fig21(const Table1Options& v, const std::vector<Table1Card>& entries,
                      const CardCosts& costs);
+
+/// The specs' intervals and the chips and images that +-1 point of sigma_w (+-10 % of R_ON)
+/// needs, as the report states them.
+std::string IntervalsText(const Table1Specs& s);
 
 /// Table I: every card against the specs, as a figure (CSV and chart) and table1_verdict.md
 /// (written by rank 0).

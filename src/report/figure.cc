@@ -24,6 +24,11 @@ std::string Quote(const std::string& text) {
   return out + "\"";
 }
 
+// A region's fill: opaque, or see-through over what lies behind it.
+std::string RegionFill(const PlotSpec::Region& r) {
+  return r.transparent ? "transparent solid 0.35" : "solid 0.6";
+}
+
 bool HaveGnuplot() {
   static const bool have = std::system("command -v gnuplot >/dev/null 2>&1") == 0;
   return have;
@@ -56,8 +61,8 @@ std::string GnuplotScript(const Figure& figure) {
   for (const auto& r : spec.regions) {
     gp << fmt::format(
         "set object {} rect from {:.17g},{:.17g} to {:.17g},{:.17g} behind fillcolor rgb "
-        "'#d8f0d8' fillstyle solid 0.6 noborder\n",
-        object++, r.x0, r.y0, r.x1, r.y1);
+        "'{}' fillstyle {} noborder\n",
+        object++, r.x0, r.y0, r.x1, r.y1, r.color, RegionFill(r));
   }
   for (const auto& l : spec.labels) {
     gp << fmt::format("set label {} at {:.17g},{:.17g} offset 1,0.6 noenhanced\n", Quote(l.text),
@@ -74,9 +79,8 @@ std::string GnuplotScript(const Figure& figure) {
     // A region's title shows in the key as an empty box of its colour.
     for (const auto& r : spec.regions) {
       if (!r.title.empty())
-        parts.push_back(fmt::format("NaN with boxes fillcolor rgb '#d8f0d8' fillstyle solid 0.6 "
-                                    "title {}",
-                                    Quote(r.title)));
+        parts.push_back(fmt::format("NaN with boxes fillcolor rgb '{}' fillstyle {} title {}",
+                                    r.color, RegionFill(r), Quote(r.title)));
     }
     for (const Series& s : spec.series) {
       const auto where = [&](const std::string& value) {

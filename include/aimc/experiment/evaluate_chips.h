@@ -11,10 +11,12 @@ namespace aimc::experiment {
 
 /// The accuracy on `data` of the chips with the given seeds, `chips_per_pass` of them side by
 /// side in each pass over the data (their tiles built in parallel); 0 picks it from the network's
-/// size. The result does not depend on chips_per_pass or on the thread count.
+/// size. The result does not depend on chips_per_pass or on the thread count. `wrong`, when
+/// given, receives each chip's misclassified images (nn::WrongImages), one row per seed.
 std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
                                   const ChipSpec& spec, const std::vector<std::uint64_t>& seeds,
-                                  int chips_per_pass = 0);
+                                  int chips_per_pass = 0,
+                                  std::vector<std::vector<std::uint8_t>>* wrong = nullptr);
 
 /// Accuracy over Monte-Carlo chips: mean, sample std (n - 1), min, max.
 struct ChipStats {

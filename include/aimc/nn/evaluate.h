@@ -21,5 +21,10 @@ double Evaluate(NetworkImpl& network, const Dataset& data, std::int64_t batch_si
 /// experiment::EvaluateChips programs such chips and calls it.
 std::vector<double> EvaluateSideBySide(NetworkImpl& network, const Dataset& data,
                                        std::int64_t batch_size = 1000);
+/// Which images each of the K chips side by side (one row when none is programmed) got wrong:
+/// row k, entry i is 1 when chip k misclassified image i. The rows' means are 1 - the accuracies
+/// of EvaluateSideBySide; they let a result be resampled over images (spec intervals).
+std::vector<std::vector<std::uint8_t>> WrongImages(NetworkImpl& network, const Dataset& data,
+                                                   std::int64_t batch_size = 1000);
 
 }  // namespace aimc::nn

@@ -50,6 +50,9 @@ struct PlotSpec {
   struct Region {
     double x0, x1, y0, y1;
     std::string title;
+    std::string color = "#d8f0d8";  // gnuplot rgb
+    /// See-through (an interval over a region): what lies behind stays visible.
+    bool transparent = false;
   };
   std::vector<Region> regions;
   /// Text at data coordinates (e.g. the name of each technology beside its point).
