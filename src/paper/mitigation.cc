@@ -528,6 +528,13 @@ report::Figure Table1Mitigation(const StudyOptions& options, const MitigationPla
     passing += fmt::format("; {}: {}", Name(m),
                            names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", ")));
   }
+  // What narrower intervals need, from each spec's spread over chips and images (docs/reproduce.md).
+  md += "\n\nWhat +-1 point of sigma_w (over Fig. 16's network) and +-10 % of R_ON would need:";
+  for (Mitigation m : kMitigations) {
+    const int i = static_cast<int>(m);
+    md += fmt::format(" {}: sigma_w {}; R_ON {}.", Name(m), specs.sigma_interval[i].NeedsText(0.01),
+                      specs.r_on_interval[i].NeedsText(std::log(1.1)));
+  }
   md += "\n\nThe cards (as shipped, and the SOT-MRAM card read with 3 nm on the diameter):";
   for (const Card& c : cards)
     md += fmt::format(" {} (R_ON {}, sigma_w {:.1f} %, V_WR {:.2g} V);", c.label, OhmText(c.r_on),
