@@ -99,7 +99,7 @@ TEST(SpecInterval, CoversTheTrueSpecAsOftenAsItsLevel) {
     o.replicates = 400;
     o.level = 0.9;
     o.seed = seed;
-    const Curve c = MakeCurve(seed, 2000, 1, s, 0.0);
+    const Curve c = MakeCurve(seed, 1000, 1, s, 0.0);
     const SpecInterval iv =
         BootstrapSpec(c.points, c.reference, Crossing, 0.0, Grid().back(), false, o);
     covered += iv.low <= kBudget / s && kBudget / s <= iv.high;
@@ -116,7 +116,7 @@ TEST(SpecInterval, ChipsSpreadFollowsTheSlopesSpread) {
   const double expected = kBudget / s * tau / std::sqrt(chips) * std::sqrt((chips - 1.0) / chips);
   double sum = 0.0;
   for (std::uint64_t seed = 7; seed < 11; ++seed)
-    sum += Interval(MakeCurve(seed, 1000, chips, s, tau), seed, 600).chip_sd;
+    sum += Interval(MakeCurve(seed, 500, chips, s, tau), seed, 400).chip_sd;
   // The chips' slopes are a sample too (their own sd is known to ~15 % from 24): 30 %.
   EXPECT_NEAR(sum / 4, expected, 0.3 * expected);
 }
