@@ -64,24 +64,19 @@ Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan) {
   return c;
 }
 
-namespace {
-
-// The error (%) of the network as it is programmed (or digital), and its wrong images if asked.
-double ErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
-                std::vector<std::uint8_t>* wrong) {
-  if (wrong == nullptr) return 100 * (1 - nn::Evaluate(network, test));
-  *wrong = nn::WrongImages(network, test).at(0);
-  const auto errors = std::count(wrong->begin(), wrong->end(), 1);
-  // The same number as 100 * (1 - accuracy) of nn::Evaluate.
+double NetworkErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
+                       std::vector<std::uint8_t>* wrong) {
+  std::vector<std::uint8_t> w = nn::WrongImages(network, test).at(0);
+  const auto errors = std::count(w.begin(), w.end(), 1);
+  if (wrong != nullptr) *wrong = std::move(w);
+  // 100 * (1 - accuracy), the accuracy as nn::Evaluate gives it (0 without images).
   return test.size() == 0 ? 100.0
                           : 100 * (1 - static_cast<double>(test.size() - errors) /
                                            static_cast<double>(test.size()));
 }
 
-}  // namespace
-
 double DigitalErrorPct(Cnn1IrDrop& cnn1, std::vector<std::uint8_t>* wrong) {
-  return ErrorPct(*cnn1.net.network, cnn1.test, wrong);
+  return NetworkErrorPct(*cnn1.net.network, cnn1.test, wrong);
 }
 
 double IrDropError(nn::NetworkImpl& network, const nn::Dataset& test, double r_on_ohm, double tmr,
@@ -111,7 +106,7 @@ double ChipErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
   auto spec = experiment::ChipSpec::Devices(std::move(card), options);
   spec.calibration = std::move(calibration);
   experiment::Chip chip(network, spec, seed);
-  const double error = ErrorPct(network, test, wrong);
+  const double error = NetworkErrorPct(network, test, wrong);
   if (energy_options && cost) *cost = chip.MeasureCost(test, *energy_options);
   return error;
 }

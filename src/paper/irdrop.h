@@ -49,7 +49,11 @@ struct Cnn1IrDrop {
 };
 Cnn1IrDrop Cnn1ForIrDrop(const StudyOptions& options, const IrDropPlan& plan);
 /// Test error (%) of the same network without analog arrays: the reference of the IR-drop error.
+/// Test error (%) of the network as it is (its chip if one is programmed, else digital);
 /// `wrong`, when given, receives the misclassified test images (1) in test order.
+double NetworkErrorPct(nn::NetworkImpl& network, const nn::Dataset& test,
+                       std::vector<std::uint8_t>* wrong = nullptr);
+/// NetworkErrorPct of CNN 1's network on its test images.
 double DigitalErrorPct(Cnn1IrDrop& cnn1, std::vector<std::uint8_t>* wrong = nullptr);
 
 /// Test error (%) of the network on one chip of ideal devices (no spread; R_ON, TMR) with wires

@@ -39,19 +39,10 @@ Table1Specs DeriveSpecs(const Table1Options& v, Cnn2Grid& cnn2, const NoiseGridP
   {
     const std::vector<std::vector<double>> r =
         RunUnits(3, [&](std::size_t i) -> std::vector<double> {
-          std::vector<double> out;
-          if (i == 2) {
-            std::vector<std::uint8_t> wrong;
-            out.push_back(DigitalErrorPct(cnn1, &wrong));
-            AppendWrong(out, wrong);
-            return out;
-          }
-          nn::NetworkImpl& net = i == 0 ? noisy : clean;
-          const std::vector<std::uint8_t> wrong = nn::WrongImages(net, test2).at(0);
-          const auto errors = std::count(wrong.begin(), wrong.end(), 1);
-          // 100 * (1 - accuracy), as nn::Evaluate's accuracy gives it.
-          out.push_back(100 * (1 - static_cast<double>(test2.size() - errors) /
-                                       static_cast<double>(test2.size())));
+          std::vector<std::uint8_t> wrong;
+          std::vector<double> out = {i == 2 ? DigitalErrorPct(cnn1, &wrong)
+                                            : NetworkErrorPct(i == 0 ? noisy : clean, test2,
+                                                              &wrong)};
           AppendWrong(out, wrong);
           return out;
         });
