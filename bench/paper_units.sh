@@ -34,28 +34,30 @@ awk -v c1t="$cnn1_train" -v c2t="$cnn2_train" -v c1c="$cnn1_chip" -v c2c="$cnn2_
     -v ir="$ir_chip" -v dev="$device_s" 'BEGIN {
   cifar = (32 * 32) / (28 * 28)
   c2t *= cifar; c2c *= cifar
-  print "stage,unit,count,seconds"
+  # Trainings also give their global batch, their steps (epochs x batches) and their network,
+  # for data-parallel training on groups of ranks (bench/cost_model.py).
+  print "stage,unit,count,seconds,batch,steps,kind"
   # Device and circuit figures: every rank computes them (seconds).
-  printf "device_circuit,figures,1,%.6g\n", dev
+  printf "device_circuit,figures,1,%.6g,,,\n", dev
   # Fig. 13b: 9 LeNet-5 trainings, 30 epochs of 60,000 images, each epoch tested on 10,000.
-  printf "fig13b_train,cnn1 training,9,%.6g\n", 30 * (60000 * c1t + 10000 * c1c)
+  printf "fig13b_train,cnn1 training,9,%.6g,128,%d,cnn1\n", 30 * (60000 * c1t + 10000 * c1c), 30 * 469
   # 9 networks x 9 sigma_w,test: 1 chip at 0, 20 chips elsewhere, 10,000 images each.
-  printf "fig13b_test,point 1 chip,9,%.6g\n", 10000 * c1c
-  printf "fig13b_test,point 20 chips,72,%.6g\n", 20 * 10000 * c1c
+  printf "fig13b_test,point 1 chip,9,%.6g,,,\n", 10000 * c1c
+  printf "fig13b_test,point 20 chips,72,%.6g,,,\n", 20 * 10000 * c1c
   # Fig. 14b: the clean ResNet-26 (width 4), 60 epochs of 50,000; then 5 fine-tuned, 15 epochs.
-  printf "fig14b_clean,cnn2 training,1,%.6g\n", 60 * (50000 * c2t + 10000 * c2c)
-  printf "fig14b_finetune,cnn2 fine-tuning,5,%.6g\n", 15 * (50000 * c2t + 10000 * c2c)
+  printf "fig14b_clean,cnn2 training,1,%.6g,128,%d,cnn2\n", 60 * (50000 * c2t + 10000 * c2c), 60 * 391
+  printf "fig14b_finetune,cnn2 fine-tuning,5,%.6g,128,%d,cnn2\n", 15 * (50000 * c2t + 10000 * c2c), 15 * 391
   # 6 networks x 7 sigma_w,test: 1 chip at 0, 10 chips elsewhere.
-  printf "fig14b_test,point 1 chip,6,%.6g\n", 10000 * c2c
-  printf "fig14b_test,point 10 chips,36,%.6g\n", 10 * 10000 * c2c
+  printf "fig14b_test,point 1 chip,6,%.6g,,,\n", 10000 * c2c
+  printf "fig14b_test,point 10 chips,36,%.6g,,,\n", 10 * 10000 * c2c
   # Fig. 16: LeNet-5 40 epochs, then 10 R_ON x 3 wire scales (+1 without wires), one chip each.
-  printf "fig16_train,cnn1 training,1,%.6g\n", 40 * (60000 * c1t + 10000 * c1c)
-  printf "fig16_points,IR-drop chip,31,%.6g\n", ir
+  printf "fig16_train,cnn1 training,1,%.6g,128,%d,cnn1\n", 40 * (60000 * c1t + 10000 * c1c), 40 * 469
+  printf "fig16_points,IR-drop chip,31,%.6g,,,\n", ir
   # Table I: 5 bisection rounds; a round: 2 chips per sigma_w reading (2 readings) of CNN 2,
   # and one IR-drop chip of CNN 1 per R_ON reading (2).
   for (r = 1; r <= 5; r++) {
-    printf "table1_round%d,cnn2 chip,4,%.6g\n", r, 10000 * c2c
-    printf "table1_round%d,IR-drop chip,2,%.6g\n", r, ir
+    printf "table1_round%d,cnn2 chip,4,%.6g,,,\n", r, 10000 * c2c
+    printf "table1_round%d,IR-drop chip,2,%.6g,,,\n", r, ir
   }
 }' > "$out/paper_units.csv"
 
@@ -65,12 +67,17 @@ awk -v c1t="$cnn1_train" -v c2t="$cnn2_train" -v c1c="$cnn1_chip" -v c2c="$cnn2_
   echo "From bench/results/paper_units.csv (bench/paper_units.sh: the paper profile's units, each"
   echo "costed from bench/results/study_units.md, one core of a 2-core AMD EPYC VM), nodes of"
   echo "$cores cores, one rank of one thread per core, 5 s of start-up per stage. Stages (figures,"
-  echo "and CNN 2's fine-tuning after its clean network) run one after another; a stage's units"
-  echo "are handed out longest first."
+  echo "and CNN 2's fine-tuning after its clean network) run one after another. A stage's"
+  echo "trainings share the ranks as the study does: one whose work is more than a rank's share"
+  echo "trains data-parallel on a group of ranks (at most 64: 2 images of a batch of 128 per rank),"
+  echo "the others side by side; its time on k ranks scales by the measured cost per image at its"
+  echo "shard (bench/results/shard_size.csv) and the 2-rank efficiency apart from the gradient sums,"
+  echo "plus a ring all-reduce of its gradients every step over an assumed 10 GB/s, 5 us network"
+  echo "(bench/cost_model.py). Other units are handed out longest first, one rank each."
   echo
-  bash bench/cost_model.sh "$out/paper_units.csv" "$cores" 5
+  python3 bench/cost_model.py "$out/paper_units.csv" "$cores" 5 --detail
   echo
-  echo "Longest single units (the floor no number of ranks goes below):"
+  echo "Longest single units on one core (what data-parallel training divides):"
   echo
   echo "| stage | unit | seconds |"
   echo "|---|---|---|"

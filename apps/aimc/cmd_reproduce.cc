@@ -36,6 +36,12 @@ void RegisterReproduce(CLI::App& app) {
                   "(docs/cluster.md: ranks x threads = cores). 0: one for training, LibTorch's "
                   "count for tests")
       ->check(CLI::Range(0, 256));
+  cmd->add_option("--train-ranks", args->options.train_ranks,
+                  "Under mpirun: most ranks one training takes data-parallel when there are "
+                  "more ranks than trainings (docs/cluster.md). 0: as many as its share of the "
+                  "work and its batch allow; 1: each network on one rank, the figures of one "
+                  "process")
+      ->check(CLI::Range(0, 4096));
   paper::Limits& limits = args->options.limits;
   cmd->add_option("--limit-epochs", limits.epochs,
                   "Train every network at most N epochs (fine-tuning too; 0: the profile's)")

@@ -20,8 +20,13 @@ namespace aimc::cluster {
 
 namespace {
 
+// The current ranks (a Split's group, else the job's) and the job's.
 int g_rank = 0;
 int g_size = 1;
+int g_world_rank = 0;
+int g_world_size = 1;
+// The job's rank of each current rank (empty: the job's ranks themselves), for messages.
+std::vector<int> g_members;
 [[maybe_unused]] bool g_started = false;  // MPI_Init done by Session
 
 // A result list as one byte string: per item, its length (8 bytes) then its bytes.
@@ -69,7 +74,15 @@ std::vector<std::string> RunHere(std::size_t n,
   return results;
 }
 
+// The job's rank of current rank `rank`: messages name the ranks mpirun numbered.
+[[maybe_unused]] int WorldOf(int rank) {
+  return g_members.empty() ? rank : g_members.at(static_cast<std::size_t>(rank));
+}
+
 #ifdef AIMC_WITH_MPI
+
+// The current ranks' communicator (a Split's group, else the job's).
+MPI_Comm g_comm = MPI_COMM_WORLD;
 
 constexpr int kTagResult = 1;  // rank -> 0: item (int64, -1: none yet) and its result
 constexpr int kTagError = 2;   // rank -> 0: item and the error message
@@ -107,7 +120,7 @@ void SendBytes(const std::string& bytes, int to, int tag) {
   Require(bytes.size() <= static_cast<std::size_t>(INT_MAX),
           "a work item's result of {} bytes is larger than one MPI message holds", bytes.size());
   MPI_Request request;
-  Check(MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, to, tag, MPI_COMM_WORLD,
+  Check(MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, to, tag, g_comm,
                   &request),
         "MPI_Isend");
   WaitQuietly(&request);
@@ -116,7 +129,7 @@ void SendBytes(const std::string& bytes, int to, int tag) {
 std::int64_t ReceiveItem() {
   std::int64_t item = -1;
   MPI_Request request;
-  Check(MPI_Irecv(&item, 1, MPI_INT64_T, 0, kTagWork, MPI_COMM_WORLD, &request), "MPI_Irecv");
+  Check(MPI_Irecv(&item, 1, MPI_INT64_T, 0, kTagWork, g_comm, &request), "MPI_Irecv");
   WaitQuietly(&request);
   return item;
 }
@@ -140,8 +153,9 @@ std::vector<std::string> Coordinate(std::size_t n,
   auto fail = [&](int rank, std::int64_t item, const std::string& what) {
     std::lock_guard lock(mutex);
     if (failure.empty())
-      failure = g_size > 1 ? fmt::format("rank {} of {}, work item {}: {}", rank, g_size, item, what)
-                           : what;
+      failure = g_world_size > 1 ? fmt::format("rank {} of {}, work item {}: {}", WorldOf(rank),
+                                                 g_world_size, item, what)
+                                 : what;
   };
   auto finish = [&](int rank, std::int64_t item, std::string result) {
     std::lock_guard lock(mutex);
@@ -151,8 +165,8 @@ std::vector<std::string> Coordinate(std::size_t n,
         options.on_done(static_cast<std::size_t>(item), results[static_cast<std::size_t>(item)]);
     } catch (const std::exception& e) {
       if (failure.empty())
-        failure = fmt::format("rank {} of {}, writing work item {}: {}", rank, g_size, item,
-                              e.what());
+        failure = fmt::format("rank {} of {}, writing work item {}: {}", WorldOf(rank),
+                              g_world_size, item, e.what());
     }
   };
 
@@ -167,7 +181,7 @@ std::vector<std::string> Coordinate(std::size_t n,
       while (working > 0) {
         int flag = 0;
         MPI_Status status;
-        Check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &status),
+        Check(MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, g_comm, &flag, &status),
               "MPI_Iprobe");
         if (!flag) {
           std::this_thread::sleep_for(pause);
@@ -179,7 +193,7 @@ std::vector<std::string> Coordinate(std::size_t n,
         Check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
         std::string bytes(static_cast<std::size_t>(count), '\0');
         Check(MPI_Recv(bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG,
-                       MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+                       g_comm, MPI_STATUS_IGNORE),
               "MPI_Recv");
         std::int64_t item = -1;
         std::memcpy(&item, bytes.data(), sizeof item);
@@ -189,7 +203,7 @@ std::vector<std::string> Coordinate(std::size_t n,
           finish(status.MPI_SOURCE, item, bytes.substr(sizeof item));
         }
         const std::int64_t give = take();
-        Check(MPI_Send(&give, 1, MPI_INT64_T, status.MPI_SOURCE, kTagWork, MPI_COMM_WORLD),
+        Check(MPI_Send(&give, 1, MPI_INT64_T, status.MPI_SOURCE, kTagWork, g_comm),
               "MPI_Send");
         if (give < 0) --working;
       }
@@ -265,6 +279,8 @@ Session::Session([[maybe_unused]] int* argc, [[maybe_unused]] char*** argv) {
   }
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  g_world_rank = g_rank;
+  g_world_size = g_size;
 #endif
 }
 
@@ -286,13 +302,52 @@ bool Built() {
 
 int Rank() { return g_rank; }
 int Size() { return g_size; }
+int WorldRank() { return g_world_rank; }
+int WorldSize() { return g_world_size; }
 
-std::string Where() { return g_size > 1 ? fmt::format("rank {} of {}", g_rank, g_size) : ""; }
+std::string Where() {
+  return g_world_size > 1 ? fmt::format("rank {} of {}", g_world_rank, g_world_size) : "";
+}
+
+Split::Split([[maybe_unused]] int group)
+    : rank_(g_rank), size_(g_size), members_(g_members), comm_(nullptr) {
+  Require(group >= 0, "a group of ranks is numbered from 0, got {}", group);
+#ifdef AIMC_WITH_MPI
+  if (g_size == 1) return;  // one rank: its own group already
+  MPI_Comm comm = MPI_COMM_NULL;
+  Check(MPI_Comm_split(g_comm, group, g_rank, &comm), "MPI_Comm_split");
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  std::vector<int> members(static_cast<std::size_t>(size));
+  const int world = g_world_rank;
+  Check(MPI_Allgather(&world, 1, MPI_INT, members.data(), 1, MPI_INT, comm), "MPI_Allgather");
+  comm_ = new MPI_Comm(g_comm);
+  g_comm = comm;
+  g_rank = rank;
+  g_size = size;
+  g_members = std::move(members);
+#endif
+}
+
+Split::~Split() {
+#ifdef AIMC_WITH_MPI
+  auto* before = static_cast<MPI_Comm*>(comm_);
+  if (before != nullptr) {
+    MPI_Comm_free(&g_comm);
+    g_comm = *before;
+    g_rank = rank_;
+    g_size = size_;
+    g_members = members_;
+  }
+  delete before;
+#endif
+}
 
 void AbortJob(int code) {
   std::fflush(stderr);
 #ifdef AIMC_WITH_MPI
-  if (g_started && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  if (g_started && g_world_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
   if (g_started) MPI_Finalize();
 #endif
   std::exit(code);
@@ -302,7 +357,7 @@ void Barrier() {
 #ifdef AIMC_WITH_MPI
   if (g_size > 1) {
     MPI_Request request;
-    Check(MPI_Ibarrier(MPI_COMM_WORLD, &request), "MPI_Ibarrier");
+    Check(MPI_Ibarrier(g_comm, &request), "MPI_Ibarrier");
     WaitQuietly(&request);
   }
 #endif
@@ -316,12 +371,12 @@ void BroadcastFrom([[maybe_unused]] std::string& bytes, [[maybe_unused]] int roo
   if (g_size == 1) return;
   std::uint64_t size = bytes.size();
   MPI_Request request;
-  Check(MPI_Ibcast(&size, 1, MPI_UINT64_T, root, MPI_COMM_WORLD, &request), "MPI_Ibcast");
+  Check(MPI_Ibcast(&size, 1, MPI_UINT64_T, root, g_comm, &request), "MPI_Ibcast");
   WaitQuietly(&request);
   bytes.resize(size);
   for (std::uint64_t at = 0; at < size;) {
     const int chunk = static_cast<int>(std::min<std::uint64_t>(size - at, INT_MAX));
-    Check(MPI_Ibcast(bytes.data() + at, chunk, MPI_BYTE, root, MPI_COMM_WORLD, &request),
+    Check(MPI_Ibcast(bytes.data() + at, chunk, MPI_BYTE, root, g_comm, &request),
           "MPI_Ibcast");
     WaitQuietly(&request);
     at += static_cast<std::uint64_t>(chunk);
@@ -332,6 +387,11 @@ void BroadcastFrom([[maybe_unused]] std::string& bytes, [[maybe_unused]] int roo
 }  // namespace
 
 void Broadcast(std::string& bytes) { BroadcastFrom(bytes, 0); }
+
+void Broadcast(std::string& bytes, int root) {
+  Require(root >= 0 && root < g_size, "Broadcast from rank {} of {} ranks", root, g_size);
+  BroadcastFrom(bytes, root);
+}
 
 void OnEveryRank(const std::function<void()>& step) {
   if (g_size == 1) {
@@ -350,16 +410,16 @@ void OnEveryRank(const std::function<void()>& step) {
   int first = failure.empty() ? g_size : g_rank;
   int failed = failure.empty() ? 0 : 1;
   MPI_Request request;
-  Check(MPI_Iallreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request),
+  Check(MPI_Iallreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, g_comm, &request),
         "MPI_Iallreduce");
   WaitQuietly(&request);
-  Check(MPI_Iallreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &request),
+  Check(MPI_Iallreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_SUM, g_comm, &request),
         "MPI_Iallreduce");
   WaitQuietly(&request);
   if (first == g_size) return;
   BroadcastFrom(failure, first);
   if (failed == g_size) throw CollectiveError(failure);
-  throw CollectiveError(fmt::format("rank {} of {}: {}", first, g_size, failure));
+  throw CollectiveError(fmt::format("rank {} of {}: {}", WorldOf(first), g_world_size, failure));
 #endif
 }
 
@@ -388,7 +448,7 @@ void SumInPlace(T* values, std::size_t count, MPI_Datatype type) {
   if (g_size == 1) return;
   for (std::size_t at = 0; at < count;) {
     const int chunk = static_cast<int>(std::min<std::size_t>(count - at, INT_MAX));
-    Check(MPI_Allreduce(MPI_IN_PLACE, values + at, chunk, type, MPI_SUM, MPI_COMM_WORLD),
+    Check(MPI_Allreduce(MPI_IN_PLACE, values + at, chunk, type, MPI_SUM, g_comm),
           "MPI_Allreduce");
     at += static_cast<std::size_t>(chunk);
   }

@@ -134,6 +134,66 @@ TEST(Cluster, AnErrorOfAnyRankReachesEveryRank) {
   }
 }
 
+// Rank 0 alone, the others together (with one rank: rank 0 alone): within each group the
+// collectives are the group's, and afterwards the job's again.
+TEST(Cluster, GroupsOfRanksWorkApartAndShareTheirResultsAfterwards) {
+  const int world = Size();
+  const int group = Rank() == 0 ? 0 : 1;
+  std::string made;
+  {
+    Split split(group);
+    const int members = group == 0 ? 1 : world - 1;
+    EXPECT_EQ(Size(), members);
+    EXPECT_EQ(WorldSize(), world);
+    EXPECT_EQ(Rank(), group == 0 ? 0 : WorldRank() - 1);
+    EXPECT_EQ(IsWriter(), WorldRank() <= 1);
+    std::int64_t n = 1;
+    AllReduceSum(&n, 1);
+    EXPECT_EQ(n, members);
+    // Distribute hands out within the group: its ranks only compute the items.
+    const auto results = Distribute(12, [&](std::size_t i) {
+      return fmt::format("{}:{}", i, WorldRank());
+    });
+    for (const std::string& r : results) {
+      const int by = std::stoi(r.substr(r.find(':') + 1));
+      EXPECT_EQ(by == 0 ? 0 : 1, group) << r;
+    }
+    // A group's error is its own: the other group goes on.
+    if (group == 1) {
+      try {
+        OnEveryRank([] {
+          if (Rank() == Size() - 1) throw Error("unsolvable");
+        });
+        FAIL() << "no error";
+      } catch (const Error& e) {
+        const std::string what = e.what();
+        if (members > 1) {
+          EXPECT_EQ(what, fmt::format("rank {} of {}: unsolvable", world - 1, world));
+        }
+      }
+    }
+    std::string bytes = IsWriter() ? fmt::format("group {}", group) : "";
+    Broadcast(bytes);
+    EXPECT_EQ(bytes, fmt::format("group {}", group));
+    if (IsWriter()) made = bytes;
+    {
+      Split inner(Rank() % 2);  // nested: the group's ranks in two
+      std::int64_t m = 1;
+      AllReduceSum(&m, 1);
+      EXPECT_EQ(m, (members + 1 - Rank() % 2) / 2);
+    }
+    EXPECT_EQ(Size(), members);
+  }
+  EXPECT_EQ(Size(), world);
+  EXPECT_EQ(Rank(), WorldRank());
+  // What the last group made, from its first rank, on every rank.
+  std::string last = world > 1 ? (WorldRank() == 1 ? made : "") : made;
+  Broadcast(last, world > 1 ? 1 : 0);
+  EXPECT_EQ(last, world > 1 ? "group 1" : "group 0");
+  EXPECT_THROW(Split(-1), Error);
+  EXPECT_THROW(Broadcast(last, world), Error);
+}
+
 TEST(Cluster, ReportsWhereItRuns) {
   EXPECT_GE(Rank(), 0);
   EXPECT_LT(Rank(), Size());

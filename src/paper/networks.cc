@@ -112,21 +112,254 @@ StudyNetwork LoadStudyNetwork(const fs::path& path) {
   return StudyNetwork{loaded.network, loaded.info, path, HashFile(path)};
 }
 
+int TrainingGroups::GroupOf(int rank) const {
+  for (std::size_t g = 0; g < first.size(); ++g)
+    if (rank >= first[g] && rank < first[g] + size[g]) return static_cast<int>(g);
+  Fail("rank {} is in no group of {} ranks", rank, first.empty() ? 0 : first.back() + size.back());
+}
+
+TrainingGroups GroupTrainings(const std::vector<double>& cost, const std::vector<int>& fixed,
+                              const std::vector<int>& most, int ranks) {
+  const std::size_t n = cost.size();
+  Require(fixed.size() == n && most.size() == n, "{} trainings with {} fixed and {} most ranks",
+          n, fixed.size(), most.size());
+  Require(ranks >= 1, "trainings on {} ranks", ranks);
+  TrainingGroups g;
+  g.ranks.assign(n, 0);
+  int left = ranks;
+  double work = 0.0;
+  std::size_t pending = 0;  // trainings not yet given their ranks
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cost[i] <= 0.0) continue;
+    if (fixed[i] >= 2) {
+      g.ranks[i] = fixed[i];
+      left -= fixed[i];
+    } else {
+      work += cost[i];
+      ++pending;
+    }
+  }
+  Require(left >= (pending > 0 ? 1 : 0),
+          "the trainings that resume on the ranks they started on need {} ranks{}, the job has {}",
+          ranks - left, pending > 0 ? " and one more for the others" : "", ranks);
+  // New trainings, longest first (ties in order), take their share while it is 2 ranks or more;
+  // one that resumes on one rank is in the pool.
+  std::vector<std::size_t> order;
+  std::size_t in_pool = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (cost[i] <= 0.0 || fixed[i] >= 2) continue;
+    if (fixed[i] == 1) {
+      g.ranks[i] = 1;
+      ++in_pool;
+    } else {
+      order.push_back(i);
+    }
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return cost[a] > cost[b]; });
+  std::size_t next = 0;
+  for (; next < order.size() && left >= 2; ++next) {
+    const std::size_t i = order[next];
+    const bool last = next + 1 == order.size() && in_pool == 0;
+    const double share = work / left;
+    int take = last ? left
+                    : std::min(static_cast<int>(std::floor(cost[i] / share + 1e-9)), left - 1);
+    take = std::min(take, std::max(most[i], 1));
+    if (take < 2) break;
+    g.ranks[i] = take;
+    left -= take;
+    work -= cost[i];
+  }
+  for (; next < order.size(); ++next) g.ranks[order[next]] = 1;
+  // Groups in training order: the data-parallel ones from rank 0, then the pool.
+  g.group.assign(n, -1);
+  int at = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    if (g.ranks[i] >= 2) {
+      g.group[i] = static_cast<int>(g.first.size());
+      g.first.push_back(at);
+      g.size.push_back(g.ranks[i]);
+      at += g.ranks[i];
+    }
+  const int pool = static_cast<int>(g.first.size());
+  g.first.push_back(at);
+  g.size.push_back(ranks - at);
+  for (std::size_t i = 0; i < n; ++i)
+    if (g.ranks[i] <= 1) g.group[i] = pool;
+  return g;
+}
+
+namespace {
+
+// A training's state at the start of a step: its finished model (a file), the ranks its
+// checkpoint was started on (it resumes on them only), or nothing yet.
+struct TrainingState {
+  std::string done;
+  int ranks = 0;
+};
+
+TrainingState StateOf(const StudyOptions& options, const NetSpec& spec) {
+  TrainingState state;
+  const fs::path path = options.run.out_dir / "models" / (ModelStem(spec) + ".pt");
+  if (fs::exists(path)) {
+    nn::Model saved;
+    try {
+      saved = nn::LoadModel(path);
+    } catch (const Error&) {
+      return state;  // the training says what is wrong with it
+    }
+    nn::TrainOptions with_its_ranks = spec.training;
+    with_its_ranks.ranks = saved.info.training.ranks;
+    // Another training's file: the training refuses it, naming it.
+    if (saved.info.network.ToJson() != spec.network.ToJson() ||
+        !saved.info.training.SameWeightsAs(with_its_ranks))
+      return state;
+    if (saved.info.epochs_done >= spec.training.epochs) {
+      state.done = path.string();
+      spdlog::info("{}: trained earlier on {}, kept (noise-free test accuracy {:.2f} %)",
+                   path.string(), saved.info.training.ranks == 1
+                                      ? std::string("one rank")
+                                      : fmt::format("{} ranks", saved.info.training.ranks),
+                   saved.info.history.empty() ? 0.0 : 100 * saved.info.history.back().test_accuracy);
+    } else {
+      state.ranks = saved.info.training.ranks;
+    }
+  } else if (options.quick()) {
+    if (auto shipped = ShippedModel(spec)) state.done = shipped->path.string();
+  }
+  return state;
+}
+
+// The most ranks a training may take: 2 images of its batch and of its data per rank
+// (BatchNorm), and the user's cap. A training through a chip (IR-drop-aware) stays on one rank:
+// its effective weights' rebuilds would run alike on every rank of a group, not divided.
+int MostRanks(const StudyOptions& options, const NetSpec& spec, std::int64_t images) {
+  if (!spec.training.hardware.is_null()) return 1;
+  const std::int64_t batch = std::min(spec.training.batch_size, images);
+  int most = static_cast<int>(std::clamp<std::int64_t>(batch / 2, 1, 4096));
+  if (options.train_ranks > 0) most = std::min(most, options.train_ranks);
+  return most;
+}
+
+std::string RanksOf(int first, int size) {
+  return size == 1 ? fmt::format("rank {}", first)
+                   : fmt::format("ranks {}-{}", first, first + size - 1);
+}
+
+}  // namespace
+
 std::vector<StudyNetwork> StudyModels(const StudyOptions& options,
                                       const std::vector<NetSpec>& specs, const StudyData& data) {
   // The cost of a training, for handing out the longest first: epochs x images (the networks
   // of one grid are of one kind).
   cluster::DistributeOptions work;
+  std::vector<std::int64_t> images;
   for (const NetSpec& spec : specs) {
-    const double images =
-        static_cast<double>(data.split.train.Head(spec.training.train_subset).size());
-    work.cost.push_back(std::max(spec.training.epochs, 1) * images);
+    images.push_back(data.split.train.Head(spec.training.train_subset).size());
+    work.cost.push_back(std::max(spec.training.epochs, 1) * static_cast<double>(images.back()));
   }
   // Trainings on several ranks write into <out>/models at once: the folder is made first.
   cluster::OnWriter([&] { fs::create_directories(options.run.out_dir / "models"); });
-  const std::vector<std::string> files = cluster::Distribute(
-      specs.size(),
-      [&](std::size_t i) { return StudyModelFile(options, specs[i], data).string(); }, work);
+  // Which trainings there are to do, and on which ranks: rank 0 looks, every rank hears. A
+  // finished model is taken whatever number of ranks trained it.
+  const bool share = cluster::Size() > 1 && options.train_ranks != 1;
+  std::vector<std::string> files(specs.size());
+  std::string plan;
+  cluster::OnWriter([&] {
+    std::vector<double> cost = work.cost;
+    std::vector<int> fixed(specs.size(), 0), most(specs.size(), 1);
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      const TrainingState state = StateOf(options, specs[i]);
+      files[i] = state.done;
+      if (!state.done.empty()) cost[i] = 0.0;
+      fixed[i] = state.ranks;
+      most[i] = MostRanks(options, specs[i], images[i]);
+      // One process (or --train-ranks 1): the training says why it cannot resume.
+      if (share)
+        Require(state.ranks <= cluster::Size(),
+                "{}: its training was started on {} data-parallel ranks and resumes on {} only, "
+                "but this job has {}: run it with mpirun -np {} at least, or remove the file",
+                (options.run.out_dir / "models" / (ModelStem(specs[i]) + ".pt")).string(),
+                state.ranks, state.ranks, cluster::Size(), state.ranks);
+    }
+    const TrainingGroups g =
+        share ? GroupTrainings(cost, fixed, most, cluster::Size()) : TrainingGroups{};
+    plan = nlohmann::json{{"files", files}, {"ranks", g.ranks}}.dump();
+  });
+  cluster::Broadcast(plan);
+  const nlohmann::json told = nlohmann::json::parse(plan);
+  files = told.at("files").get<std::vector<std::string>>();
+  TrainingGroups groups;
+  if (share) {
+    const std::vector<int> ranks = told.at("ranks").get<std::vector<int>>();
+    // The same shares again on every rank, from rank 0's answer (GroupTrainings is pure).
+    std::vector<double> cost(specs.size());
+    std::vector<int> fixed(specs.size());
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      cost[i] = ranks[i] > 0 ? 1.0 : 0.0;
+      fixed[i] = ranks[i];
+    }
+    groups = GroupTrainings(cost, fixed, ranks, cluster::Size());
+  }
+  if (!groups.data_parallel()) {
+    const std::vector<std::string> trained = cluster::Distribute(
+        specs.size(),
+        [&](std::size_t i) {
+          return files[i].empty() ? StudyModelFile(options, specs[i], data).string() : files[i];
+        },
+        work);
+    files = trained;
+  } else {
+    const int pool = static_cast<int>(groups.first.size()) - 1;
+    for (std::size_t i = 0; i < specs.size(); ++i)
+      if (groups.ranks[i] >= 2)
+        spdlog::info("training {} data-parallel on {} ({} ranks), beside the other trainings",
+                     ModelStem(specs[i]), RanksOf(groups.first[groups.group[i]], groups.ranks[i]),
+                     groups.ranks[i]);
+    const int mine = groups.GroupOf(cluster::Rank());
+    std::string failure;
+    {
+      cluster::Split split(mine);
+      try {
+        std::vector<std::size_t> units;  // the group's trainings
+        for (std::size_t i = 0; i < specs.size(); ++i)
+          if (groups.group[i] == mine && groups.ranks[i] > 0) units.push_back(i);
+        if (mine < pool) {
+          NetSpec spec = specs[units.at(0)];
+          spec.training.ranks = groups.ranks[units[0]];
+          files[units[0]] = StudyModelFile(options, spec, data).string();
+        } else if (!units.empty()) {
+          cluster::DistributeOptions side;
+          for (std::size_t i : units) side.cost.push_back(work.cost[i]);
+          const std::vector<std::string> trained = cluster::Distribute(
+              units.size(),
+              [&](std::size_t u) { return StudyModelFile(options, specs[units[u]], data).string(); },
+              side);
+          for (std::size_t u = 0; u < units.size(); ++u) files[units[u]] = trained[u];
+        }
+      } catch (const std::exception& e) {
+        failure = e.what();
+        if (failure.empty()) failure = "unknown error";
+      }
+    }
+    // A group's error is every rank's (the other groups have finished their trainings).
+    cluster::OnEveryRank([&] {
+      if (!failure.empty()) throw Error(failure);
+    });
+    // Each group's first rank tells every rank the files its group made.
+    for (std::size_t g = 0; g < groups.first.size(); ++g) {
+      if (groups.size[g] == 0) continue;
+      nlohmann::json made = nlohmann::json::object();
+      for (std::size_t i = 0; i < specs.size(); ++i)
+        if (groups.group[i] == static_cast<int>(g) && groups.ranks[i] > 0)
+          made[std::to_string(i)] = files[i];
+      std::string bytes = made.dump();
+      cluster::Broadcast(bytes, groups.first[g]);
+      const nlohmann::json made_there = nlohmann::json::parse(bytes);
+      for (auto it = made_there.begin(); it != made_there.end(); ++it)
+        files[std::stoul(it.key())] = it.value().get<std::string>();
+    }
+  }
   // Every rank reads every model (the folder is shared); one that cannot fails the step on
   // every rank.
   std::vector<StudyNetwork> networks;

@@ -66,10 +66,37 @@ std::filesystem::path StudyModelFile(const StudyOptions& options, const NetSpec&
 /// A model file as the study uses it: the network, what the file says of it, its fingerprint.
 StudyNetwork LoadStudyNetwork(const std::filesystem::path& path);
 
-/// The trained networks for `specs` (on `data`), in order: each one's file is resolved by
-/// StudyModelFile as a work unit of cluster::Distribute (so the networks to train are trained
-/// on all ranks at once, the longest first), then every rank loads every model from its file.
-/// Collective.
+/// How the trainings of one step share a job's ranks: a training whose work is more than a
+/// rank's share trains data-parallel on a group of ranks of its own, while the others run side
+/// by side, one rank each, on the ranks that no group took (the pool).
+struct TrainingGroups {
+  /// Per training: the ranks of its data-parallel group (>= 2); 1: in the pool; 0: nothing to
+  /// train (its model is there).
+  std::vector<int> ranks;
+  /// Per training: its group. Data-parallel groups are 0..G-1 and take consecutive ranks from
+  /// rank 0 in that order; the pool is group G, the ranks after them.
+  std::vector<int> group;
+  /// Per group (G + 1 entries): its first rank and its number of ranks (the pool's may be 0).
+  std::vector<int> first, size;
+  bool data_parallel() const { return first.size() > 1; }
+  int GroupOf(int rank) const;
+};
+
+/// Shares `ranks` ranks among trainings of relative work `cost` (0: nothing to train).
+/// `fixed[i]` > 0: a training that resumes on the ranks it started on (a checkpoint), exactly
+/// that many; `most[i]`: the most ranks training i may take (its batch gives each rank 2 images
+/// at least; the user's cap). The others, longest first: with R ranks left for work C, a
+/// training of work c takes floor(c / (C / R)) ranks (its share), at most R - 1 while other
+/// trainings remain (the last takes all R), and at least 2 for a group of its own; the rest
+/// share the pool. Pure: every rank computes the same answer.
+TrainingGroups GroupTrainings(const std::vector<double>& cost, const std::vector<int>& fixed,
+                              const std::vector<int>& most, int ranks);
+
+/// The trained networks for `specs` (on `data`), in order, on every rank. A network whose model
+/// is there (trained earlier into <out>/models, or shipped) is taken as it is, whatever number of
+/// ranks trained it. The others train on the job's ranks as GroupTrainings shares them (with
+/// one rank, or options.train_ranks 1, each is a work unit of cluster::Distribute, the longest
+/// first); then every rank loads every model from its file. Collective.
 std::vector<StudyNetwork> StudyModels(const StudyOptions& options,
                                       const std::vector<NetSpec>& specs, const StudyData& data);
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "aimc/common/error.h"
 #include "irdrop.h"
 #include "noise_grid.h"
 #include "parts.h"
@@ -104,6 +105,65 @@ TEST(StudyModels, DataFingerprintFollowsContents) {
   changed.test.labels = changed.test.labels.clone();
   changed.test.labels[0] = (changed.test.labels[0].item<std::int64_t>() + 1) % 10;
   EXPECT_NE(nn::Fingerprint(changed), a.fingerprint);
+}
+
+}  // namespace
+}  // namespace aimc::paper
+
+namespace aimc::paper {
+namespace {
+
+// How trainings share ranks (GroupTrainings), against the shares worked out by hand.
+TEST(GroupTrainings, ATrainingThatDominatesTakesItsShareOfTheRanks) {
+  const std::vector<int> any(3, 64);
+  // One training: every rank trains it.
+  TrainingGroups g = GroupTrainings({5.0}, {0}, {64}, 3);
+  EXPECT_EQ(g.ranks, std::vector<int>({3}));
+  EXPECT_EQ(g.first, std::vector<int>({0, 3}));
+  EXPECT_EQ(g.size, std::vector<int>({3, 0}));
+  // Work 10 of 12 on 3 ranks: a share is 4, so 2 ranks for it and the pool of 1 for the rest.
+  g = GroupTrainings({1.0, 10.0, 1.0}, {0, 0, 0}, any, 3);
+  EXPECT_EQ(g.ranks, std::vector<int>({1, 2, 1}));
+  EXPECT_EQ(g.group, std::vector<int>({1, 0, 1}));
+  EXPECT_EQ(g.first, std::vector<int>({0, 2}));
+  EXPECT_EQ(g.size, std::vector<int>({2, 1}));
+  EXPECT_EQ(g.GroupOf(0), 0);
+  EXPECT_EQ(g.GroupOf(2), 1);
+  EXPECT_THROW(g.GroupOf(3), Error);
+  // As many trainings of equal work as ranks or more: one rank each, no group.
+  g = GroupTrainings(std::vector<double>(9, 1.0), std::vector<int>(9, 0),
+                     std::vector<int>(9, 64), 3);
+  EXPECT_FALSE(g.data_parallel());
+  EXPECT_EQ(g.ranks, std::vector<int>(9, 1));
+}
+
+TEST(GroupTrainings, EqualTrainingsShareAClusterEvenly) {
+  // The paper profile's 5 fine-tunings of CNN 2 on 8 nodes of 32 cores.
+  const TrainingGroups g = GroupTrainings(std::vector<double>(5, 1.0), std::vector<int>(5, 0),
+                                          std::vector<int>(5, 64), 256);
+  EXPECT_EQ(g.ranks, std::vector<int>({51, 51, 51, 51, 52}));
+  EXPECT_EQ(g.first, std::vector<int>({0, 51, 102, 153, 204, 256}));
+  EXPECT_EQ(g.size.back(), 0);
+}
+
+TEST(GroupTrainings, BatchesCheckpointsAndFinishedModelsAreRespected) {
+  // The batch allows 2 ranks: the others stay idle in the pool (no training left for them).
+  TrainingGroups g = GroupTrainings({5.0}, {0}, {2}, 4);
+  EXPECT_EQ(g.ranks, std::vector<int>({2}));
+  EXPECT_EQ(g.size, std::vector<int>({2, 2}));
+  // A checkpoint started on 3 ranks resumes on 3; one started on one rank is in the pool; a
+  // finished model takes none; the new training takes the rest.
+  g = GroupTrainings({1.0, 1.0, 0.0, 8.0}, {3, 1, 0, 0}, std::vector<int>(4, 64), 8);
+  EXPECT_EQ(g.ranks, std::vector<int>({3, 1, 0, 4}));
+  EXPECT_EQ(g.first, std::vector<int>({0, 3, 7}));
+  EXPECT_EQ(g.size, std::vector<int>({3, 4, 1}));
+  // A checkpoint of more ranks than the job has, or leaving none for the others, is refused.
+  EXPECT_THROW(GroupTrainings({1.0}, {4}, {64}, 3), Error);
+  EXPECT_THROW(GroupTrainings({1.0, 1.0}, {3, 0}, {64, 64}, 3), Error);
+  // One rank: everything in its pool.
+  g = GroupTrainings({3.0, 1.0}, {0, 0}, {64, 64}, 1);
+  EXPECT_EQ(g.ranks, std::vector<int>({1, 1}));
+  EXPECT_FALSE(g.data_parallel());
 }
 
 }  // namespace

@@ -62,6 +62,8 @@ void StudyOptions::Validate() const {
   limits.Validate();
   Require(threads >= 0 && threads <= 256, "threads must be in 0..256 (0: the default), got {}",
           threads);
+  Require(train_ranks >= 0 && train_ranks <= 4096,
+          "train_ranks must be in 0..4096 (0: as many as help), got {}", train_ranks);
   if (!data_dir.empty()) {
     Require(std::filesystem::is_directory(data_dir), "data_dir '{}' is not a folder",
             data_dir.string());

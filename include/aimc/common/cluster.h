@@ -25,13 +25,42 @@ class Session {
 
 /// True when aimc was built with MPI.
 bool Built();
-/// This process's rank and the number of ranks (0 and 1 without MPI).
+/// This process's rank and the number of ranks (0 and 1 without MPI): within a Split, the
+/// group's.
 int Rank();
 int Size();
-/// Rank 0: the one that writes results, manifests and reports.
+/// Rank 0: the one that writes results, manifests and reports (within a Split, the group's
+/// rank 0, which writes the group's files).
 inline bool IsWriter() { return Rank() == 0; }
-/// "rank 2 of 4" (empty with one rank), for log lines and errors.
+/// The job's own rank and size, whatever Split is in force.
+int WorldRank();
+int WorldSize();
+/// "rank 2 of 4" (empty with one rank), the job's rank, for log lines and errors.
 std::string Where();
+
+/// The ranks in groups for the life of the object: the ranks that pass the same `group` (>= 0)
+/// form one, ordered as they were, and Rank(), Size() and every collective call here (Barrier,
+/// Broadcast, OnWriter, OnEveryRank, AllReduceSum, Distribute) are the group's until the object
+/// ends; then the ranks are as before. Collective over the current ranks (every one makes its
+/// Split at the same point); Splits nest. For work that a group of ranks does together while
+/// other groups do other work, such as a data-parallel training beside independent ones:
+///
+///   { cluster::Split group(Rank() < 2 ? 0 : 1); ... collective work of the group ... }
+///   cluster::Broadcast(result, 2);  // then share what group 1 made, from its first rank
+class Split {
+ public:
+  explicit Split(int group);
+  ~Split();
+  Split(const Split&) = delete;
+  Split& operator=(const Split&) = delete;
+
+ private:
+  // The ranks as they were before: this rank, their count, their job ranks, their communicator
+  // (an MPI_Comm; null when nothing was split).
+  int rank_, size_;
+  std::vector<int> members_;
+  void* comm_;
+};
 
 /// An error every rank raises at the same point of a collective step (a failed work item, a
 /// refused result file). main() prints it once (rank 0) and ends every rank cleanly.
@@ -49,6 +78,8 @@ class CollectiveError : public Error {
 void Barrier();
 /// Rank 0's bytes on every rank.
 void Broadcast(std::string& bytes);
+/// Rank `root`'s bytes on every rank.
+void Broadcast(std::string& bytes, int root);
 /// Rank 0's error, or none, on every rank: runs `step` on rank 0 only; when it throws
 /// aimc::Error, every rank throws CollectiveError with its message. For the steps of a
 /// collective run that only the writer does (checking and creating result files).

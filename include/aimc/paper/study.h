@@ -55,6 +55,11 @@ struct StudyOptions {
   /// Threads per process (under mpirun per rank) for training and testing; 0: LibTorch's count
   /// for tests and one thread for training. More threads may change a training's last bits.
   int threads = 0;
+  /// Most ranks one training takes data-parallel (nn::TrainOptions::ranks) when a job has more
+  /// ranks than trainings to share them; 0: as many as its share of the work and its batch allow
+  /// (docs/cluster.md), 1: every network trained by one rank, so that the networks, and every
+  /// figure, are those of one process whatever the job's size.
+  int train_ranks = 0;
 
   bool quick() const { return profile == Profile::kQuick; }
   void Validate() const;
