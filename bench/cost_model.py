@@ -11,9 +11,9 @@ all ranks at once.
   rank each, as cluster::Distribute does: the stage's time is the greedy longest-first makespan.
 - Trainings (with their global `batch`, `steps` per training and network `kind`) share the ranks
   as aimc's study does (src/paper/networks.cc GroupTrainings): a training whose work is more than
-  a rank's share trains data-parallel on a group of floor(work / share) ranks (at most batch / 2,
-  at most R - 1 while others remain, the last takes what is left); the rest run side by side on
-  the ranks left over. A training on k ranks takes
+  a rank's share trains data-parallel on a group of floor(work / share) ranks (at most its batch
+  over MinImagesPerRank: 16 images per rank for LeNet-5, 4 for ResNet-26; at most R - 1 while
+  others remain, the last takes what is left); the rest run side by side on the ranks left over. A training on k ranks takes
       seconds x (cost per image at a shard of batch / k) / (cost per image at the full batch) / k
               / efficiency
       + steps x (ring all-reduce of its gradients over k ranks),
@@ -31,6 +31,11 @@ import bisect
 import csv
 import math
 import sys
+
+
+# The fewest images of a batch a rank of a data-parallel study training gets (aimc's
+# MinImagesPerRank, src/paper/networks.cc: BatchNorm normalizes over a rank's shard alone).
+MIN_IMAGES_PER_RANK = {"cnn1": 16, "cnn2": 4}
 
 
 def lpt(times, workers):
@@ -130,7 +135,7 @@ def main():
         if not trainings:
             return lpt(others, ranks), ""
         cost = [float(u["seconds"]) for u in trainings]
-        most = [int(u["batch"]) // 2 for u in trainings]
+        most = [int(u["batch"]) // MIN_IMAGES_PER_RANK[u["kind"]] for u in trainings]
         k, left = group_trainings(cost, most, ranks)
         groups = [training_time(u, ki) for u, ki in zip(trainings, k) if ki >= 2]
         pool = [float(u["seconds"]) for u, ki in zip(trainings, k) if ki < 2] + others

@@ -7,10 +7,10 @@
 # step sums over the ranks (4 per parameter). The cost model (bench/cost_model.py) scales a
 # training on k ranks by the cost per image at its shard against that at the full batch.
 # Writes bench/results/shard_size.csv.
-#   bash bench/shard_size.sh [BUILD_DIR] [CNN2_IMAGES]   (about 5 minutes on one core)
+#   bash bench/shard_size.sh [BUILD_DIR] [CNN2_IMAGES]   (about 7 minutes on one core)
 set -euo pipefail
 build_dir="${1:-build/release}"
-cnn2_images="${2:-256}"
+cnn2_images="${2:-640}"
 aimc="$build_dir/apps/aimc/aimc"
 out=bench/results/shard_size.csv
 [ -x "$aimc" ] || { echo "no $aimc: build first (cmake --build --preset release)" >&2; exit 1; }
@@ -34,7 +34,7 @@ pass() {
 
 # The parameters' count of a trained model (every float tensor the network trains).
 parameters() {
-  python3 - "$1" <<'PY'
+  /usr/bin/python3 - "$1" <<'PY'
 import sys, torch
 m = torch.jit.load(sys.argv[1])
 print(sum(p.numel() for n, p in m.named_parameters() if p.dtype == torch.float32))
@@ -46,7 +46,9 @@ for kind in cnn1 cnn2; do
   if [ "$kind" = cnn1 ]; then net=(lenet5); images=4096; else net=(resnet26 --width 4); images="$cnn2_images"; fi
   for b in 128 64 32 16 8 4 2; do
     s=$(pass "${net[0]}" "$images" "$b" "${net[@]:1}")
-    bytes=$((4 * $(parameters "$tmp/m.pt")))
+    n=$(parameters "$tmp/m.pt")
+    [ -n "$n" ] || { echo "no parameter count" >&2; exit 1; }
+    bytes=$((4 * n))
     echo "$kind,$b,$s,$bytes" | tee -a "$tmp/out.csv"
   done
 done

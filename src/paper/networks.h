@@ -82,10 +82,14 @@ struct TrainingGroups {
   int GroupOf(int rank) const;
 };
 
+/// The fewest images of a batch that a rank of a data-parallel study training gets: its
+/// BatchNorm layers normalize over them alone in training (measured: src/paper/networks.cc).
+int MinImagesPerRank(const nn::NetworkOptions& network);
+
 /// Shares `ranks` ranks among trainings of relative work `cost` (0: nothing to train).
 /// `fixed[i]` > 0: a training that resumes on the ranks it started on (a checkpoint), exactly
-/// that many; `most[i]`: the most ranks training i may take (its batch gives each rank 2 images
-/// at least; the user's cap). The others, longest first: with R ranks left for work C, a
+/// that many; `most[i]`: the most ranks training i may take (its batch over MinImagesPerRank;
+/// the user's cap). The others, longest first: with R ranks left for work C, a
 /// training of work c takes floor(c / (C / R)) ranks (its share), at most R - 1 while other
 /// trainings remain (the last takes all R), and at least 2 for a group of its own; the rest
 /// share the pool. Pure: every rank computes the same answer.
