@@ -298,23 +298,19 @@ std::vector<StudyNetwork> StudyModels(const StudyOptions& options,
     }
     const TrainingGroups g =
         share ? GroupTrainings(cost, fixed, most, cluster::Size()) : TrainingGroups{};
-    plan = nlohmann::json{{"files", files}, {"ranks", g.ranks}}.dump();
+    plan = nlohmann::json{{"files", files}, {"ranks", g.ranks}, {"group", g.group},
+                          {"first", g.first}, {"size", g.size}}
+               .dump();
   });
   cluster::Broadcast(plan);
   const nlohmann::json told = nlohmann::json::parse(plan);
   files = told.at("files").get<std::vector<std::string>>();
+  // Rank 0's shares, as they are, on every rank.
   TrainingGroups groups;
-  if (share) {
-    const std::vector<int> ranks = told.at("ranks").get<std::vector<int>>();
-    // The same shares again on every rank, from rank 0's answer (GroupTrainings is pure).
-    std::vector<double> cost(specs.size());
-    std::vector<int> fixed(specs.size());
-    for (std::size_t i = 0; i < specs.size(); ++i) {
-      cost[i] = ranks[i] > 0 ? 1.0 : 0.0;
-      fixed[i] = ranks[i];
-    }
-    groups = GroupTrainings(cost, fixed, ranks, cluster::Size());
-  }
+  groups.ranks = told.at("ranks").get<std::vector<int>>();
+  groups.group = told.at("group").get<std::vector<int>>();
+  groups.first = told.at("first").get<std::vector<int>>();
+  groups.size = told.at("size").get<std::vector<int>>();
   if (!groups.data_parallel()) {
     const std::vector<std::string> trained = cluster::Distribute(
         specs.size(),
