@@ -3,7 +3,8 @@ simulated chips.
 
 The compiled part, aimc._aimc, binds aimc::core (no LibTorch); aimc._aimc_nn, where aimc was
 built with LibTorch, runs networks (aimc model files, TorchScript files) on chips: ChipConfig, test_chips,
-import_torchscript. Arrays go in and come out as
+import_torchscript; and aimc.analog (import aimc.analog) puts analog layers into a PyTorch model and
+its training loop. Arrays go in and come out as
 NumPy float64 arrays; conductances are in siemens, resistances in ohm, voltages in volts. A user
 error of aimc (a bad option, an unknown card, a matrix of the wrong size) raises aimc.Error, a
 ValueError, with aimc's message.
@@ -24,7 +25,16 @@ from . import _aimc
 import importlib.util as _util
 
 if _util.find_spec(__name__ + "._aimc_nn") is not None:
-    from ._aimc_nn import ChipConfig, import_torchscript, test_chips  # noqa: F401
+    from ._aimc_nn import ChipConfig, derive_seed, import_torchscript, test_chips  # noqa: F401
+else:
+    def __getattr__(name):
+        # What a build without LibTorch lacks, said as such rather than a bare AttributeError.
+        if name in ("ChipConfig", "derive_seed", "import_torchscript", "test_chips", "analog"):
+            raise AttributeError(
+                f"aimc.{name} needs aimc's LibTorch part (aimc._aimc_nn), which this build of "
+                "aimc lacks: install PyTorch (Debian: python3-torch, libtorch-dev) and build again "
+                "(`pip install .` builds it wherever `import torch` works)")
+        raise AttributeError(f"module 'aimc' has no attribute '{name}'")
 
 
 def card_params(card):

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <c10/util/Exception.h>
+#include <torch/csrc/utils/pybind.h>  // torch.Tensor <-> at::Tensor (libtorch_python)
 #include <nlohmann/json.hpp>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -18,6 +19,10 @@
 #include <pybind11/stl/filesystem.h>
 
 #include "aimc/common/csv.h"
+#include "aimc/common/rng.h"
+#include "aimc/experiment/evaluate_chips.h"
+#include "aimc/experiment/ir_aware.h"
+#include "aimc/nn/analog_op.h"
 #include "aimc/common/error.h"
 #include "aimc/device/card.h"
 #include "aimc/common/fields.h"
@@ -176,9 +181,201 @@ void SetField(experiment::ChipConfig& c, const std::string& name, const py::hand
   });
 }
 
+
+// ---- Python's aimc.analog: IR-drop-aware training and chips of a converted module ------------
+
+// The analog layers of a converted module as a network of those layers alone, for the chip's
+// effective weights (IR-drop-aware training): the CLI's IrAwareHook on the same layers.
+class LayerSetImpl : public nn::NetworkImpl {
+ public:
+  explicit LayerSetImpl(const std::vector<nn::AnalogLayerOptions>& layers)
+      : nn::NetworkImpl(nn::NetworkOptions{}) {
+    for (std::size_t i = 0; i < layers.size(); ++i) AddLayer(fmt::format("layer{}", i), layers[i]);
+  }
+  torch::Tensor forward(const torch::Tensor&) override {
+    Fail("the analog layers of IR-drop-aware training do not run as a network");
+  }
+  energy::OtherOps CountOtherOps(const std::vector<double>&) const override { return {}; }
+};
+
+// IR-drop-aware training from Python: every `rebuild_every_steps` training steps the chip's
+// effective weights for the layers' current levels, as deviations from the levels (in unit
+// weights, the weights' shapes), or None between rebuilds and where no level flipped.
+class IrAwareChip {
+ public:
+  IrAwareChip(const std::vector<std::string>& specs, const experiment::ChipConfig& config,
+              int rebuild_every_steps, bool device_variation, std::uint64_t seed) {
+    Require(!specs.empty(), "IR-drop-aware training: no analog layer on arrays");
+    std::vector<nn::AnalogLayerOptions> layers;
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      nn::AnalogLayerOptions o = nn::LayerSpecOptions(specs[i], fmt::format("analog layer {}", i));
+      Require(o.ternary, "IR-drop-aware training: analog layer {} keeps float weights", i);
+      layers.push_back(o);
+      conv1d_.push_back(nn::SpecIsConv1d(specs[i]));
+    }
+    config.Validate();
+    Require(config.uses_devices(),
+            "IR-drop-aware training needs a chip with a card (ChipConfig.card): the IR drop is "
+            "that of its devices and wires");
+    experiment::IrAwareOptions o;
+    o.card = config.LoadCard();
+    o.chip = config.Options();
+    o.rebuild_every_steps = rebuild_every_steps;
+    o.device_variation = device_variation;
+    o.seed = seed;
+    network_ = std::make_shared<LayerSetImpl>(layers);
+    builds_ = std::make_shared<std::int64_t>(0);
+    layer_builds_ = std::make_shared<std::int64_t>(0);
+    hook_ = experiment::IrAwareHook(o, builds_, layer_builds_);
+  }
+
+  std::optional<std::vector<torch::Tensor>> Deviations(const std::vector<torch::Tensor>& weights,
+                                                       std::int64_t step) {
+    const auto layers = network_->AnalogLayers();
+    Require(weights.size() == layers.size(), "IR-drop-aware training: {} weights for {} layers",
+            weights.size(), layers.size());
+    if (step % rebuild_every() != 0) return std::nullopt;
+    {
+      torch::NoGradGuard no_grad;
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        torch::Tensor w = weights[i].detach().to(torch::kFloat).cpu();
+        if (conv1d_[i]) w = w.unsqueeze(2);
+        Require(w.sizes() == layers[i]->Weight().sizes(),
+                "IR-drop-aware training: layer {}'s weight has shape {}, its spec {}", i,
+                c10::str(weights[i].sizes()), c10::str(layers[i]->Weight().sizes()));
+        layers[i]->Weight().copy_(w);
+      }
+    }
+    const std::int64_t before = *builds_;
+    hook_(*network_, step);
+    if (*builds_ == before) return std::nullopt;
+    std::vector<torch::Tensor> out;
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const torch::Tensor& d = layers[i]->chip_deviation();
+      out.push_back(conv1d_[i] ? d.squeeze(2).clone() : d.clone());
+    }
+    return out;
+  }
+  std::int64_t builds() const { return *builds_; }
+  std::int64_t layer_builds() const { return *layer_builds_; }
+  int rebuild_every() const { return rebuild_every_; }
+  void set_rebuild_every(int k) { rebuild_every_ = k; }
+
+ private:
+  std::shared_ptr<LayerSetImpl> network_;
+  std::vector<bool> conv1d_;
+  std::shared_ptr<std::int64_t> builds_, layer_builds_;
+  std::function<void(nn::NetworkImpl&, std::int64_t)> hook_;
+  int rebuild_every_ = 1;
+};
+
+// Chips of a converted (scripted) module: the module imported as `aimc test --torchscript`
+// imports it, chips programmed side by side as EvaluateChips programs them.
+class ScriptChips {
+ public:
+  ScriptChips(std::string script, const torch::Tensor& inputs,
+              const experiment::ChipConfig& config, std::int64_t classes)
+      : config_(config) {
+    config_.Validate();
+    Require(config_.chip.calibration_images == 0,
+            "calibration_images: chips from Python are not calibrated (aimc test calibrates on "
+            "its data set's training images)");
+    nn::ImportOptions o;
+    o.execution = "module";
+    imported_ = nn::ImportScriptBytes(std::move(script), "the converted module", o,
+                                      inputs.detach().to(torch::kFloat).cpu().contiguous(),
+                                      classes);
+    spec_ = experiment::ChipSpec::FromConfig(config_);
+  }
+  void Program(std::uint64_t seed, std::int64_t first, std::int64_t count) {
+    programmed_.reset();
+    std::vector<std::uint64_t> seeds;
+    for (std::int64_t c = first; c < first + count; ++c)
+      seeds.push_back(Rng::Derive(seed, static_cast<std::uint64_t>(c)));
+    programmed_ = std::make_unique<experiment::ProgrammedChips>(*imported_.network, spec_, seeds);
+  }
+  torch::Tensor Logits(const torch::Tensor& x, std::int64_t first) const {
+    Require(programmed_ != nullptr, "no chips programmed");
+    return programmed_->Logits(x.detach().cpu(), first);
+  }
+  torch::Tensor Digital(const torch::Tensor& x) const {
+    Require(programmed_ == nullptr, "chips are programmed: release them first");
+    torch::NoGradGuard no_grad;
+    imported_.network->eval();
+    return imported_.network->forward(x.detach().to(torch::kFloat).cpu().contiguous());
+  }
+  void Release() { programmed_.reset(); }
+  const nn::ImportResult& imported() const { return imported_; }
+  std::string Describe() const { return spec_.Describe(); }
+
+ private:
+  experiment::ChipConfig config_;
+  nn::ImportResult imported_;
+  experiment::ChipSpec spec_;
+  std::unique_ptr<experiment::ProgrammedChips> programmed_;
+};
+
+void BindAnalog(py::module_& m) {
+  py::class_<IrAwareChip>(m, "_IrAwareChip")
+      .def(py::init([](const std::vector<std::string>& specs, const experiment::ChipConfig& chip,
+                       int rebuild_every_steps, bool device_variation, const py::object& seed) {
+             const std::uint64_t s = Run<false>([&] { return python::SeedOf(seed); });
+             return Run([&] {
+               auto c = std::make_unique<IrAwareChip>(specs, chip, rebuild_every_steps,
+                                                      device_variation, s);
+               c->set_rebuild_every(rebuild_every_steps);
+               return c;
+             });
+           }),
+           py::arg("specs"), py::arg("chip"), py::arg("rebuild_every_steps"),
+           py::arg("device_variation"), py::arg("seed"))
+      .def("deviations",
+           [](IrAwareChip& c, const std::vector<torch::Tensor>& weights, std::int64_t step) {
+             return Run([&] { return c.Deviations(weights, step); });
+           })
+      .def_property_readonly("builds", &IrAwareChip::builds)
+      .def_property_readonly("layer_builds", &IrAwareChip::layer_builds);
+
+  py::class_<ScriptChips>(m, "_ScriptChips")
+      .def(py::init([](const py::bytes& script, const torch::Tensor& inputs,
+                       const experiment::ChipConfig& chip, std::int64_t classes) {
+             std::string bytes = script;
+             return Run([&] {
+               return std::make_unique<ScriptChips>(std::move(bytes), inputs, chip, classes);
+             });
+           }),
+           py::arg("script"), py::arg("inputs"), py::arg("chip"), py::arg("classes") = 0)
+      .def("program",
+           [](ScriptChips& c, const py::object& seed, std::int64_t first, std::int64_t count) {
+             const std::uint64_t s = Run<false>([&] { return python::SeedOf(seed); });
+             Run([&] {
+               c.Program(s, first, count);
+               return 0;
+             });
+           })
+      .def("logits", [](const ScriptChips& c, const torch::Tensor& x,
+                        std::int64_t first) { return Run([&] { return c.Logits(x, first); }); })
+      .def("digital",
+           [](const ScriptChips& c, const torch::Tensor& x) { return Run([&] { return c.Digital(x); }); })
+      .def("release", &ScriptChips::Release)
+      .def("describe", &ScriptChips::Describe)
+      .def("layers", [](const ScriptChips& c) { return LayersOf(c.imported()); })
+      .def_static("batch_size", &experiment::ProgrammedChips::BatchSize);
+
+  m.def("derive_seed",
+        [](const py::object& seed, std::uint64_t stream) {
+          const std::uint64_t s = Run<false>([&] { return python::SeedOf(seed); });
+          return Rng::Derive(s, stream);
+        },
+        py::arg("seed"), py::arg("stream"),
+        "Rng::Derive(seed, stream): the seed of stream `stream` of `seed`, as aimc derives a "
+        "chip's (stream c) or a layer's (stream i) from the run's seed.");
+}
+
 }  // namespace
 
 void BindNn(py::module_& m) {
+  BindAnalog(m);
   py::class_<experiment::ChipConfig> config(m, "ChipConfig", R"(A chip as `aimc test` takes it: the
 same fields, names, units and checks as its flags and a sweep's [chip] table (card, r_on_ohm,
 sigma_w_test, wire_ohm, wires, wire_scale, tile_rows, tile_cols, read_voltage_v, ..., time_s,

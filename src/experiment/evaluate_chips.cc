@@ -85,6 +85,49 @@ constexpr int kDefaultChipsPerPass = 8;
 
 }  // namespace
 
+ProgrammedChips::ProgrammedChips(nn::NetworkImpl& network, const ChipSpec& spec,
+                                 const std::vector<std::uint64_t>& seeds)
+    : network_(network), chips_(static_cast<std::int64_t>(seeds.size())) {
+  Require(!seeds.empty(), "no chips to program");
+  spec.Validate();
+  network.eval();
+  network.ClaimChips(this, fmt::format("{} chips side by side", seeds.size()));
+  try {
+    std::vector<std::unique_ptr<Chip>> chips;
+    std::vector<Chip*> raw;
+    for (const std::uint64_t seed : seeds) {
+      chips.push_back(std::unique_ptr<Chip>(new Chip(network, spec, seed, Chip::Unprogrammed{})));
+      raw.push_back(chips.back().get());
+    }
+    Chip::Build(raw);
+    std::vector<const std::vector<nn::ChipProduct>*> products;
+    for (const Chip* c : raw) products.push_back(&c->products_);
+    network.ProgramChips(Stack(products));
+  } catch (...) {
+    network.ClearChips();
+    network.ReleaseChips(this);
+    throw;
+  }
+}
+
+ProgrammedChips::~ProgrammedChips() {
+  network_.ClearChips();
+  network_.ReleaseChips(this);
+}
+
+torch::Tensor ProgrammedChips::Logits(const torch::Tensor& input, std::int64_t first) const {
+  Require(input.dim() >= 2 && input.size(0) >= 1, "chip inputs of shape {}: no samples",
+          c10::str(input.sizes()));
+  torch::NoGradGuard no_grad;
+  const nn::ReadIndexScope reads(first);
+  const torch::Tensor logits = network_.forward(input.to(torch::kFloat).contiguous());
+  return logits.view({input.size(0), chips_, -1});
+}
+
+std::int64_t ProgrammedChips::BatchSize(std::int64_t chips) {
+  return std::max<std::int64_t>(1, kImagesPerPass / std::max<std::int64_t>(chips, 1));
+}
+
 std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
                                   const ChipSpec& spec, const std::vector<std::uint64_t>& seeds,
                                   int chips_per_pass,
@@ -95,47 +138,27 @@ std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& d
       chips_per_pass > 0 ? chips_per_pass : kDefaultChipsPerPass);
   std::vector<double> accuracy;
   if (wrong != nullptr) wrong->clear();
-  network.eval();
-  // The network is this call's while it runs (released however it ends).
-  network.ClaimChips(&accuracy, fmt::format("{} chips side by side", seeds.size()));
-  struct Release {
-    nn::NetworkImpl& network;
-    const void* owner;
-    ~Release() { network.ReleaseChips(owner); }
-  } release{network, &accuracy};
   for (std::size_t first = 0; first < seeds.size(); first += per_pass) {
     const std::size_t k = std::min(per_pass, seeds.size() - first);
-    std::vector<std::unique_ptr<Chip>> chips;
-    std::vector<Chip*> raw;
-    for (std::size_t c = first; c < first + k; ++c) {
-      chips.push_back(std::unique_ptr<Chip>(new Chip(network, spec, seeds[c], Chip::Unprogrammed{})));
-      raw.push_back(chips.back().get());
-    }
-    Chip::Build(raw);
-    std::vector<const std::vector<nn::ChipProduct>*> products;
-    for (const Chip* c : raw) products.push_back(&c->products_);
-    network.ProgramChips(Stack(products));
+    const std::vector<std::uint64_t> pass_seeds(seeds.begin() + static_cast<std::ptrdiff_t>(first),
+                                                seeds.begin() +
+                                                    static_cast<std::ptrdiff_t>(first + k));
+    // Programmed for this pass, cleared and released however it ends.
+    const ProgrammedChips programmed(network, spec, pass_seeds);
     std::vector<double> pass;
-    const std::int64_t batch =
-        std::max<std::int64_t>(1, kImagesPerPass / static_cast<std::int64_t>(k));
-    try {
-      if (wrong == nullptr) {
-        pass = nn::EvaluateSideBySide(network, data, batch);
-      } else {
-        // The same counts as EvaluateSideBySide's, kept per image.
-        for (std::vector<std::uint8_t>& row : nn::WrongImages(network, data, batch)) {
-          const double errors = static_cast<double>(std::count(row.begin(), row.end(), 1));
-          pass.push_back(data.size() == 0 ? 0.0
-                                          : (static_cast<double>(data.size()) - errors) /
-                                                static_cast<double>(data.size()));
-          wrong->push_back(std::move(row));
-        }
+    const std::int64_t batch = ProgrammedChips::BatchSize(static_cast<std::int64_t>(k));
+    if (wrong == nullptr) {
+      pass = nn::EvaluateSideBySide(network, data, batch);
+    } else {
+      // The same counts as EvaluateSideBySide's, kept per image.
+      for (std::vector<std::uint8_t>& row : nn::WrongImages(network, data, batch)) {
+        const double errors = static_cast<double>(std::count(row.begin(), row.end(), 1));
+        pass.push_back(data.size() == 0 ? 0.0
+                                        : (static_cast<double>(data.size()) - errors) /
+                                              static_cast<double>(data.size()));
+        wrong->push_back(std::move(row));
       }
-    } catch (...) {
-      network.ClearChips();
-      throw;
     }
-    network.ClearChips();
     accuracy.insert(accuracy.end(), pass.begin(), pass.end());
   }
   return accuracy;

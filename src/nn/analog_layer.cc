@@ -1,5 +1,7 @@
 #include "aimc/nn/analog_layer.h"
 
+#include "aimc/nn/analog_op.h"
+
 #include <atomic>
 #include <cmath>
 #include <memory>
@@ -310,19 +312,30 @@ torch::Tensor AnalogLayerImpl::ChipForward(const torch::Tensor& xq) const {
 }
 
 torch::Tensor AnalogLayerImpl::EffectiveWeight() {
-  if (!options_.ternary) return weight_;
-  const TernaryWeights t = Quantized();
-  torch::Tensor w = TernarySte(weight_, t);
-  if (is_training() && deviation_.defined()) w = w + t.scale * deviation_;
-  if (is_training() && train_sigma_ > 0.0) {
+  const bool training = is_training();
+  return TrainingWeight(weight_, options_, training ? deviation_ : torch::Tensor(),
+                        training ? train_sigma_ : 0.0,
+                        train_generator_ ? &*train_generator_ : nullptr);
+}
+
+torch::Tensor TrainingWeight(const torch::Tensor& weight, const AnalogLayerOptions& options,
+                             const torch::Tensor& deviation, double sigma_w,
+                             at::Generator* generator) {
+  if (!options.ternary) return weight;
+  const TernaryWeights t = QuantizeWeights(weight, options.per_channel, options.threshold_ratio,
+                                           options.weight_levels);
+  torch::Tensor w = TernarySte(weight, t);
+  if (deviation.defined()) w = w + t.scale * deviation;
+  if (sigma_w > 0.0) {
+    Require(generator != nullptr, "training noise without a generator");
     // Fig. 12: noise after quantization, relative to the unit weight (the full-scale weight,
     // L level steps, for multi-level weights: DrawLevelNoise); no gradient flows into the
     // draw, and the scale is held fixed for it.
     torch::Tensor noise;
     {
       torch::NoGradGuard no_grad;
-      noise = t.scale * at::randn(weight_.sizes(), *train_generator_, weight_.options()) *
-              (train_sigma_ * max_level());
+      noise = t.scale * at::randn(weight.sizes(), *generator, weight.options()) *
+              (sigma_w * MaxLevelOf(options.weight_levels));
     }
     w = w + noise;
   }
@@ -331,12 +344,18 @@ torch::Tensor AnalogLayerImpl::EffectiveWeight() {
 
 torch::Tensor AnalogLayerImpl::Product(const torch::Tensor& xq, const torch::Tensor& w,
                                        const torch::Tensor& bias, std::int64_t groups) const {
-  if (options_.kind == LayerKind::kConv) {
+  return LayerProduct(options_, xq, w, bias, groups);
+}
+
+torch::Tensor LayerProduct(const AnalogLayerOptions& options, const torch::Tensor& xq,
+                           const torch::Tensor& w, const torch::Tensor& bias,
+                           std::int64_t groups) {
+  if (options.kind == LayerKind::kConv) {
     return F::conv2d(xq, w, F::Conv2dFuncOptions()
                                 .bias(bias)
-                                .stride(options_.Stride2())
-                                .padding(options_.Padding2())
-                                .dilation(options_.Dilation2())
+                                .stride(options.Stride2())
+                                .padding(options.Padding2())
+                                .dilation(options.Dilation2())
                                 .groups(groups));
   }
   if (groups == 1) return F::linear(xq, w, bias);

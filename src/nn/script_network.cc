@@ -19,6 +19,7 @@
 
 #include "aimc/common/error.h"
 #include "aimc/common/hash.h"
+#include "aimc/nn/analog_op.h"
 #include "sequential.h"
 
 namespace aimc::nn {
@@ -200,6 +201,7 @@ std::string KindOf(const Node* n) {
   if (op == "aten::conv2d") return "Conv2d";
   if (op == "aten::conv3d") return "Conv3d";
   if (op == "aten::_convolution") return "Conv";  // its weight's rank says which
+  if (op == "aimc::analog_layer") return "Analog";  // its spec says which
   return "";
 }
 
@@ -210,12 +212,87 @@ void CollectCalls(torch::jit::Block* block, std::vector<Node*>& out) {
   }
 }
 
+// A string argument: a constant, or a string attribute of the module.
+std::optional<std::string> StringArg(const internal::ScriptGraph& g, const Value* v,
+                                     const Value* self) {
+  if (const auto iv = torch::jit::toIValue(v); iv && iv->isString()) return iv->toStringRef();
+  if (const auto path = AttrPath(v, self)) {
+    const c10::IValue a = AttrAt(g.module, *path);
+    if (a.isString()) return a.toStringRef();
+  }
+  return std::nullopt;
+}
+
+// A call of aimc::analog_layer(x, weight, bias, alpha, deviation, spec, sigma_w, seed, draw):
+// the layer its converter mapped, read from its spec and its tensors.
+internal::WeightCall ReadAnalogCall(const internal::ScriptGraph& g, Node* n, const Value* self) {
+  internal::WeightCall c;
+  c.node = n;
+  c.kind = "Analog";
+  const auto weight_path = AttrPath(n->input(1), self);
+  const auto alpha_path = AttrPath(n->input(3), self);
+  const auto spec = StringArg(g, n->input(5), self);
+  if (!weight_path || !alpha_path || !spec) {
+    c.unsupported = "an aimc analog layer whose weight, alpha or spec is computed in the forward";
+    return c;
+  }
+  c.weight_path = *weight_path;
+  c.alpha_path = *alpha_path;
+  const std::string suffix = ".weight";
+  c.name = c.weight_path.size() > suffix.size() && c.weight_path.ends_with(suffix)
+               ? c.weight_path.substr(0, c.weight_path.size() - suffix.size())
+               : c.weight_path;
+  AnalogLayerOptions o = LayerSpecOptions(*spec, fmt::format("aimc analog layer '{}'", c.name));
+  const bool conv1d = SpecIsConv1d(*spec);
+  c.kind = o.kind == LayerKind::kLinear ? "Linear" : conv1d ? "Conv1d" : "Conv2d";
+  const c10::IValue w = AttrAt(g.module, c.weight_path);
+  const c10::IValue alpha = AttrAt(g.module, c.alpha_path);
+  Require(w.isTensor() && alpha.isTensor() && alpha.toTensor().numel() == 1,
+          "aimc analog layer '{}': its weight and alpha (one element) must be tensors", c.name);
+  c.weight = w.toTensor();
+  if (const auto none = torch::jit::toIValue(n->input(2)); !(none && none->isNone())) {
+    const auto bias_path = AttrPath(n->input(2), self);
+    Require(bias_path.has_value() && AttrAt(g.module, *bias_path).isTensor(),
+            "aimc analog layer '{}': its bias must be a tensor of the module", c.name);
+    c.bias_path = *bias_path;
+    c.bias = AttrAt(g.module, *bias_path).toTensor();
+  }
+  o.input_alpha = alpha.toTensor().item<double>();
+  Require(o.input_alpha > 0.0 && std::isfinite(o.input_alpha),
+          "aimc analog layer '{}': its alpha is {}, the DAC range must be > 0", c.name,
+          o.input_alpha);
+  SequentialStep& s = c.step;
+  s.type = o.kind == LayerKind::kLinear ? "linear" : "conv2d";
+  s.name = c.name;
+  s.in = o.in;
+  s.out = o.out;
+  s.bias = c.bias.defined();
+  if (o.kind == LayerKind::kConv) {
+    s.kernel = o.Kernel2();
+    s.stride = o.Stride2();
+    s.padding = o.Padding2();
+    s.dilation = o.Dilation2();
+    s.groups = o.groups;
+  }
+  s.mapping = o.ternary ? "ternary" : "float";
+  s.threshold_ratio = o.threshold_ratio;
+  s.weight_levels = o.weight_levels;
+  s.input_alpha = o.input_alpha;
+  s.input_bits = o.input_bits;
+  s.signed_input = o.signed_input;
+  if (c.weight.scalar_type() != torch::kFloat)
+    c.unsupported = "a crossbar layer takes no weights that are not float32";
+  c.mapped = o;
+  return c;
+}
+
 // The call's layer: weight, bias and geometry, and why a crossbar layer cannot take it.
 internal::WeightCall ReadCall(const internal::ScriptGraph& g, Node* n, const Value* self) {
   internal::WeightCall c;
   c.node = n;
   c.kind = KindOf(n);
   const std::string op = n->kind().toQualString();
+  if (c.kind == "Analog") return ReadAnalogCall(g, n, self);
   std::vector<std::string> why;
   const auto weight_path = AttrPath(n->input(1), self);
   if (!weight_path) {
@@ -471,6 +548,7 @@ class ScriptNetworkImpl : public NetworkImpl {
         slots[i] = slot;
         owned.insert(c.weight_path);
         if (!c.bias_path.empty()) owned.insert(c.bias_path);
+        if (!c.alpha_path.empty()) owned.insert(c.alpha_path);
         found = true;
       }
       Require(found, "network step '{}': the TorchScript module has no weight layer of that name",

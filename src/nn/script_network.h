@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,9 @@ Network MakeScriptNetwork(const NetworkOptions& options);
 namespace internal {
 
 /// One call of a weight product in a module's inlined forward: aten::conv1d/conv2d/conv3d,
-/// aten::_convolution (a traced convolution) or aten::linear, on a weight that is a tensor
-/// attribute of the module (a Conv/Linear submodule's, or a parameter given to F.conv2d).
+/// aten::_convolution (a traced convolution), aten::linear or aimc::analog_layer, on a weight
+/// that is a tensor attribute of the module (a Conv/Linear submodule's, or a parameter given to
+/// F.conv2d).
 struct WeightCall {
   torch::jit::Node* node = nullptr;
   /// The layer: its module's path ("features.0") when the weight is that module's `weight`,
@@ -40,6 +42,10 @@ struct WeightCall {
   std::string unsupported;    // why no crossbar layer takes it (empty: one can)
   bool takes_image = false;   // its input is the module's input
   bool non_negative = false;  // its input cannot be negative, by the operations before it
+  /// A call of aimc::analog_layer (an analog layer of Python's aimc.analog): the layer as its
+  /// converter mapped it, input_alpha the value of its alpha; the step holds the same mapping.
+  std::optional<AnalogLayerOptions> mapped;
+  std::string alpha_path;
 };
 
 /// A module read from its archive's bytes, its forward inlined into one graph (self first).

@@ -1,5 +1,7 @@
 #include "aimc/nn/torchscript.h"
 
+#include "aimc/nn/analog_op.h"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -350,6 +352,8 @@ struct LayerPlan {
   // ImportOptions::refit: per output channel, the factor on the float weights that gives the
   // fitted scale (levels unchanged: TWN's threshold scales with the weights) and the bias shift.
   torch::Tensor gain, shift;
+  // A layer of Python's aimc.analog (aimc::analog_layer): mapped by its converter, taken as it is.
+  std::optional<AnalogLayerOptions> mapped;
 };
 
 // A layer whose input can be negative: on a signed DAC where signed inputs are on and have a
@@ -364,12 +368,12 @@ void PlanNegativeInput(LayerPlan& p, const ImportOptions& options) {
 
 // The imported network's options, before its steps: what the import options and the
 // calibration images say.
-NetworkOptions ImportedOptions(const std::string& arch, const Dataset& calibration,
+NetworkOptions ImportedOptions(const std::string& arch, const torch::Tensor& images,
                                std::int64_t classes, const ImportOptions& options) {
   NetworkOptions no;
   no.arch = arch;
-  no.in_channels = calibration.images.size(1);
-  no.image_size = calibration.images.size(2);
+  no.in_channels = images.size(1);
+  no.image_size = images.size(2);
   no.classes = classes;
   no.ternary = true;
   no.act_bits = options.act_bits;
@@ -383,6 +387,12 @@ NetworkOptions ImportedOptions(const std::string& arch, const Dataset& calibrati
 // A weight layer's step with the plan's decisions (mapping, ratio, input range and bits).
 SequentialStep PlannedStep(const LayerPlan& p, const ImportOptions& options) {
   SequentialStep s = p.layer.step;
+  if (p.mapped) {
+    // The converter's mapping (the step ReadAnalogCall made), with this import's verdict.
+    if (!p.crossbar) s.mapping = "digital";
+    s.reason = p.info.reason;
+    return s;
+  }
   s.bias = s.bias || p.shift.defined();
   s.mapping = p.info.analog ? "ternary" : p.crossbar ? "float" : "digital";
   s.reason = p.info.reason;
@@ -1057,7 +1067,7 @@ ImportResult Translate(const std::filesystem::path& path, Module module,
 
   // The network: one step per node (an Identity is its input), the plans' decisions in the
   // weight layers' steps.
-  NetworkOptions no = ImportedOptions("sequential", calibration, classes, options);
+  NetworkOptions no = ImportedOptions("sequential", calibration.images, classes, options);
   std::vector<std::int64_t> step_of(nodes.size(), -1);
   const auto step_at = [&](std::int64_t node) {
     return node < 0 ? std::int64_t{-1} : step_of[static_cast<std::size_t>(node)];
@@ -1160,19 +1170,14 @@ struct ModuleLayer {
 
 // The module as it is (arch "torchscript"): its forward runs in LibTorch, each weight layer
 // that a crossbar can take on an AnalogLayer, everything else as the module computes it.
-ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions& options,
-                          const Dataset& calibration) {
-  std::string bytes;
-  {
-    std::ifstream in(path, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    Require(in.good() || in.eof(), "{}: cannot read the file", path.string());
-  }
-  internal::ScriptGraph g = internal::ReadScript(bytes, path.string());
+ImportResult ImportScriptBytes(std::string bytes, const std::string& what,
+                               const ImportOptions& options, const torch::Tensor& image,
+                               std::int64_t data_classes, const std::string& data_name) {
+  internal::ScriptGraph g = internal::ReadScript(bytes, what);
   g.module.eval();
-  Require(calibration.images.size(2) == calibration.images.size(3),
-          "{}: the images are {}x{}; aimc's networks take square images", path.string(),
-          calibration.images.size(2), calibration.images.size(3));
+  Require(image.dim() == 4 && image.size(0) >= 1 && image.size(2) == image.size(3),
+          "{}: calibration inputs of shape {}; aimc's networks take square images (N, C, H, H)",
+          what, c10::str(image.sizes()));
 
   // The layers, in the order the forward first calls them.
   std::vector<ModuleLayer> layers;
@@ -1200,26 +1205,49 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
     ModuleLayer& l = layers[it->second];
     l.calls.push_back(i);
     LayerPlan& p = l.plan;
+    if (added) p.mapped = c.mapped;
     p.first = p.first && c.takes_image;
     if (p.info.reason.empty() && !c.unsupported.empty()) p.info.reason = c.unsupported;
+    if (p.info.reason.empty() && c.mapped.has_value() != p.mapped.has_value())
+      p.info.reason = "called both as an aimc analog layer and as a plain product";
     if (p.info.reason.empty() &&
         (c.step.type != p.layer.step.type || c.step.kernel != p.layer.step.kernel ||
          c.step.stride != p.layer.step.stride || c.step.padding != p.layer.step.padding ||
          c.step.dilation != p.layer.step.dilation))
       p.info.reason = "called twice with different geometries";
-    if (p.info.reason.empty() && !c.non_negative) PlanNegativeInput(p, options);
+    if (p.info.reason.empty() && !c.non_negative && !p.mapped) PlanNegativeInput(p, options);
   }
-  Require(!layers.empty(), "{}: no Conv2d or Linear layer to map", path.string());
+  Require(!layers.empty(), "{}: no Conv2d or Linear layer to map", what);
+  // A module converted by Python's aimc.analog says itself which layers go on arrays: the
+  // others stay as the module computes them.
+  const bool converted = std::any_of(layers.begin(), layers.end(),
+                                     [](const ModuleLayer& l) { return l.plan.mapped.has_value(); });
   std::vector<std::size_t> mapped;
   for (std::size_t k = 0; k < layers.size(); ++k) {
     LayerPlan& p = layers[k].plan;
+    if (converted && !p.mapped && p.info.reason.empty())
+      p.info.reason = "not an analog layer of the converted module (aimc.analog): kept digital, "
+                      "as the module computes it";
     p.crossbar = p.info.reason.empty();
     if (p.crossbar) mapped.push_back(k);
   }
-  if (options.float_first_last && !mapped.empty())
+  if (options.float_first_last && !converted && !mapped.empty())
     for (const std::size_t k : {mapped.front(), mapped.back()})
       layers[k].plan.info.reason = "first or last layer, kept float (float_first_last)";
-  for (ModuleLayer& l : layers) l.plan.info.analog = l.plan.info.reason.empty();
+  for (ModuleLayer& l : layers) {
+    LayerPlan& p = l.plan;
+    p.info.analog = p.info.reason.empty();
+    if (p.mapped && p.crossbar) {
+      p.info.input_alpha = p.mapped->input_alpha;
+      p.info.threshold_ratio = p.mapped->threshold_ratio;
+      p.info.weight_levels = p.mapped->weight_levels;
+      p.signed_input = p.mapped->signed_input;
+      if (!p.mapped->ternary) {
+        p.info.analog = false;
+        p.info.reason = "kept float by its converter (a float analog layer)";
+      }
+    }
+  }
 
   // Every crossbar layer's calls go through a slot: the calibration passes see its inputs.
   internal::Slots slots;
@@ -1233,6 +1261,25 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
       // A Linear over tokens: each token is one input vector; a Conv1d: a conv of height 1.
       const bool one_d = !linear && x.dim() == 3;
       const torch::Tensor x2 = linear ? x.reshape({-1, x.size(-1)}) : one_d ? x.unsqueeze(2) : x;
+      if (p.mapped) {
+        // As its converter mapped it (eval: no noise, no deviation); its error against the
+        // float product of its weights on the calibration inputs.
+        torch::Tensor y = AnalogLayerFunction(x2, p.layer.weight, p.layer.bias,
+                                              torch::full({1}, p.mapped->input_alpha),
+                                              torch::Tensor(), *p.mapped, false, 0.0, 0, 0);
+        if (pass == 1 && !l->chosen) {
+          const torch::Tensor f = FloatProduct(p.layer, x2);
+          const double norm = f.norm().item<double>();
+          p.info.relative_error = norm > 0.0 ? (y - f).norm().item<double>() / norm : 0.0;
+          l->chosen = true;
+        }
+        if (linear) {
+          std::vector<std::int64_t> shape = x.sizes().vec();
+          shape.back() = y.size(-1);
+          return y.reshape(shape);
+        }
+        return one_d ? y.squeeze(2) : y;
+      }
       if (pass == 0 && !p.first) {
         double alpha = options.input_alpha > 0.0
                            ? options.input_alpha
@@ -1254,43 +1301,41 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
     for (const std::size_t i : l->calls) call_slots[i] = slot;
   }
   internal::ReplaceCalls(g, call_slots);
-  const internal::ScriptRunner run(g.module, g.graph, path.string());
+  const internal::ScriptRunner run(g.module, g.graph, what);
   torch::NoGradGuard no_grad;
-  const Dataset calib = calibration.Head(options.calibration_images);
-  const torch::Tensor image = ToInput(calib.images);
   torch::Tensor logits;
   for (pass = 0; pass < 2; ++pass) {
     try {
       logits = run(image);
     } catch (const Error& e) {
-      Fail("{}: the module does not run on images of {} channels, {}x{} ({})", path.string(),
-           calibration.images.size(1), calibration.images.size(2), calibration.images.size(3),
+      Fail("{}: the module does not run on images of {} channels, {}x{} ({})", what,
+           image.size(1), image.size(2), image.size(3),
            e.what());
     }
   }
   Require(logits.dim() == 2, "{}: the module's output has shape {}, expected logits (N, classes)",
-          path.string(), c10::str(logits.sizes()));
+          what, c10::str(logits.sizes()));
   const std::int64_t classes = logits.size(1);
-  if (calibration.classes > 0)
-    Require(classes == calibration.classes,
-            "{}: the module gives {} outputs, the data '{}' has {} classes", path.string(),
-            classes, calibration.name, calibration.classes);
+  if (data_classes > 0)
+    Require(classes == data_classes,
+            "{}: the module gives {} outputs, the data '{}' has {} classes", what,
+            classes, data_name, data_classes);
 
-  NetworkOptions no = ImportedOptions("torchscript", calibration, classes, options);
+  NetworkOptions no = ImportedOptions("torchscript", image, classes, options);
   no.script_hash = HashHex(bytes);
   no.script = std::make_shared<const std::string>(std::move(bytes));
   for (const ModuleLayer& l : layers) no.steps.push_back(PlannedStep(l.plan, options));
   try {
     no.Validate();
   } catch (const Error& e) {
-    Fail("{}: {}", path.string(), e.what());
+    Fail("{}: {}", what, e.what());
   }
   Network net = MakeNetwork(no, 1);
   auto params = net->named_parameters(true);
   const auto set = [&](const std::string& key, const torch::Tensor& value) {
     torch::Tensor* target = params.find(key);
     Require(target != nullptr && target->sizes() == value.sizes(),
-            "{}: cannot place {} of shape {}", path.string(), key, c10::str(value.sizes()));
+            "{}: cannot place {} of shape {}", what, key, c10::str(value.sizes()));
     target->copy_(value);
   };
   for (const std::size_t k : mapped) {
@@ -1305,7 +1350,7 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
           "{}: the imported network's logits on the calibration images are not finite (NaN or "
           "inf): a weight or statistic of the module is too large or too small for float "
           "arithmetic",
-          path.string());
+          what);
   ImportResult result;
   result.network = net;
   for (const ModuleLayer& l : layers) result.layers.push_back(l.plan.info);
@@ -1320,6 +1365,22 @@ ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions
     result.layers.push_back(info);
   }
   return result;
+}
+
+ImportResult ImportModule(const std::filesystem::path& path, const ImportOptions& options,
+                          const Dataset& calibration) {
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    Require(in.good() || in.eof(), "{}: cannot read the file", path.string());
+  }
+  Require(calibration.images.size(2) == calibration.images.size(3),
+          "{}: the images are {}x{}; aimc's networks take square images", path.string(),
+          calibration.images.size(2), calibration.images.size(3));
+  const Dataset calib = calibration.Head(options.calibration_images);
+  return ImportScriptBytes(std::move(bytes), path.string(), options, ToInput(calib.images),
+                           calibration.classes, calibration.name);
 }
 
 namespace {

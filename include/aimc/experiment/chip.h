@@ -130,12 +130,8 @@ class Chip {
                                                      const std::vector<bool>& layers = {});
 
  private:
-  // Chips side by side (evaluate_chips.cc) build unprogrammed chips and program their products.
-  friend std::vector<double> EvaluateChips(nn::NetworkImpl& network, const nn::Dataset& data,
-                                           const ChipSpec& spec,
-                                           const std::vector<std::uint64_t>& seeds,
-                                           int chips_per_pass,
-                                           std::vector<std::vector<std::uint8_t>>* wrong);
+  // Chips side by side (ProgrammedChips) build unprogrammed chips and program their products.
+  friend class ProgrammedChips;
   struct Unprogrammed {};
   Chip(nn::NetworkImpl& network, const ChipSpec& spec, std::uint64_t seed, Unprogrammed);
   /// Builds the chips' tiles, all tiles of all chips in parallel over the library's threads.

@@ -108,6 +108,16 @@ struct ImportResult {
 ImportResult ImportTorchScript(const std::filesystem::path& path, const ImportOptions& options,
                                const Dataset& calibration);
 
+/// A TorchScript module's bytes (torch.jit.save) imported to run as LibTorch runs it (arch
+/// "torchscript", ImportOptions::execution "module"), calibrated on `inputs`, the network's
+/// float inputs (N, C, H, H) as the module takes them; `data_classes` > 0 checks the module's
+/// outputs against it. What Python's aimc.analog programs chips of: a module that Python's
+/// aimc.analog.convert made keeps its layers as they were converted (their specs, alphas and
+/// float weights), and its other weight layers stay digital. `what` names it in errors.
+ImportResult ImportScriptBytes(std::string bytes, const std::string& what,
+                               const ImportOptions& options, const torch::Tensor& inputs,
+                               std::int64_t data_classes = 0, const std::string& data_name = "");
+
 /// An import with what its model file says of it.
 struct ImportedModel {
   ImportResult import;

@@ -1,0 +1,62 @@
+#pragma once
+
+// The analog layer as a PyTorch operator, aimc::analog_layer: what Python's aimc.analog layers
+// (AnalogLinear, AnalogConv1d, AnalogConv2d) call in their forward, eagerly or scripted, and what
+// the TorchScript import recognizes as a layer mapped by its converter (docs/python.md).
+//
+//   aimc::analog_layer(Tensor x, Tensor weight, Tensor? bias, Tensor alpha, Tensor? deviation,
+//                      str spec, float sigma_w, int seed, int draw) -> Tensor
+//
+// It computes what AnalogLayerImpl::forward computes without a chip (the same functions): the
+// input through the DAC (PactQuantize: clip to [0, alpha] or [-alpha, alpha], input_bits), the
+// weights quantized (Ternarize or K levels, straight-through to the float weights), plus the chip
+// deviation (IR-drop-aware training) and, where sigma_w > 0, the training noise of Fig. 12 drawn
+// from Rng::Derive(seed, draw); then the layer's convolution or linear product and its bias.
+// Autograd follows its LibTorch operations (a CompositeImplicitAutograd kernel), so the
+// gradients are the straight-through ones of aimc train.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <torch/types.h>
+
+#include "aimc/nn/analog_layer.h"
+#include "aimc/nn/quant.h"
+
+namespace aimc::nn {
+
+/// A layer's spec: JSON of the geometry and mapping of one analog layer, e.g.
+///   {"kind":"conv2d","in":3,"out":16,"kernel":[3,3],"stride":[1,1],"padding":[1,1],
+///    "dilation":[1,1],"groups":1,"bias":true,"ternary":true,"weight_levels":3,
+///    "threshold_ratio":0.7,"input_bits":4,"signed_input":false}
+/// kind "conv1d" takes one-element lists (a conv of height 1); "linear" has no kernel keys.
+/// Unknown keys and values out of range are errors naming the key; `what` names the layer.
+AnalogLayerOptions LayerSpecOptions(std::string_view spec, const std::string& what);
+/// The spec of `options` (LayerSpecOptions' inverse; `conv1d` for a conv of height 1 marked so).
+std::string LayerSpecJson(const AnalogLayerOptions& options, bool conv1d = false);
+/// Whether a spec's kind is "conv1d" (its tensors have no height dimension).
+bool SpecIsConv1d(std::string_view spec);
+
+/// The weight a training forward pass uses: scale * (levels + deviation) + noise, the levels
+/// straight-through to `weight` (TernarySte); float layers keep `weight`. Noise: sigma_w *
+/// max_level * scale * N(0, 1) from `generator`, without gradient (Fig. 12). Shared by
+/// AnalogLayerImpl and aimc::analog_layer.
+torch::Tensor TrainingWeight(const torch::Tensor& weight, const AnalogLayerOptions& options,
+                             const torch::Tensor& deviation, double sigma_w,
+                             at::Generator* generator);
+
+/// The layer's own product (conv2d with its geometry, or linear) of quantized inputs `xq` with
+/// `w` and `bias`; groups as given (chips side by side use their own).
+torch::Tensor LayerProduct(const AnalogLayerOptions& options, const torch::Tensor& xq,
+                           const torch::Tensor& w, const torch::Tensor& bias, std::int64_t groups);
+
+/// aimc::analog_layer's computation (see above) for a parsed spec; conv1d marks tensors without
+/// a height dimension.
+torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& weight,
+                                  const torch::Tensor& bias, const torch::Tensor& alpha,
+                                  const torch::Tensor& deviation,
+                                  const AnalogLayerOptions& options, bool conv1d, double sigma_w,
+                                  std::uint64_t seed, std::int64_t draw);
+
+}  // namespace aimc::nn
