@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 #include <torch/torch.h>
 
@@ -111,6 +112,81 @@ AnalogLayerOptions Parse(std::string_view text, const std::string& what) {
   return o;
 }
 
+
+// ---- The operator's fast path: each piece one pass where it can be -------------------------
+
+// Standard normal draws in chunks of kNoiseChunk elements, chunk c from Rng::Derive(seed, c):
+// drawn in parallel, the same numbers whatever the threads.
+constexpr std::int64_t kNoiseChunk = 1 << 16;
+
+torch::Tensor ChunkedNormal(at::IntArrayRef sizes, std::uint64_t seed) {
+  torch::Tensor z = torch::empty(sizes, torch::kFloat);
+  torch::Tensor flat = z.view({-1});
+  const std::int64_t n = flat.numel();
+  const std::int64_t chunks = (n + kNoiseChunk - 1) / kNoiseChunk;
+  at::parallel_for(0, chunks, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t c = begin; c < end; ++c) {
+      at::Generator g = MakeGenerator(Rng::Derive(seed, static_cast<std::uint64_t>(c)));
+      flat.narrow(0, c * kNoiseChunk, std::min(kNoiseChunk, n - c * kNoiseChunk)).normal_(0.0, 1.0, g);
+    }
+  });
+  return z;
+}
+
+// The weight a forward pass uses, scale * (levels + deviation + noise), with the
+// straight-through gradient (the identity) to the float weight: one tensor built in place, where
+// TernarySte's w + (q - w).detach() and the sums after it take a pass each.
+struct StraightThroughWeight : torch::autograd::Function<StraightThroughWeight> {
+  // `deviation` by pointer: an undefined tensor is no autograd input (none: nullptr or undefined).
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& weight,
+                               const torch::Tensor* deviation, const AnalogLayerOptions* o,
+                               double sigma_w, std::uint64_t noise_seed) {
+    const TernaryWeights t = QuantizeWeights(weight, o->per_channel, o->threshold_ratio,
+                                             o->weight_levels);
+    torch::Tensor u = t.levels.to(weight.scalar_type());
+    if (deviation != nullptr && deviation->defined()) u.add_(*deviation);
+    // Fig. 12: noise after quantization, relative to the unit weight (L level steps for K-level
+    // weights, as DrawLevelNoise), scaled with the levels.
+    if (sigma_w > 0.0)
+      u.add_(ChunkedNormal(weight.sizes(), noise_seed), sigma_w * MaxLevelOf(o->weight_levels));
+    return u.mul_(t.scale);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext*,
+                                               torch::autograd::tensor_list grad) {
+    return {grad[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// PactQuantize's value and gradients in two passes forward (clip and round in place) and two
+// backward, instead of its relu differences: d/dx = 1 where the clip passes x (0 < x <= alpha;
+// signed |x| <= alpha), d/dalpha = 1 where x > alpha (signed: sign(x) where |x| > alpha).
+struct Pact : torch::autograd::Function<Pact> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& alpha, std::int64_t bits, bool is_signed) {
+    ctx->save_for_backward({x, alpha});
+    ctx->saved_data["signed"] = is_signed;
+    return PactQuantizeEval(x, alpha, static_cast<int>(bits), is_signed);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& alpha = saved[1];
+    const bool is_signed = ctx->saved_data["signed"].toBool();
+    const double a = alpha.item<double>();
+    const torch::Tensor& g = grad[0];
+    torch::Tensor gx, ga;
+    if (is_signed) {
+      gx = g * (x.abs() <= a);
+      ga = (g * ((x > a).to(g.scalar_type()) - (x < -a).to(g.scalar_type()))).sum();
+    } else {
+      gx = g * ((x > 0) & (x <= a));
+      ga = (g * (x > a)).sum();
+    }
+    return {gx, ga.reshape(alpha.sizes()), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 // Parsed specs by their text: a forward pass parses its layer's spec once per process.
 const AnalogLayerOptions& CachedSpec(std::string_view spec) {
   static std::mutex mutex;
@@ -209,12 +285,20 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
   const auto tall = [conv1d](const torch::Tensor& t) {
     return conv1d && t.defined() ? t.unsqueeze(2) : t;
   };
-  std::optional<at::Generator> generator;
-  if (sigma_w > 0.0) generator = MakeGenerator(Rng::Derive(seed, static_cast<std::uint64_t>(draw)));
-  const torch::Tensor w = TrainingWeight(tall(weight), options, tall(deviation), sigma_w,
-                                         generator ? &*generator : nullptr);
-  const torch::Tensor xq = PactQuantize(tall(x), alpha.reshape({1}), options.input_bits,
-                                        options.signed_input);
+  const torch::Tensor a = alpha.reshape({1});
+  torch::Tensor w;
+  if (!options.ternary) {
+    w = tall(weight);
+  } else {
+    const torch::Tensor dev = tall(deviation);
+    w = StraightThroughWeight::apply(tall(weight), &dev, &options, sigma_w,
+                                     Rng::Derive(seed, static_cast<std::uint64_t>(draw)));
+  }
+  const torch::Tensor xq =
+      options.input_bits > 0
+          ? Pact::apply(tall(x), a, static_cast<std::int64_t>(options.input_bits),
+                        options.signed_input)
+          : PactQuantize(tall(x), a, 0, options.signed_input);
   const torch::Tensor y = LayerProduct(options, xq, w, bias, options.groups);
   return conv1d ? y.squeeze(2) : y;
 }

@@ -7,13 +7,15 @@
 //   aimc::analog_layer(Tensor x, Tensor weight, Tensor? bias, Tensor alpha, Tensor? deviation,
 //                      str spec, float sigma_w, int seed, int draw) -> Tensor
 //
-// It computes what AnalogLayerImpl::forward computes without a chip (the same functions): the
-// input through the DAC (PactQuantize: clip to [0, alpha] or [-alpha, alpha], input_bits), the
-// weights quantized (Ternarize or K levels, straight-through to the float weights), plus the chip
-// deviation (IR-drop-aware training) and, where sigma_w > 0, the training noise of Fig. 12 drawn
-// from Rng::Derive(seed, draw); then the layer's convolution or linear product and its bias.
-// Autograd follows its LibTorch operations (a CompositeImplicitAutograd kernel), so the
-// gradients are the straight-through ones of aimc train.
+// It computes what AnalogLayerImpl::forward computes without a chip: the input through the DAC
+// (PactQuantize's levels: clip to [0, alpha] or [-alpha, alpha], input_bits), the weights
+// quantized (QuantizeWeights: ternary, K levels or continuous), plus the chip deviation
+// (IR-drop-aware training) and, where sigma_w > 0, the training noise of Fig. 12, then the
+// layer's convolution or linear product (LayerProduct) and its bias. The gradients are aimc
+// train's straight-through ones (the identity to the float weights; PACT's to the input and
+// alpha), each piece one autograd node that computes its value in place: the same values up to
+// the float rounding of the order of operations. The noise is drawn in parallel, chunk c of
+// 65,536 weights from Rng::Derive(Rng::Derive(seed, draw), c), the same whatever the threads.
 
 #include <cstdint>
 #include <string>
