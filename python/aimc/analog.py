@@ -57,7 +57,9 @@ class AnalogConfig:
 
     chip            aimc.ChipConfig: the card, R_ON, wires, tiles, DAC/ADC, read conditions (the
                     fields of `aimc test`; see aimc.ChipConfig.fields()). Needed for
-                    IR-drop-aware training and for chips; None: no chip yet.
+                    IR-drop-aware training and for chips; None: no chip yet. With adc_bits > 0
+                    the layers' forward passes read their partial sums through the chip's ADCs
+                    (blocks of tile_rows rows; grouped convolutions without).
     act_bits        bits of every analog layer's DAC (--act-bits; 0: float inputs), default 4.
     weight_levels   3 ternary (the paper's), an odd K > 3 levels, or 0 continuous weights on a
                     card with analog states (--weight-levels).
@@ -240,6 +242,11 @@ def _spec_of(module, config: AnalogConfig, signed: bool):
                  "weight_levels": config.weight_levels,
                  "threshold_ratio": float(config.threshold_ratio),
                  "input_bits": config.act_bits, "signed_input": bool(signed)})
+    chip = config.chip
+    if chip is not None and chip.adc_bits > 0 and spec.get("groups", 1) == 1:
+        # The chip's ADC in the forward pass: its tiles' row blocks, each read by its own ADC.
+        spec.update({"adc_bits": chip.adc_bits, "tile_rows": chip.tile_rows,
+                     "adc_full_scale_fraction": float(chip.adc_full_scale_fraction)})
     return spec
 
 

@@ -112,6 +112,71 @@ def test_gradients_equal_the_straight_through_reference(kind, signed):
         assert grads[0][1].abs().sum() > 0 and grads[0][3].abs().sum() > 0
 
 
+def reference_adc_forward(layer, x, tile_rows, bits, fraction):
+    """The chip's readout from its rule: row blocks of tile_rows rows (im2col order), each
+    partial sum in unit weights clipped to fraction x rows x alpha and rounded to its ADC's step
+    (straight through inside the clip), summed, then the scale and the bias."""
+    o = layer.options
+    levels, scale = reference_ternary(layer.weight, o["threshold_ratio"])
+    w = layer.weight + (scale * levels - layer.weight).detach()
+    unit = w / scale
+    xq = reference_dac(x, layer.alpha, o["input_bits"], o["signed_input"])
+    conv = o["kind"] != "linear"
+    kk = int(np.prod(o["kernel"])) if conv else 1
+    rows = o["in"] * kk
+    y = 0
+    for r0 in range(0, rows, tile_rows):
+        r1 = min(rows, r0 + tile_rows)
+        c0, c1 = r0 // kk, -(-r1 // kk)
+        mask = torch.zeros((c1 - c0) * kk)
+        mask[r0 - c0 * kk:r1 - c0 * kk] = 1
+        if conv:
+            wb = unit[:, c0:c1] * mask.view(1, c1 - c0, *o["kernel"])
+            part = F.conv2d(xq[:, c0:c1], wb, None, o["stride"], o["padding"], o["dilation"])
+        else:
+            part = F.linear(xq[..., c0:c1], unit[:, c0:c1] * mask)
+        fs = fraction * (r1 - r0) * layer.alpha.item()
+        step = fs / (2 ** (bits - 1) - 1)
+        c = part.clamp(-fs, fs)
+        y = y + c + (torch.round(c / step) * step - c).detach()
+    shape = (1, -1, 1, 1) if conv else (-1,)
+    return y * scale.view(shape) + layer.bias.view(shape)
+
+
+@pytest.mark.parametrize("kind", ["conv2d", "linear3d"])
+def test_the_chips_adc_in_the_forward_pass_equals_its_reference(kind):
+    torch.manual_seed(2)
+    chip = aimc.ChipConfig(card="sot_mram", adc_bits=4, tile_rows=7, adc_full_scale_fraction=0.2)
+    config = analog.AnalogConfig(chip=chip, act_bits=4)
+    if kind == "conv2d":
+        layer = analog.AnalogConv2d(5, 4, 3, padding=1, config=config, alpha=1.0)
+        x = torch.rand(2, 5, 6, 6) * 1.2
+    else:
+        layer = analog.AnalogLinear(13, 6, config=config, alpha=1.0, signed_input=True)
+        x = torch.randn(3, 4, 13)
+    assert layer.options["adc_bits"] == 4 and layer.options["tile_rows"] == 7
+    with torch.no_grad():
+        layer.bias.uniform_(-0.5, 0.5)
+    layer.train()
+    outputs, grads = [], []
+    for f in (layer, lambda xx: reference_adc_forward(layer, xx, 7, 4, 0.2)):
+        layer.zero_grad()
+        xx = x.clone().requires_grad_(True)
+        y = f(xx)
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        outputs.append(y.detach())
+        grads.append([t.grad.clone() for t in (xx, layer.weight, layer.bias, layer.alpha)])
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-5)
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # The ADC is felt: the layer without it computes something else.
+    plain = analog.AnalogConv2d(5, 4, 3, padding=1, alpha=1.0) if kind == "conv2d" else \
+        analog.AnalogLinear(13, 6, alpha=1.0, signed_input=True)
+    plain.load_state_dict(layer.state_dict())
+    plain.train()
+    assert not torch.allclose(plain(x), outputs[0], atol=1e-3)
+
+
 def test_training_noise_is_seeded_counted_and_off_in_eval():
     torch.manual_seed(1)
     x = torch.rand(8, 20)

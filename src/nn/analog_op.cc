@@ -1,8 +1,11 @@
 #include "aimc/nn/analog_op.h"
 
+#include <cmath>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -12,6 +15,7 @@
 
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
+#include "aimc/experiment/chip_options.h"
 
 namespace aimc::nn {
 namespace {
@@ -65,7 +69,8 @@ AnalogLayerOptions Parse(std::string_view text, const std::string& what) {
   Require(kind == "linear" || kind == "conv1d" || kind == "conv2d",
           "{}: spec 'kind' must be linear, conv1d or conv2d, got '{}'", what, kind);
   std::set<std::string> known = {"kind", "in", "out", "bias", "ternary", "weight_levels",
-                                 "threshold_ratio", "input_bits", "signed_input"};
+                                 "threshold_ratio", "input_bits", "signed_input", "adc_bits",
+                                 "tile_rows", "adc_full_scale_fraction"};
   if (kind != "linear") known.insert({"kernel", "stride", "padding", "dilation", "groups"});
   for (const auto& [key, value] : j.items())
     Require(known.count(key) > 0, "{}: unknown spec key '{}' for a {}", what, key, kind);
@@ -139,24 +144,29 @@ torch::Tensor ChunkedNormal(at::IntArrayRef sizes, std::uint64_t seed) {
 struct StraightThroughWeight : torch::autograd::Function<StraightThroughWeight> {
   // `deviation` by pointer: an undefined tensor is no autograd input (none: nullptr or undefined).
   static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& weight,
-                               const torch::Tensor* deviation, const AnalogLayerOptions* o,
-                               double sigma_w, std::uint64_t noise_seed) {
-    const TernaryWeights t = QuantizeWeights(weight, o->per_channel, o->threshold_ratio,
-                                             o->weight_levels);
+                               const TernaryWeights* levels, const torch::Tensor* deviation,
+                               const AnalogLayerOptions* o, double sigma_w,
+                               std::uint64_t noise_seed) {
+    const TernaryWeights& t = *levels;
     torch::Tensor u = t.levels.to(weight.scalar_type());
     if (deviation != nullptr && deviation->defined()) u.add_(*deviation);
     // Fig. 12: noise after quantization, relative to the unit weight (L level steps for K-level
     // weights, as DrawLevelNoise), scaled with the levels.
     if (sigma_w > 0.0)
-      u.add_(ChunkedNormal(weight.sizes(), noise_seed), sigma_w * MaxLevelOf(o->weight_levels));
+      u.add_(ChunkedNormal(weight.sizes(), noise_seed).to(u.device(), u.scalar_type()),
+             sigma_w * MaxLevelOf(o->weight_levels));
     return u.mul_(t.scale);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext*,
                                                torch::autograd::tensor_list grad) {
-    return {grad[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    return {grad[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
+// PactQuantize's value and gradients in two passes forward (clip and round in place) and two
+// backward, instead of its relu differences: d/dx = 1 where the clip passes x (0 < x <= alpha;
+// signed |x| <= alpha), d/dalpha = 1 where x > alpha (signed: sign(x) where |x| > alpha).
 // PactQuantize's value and gradients in two passes forward (clip and round in place) and two
 // backward, instead of its relu differences: d/dx = 1 where the clip passes x (0 < x <= alpha;
 // signed |x| <= alpha), d/dalpha = 1 where x > alpha (signed: sign(x) where |x| > alpha).
@@ -187,15 +197,40 @@ struct Pact : torch::autograd::Function<Pact> {
   }
 };
 
+LayerAdc ParseAdc(std::string_view text, const std::string& what) {
+  const json j = json::parse(text);
+  LayerAdc adc;
+  if (!j.contains("adc_bits")) return adc;
+  adc.bits = static_cast<int>(IntKey(j, "adc_bits", what));
+  Require(adc.bits == 0 || (adc.bits >= 2 && adc.bits <= 24),
+          "{}: spec 'adc_bits' must be 0 (no ADC) or in [2, 24], got {}", what, adc.bits);
+  if (adc.bits == 0) return adc;
+  adc.tile_rows = IntKey(j, "tile_rows", what);
+  Require(adc.tile_rows >= 1, "{}: spec 'tile_rows' must be >= 1, got {}", what, adc.tile_rows);
+  adc.full_scale_fraction = TypedKey<double>(j, "adc_full_scale_fraction", what, "a number");
+  Require(adc.full_scale_fraction > 0.0 && adc.full_scale_fraction <= 1.0,
+          "{}: spec 'adc_full_scale_fraction' must be in (0, 1], got {}", what,
+          adc.full_scale_fraction);
+  const AnalogLayerOptions o = Parse(text, what);
+  Require(o.ternary && o.groups == 1,
+          "{}: an ADC in the forward pass takes a layer on arrays of one group (ternary or K "
+          "levels), not {}", what, o.ternary ? "a grouped convolution" : "a float layer");
+  return adc;
+}
+
 // Parsed specs by their text: a forward pass parses its layer's spec once per process.
-const AnalogLayerOptions& CachedSpec(std::string_view spec) {
+struct ParsedSpec {
+  AnalogLayerOptions options;
+  LayerAdc adc;
+};
+const ParsedSpec& CachedSpec(std::string_view spec) {
   static std::mutex mutex;
-  static std::map<std::string, AnalogLayerOptions, std::less<>> cache;
+  static std::map<std::string, ParsedSpec, std::less<>> cache;
   std::lock_guard<std::mutex> lock(mutex);
   const auto it = cache.find(spec);
   if (it != cache.end()) return it->second;
-  AnalogLayerOptions o = Parse(spec, "aimc::analog_layer");
-  return cache.emplace(std::string(spec), o).first->second;
+  ParsedSpec p{Parse(spec, "aimc::analog_layer"), ParseAdc(spec, "aimc::analog_layer")};
+  return cache.emplace(std::string(spec), p).first->second;
 }
 
 at::Tensor AnalogLayerOp(const at::Tensor& x, const at::Tensor& weight,
@@ -205,10 +240,10 @@ at::Tensor AnalogLayerOp(const at::Tensor& x, const at::Tensor& weight,
   // aimc's errors as LibTorch's (Python: RuntimeError with aimc's message, no C++ backtrace).
   try {
     const std::string_view text(spec.data(), spec.size());
-    const AnalogLayerOptions& o = CachedSpec(text);
+    const ParsedSpec& p = CachedSpec(text);
     return AnalogLayerFunction(x, weight, bias.value_or(at::Tensor()), alpha,
-                               deviation.value_or(at::Tensor()), o, SpecIsConv1d(text), sigma_w,
-                               static_cast<std::uint64_t>(seed), draw);
+                               deviation.value_or(at::Tensor()), p.options, SpecIsConv1d(text),
+                               sigma_w, static_cast<std::uint64_t>(seed), draw, p.adc);
   } catch (const Error& e) {
     TORCH_CHECK(false, e.what());
   }
@@ -218,6 +253,11 @@ at::Tensor AnalogLayerOp(const at::Tensor& x, const at::Tensor& weight,
 
 AnalogLayerOptions LayerSpecOptions(std::string_view spec, const std::string& what) {
   return Parse(spec, what);
+}
+
+LayerAdc LayerSpecAdc(std::string_view spec, const std::string& what) {
+  Parse(spec, what);  // the whole spec checked first
+  return ParseAdc(spec, what);
 }
 
 bool SpecIsConv1d(std::string_view spec) {
@@ -252,7 +292,7 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
                                   const torch::Tensor& bias, const torch::Tensor& alpha,
                                   const torch::Tensor& deviation,
                                   const AnalogLayerOptions& options, bool conv1d, double sigma_w,
-                                  std::uint64_t seed, std::int64_t draw) {
+                                  std::uint64_t seed, std::int64_t draw, const LayerAdc& adc) {
   const bool conv = options.kind == LayerKind::kConv;
   const std::vector<std::int64_t> k = options.Kernel2();
   const std::int64_t weight_dims = conv ? (conv1d ? 3 : 4) : 2;
@@ -287,11 +327,14 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
   };
   const torch::Tensor a = alpha.reshape({1});
   torch::Tensor w;
+  std::optional<TernaryWeights> t;
   if (!options.ternary) {
     w = tall(weight);
   } else {
+    t = QuantizeWeights(tall(weight), options.per_channel, options.threshold_ratio,
+                        options.weight_levels);
     const torch::Tensor dev = tall(deviation);
-    w = StraightThroughWeight::apply(tall(weight), &dev, &options, sigma_w,
+    w = StraightThroughWeight::apply(tall(weight), &*t, &dev, &options, sigma_w,
                                      Rng::Derive(seed, static_cast<std::uint64_t>(draw)));
   }
   const torch::Tensor xq =
@@ -299,7 +342,51 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
           ? Pact::apply(tall(x), a, static_cast<std::int64_t>(options.input_bits),
                         options.signed_input)
           : PactQuantize(tall(x), a, 0, options.signed_input);
-  const torch::Tensor y = LayerProduct(options, xq, w, bias, options.groups);
+  if (adc.bits == 0 || !t) {
+    const torch::Tensor y = LayerProduct(options, xq, w, bias, options.groups);
+    return conv1d ? y.squeeze(2) : y;
+  }
+  Require(options.groups == 1, "aimc::analog_layer: an ADC takes a layer of one group");
+  // The chip's readout: blocks of tile_rows rows (whole input channels holding them, the rows
+  // outside the block at zero), each partial sum in unit weights through its ADC.
+  const std::int64_t kk = conv ? k[0] * k[1] : 1;
+  const std::int64_t rows = options.in * kk;
+  const torch::Tensor scale = t->scale.reshape({-1}).expand({options.out}).to(w.scalar_type());
+  const torch::Tensor per_out = conv ? scale.view({-1, 1, 1, 1}) : scale.view({-1, 1});
+  // Unit weights, differentiable in w (the scale holds no gradient); a zero channel stays 0.
+  const torch::Tensor unit = w / per_out.clamp_min(1e-30);
+  const double input_full_scale = options.input_bits > 0 ? a.item<double>() : 1.0;
+  experiment::ChipOptions chip;
+  chip.adc_bits = adc.bits;
+  chip.adc_full_scale_fraction = adc.full_scale_fraction;
+  torch::Tensor y;
+  for (std::int64_t r0 = 0; r0 < rows; r0 += adc.tile_rows) {
+    const std::int64_t r1 = std::min(rows, r0 + adc.tile_rows);
+    const std::int64_t c0 = r0 / kk, c1 = (r1 + kk - 1) / kk;
+    torch::Tensor wb = unit.narrow(1, c0, c1 - c0);
+    if (r0 > c0 * kk || r1 < c1 * kk) {
+      torch::Tensor mask = torch::zeros({(c1 - c0) * kk}, wb.options());
+      mask.narrow(0, r0 - c0 * kk, r1 - r0).fill_(1.0);
+      wb = wb * (conv ? mask.view({1, c1 - c0, k[0], k[1]}) : mask.view({1, -1}));
+    }
+    const torch::Tensor xb = conv ? xq.narrow(1, c0, c1 - c0) : xq.narrow(-1, c0, c1 - c0);
+    const torch::Tensor part = LayerProduct(options, xb, wb, torch::Tensor(), 1);
+    const double fs = experiment::AdcFullScale(chip, r1 - r0, input_full_scale,
+                                               MaxLevelOf(options.weight_levels));
+    const double step = experiment::AdcStep(fs, adc.bits);
+    const torch::Tensor clipped = part.clamp(-fs, fs);
+    torch::Tensor read;
+    {
+      torch::NoGradGuard no_grad;
+      read = clipped.div(step).round_().mul_(step);
+    }
+    const torch::Tensor block = clipped + (read - clipped).detach();
+    y = y.defined() ? y + block : block;
+  }
+  const std::vector<std::int64_t> channel_shape =
+      conv ? std::vector<std::int64_t>{1, -1, 1, 1} : std::vector<std::int64_t>{-1};
+  y = y * scale.view(channel_shape);
+  if (bias.defined()) y = y + (conv ? bias.view({1, -1, 1, 1}) : bias);
   return conv1d ? y.squeeze(2) : y;
 }
 

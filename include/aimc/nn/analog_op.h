@@ -40,6 +40,20 @@ std::string LayerSpecJson(const AnalogLayerOptions& options, bool conv1d = false
 /// Whether a spec's kind is "conv1d" (its tensors have no height dimension).
 bool SpecIsConv1d(std::string_view spec);
 
+/// The chip's ADC in the forward pass (optional spec keys "adc_bits", "tile_rows",
+/// "adc_full_scale_fraction": the chip's options of those names): the layer's matrix read in
+/// blocks of tile_rows rows (im2col order, as the chip's tiles), each block's partial sum in unit
+/// weights through its own ADC (experiment::AdcFullScale and AdcStep: full scale fraction x rows
+/// x the DAC's full scale x the top level; clipped, rounded to the step, straight through inside
+/// the clip), then the sum. bits 0: an ideal readout (no blocks). Ternary or K-level layers of
+/// one group only; the import ignores these keys (a chip applies its own ADC).
+struct LayerAdc {
+  int bits = 0;
+  std::int64_t tile_rows = 1024;
+  double full_scale_fraction = 0.25;
+};
+LayerAdc LayerSpecAdc(std::string_view spec, const std::string& what);
+
 /// The weight a training forward pass uses: scale * (levels + deviation) + noise, the levels
 /// straight-through to `weight` (TernarySte); float layers keep `weight`. Noise: sigma_w *
 /// max_level * scale * N(0, 1) from `generator`, without gradient (Fig. 12). Shared by
@@ -59,6 +73,7 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
                                   const torch::Tensor& bias, const torch::Tensor& alpha,
                                   const torch::Tensor& deviation,
                                   const AnalogLayerOptions& options, bool conv1d, double sigma_w,
-                                  std::uint64_t seed, std::int64_t draw);
+                                  std::uint64_t seed, std::int64_t draw,
+                                  const LayerAdc& adc = {});
 
 }  // namespace aimc::nn
