@@ -438,14 +438,30 @@ class IrAware:
         layers = [m for _, m in analog_layers(model) if m.options["ternary"]]
         _check(layers, "IrAware: the model has no ternary analog layer")
         self._layers = layers
-        self._chip = _aimc_nn._IrAwareChip([m.spec for m in layers], config.chip,
-                                           config.ir_aware_every, config.ir_aware_variation,
-                                           config.seed)
+        self._args = ([m.spec for m in layers], config.chip.to_json(), config.ir_aware_every,
+                      config.ir_aware_variation, config.seed)
+        self._chip = self._make_chip()
         self.steps = 0
         self.seconds = 0.0
         for m in layers:
             m._ir = self
         self._leader = layers[0]
+
+    def _make_chip(self):
+        specs, chip, every, variation, seed = self._args
+        return _aimc_nn._IrAwareChip(specs, _aimc_nn.ChipConfig.from_json(chip), every,
+                                     variation, seed)
+
+    # copy.deepcopy and pickling (torch.save of a whole model): the chip is made again from its
+    # options; the layers keep their deviations until the next rebuild.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_chip"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._chip = self._make_chip()
 
     @property
     def builds(self):

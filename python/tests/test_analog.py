@@ -1,5 +1,6 @@
 """aimc.analog: analog layers in a PyTorch training loop, against an independent straight-through
 reference, against the CLI's chips (bit for bit), and the fine-tuning that a user runs with them."""
+import copy
 import csv
 import gzip
 import io
@@ -312,6 +313,10 @@ def test_fine_tuning_in_a_users_loop_raises_chip_accuracy(fashion, float_lenet, 
     # Measured: float 81.95 %; chips 62.85 % converted, 72.25 % after the epoch (2 chips, 2,000
     # test images: a binomial sd of about 1 point each).
     assert after["mean"] >= before["mean"] + 0.05
+    # A deep copy (and torch.save of the whole model) keeps training IR-drop-aware.
+    twin = copy.deepcopy(model)
+    assert twin[0]._ir is not ir and twin[0]._ir._layers[0] is twin[0]
+    assert twin[0]._ir.steps == ir.steps
     # state_dict save and load: the same model, the same chips.
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)

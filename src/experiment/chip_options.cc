@@ -6,6 +6,7 @@
 
 #include "aimc/common/error.h"
 #include "aimc/device/physics.h"
+#include "aimc/nn/analog_op.h"
 
 namespace aimc::experiment {
 
@@ -55,17 +56,11 @@ nlohmann::json ChipOptions::ToJson() const {
 
 double AdcFullScale(const ChipOptions& options, std::int64_t tile_rows, double input_full_scale,
                     int max_level) {
-  // The largest possible output (every input at full scale, every weight at its top level)
-  // times the fraction.
-  return options.adc_full_scale_fraction * static_cast<double>(tile_rows) * input_full_scale *
-         static_cast<double>(max_level);
+  return nn::AdcFullScaleOf(options.adc_full_scale_fraction, tile_rows, input_full_scale,
+                            max_level);
 }
 
-double AdcStep(double full_scale, int bits) {
-  // A symmetric mid-tread ADC: 2^bits - 1 levels, 0 and +-full scale among them, so that a
-  // saturated output is a level, not a tie between two.
-  return full_scale / ((1 << (bits - 1)) - 1);
-}
+double AdcStep(double full_scale, int bits) { return nn::AdcStepOf(full_scale, bits); }
 
 const FieldTable<ChipOptions>& ChipOptionsFields() {
   static const FieldTable<ChipOptions> table = [] {

@@ -15,7 +15,6 @@
 
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
-#include "aimc/experiment/chip_options.h"
 
 namespace aimc::nn {
 namespace {
@@ -260,6 +259,19 @@ LayerAdc LayerSpecAdc(std::string_view spec, const std::string& what) {
   return ParseAdc(spec, what);
 }
 
+double AdcFullScaleOf(double fraction, std::int64_t rows, double input_full_scale,
+                      int max_level) {
+  // The largest possible output (every input at full scale, every weight at its top level)
+  // times the fraction.
+  return fraction * static_cast<double>(rows) * input_full_scale * static_cast<double>(max_level);
+}
+
+double AdcStepOf(double full_scale, int bits) {
+  // 2^bits - 1 levels, 0 and +-full scale among them, so that a saturated output is a level,
+  // not a tie between two.
+  return full_scale / ((1 << (bits - 1)) - 1);
+}
+
 bool SpecIsConv1d(std::string_view spec) {
   return spec.find("\"conv1d\"") != std::string_view::npos;
 }
@@ -356,9 +368,6 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
   // Unit weights, differentiable in w (the scale holds no gradient); a zero channel stays 0.
   const torch::Tensor unit = w / per_out.clamp_min(1e-30);
   const double input_full_scale = options.input_bits > 0 ? a.item<double>() : 1.0;
-  experiment::ChipOptions chip;
-  chip.adc_bits = adc.bits;
-  chip.adc_full_scale_fraction = adc.full_scale_fraction;
   torch::Tensor y;
   for (std::int64_t r0 = 0; r0 < rows; r0 += adc.tile_rows) {
     const std::int64_t r1 = std::min(rows, r0 + adc.tile_rows);
@@ -371,9 +380,9 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
     }
     const torch::Tensor xb = conv ? xq.narrow(1, c0, c1 - c0) : xq.narrow(-1, c0, c1 - c0);
     const torch::Tensor part = LayerProduct(options, xb, wb, torch::Tensor(), 1);
-    const double fs = experiment::AdcFullScale(chip, r1 - r0, input_full_scale,
-                                               MaxLevelOf(options.weight_levels));
-    const double step = experiment::AdcStep(fs, adc.bits);
+    const double fs = AdcFullScaleOf(adc.full_scale_fraction, r1 - r0, input_full_scale,
+                                     MaxLevelOf(options.weight_levels));
+    const double step = AdcStepOf(fs, adc.bits);
     const torch::Tensor clipped = part.clamp(-fs, fs);
     torch::Tensor read;
     {

@@ -54,6 +54,14 @@ struct LayerAdc {
 };
 LayerAdc LayerSpecAdc(std::string_view spec, const std::string& what);
 
+/// The ADC's full scale for a block of `rows` rows whose inputs reach input_full_scale and whose
+/// weights reach level `max_level`: the largest possible output times `fraction`. What
+/// experiment::AdcFullScale computes for a chip's tiles (it calls this).
+double AdcFullScaleOf(double fraction, std::int64_t rows, double input_full_scale, int max_level);
+/// A symmetric mid-tread ADC's step: full_scale / (2^(bits - 1) - 1), so that 0 and +-full scale
+/// are levels (experiment::AdcStep calls this).
+double AdcStepOf(double full_scale, int bits);
+
 /// The weight a training forward pass uses: scale * (levels + deviation) + noise, the levels
 /// straight-through to `weight` (TernarySte); float layers keep `weight`. Noise: sigma_w *
 /// max_level * scale * N(0, 1) from `generator`, without gradient (Fig. 12). Shared by
