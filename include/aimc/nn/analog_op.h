@@ -64,8 +64,8 @@ double AdcStepOf(double full_scale, int bits);
 
 /// The weight a training forward pass uses: scale * (levels + deviation) + noise, the levels
 /// straight-through to `weight` (TernarySte); float layers keep `weight`. Noise: sigma_w *
-/// max_level * scale * N(0, 1) from `generator`, without gradient (Fig. 12). Shared by
-/// AnalogLayerImpl and aimc::analog_layer.
+/// max_level * scale * N(0, 1) from `generator`, without gradient (Fig. 12). AnalogLayerImpl's;
+/// aimc::analog_layer builds the same value in place, under one autograd node.
 torch::Tensor TrainingWeight(const torch::Tensor& weight, const AnalogLayerOptions& options,
                              const torch::Tensor& deviation, double sigma_w,
                              at::Generator* generator);
