@@ -211,6 +211,21 @@ class _AnalogLayer(nn.Module):
         return torch.ops.aimc.analog_layer(x, self.weight, self.bias, self.alpha, deviation,
                                            self.spec, sigma, self.noise_seed, draw)
 
+    def _init_from(self, module, config, alpha, signed_input, index):
+        """This layer made from a float `module` (its weights copied) as `config` maps it; layer
+        `index` draws its noise from aimc.derive_seed(config.seed, index)."""
+        config = config or AnalogConfig()
+        _AnalogLayer.__init__(self, _spec_of(module, config, signed_input), module.weight,
+                              module.bias, alpha, config.sigma_train,
+                              _aimc_nn.derive_seed(config.seed, index))
+
+    @classmethod
+    def from_module(cls, module, config=None, alpha=1.0, signed_input=False, index=0):
+        """The analog layer of a float nn.Linear / nn.Conv1d / nn.Conv2d (weights copied)."""
+        layer = cls.__new__(cls)
+        layer._init_from(module, config, alpha, signed_input, index)
+        return layer
+
     def extra_repr(self):
         o = self.options
         levels = {3: "ternary", CONTINUOUS: "continuous"}.get(o["weight_levels"],
@@ -250,28 +265,13 @@ def _spec_of(module, config: AnalogConfig, signed: bool):
     return spec
 
 
-def _from_module(cls, module, config, alpha, signed, index):
-    layer = cls.__new__(cls)
-    _AnalogLayer.__init__(layer, _spec_of(module, config, signed), module.weight, module.bias,
-                          alpha, config.sigma_train, _aimc_nn.derive_seed(config.seed, index))
-    return layer
-
-
 class AnalogLinear(_AnalogLayer):
     """nn.Linear on arrays (inputs (..., in_features): tokens of a sequence too)."""
 
     def __init__(self, in_features, out_features, bias=True, config=None, alpha=1.0,
                  signed_input=False, index=0):
-        config = config or AnalogConfig()
-        float_layer = nn.Linear(in_features, out_features, bias)
-        super().__init__(_spec_of(float_layer, config, signed_input), float_layer.weight,
-                         float_layer.bias, alpha, config.sigma_train,
-                         _aimc_nn.derive_seed(config.seed, index))
-
-    @classmethod
-    def from_module(cls, module: nn.Linear, config: AnalogConfig, alpha=1.0, signed_input=False,
-                    index=0):
-        return _from_module(cls, module, config, alpha, signed_input, index)
+        self._init_from(nn.Linear(in_features, out_features, bias), config, alpha, signed_input,
+                        index)
 
 
 class AnalogConv1d(_AnalogLayer):
@@ -280,16 +280,8 @@ class AnalogConv1d(_AnalogLayer):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, config=None, alpha=1.0, signed_input=False, index=0):
-        config = config or AnalogConfig()
-        f = nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                      bias)
-        super().__init__(_spec_of(f, config, signed_input), f.weight, f.bias, alpha,
-                         config.sigma_train, _aimc_nn.derive_seed(config.seed, index))
-
-    @classmethod
-    def from_module(cls, module: nn.Conv1d, config: AnalogConfig, alpha=1.0, signed_input=False,
-                    index=0):
-        return _from_module(cls, module, config, alpha, signed_input, index)
+        self._init_from(nn.Conv1d(in_channels, out_channels, kernel_size, stride, padding,
+                                  dilation, groups, bias), config, alpha, signed_input, index)
 
 
 class AnalogConv2d(_AnalogLayer):
@@ -298,16 +290,8 @@ class AnalogConv2d(_AnalogLayer):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, config=None, alpha=1.0, signed_input=False, index=0):
-        config = config or AnalogConfig()
-        f = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                      bias)
-        super().__init__(_spec_of(f, config, signed_input), f.weight, f.bias, alpha,
-                         config.sigma_train, _aimc_nn.derive_seed(config.seed, index))
-
-    @classmethod
-    def from_module(cls, module: nn.Conv2d, config: AnalogConfig, alpha=1.0, signed_input=False,
-                    index=0):
-        return _from_module(cls, module, config, alpha, signed_input, index)
+        self._init_from(nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                                  dilation, groups, bias), config, alpha, signed_input, index)
 
 
 _CLASSES = [(nn.Conv2d, AnalogConv2d), (nn.Conv1d, AnalogConv1d), (nn.Linear, AnalogLinear)]
@@ -395,10 +379,8 @@ def convert(model: nn.Module, config: Optional[AnalogConfig] = None, calibration
         for n, values in seen.items():
             v = torch.cat(values)
             signed = bool((v < 0).any())
-            q = torch.quantile(v.abs() if signed else v.clamp_min(0),
-                               config.input_percentile / 100.0).item() if v.numel() < 2 ** 24 \
-                else float(np.percentile((v.abs() if signed else v).numpy(),
-                                         config.input_percentile))
+            # NumPy's percentile (torch.quantile refuses more than 2^24 values).
+            q = float(np.percentile((v.abs() if signed else v).numpy(), config.input_percentile))
             stats[n] = (q if q > 0 else 1.0, signed)
     modules = dict(model.named_modules())
     for index, (name, m) in enumerate(candidates):

@@ -208,10 +208,11 @@ class IrAwareChip {
     Require(!specs.empty(), "IR-drop-aware training: no analog layer on arrays");
     std::vector<nn::AnalogLayerOptions> layers;
     for (std::size_t i = 0; i < specs.size(); ++i) {
-      nn::AnalogLayerOptions o = nn::LayerSpecOptions(specs[i], fmt::format("analog layer {}", i));
-      Require(o.ternary, "IR-drop-aware training: analog layer {} keeps float weights", i);
-      layers.push_back(o);
-      conv1d_.push_back(nn::SpecIsConv1d(specs[i]));
+      const nn::LayerSpec spec = nn::ParseLayerSpec(specs[i], fmt::format("analog layer {}", i));
+      Require(spec.options.ternary, "IR-drop-aware training: analog layer {} keeps float weights",
+              i);
+      layers.push_back(spec.options);
+      conv1d_.push_back(spec.conv1d);
     }
     config.Validate();
     Require(config.uses_devices(),
@@ -221,6 +222,7 @@ class IrAwareChip {
     o.card = config.LoadCard();
     o.chip = config.Options();
     o.rebuild_every_steps = rebuild_every_steps;
+    rebuild_every_ = rebuild_every_steps;
     o.device_variation = device_variation;
     o.seed = seed;
     network_ = std::make_shared<LayerSetImpl>(layers);
@@ -259,7 +261,6 @@ class IrAwareChip {
   std::int64_t builds() const { return *builds_; }
   std::int64_t layer_builds() const { return *layer_builds_; }
   int rebuild_every() const { return rebuild_every_; }
-  void set_rebuild_every(int k) { rebuild_every_ = k; }
 
  private:
   std::shared_ptr<LayerSetImpl> network_;
@@ -321,10 +322,8 @@ void BindAnalog(py::module_& m) {
                        int rebuild_every_steps, bool device_variation, const py::object& seed) {
              const std::uint64_t s = Run<false>([&] { return python::SeedOf(seed); });
              return Run([&] {
-               auto c = std::make_unique<IrAwareChip>(specs, chip, rebuild_every_steps,
-                                                      device_variation, s);
-               c->set_rebuild_every(rebuild_every_steps);
-               return c;
+               return std::make_unique<IrAwareChip>(specs, chip, rebuild_every_steps,
+                                                    device_variation, s);
              });
            }),
            py::arg("specs"), py::arg("chip"), py::arg("rebuild_every_steps"),

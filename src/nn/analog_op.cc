@@ -54,7 +54,7 @@ T TypedKey(const json& j, const char* key, const std::string& what, const char* 
   return it->get<T>();
 }
 
-AnalogLayerOptions Parse(std::string_view text, const std::string& what) {
+LayerSpec Parse(std::string_view text, const std::string& what) {
   json j;
   try {
     j = json::parse(text);
@@ -113,7 +113,27 @@ AnalogLayerOptions Parse(std::string_view text, const std::string& what) {
   } catch (const Error& e) {
     Fail("{}: {}", what, e.what());
   }
-  return o;
+  LayerSpec spec{o, kind == "conv1d", {}};
+  // The chip's ADC, where the spec asks for one.
+  LayerAdc& adc = spec.adc;
+  if (j.contains("adc_bits")) {
+    adc.bits = static_cast<int>(IntKey(j, "adc_bits", what));
+    Require(adc.bits == 0 || (adc.bits >= 2 && adc.bits <= 24),
+            "{}: spec 'adc_bits' must be 0 (no ADC) or in [2, 24], got {}", what, adc.bits);
+  }
+  if (adc.bits > 0) {
+    adc.tile_rows = IntKey(j, "tile_rows", what);
+    Require(adc.tile_rows >= 1, "{}: spec 'tile_rows' must be >= 1, got {}", what,
+            adc.tile_rows);
+    adc.full_scale_fraction = TypedKey<double>(j, "adc_full_scale_fraction", what, "a number");
+    Require(adc.full_scale_fraction > 0.0 && adc.full_scale_fraction <= 1.0,
+            "{}: spec 'adc_full_scale_fraction' must be in (0, 1], got {}", what,
+            adc.full_scale_fraction);
+    Require(o.ternary && o.groups == 1,
+            "{}: an ADC in the forward pass takes a layer on arrays of one group (ternary or K "
+            "levels), not {}", what, o.ternary ? "a grouped convolution" : "a float layer");
+  }
+  return spec;
 }
 
 
@@ -196,40 +216,14 @@ struct Pact : torch::autograd::Function<Pact> {
   }
 };
 
-LayerAdc ParseAdc(std::string_view text, const std::string& what) {
-  const json j = json::parse(text);
-  LayerAdc adc;
-  if (!j.contains("adc_bits")) return adc;
-  adc.bits = static_cast<int>(IntKey(j, "adc_bits", what));
-  Require(adc.bits == 0 || (adc.bits >= 2 && adc.bits <= 24),
-          "{}: spec 'adc_bits' must be 0 (no ADC) or in [2, 24], got {}", what, adc.bits);
-  if (adc.bits == 0) return adc;
-  adc.tile_rows = IntKey(j, "tile_rows", what);
-  Require(adc.tile_rows >= 1, "{}: spec 'tile_rows' must be >= 1, got {}", what, adc.tile_rows);
-  adc.full_scale_fraction = TypedKey<double>(j, "adc_full_scale_fraction", what, "a number");
-  Require(adc.full_scale_fraction > 0.0 && adc.full_scale_fraction <= 1.0,
-          "{}: spec 'adc_full_scale_fraction' must be in (0, 1], got {}", what,
-          adc.full_scale_fraction);
-  const AnalogLayerOptions o = Parse(text, what);
-  Require(o.ternary && o.groups == 1,
-          "{}: an ADC in the forward pass takes a layer on arrays of one group (ternary or K "
-          "levels), not {}", what, o.ternary ? "a grouped convolution" : "a float layer");
-  return adc;
-}
-
 // Parsed specs by their text: a forward pass parses its layer's spec once per process.
-struct ParsedSpec {
-  AnalogLayerOptions options;
-  LayerAdc adc;
-};
-const ParsedSpec& CachedSpec(std::string_view spec) {
+const LayerSpec& CachedSpec(std::string_view spec) {
   static std::mutex mutex;
-  static std::map<std::string, ParsedSpec, std::less<>> cache;
+  static std::map<std::string, LayerSpec, std::less<>> cache;
   std::lock_guard<std::mutex> lock(mutex);
   const auto it = cache.find(spec);
   if (it != cache.end()) return it->second;
-  ParsedSpec p{Parse(spec, "aimc::analog_layer"), ParseAdc(spec, "aimc::analog_layer")};
-  return cache.emplace(std::string(spec), p).first->second;
+  return cache.emplace(std::string(spec), Parse(spec, "aimc::analog_layer")).first->second;
 }
 
 at::Tensor AnalogLayerOp(const at::Tensor& x, const at::Tensor& weight,
@@ -238,11 +232,10 @@ at::Tensor AnalogLayerOp(const at::Tensor& x, const at::Tensor& weight,
                          double sigma_w, std::int64_t seed, std::int64_t draw) {
   // aimc's errors as LibTorch's (Python: RuntimeError with aimc's message, no C++ backtrace).
   try {
-    const std::string_view text(spec.data(), spec.size());
-    const ParsedSpec& p = CachedSpec(text);
     return AnalogLayerFunction(x, weight, bias.value_or(at::Tensor()), alpha,
-                               deviation.value_or(at::Tensor()), p.options, SpecIsConv1d(text),
-                               sigma_w, static_cast<std::uint64_t>(seed), draw, p.adc);
+                               deviation.value_or(at::Tensor()),
+                               CachedSpec(std::string_view(spec.data(), spec.size())), sigma_w,
+                               static_cast<std::uint64_t>(seed), draw);
   } catch (const Error& e) {
     TORCH_CHECK(false, e.what());
   }
@@ -250,13 +243,8 @@ at::Tensor AnalogLayerOp(const at::Tensor& x, const at::Tensor& weight,
 
 }  // namespace
 
-AnalogLayerOptions LayerSpecOptions(std::string_view spec, const std::string& what) {
+LayerSpec ParseLayerSpec(std::string_view spec, const std::string& what) {
   return Parse(spec, what);
-}
-
-LayerAdc LayerSpecAdc(std::string_view spec, const std::string& what) {
-  Parse(spec, what);  // the whole spec checked first
-  return ParseAdc(spec, what);
 }
 
 double AdcFullScaleOf(double fraction, std::int64_t rows, double input_full_scale,
@@ -272,39 +260,13 @@ double AdcStepOf(double full_scale, int bits) {
   return full_scale / ((1 << (bits - 1)) - 1);
 }
 
-bool SpecIsConv1d(std::string_view spec) {
-  return spec.find("\"conv1d\"") != std::string_view::npos;
-}
-
-std::string LayerSpecJson(const AnalogLayerOptions& o, bool conv1d) {
-  json j;
-  j["kind"] = o.kind == LayerKind::kLinear ? "linear" : conv1d ? "conv1d" : "conv2d";
-  j["in"] = o.in;
-  j["out"] = o.out;
-  if (o.kind == LayerKind::kConv) {
-    const auto pick = [conv1d](const std::vector<std::int64_t>& v) {
-      return conv1d ? std::vector<std::int64_t>{v[1]} : v;
-    };
-    j["kernel"] = pick(o.Kernel2());
-    j["stride"] = pick(o.Stride2());
-    j["padding"] = pick(o.Padding2());
-    j["dilation"] = pick(o.Dilation2());
-    j["groups"] = o.groups;
-  }
-  j["bias"] = o.bias;
-  j["ternary"] = o.ternary;
-  j["weight_levels"] = o.weight_levels;
-  j["threshold_ratio"] = o.threshold_ratio;
-  j["input_bits"] = o.input_bits;
-  j["signed_input"] = o.signed_input;
-  return j.dump();
-}
-
 torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& weight,
                                   const torch::Tensor& bias, const torch::Tensor& alpha,
-                                  const torch::Tensor& deviation,
-                                  const AnalogLayerOptions& options, bool conv1d, double sigma_w,
-                                  std::uint64_t seed, std::int64_t draw, const LayerAdc& adc) {
+                                  const torch::Tensor& deviation, const LayerSpec& spec,
+                                  double sigma_w, std::uint64_t seed, std::int64_t draw) {
+  const AnalogLayerOptions& options = spec.options;
+  const bool conv1d = spec.conv1d;
+  const LayerAdc& adc = spec.adc;
   const bool conv = options.kind == LayerKind::kConv;
   const std::vector<std::int64_t> k = options.Kernel2();
   const std::int64_t weight_dims = conv ? (conv1d ? 3 : 4) : 2;

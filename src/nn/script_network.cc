@@ -242,8 +242,9 @@ internal::WeightCall ReadAnalogCall(const internal::ScriptGraph& g, Node* n, con
   c.name = c.weight_path.size() > suffix.size() && c.weight_path.ends_with(suffix)
                ? c.weight_path.substr(0, c.weight_path.size() - suffix.size())
                : c.weight_path;
-  AnalogLayerOptions o = LayerSpecOptions(*spec, fmt::format("aimc analog layer '{}'", c.name));
-  const bool conv1d = SpecIsConv1d(*spec);
+  const LayerSpec parsed = ParseLayerSpec(*spec, fmt::format("aimc analog layer '{}'", c.name));
+  AnalogLayerOptions o = parsed.options;
+  const bool conv1d = parsed.conv1d;
   c.kind = o.kind == LayerKind::kLinear ? "Linear" : conv1d ? "Conv1d" : "Conv2d";
   const c10::IValue w = AttrAt(g.module, c.weight_path);
   const c10::IValue alpha = AttrAt(g.module, c.alpha_path);

@@ -1264,9 +1264,10 @@ ImportResult ImportScriptBytes(std::string bytes, const std::string& what,
       if (p.mapped) {
         // As its converter mapped it (eval: no noise, no deviation); its error against the
         // float product of its weights on the calibration inputs.
-        torch::Tensor y = AnalogLayerFunction(x2, p.layer.weight, p.layer.bias,
-                                              torch::full({1}, p.mapped->input_alpha),
-                                              torch::Tensor(), *p.mapped, false, 0.0, 0, 0);
+        torch::Tensor y =
+            AnalogLayerFunction(x2, p.layer.weight, p.layer.bias,
+                                torch::full({1}, p.mapped->input_alpha), torch::Tensor(),
+                                LayerSpec{*p.mapped, false, {}}, 0.0, 0, 0);
         if (pass == 1 && !l->chosen) {
           const torch::Tensor f = FloatProduct(p.layer, x2);
           const double norm = f.norm().item<double>();

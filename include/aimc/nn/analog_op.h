@@ -28,31 +28,32 @@
 
 namespace aimc::nn {
 
-/// A layer's spec: JSON of the geometry and mapping of one analog layer, e.g.
-///   {"kind":"conv2d","in":3,"out":16,"kernel":[3,3],"stride":[1,1],"padding":[1,1],
-///    "dilation":[1,1],"groups":1,"bias":true,"ternary":true,"weight_levels":3,
-///    "threshold_ratio":0.7,"input_bits":4,"signed_input":false}
-/// kind "conv1d" takes one-element lists (a conv of height 1); "linear" has no kernel keys.
-/// Unknown keys and values out of range are errors naming the key; `what` names the layer.
-AnalogLayerOptions LayerSpecOptions(std::string_view spec, const std::string& what);
-/// The spec of `options` (LayerSpecOptions' inverse; `conv1d` for a conv of height 1 marked so).
-std::string LayerSpecJson(const AnalogLayerOptions& options, bool conv1d = false);
-/// Whether a spec's kind is "conv1d" (its tensors have no height dimension).
-bool SpecIsConv1d(std::string_view spec);
-
 /// The chip's ADC in the forward pass (optional spec keys "adc_bits", "tile_rows",
 /// "adc_full_scale_fraction": the chip's options of those names): the layer's matrix read in
 /// blocks of tile_rows rows (im2col order, as the chip's tiles), each block's partial sum in unit
-/// weights through its own ADC (experiment::AdcFullScale and AdcStep: full scale fraction x rows
-/// x the DAC's full scale x the top level; clipped, rounded to the step, straight through inside
-/// the clip), then the sum. bits 0: an ideal readout (no blocks). Ternary or K-level layers of
-/// one group only; the import ignores these keys (a chip applies its own ADC).
+/// weights through its own ADC (AdcFullScaleOf and AdcStepOf, the chip's rule: full scale
+/// fraction x rows x the DAC's full scale x the top level; clipped, rounded to the step, straight
+/// through inside the clip), then the sum. bits 0: an ideal readout (no blocks). Ternary or
+/// K-level layers of one group only; the import ignores these keys (a chip applies its own ADC).
 struct LayerAdc {
   int bits = 0;
   std::int64_t tile_rows = 1024;
   double full_scale_fraction = 0.25;
 };
-LayerAdc LayerSpecAdc(std::string_view spec, const std::string& what);
+
+/// A layer's spec: JSON of the geometry and mapping of one analog layer, e.g.
+///   {"kind":"conv2d","in":3,"out":16,"kernel":[3,3],"stride":[1,1],"padding":[1,1],
+///    "dilation":[1,1],"groups":1,"bias":true,"ternary":true,"weight_levels":3,
+///    "threshold_ratio":0.7,"input_bits":4,"signed_input":false}
+/// kind "conv1d" takes one-element lists (a conv of height 1: its tensors have no height
+/// dimension); "linear" has no kernel keys; the ADC keys are optional.
+struct LayerSpec {
+  AnalogLayerOptions options;
+  bool conv1d = false;
+  LayerAdc adc;
+};
+/// Unknown keys and values out of range are errors naming the key; `what` names the layer.
+LayerSpec ParseLayerSpec(std::string_view spec, const std::string& what);
 
 /// The ADC's full scale for a block of `rows` rows whose inputs reach input_full_scale and whose
 /// weights reach level `max_level`: the largest possible output times `fraction`. What
@@ -75,13 +76,10 @@ torch::Tensor TrainingWeight(const torch::Tensor& weight, const AnalogLayerOptio
 torch::Tensor LayerProduct(const AnalogLayerOptions& options, const torch::Tensor& xq,
                            const torch::Tensor& w, const torch::Tensor& bias, std::int64_t groups);
 
-/// aimc::analog_layer's computation (see above) for a parsed spec; conv1d marks tensors without
-/// a height dimension.
+/// aimc::analog_layer's computation (see above) for a parsed spec.
 torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& weight,
                                   const torch::Tensor& bias, const torch::Tensor& alpha,
-                                  const torch::Tensor& deviation,
-                                  const AnalogLayerOptions& options, bool conv1d, double sigma_w,
-                                  std::uint64_t seed, std::int64_t draw,
-                                  const LayerAdc& adc = {});
+                                  const torch::Tensor& deviation, const LayerSpec& spec,
+                                  double sigma_w, std::uint64_t seed, std::int64_t draw);
 
 }  // namespace aimc::nn
