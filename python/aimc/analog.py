@@ -582,7 +582,8 @@ class Chips:
 
     def logits(self, x: Tensor, first: int = 0, chip: int = 0):
         """Logits (N, K, classes) of chips [chip, chip + chips_per_pass) for inputs `x` whose
-        first sample is read number `first`."""
+        first sample is read number `first`. Each call builds those chips anew (every tile's
+        circuit): for many batches, evaluate() builds each chip once."""
         k = min(self.chips_per_pass, self.chips - chip)
         self._c.program(self.seed, chip, k)
         try:
