@@ -1,6 +1,7 @@
 #include "aimc/nn/analog_op.h"
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <optional>
 #include <mutex>
@@ -15,6 +16,7 @@
 
 #include "aimc/common/error.h"
 #include "aimc/common/rng.h"
+#include "analog_kernels.h"
 
 namespace aimc::nn {
 namespace {
@@ -157,44 +159,110 @@ torch::Tensor ChunkedNormal(at::IntArrayRef sizes, std::uint64_t seed) {
   return z;
 }
 
-// The weight a forward pass uses, scale * (levels + deviation + noise), with the
-// straight-through gradient (the identity) to the float weight: one tensor built in place, where
-// TernarySte's w + (q - w).detach() and the sums after it take a pass each.
+// Where the fused loops (analog_kernels.h) take a tensor: float, contiguous, on the CPU.
+bool Fusable(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat && t.is_contiguous();
+}
+
+// Elements per task of the fused loops: large enough that a task's start is noise.
+constexpr std::int64_t kGrain = 1 << 15;
+
+// The value of a ternary or K-level training weight and its per-channel scale:
+// scale * (levels + deviation + noise), no gradient. The noise is sigma_w * max_level *
+// N(0, 1) per weight (Fig. 12: after quantization, relative to the unit weight, as
+// DrawLevelNoise), scaled with the levels.
+struct WeightValue {
+  torch::Tensor value;
+  torch::Tensor scale;
+};
+
+WeightValue TrainingWeightValue(const torch::Tensor& weight, const torch::Tensor& deviation,
+                                const AnalogLayerOptions& o, double sigma_w,
+                                std::uint64_t noise_seed) {
+  torch::NoGradGuard no_grad;
+  const double noise = sigma_w * MaxLevelOf(o.weight_levels);
+  const bool has_deviation = deviation.defined();
+  if (!IsContinuous(o.weight_levels) && MaxLevelOf(o.weight_levels) == 1 && Fusable(weight) &&
+      (!has_deviation || (Fusable(deviation) && deviation.sizes() == weight.sizes()))) {
+    // Ternary: Ternarize's threshold from the same ATen reduction (the same levels as the chip's
+    // quantizer, bit for bit), then one loop for its scale and one for the value, drawing the
+    // noise straight into the result.
+    const std::int64_t rows = o.per_channel ? weight.size(0) : 1;
+    const std::int64_t cols = weight.numel() / std::max<std::int64_t>(rows, 1);
+    const torch::Tensor delta =
+        (weight.abs().reshape({rows, -1}).mean(1) * o.threshold_ratio).contiguous();
+    torch::Tensor scale = torch::empty({rows}, weight.options());
+    torch::Tensor value = sigma_w > 0.0 ? ChunkedNormal(weight.sizes(), noise_seed)
+                                        : torch::empty_like(weight);
+    const float* w = weight.data_ptr<float>();
+    const float* dev = has_deviation ? deviation.data_ptr<float>() : nullptr;
+    const float* d = delta.data_ptr<float>();
+    float* s = scale.data_ptr<float>();
+    float* out = value.data_ptr<float>();
+    const bool noisy = sigma_w > 0.0;
+    at::parallel_for(0, rows, std::max<std::int64_t>(1, kGrain / std::max<std::int64_t>(cols, 1)),
+                     [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t r = begin; r < end; ++r) {
+        const std::int64_t at = r * cols;
+        double sum = 0.0;
+        std::int64_t count = 0;
+        kernels::AboveThreshold(w + at, cols, d[r], &sum, &count);
+        // A channel with no weight above delta is all zero; its scale only has to be positive.
+        s[r] = count > 0 ? static_cast<float>(sum) / static_cast<float>(count) : d[r];
+        kernels::TernaryWeightRow(w + at, dev ? dev + at : nullptr, noisy ? out + at : nullptr,
+                                  out + at, cols, d[r], s[r], static_cast<float>(noise));
+      }
+    });
+    std::vector<std::int64_t> shape(static_cast<std::size_t>(weight.dim()), 1);
+    shape[0] = rows;
+    return {value, scale.view(shape)};
+  }
+  const TernaryWeights t =
+      QuantizeWeights(weight, o.per_channel, o.threshold_ratio, o.weight_levels);
+  torch::Tensor u = t.levels.to(weight.scalar_type());
+  if (has_deviation) u.add_(deviation);
+  if (sigma_w > 0.0)
+    u.add_(ChunkedNormal(weight.sizes(), noise_seed).to(u.device(), u.scalar_type()), noise);
+  return {u.mul_(t.scale), t.scale};
+}
+
+// The weight a forward pass uses (TrainingWeightValue), with the straight-through gradient (the
+// identity) to the float weight: TernarySte's w + (q - w).detach() and the sums after it would
+// take a pass each.
 struct StraightThroughWeight : torch::autograd::Function<StraightThroughWeight> {
-  // `deviation` by pointer: an undefined tensor is no autograd input (none: nullptr or undefined).
-  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& weight,
-                               const TernaryWeights* levels, const torch::Tensor* deviation,
-                               const AnalogLayerOptions* o, double sigma_w,
-                               std::uint64_t noise_seed) {
-    const TernaryWeights& t = *levels;
-    torch::Tensor u = t.levels.to(weight.scalar_type());
-    if (deviation != nullptr && deviation->defined()) u.add_(*deviation);
-    // Fig. 12: noise after quantization, relative to the unit weight (L level steps for K-level
-    // weights, as DrawLevelNoise), scaled with the levels.
-    if (sigma_w > 0.0)
-      u.add_(ChunkedNormal(weight.sizes(), noise_seed).to(u.device(), u.scalar_type()),
-             sigma_w * MaxLevelOf(o->weight_levels));
-    return u.mul_(t.scale);
+  // The value by pointer: it is no autograd input.
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor&,
+                               const torch::Tensor* value) {
+    return *value;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext*,
                                                torch::autograd::tensor_list grad) {
-    return {grad[0], torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
-            torch::Tensor()};
+    return {grad[0], torch::Tensor()};
   }
 };
 
-// PactQuantize's value and gradients in two passes forward (clip and round in place) and two
-// backward, instead of its relu differences: d/dx = 1 where the clip passes x (0 < x <= alpha;
-// signed |x| <= alpha), d/dalpha = 1 where x > alpha (signed: sign(x) where |x| > alpha).
-// PactQuantize's value and gradients in two passes forward (clip and round in place) and two
-// backward, instead of its relu differences: d/dx = 1 where the clip passes x (0 < x <= alpha;
-// signed |x| <= alpha), d/dalpha = 1 where x > alpha (signed: sign(x) where |x| > alpha).
+// PactQuantize's value and gradients in one pass forward and one backward where the tensors are
+// float and contiguous (the fused loops), instead of its relu differences: d/dx = 1 where the
+// clip passes x (0 < x <= alpha; signed |x| <= alpha), d/dalpha = 1 where x > alpha (signed:
+// sign(x) where |x| > alpha).
 struct Pact : torch::autograd::Function<Pact> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& alpha, std::int64_t bits, bool is_signed) {
     ctx->save_for_backward({x, alpha});
     ctx->saved_data["signed"] = is_signed;
-    return PactQuantizeEval(x, alpha, static_cast<int>(bits), is_signed);
+    if (!Fusable(x)) return PactQuantizeEval(x, alpha, static_cast<int>(bits), is_signed);
+    // The step and the clip's bounds as PactQuantizeEval computes them, so that both give the
+    // same levels.
+    const float step =
+        (alpha.detach() / InputLevels(static_cast<int>(bits), is_signed)).item<float>();
+    const auto a = static_cast<float>(alpha.item<double>());
+    torch::Tensor out = torch::empty_like(x, at::MemoryFormat::Contiguous);
+    const float* in = x.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    at::parallel_for(0, x.numel(), kGrain, [&](std::int64_t begin, std::int64_t end) {
+      kernels::DacForward(in + begin, o + begin, end - begin, is_signed ? -a : 0.0f, a, step);
+    });
+    return out;
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad) {
@@ -203,9 +271,22 @@ struct Pact : torch::autograd::Function<Pact> {
     const torch::Tensor& alpha = saved[1];
     const bool is_signed = ctx->saved_data["signed"].toBool();
     const double a = alpha.item<double>();
-    const torch::Tensor& g = grad[0];
+    const torch::Tensor g = grad[0].contiguous();
     torch::Tensor gx, ga;
-    if (is_signed) {
+    if (Fusable(x) && Fusable(g) && g.sizes() == x.sizes()) {
+      gx = torch::empty_like(x);
+      const float* gp = g.data_ptr<float>();
+      const float* xp = x.data_ptr<float>();
+      float* out = gx.data_ptr<float>();
+      const double sum = at::parallel_reduce(
+          0, x.numel(), kGrain, 0.0,
+          [&](std::int64_t begin, std::int64_t end, double) {
+            return kernels::DacBackward(gp + begin, xp + begin, out + begin, end - begin,
+                                        static_cast<float>(a), is_signed);
+          },
+          std::plus<double>());
+      ga = torch::full(alpha.sizes(), sum, alpha.options());
+    } else if (is_signed) {
       gx = g * (x.abs() <= a);
       ga = (g * ((x > a).to(g.scalar_type()) - (x < -a).to(g.scalar_type()))).sum();
     } else {
@@ -301,15 +382,13 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
   };
   const torch::Tensor a = alpha.reshape({1});
   torch::Tensor w;
-  std::optional<TernaryWeights> t;
+  std::optional<WeightValue> t;
   if (!options.ternary) {
     w = tall(weight);
   } else {
-    t = QuantizeWeights(tall(weight), options.per_channel, options.threshold_ratio,
-                        options.weight_levels);
-    const torch::Tensor dev = tall(deviation);
-    w = StraightThroughWeight::apply(tall(weight), &*t, &dev, &options, sigma_w,
-                                     Rng::Derive(seed, static_cast<std::uint64_t>(draw)));
+    t = TrainingWeightValue(tall(weight), tall(deviation), options, sigma_w,
+                            Rng::Derive(seed, static_cast<std::uint64_t>(draw)));
+    w = StraightThroughWeight::apply(tall(weight), &t->value);
   }
   const torch::Tensor xq =
       options.input_bits > 0
