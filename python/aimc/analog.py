@@ -258,7 +258,7 @@ def _spec_of(module, config: AnalogConfig, signed: bool):
                  "threshold_ratio": float(config.threshold_ratio),
                  "input_bits": config.act_bits, "signed_input": bool(signed)})
     chip = config.chip
-    if chip is not None and chip.adc_bits > 0 and spec.get("groups", 1) == 1:
+    if chip is not None and chip.adc_bits > 0:
         # The chip's ADC in the forward pass: its tiles' row blocks, each read by its own ADC.
         spec.update({"adc_bits": chip.adc_bits, "tile_rows": chip.tile_rows,
                      "adc_full_scale_fraction": float(chip.adc_full_scale_fraction)})

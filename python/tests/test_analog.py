@@ -127,6 +127,14 @@ def reference_adc_forward(layer, x, tile_rows, bits, fraction):
     levels, scale = reference_ternary(layer.weight, o["threshold_ratio"])
     w = layer.weight + (scale * levels - layer.weight).detach()
     unit = w / scale
+    groups = o.get("groups", 1)
+    if groups > 1:
+        # The dense matrix the chip's tiles hold: each group on its diagonal block.
+        dense = torch.zeros(o["out"], o["in"], *o["kernel"])
+        og, ig = o["out"] // groups, o["in"] // groups
+        for g in range(groups):
+            dense[g * og:(g + 1) * og, g * ig:(g + 1) * ig] = unit[g * og:(g + 1) * og]
+        unit = dense
     xq = reference_dac(x, layer.alpha, o["input_bits"], o["signed_input"])
     conv = o["kind"] != "linear"
     kk = int(np.prod(o["kernel"])) if conv else 1
@@ -150,14 +158,20 @@ def reference_adc_forward(layer, x, tile_rows, bits, fraction):
     return y * scale.view(shape) + layer.bias.view(shape)
 
 
-@pytest.mark.parametrize("kind", ["conv2d", "linear3d"])
+@pytest.mark.parametrize("kind", ["conv2d", "grouped", "linear3d"])
 def test_the_chips_adc_in_the_forward_pass_equals_its_reference(kind):
     torch.manual_seed(2)
-    chip = aimc.ChipConfig(card="sot_mram", adc_bits=4, tile_rows=7, adc_full_scale_fraction=0.2)
+    # A full scale of 0.19 x 7 rows x alpha = 19.95 DAC steps of alpha / 15: no partial sum of
+    # unit weights and DAC levels lies on the clip, where float rounding would pick its side.
+    chip = aimc.ChipConfig(card="sot_mram", adc_bits=4, tile_rows=7, adc_full_scale_fraction=0.19)
     config = analog.AnalogConfig(chip=chip, act_bits=4)
     if kind == "conv2d":
         layer = analog.AnalogConv2d(5, 4, 3, padding=1, config=config, alpha=1.0)
         x = torch.rand(2, 5, 6, 6) * 1.2
+    elif kind == "grouped":
+        # 2 groups of 3 inputs x 9 kernel rows: the 7-row blocks split the groups (rows 21-27).
+        layer = analog.AnalogConv2d(6, 4, 3, padding=1, groups=2, config=config, alpha=1.0)
+        x = torch.rand(2, 6, 6, 6) * 1.2
     else:
         layer = analog.AnalogLinear(13, 6, config=config, alpha=1.0, signed_input=True)
         x = torch.randn(3, 4, 13)
@@ -165,10 +179,11 @@ def test_the_chips_adc_in_the_forward_pass_equals_its_reference(kind):
     with torch.no_grad():
         layer.bias.uniform_(-0.5, 0.5)
     layer.train()
-    y, _ = assert_matches_reference(layer, x, lambda xx: reference_adc_forward(layer, xx, 7, 4, 0.2))
+    y, _ = assert_matches_reference(layer, x, lambda xx: reference_adc_forward(layer, xx, 7, 4, 0.19))
     # The ADC is felt: the layer without it computes something else.
-    plain = analog.AnalogConv2d(5, 4, 3, padding=1, alpha=1.0) if kind == "conv2d" else \
-        analog.AnalogLinear(13, 6, alpha=1.0, signed_input=True)
+    plain = {"conv2d": lambda: analog.AnalogConv2d(5, 4, 3, padding=1, alpha=1.0),
+             "grouped": lambda: analog.AnalogConv2d(6, 4, 3, padding=1, groups=2, alpha=1.0),
+             "linear3d": lambda: analog.AnalogLinear(13, 6, alpha=1.0, signed_input=True)}[kind]()
     plain.load_state_dict(layer.state_dict())
     plain.train()
     assert not torch.allclose(plain(x), y, atol=1e-3)

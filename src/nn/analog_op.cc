@@ -131,9 +131,8 @@ LayerSpec Parse(std::string_view text, const std::string& what) {
     Require(adc.full_scale_fraction > 0.0 && adc.full_scale_fraction <= 1.0,
             "{}: spec 'adc_full_scale_fraction' must be in (0, 1], got {}", what,
             adc.full_scale_fraction);
-    Require(o.ternary && o.groups == 1,
-            "{}: an ADC in the forward pass takes a layer on arrays of one group (ternary or K "
-            "levels), not {}", what, o.ternary ? "a grouped convolution" : "a float layer");
+    Require(o.ternary, "{}: an ADC in the forward pass takes a layer on arrays (ternary, K "
+            "levels or continuous), not a float layer", what);
   }
   return spec;
 }
@@ -399,9 +398,9 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
     const torch::Tensor y = LayerProduct(options, xq, w, bias, options.groups);
     return conv1d ? y.squeeze(2) : y;
   }
-  Require(options.groups == 1, "aimc::analog_layer: an ADC takes a layer of one group");
-  // The chip's readout: blocks of tile_rows rows (whole input channels holding them, the rows
-  // outside the block at zero), each partial sum in unit weights through its ADC.
+  // The chip's readout: blocks of tile_rows rows of the layer's dense matrix (a grouped layer's
+  // groups on its diagonal blocks, as the chip's tiles hold them), each partial sum in unit
+  // weights through its ADC.
   const std::int64_t kk = conv ? k[0] * k[1] : 1;
   const std::int64_t rows = options.in * kk;
   const torch::Tensor scale = t->scale.reshape({-1}).expand({options.out}).to(w.scalar_type());
@@ -409,18 +408,36 @@ torch::Tensor AnalogLayerFunction(const torch::Tensor& x, const torch::Tensor& w
   // Unit weights, differentiable in w (the scale holds no gradient); a zero channel stays 0.
   const torch::Tensor unit = w / per_out.clamp_min(1e-30);
   const double input_full_scale = options.input_bits > 0 ? a.item<double>() : 1.0;
+  // Grouped: the dense row of each weight, (group * in_per_group + channel) * kk + kernel
+  // position, so that a block keeps the weights whose rows it holds.
+  torch::Tensor dense_row;
+  if (options.groups > 1) {
+    const std::int64_t group_rows = options.in / options.groups * kk;
+    const torch::Tensor group =
+        torch::arange(options.out, torch::kLong).floor_divide(options.out / options.groups);
+    dense_row = group.view({-1, 1}) * group_rows +
+                torch::arange(group_rows, torch::kLong).view({1, -1});
+  }
   torch::Tensor y;
   for (std::int64_t r0 = 0; r0 < rows; r0 += adc.tile_rows) {
     const std::int64_t r1 = std::min(rows, r0 + adc.tile_rows);
-    const std::int64_t c0 = r0 / kk, c1 = (r1 + kk - 1) / kk;
-    torch::Tensor wb = unit.narrow(1, c0, c1 - c0);
-    if (r0 > c0 * kk || r1 < c1 * kk) {
-      torch::Tensor mask = torch::zeros({(c1 - c0) * kk}, wb.options());
-      mask.narrow(0, r0 - c0 * kk, r1 - r0).fill_(1.0);
-      wb = wb * (conv ? mask.view({1, c1 - c0, k[0], k[1]}) : mask.view({1, -1}));
+    torch::Tensor part;
+    if (options.groups > 1) {
+      // Every group's weights in the block's rows; a group outside it reads 0.
+      const torch::Tensor mask = ((dense_row >= r0) & (dense_row < r1)).to(unit.scalar_type());
+      part = LayerProduct(options, xq, unit * mask.view(unit.sizes()), torch::Tensor(),
+                          options.groups);
+    } else {
+      const std::int64_t c0 = r0 / kk, c1 = (r1 + kk - 1) / kk;
+      torch::Tensor wb = unit.narrow(1, c0, c1 - c0);
+      if (r0 > c0 * kk || r1 < c1 * kk) {
+        torch::Tensor mask = torch::zeros({(c1 - c0) * kk}, wb.options());
+        mask.narrow(0, r0 - c0 * kk, r1 - r0).fill_(1.0);
+        wb = wb * (conv ? mask.view({1, c1 - c0, k[0], k[1]}) : mask.view({1, -1}));
+      }
+      const torch::Tensor xb = conv ? xq.narrow(1, c0, c1 - c0) : xq.narrow(-1, c0, c1 - c0);
+      part = LayerProduct(options, xb, wb, torch::Tensor(), 1);
     }
-    const torch::Tensor xb = conv ? xq.narrow(1, c0, c1 - c0) : xq.narrow(-1, c0, c1 - c0);
-    const torch::Tensor part = LayerProduct(options, xb, wb, torch::Tensor(), 1);
     const double fs = AdcFullScaleOf(adc.full_scale_fraction, r1 - r0, input_full_scale,
                                      MaxLevelOf(options.weight_levels));
     const double step = AdcStepOf(fs, adc.bits);

@@ -31,11 +31,12 @@ namespace aimc::nn {
 
 /// The chip's ADC in the forward pass (optional spec keys "adc_bits", "tile_rows",
 /// "adc_full_scale_fraction": the chip's options of those names): the layer's matrix read in
-/// blocks of tile_rows rows (im2col order, as the chip's tiles), each block's partial sum in unit
-/// weights through its own ADC (AdcFullScaleOf and AdcStepOf, the chip's rule: full scale
-/// fraction x rows x the DAC's full scale x the top level; clipped, rounded to the step, straight
-/// through inside the clip), then the sum. bits 0: an ideal readout (no blocks). Ternary or
-/// K-level layers of one group only; the import ignores these keys (a chip applies its own ADC).
+/// blocks of tile_rows rows (im2col order, as the chip's tiles; a grouped layer's groups on the
+/// diagonal blocks of its dense matrix), each block's partial sum in unit weights through its own
+/// ADC (AdcFullScaleOf and AdcStepOf, the chip's rule: full scale fraction x rows x the DAC's
+/// full scale x the top level; clipped, rounded to the step, straight through inside the clip),
+/// then the sum. bits 0: an ideal readout (no blocks). Layers on arrays only (not float ones);
+/// the import ignores these keys (a chip applies its own ADC).
 struct LayerAdc {
   int bits = 0;
   std::int64_t tile_rows = 1024;
