@@ -13,6 +13,7 @@
 #include "aimc/device/two_state.h"
 #include "aimc/mapping/ternary.h"
 #include "aimc/experiment/calibration.h"
+#include "chip_kernels.h"
 #include "chip_tiles.h"
 
 namespace aimc::experiment {
@@ -59,6 +60,16 @@ nn::Elementwise NonLinearPre(const device::IvShape& shape, double volts_per_unit
   return [shape, volts_per_unit](const torch::Tensor& x) {
     const torch::Tensor in = x.contiguous();
     torch::Tensor out = torch::empty_like(in);
+    if (shape.kind == device::IvShape::Kind::kTmrBias && in.scalar_type() == torch::kFloat) {
+      // The MTJs' case as a loop without a switch per element, vectorized.
+      const float* src = in.data_ptr<float>();
+      float* dst = out.data_ptr<float>();
+      at::parallel_for(0, in.numel(), 1 << 14, [&](std::int64_t begin, std::int64_t end) {
+        kernels::TmrBiasPre(src + begin, dst + begin, end - begin, volts_per_unit,
+                            shape.v_half_v, shape.tmr0);
+      });
+      return out;
+    }
     AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "NonLinearPre", [&] {
       const scalar_t* src = in.data_ptr<scalar_t>();
       scalar_t* dst = out.data_ptr<scalar_t>();

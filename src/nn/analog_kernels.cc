@@ -4,8 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-// AVX2 and the baseline, chosen at load time by the CPU (glibc's ifunc).
-#define AIMC_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#include "aimc/common/vector_clones.h"
 
 namespace aimc::nn::kernels {
 
@@ -131,6 +130,14 @@ void TernaryWeightRow(const float* w, const float* deviation, const float* z, fl
     for (std::int64_t i = 0; i < n; ++i) out[i] = (level(w[i]) + noise * z[i]) * scale;
   } else {
     for (std::int64_t i = 0; i < n; ++i) out[i] = level(w[i]) * scale;
+  }
+}
+
+AIMC_VECTOR_CLONES
+void SqrtTimes(const float* z, const float* xi, float* out, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float v = z[i] < 0.0f ? 0.0f : z[i];
+    out[i] = std::sqrt(v) * xi[i];
   }
 }
 

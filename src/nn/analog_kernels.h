@@ -1,11 +1,10 @@
 #pragma once
 
-// The training forward's element-wise passes, each fused into one loop over the tensor where
-// ATen takes several (aimc::analog_layer, analog_op.cc). Plain loops over float arrays, compiled
-// for AVX2 beside the baseline and picked when the process starts (GCC's target_clones): at the
-// baseline's SSE2 a rounding is a libm call per element and the fused loops lose to ATen's
-// vectorized passes; at AVX2 they win (bench/results/analog_step.md). Each function takes one
-// range, so that callers split the work with at::parallel_for.
+// The training forward's element-wise passes (aimc::analog_layer, analog_op.cc) and a chip's
+// read noise (GaussianOfVariance), each fused into one loop over the tensor where ATen takes
+// several: plain loops over float arrays, compiled
+// for AVX2 beside the baseline (aimc/common/vector_clones.h; bench/results/analog_step.md). Each
+// function takes one range, so that callers split the work with at::parallel_for.
 
 #include <cstdint>
 
@@ -30,5 +29,9 @@ void AboveThreshold(const float* w, std::int64_t n, float delta, double* sum,
 /// `z` may be null (no noise) or alias `out` (the draws are read before the value is written).
 void TernaryWeightRow(const float* w, const float* deviation, const float* z, float* out,
                       std::int64_t n, float delta, float scale, float noise);
+
+/// Read noise from its variance: out[i] = sqrt(max(z[i], 0)) * xi[i] in float, as ATen's
+/// clamp_min, sqrt_ and mul_ compute it (NaN stays NaN).
+void SqrtTimes(const float* z, const float* xi, float* out, std::int64_t n);
 
 }  // namespace aimc::nn::kernels

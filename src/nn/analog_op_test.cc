@@ -91,6 +91,17 @@ TEST(AnalogKernels, TernaryRowEqualsTernarizesLevelsAndScale) {
   EXPECT_TRUE(torch::allclose(out, expected, 1e-5, 1e-6));
 }
 
+TEST(AnalogKernels, SqrtTimesEqualsAtensPasses) {
+  torch::manual_seed(6);
+  torch::Tensor z = torch::randn({5003});  // half of the variances negative (clipped to 0)
+  z[0] = 0.0f;
+  const torch::Tensor xi = torch::randn({5003});
+  torch::Tensor out = torch::empty_like(z);
+  kernels::SqrtTimes(z.data_ptr<float>(), xi.data_ptr<float>(), out.data_ptr<float>(),
+                     z.numel());
+  EXPECT_TRUE(torch::equal(out, z.clamp_min(0).sqrt_().mul_(xi)));
+}
+
 // Equal up to the float rounding of sums over the tensor: relative to its largest element.
 bool CloseAtScale(const torch::Tensor& a, const torch::Tensor& b) {
   return (a - b).abs().max().item<double>() <= 1e-5 * (1.0 + b.abs().max().item<double>());
