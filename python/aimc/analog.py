@@ -59,7 +59,8 @@ class AnalogConfig:
                     fields of `aimc test`; see aimc.ChipConfig.fields()). Needed for
                     IR-drop-aware training and for chips; None: no chip yet. With adc_bits > 0
                     the layers' forward passes read their partial sums through the chip's ADCs
-                    (blocks of tile_rows rows; grouped convolutions without).
+                    (blocks of tile_rows rows of the layer's matrix; a grouped convolution's
+                    groups on its diagonal blocks, as on the chip's tiles).
     act_bits        bits of every analog layer's DAC (--act-bits; 0: float inputs), default 4.
     weight_levels   3 ternary (the paper's), an odd K > 3 levels, or 0 continuous weights on a
                     card with analog states (--weight-levels).
