@@ -249,19 +249,8 @@ struct Pact : torch::autograd::Function<Pact> {
                                const torch::Tensor& alpha, std::int64_t bits, bool is_signed) {
     ctx->save_for_backward({x, alpha});
     ctx->saved_data["signed"] = is_signed;
-    if (!Fusable(x)) return PactQuantizeEval(x, alpha, static_cast<int>(bits), is_signed);
-    // The step and the clip's bounds as PactQuantizeEval computes them, so that both give the
-    // same levels.
-    const float step =
-        (alpha.detach() / InputLevels(static_cast<int>(bits), is_signed)).item<float>();
-    const auto a = static_cast<float>(alpha.item<double>());
-    torch::Tensor out = torch::empty_like(x, at::MemoryFormat::Contiguous);
-    const float* in = x.data_ptr<float>();
-    float* o = out.data_ptr<float>();
-    at::parallel_for(0, x.numel(), kGrain, [&](std::int64_t begin, std::int64_t end) {
-      kernels::DacForward(in + begin, o + begin, end - begin, is_signed ? -a : 0.0f, a, step);
-    });
-    return out;
+    // One fused pass where x is float and contiguous (PactQuantizeEval's).
+    return PactQuantizeEval(x, alpha, static_cast<int>(bits), is_signed);
   }
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad) {

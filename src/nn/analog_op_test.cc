@@ -23,15 +23,23 @@ torch::Tensor DacInputs(std::int64_t n, float alpha) {
 }
 
 // n = 70,001: several of the loops' 4,096-element blocks and a tail shorter than a vector.
-TEST(AnalogKernels, DacForwardEqualsPactQuantizeEvalBitForBit) {
+// PactQuantizeEval's ATen passes (it takes the loop itself for float, contiguous tensors).
+TEST(AnalogKernels, DacForwardEqualsAtensPassesBitForBit) {
   for (const bool is_signed : {false, true}) {
     for (const int bits : {1, 4, 8}) {
       if (is_signed && bits == 1) continue;
       const float alpha = 1.3f;
       const torch::Tensor x = DacInputs(70001, alpha);
       const torch::Tensor a = torch::full({1}, alpha);
-      const torch::Tensor expected = PactQuantizeEval(x, a, bits, is_signed);
-      const float step = (a / InputLevels(bits, is_signed)).item<float>();
+      const torch::Tensor step_t = a / InputLevels(bits, is_signed);
+      const torch::Tensor expected =
+          x.clamp(is_signed ? -alpha : 0.0f, alpha).div_(step_t).round_().mul_(step_t);
+      // PactQuantizeEval on a strided tensor takes those passes; on a contiguous one, the loop.
+      const torch::Tensor strided = torch::stack({x, x}, 1).select(1, 0);
+      ASSERT_FALSE(strided.is_contiguous());
+      EXPECT_TRUE(torch::equal(PactQuantizeEval(strided, a, bits, is_signed), expected));
+      EXPECT_TRUE(torch::equal(PactQuantizeEval(x, a, bits, is_signed), expected));
+      const float step = step_t.item<float>();
       torch::Tensor out = torch::empty_like(x);
       kernels::DacForward(x.data_ptr<float>(), out.data_ptr<float>(), x.numel(),
                           is_signed ? -alpha : 0.0f, alpha, step);
