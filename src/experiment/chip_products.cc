@@ -33,12 +33,8 @@ double ShapeMinusOne(const device::IvShape& shape, double v) {
   switch (shape.kind) {
     case device::IvShape::Kind::kLinear:
       return 0.0;
-    case device::IvShape::Kind::kTmrBias: {
-      // s = (1 + TMR0) / (1 + TMR(V)), TMR(V) = TMR0 / (1 + (V / V_h)^2).
-      const double r = v / shape.v_half_v;
-      const double tmr = shape.tmr0 / (1 + r * r);
-      return (shape.tmr0 - tmr) / (1 + tmr);
-    }
+    case device::IvShape::Kind::kTmrBias:
+      return kernels::TmrBiasShapeMinusOne(v, shape.v_half_v, shape.tmr0);
     case device::IvShape::Kind::kSinh: {
       // s = sinh(u) / u, u = V / V0; 1 at u = 0. Below |u| = 0.1 its series (to u^8, the next
       // term under 1e-15 of the sum): sinh(u) / u - 1 loses digits to cancellation there.

@@ -31,7 +31,7 @@ void TernaryWeightRow(const float* w, const float* deviation, const float* z, fl
                       std::int64_t n, float delta, float scale, float noise);
 
 /// Read noise from its variance: out[i] = sqrt(max(z[i], 0)) * xi[i] in float, as ATen's
-/// clamp_min, sqrt_ and mul_ compute it (NaN stays NaN).
+/// clamp_min, sqrt_ and mul_ compute it (NaN stays NaN); `out` may alias `xi`.
 void SqrtTimes(const float* z, const float* xi, float* out, std::int64_t n);
 
 }  // namespace aimc::nn::kernels

@@ -182,9 +182,11 @@ Elementwise GaussianOfVariance(std::uint64_t seed) {
     torch::Tensor xi = torch::empty_like(z, torch::MemoryFormat::Contiguous);
     // A float product whose samples are each contiguous (one chip's block of a side-by-side
     // product too): sqrt(max(z, 0)) * xi in one loop per sample, right after its draws.
+    // The result is written over the draws.
     const bool fused = z.scalar_type() == torch::kFloat && n > 0 && z[0].is_contiguous();
-    torch::Tensor out = fused ? torch::empty_like(xi) : torch::Tensor();
     const std::int64_t per = n > 0 ? z.numel() / n : 0;
+    const float* zp = fused ? z.data_ptr<float>() : nullptr;
+    float* xp = fused ? xi.data_ptr<float>() : nullptr;
     // One generator per sample: its draws depend on its read number only, not on the batch or
     // the threads, so the samples are drawn in parallel. Each is drawn in place: normal_ is
     // what randn runs on a new tensor, so the numbers are those of randn(z[i].sizes(), g).
@@ -192,12 +194,10 @@ Elementwise GaussianOfVariance(std::uint64_t seed) {
       for (std::int64_t i = begin; i < end; ++i) {
         at::Generator g = MakeGenerator(Rng::Derive(seed, static_cast<std::uint64_t>(first + i)));
         xi[i].normal_(0.0, 1.0, g);
-        if (fused)
-          kernels::SqrtTimes(z.data_ptr<float>() + i * z.stride(0), xi.data_ptr<float>() + i * per,
-                             out.data_ptr<float>() + i * per, per);
+        if (fused) kernels::SqrtTimes(zp + i * z.stride(0), xp + i * per, xp + i * per, per);
       }
     });
-    return fused ? out : z.clamp_min(0).sqrt_().mul_(xi);
+    return fused ? xi : z.clamp_min(0).sqrt_().mul_(xi);
   };
 }
 

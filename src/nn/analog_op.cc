@@ -183,13 +183,13 @@ WeightValue TrainingWeightValue(const torch::Tensor& weight, const torch::Tensor
   const bool has_deviation = deviation.defined();
   if (!IsContinuous(o.weight_levels) && MaxLevelOf(o.weight_levels) == 1 && Fusable(weight) &&
       (!has_deviation || (Fusable(deviation) && deviation.sizes() == weight.sizes()))) {
-    // Ternary: Ternarize's threshold from the same ATen reduction (the same levels as the chip's
-    // quantizer, bit for bit), then one loop for its scale and one for the value, drawing the
-    // noise straight into the result.
+    // Ternary: Ternarize's threshold (the same levels as the chip's quantizer, bit for bit), then
+    // one loop for TWN's scale (Ternarize's rule, summed in double: equal to float rounding) and
+    // one for the value, drawing the noise straight into the result.
     const std::int64_t rows = o.per_channel ? weight.size(0) : 1;
     const std::int64_t cols = weight.numel() / std::max<std::int64_t>(rows, 1);
     const torch::Tensor delta =
-        (weight.abs().reshape({rows, -1}).mean(1) * o.threshold_ratio).contiguous();
+        TwnThreshold(weight.abs().reshape({rows, -1}), o.threshold_ratio).contiguous();
     torch::Tensor scale = torch::empty({rows}, weight.options());
     torch::Tensor value = sigma_w > 0.0 ? ChunkedNormal(weight.sizes(), noise_seed)
                                         : torch::empty_like(weight);

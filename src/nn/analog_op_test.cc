@@ -76,7 +76,7 @@ TEST(AnalogKernels, TernaryRowEqualsTernarizesLevelsAndScale) {
   const torch::Tensor deviation = 0.05 * torch::randn({rows, cols});
   const torch::Tensor z = torch::randn({rows, cols});
   const TernaryWeights t = Ternarize(w, /*per_channel=*/true, 0.7);
-  const torch::Tensor delta = (w.abs().mean(1) * 0.7).contiguous();
+  const torch::Tensor delta = TwnThreshold(w.abs(), 0.7).contiguous();
   const float noise = 0.1f;
   torch::Tensor out = z.clone();  // the draws read in place, as the operator does
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -107,7 +107,13 @@ TEST(AnalogKernels, SqrtTimesEqualsAtensPasses) {
   torch::Tensor out = torch::empty_like(z);
   kernels::SqrtTimes(z.data_ptr<float>(), xi.data_ptr<float>(), out.data_ptr<float>(),
                      z.numel());
-  EXPECT_TRUE(torch::equal(out, z.clamp_min(0).sqrt_().mul_(xi)));
+  const torch::Tensor expected = z.clamp_min(0).sqrt_().mul_(xi);
+  EXPECT_TRUE(torch::equal(out, expected));
+  // Written over the draws, as GaussianOfVariance does.
+  torch::Tensor over = xi.clone();
+  kernels::SqrtTimes(z.data_ptr<float>(), over.data_ptr<float>(), over.data_ptr<float>(),
+                     z.numel());
+  EXPECT_TRUE(torch::equal(over, expected));
 }
 
 // Equal up to the float rounding of sums over the tensor: relative to its largest element.

@@ -46,9 +46,8 @@ TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double thresh
   if (max_level > 1) return UniformLevels(w, per_channel, max_level);
   const torch::Tensor a = w.abs();
   std::vector<std::int64_t> shape(static_cast<std::size_t>(w.dim()), 1);
-  torch::Tensor delta;
-  torch::Tensor rows = per_channel ? a.reshape({w.size(0), -1}) : a.reshape({1, -1});
-  delta = rows.mean(1, /*keepdim=*/true) * threshold_ratio;
+  const torch::Tensor rows = per_channel ? a.reshape({w.size(0), -1}) : a.reshape({1, -1});
+  const torch::Tensor delta = TwnThreshold(rows, threshold_ratio);
   const torch::Tensor above = rows > delta;
   const torch::Tensor count = above.sum(1, true).to(a.scalar_type());
   const torch::Tensor sum = (rows * above).sum(1, true);
@@ -60,6 +59,10 @@ TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double thresh
   t.levels = (w > delta_full).to(torch::kInt8) - (w < -delta_full).to(torch::kInt8);
   t.scale = scale_rows.reshape(shape);
   return t;
+}
+
+torch::Tensor TwnThreshold(const torch::Tensor& abs_rows, double threshold_ratio) {
+  return abs_rows.mean(1, /*keepdim=*/true) * threshold_ratio;
 }
 
 TernaryWeights ContinuousWeights(const torch::Tensor& w, bool per_channel) {

@@ -15,8 +15,9 @@
 // train's straight-through ones (the identity to the float weights; PACT's to the input and
 // alpha), each piece one autograd node that computes its value in place: the same values up to
 // the float rounding of the order of operations; the DAC's passes and the ternary weight's are
-// fused loops over float tensors (src/nn/analog_kernels.h), ATen's passes otherwise. The noise is drawn in parallel, chunk c of
-// 65,536 weights from Rng::Derive(Rng::Derive(seed, draw), c), the same whatever the threads.
+// fused loops over float tensors (src/nn/analog_kernels.h), ATen's passes otherwise. The noise is
+// drawn in parallel, chunk c of 65,536 weights from Rng::Derive(Rng::Derive(seed, draw), c), the
+// same whatever the threads.
 
 #include <cstdint>
 #include <string>

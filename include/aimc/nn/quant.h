@@ -56,6 +56,11 @@ TernaryWeights QuantizeWeights(const torch::Tensor& w, bool per_channel, double 
 TernaryWeights Ternarize(const torch::Tensor& w, bool per_channel, double threshold_ratio = 0.7,
                          int max_level = 1);
 
+/// TWN's threshold delta of each row of |w| (an output channel, or the whole layer as one row):
+/// threshold_ratio * mean |w|, shape (rows, 1). Ternarize's; aimc::analog_layer's fused training
+/// weight takes the same, so that both give the same levels bit for bit.
+torch::Tensor TwnThreshold(const torch::Tensor& abs_rows, double threshold_ratio);
+
 /// Straight-through estimator: the value is scale * levels, the gradient w.r.t. `w` is the
 /// identity (Fig. 12: float weights are kept and updated, the forward pass sees ternary ones).
 torch::Tensor TernarySte(const torch::Tensor& w, const TernaryWeights& t);
